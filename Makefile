@@ -1,0 +1,44 @@
+# abnb: two commands on a fresh machine — `make demo`, then `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     := data/telemetry.duckdb
+USERS  ?= 200000
+
+.PHONY: demo test lint typecheck lab data report clean-venv bench
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev]"
+	touch $(STAMP)
+
+$(DB): $(STAMP)
+	$(BIN)/abnb data generate --users $(USERS) --seed 20261001 --database $(DB)
+
+data: $(DB)
+
+demo: $(DB)
+	$(BIN)/abnb demo
+
+report: $(DB)
+	$(BIN)/abnb report checkout_redesign
+
+test: $(STAMP) $(DB)
+	$(BIN)/ruff check abnb tests benchmarks notebooks
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check abnb tests benchmarks notebooks
+	$(BIN)/ruff format --check abnb tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+lab: $(DB)
+	$(BIN)/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""abnb: assess software and ML quality in production, from a notebook."""

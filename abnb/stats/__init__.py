@@ -1,0 +1,1 @@
+"""Statistics from sufficient statistics."""
