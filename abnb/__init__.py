@@ -1,1 +1,82 @@
-"""abnb: assess software and ML quality in production, from a notebook."""
+"""abnb: assess software and ML quality in production, from a notebook.
+
+The public names load lazily (PEP 562), so ``import abnb`` stays fast: DuckDB, SQLGlot, scipy, pandas, altair and
+papermill are imported when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from abnb.errors import (
+    AbnbError,
+    DatabaseLockedError,
+    DatabaseNotFoundError,
+    DataError,
+    EngineError,
+    ParameterError,
+    ReportError,
+    SchemaError,
+    SpecError,
+)
+
+if TYPE_CHECKING:
+    from abnb import aggregate, charts, engine, experiment, metrics, report, sample, stats, telemetry
+    from abnb.engine import Connection, connect
+    from abnb.experiment import Experiment, ExperimentResult, load
+    from abnb.metrics import Metric
+
+__version__ = "0.1.0"
+
+_NAMES = {
+    "connect": "abnb.engine",
+    "Connection": "abnb.engine",
+    "Experiment": "abnb.experiment",
+    "ExperimentResult": "abnb.experiment",
+    "load": "abnb.experiment",
+    "Metric": "abnb.metrics",
+}
+_MODULES = {"aggregate", "charts", "engine", "experiment", "metrics", "report", "sample", "stats", "telemetry"}
+
+__all__ = [
+    "AbnbError",
+    "Connection",
+    "DataError",
+    "DatabaseLockedError",
+    "DatabaseNotFoundError",
+    "EngineError",
+    "Experiment",
+    "ExperimentResult",
+    "Metric",
+    "ParameterError",
+    "ReportError",
+    "SchemaError",
+    "SpecError",
+    "aggregate",
+    "charts",
+    "connect",
+    "engine",
+    "experiment",
+    "load",
+    "metrics",
+    "report",
+    "sample",
+    "stats",
+    "telemetry",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"abnb.{name}")
+    else:
+        raise AttributeError(f"module 'abnb' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,135 @@
+"""Altair chart builders: an aggregated frame in, an ``alt.Chart`` out, nothing rendered inside.
+
+Every builder takes one of the small frames that result objects produce (``ExperimentResult.to_frame()``,
+``arms_frame()``, ``segments_frame()``): one row per metric × arm (× segment level), never telemetry rows.
+:func:`use_static` switches the notebook to static SVG output (vl-convert), which reports need to open offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from abnb.errors import ParameterError
+
+if TYPE_CHECKING:
+    import altair as alt
+    import pandas as pd
+
+__all__ = ["arm_means_chart", "effects_chart", "segments_chart", "use_static"]
+
+_GOOD, _BAD, _NEUTRAL = "#1b7837", "#b2182b", "#6b6b6b"
+
+
+def use_static() -> None:
+    """Render charts as inline SVG (via vl-convert): no JavaScript, no network, fit for exported reports."""
+    import altair as alt
+
+    alt.renderers.enable("svg")
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ParameterError(
+            f"{builder} needs columns {', '.join(missing)} in its frame (it has {', '.join(map(str, frame.columns))})."
+        )
+    if len(frame) > 5000:
+        raise ParameterError(
+            f"{builder} got {len(frame)} rows; charts take aggregated frames (one row per metric × arm × level). "
+            "Aggregate in the engine first."
+        )
+
+
+def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs control") -> alt.Chart:
+    """Relative effect of each metric and arm with its confidence interval, coloured by verdict.
+
+    Args:
+        frame: ``ExperimentResult.to_frame()`` (columns metric, arm, rel_estimate, rel_ci_low, rel_ci_high,
+            improved, worsened, pvalue).
+        title: Chart title.
+    """
+    import altair as alt
+
+    _require(frame, ["metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "improved", "worsened"],
+             "effects_chart")
+    data = frame.assign(
+        verdict=[
+            "better" if imp else "worse" if wor else "no significant change"
+            for imp, wor in zip(frame["improved"], frame["worsened"], strict=True)
+        ],
+        label=[f"{m} ({a})" for m, a in zip(frame["metric"], frame["arm"], strict=True)],
+    )[["label", "rel_estimate", "rel_ci_low", "rel_ci_high", "verdict", "pvalue"]]
+    color = alt.Color(
+        "verdict:N",
+        scale=alt.Scale(domain=["better", "worse", "no significant change"], range=[_GOOD, _BAD, _NEUTRAL]),
+        legend=alt.Legend(title=None, orient="bottom"),
+    )
+    y = alt.Y("label:N", title=None, sort=None)
+    base = alt.Chart(data)
+    interval = base.mark_rule(strokeWidth=3).encode(
+        y=y, x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
+        x2="rel_ci_high:Q", color=color,
+    )
+    point = base.mark_point(filled=True, size=80).encode(
+        y=y, x="rel_estimate:Q", color=color,
+        tooltip=[alt.Tooltip("rel_estimate:Q", format="+.2%"), alt.Tooltip("pvalue:Q", format=".3g")],
+    )
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
+    return (zero + interval + point).properties(title=title, width=420)  # type: ignore[no-any-return]
+
+
+def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.Chart:
+    """Mean of each metric per arm with its confidence interval, one panel per metric.
+
+    Args:
+        frame: ``ExperimentResult.arms_frame()`` (columns metric, arm, mean, ci_low, ci_high, n).
+        title: Chart title.
+    """
+    import altair as alt
+
+    _require(frame, ["metric", "arm", "mean", "ci_low", "ci_high"], "arm_means_chart")
+    data = frame[["metric", "arm", "mean", "ci_low", "ci_high", "n"]]
+    base = alt.Chart().encode(y=alt.Y("arm:N", title=None), color=alt.Color("arm:N", legend=None))
+    bars = base.mark_rule(strokeWidth=3).encode(x=alt.X("ci_low:Q", title="mean (CI)", scale=alt.Scale(zero=False)),
+                                                x2="ci_high:Q")
+    points = base.mark_point(filled=True, size=70).encode(
+        x="mean:Q", tooltip=["arm", alt.Tooltip("mean:Q", format=".4g"), "n"]
+    )
+    return (  # type: ignore[no-any-return]
+        alt.layer(bars, points, data=data)
+        .properties(width=200, height=70)
+        .facet(facet=alt.Facet("metric:N", title=None), columns=2)
+        .resolve_scale(x="independent")
+        .properties(title=title)
+    )
+
+
+def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None) -> alt.Chart:
+    """Relative effect of one metric per segment level (no multiplicity correction: for exploration).
+
+    Args:
+        frame: ``ExperimentResult.segments_frame()``.
+        metric: The metric to show.
+        title: Chart title (default names the metric).
+    """
+    import altair as alt
+
+    _require(frame, ["segment", "level", "metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high"],
+             "segments_chart")
+    data = frame[frame["metric"] == metric]
+    if data.empty:
+        raise ParameterError(f"segments_chart: no rows for metric {metric!r}; metrics: {sorted(set(frame['metric']))}.")
+    data = data.assign(label=[f"{s}={v}" for s, v in zip(data["segment"], data["level"], strict=True)])
+    data = data[["label", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "n_treatment"]]
+    y = alt.Y("label:N", title=None, sort=None)
+    base = alt.Chart(data)
+    rules = base.mark_rule(strokeWidth=2).encode(
+        y=y, x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")), x2="rel_ci_high:Q",
+        color=alt.Color("arm:N"),
+    )
+    points = base.mark_point(filled=True).encode(y=y, x="rel_estimate:Q", color="arm:N")
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
+    return (zero + rules + points).properties(  # type: ignore[no-any-return]
+        title=title or f"{metric}: relative effect by segment", width=420
+    )

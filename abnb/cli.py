@@ -1,0 +1,122 @@
+"""The ``abnb`` command: ``abnb demo``, ``abnb data generate``, ``abnb report``, ``abnb run``, ``abnb lab``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from abnb.errors import AbnbError
+
+
+class _Failure(click.ClickException):
+    """An :class:`AbnbError` shown as one line, exit status 1."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _fail(error: AbnbError) -> _Failure:
+    return _Failure(f"{type(error).__name__}: {error}")
+
+
+@click.group()
+@click.version_option(package_name="abnb")
+def main() -> None:
+    """abnb: assess software and ML quality in production."""
+
+
+@main.group()
+def data() -> None:
+    """Sample telemetry."""
+
+
+@data.command("generate")
+@click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True, help="Users to simulate.")
+@click.option("--seed", type=int, default=20261001, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="DuckDB file to write (default data/telemetry.duckdb or $ABNB_DATABASE).")
+def data_generate(users: int, seed: int, database: Path | None) -> None:
+    """Write deterministic synthetic telemetry with planted effects into a DuckDB file."""
+    from abnb.engine import default_database
+    from abnb.sample import generate
+
+    try:
+        summary = generate(database or default_database(), users=users, seed=seed)
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(f"wrote {summary.path}: {summary.users:,} users in {summary.seconds:.1f} s")
+
+
+def _render(experiment: str, *, database: Path | None, output_dir: Path, as_of: str | None) -> Path:
+    from abnb.report import render
+
+    try:
+        return render(experiment, database=database, output_dir=output_dir, as_of=as_of).html
+    except AbnbError as error:
+        raise _fail(error) from error
+
+
+_database = click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         help="DuckDB file (default: the embedded sample or $ABNB_DATABASE).")
+_output = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+                       show_default=True, help="Where reports are written.")
+_as_of = click.option("--as-of", default=None, help="Data through this ISO date (default: the experiment's end).")
+
+
+@main.command()
+@click.argument("experiment")
+@_database
+@_output
+@_as_of
+def report(experiment: str, database: Path | None, output_dir: Path, as_of: str | None) -> None:
+    """Render the report of EXPERIMENT (a name in experiments/ or a TOML path) and print its HTML path."""
+    click.echo(_render(experiment, database=database, output_dir=output_dir, as_of=as_of))
+
+
+@main.command()
+@_database
+@_output
+@_as_of
+def run(database: Path | None, output_dir: Path, as_of: str | None) -> None:
+    """Render every active experiment in experiments/; the exit status is the number that failed."""
+    from abnb.experiment import Experiment, iter_specs
+
+    failed = 0
+    for path in iter_specs():
+        try:
+            if Experiment.from_toml(path).status != "active":
+                continue
+            click.echo(_render(str(path), database=database, output_dir=output_dir, as_of=as_of))
+        except (AbnbError, click.ClickException) as error:
+            failed += 1
+            message = error.format_message() if isinstance(error, click.ClickException) else str(error)
+            click.echo(f"{path.stem}: {message}", err=True)
+    sys.exit(min(failed, 100))
+
+
+@main.command()
+@click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True)
+@_output
+def demo(users: int, output_dir: Path) -> None:
+    """Generate the sample telemetry if missing and render the sample experiment report."""
+    from abnb.engine import default_database
+    from abnb.sample import generate
+
+    database = default_database()
+    if not database.exists():
+        try:
+            generate(database, users=users)
+        except AbnbError as error:
+            raise _fail(error) from error
+    html = _render("checkout_redesign", database=database, output_dir=output_dir, as_of=None)
+    click.echo(f"report: {html.resolve()}")
+
+
+@main.command()
+def lab() -> None:
+    """Open JupyterLab on notebooks/."""
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    os.execvp(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(notebooks)])

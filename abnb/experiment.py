@@ -1,0 +1,620 @@
+"""Experiment specs, the analysis that turns telemetry into effects, and the decision rule.
+
+An experiment is a TOML file in ``experiments/`` (see ``experiments/checkout_redesign.toml``)::
+
+    name = "checkout_redesign"
+    arms = ["control", "treatment"]
+    control = "control"
+    weights = [0.5, 0.5]
+    alpha = 0.05
+    start = 2026-10-01T00:00:00
+    end = 2026-10-15T00:00:00
+    segments = ["country", "platform"]
+
+    [exposures]
+    table = "exposures"
+
+    [[metrics]]
+    name = "conversion"
+    kind = "proportion"
+    role = "goal"
+    sql = "SELECT unit, ts, 1 AS value FROM events WHERE event = 'purchase'"
+
+:meth:`Experiment.analyze` runs one aggregate query (see :mod:`abnb.aggregate`) and computes, from the returned
+sufficient statistics only, a sample-ratio-mismatch check and one absolute and one relative :class:`Effect` per
+metric and treatment arm.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from abnb.aggregate import Aggregates, ExposureSource, aggregate
+from abnb.engine import Connection, as_connection, validate_identifier
+from abnb.errors import DataError, ParameterError, SpecError
+from abnb.metrics import Metric
+from abnb.stats import Effect, Moments, SrmResult, srm, welch, ztest
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+__all__ = ["Decision", "Experiment", "ExperimentResult", "MetricEffect", "experiments_dir", "load"]
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STATUSES = ("active", "paused", "done")
+Verdict = Literal["ship", "harm", "continue", "invalid"]
+
+
+def experiments_dir() -> Path:
+    """``experiments/`` of the abnb checkout if present, else of the current directory."""
+    in_checkout = _PROJECT_ROOT / "experiments"
+    return in_checkout if in_checkout.is_dir() else Path.cwd() / "experiments"
+
+
+def _as_datetime(value: object, what: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            return _as_datetime(datetime.fromisoformat(value), what)
+        except ValueError:
+            pass
+    raise ParameterError(f"{what} must be an ISO date or datetime such as 2026-10-15, got {value!r}.")
+
+
+def resolve_as_of(value: date | datetime | str | None, end: datetime | None) -> tuple[datetime, date]:
+    """The exclusive data cutoff and the date that labels it.
+
+    A date (``2026-10-14``) means "data through that day": the cutoff is the following midnight. A datetime is the
+    cutoff itself. ``None`` means the experiment's end, or now if it has none. The label is the last day with data.
+    """
+    if value is None or value == "":
+        cutoff = end if end is not None else datetime.now().replace(microsecond=0)
+    elif isinstance(value, str) and len(value) == 10:
+        cutoff = _as_datetime(value, "as_of") + timedelta(days=1)  # type: ignore[operator]
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        cutoff = datetime.combine(value, time()) + timedelta(days=1)
+    else:
+        resolved = _as_datetime(value, "as_of")
+        assert resolved is not None
+        cutoff = resolved
+    return cutoff, (cutoff - timedelta(microseconds=1)).date()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: arms, planned allocation, exposures, metrics and error rate.
+
+    Args:
+        name: Identifier of the experiment (also its report folder and its value in the exposures' experiment
+            column).
+        metrics: The metrics to analyse (at least one).
+        arms: Arm names as they appear in the exposures; ``control`` must be one of them.
+        control: The baseline arm every other arm is compared with.
+        weights: Planned allocation per arm (normalised; equal if omitted), used by the SRM check.
+        alpha: Two-sided significance level of every test and 1 − confidence of every interval.
+        exposures: Where exposures live (:class:`~abnb.aggregate.ExposureSource`).
+        segments: Exposure columns to break results down by (e.g. country, platform).
+        start: Exposures before this time are ignored.
+        end: Planned end; the default data cutoff.
+        status: ``active`` (rendered by ``abnb run``), ``paused`` or ``done``.
+        description: What the experiment changes, in words.
+        srm_threshold: p-value below which the allocation is declared mismatched (default 0.001).
+    """
+
+    name: str
+    metrics: tuple[Metric, ...]
+    arms: tuple[str, ...] = ("control", "treatment")
+    control: str = "control"
+    weights: tuple[float, ...] | None = None
+    alpha: float = 0.05
+    exposures: ExposureSource = field(default_factory=ExposureSource)
+    segments: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    status: str = "active"
+    description: str = ""
+    srm_threshold: float = 0.001
+
+    def __post_init__(self) -> None:
+        validate_identifier(self.name, "experiment name")
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "arms", tuple(self.arms))
+        object.__setattr__(self, "segments", tuple(self.segments))
+        if not self.metrics or not all(isinstance(m, Metric) for m in self.metrics):
+            raise SpecError(f"experiment {self.name!r} needs at least one metric (a list of abnb.Metric).")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise SpecError(f"experiment {self.name!r} has duplicate metric names: {names}.")
+        if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
+            raise SpecError(f"experiment {self.name!r} needs at least two distinct arms, got {list(self.arms)}.")
+        if not all(isinstance(a, str) and a for a in self.arms):
+            raise SpecError(f"arms of experiment {self.name!r} must be non-empty strings, got {list(self.arms)}.")
+        if self.control not in self.arms:
+            raise SpecError(
+                f"control arm {self.control!r} of experiment {self.name!r} is not one of its arms {list(self.arms)}."
+            )
+        if self.weights is not None:
+            weights = tuple(self.weights)
+            if len(weights) != len(self.arms) or not all(
+                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0
+                for w in weights
+            ):
+                raise SpecError(
+                    f"weights of experiment {self.name!r} must be {len(self.arms)} positive numbers (one per arm "
+                    f"{list(self.arms)}), got {list(weights)}."
+                )
+            object.__setattr__(self, "weights", weights)
+        for what in ("alpha", "srm_threshold"):
+            value = getattr(self, what)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise SpecError(f"{what} of experiment {self.name!r} must be a number in (0, 1), got {value!r}.")
+        if self.status not in STATUSES:
+            raise SpecError(
+                f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}."
+            )
+        for segment in self.segments:
+            validate_identifier(segment, "segment column")
+        object.__setattr__(self, "start", _as_datetime(self.start, "start"))
+        object.__setattr__(self, "end", _as_datetime(self.end, "end"))
+
+    @property
+    def treatments(self) -> tuple[str, ...]:
+        """The arms compared with the control."""
+        return tuple(a for a in self.arms if a != self.control)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> Experiment:
+        """Build an experiment from a parsed TOML/JSON mapping, naming unknown keys and the file."""
+        allowed = {
+            "name", "metrics", "arms", "control", "weights", "alpha", "exposures", "segments", "start", "end",
+            "status", "description", "srm_threshold",
+        }
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise SpecError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
+        if "name" not in data:
+            raise SpecError(f"{source}: the experiment needs a `name`.")
+        values = dict(data)
+        metrics = values.pop("metrics", [])
+        if not isinstance(metrics, list) or not all(isinstance(m, Mapping) for m in metrics):
+            raise SpecError(f"{source}: `metrics` must be an array of tables ([[metrics]] in TOML).")
+        exposures = values.pop("exposures", None)
+        if isinstance(exposures, str):
+            exposures = {"table": exposures}
+        try:
+            source_spec = ExposureSource(**(exposures or {}))
+        except TypeError as error:
+            raise SpecError(
+                f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column ({error})."
+            ) from error
+        for key in ("arms", "weights", "segments"):
+            if key in values and not isinstance(values[key], list):
+                raise SpecError(f"{source}: `{key}` must be an array, got {values[key]!r}.")
+            if key in values:
+                values[key] = tuple(values[key])
+        try:
+            return cls(metrics=tuple(Metric.from_dict(m) for m in metrics), exposures=source_spec, **values)
+        except SpecError as error:
+            raise SpecError(f"{source}: {error}") from error
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe mapping that :meth:`from_dict` turns back into this experiment."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["metrics"] = [
+            {f.name: getattr(m, f.name) for f in fields(m) if f.init} for m in self.metrics
+        ]
+        data["exposures"] = {f.name: getattr(self.exposures, f.name) for f in fields(self.exposures)}
+        for key in ("arms", "weights", "segments"):
+            data[key] = None if data[key] is None else list(data[key])
+        for key in ("start", "end"):
+            data[key] = None if data[key] is None else data[key].isoformat()
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Experiment:
+        """Read an experiment spec from a TOML file.
+
+        Raises:
+            SpecError: The file is missing, is not valid TOML (the message gives line and column), or describes
+                an invalid experiment.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as error:
+            raise SpecError(f"experiment spec {path} does not exist.") from error
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise SpecError(f"experiment spec {path} is not valid TOML: {error}. Fix the file.") from error
+        return cls.from_dict(data, source=str(path))
+
+    def analyze(
+        self,
+        connection: Connection | duckdb.DuckDBPyConnection,
+        *,
+        as_of: date | datetime | str | None = None,
+    ) -> ExperimentResult:
+        """Analyse the experiment with one aggregate query.
+
+        Args:
+            connection: From :func:`abnb.connect` (or a DuckDB connection).
+            as_of: Data cutoff: a date means "through that day"; default the spec's ``end``.
+
+        Returns:
+            The :class:`ExperimentResult`: SRM check, effects per metric and arm, segment moments.
+
+        Raises:
+            SchemaError: Missing table/column or a non-numeric metric.
+            DataError: No exposures, an arm without exposures, arms not in the spec, or an untestable metric.
+        """
+        cutoff, label = resolve_as_of(as_of, self.end)
+        con = as_connection(connection)
+        aggregates = aggregate(
+            con,
+            self.exposures,
+            self.metrics,
+            self.segments,
+            as_of=cutoff,
+            experiment=self.name if self.exposures.experiment_column else None,
+            start=self.start,
+        )
+        return self._result(aggregates, cutoff, label)
+
+    def _result(self, aggregates: Aggregates, cutoff: datetime, label: date) -> ExperimentResult:
+        found = set(aggregates.units)
+        missing = [a for a in self.arms if a not in found]
+        if missing:
+            raise DataError(
+                f"arm(s) {', '.join(missing)} of experiment {self.name!r} have no exposures in table "
+                f"{self.exposures.table!r} before {cutoff:%Y-%m-%d %H:%M}; arms found: {', '.join(sorted(found))}. "
+                "Check the arm names in the spec or the exposure logging."
+            )
+        extra = sorted(found - set(self.arms))
+        if extra:
+            raise DataError(
+                f"table {self.exposures.table!r} has exposures of experiment {self.name!r} in arm(s) "
+                f"{', '.join(extra)} that the spec does not list; add them to `arms` or fix the logging."
+            )
+        sample_ratio = srm([aggregates.units[a] for a in self.arms], self.weights)
+        effects: list[MetricEffect] = []
+        warnings: list[str] = []
+        if aggregates.excluded_units:
+            warnings.append(
+                f"{aggregates.excluded_units} unit(s) were exposed to more than one arm and are excluded."
+            )
+        for metric in self.metrics:
+            arms = aggregates.overall[metric.name]
+            for arm in self.arms:
+                if arms[arm].n >= 2 and arms[arm].variance == 0:
+                    warnings.append(f"metric {metric.name!r} has zero variance in arm {arm!r}.")
+            for arm in self.treatments:
+                effects.append(compare(metric, arms[self.control], arms[arm], self.control, arm, self.alpha))
+        return ExperimentResult(
+            experiment=self,
+            as_of=cutoff,
+            label=label,
+            srm=sample_ratio,
+            effects=tuple(effects),
+            units=dict(aggregates.units),
+            excluded_units=aggregates.excluded_units,
+            segments=aggregates.segments,
+            overall=aggregates.overall,
+            warnings=tuple(warnings),
+            rows_fetched=aggregates.rows_fetched,
+        )
+
+
+def load(name_or_path: str | Path, directory: str | Path | None = None) -> Experiment:
+    """Load an experiment by name (``experiments/<name>.toml``) or by path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        return Experiment.from_toml(path)
+    name = validate_identifier(str(name_or_path), "experiment name")
+    folder = Path(directory) if directory is not None else experiments_dir()
+    candidate = folder / f"{name}.toml"
+    if not candidate.exists():
+        known = sorted(p.stem for p in folder.glob("*.toml"))
+        raise SpecError(
+            f"no experiment {name!r}: {candidate} does not exist; known experiments: {', '.join(known) or 'none'}."
+        )
+    return Experiment.from_toml(candidate)
+
+
+@dataclass(frozen=True)
+class MetricEffect:
+    """The comparison of one metric between one treatment arm and the control."""
+
+    metric: Metric
+    control_arm: str
+    arm: str
+    control: Moments
+    treatment: Moments
+    absolute: Effect
+    relative: Effect
+
+    @property
+    def significant(self) -> bool:
+        """Whether the two-sided test rejects "no difference" at the experiment's alpha."""
+        return self.absolute.pvalue < self.absolute.alpha
+
+    @property
+    def improved(self) -> bool:
+        """Significant and in the metric's better direction."""
+        better = self.absolute.estimate > 0 if self.metric.higher_is_better else self.absolute.estimate < 0
+        return self.significant and better
+
+    @property
+    def worsened(self) -> bool:
+        """Significant and in the metric's worse direction."""
+        return self.significant and not self.improved
+
+    def row(self) -> dict[str, Any]:
+        """A flat record for tables and summary.json."""
+        return {
+            "metric": self.metric.name,
+            "kind": self.metric.kind,
+            "role": self.metric.role,
+            "direction": self.metric.direction,
+            "arm": self.arm,
+            "control_arm": self.control_arm,
+            "n_control": self.control.n,
+            "n_treatment": self.treatment.n,
+            "control_mean": self.control.mean,
+            "treatment_mean": self.treatment.mean,
+            "estimate": self.absolute.estimate,
+            "ci_low": self.absolute.ci_low,
+            "ci_high": self.absolute.ci_high,
+            "pvalue": self.absolute.pvalue,
+            "rel_estimate": self.relative.estimate,
+            "rel_ci_low": self.relative.ci_low,
+            "rel_ci_high": self.relative.ci_high,
+            "rel_pvalue": self.relative.pvalue,
+            "significant": self.significant,
+            "improved": self.improved,
+            "worsened": self.worsened,
+            "method": self.absolute.method,
+            "rel_method": self.relative.method,
+        }
+
+
+def compare(
+    metric: Metric, control: Moments, treatment: Moments, control_arm: str, arm: str, alpha: float
+) -> MetricEffect:
+    """Compare one metric between two arms: Welch t for means, unpooled z for proportions.
+
+    Raises:
+        DataError: The difference cannot be tested (e.g. zero variance in both arms), naming metric and arms.
+    """
+    test = ztest if metric.kind == "proportion" else welch
+    try:
+        absolute = test(control, treatment, alpha=alpha)
+        relative = test(control, treatment, alpha=alpha, relative=True)
+    except DataError as error:
+        raise DataError(f"metric {metric.name!r}, {arm!r} vs {control_arm!r}: {error}") from error
+    return MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with the experiment, and why."""
+
+    verdict: Verdict
+    arm: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.reason}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """The analysis of an experiment at one data cutoff.
+
+    Attributes:
+        experiment: The spec analysed.
+        as_of: Exclusive data cutoff.
+        label: The last day with data (names the report).
+        srm: Sample-ratio-mismatch check over all arms.
+        effects: One :class:`MetricEffect` per metric and treatment arm.
+        units: Units per arm in the analysis.
+        excluded_units: Units exposed to more than one arm (excluded).
+        segments: Moments per (segment column, level) → metric → arm.
+        overall: Moments per metric → arm.
+        warnings: Data-quality notes to show next to the results.
+        rows_fetched: Rows the engine returned for the whole analysis.
+    """
+
+    experiment: Experiment
+    as_of: datetime
+    label: date
+    srm: SrmResult
+    effects: tuple[MetricEffect, ...]
+    units: dict[str, int]
+    excluded_units: int
+    segments: dict[tuple[str, str], dict[str, dict[str, Moments]]]
+    overall: dict[str, dict[str, Moments]]
+    warnings: tuple[str, ...] = ()
+    rows_fetched: int = 0
+
+    @property
+    def srm_detected(self) -> bool:
+        """Whether the allocation differs from the plan (p below the spec's SRM threshold)."""
+        return self.srm.pvalue < self.experiment.srm_threshold
+
+    def effect(self, metric: str, arm: str | None = None) -> MetricEffect:
+        """The comparison for ``metric`` (and ``arm``; the only treatment arm by default)."""
+        arm = arm or self.experiment.treatments[0]
+        for item in self.effects:
+            if item.metric.name == metric and item.arm == arm:
+                return item
+        raise ParameterError(
+            f"no effect for metric {metric!r} and arm {arm!r}; metrics: "
+            f"{', '.join(m.name for m in self.experiment.metrics)}; arms: {', '.join(self.experiment.treatments)}."
+        )
+
+    @property
+    def decision(self) -> Decision:
+        """The decision rule.
+
+        1. SRM (p < srm_threshold): ``invalid`` — the assignment is broken, no effect is trusted.
+        2. A guardrail significantly worse in an arm: ``harm`` for that arm.
+        3. An arm with a goal metric significantly better and none significantly worse: ``ship`` (the largest
+           relative improvement on the first goal metric wins among several).
+        4. Otherwise ``continue``: no significant improvement yet.
+        """
+        if self.srm_detected:
+            return Decision(
+                "invalid",
+                None,
+                f"sample ratio mismatch (χ² p = {self.srm.pvalue:.3g} < {self.experiment.srm_threshold}): the "
+                "allocation differs from the plan, so no winner can be called. Find the cause before reading effects.",
+            )
+        for item in self.effects:
+            if item.metric.role == "guardrail" and item.worsened:
+                return Decision(
+                    "harm",
+                    item.arm,
+                    f"guardrail {item.metric.name} got worse in {item.arm} "
+                    f"({item.relative.estimate:+.2%}, p = {item.absolute.pvalue:.3g}).",
+                )
+        candidates = []
+        for arm in self.experiment.treatments:
+            goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
+            if any(e.improved for e in goals) and not any(e.worsened for e in goals):
+                first = goals[0]
+                gain = first.relative.estimate if first.metric.higher_is_better else -first.relative.estimate
+                candidates.append((gain, arm, [e.metric.name for e in goals if e.improved]))
+        if candidates:
+            _, arm, metrics = max(candidates)
+            return Decision("ship", arm, f"{arm} improves {', '.join(metrics)} with no guardrail worse.")
+        return Decision("continue", None, "no arm improves a goal metric significantly yet.")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per metric and treatment arm: means, absolute and relative effects with CIs, p-values."""
+        import pandas as pd
+
+        return pd.DataFrame([e.row() for e in self.effects])
+
+    def arms_frame(self) -> pd.DataFrame:
+        """Per metric and arm: n, mean and the mean's confidence interval (t for means, normal for proportions)."""
+        import pandas as pd
+
+        rows = []
+        for metric in self.experiment.metrics:
+            for arm in self.experiment.arms:
+                m = self.overall[metric.name][arm]
+                low, high = mean_interval(m, 1 - self.experiment.alpha)
+                rows.append({"metric": metric.name, "arm": arm, "n": m.n, "mean": m.mean, "std": m.std,
+                             "ci_low": low, "ci_high": high})
+        return pd.DataFrame(rows)
+
+    def segments_frame(self) -> pd.DataFrame:
+        """Per segment level, metric and treatment arm: relative effect and CI (no multiplicity correction)."""
+        import pandas as pd
+
+        rows = []
+        for (segment, level), metrics in sorted(self.segments.items()):
+            for metric in self.experiment.metrics:
+                arms = metrics[metric.name]
+                for arm in self.experiment.treatments:
+                    if self.experiment.control not in arms or arm not in arms:
+                        continue
+                    c, t = arms[self.experiment.control], arms[arm]
+                    row: dict[str, Any] = {"segment": segment, "level": level, "metric": metric.name, "arm": arm,
+                                           "n_control": c.n, "n_treatment": t.n}
+                    try:
+                        effect = compare(metric, c, t, self.experiment.control, arm, self.experiment.alpha)
+                    except (DataError, ParameterError):
+                        row.update(rel_estimate=math.nan, rel_ci_low=math.nan, rel_ci_high=math.nan, pvalue=math.nan)
+                    else:
+                        row.update(rel_estimate=effect.relative.estimate, rel_ci_low=effect.relative.ci_low,
+                                   rel_ci_high=effect.relative.ci_high, pvalue=effect.absolute.pvalue)
+                    rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-safe summary (the content of ``summary.json``)."""
+        decision = self.decision
+        return {
+            "experiment": self.experiment.name,
+            "as_of": self.label.isoformat(),
+            "cutoff": self.as_of.isoformat(),
+            "units": self.units,
+            "excluded_units": self.excluded_units,
+            "srm": {"statistic": self.srm.statistic, "pvalue": self.srm.pvalue,
+                    "threshold": self.experiment.srm_threshold, "mismatch": self.srm_detected},
+            "decision": {"verdict": decision.verdict, "arm": decision.arm, "reason": decision.reason},
+            "alpha": self.experiment.alpha,
+            "effects": [{k: _json_safe(v) for k, v in e.row().items()} for e in self.effects],
+            "warnings": list(self.warnings),
+            "rows_fetched": self.rows_fetched,
+        }
+
+    def __repr__(self) -> str:
+        lines = [
+            f"ExperimentResult({self.experiment.name!r}, data through {self.label}, units {self.units}, "
+            f"excluded {self.excluded_units})",
+            f"  SRM: χ² = {self.srm.statistic:.3f}, p = {self.srm.pvalue:.3g}"
+            + ("  ← MISMATCH" if self.srm_detected else ""),
+            f"  decision: {self.decision}",
+        ]
+        for e in self.effects:
+            lines.append(
+                f"  {e.metric.name:<20} {e.arm:<12} {e.relative.estimate:+8.2%} "
+                f"[{e.relative.ci_low:+.2%}, {e.relative.ci_high:+.2%}]  p = {e.absolute.pvalue:.3g}"
+            )
+        return "\n".join(lines + [f"  note: {w}" for w in self.warnings])
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        decision = self.decision
+        banner = ""
+        if self.srm_detected:
+            banner = f'<div class="abnb-srm" style="background:#b00020;color:white;padding:8px">' \
+                     f"<b>Sample ratio mismatch.</b> {escape(decision.reason)}</div>"
+        table = self.to_frame()[
+            ["metric", "arm", "control_mean", "treatment_mean", "rel_estimate", "rel_ci_low", "rel_ci_high",
+             "pvalue"]
+        ].to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        notes = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
+        return (
+            f"{banner}<p><b>{escape(self.experiment.name)}</b>, data through {self.label}: "
+            f"<b>{escape(decision.verdict)}</b> — {escape(decision.reason)}</p>{table}"
+            + (f"<ul>{notes}</ul>" if notes else "")
+        )
+
+
+def mean_interval(moments: Moments, confidence_level: float) -> tuple[float, float]:
+    """Confidence interval of one arm's mean: ȳ ± q·s/√n (q from Student t with n−1 df; normal for proportions)."""
+    from scipy import stats
+
+    if moments.n < 2:
+        return (math.nan, math.nan)
+    tail = (1 + confidence_level) / 2
+    q = stats.norm.ppf(tail) if moments.proportion else stats.t.ppf(tail, moments.n - 1)
+    half = float(q) * math.sqrt(moments.variance / moments.n)
+    return (moments.mean - half, moments.mean + half)
+
+
+def iter_specs(directory: str | Path | None = None) -> Iterable[Path]:
+    """The experiment spec files in ``directory`` (default :func:`experiments_dir`), sorted by name."""
+    folder = Path(directory) if directory is not None else experiments_dir()
+    return sorted(folder.glob("*.toml"))

@@ -1,0 +1,313 @@
+"""Rendering experiment reports: papermill execution, offline HTML, summary.json, atomic publication.
+
+``render("checkout_redesign")`` executes ``notebooks/experiment_report.ipynb`` with validated parameters into a
+private staging folder, exports HTML without code through the ``abnb_offline`` nbconvert template (no script,
+stylesheet or font is loaded from the network; charts are inline SVG), checks that, and only then moves the
+``.ipynb``, ``.html`` and ``summary.json`` into ``reports/<experiment>/`` with atomic renames. A run that fails at
+any step raises :class:`~abnb.errors.ReportError` naming the failing cell and leaves the previous report as it was.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from abnb.engine import default_database
+from abnb.errors import AbnbError, ParameterError, ReportError
+from abnb.experiment import Experiment, load, resolve_as_of
+
+if TYPE_CHECKING:
+    from abnb.experiment import ExperimentResult
+
+__all__ = [
+    "RenderedReport",
+    "ReportParameters",
+    "external_resources",
+    "headline",
+    "render",
+    "validate_parameters",
+    "write_index",
+    "write_summary",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = PACKAGE_DIR / "templates"
+NOTEBOOK = PACKAGE_DIR.parent / "notebooks" / "experiment_report.ipynb"
+
+_EXTERNAL = re.compile(
+    r"""<(?:script|img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*["']?\s*(?:https?:)?//[^"'\s>]+"""
+    r"""|<link\b[^>]*\bhref\s*=\s*["']?\s*(?:https?:)?//[^"'\s>]+"""
+    r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//[^"')\s]+"""
+    r"""|url\(\s*["']?(?:https?:)?//[^"')\s]+""",
+    re.IGNORECASE,
+)
+
+
+def external_resources(page: str) -> list[str]:
+    """Every reference in an HTML page that a browser would fetch from the network.
+
+    Scripts, images, frames and media with an absolute ``src``, stylesheets and icons with an absolute ``href``,
+    CSS ``@import`` and ``url(...)``. Plain links (``<a href>``) and XML namespaces are not loads and are ignored.
+    """
+    return [m.group(0) for m in _EXTERNAL.finditer(page)]
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    """The validated parameters of the experiment report notebook."""
+
+    experiment: str
+    spec_json: str
+    database: str | None
+    as_of: str | None
+    summary_path: Path | None
+
+    def spec(self) -> Experiment:
+        """The experiment to report on (from ``spec_json`` if given, else by name or path)."""
+        if self.spec_json:
+            try:
+                data = json.loads(self.spec_json)
+            except json.JSONDecodeError as error:
+                raise ParameterError(f"report parameter spec_json is not valid JSON: {error}.") from error
+            return Experiment.from_dict(data, source="spec_json")
+        return load(self.experiment)
+
+
+def validate_parameters(**values: Any) -> ReportParameters:
+    """Validate the report notebook's parameters (call it on the line after the ``parameters`` cell).
+
+    Every parameter is a string; papermill's ``-p`` guesses types (``-p as_of 2026-10-14`` stays a string but
+    ``-p experiment 007`` becomes the integer 7, ``-p x false`` the string "false"), so a non-string is refused
+    with the fix: pass it with ``-r`` (raw string) or through ``abnb report``.
+
+    Raises:
+        ParameterError: A parameter is unknown, has the wrong type, or an invalid value.
+    """
+    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path"}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ParameterError(f"unknown report parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}.")
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise ParameterError(
+                f"report parameter {name} must be a string, got {type(value).__name__} {value!r}; "
+                f"pass it as a raw string (papermill -r {name} VALUE) or use `abnb report`."
+            )
+    experiment = values.get("experiment", "")
+    spec_json = values.get("spec_json", "")
+    if not experiment and not spec_json:
+        raise ParameterError("report parameter experiment is empty: give an experiment name or a TOML path.")
+    as_of = values.get("as_of") or None
+    if as_of is not None:
+        resolve_as_of(as_of, None)  # raises ParameterError for a malformed date
+    summary = values.get("summary_path") or None
+    return ReportParameters(
+        experiment=experiment,
+        spec_json=spec_json,
+        database=values.get("database") or None,
+        as_of=as_of,
+        summary_path=Path(summary) if summary else None,
+    )
+
+
+def headline(result: ExperimentResult) -> Any:
+    """The report's top banner: the decision, and a red SRM warning that refuses to call a winner."""
+    from IPython.display import HTML
+
+    decision = result.decision
+    colour = {"ship": "#1b7837", "harm": "#b2182b", "invalid": "#b00020", "continue": "#555555"}[decision.verdict]
+    parts = []
+    if result.srm_detected:
+        counts = ", ".join(f"{arm}: {n:,}" for arm, n in result.units.items())
+        parts.append(
+            '<div style="background:#b00020;color:#fff;padding:12px;font-size:1.1em">'
+            f"<b>Sample ratio mismatch</b> (χ² p = {result.srm.pvalue:.2g}; units {html.escape(counts)}). "
+            "The assignment or the logging is broken: no winner is called until the cause is found.</div>"
+        )
+    parts.append(
+        f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:8px 0">'
+        f"<b>Decision: {html.escape(decision.verdict)}</b> — {html.escape(decision.reason)}<br>"
+        f"Data through {result.label}; {sum(result.units.values()):,} units; α = {result.experiment.alpha}.</div>"
+    )
+    if result.warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
+        parts.append(f"<div><b>Data notes</b><ul>{items}</ul></div>")
+    return HTML("".join(parts))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_summary(result: ExperimentResult, path: str | Path | None) -> dict[str, Any]:
+    """Write ``result.summary()`` as JSON to ``path`` atomically (nothing is written when ``path`` is falsy)."""
+    summary = result.summary()
+    if path:
+        _write_atomic(Path(path), json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return summary
+
+
+class RenderedReport(NamedTuple):
+    """Paths of the files a render wrote."""
+
+    notebook: Path
+    html: Path
+    summary: Path
+
+
+def _export_html(notebook_path: Path) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="abnb_offline",
+        extra_template_basedirs=[str(TEMPLATE_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    return str(body)
+
+
+def _failure(error: BaseException, failed_copy: Path | None) -> ReportError:
+    from papermill.exceptions import PapermillExecutionError
+
+    where = f" The executed notebook is kept at {failed_copy}." if failed_copy else ""
+    if isinstance(error, PapermillExecutionError):
+        return ReportError(
+            f"report cell {error.exec_count} failed with {error.ename}: {error.evalue}.{where} "
+            "The previous report is left in place."
+        )
+    return ReportError(f"the report could not be rendered: {error}.{where} The previous report is left in place.")
+
+
+def render(
+    spec_or_name: str | Path | Experiment,
+    *,
+    database: str | Path | None = None,
+    output_dir: str | Path = "reports",
+    as_of: date | datetime | str | None = None,
+    kernel_name: str = "python3",
+    timeout: int = 600,
+) -> RenderedReport:
+    """Render the experiment report and publish it atomically.
+
+    Args:
+        spec_or_name: Experiment name (``experiments/<name>.toml``), path to a TOML spec, or an ``Experiment``.
+        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
+        output_dir: Folder holding ``<experiment>/`` report folders and ``index.html``.
+        as_of: Data cutoff (a date means through that day); default the experiment's end.
+        kernel_name: Jupyter kernel that executes the notebook.
+        timeout: Seconds a cell may run.
+
+    Returns:
+        Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
+
+    Raises:
+        ReportError: Execution or export failed; the message names the failing cell. Nothing already published
+            is touched.
+    """
+    import papermill
+
+    spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
+    cutoff, label = resolve_as_of(as_of, spec.end)
+    db = Path(database) if database is not None else default_database()
+    folder = Path(output_dir) / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
+    stem = label.isoformat()
+    parameters = {
+        "experiment": spec.name,
+        "spec_json": json.dumps(spec.to_dict()),
+        "database": str(db.resolve()),
+        "as_of": cutoff.isoformat(),
+        "summary_path": str((staging / "summary.json").resolve()),
+    }
+    executed = staging / f"{stem}.ipynb"
+    try:
+        try:
+            papermill.execute_notebook(
+                str(NOTEBOOK), str(executed), parameters=parameters, kernel_name=kernel_name,
+                progress_bar=False, execution_timeout=timeout, cwd=str(NOTEBOOK.parent),
+            )
+        except Exception as error:
+            failed = folder / f".failed-{stem}.ipynb"
+            if executed.exists():
+                shutil.copyfile(executed, failed)
+            raise _failure(error, failed if executed.exists() else None) from error
+        page = _export_html(executed)
+        loads = external_resources(page)
+        if loads:
+            raise ReportError(f"the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
+        (staging / f"{stem}.html").write_text(page, encoding="utf-8")
+        summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
+        summary["report"] = {"html": f"{stem}.html", "notebook": f"{stem}.ipynb",
+                             "rendered_at": datetime.now().isoformat(timespec="seconds")}
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        published = RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "summary.json")
+        os.replace(staging / f"{stem}.ipynb", published.notebook)
+        os.replace(staging / f"{stem}.html", published.html)
+        shutil.copyfile(staging / "summary.json", staging / f"{stem}.summary.json")
+        os.replace(staging / f"{stem}.summary.json", folder / f"{stem}.summary.json")
+        os.replace(staging / "summary.json", published.summary)
+    except AbnbError:
+        raise
+    except OSError as error:
+        raise ReportError(f"writing the report to {folder} failed: {error}; the previous report is kept.") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    (folder / f".failed-{stem}.ipynb").unlink(missing_ok=True)
+    write_index(output_dir)
+    return published
+
+
+def write_index(output_dir: str | Path = "reports") -> Path:
+    """Write ``index.html`` listing every rendered run (newest first per experiment), atomically."""
+    root = Path(output_dir)
+    rows = []
+    for path in sorted(root.glob("*/*.summary.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        decision = summary.get("decision", {})
+        rows.append((summary.get("experiment", path.parent.name), summary.get("as_of", ""),
+                     decision.get("verdict", ""), decision.get("reason", ""), f"{path.parent.name}/"
+                     f"{path.name.removesuffix('.summary.json')}.html",
+                     summary.get("report", {}).get("rendered_at", "")))
+    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    body = "".join(
+        f"<tr><td>{html.escape(e)}</td><td><a href=\"{html.escape(link)}\">{html.escape(a)}</a></td>"
+        f"<td class=\"{html.escape(v)}\">{html.escape(v)}</td><td>{html.escape(r)}</td><td>{html.escape(t)}</td></tr>"
+        for e, a, v, r, link, t in rows
+    )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>abnb reports</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
+        "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid{color:#b00020}"
+        "</style></head><body><h1>abnb reports</h1><table><tr><th>experiment</th><th>data through</th>"
+        f"<th>decision</th><th>reason</th><th>rendered</th></tr>{body}</table></body></html>\n"
+    )
+    index = root / "index.html"
+    _write_atomic(index, page)
+    return index

@@ -1,0 +1,159 @@
+"""Telemetry table schemas and their validation.
+
+abnb reads experiment telemetry from two tables:
+
+* ``exposures``: one row per unit's first exposure to an experiment arm (a logging glitch may add more).
+* ``events``: one row per thing a unit did, with a numeric ``value`` whose meaning depends on ``event``.
+  The sample data (:mod:`abnb.sample`) use ``session`` (value = session minutes), ``page_view`` (value = pages
+  viewed in that session, one summarised row per session) and ``purchase`` (value = revenue in USD).
+
+:data:`SCHEMAS` is the single source of truth for their columns and DuckDB types; :func:`create_tables`
+creates them and :func:`check_table` tells a user, before any metric SQL runs, which table or column is
+missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+import duckdb
+
+from abnb.errors import SchemaError
+
+__all__ = ["EVENT_NAMES", "SCHEMAS", "check_table", "create_tables"]
+
+SCHEMAS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        "exposures": (
+            ("experiment", "VARCHAR"),
+            ("unit", "BIGINT"),
+            ("arm", "VARCHAR"),
+            ("ts", "TIMESTAMP"),
+            ("country", "VARCHAR"),
+            ("platform", "VARCHAR"),
+        ),
+        "events": (
+            ("unit", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("event", "VARCHAR"),
+            ("value", "DOUBLE"),
+        ),
+    }
+)
+"""Table name → ordered ``(column, DuckDB type)`` pairs of the telemetry tables."""
+
+EVENT_NAMES: tuple[str, ...] = ("session", "page_view", "purchase")
+"""Event names written by :mod:`abnb.sample`, in the order of their integer codes."""
+
+_GENERATE_HINT = "run `abnb data generate` to (re)create the sample database"
+
+
+def _quote_identifier(name: str) -> str:
+    """Quote a SQL identifier for DuckDB.
+
+    Args:
+        name: A table or column name, used verbatim (case and special characters kept).
+
+    Returns:
+        The name in double quotes, with embedded double quotes doubled, e.g. ``"my ""odd"" col"``.
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_tables(connection: duckdb.DuckDBPyConnection, *, replace: bool = False) -> None:
+    """Create every table of :data:`SCHEMAS` on a read-write DuckDB connection.
+
+    Args:
+        connection: A DuckDB connection opened with ``read_only=False``.
+        replace: Drop and recreate tables that already exist instead of failing.
+
+    Raises:
+        SchemaError: A table already exists and ``replace`` is false.
+    """
+    for table, columns in SCHEMAS.items():
+        if not replace and _table_columns(connection, table) is not None:
+            raise SchemaError(
+                f"table {table!r} already exists; drop it first or call create_tables(..., replace=True)"
+            )
+        column_sql = ", ".join(f"{_quote_identifier(column)} {sql_type}" for column, sql_type in columns)
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        connection.execute(f"{verb} {_quote_identifier(table)} ({column_sql})")
+
+
+def check_table(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Iterable[str] | None = None,
+) -> dict[str, str]:
+    """Check that a table (or view) exists and has the given columns.
+
+    The lookup goes through ``information_schema`` with bound parameters, in the connection's current database
+    and schema. Names compare case-insensitively, as DuckDB identifiers do.
+
+    Args:
+        connection: A DuckDB connection (read-only is fine).
+        table: Table or view name, e.g. ``"events"``.
+        columns: Column names the caller needs. ``None`` means the columns of ``SCHEMAS[table]``, or none
+            at all for a table abnb does not know.
+
+    Returns:
+        The table's columns mapped to their DuckDB types, in table order.
+
+    Raises:
+        SchemaError: The table does not exist (the message lists the tables that do), or a column is missing
+            (the message lists the missing and the existing columns).
+    """
+    if columns is None:
+        columns = [name for name, _ in SCHEMAS.get(table, ())]
+    wanted = list(columns)
+    found = _table_columns(connection, table)
+    if found is None:
+        existing = _existing_tables(connection)
+        listing = ", ".join(existing) if existing else "none"
+        hint = (
+            _GENERATE_HINT if table in SCHEMAS else "create it, or point abnb at the database that holds it"
+        )
+        raise SchemaError(f"table {table!r} does not exist (tables present: {listing}); {hint}")
+    present = {name.lower() for name in found}
+    missing = [name for name in wanted if name.lower() not in present]
+    if missing:
+        listing = ", ".join(f"{name} {sql_type}" for name, sql_type in found.items())
+        noun = "column" if len(missing) == 1 else "columns"
+        raise SchemaError(
+            f"table {table!r} lacks {noun} {', '.join(repr(name) for name in missing)} "
+            f"(it has: {listing}); rename the column in the table or a view over it, "
+            f"or {_GENERATE_HINT}"
+        )
+    return found
+
+
+def _table_columns(connection: duckdb.DuckDBPyConnection, table: str) -> dict[str, str] | None:
+    """Columns and types of ``table`` in the current database and schema, or ``None`` if it does not exist."""
+    rows = connection.execute(
+        """
+        SELECT column_name, data_type
+        FROM information_schema.columns
+        WHERE table_catalog = current_database()
+          AND table_schema = current_schema()
+          AND lower(table_name) = lower(?)
+        ORDER BY ordinal_position
+        """,
+        [table],
+    ).fetchall()
+    if not rows:
+        return None
+    return {str(name): str(sql_type) for name, sql_type in rows}
+
+
+def _existing_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the tables and views in the current database and schema, sorted."""
+    rows = connection.execute(
+        """
+        SELECT table_name
+        FROM information_schema.tables
+        WHERE table_catalog = current_database() AND table_schema = current_schema()
+        ORDER BY table_name
+        """
+    ).fetchall()
+    return [str(name) for (name,) in rows]

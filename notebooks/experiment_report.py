@@ -1,0 +1,76 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Experiment report
+#
+# Rendered by `abnb report <experiment>` (papermill). Every number below comes from per-arm sufficient
+# statistics that DuckDB computed in one aggregate query; no telemetry row was loaded into Python.
+
+# %% tags=["parameters"]
+experiment: str = "checkout_redesign"  # experiment name (experiments/<name>.toml) or a path to its TOML
+spec_json: str = ""  # the spec as JSON (abnb.report.render fills it); "" = load `experiment`
+database: str = ""  # DuckDB file; "" = the embedded sample (or $ABNB_DATABASE)
+as_of: str = ""  # data cutoff: ISO date (through that day) or datetime; "" = the experiment's end
+summary_path: str = ""  # where to write summary.json; "" = do not write
+
+# %%
+import abnb
+
+params = abnb.report.validate_parameters(
+    experiment=experiment, spec_json=spec_json, database=database, as_of=as_of, summary_path=summary_path
+)
+spec = params.spec()
+abnb.charts.use_static()
+with abnb.connect(params.database) as connection:
+    result = spec.analyze(connection, as_of=params.as_of)
+abnb.report.headline(result)
+
+# %% [markdown]
+# ## Effects
+#
+# Relative effect = treatment mean / control mean − 1, with a delta-method confidence interval; means use
+# Welch's t-test, proportions an unpooled z-test. Green: significantly better; red: significantly worse.
+
+# %%
+abnb.charts.effects_chart(result.to_frame())
+
+# %%
+result.to_frame()[
+    ["metric", "role", "arm", "control_mean", "treatment_mean", "rel_estimate", "rel_ci_low", "rel_ci_high",
+     "pvalue", "method"]
+].style.format(
+    {"control_mean": "{:.4g}", "treatment_mean": "{:.4g}", "rel_estimate": "{:+.2%}", "rel_ci_low": "{:+.2%}",
+     "rel_ci_high": "{:+.2%}", "pvalue": "{:.3g}"}
+).hide(axis="index")
+
+# %% [markdown]
+# ## Means per arm and allocation
+
+# %%
+abnb.charts.arm_means_chart(result.arms_frame())
+
+# %%
+result.srm.to_frame()
+
+# %% [markdown]
+# ## Segments
+#
+# Per country and platform, without multiple-testing correction: read these as exploration, not as findings.
+
+# %%
+segments = result.segments_frame()
+abnb.charts.segments_chart(segments, spec.metrics[0].name)
+
+# %%
+abnb.report.write_summary(result, params.summary_path)["decision"]

@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+import abnb
+from abnb.errors import DataError, ParameterError, SchemaError, SpecError
+from abnb.experiment import Experiment, resolve_as_of
+from abnb.metrics import Metric
+from abnb.sample import GROUND_TRUTH
+
+
+def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) -> dict[str, np.ndarray]:
+    """Independent per-unit values by a different route (test only: raw rows to numpy)."""
+    window = "m.ts >= a.first_ts - INTERVAL 14 DAY AND m.ts < a.first_ts" if covariate else (
+        "m.ts >= a.first_ts AND m.ts < TIMESTAMP '2026-10-15'")
+    reduce = {"sum": "sum(m.value)", "count": "count(*)", "any": "max(CASE WHEN m.value > 0 THEN 1 ELSE 0 END)",
+              "max": "max(m.value)"}[metric.aggregate or "sum"]
+    sql = f"""
+        WITH a AS (SELECT unit, min(arm) AS arm, min(ts) AS first_ts FROM exposures
+                   WHERE experiment = 'checkout_redesign' GROUP BY unit HAVING count(DISTINCT arm) = 1),
+             v AS (SELECT a.unit, {reduce} AS y FROM a JOIN ({metric.sql}) m ON m.unit = a.unit
+                   WHERE {window} GROUP BY a.unit)
+        SELECT a.arm, coalesce(v.y, 0) FROM a LEFT JOIN v USING (unit)"""
+    rows = con.raw.execute(sql).fetchall()
+    arms = np.array([r[0] for r in rows])
+    values = np.array([float(r[1]) for r in rows])
+    return {arm: values[arms == arm] for arm in ("control", "treatment")}
+
+
+def test_analysis_matches_an_independent_computation(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    for metric in spec.metrics:
+        values = _per_unit(con, metric)
+        effect = result.effect(metric.name)
+        c, t = values["control"], values["treatment"]
+        assert effect.control.n == len(c) and effect.treatment.n == len(t)
+        assert effect.control.mean == pytest.approx(c.mean(), rel=1e-9)
+        assert effect.treatment.mean == pytest.approx(t.mean(), rel=1e-9)
+        if metric.kind == "mean":
+            ref = sps.ttest_ind(t, c, equal_var=False)
+            assert effect.absolute.pvalue == pytest.approx(ref.pvalue, rel=1e-6)
+            ci = ref.confidence_interval(0.95)
+            assert effect.absolute.ci_low == pytest.approx(ci.low, rel=1e-6)
+            assert effect.absolute.ci_high == pytest.approx(ci.high, rel=1e-6)
+        else:
+            # unpooled z for two proportions, by hand from the raw 0/1 values
+            se = np.sqrt(t.mean() * (1 - t.mean()) / len(t) + c.mean() * (1 - c.mean()) / len(c))
+            z = (t.mean() - c.mean()) / se
+            assert effect.absolute.pvalue == pytest.approx(2 * sps.norm.sf(abs(z)), rel=1e-6)
+
+
+def test_covariate_sums_match_raw_values(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    metric = spec.metrics[1]
+    assert metric.covariate_days == 14
+    y = _per_unit(con, metric)["control"]
+    x = _per_unit(con, metric, covariate=True)["control"]
+    moments = result.overall[metric.name]["control"]
+    assert moments.x_sum == pytest.approx(x.sum(), rel=1e-9)
+    assert moments.x_sum_sq == pytest.approx((x**2).sum(), rel=1e-9)
+    # per-unit pairing is by unit order in both queries only through sums, so check Σxy via the covariance sign
+    assert moments.xy_sum is not None and moments.xy_sum > 0
+    assert moments.sum == pytest.approx(y.sum(), rel=1e-9)
+
+
+def test_one_query_and_only_aggregates_reach_python(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    assert con.queries_run == 1
+    levels = 5 + 3  # countries + platforms in the sample
+    assert con.rows_fetched == result.rows_fetched <= (1 + len(spec.arms)) * (1 + levels)
+
+
+def test_planted_truth_is_recovered(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    conversion = result.effect("conversion")
+    assert conversion.relative.ci_low < GROUND_TRUTH.conversion_lift < conversion.relative.ci_high
+    sessions = result.effect("sessions")
+    assert sessions.relative.ci_low < 0 < sessions.relative.ci_high
+    assert not result.srm_detected
+
+
+def test_units_in_two_arms_are_excluded_and_counted(con: abnb.Connection, spec: Experiment) -> None:
+    (expected,) = con.raw.execute(
+        "SELECT count(*) FROM (SELECT unit FROM exposures GROUP BY unit HAVING count(DISTINCT arm) > 1)"
+    ).fetchone()
+    result = spec.analyze(con)
+    assert expected > 0
+    assert result.excluded_units == expected
+    assert any(f"{expected} unit(s)" in w for w in result.warnings)
+    (total,) = con.raw.execute("SELECT count(DISTINCT unit) FROM exposures").fetchone()
+    assert sum(result.units.values()) == total - expected
+
+
+def test_segments_add_up_to_the_total(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    for segment in spec.segments:
+        for arm in spec.arms:
+            n = sum(cell["revenue"][arm].n for (s, _), cell in result.segments.items() if s == segment)
+            total = sum(cell["revenue"][arm].sum for (s, _), cell in result.segments.items() if s == segment)
+            assert n == result.overall["revenue"][arm].n
+            assert total == pytest.approx(result.overall["revenue"][arm].sum, rel=1e-9)
+    frame = result.segments_frame()
+    assert set(frame["segment"]) == set(spec.segments)
+
+
+def test_summary_is_json_safe_and_decides(con: abnb.Connection, spec: Experiment) -> None:
+    import json
+
+    result = spec.analyze(con)
+    summary = json.loads(json.dumps(result.summary(), allow_nan=False))
+    assert summary["experiment"] == "checkout_redesign"
+    assert summary["as_of"] == "2026-10-14"
+    assert summary["decision"]["verdict"] in {"ship", "continue", "harm", "invalid"}
+    assert len(summary["effects"]) == len(spec.metrics)
+    assert "<table" in result._repr_html_()
+    assert "checkout_redesign" in repr(result)
+
+
+def test_as_of_cuts_the_data(con: abnb.Connection, spec: Experiment) -> None:
+    early = spec.analyze(con, as_of="2026-10-03")
+    late = spec.analyze(con)
+    assert early.label.isoformat() == "2026-10-03"
+    assert sum(early.units.values()) < sum(late.units.values())
+
+
+def test_resolve_as_of() -> None:
+    from datetime import date, datetime
+
+    assert resolve_as_of("2026-10-14", None) == (datetime(2026, 10, 15), date(2026, 10, 14))
+    assert resolve_as_of(None, datetime(2026, 10, 15)) == (datetime(2026, 10, 15), date(2026, 10, 14))
+    with pytest.raises(ParameterError, match="as_of"):
+        resolve_as_of("yesterday", None)
+
+
+def test_spec_round_trips_through_dict(spec: Experiment) -> None:
+    assert Experiment.from_dict(spec.to_dict()) == spec
+
+
+# --- bad input: each a clear AbnbError naming the thing and the fix -------------------------------------------
+
+
+def test_missing_database_file(tmp_path: Path) -> None:
+    with pytest.raises(abnb.DatabaseNotFoundError, match=r"does not exist"):
+        abnb.connect(tmp_path / "nope.duckdb")
+
+
+def test_missing_table(con: abnb.Connection, spec: Experiment) -> None:
+    bad = dataclasses.replace(spec, exposures=dataclasses.replace(spec.exposures, table="exposure_log"))
+    with pytest.raises(SchemaError, match=r"exposure_log.*does not exist.*exposures"):
+        bad.analyze(con)
+
+
+def test_missing_column(con: abnb.Connection, spec: Experiment) -> None:
+    bad = dataclasses.replace(spec, segments=("browser",))
+    with pytest.raises(SchemaError, match=r"'exposures'.*'browser'"):
+        bad.analyze(con)
+
+
+def test_metric_sql_referencing_missing_column(con: abnb.Connection, spec: Experiment) -> None:
+    metric = Metric("latency", "SELECT unit, ts, latency_ms AS value FROM events")
+    with pytest.raises(SchemaError, match=r"latency.*latency_ms"):
+        dataclasses.replace(spec, metrics=(metric,)).analyze(con)
+
+
+def test_non_numeric_metric(con: abnb.Connection, spec: Experiment) -> None:
+    metric = Metric("event_name", "SELECT unit, ts, event AS value FROM events")
+    with pytest.raises(SchemaError, match=r"event_name.*VARCHAR.*numeric"):
+        dataclasses.replace(spec, metrics=(metric,)).analyze(con)
+
+
+def test_metric_missing_output_column(con: abnb.Connection, spec: Experiment) -> None:
+    metric = Metric("no_ts", "SELECT unit, value FROM events")
+    with pytest.raises(SchemaError, match=r"no_ts.*missing: ts"):
+        dataclasses.replace(spec, metrics=(metric,)).analyze(con)
+
+
+def test_arm_without_exposures(con: abnb.Connection, spec: Experiment) -> None:
+    bad = dataclasses.replace(spec, arms=("control", "treatment", "variant_b"), weights=None)
+    with pytest.raises(DataError, match=r"variant_b.*no exposures"):
+        bad.analyze(con)
+
+
+def test_exposed_arm_missing_from_spec(con: abnb.Connection, spec: Experiment) -> None:
+    bad = dataclasses.replace(spec, arms=("control", "variant"), weights=None)
+    with pytest.raises(DataError, match=r"variant"):
+        bad.analyze(con)
+
+
+def test_empty_experiment(con: abnb.Connection, spec: Experiment) -> None:
+    with pytest.raises(DataError, match=r"no unit was exposed"):
+        spec.analyze(con, as_of="2026-09-01")
+    other = dataclasses.replace(spec, name="not_running")
+    with pytest.raises(DataError, match=r"no unit was exposed"):
+        other.analyze(con)
+
+
+def test_zero_variance_in_both_arms(con: abnb.Connection, spec: Experiment) -> None:
+    metric = Metric("constant", "SELECT unit, ts, 0 AS value FROM events")
+    with pytest.raises(DataError, match=r"constant.*zero variance"):
+        dataclasses.replace(spec, metrics=(metric,)).analyze(con)
+
+
+def test_zero_variance_in_one_arm_is_a_warning(sample_db: Path, tmp_path: Path, spec: Experiment) -> None:
+    sql = (
+        "SELECT unit, ts, 1 AS value FROM exposures WHERE arm = 'control' UNION ALL "
+        "SELECT unit, ts, value FROM events WHERE event = 'session' "
+        "AND unit IN (SELECT unit FROM exposures WHERE arm = 'treatment')"
+    )
+    with abnb.connect(sample_db) as con:
+        result = dataclasses.replace(spec, metrics=(Metric("mixed", sql),)).analyze(con)
+    assert "metric 'mixed' has zero variance in arm 'control'." in result.warnings
+    assert np.isfinite(result.effect("mixed").absolute.pvalue)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ('name = "x"\nalpha = \n', r"not valid TOML.*line 2"),
+        ('name = "x"\n[[metrics]]\nname = "m"\nkind = "median"\nsql = "SELECT 1"\n', r"unknown metric kind 'median'"),
+        ('name = "x"\ncolour = "red"\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"unknown key.*colour"),
+        ('name = "x"\ncontrol = "c"\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"control arm 'c'"),
+        ('name = "x"\nweights = [1, -1]\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"weights"),
+        ('name = "x"\nalpha = 5\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"alpha"),
+        ('name = "x"\n', r"at least one metric"),
+    ],
+)
+def test_bad_specs(tmp_path: Path, text: str, pattern: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=pattern):
+        Experiment.from_toml(path)
+
+
+@pytest.mark.parametrize(
+    "name", ["x; DROP TABLE exposures", "revenue--", 'a"b', "../../etc", "", "1st", "a b"]
+)
+def test_injection_in_names_is_refused(con: abnb.Connection, spec: Experiment, name: str) -> None:
+    (before,) = con.raw.execute("SELECT count(*) FROM exposures").fetchone()
+    with pytest.raises(SpecError, match="not a valid identifier"):
+        Metric(name, "SELECT unit, ts, value FROM events")
+    with pytest.raises(SpecError, match="not a valid identifier"):
+        dataclasses.replace(spec, exposures=dataclasses.replace(spec.exposures, table=name))
+    with pytest.raises(SpecError, match="not a valid identifier"):
+        dataclasses.replace(spec, name=name)
+    (after,) = con.raw.execute("SELECT count(*) FROM exposures").fetchone()
+    assert before == after
+
+
+def test_metric_sql_must_be_one_select(sample_db: Path, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="exactly one SELECT"):
+        Metric("m", "SELECT unit, ts, value FROM events; DROP TABLE exposures")
+    with pytest.raises(SpecError, match="exactly one SELECT"):
+        Metric("m", "DELETE FROM events")
+
+
+def test_read_only_connection_cannot_write(con: abnb.Connection) -> None:
+    import duckdb
+
+    with pytest.raises(duckdb.Error):
+        con.raw.execute("DELETE FROM events")
