@@ -1,0 +1,149 @@
+"""Result objects of the two-arm comparisons: :class:`Effect` and :class:`ConfidenceInterval`."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from abnb.errors import ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ConfidenceInterval", "Effect", "check_level"]
+
+
+def check_level(confidence_level: float) -> float:
+    """Return ``confidence_level`` as a float, raising ``ParameterError`` unless it lies in (0, 1)."""
+    try:
+        level = float(confidence_level)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"confidence_level must be a number in (0, 1), got {confidence_level!r}."
+        ) from exc
+    if not 0.0 < level < 1.0:
+        raise ParameterError(
+            f"confidence_level must lie strictly between 0 and 1 (e.g. 0.95), got {confidence_level!r}."
+        )
+    return level
+
+
+def _fmt(value: float | None, *, percent: bool = False) -> str:
+    """Format a number with 4 significant digits (as a percentage when ``percent``); ``None`` as a dash."""
+    if value is None:
+        return "—"
+    if percent and math.isfinite(value):
+        return f"{100.0 * value:.4g}%"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceInterval:
+    """A two-sided confidence interval ``[low, high]``; unpacks as ``low, high = ci``."""
+
+    low: float
+    high: float
+
+    def __iter__(self) -> Iterator[float]:
+        """Yield ``low`` then ``high``."""
+        yield self.low
+        yield self.high
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The estimated effect of the treatment on one metric, with its uncertainty.
+
+    Attributes:
+        estimate: Difference in means ``m_t − m_c``, or the lift ``m_t / m_c − 1`` when ``relative``.
+        se: Standard error of ``estimate``.
+        ci_low: Lower end of the ``1 − alpha`` confidence interval.
+        ci_high: Upper end of the ``1 − alpha`` confidence interval.
+        pvalue: Two-sided p-value of the null hypothesis of no effect.
+        statistic: Test statistic (t or z) behind ``pvalue``.
+        df: Degrees of freedom of the t reference distribution; ``None`` for a normal (z) reference.
+        alpha: Significance level the interval was computed at.
+        method: The test and interval formulas used.
+        relative: Whether ``estimate`` is a relative lift.
+        control_mean: Mean of the control arm.
+        treatment_mean: Mean of the treatment arm.
+    """
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pvalue: float
+    statistic: float
+    df: float | None
+    alpha: float
+    method: str
+    relative: bool
+    control_mean: float
+    treatment_mean: float
+    _interval: Callable[[float], tuple[float, float]] | None = field(default=None, repr=False, compare=False)
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+        """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.
+
+        Args:
+            confidence_level: Coverage of the interval, in (0, 1).
+
+        Returns:
+            The interval.
+
+        Raises:
+            ParameterError: If ``confidence_level`` is outside (0, 1), or the effect was built without an
+                interval function and ``confidence_level`` differs from ``1 − alpha``.
+            DataError: If the interval does not exist at this level (e.g. an unbounded Fieller interval).
+        """
+        level = check_level(confidence_level)
+        if self._interval is not None:
+            low, high = self._interval(level)
+            return ConfidenceInterval(low, high)
+        if math.isclose(level, 1.0 - self.alpha, rel_tol=0.0, abs_tol=1e-12):
+            return ConfidenceInterval(self.ci_low, self.ci_high)
+        raise ParameterError(
+            f"this Effect only knows its {1.0 - self.alpha:.4g} interval; "
+            f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public fields as a plain dictionary."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row pandas DataFrame of the public fields."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        pct = self.relative
+        level = 1.0 - self.alpha
+        ci = f"[{_fmt(self.ci_low, percent=pct)}, {_fmt(self.ci_high, percent=pct)}]"
+        rows = [
+            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
+            (f"{_fmt(level, percent=True)} CI", ci),
+            ("p-value", _fmt(self.pvalue)),
+            ("standard error", _fmt(self.se, percent=pct)),
+            ("statistic", _fmt(self.statistic)),
+            ("df", _fmt(self.df)),
+            ("control mean", _fmt(self.control_mean)),
+            ("treatment mean", _fmt(self.treatment_mean)),
+            ("method", self.method),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+            for name, value in rows
+        )
+        return f"<table class='abnb-effect'>{body}</table>"
+
+    def __repr__(self) -> str:
+        return (
+            f"Effect(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
+            f"pvalue={_fmt(self.pvalue)}, method={self.method!r})"
+        )

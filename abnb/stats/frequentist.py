@@ -1,0 +1,407 @@
+"""Frequentist two-arm comparisons from sufficient statistics: Welch's t-test and the z-test.
+
+Both functions take the :class:`~abnb.stats.moments.Moments` of a control and a treatment arm and return an
+:class:`~abnb.stats.Effect`: the absolute difference in means ``m_t − m_c`` or the relative lift
+``m_t / m_c − 1``, its standard error, a two-sided confidence interval and a two-sided p-value.
+
+scipy is imported inside the functions so that ``import abnb`` stays light.
+
+References:
+    B. L. Welch (1947), "The generalization of 'Student's' problem when several different population
+    variances are involved", Biometrika 34, 28–35.
+    F. E. Satterthwaite (1946), "An approximate distribution of estimates of variance components",
+    Biometrics Bulletin 2, 110–114.
+    E. C. Fieller (1954), "Some problems in interval estimation", JRSS B 16, 175–185.
+    A. Deng, U. Knoblich, J. Lu (2018), "Applying the Delta Method in Metric Analytics: A Practical Guide
+    with Novel Ideas", KDD 2018.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import Literal
+
+from abnb.errors import DataError, ParameterError
+from abnb.stats._effect import Effect
+from abnb.stats.moments import Moments
+
+__all__ = ["RelativeCI", "welch", "ztest"]
+
+RelativeCI = Literal["delta", "log", "fieller"]
+_RELATIVE_CIS = ("delta", "log", "fieller")
+
+_Interval = Callable[[float], tuple[float, float]]
+
+
+# ------------------------------------------------------------------------------------------------------
+# reference distributions (scipy.special ufuncs: exact same numerics as scipy.stats, far less overhead)
+
+
+def _critical_value(confidence_level: float, df: float | None) -> float:
+    """Two-sided critical value: the ``(1 + level)/2`` quantile of Student's t with ``df`` (None: normal)."""
+    from scipy import special
+
+    upper = 0.5 * (1.0 + confidence_level)
+    if df is None:
+        return float(special.ndtri(upper))
+    return float(special.stdtrit(df, upper))
+
+
+def _two_sided_pvalue(statistic: float, df: float | None) -> float:
+    """Two-sided p-value ``2·P(T > |statistic|)`` for Student's t with ``df`` (normal if None)."""
+    from scipy import special
+
+    tail = -abs(statistic)
+    if df is None:
+        return float(2.0 * special.ndtr(tail))
+    return float(2.0 * special.stdtr(df, tail))
+
+
+# ------------------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
+    return float(alpha)
+
+
+def _check_arm(name: str, arm: object) -> Moments:
+    if not isinstance(arm, Moments):
+        raise ParameterError(
+            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
+            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
+        )
+    if arm.n < 2:
+        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
+    return arm
+
+
+def _check_arms(control: object, treatment: object) -> tuple[Moments, Moments]:
+    checked_control, checked_treatment = _check_arm("control", control), _check_arm("treatment", treatment)
+    if checked_control.proportion != checked_treatment.proportion:
+        raise ParameterError(
+            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
+            "build both with Moments.from_counts or both with Moments.from_values."
+        )
+    return checked_control, checked_treatment
+
+
+def _check_relative_ci(relative_ci: object) -> RelativeCI:
+    if relative_ci == "delta":
+        return "delta"
+    if relative_ci == "log":
+        return "log"
+    if relative_ci == "fieller":
+        return "fieller"
+    choices = ", ".join(map(repr, _RELATIVE_CIS))
+    raise ParameterError(f"relative_ci must be one of {choices}, got {relative_ci!r}.")
+
+
+def _zero_variance_error(control: Moments, treatment: Moments) -> DataError:
+    return DataError(
+        "both arms have zero variance; the difference in means "
+        f"(control {control.mean:.6g}, treatment {treatment.mean:.6g}) cannot be tested, "
+        "because every unit within an arm has the same value. Check the metric definition."
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# shared construction of the Effect
+
+
+def _symmetric(center: float, se: float, df: float | None) -> _Interval:
+    def interval(level: float) -> tuple[float, float]:
+        half = _critical_value(level, df) * se
+        return center - half, center + half
+
+    return interval
+
+
+def _log_interval(log_ratio: float, se_log: float, df: float | None) -> _Interval:
+    def interval(level: float) -> tuple[float, float]:
+        half = _critical_value(level, df) * se_log
+        return math.expm1(log_ratio - half), math.expm1(log_ratio + half)
+
+    return interval
+
+
+def _fieller_interval(control: Moments, treatment: Moments, df: float | None) -> _Interval:
+    m_c, m_t = control.mean, treatment.mean
+    var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
+
+    def interval(level: float) -> tuple[float, float]:
+        q = _critical_value(level, df)
+        a = m_c * m_c - q * q * var_c
+        if a <= 0.0:
+            t_c = abs(m_c) / math.sqrt(var_c)
+            raise DataError(
+                f"the Fieller interval for the lift is unbounded at confidence level {level:.4g}: the "
+                f"control mean ({m_c:.6g}) is not significantly different from 0 "
+                f"(|t| = {t_c:.4g} <= {q:.4g}), so the ratio treatment/control can be arbitrarily large. "
+                "Use relative_ci='delta' (or an absolute difference) instead."
+            )
+        half = q * math.sqrt(m_t * m_t * var_c + a * var_t)
+        low, high = (m_t * m_c - half) / a, (m_t * m_c + half) / a
+        return low - 1.0, high - 1.0
+
+    return interval
+
+
+def _build(
+    control: Moments,
+    treatment: Moments,
+    *,
+    se_diff: float,
+    statistic_diff: float,
+    df: float | None,
+    alpha: float,
+    relative: bool,
+    relative_ci: RelativeCI,
+    method: str,
+    test_from_difference: bool,
+) -> Effect:
+    """Assemble the Effect for the difference (or the lift) from the per-arm moments.
+
+    ``statistic_diff`` is the test statistic of the absolute difference (possibly pooled or
+    continuity-corrected); ``se_diff`` the unpooled standard error of the difference used for its interval.
+    """
+    m_c, m_t = control.mean, treatment.mean
+    v_c, v_t = control.variance, treatment.variance
+    n_c, n_t = control.n, treatment.n
+    interval: _Interval
+    if not relative:
+        estimate = m_t - m_c
+        se = se_diff
+        statistic = statistic_diff
+        interval = _symmetric(estimate, se, df)
+        method += ", absolute difference"
+    else:
+        if m_c == 0.0:
+            raise DataError(
+                "the relative lift treatment/control − 1 is undefined because the control mean is 0; "
+                "use relative=False for the absolute difference."
+            )
+        estimate = m_t / m_c - 1.0
+        # delta method: Var(m_t/m_c) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)
+        se_delta = math.sqrt(v_t / (n_t * m_c**2) + m_t**2 * v_c / (n_c * m_c**4))
+        if relative_ci == "delta":
+            if se_delta == 0.0:
+                raise DataError(
+                    "the delta-method standard error of the lift is 0 (the treatment mean is 0 with zero "
+                    "variance); use relative_ci='fieller' or relative=False."
+                )
+            se = se_delta
+            statistic = estimate / se
+            interval = _symmetric(estimate, se, df)
+            method += ", relative lift, delta-method CI"
+        elif relative_ci == "log":
+            ratio = m_t / m_c
+            if ratio <= 0.0:
+                raise DataError(
+                    f"the log-ratio interval needs treatment and control means of the same sign, got "
+                    f"control {m_c:.6g} and treatment {m_t:.6g}; use relative_ci='delta'."
+                )
+            # Var(log m_t − log m_c) ≈ v_t/(n_t m_t²) + v_c/(n_c m_c²)
+            se_log = math.sqrt(v_t / (n_t * m_t**2) + v_c / (n_c * m_c**2))
+            se = ratio * se_log
+            statistic = math.log(ratio) / se_log
+            interval = _log_interval(math.log(ratio), se_log, df)
+            method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
+        else:
+            se = se_delta
+            statistic = statistic_diff
+            interval = _fieller_interval(control, treatment, df)
+            method += ", relative lift, Fieller CI"
+            test_from_difference = True
+        if test_from_difference:
+            statistic = statistic_diff
+            method += "; p-value from the test of the difference in means"
+    low, high = interval(1.0 - alpha)
+    return Effect(
+        estimate=estimate,
+        se=se,
+        ci_low=low,
+        ci_high=high,
+        pvalue=_two_sided_pvalue(statistic, df),
+        statistic=statistic,
+        df=df,
+        alpha=alpha,
+        method=method,
+        relative=relative,
+        control_mean=m_c,
+        treatment_mean=m_t,
+        _interval=interval,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# public tests
+
+
+def welch(
+    control: Moments,
+    treatment: Moments,
+    *,
+    alpha: float = 0.05,
+    relative: bool = False,
+    relative_ci: RelativeCI = "delta",
+) -> Effect:
+    """Welch's unequal-variance t-test of the difference (or relative lift) between two means.
+
+    With per-unit variances ``v`` (ddof=1; ``p(1 − p)`` for proportions), means ``m`` and counts ``n``:
+
+    * difference ``d = m_t − m_c``, ``se = sqrt(v_t/n_t + v_c/n_c)``, ``t = d / se``;
+    * Welch–Satterthwaite degrees of freedom
+      ``df = (v_t/n_t + v_c/n_c)² / ((v_t/n_t)²/(n_t − 1) + (v_c/n_c)²/(n_c − 1))``;
+    * ``p = 2·P(T_df > |t|)`` and the interval ``d ± t_{1−α/2, df}·se``.
+
+    With ``relative=True`` the estimate is the lift ``L = m_t/m_c − 1`` and the same ``df`` is used with:
+
+    * ``"delta"`` (default): ``Var(L) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)``, interval ``L ± t·se``,
+      p-value from ``L / se`` (Deng et al. 2018);
+    * ``"log"``: ``Var(log(m_t/m_c)) ≈ v_t/(n_t m_t²) + v_c/(n_c m_c²)``, interval
+      ``exp(log(m_t/m_c) ± t·se_log) − 1`` (asymmetric), p-value from ``log(m_t/m_c) / se_log``;
+      ``se`` is reported as ``(m_t/m_c)·se_log``;
+    * ``"fieller"``: Fieller's (1954) interval for the ratio of two independent means, the set of ``R``
+      with ``(m_t − R m_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, minus 1; the p-value is that of ``d`` (the
+      Fieller test of ``R = 1`` is the test of ``d = 0``) and ``se`` is the delta-method one.
+
+    Args:
+        control: Moments of the control arm.
+        treatment: Moments of the treatment arm.
+        alpha: Significance level; the interval has coverage ``1 − alpha``.
+        relative: Estimate the relative lift instead of the absolute difference.
+        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless
+            ``relative``).
+
+    Returns:
+        The effect; ``confidence_interval(level)`` recomputes the interval at any level.
+
+    Raises:
+        ParameterError: If ``alpha`` is outside (0, 1), an arm has fewer than 2 units, the arms are not
+            ``Moments`` or disagree on ``proportion``, or ``relative_ci`` is unknown.
+        DataError: If both arms have zero variance, the control mean is 0 for a relative effect, the
+            log-ratio is undefined, or the Fieller interval is unbounded.
+
+    References:
+        Welch (1947), Biometrika 34; Satterthwaite (1946), Biometrics Bulletin 2; Fieller (1954), JRSS B 16;
+        Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD.
+    """
+    alpha = _check_alpha(alpha)
+    control, treatment = _check_arms(control, treatment)
+    relative_ci = _check_relative_ci(relative_ci)
+    var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
+    se = math.sqrt(var_c + var_t)
+    if se == 0.0:
+        raise _zero_variance_error(control, treatment)
+    df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
+    return _build(
+        control,
+        treatment,
+        se_diff=se,
+        statistic_diff=(treatment.mean - control.mean) / se,
+        df=df,
+        alpha=alpha,
+        relative=relative,
+        relative_ci=relative_ci,
+        method="Welch t-test (Welch–Satterthwaite df)",
+        test_from_difference=False,
+    )
+
+
+def ztest(
+    control: Moments,
+    treatment: Moments,
+    *,
+    alpha: float = 0.05,
+    relative: bool = False,
+    pooled: bool = False,
+    continuity: bool = False,
+    relative_ci: RelativeCI = "delta",
+) -> Effect:
+    """Two-sample z-test (normal approximation) of the difference (or relative lift) between two means.
+
+    The interval always uses the unpooled standard error ``se = sqrt(v_t/n_t + v_c/n_c)`` (for proportions
+    ``v = p(1 − p)``), so it is the Wald interval ``d ± z_{1−α/2}·se`` of ``d = m_t − m_c``.
+
+    The test statistic is ``z = d / se`` unless:
+
+    * ``pooled=True``: for proportions ``se₀ = sqrt(p̄(1 − p̄)(1/n_t + 1/n_c))`` with the pooled
+      ``p̄ = (s_t + s_c)/(n_t + n_c)`` (the variance under the null); for means the pooled-variance
+      ``se₀ = sqrt(s²_p (1/n_t + 1/n_c))``, ``s²_p = ((n_t − 1)v_t + (n_c − 1)v_c)/(n_t + n_c − 2)``;
+    * ``continuity=True`` (proportions only): Yates' correction, ``|d|`` is reduced by
+      ``0.5·(1/n_t + 1/n_c)`` (not below 0) in the statistic. With ``pooled=True`` its square equals the
+      Yates-corrected χ² of the 2×2 table.
+
+    ``relative=True`` works as in :func:`welch` with the normal quantile. When ``pooled`` or ``continuity``
+    is set the p-value of a relative effect is that of the (pooled/corrected) test of ``d = 0``, which is the
+    same null hypothesis as ``lift = 0``.
+
+    Args:
+        control: Moments of the control arm.
+        treatment: Moments of the treatment arm.
+        alpha: Significance level; the interval has coverage ``1 − alpha``.
+        relative: Estimate the relative lift instead of the absolute difference.
+        pooled: Use the pooled standard error for the test statistic and p-value (not the interval).
+        continuity: Apply Yates' continuity correction to the test statistic (proportions only).
+        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless
+            ``relative``).
+
+    Returns:
+        The effect with ``df=None``.
+
+    Raises:
+        ParameterError: If ``alpha`` is outside (0, 1), an arm has fewer than 2 units, the arms are not
+            ``Moments`` or disagree on ``proportion``, ``relative_ci`` is unknown, or ``continuity`` is
+            requested for a non-proportion.
+        DataError: If both arms have zero variance, or a relative effect cannot be formed (see :func:`welch`).
+
+    References:
+        Yates (1934), "Contingency tables involving small numbers and the χ² test", JRSS Suppl. 1;
+        Fieller (1954), JRSS B 16; Deng, Knoblich & Lu (2018), KDD.
+    """
+    alpha = _check_alpha(alpha)
+    control, treatment = _check_arms(control, treatment)
+    relative_ci = _check_relative_ci(relative_ci)
+    if continuity and not control.proportion:
+        raise ParameterError(
+            "continuity=True applies Yates' correction, which is defined for proportions only; build the "
+            "arms with Moments.from_counts or set continuity=False."
+        )
+    n_c, n_t = control.n, treatment.n
+    se = math.sqrt(control.variance / n_c + treatment.variance / n_t)
+    if se == 0.0:
+        raise _zero_variance_error(control, treatment)
+    diff = treatment.mean - control.mean
+    method = "two-sample z-test" + (" for proportions" if control.proportion else "")
+    if pooled:
+        if control.proportion:
+            p = (control.sum + treatment.sum) / (n_c + n_t)
+            var0 = p * (1.0 - p)
+        else:
+            var0 = ((n_c - 1) * control.variance + (n_t - 1) * treatment.variance) / (n_c + n_t - 2)
+        se_test = math.sqrt(var0 * (1.0 / n_c + 1.0 / n_t))
+        method += " (pooled SE for the test, unpooled SE for the CI)"
+    else:
+        se_test = se
+        method += " (unpooled SE)"
+    numerator = diff
+    if continuity:
+        numerator = math.copysign(max(abs(diff) - 0.5 * (1.0 / n_c + 1.0 / n_t), 0.0), diff)
+        method += " with Yates continuity correction"
+    return _build(
+        control,
+        treatment,
+        se_diff=se,
+        statistic_diff=numerator / se_test,
+        df=None,
+        alpha=alpha,
+        relative=relative,
+        relative_ci=relative_ci,
+        method=method,
+        test_from_difference=pooled or continuity,
+    )

@@ -1,0 +1,295 @@
+"""Sufficient statistics of one metric in one arm (and segment, and period).
+
+The aggregation step pushes one scan into the engine and brings back, per arm, the count ``n``, the sum
+``Σy`` and the sum of squares ``Σy²`` of the per-unit metric values, plus ``Σx``, ``Σx²`` and ``Σxy`` when the
+metric has a covariate (CUPED) or a denominator (ratio metrics). Every frequentist test in :mod:`abnb.stats`
+works from these few numbers, so a 100-million-row experiment costs one aggregate query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from abnb.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["Moments"]
+
+_X_FIELDS = ("x_sum", "x_sum_sq", "xy_sum")
+
+
+def _as_count(value: object, name: str) -> int:
+    """Return ``value`` as a Python ``int`` if it is a whole number, else raise ``ParameterError``."""
+    if isinstance(value, bool):
+        raise ParameterError(f"{name} must be a whole number, got the boolean {value!r}.")
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
+        return int(float(value))
+    raise ParameterError(f"{name} must be a whole number, got {value!r}.")
+
+
+def _as_finite(value: object, name: str) -> float:
+    """Return ``value`` as a finite Python ``float``, else raise ``ParameterError``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ParameterError(f"{name} must be a real number, got {value!r}.")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ParameterError(
+            f"{name} must be finite, got {result!r}; check the aggregate for NaN or overflow."
+        )
+    return result
+
+
+def _finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Convert ``values`` to a 1-D float array, raising ``DataError`` on non-numeric or non-finite entries."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numbers; could not convert them to floats ({exc}).") from exc
+    if array.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional (one value per unit), got shape {array.shape}.")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        n_nan = int(np.isnan(array).sum())
+        n_inf = int(bad.sum()) - n_nan
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{name} contain {n_nan} NaN and {n_inf} infinite value(s) (first at position {first}); "
+            "drop or impute them before computing moments."
+        )
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Sufficient statistics ``n``, ``Σy``, ``Σy²`` (and optionally ``Σx``, ``Σx²``, ``Σxy``) of one arm.
+
+    Two ``Moments`` add (``a + b``): every sum adds, which rolls segments or periods up into a total.
+
+    Attributes:
+        n: Number of units.
+        sum: Sum of the metric values, ``Σy``.
+        sum_sq: Sum of the squared metric values, ``Σy²``. For a proportion this equals ``sum``.
+        x_sum: Sum of the covariate or denominator values, ``Σx`` (``None`` when there is none).
+        x_sum_sq: Sum of the squared covariate values, ``Σx²``.
+        xy_sum: Sum of the products, ``Σxy``.
+        proportion: Whether the values are 0/1 outcomes; the variance is then the Bernoulli ``p(1 − p)``.
+
+    Raises:
+        ParameterError: If ``n`` is not a non-negative whole number, a sum is not finite, ``sum_sq`` (or
+            ``x_sum_sq``) is negative, only some of the covariate sums are given, or a proportion's
+            ``sum`` lies outside ``[0, n]``.
+    """
+
+    n: int
+    sum: float
+    sum_sq: float
+    x_sum: float | None = None
+    x_sum_sq: float | None = None
+    xy_sum: float | None = None
+    proportion: bool = False
+
+    def __post_init__(self) -> None:
+        n = _as_count(self.n, "Moments.n")
+        if n < 0:
+            raise ParameterError(f"Moments.n must be >= 0, got {n}.")
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "sum", _as_finite(self.sum, "Moments.sum"))
+        sum_sq = _as_finite(self.sum_sq, "Moments.sum_sq")
+        if sum_sq < 0:
+            raise ParameterError(f"Moments.sum_sq is a sum of squares and must be >= 0, got {sum_sq!r}.")
+        object.__setattr__(self, "sum_sq", sum_sq)
+        given = [name for name in _X_FIELDS if getattr(self, name) is not None]
+        if given and len(given) != len(_X_FIELDS):
+            missing = [name for name in _X_FIELDS if name not in given]
+            raise ParameterError(
+                f"Moments covariate sums come together: got {', '.join(given)} but not {', '.join(missing)}; "
+                "pass all of x_sum, x_sum_sq and xy_sum, or none."
+            )
+        for name in given:
+            object.__setattr__(self, name, _as_finite(getattr(self, name), f"Moments.{name}"))
+        if self.x_sum_sq is not None and self.x_sum_sq < 0:
+            raise ParameterError(f"Moments.x_sum_sq must be >= 0, got {self.x_sum_sq!r}.")
+        if not isinstance(self.proportion, bool | np.bool_):
+            raise ParameterError(f"Moments.proportion must be True or False, got {self.proportion!r}.")
+        object.__setattr__(self, "proportion", bool(self.proportion))
+        if self.proportion and not 0 <= self.sum <= n:
+            raise ParameterError(
+                f"Moments.sum counts successes of a proportion and must lie in [0, n={n}], got {self.sum!r}."
+            )
+
+    # ----------------------------------------------------------------------------------------------
+    # constructors
+
+    @classmethod
+    def from_values(cls, values: ArrayLike, covariate: ArrayLike | None = None) -> Moments:
+        """Compute the moments of raw per-unit values (and an optional covariate of the same length).
+
+        Args:
+            values: One metric value per unit.
+            covariate: One covariate (or denominator) value per unit, aligned with ``values``.
+
+        Returns:
+            The moments; ``x_sum``, ``x_sum_sq`` and ``xy_sum`` are filled when ``covariate`` is given.
+
+        Raises:
+            DataError: If the values are not numbers, not one-dimensional, contain NaN or infinity, or the
+                covariate has a different length.
+        """
+        y = _finite_array(values, "values")
+        if covariate is None:
+            return cls(n=int(y.size), sum=float(y.sum()), sum_sq=float(np.dot(y, y)))
+        x = _finite_array(covariate, "covariate values")
+        if x.size != y.size:
+            raise DataError(
+                f"covariate has {x.size} values but values has {y.size}; pass one covariate value per unit."
+            )
+        return cls(
+            n=int(y.size),
+            sum=float(y.sum()),
+            sum_sq=float(np.dot(y, y)),
+            x_sum=float(x.sum()),
+            x_sum_sq=float(np.dot(x, x)),
+            xy_sum=float(np.dot(x, y)),
+        )
+
+    @classmethod
+    def from_counts(cls, successes: int | np.integer[Any], n: int | np.integer[Any]) -> Moments:
+        """Moments of a proportion: ``successes`` ones among ``n`` units.
+
+        Args:
+            successes: Number of units with outcome 1 (``0 <= successes <= n``).
+            n: Number of units (``n >= 1``).
+
+        Returns:
+            Moments with ``proportion=True`` and ``sum = sum_sq = successes``.
+
+        Raises:
+            ParameterError: If ``n`` < 1, ``successes`` is outside ``[0, n]``, or either is not a whole
+                number.
+        """
+        n_units = _as_count(n, "n")
+        count = _as_count(successes, "successes")
+        if n_units < 1:
+            raise ParameterError(f"n must be >= 1 (the number of units), got {n_units}.")
+        if not 0 <= count <= n_units:
+            raise ParameterError(f"successes must lie in [0, n={n_units}], got {count}.")
+        return cls(n=n_units, sum=float(count), sum_sq=float(count), proportion=True)
+
+    # ----------------------------------------------------------------------------------------------
+    # derived statistics
+
+    def _require(self, minimum: int, what: str) -> None:
+        if self.n < minimum:
+            raise DataError(
+                f"the {what} needs at least {minimum} unit(s), but these moments have n={self.n}."
+            )
+
+    def _x_sums(self) -> tuple[float, float, float] | None:
+        if self.x_sum is None or self.x_sum_sq is None or self.xy_sum is None:
+            return None
+        return self.x_sum, self.x_sum_sq, self.xy_sum
+
+    def _require_x(self, what: str) -> tuple[float, float, float]:
+        sums = self._x_sums()
+        if sums is None:
+            raise DataError(
+                f"the {what} needs covariate sums, but these moments have none; "
+                "build them with Moments.from_values(values, covariate=...) or pass x_sum, x_sum_sq, xy_sum."
+            )
+        return sums
+
+    @property
+    def mean(self) -> float:
+        """Mean ``Σy / n``."""
+        self._require(1, "mean")
+        return self.sum / self.n
+
+    @property
+    def variance(self) -> float:
+        """Variance of one unit's value.
+
+        For a proportion the Bernoulli variance ``p(1 − p)``; otherwise the sample variance with ddof=1,
+        ``(Σy² − (Σy)²/n) / (n − 1)``, clipped at 0 against rounding.
+        """
+        if self.proportion:
+            p = self.mean
+            return p * (1.0 - p)
+        self._require(2, "sample variance")
+        return max((self.sum_sq - self.sum * self.sum / self.n) / (self.n - 1), 0.0)
+
+    @property
+    def std(self) -> float:
+        """Standard deviation, the square root of :attr:`variance`."""
+        return math.sqrt(self.variance)
+
+    @property
+    def x_mean(self) -> float:
+        """Covariate mean ``Σx / n``."""
+        x_sum, _, _ = self._require_x("covariate mean")
+        self._require(1, "covariate mean")
+        return x_sum / self.n
+
+    @property
+    def x_variance(self) -> float:
+        """Covariate sample variance (ddof=1), ``(Σx² − (Σx)²/n) / (n − 1)``, clipped at 0."""
+        x_sum, x_sum_sq, _ = self._require_x("covariate variance")
+        self._require(2, "covariate variance")
+        return max((x_sum_sq - x_sum * x_sum / self.n) / (self.n - 1), 0.0)
+
+    @property
+    def covariance(self) -> float:
+        """Sample covariance of value and covariate (ddof=1), ``(Σxy − Σx·Σy/n) / (n − 1)``."""
+        x_sum, _, xy_sum = self._require_x("covariance")
+        self._require(2, "covariance")
+        return (xy_sum - x_sum * self.sum / self.n) / (self.n - 1)
+
+    # ----------------------------------------------------------------------------------------------
+    # roll-ups
+
+    def __add__(self, other: object) -> Moments:
+        """Merge two sets of moments (e.g. two segments) by adding every sum."""
+        if not isinstance(other, Moments):
+            return NotImplemented
+        if self.proportion != other.proportion:
+            raise ParameterError(
+                "cannot add Moments of a proportion to Moments of a mean (proportion=True vs False); "
+                "aggregate the same metric in both."
+            )
+        if (self.x_sum is None) != (other.x_sum is None):
+            raise ParameterError(
+                "cannot add Moments with covariate sums to Moments without them; "
+                "aggregate the covariate in both or drop it from both."
+            )
+        mine, theirs = self._x_sums(), other._x_sums()
+        if mine is None or theirs is None:
+            return Moments(
+                n=self.n + other.n,
+                sum=self.sum + other.sum,
+                sum_sq=self.sum_sq + other.sum_sq,
+                proportion=self.proportion,
+            )
+        x_sum, x_sum_sq, xy_sum = (a + b for a, b in zip(mine, theirs, strict=True))
+        return Moments(
+            n=self.n + other.n,
+            sum=self.sum + other.sum,
+            sum_sq=self.sum_sq + other.sum_sq,
+            x_sum=x_sum,
+            x_sum_sq=x_sum_sq,
+            xy_sum=xy_sum,
+            proportion=self.proportion,
+        )
+
+    def __radd__(self, other: object) -> Moments:
+        """Support ``sum(list_of_moments)``, whose start value is the integer 0."""
+        if isinstance(other, int) and not isinstance(other, bool) and other == 0:
+            return self
+        return NotImplemented
