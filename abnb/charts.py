@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["arm_means_chart", "effects_chart", "segments_chart", "use_static"]
 
 _GOOD, _BAD, _NEUTRAL = "#1b7837", "#b2182b", "#6b6b6b"
+# Static SVG text is measured with vl-convert's font and drawn with the browser's: leave room for wider labels.
+_PADDING = {"left": 40, "right": 10, "top": 5, "bottom": 5}
 
 
 def use_static() -> None:
@@ -76,7 +78,9 @@ def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs contr
         tooltip=[alt.Tooltip("rel_estimate:Q", format="+.2%"), alt.Tooltip("pvalue:Q", format=".3g")],
     )
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
-    return (zero + interval + point).properties(title=title, width=420)  # type: ignore[no-any-return]
+    return (zero + interval + point).properties(  # type: ignore[no-any-return]
+        title=title, width=420, padding=_PADDING
+    )
 
 
 def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.Chart:
@@ -101,7 +105,7 @@ def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.
         .properties(width=200, height=70)
         .facet(facet=alt.Facet("metric:N", title=None), columns=2)
         .resolve_scale(x="independent")
-        .properties(title=title)
+        .properties(title=title, padding=_PADDING)
     )
 
 
@@ -131,5 +135,5 @@ def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None
     points = base.mark_point(filled=True).encode(y=y, x="rel_estimate:Q", color="arm:N")
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
     return (zero + rules + points).properties(  # type: ignore[no-any-return]
-        title=title or f"{metric}: relative effect by segment", width=420
+        title=title or f"{metric}: relative effect by segment", width=420, padding=_PADDING
     )

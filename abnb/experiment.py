@@ -286,7 +286,8 @@ class Experiment:
                 f"table {self.exposures.table!r} has exposures of experiment {self.name!r} in arm(s) "
                 f"{', '.join(extra)} that the spec does not list; add them to `arms` or fix the logging."
             )
-        sample_ratio = srm([aggregates.units[a] for a in self.arms], self.weights)
+        weights = dict(zip(self.arms, self.weights, strict=True)) if self.weights else None
+        sample_ratio = srm({a: aggregates.units[a] for a in self.arms}, weights)
         effects: list[MetricEffect] = []
         warnings: list[str] = []
         if aggregates.excluded_units:
@@ -306,7 +307,7 @@ class Experiment:
             label=label,
             srm=sample_ratio,
             effects=tuple(effects),
-            units=dict(aggregates.units),
+            units={arm: aggregates.units[arm] for arm in self.arms},
             excluded_units=aggregates.excluded_units,
             segments=aggregates.segments,
             overall=aggregates.overall,

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,10 +21,10 @@
 
 # %% tags=["parameters"]
 experiment: str = "checkout_redesign"  # experiment name (experiments/<name>.toml) or a path to its TOML
-spec_json: str = ""  # the spec as JSON (abnb.report.render fills it); "" = load `experiment`
-database: str = ""  # DuckDB file; "" = the embedded sample (or $ABNB_DATABASE)
-as_of: str = ""  # data cutoff: ISO date (through that day) or datetime; "" = the experiment's end
-summary_path: str = ""  # where to write summary.json; "" = do not write
+spec_json: str = ""  # the spec as JSON, filled by abnb.report.render; empty: load `experiment`
+database: str = ""  # DuckDB file; empty: the embedded sample (or $ABNB_DATABASE)
+as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empty: the end of the experiment
+summary_path: str = ""  # where to write summary.json; empty: nowhere
 
 # %%
 import abnb
@@ -61,7 +63,7 @@ result.to_frame()[
 abnb.charts.arm_means_chart(result.arms_frame())
 
 # %%
-result.srm.to_frame()
+result.srm.to_frame().style.hide(axis="index")
 
 # %% [markdown]
 # ## Segments
@@ -73,4 +75,4 @@ segments = result.segments_frame()
 abnb.charts.segments_chart(segments, spec.metrics[0].name)
 
 # %%
-abnb.report.write_summary(result, params.summary_path)["decision"]
+summary = abnb.report.write_summary(result, params.summary_path)

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import abnb
+from abnb.errors import ParameterError, ReportError
+from abnb.report import RenderedReport, external_resources, render, validate_parameters
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rendered(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> RenderedReport:
+    return render("checkout_redesign", database=sample_db, output_dir=tmp_path_factory.mktemp("reports"))
+
+
+def test_render_writes_notebook_html_and_summary(rendered: RenderedReport, sample_db: Path) -> None:
+    assert [p.name for p in rendered] == ["2026-10-14.ipynb", "2026-10-14.html", "summary.json"]
+    assert all(p.stat().st_size > 0 for p in rendered)
+    summary = json.loads(rendered.summary.read_text())
+    with abnb.connect(sample_db) as con:
+        expected = abnb.load("checkout_redesign").analyze(con).summary()
+    # DuckDB sums doubles in parallel, so the last bits may differ between two scans of the same data
+    for got, want in zip(summary["effects"], expected["effects"], strict=True):
+        for key, value in want.items():
+            assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+    assert summary["decision"] == expected["decision"]
+    assert summary["report"]["html"] == "2026-10-14.html"
+    assert (rendered.html.parent / "2026-10-14.summary.json").exists()
+    index = (rendered.html.parent.parent / "index.html").read_text()
+    assert 'href="checkout_redesign/2026-10-14.html"' in index
+    assert not list(rendered.html.parent.glob(".staging-*"))
+
+
+def test_html_is_offline_static_and_shows_no_code(rendered: RenderedReport) -> None:
+    page = rendered.html.read_text()
+    assert external_resources(page) == []
+    assert "<script src" not in page
+    assert page.count("data:image/svg+xml") >= 3  # effects, means per arm, segments: inline static SVG
+    assert "import abnb" not in page and "validate_parameters" not in page
+    assert "Decision: ship" in page or "Decision: continue" in page
+
+
+def test_external_resources_finds_every_kind_of_load() -> None:
+    page = """
+      <script src="https://example.org/require.js"></script>
+      <link rel="stylesheet" href="//example.org/x.css">
+      <style>@import url("https://example.org/font.css"); body { background: url(http://example.org/b.png) }</style>
+      <img src='http://example.org/i.png'>
+      <a href="https://example.org/docs">a link is not a load</a>
+      <svg xmlns="http://www.w3.org/2000/svg"></svg>
+      <script src="local.js"></script>"""
+    assert len(external_resources(page)) == 5
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def test_failed_run_keeps_the_previous_report(rendered: RenderedReport, tmp_path: Path) -> None:
+    output = tmp_path / "reports"
+    shutil.copytree(rendered.html.parent.parent, output)
+    before = _files(output / "checkout_redesign")
+    with pytest.raises(ReportError, match=r"cell \d+ failed with DatabaseNotFoundError.*previous report"):
+        render("checkout_redesign", database=tmp_path / "missing.duckdb", output_dir=output)
+    assert _files(output / "checkout_redesign") == before
+    assert not list((output / "checkout_redesign").glob(".staging-*"))
+    failed = list((output / "checkout_redesign").glob(".failed-*.ipynb"))
+    assert len(failed) == 1
+
+
+def test_papermill_type_trap_is_caught_in_the_notebook(tmp_path: Path) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = ROOT / "notebooks" / "experiment_report.ipynb"
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / "out.ipynb"), parameters={"experiment": 7, "as_of": "false"},
+            progress_bar=False, kernel_name="python3",
+        )
+    assert caught.value.ename == "ParameterError"
+    assert "experiment must be a string" in caught.value.evalue
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern"),
+    [
+        ({"experiment": 7}, r"experiment must be a string, got int 7.*-r experiment"),
+        ({"experiment": "x", "as_of": False}, r"as_of must be a string"),
+        ({"experiment": "x", "as_of": "false"}, r"as_of must be an ISO date"),
+        ({"experiment": ""}, r"experiment is empty"),
+        ({"experiment": "x", "colour": "red"}, r"unknown report parameter\(s\) colour"),
+    ],
+)
+def test_validate_parameters_refuses_bad_values(values: dict[str, object], pattern: str) -> None:
+    with pytest.raises(ParameterError, match=pattern):
+        validate_parameters(**values)
+
+
+def test_validate_parameters_accepts_strings() -> None:
+    params = validate_parameters(experiment="checkout_redesign", spec_json="", database="", as_of="2026-10-10",
+                                 summary_path="")
+    assert params.database is None and params.as_of == "2026-10-10" and params.summary_path is None
+    assert params.spec().name == "checkout_redesign"
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium_shows_the_charts(rendered: RenderedReport) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", "--window-size=1100,1600"]
+    url = rendered.html.resolve().as_uri()
+    profile = rendered.html.parent / ".chromium-profile"
+    dom = subprocess.run([chromium, *flags, f"--user-data-dir={profile}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert dom.count("data:image/svg+xml") >= 3 and "Decision:" in dom
+    screenshot = ROOT / "reports" / "screenshots" / "experiment_report.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([chromium, *flags, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
+                   capture_output=True, timeout=120, check=True)
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.size == (1100, 1600)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000) or []
+    assert len(colours) > 50  # text, chart lines and the green decision bar: not a blank page
+    assert any(g > 100 and r < 80 and b < 80 for _, (r, g, b) in colours)  # the "better" green of the charts
