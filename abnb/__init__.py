@@ -37,7 +37,17 @@ _NAMES = {
     "load": "abnb.experiment",
     "Metric": "abnb.metrics",
 }
-_MODULES = {"aggregate", "charts", "engine", "experiment", "metrics", "report", "sample", "stats", "telemetry"}
+_MODULES = {
+    "aggregate",
+    "charts",
+    "engine",
+    "experiment",
+    "metrics",
+    "report",
+    "sample",
+    "stats",
+    "telemetry",
+}
 
 __all__ = [
     "AbnbError",

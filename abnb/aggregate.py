@@ -29,8 +29,23 @@ if TYPE_CHECKING:
 __all__ = ["Aggregates", "ExposureSource", "aggregate", "build_query"]
 
 MISSING = "(missing)"
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+    "DECIMAL",
+    "BOOLEAN",
+)
 
 
 @dataclass(frozen=True)
@@ -69,15 +84,13 @@ class ExposureSource:
 def _col(name: str, table: str | None = None, what: str = "column") -> exp.Column:
     from sqlglot import exp
 
-    return exp.Column(
-        this=identifier(name, what), table=exp.to_identifier(table, quoted=True) if table else None
-    )
+    return exp.Column(this=identifier(name, what), table=exp.to_identifier(table, quoted=True) if table else None)
 
 
-def _alias(expression: exp.Expression, name: str) -> exp.Alias:
+def _alias(expression: exp.Expression, name: str) -> exp.Expression:
     from sqlglot import exp
 
-    return exp.alias_(expression, exp.to_identifier(name, quoted=True))
+    return exp.Alias(this=expression, alias=exp.to_identifier(name, quoted=True))
 
 
 def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Expression) -> exp.Expression:
@@ -116,8 +129,12 @@ def _metric_cte(metric: Metric, index: int) -> exp.Select:
     )
     return (
         exp.select(*selects)
-        .from_(exp.Table(this=exp.to_identifier("assignment", quoted=True), alias=exp.TableAlias(
-            this=exp.to_identifier(a, quoted=True))))
+        .from_(
+            exp.Table(
+                this=exp.to_identifier("assignment", quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(a, quoted=True)),
+            )
+        )
         .join(
             metric.query.subquery(exp.to_identifier(m, quoted=True)),
             on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
@@ -172,16 +189,22 @@ def build_query(
             _alias(exp.Case().when(single_arm, exp.Min(this=_col(source.arm, e))), "arm"),
             *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in segments],
         )
-        .from_(exp.Table(this=identifier(source.table, "exposures table"),
-                         alias=exp.TableAlias(this=exp.to_identifier(e, quoted=True))))
+        .from_(
+            exp.Table(
+                this=identifier(source.table, "exposures table"),
+                alias=exp.TableAlias(this=exp.to_identifier(e, quoted=True)),
+            )
+        )
         .where(exp.and_(*exposure_filter))
         .group_by(_col(source.unit, e))
     )
 
     units_selects: list[exp.Expression] = [_col("arm", "a"), *[_col(s, "a") for s in segments]]
     units = exp.select().from_(
-        exp.Table(this=exp.to_identifier("assignment", quoted=True),
-                  alias=exp.TableAlias(this=exp.to_identifier("a", quoted=True)))
+        exp.Table(
+            this=exp.to_identifier("assignment", quoted=True),
+            alias=exp.TableAlias(this=exp.to_identifier("a", quoted=True)),
+        )
     )
     final_selects: list[exp.Expression] = [_col("arm"), *[_col(s) for s in segments]]
     final_selects += [_alias(exp.Grouping(expressions=[_col(s)]), f"g_{s}") for s in segments]
@@ -307,8 +330,11 @@ def aggregate(
 def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> Moments:
     prefix = f"m{index}_"
     n = int(row["n"])
-    fields: dict[str, Any] = {"n": n, "sum": float(row[prefix + "sum"] or 0.0),
-                              "sum_sq": float(row[prefix + "sum_sq"] or 0.0)}
+    fields: dict[str, Any] = {
+        "n": n,
+        "sum": float(row[prefix + "sum"] or 0.0),
+        "sum_sq": float(row[prefix + "sum_sq"] or 0.0),
+    }
     if metric.covariate_days is not None:
         for name in ("x_sum", "x_sum_sq", "xy_sum"):
             fields[name] = float(row[prefix + name] or 0.0)
@@ -317,9 +343,7 @@ def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> Moments:
     return Moments(**fields)
 
 
-def _parse(
-    records: list[dict[str, Any]], metrics: Sequence[Metric], segments: Sequence[str], rows: int
-) -> Aggregates:
+def _parse(records: list[dict[str, Any]], metrics: Sequence[Metric], segments: Sequence[str], rows: int) -> Aggregates:
     overall: dict[str, dict[str, Moments]] = {m.name: {} for m in metrics}
     by_segment: dict[tuple[str, str], dict[str, dict[str, Moments]]] = {}
     units: dict[str, int] = {}

@@ -53,8 +53,11 @@ def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs contr
     """
     import altair as alt
 
-    _require(frame, ["metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "improved", "worsened"],
-             "effects_chart")
+    _require(
+        frame,
+        ["metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "improved", "worsened"],
+        "effects_chart",
+    )
     data = frame.assign(
         verdict=[
             "better" if imp else "worse" if wor else "no significant change"
@@ -70,11 +73,15 @@ def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs contr
     y = alt.Y("label:N", title=None, sort=None)
     base = alt.Chart(data)
     interval = base.mark_rule(strokeWidth=3).encode(
-        y=y, x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
-        x2="rel_ci_high:Q", color=color,
+        y=y,
+        x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
+        x2="rel_ci_high:Q",
+        color=color,
     )
     point = base.mark_point(filled=True, size=80).encode(
-        y=y, x="rel_estimate:Q", color=color,
+        y=y,
+        x="rel_estimate:Q",
+        color=color,
         tooltip=[alt.Tooltip("rel_estimate:Q", format="+.2%"), alt.Tooltip("pvalue:Q", format=".3g")],
     )
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
@@ -95,8 +102,9 @@ def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.
     _require(frame, ["metric", "arm", "mean", "ci_low", "ci_high"], "arm_means_chart")
     data = frame[["metric", "arm", "mean", "ci_low", "ci_high", "n"]]
     base = alt.Chart().encode(y=alt.Y("arm:N", title=None), color=alt.Color("arm:N", legend=None))
-    bars = base.mark_rule(strokeWidth=3).encode(x=alt.X("ci_low:Q", title="mean (CI)", scale=alt.Scale(zero=False)),
-                                                x2="ci_high:Q")
+    bars = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("ci_low:Q", title="mean (CI)", scale=alt.Scale(zero=False)), x2="ci_high:Q"
+    )
     points = base.mark_point(filled=True, size=70).encode(
         x="mean:Q", tooltip=["arm", alt.Tooltip("mean:Q", format=".4g"), "n"]
     )
@@ -119,8 +127,11 @@ def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None
     """
     import altair as alt
 
-    _require(frame, ["segment", "level", "metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high"],
-             "segments_chart")
+    _require(
+        frame,
+        ["segment", "level", "metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high"],
+        "segments_chart",
+    )
     data = frame[frame["metric"] == metric]
     if data.empty:
         raise ParameterError(f"segments_chart: no rows for metric {metric!r}; metrics: {sorted(set(frame['metric']))}.")
@@ -129,7 +140,9 @@ def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None
     y = alt.Y("label:N", title=None, sort=None)
     base = alt.Chart(data)
     rules = base.mark_rule(strokeWidth=2).encode(
-        y=y, x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")), x2="rel_ci_high:Q",
+        y=y,
+        x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
+        x2="rel_ci_high:Q",
         color=alt.Color("arm:N"),
     )
     points = base.mark_point(filled=True).encode(y=y, x="rel_estimate:Q", color="arm:N")

@@ -36,8 +36,12 @@ def data() -> None:
 @data.command("generate")
 @click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True, help="Users to simulate.")
 @click.option("--seed", type=int, default=20261001, show_default=True, help="Random seed (same seed, same data).")
-@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="DuckDB file to write (default data/telemetry.duckdb or $ABNB_DATABASE).")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file to write (default data/telemetry.duckdb or $ABNB_DATABASE).",
+)
 def data_generate(users: int, seed: int, database: Path | None) -> None:
     """Write deterministic synthetic telemetry with planted effects into a DuckDB file."""
     from abnb.engine import default_database
@@ -59,10 +63,19 @@ def _render(experiment: str, *, database: Path | None, output_dir: Path, as_of: 
         raise _fail(error) from error
 
 
-_database = click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                         help="DuckDB file (default: the embedded sample or $ABNB_DATABASE).")
-_output = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-                       show_default=True, help="Where reports are written.")
+_database = click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file (default: the embedded sample or $ABNB_DATABASE).",
+)
+_output = click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where reports are written.",
+)
 _as_of = click.option("--as-of", default=None, help="Data through this ISO date (default: the experiment's end).")
 
 

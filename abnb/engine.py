@@ -164,7 +164,7 @@ class Connection:
         columns = tuple(d[0] for d in cursor.description or ())
         return QueryResult(columns, rows)
 
-    def describe(self, query: exp.Expression, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+    def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Column names and types that ``query`` would return, without running it over the data."""
         from sqlglot import exp as sqlexp
 
@@ -215,14 +215,13 @@ def connect(database: str | os.PathLike[str] | None = None, *, read_only: bool =
 
     path = default_database() if database is None else Path(database)
     name = str(path)
-    if name != ":memory:" and not path.exists():
-        if read_only or not path.parent.exists():
-            hint = (
-                "generate the sample with `abnb data generate` (or `make data`)"
-                if database is None
-                else "check the path, or set ABNB_DATABASE"
-            )
-            raise DatabaseNotFoundError(f"database file {name} does not exist: {hint}.")
+    if name != ":memory:" and not path.exists() and (read_only or not path.parent.exists()):
+        hint = (
+            "generate the sample with `abnb data generate` (or `make data`)"
+            if database is None
+            else "check the path, or set ABNB_DATABASE"
+        )
+        raise DatabaseNotFoundError(f"database file {name} does not exist: {hint}.")
     try:
         raw = duckdb.connect(name, read_only=read_only and name != ":memory:")
     except duckdb.IOException as error:
@@ -253,7 +252,4 @@ def as_connection(connection: Connection | duckdb.DuckDBPyConnection) -> Connect
 
     if isinstance(connection, duckdb.DuckDBPyConnection):
         return Connection(connection, database="<duckdb connection>", read_only=False)
-    raise SpecError(
-        f"expected a connection from abnb.connect() or duckdb.connect(), got {type(connection).__name__}."
-    )
-
+    raise SpecError(f"expected a connection from abnb.connect() or duckdb.connect(), got {type(connection).__name__}.")

@@ -80,7 +80,9 @@ def resolve_as_of(value: date | datetime | str | None, end: datetime | None) -> 
     if value is None or value == "":
         cutoff = end if end is not None else datetime.now().replace(microsecond=0)
     elif isinstance(value, str) and len(value) == 10:
-        cutoff = _as_datetime(value, "as_of") + timedelta(days=1)  # type: ignore[operator]
+        day = _as_datetime(value, "as_of")
+        assert day is not None
+        cutoff = day + timedelta(days=1)
     elif isinstance(value, date) and not isinstance(value, datetime):
         cutoff = datetime.combine(value, time()) + timedelta(days=1)
     else:
@@ -146,8 +148,7 @@ class Experiment:
         if self.weights is not None:
             weights = tuple(self.weights)
             if len(weights) != len(self.arms) or not all(
-                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0
-                for w in weights
+                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights
             ):
                 raise SpecError(
                     f"weights of experiment {self.name!r} must be {len(self.arms)} positive numbers (one per arm "
@@ -159,9 +160,7 @@ class Experiment:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
                 raise SpecError(f"{what} of experiment {self.name!r} must be a number in (0, 1), got {value!r}.")
         if self.status not in STATUSES:
-            raise SpecError(
-                f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}."
-            )
+            raise SpecError(f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}.")
         for segment in self.segments:
             validate_identifier(segment, "segment column")
         object.__setattr__(self, "start", _as_datetime(self.start, "start"))
@@ -176,8 +175,19 @@ class Experiment:
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> Experiment:
         """Build an experiment from a parsed TOML/JSON mapping, naming unknown keys and the file."""
         allowed = {
-            "name", "metrics", "arms", "control", "weights", "alpha", "exposures", "segments", "start", "end",
-            "status", "description", "srm_threshold",
+            "name",
+            "metrics",
+            "arms",
+            "control",
+            "weights",
+            "alpha",
+            "exposures",
+            "segments",
+            "start",
+            "end",
+            "status",
+            "description",
+            "srm_threshold",
         }
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -210,9 +220,7 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe mapping that :meth:`from_dict` turns back into this experiment."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["metrics"] = [
-            {f.name: getattr(m, f.name) for f in fields(m) if f.init} for m in self.metrics
-        ]
+        data["metrics"] = [{f.name: getattr(m, f.name) for f in fields(m) if f.init} for m in self.metrics]
         data["exposures"] = {f.name: getattr(self.exposures, f.name) for f in fields(self.exposures)}
         for key in ("arms", "weights", "segments"):
             data[key] = None if data[key] is None else list(data[key])
@@ -291,9 +299,7 @@ class Experiment:
         effects: list[MetricEffect] = []
         warnings: list[str] = []
         if aggregates.excluded_units:
-            warnings.append(
-                f"{aggregates.excluded_units} unit(s) were exposed to more than one arm and are excluded."
-            )
+            warnings.append(f"{aggregates.excluded_units} unit(s) were exposed to more than one arm and are excluded.")
         for metric in self.metrics:
             arms = aggregates.overall[metric.name]
             for arm in self.arms:
@@ -522,8 +528,17 @@ class ExperimentResult:
             for arm in self.experiment.arms:
                 m = self.overall[metric.name][arm]
                 low, high = mean_interval(m, 1 - self.experiment.alpha)
-                rows.append({"metric": metric.name, "arm": arm, "n": m.n, "mean": m.mean, "std": m.std,
-                             "ci_low": low, "ci_high": high})
+                rows.append(
+                    {
+                        "metric": metric.name,
+                        "arm": arm,
+                        "n": m.n,
+                        "mean": m.mean,
+                        "std": m.std,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def segments_frame(self) -> pd.DataFrame:
@@ -538,15 +553,25 @@ class ExperimentResult:
                     if self.experiment.control not in arms or arm not in arms:
                         continue
                     c, t = arms[self.experiment.control], arms[arm]
-                    row: dict[str, Any] = {"segment": segment, "level": level, "metric": metric.name, "arm": arm,
-                                           "n_control": c.n, "n_treatment": t.n}
+                    row: dict[str, Any] = {
+                        "segment": segment,
+                        "level": level,
+                        "metric": metric.name,
+                        "arm": arm,
+                        "n_control": c.n,
+                        "n_treatment": t.n,
+                    }
                     try:
                         effect = compare(metric, c, t, self.experiment.control, arm, self.experiment.alpha)
                     except (DataError, ParameterError):
                         row.update(rel_estimate=math.nan, rel_ci_low=math.nan, rel_ci_high=math.nan, pvalue=math.nan)
                     else:
-                        row.update(rel_estimate=effect.relative.estimate, rel_ci_low=effect.relative.ci_low,
-                                   rel_ci_high=effect.relative.ci_high, pvalue=effect.absolute.pvalue)
+                        row.update(
+                            rel_estimate=effect.relative.estimate,
+                            rel_ci_low=effect.relative.ci_low,
+                            rel_ci_high=effect.relative.ci_high,
+                            pvalue=effect.absolute.pvalue,
+                        )
                     rows.append(row)
         return pd.DataFrame(rows)
 
@@ -559,8 +584,12 @@ class ExperimentResult:
             "cutoff": self.as_of.isoformat(),
             "units": self.units,
             "excluded_units": self.excluded_units,
-            "srm": {"statistic": self.srm.statistic, "pvalue": self.srm.pvalue,
-                    "threshold": self.experiment.srm_threshold, "mismatch": self.srm_detected},
+            "srm": {
+                "statistic": self.srm.statistic,
+                "pvalue": self.srm.pvalue,
+                "threshold": self.experiment.srm_threshold,
+                "mismatch": self.srm_detected,
+            },
             "decision": {"verdict": decision.verdict, "arm": decision.arm, "reason": decision.reason},
             "alpha": self.experiment.alpha,
             "effects": [{k: _json_safe(v) for k, v in e.row().items()} for e in self.effects],
@@ -589,11 +618,21 @@ class ExperimentResult:
         decision = self.decision
         banner = ""
         if self.srm_detected:
-            banner = f'<div class="abnb-srm" style="background:#b00020;color:white;padding:8px">' \
-                     f"<b>Sample ratio mismatch.</b> {escape(decision.reason)}</div>"
+            banner = (
+                f'<div class="abnb-srm" style="background:#b00020;color:white;padding:8px">'
+                f"<b>Sample ratio mismatch.</b> {escape(decision.reason)}</div>"
+            )
         table = self.to_frame()[
-            ["metric", "arm", "control_mean", "treatment_mean", "rel_estimate", "rel_ci_low", "rel_ci_high",
-             "pvalue"]
+            [
+                "metric",
+                "arm",
+                "control_mean",
+                "treatment_mean",
+                "rel_estimate",
+                "rel_ci_low",
+                "rel_ci_high",
+                "pvalue",
+            ]
         ].to_html(index=False, float_format=lambda v: f"{v:.4g}")
         notes = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
         return (

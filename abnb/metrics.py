@@ -35,9 +35,7 @@ METRIC_COLUMNS = ("unit", "ts", "value")
 
 def _choice(value: object, allowed: tuple[str, ...], what: str, metric: str) -> str:
     if value not in allowed:
-        raise SpecError(
-            f"unknown {what} {value!r} for metric {metric!r}; choose one of {', '.join(allowed)}."
-        )
+        raise SpecError(f"unknown {what} {value!r} for metric {metric!r}; choose one of {', '.join(allowed)}.")
     return str(value)
 
 

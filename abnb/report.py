@@ -248,8 +248,13 @@ def render(
     try:
         try:
             papermill.execute_notebook(
-                str(NOTEBOOK), str(executed), parameters=parameters, kernel_name=kernel_name,
-                progress_bar=False, execution_timeout=timeout, cwd=str(NOTEBOOK.parent),
+                str(NOTEBOOK),
+                str(executed),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                execution_timeout=timeout,
+                cwd=str(NOTEBOOK.parent),
             )
         except Exception as error:
             failed = folder / f".failed-{stem}.ipynb"
@@ -262,8 +267,11 @@ def render(
             raise ReportError(f"the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
         (staging / f"{stem}.html").write_text(page, encoding="utf-8")
         summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
-        summary["report"] = {"html": f"{stem}.html", "notebook": f"{stem}.ipynb",
-                             "rendered_at": datetime.now().isoformat(timespec="seconds")}
+        summary["report"] = {
+            "html": f"{stem}.html",
+            "notebook": f"{stem}.ipynb",
+            "rendered_at": datetime.now().isoformat(timespec="seconds"),
+        }
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         published = RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "summary.json")
         os.replace(staging / f"{stem}.ipynb", published.notebook)
@@ -292,18 +300,24 @@ def write_index(output_dir: str | Path = "reports") -> Path:
         except (OSError, json.JSONDecodeError):
             continue
         decision = summary.get("decision", {})
-        rows.append((summary.get("experiment", path.parent.name), summary.get("as_of", ""),
-                     decision.get("verdict", ""), decision.get("reason", ""), f"{path.parent.name}/"
-                     f"{path.name.removesuffix('.summary.json')}.html",
-                     summary.get("report", {}).get("rendered_at", "")))
+        rows.append(
+            (
+                summary.get("experiment", path.parent.name),
+                summary.get("as_of", ""),
+                decision.get("verdict", ""),
+                decision.get("reason", ""),
+                f"{path.parent.name}/{path.name.removesuffix('.summary.json')}.html",
+                summary.get("report", {}).get("rendered_at", ""),
+            )
+        )
     rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
     body = "".join(
-        f"<tr><td>{html.escape(e)}</td><td><a href=\"{html.escape(link)}\">{html.escape(a)}</a></td>"
-        f"<td class=\"{html.escape(v)}\">{html.escape(v)}</td><td>{html.escape(r)}</td><td>{html.escape(t)}</td></tr>"
+        f'<tr><td>{html.escape(e)}</td><td><a href="{html.escape(link)}">{html.escape(a)}</a></td>'
+        f'<td class="{html.escape(v)}">{html.escape(v)}</td><td>{html.escape(r)}</td><td>{html.escape(t)}</td></tr>'
         for e, a, v, r, link, t in rows
     )
     page = (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>abnb reports</title><style>"
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>abnb reports</title><style>'
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
         "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid{color:#b00020}"
         "</style></head><body><h1>abnb reports</h1><table><tr><th>experiment</th><th>data through</th>"

@@ -248,9 +248,7 @@ def generate(
     try:
         with duckdb.connect(str(temporary)) as connection:
             create_tables(connection)
-            with tqdm(
-                total=users, unit="user", unit_scale=True, desc="abnb sample", disable=not progress
-            ) as bar:
+            with tqdm(total=users, unit="user", unit_scale=True, desc="abnb sample", disable=not progress) as bar:
                 for index, first in enumerate(range(0, users, chunk_size)):
                     size = min(chunk_size, users - first)
                     exposures, events, glitches = _simulate_chunk(
@@ -337,9 +335,7 @@ def _uniform_times(
     return begin + np.minimum(offset, length - 1)
 
 
-def _simulate_chunk(
-    rng: np.random.Generator, *, first_unit: int, size: int
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def _simulate_chunk(rng: np.random.Generator, *, first_unit: int, size: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Simulate units ``first_unit … first_unit + size − 1``.
 
     Returns:
@@ -355,12 +351,8 @@ def _simulate_chunk(
     # Units: arm, first exposure, segments, latent activity and its uniform rank.
     arm = (rng.random(size) < truth.weights[1]).astype(np.int8)
     exposed = start + rng.integers(0, truth.exposure_days * _MICROS_PER_DAY, size, dtype=np.int64)
-    country = rng.choice(len(truth.countries), size, p=[share for _, share in truth.countries]).astype(
-        np.int8
-    )
-    platform = rng.choice(len(truth.platforms), size, p=[share for _, share in truth.platforms]).astype(
-        np.int8
-    )
+    country = rng.choice(len(truth.countries), size, p=[share for _, share in truth.countries]).astype(np.int8)
+    platform = rng.choice(len(truth.platforms), size, p=[share for _, share in truth.platforms]).astype(np.int8)
     activity = rng.gamma(truth.activity_shape, truth.activity_scale, size)
     rank = gammainc(truth.activity_shape, activity / truth.activity_scale)
 
@@ -373,9 +365,7 @@ def _simulate_chunk(
     session_index = np.concatenate([pre_index, post_index])
     session_ts = np.concatenate(
         [
-            _uniform_times(
-                rng, np.full(pre_index.size, pre_start), np.full(pre_index.size, start - pre_start)
-            ),
+            _uniform_times(rng, np.full(pre_index.size, pre_start), np.full(pre_index.size, start - pre_start)),
             _uniform_times(rng, exposed[post_index], exposed_length[post_index]),
         ]
     )
@@ -393,9 +383,7 @@ def _simulate_chunk(
     buy_index = np.concatenate([pre_buy_index, post_buy_index])
     buy_ts = np.concatenate(
         [
-            _uniform_times(
-                rng, np.full(pre_buy_index.size, pre_start), np.full(pre_buy_index.size, start - pre_start)
-            ),
+            _uniform_times(rng, np.full(pre_buy_index.size, pre_start), np.full(pre_buy_index.size, start - pre_start)),
             _uniform_times(rng, exposed[post_buy_index], exposed_length[post_buy_index]),
         ]
     )

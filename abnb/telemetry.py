@@ -73,9 +73,7 @@ def create_tables(connection: duckdb.DuckDBPyConnection, *, replace: bool = Fals
     """
     for table, columns in SCHEMAS.items():
         if not replace and _table_columns(connection, table) is not None:
-            raise SchemaError(
-                f"table {table!r} already exists; drop it first or call create_tables(..., replace=True)"
-            )
+            raise SchemaError(f"table {table!r} already exists; drop it first or call create_tables(..., replace=True)")
         column_sql = ", ".join(f"{_quote_identifier(column)} {sql_type}" for column, sql_type in columns)
         verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
         connection.execute(f"{verb} {_quote_identifier(table)} ({column_sql})")
@@ -111,9 +109,7 @@ def check_table(
     if found is None:
         existing = _existing_tables(connection)
         listing = ", ".join(existing) if existing else "none"
-        hint = (
-            _GENERATE_HINT if table in SCHEMAS else "create it, or point abnb at the database that holds it"
-        )
+        hint = _GENERATE_HINT if table in SCHEMAS else "create it, or point abnb at the database that holds it"
         raise SchemaError(f"table {table!r} does not exist (tables present: {listing}); {hint}")
     present = {name.lower() for name in found}
     missing = [name for name in wanted if name.lower() not in present]

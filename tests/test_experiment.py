@@ -16,16 +16,23 @@ from abnb.sample import GROUND_TRUTH
 
 def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) -> dict[str, np.ndarray]:
     """Independent per-unit values by a different route (test only: raw rows to numpy)."""
-    window = "m.ts >= a.first_ts - INTERVAL 14 DAY AND m.ts < a.first_ts" if covariate else (
-        "m.ts >= a.first_ts AND m.ts < TIMESTAMP '2026-10-15'")
-    reduce = {"sum": "sum(m.value)", "count": "count(*)", "any": "max(CASE WHEN m.value > 0 THEN 1 ELSE 0 END)",
-              "max": "max(m.value)"}[metric.aggregate or "sum"]
+    window = (
+        "m.ts >= a.first_ts - INTERVAL 14 DAY AND m.ts < a.first_ts"
+        if covariate
+        else ("m.ts >= a.first_ts AND m.ts < TIMESTAMP '2026-10-15'")
+    )
+    reduce = {
+        "sum": "sum(m.value)",
+        "count": "count(*)",
+        "any": "max(CASE WHEN m.value > 0 THEN 1 ELSE 0 END)",
+        "max": "max(m.value)",
+    }[metric.aggregate or "sum"]
     sql = f"""
         WITH a AS (SELECT unit, min(arm) AS arm, min(ts) AS first_ts FROM exposures
                    WHERE experiment = 'checkout_redesign' GROUP BY unit HAVING count(DISTINCT arm) = 1),
              v AS (SELECT a.unit, {reduce} AS y FROM a JOIN ({metric.sql}) m ON m.unit = a.unit
                    WHERE {window} GROUP BY a.unit)
-        SELECT a.arm, coalesce(v.y, 0) FROM a LEFT JOIN v USING (unit)"""
+        SELECT a.arm, coalesce(v.y, 0) FROM a LEFT JOIN v USING (unit) ORDER BY unit"""
     rows = con.raw.execute(sql).fetchall()
     arms = np.array([r[0] for r in rows])
     values = np.array([float(r[1]) for r in rows])
@@ -38,7 +45,8 @@ def test_analysis_matches_an_independent_computation(con: abnb.Connection, spec:
         values = _per_unit(con, metric)
         effect = result.effect(metric.name)
         c, t = values["control"], values["treatment"]
-        assert effect.control.n == len(c) and effect.treatment.n == len(t)
+        assert effect.control.n == len(c)
+        assert effect.treatment.n == len(t)
         assert effect.control.mean == pytest.approx(c.mean(), rel=1e-9)
         assert effect.treatment.mean == pytest.approx(t.mean(), rel=1e-9)
         if metric.kind == "mean":
@@ -63,8 +71,8 @@ def test_covariate_sums_match_raw_values(con: abnb.Connection, spec: Experiment)
     moments = result.overall[metric.name]["control"]
     assert moments.x_sum == pytest.approx(x.sum(), rel=1e-9)
     assert moments.x_sum_sq == pytest.approx((x**2).sum(), rel=1e-9)
-    # per-unit pairing is by unit order in both queries only through sums, so check Σxy via the covariance sign
-    assert moments.xy_sum is not None and moments.xy_sum > 0
+    # both independent queries order units by id, so x and y are paired unit by unit
+    assert moments.xy_sum == pytest.approx((x * y).sum(), rel=1e-9)
     assert moments.sum == pytest.approx(y.sum(), rel=1e-9)
 
 
@@ -221,7 +229,10 @@ def test_zero_variance_in_one_arm_is_a_warning(sample_db: Path, tmp_path: Path, 
     ("text", "pattern"),
     [
         ('name = "x"\nalpha = \n', r"not valid TOML.*line 2"),
-        ('name = "x"\n[[metrics]]\nname = "m"\nkind = "median"\nsql = "SELECT 1"\n', r"unknown metric kind 'median'"),
+        (
+            'name = "x"\n[[metrics]]\nname = "m"\nkind = "median"\nsql = "SELECT 1"\n',
+            r"unknown metric kind 'median'",
+        ),
         ('name = "x"\ncolour = "red"\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"unknown key.*colour"),
         ('name = "x"\ncontrol = "c"\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"control arm 'c'"),
         ('name = "x"\nweights = [1, -1]\n[[metrics]]\nname = "m"\nsql = "SELECT 1"\n', r"weights"),
@@ -236,9 +247,7 @@ def test_bad_specs(tmp_path: Path, text: str, pattern: str) -> None:
         Experiment.from_toml(path)
 
 
-@pytest.mark.parametrize(
-    "name", ["x; DROP TABLE exposures", "revenue--", 'a"b', "../../etc", "", "1st", "a b"]
-)
+@pytest.mark.parametrize("name", ["x; DROP TABLE exposures", "revenue--", 'a"b', "../../etc", "", "1st", "a b"])
 def test_injection_in_names_is_refused(con: abnb.Connection, spec: Experiment, name: str) -> None:
     (before,) = con.raw.execute("SELECT count(*) FROM exposures").fetchone()
     with pytest.raises(SpecError, match="not a valid identifier"):

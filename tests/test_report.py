@@ -44,7 +44,8 @@ def test_html_is_offline_static_and_shows_no_code(rendered: RenderedReport) -> N
     assert external_resources(page) == []
     assert "<script src" not in page
     assert page.count("data:image/svg+xml") >= 3  # effects, means per arm, segments: inline static SVG
-    assert "import abnb" not in page and "validate_parameters" not in page
+    assert "import abnb" not in page
+    assert "validate_parameters" not in page
     assert "Decision: ship" in page or "Decision: continue" in page
 
 
@@ -83,8 +84,11 @@ def test_papermill_type_trap_is_caught_in_the_notebook(tmp_path: Path) -> None:
     notebook = ROOT / "notebooks" / "experiment_report.ipynb"
     with pytest.raises(PapermillExecutionError) as caught:
         papermill.execute_notebook(
-            str(notebook), str(tmp_path / "out.ipynb"), parameters={"experiment": 7, "as_of": "false"},
-            progress_bar=False, kernel_name="python3",
+            str(notebook),
+            str(tmp_path / "out.ipynb"),
+            parameters={"experiment": 7, "as_of": "false"},
+            progress_bar=False,
+            kernel_name="python3",
         )
     assert caught.value.ename == "ParameterError"
     assert "experiment must be a string" in caught.value.evalue
@@ -106,9 +110,12 @@ def test_validate_parameters_refuses_bad_values(values: dict[str, object], patte
 
 
 def test_validate_parameters_accepts_strings() -> None:
-    params = validate_parameters(experiment="checkout_redesign", spec_json="", database="", as_of="2026-10-10",
-                                 summary_path="")
-    assert params.database is None and params.as_of == "2026-10-10" and params.summary_path is None
+    params = validate_parameters(
+        experiment="checkout_redesign", spec_json="", database="", as_of="2026-10-10", summary_path=""
+    )
+    assert params.database is None
+    assert params.as_of == "2026-10-10"
+    assert params.summary_path is None
     assert params.spec().name == "checkout_redesign"
 
 
@@ -119,18 +126,37 @@ def test_report_in_headless_chromium_shows_the_charts(rendered: RenderedReport) 
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
         pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--hide-scrollbars", "--window-size=1100,1600"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1100,1600",
+    ]
     url = rendered.html.resolve().as_uri()
     profile = rendered.html.parent / ".chromium-profile"
-    dom = subprocess.run([chromium, *flags, f"--user-data-dir={profile}", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
-    assert dom.count("data:image/svg+xml") >= 3 and "Decision:" in dom
+    dom = subprocess.run(
+        [chromium, *flags, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert dom.count("data:image/svg+xml") >= 3
+    assert "Decision:" in dom
     screenshot = ROOT / "reports" / "screenshots" / "experiment_report.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([chromium, *flags, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [chromium, *flags, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     from PIL import Image
 
     with Image.open(screenshot) as image:

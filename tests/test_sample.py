@@ -161,9 +161,7 @@ def test_arms_and_segments_follow_the_planned_shares(small: SampleSummary) -> No
         clean = f"SELECT * FROM exposures WHERE unit IN (SELECT unit FROM ({CLEAN_UNITS}))"
         arms = dict(con.execute(f"SELECT arm, count(*) FROM ({clean}) GROUP BY arm").fetchall())
         countries = dict(con.execute(f"SELECT country, count(*) FROM ({clean}) GROUP BY country").fetchall())
-        platforms = dict(
-            con.execute(f"SELECT platform, count(*) FROM ({clean}) GROUP BY platform").fetchall()
-        )
+        platforms = dict(con.execute(f"SELECT platform, count(*) FROM ({clean}) GROUP BY platform").fetchall())
         experiments = con.execute("SELECT DISTINCT experiment FROM exposures").fetchall()
     assert experiments == [("checkout_redesign",)]
     n = SMALL - small.glitch_units
@@ -215,9 +213,7 @@ def test_events_lie_in_the_pre_period_or_after_first_exposure(small: SampleSumma
     assert total == small.rows["events"]
     # Every session has exactly one page_view row at the same ts.
     assert pairs == sessions
-    assert sessions == pytest.approx(
-        SMALL * (truth.pre_sessions_per_user + truth.post_sessions_per_user), rel=0.03
-    )
+    assert sessions == pytest.approx(SMALL * (truth.pre_sessions_per_user + truth.post_sessions_per_user), rel=0.03)
     assert values["page_view"][0] >= 1
     assert float(values["page_view"][1]).is_integer()
     assert values["session"][0] > 0
@@ -249,9 +245,7 @@ def test_glitch_count_is_about_the_planted_rate(large: SampleSummary) -> None:
     assert abs(large.glitch_units - expected) < 4 * expected**0.5
 
 
-def test_failed_generate_leaves_the_existing_file_untouched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_generate_leaves_the_existing_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "telemetry.duckdb"
     before = generate(path, users=2_000, progress=False)
     digest = _digest(path)

@@ -21,9 +21,7 @@ def check_level(confidence_level: float) -> float:
     try:
         level = float(confidence_level)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"confidence_level must be a number in (0, 1), got {confidence_level!r}."
-        ) from exc
+        raise ParameterError(f"confidence_level must be a number in (0, 1), got {confidence_level!r}.") from exc
     if not 0.0 < level < 1.0:
         raise ParameterError(
             f"confidence_level must lie strictly between 0 and 1 (e.g. 0.95), got {confidence_level!r}."

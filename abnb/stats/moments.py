@@ -42,9 +42,7 @@ def _as_finite(value: object, name: str) -> float:
         raise ParameterError(f"{name} must be a real number, got {value!r}.")
     result = float(value)
     if not math.isfinite(result):
-        raise ParameterError(
-            f"{name} must be finite, got {result!r}; check the aggregate for NaN or overflow."
-        )
+        raise ParameterError(f"{name} must be finite, got {result!r}; check the aggregate for NaN or overflow.")
     return result
 
 
@@ -189,9 +187,7 @@ class Moments:
 
     def _require(self, minimum: int, what: str) -> None:
         if self.n < minimum:
-            raise DataError(
-                f"the {what} needs at least {minimum} unit(s), but these moments have n={self.n}."
-            )
+            raise DataError(f"the {what} needs at least {minimum} unit(s), but these moments have n={self.n}.")
 
     def _x_sums(self) -> tuple[float, float, float] | None:
         if self.x_sum is None or self.x_sum_sq is None or self.xy_sum is None:

@@ -58,9 +58,7 @@ class SrmResult:
             ParameterError: If ``threshold`` is outside (0, 1).
         """
         if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0.0 < threshold < 1.0:
-            raise ParameterError(
-                f"threshold must lie strictly between 0 and 1 (e.g. 0.001), got {threshold!r}."
-            )
+            raise ParameterError(f"threshold must lie strictly between 0 and 1 (e.g. 0.001), got {threshold!r}.")
         return self.pvalue < threshold
 
     def _arm_names(self) -> tuple[str, ...]:
@@ -100,8 +98,7 @@ class SrmResult:
 
     def __repr__(self) -> str:
         return (
-            f"SrmResult(statistic={self.statistic:.4g}, pvalue={self.pvalue:.4g}, df={self.df}, "
-            f"counts={self.counts!r})"
+            f"SrmResult(statistic={self.statistic:.4g}, pvalue={self.pvalue:.4g}, df={self.df}, counts={self.counts!r})"
         )
 
 
@@ -186,8 +183,7 @@ def srm(
         raw_weights = list(weights)
     if len(raw_weights) != len(observed):
         raise ParameterError(
-            f"weights has {len(raw_weights)} entries but counts has {len(observed)} arms; "
-            "give one weight per arm."
+            f"weights has {len(raw_weights)} entries but counts has {len(observed)} arms; give one weight per arm."
         )
     planned = [_positive(w, f"weights[{labels[i] if labels else i}]") for i, w in enumerate(raw_weights)]
     scale = math.fsum(planned)
