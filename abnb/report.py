@@ -253,6 +253,7 @@ def render(
                 parameters=parameters,
                 kernel_name=kernel_name,
                 progress_bar=False,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning in the logs
                 execution_timeout=timeout,
                 cwd=str(NOTEBOOK.parent),
             )
