@@ -70,24 +70,7 @@ def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs contr
         scale=alt.Scale(domain=["better", "worse", "no significant change"], range=[_GOOD, _BAD, _NEUTRAL]),
         legend=alt.Legend(title=None, orient="bottom"),
     )
-    y = alt.Y("label:N", title=None, sort=None)
-    base = alt.Chart(data)
-    interval = base.mark_rule(strokeWidth=3).encode(
-        y=y,
-        x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
-        x2="rel_ci_high:Q",
-        color=color,
-    )
-    point = base.mark_point(filled=True, size=80).encode(
-        y=y,
-        x="rel_estimate:Q",
-        color=color,
-        tooltip=[alt.Tooltip("rel_estimate:Q", format="+.2%"), alt.Tooltip("pvalue:Q", format=".3g")],
-    )
-    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
-    return (zero + interval + point).properties(  # type: ignore[no-any-return]
-        title=title, width=420, padding=_PADDING
-    )
+    return _relative_intervals(data, color, title=title)
 
 
 def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.Chart:
@@ -137,16 +120,32 @@ def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None
         raise ParameterError(f"segments_chart: no rows for metric {metric!r}; metrics: {sorted(set(frame['metric']))}.")
     data = data.assign(label=[f"{s}={v}" for s, v in zip(data["segment"], data["level"], strict=True)])
     data = data[["label", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "n_treatment"]]
+    return _relative_intervals(data, alt.Color("arm:N"), title=title or f"{metric}: relative effect by segment")
+
+
+def _relative_intervals(data: pd.DataFrame, color: alt.Color, *, title: str) -> alt.Chart:
+    """Point estimates and CIs of relative effects (``label``, ``rel_*`` columns) against a dashed zero line."""
+    import altair as alt
+
     y = alt.Y("label:N", title=None, sort=None)
     base = alt.Chart(data)
-    rules = base.mark_rule(strokeWidth=2).encode(
+    interval = base.mark_rule(strokeWidth=3).encode(
         y=y,
         x=alt.X("rel_ci_low:Q", title="relative effect (CI)", axis=alt.Axis(format="%")),
         x2="rel_ci_high:Q",
-        color=alt.Color("arm:N"),
+        color=color,
     )
-    points = base.mark_point(filled=True).encode(y=y, x="rel_estimate:Q", color="arm:N")
+    point = base.mark_point(filled=True, size=80).encode(
+        y=y,
+        x="rel_estimate:Q",
+        color=color,
+        tooltip=[
+            alt.Tooltip("rel_estimate:Q", format="+.2%"),
+            alt.Tooltip("rel_ci_low:Q", format="+.2%"),
+            alt.Tooltip("rel_ci_high:Q", format="+.2%"),
+        ],
+    )
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
-    return (zero + rules + points).properties(  # type: ignore[no-any-return]
-        title=title or f"{metric}: relative effect by segment", width=420, padding=_PADDING
+    return (zero + interval + point).properties(  # type: ignore[no-any-return]
+        title=title, width=420, padding=_PADDING
     )

@@ -597,6 +597,27 @@ class ExperimentResult:
             "rows_fetched": self.rows_fetched,
         }
 
+    def table(self) -> Any:
+        """The effects table for display: a pandas ``Styler`` with means, relative effects, CIs and p-values."""
+        columns = [
+            "metric",
+            "role",
+            "arm",
+            "control_mean",
+            "treatment_mean",
+            "rel_estimate",
+            "rel_ci_low",
+            "rel_ci_high",
+            "pvalue",
+            "method",
+        ]
+        percent = dict.fromkeys(("rel_estimate", "rel_ci_low", "rel_ci_high"), "{:+.2%}")
+        return (
+            self.to_frame()[columns]
+            .style.format({"control_mean": "{:.4g}", "treatment_mean": "{:.4g}", "pvalue": "{:.3g}", **percent})
+            .hide(axis="index")
+        )
+
     def __repr__(self) -> str:
         lines = [
             f"ExperimentResult({self.experiment.name!r}, data through {self.label}, units {self.units}, "
@@ -622,18 +643,7 @@ class ExperimentResult:
                 f'<div class="abnb-srm" style="background:#b00020;color:white;padding:8px">'
                 f"<b>Sample ratio mismatch.</b> {escape(decision.reason)}</div>"
             )
-        table = self.to_frame()[
-            [
-                "metric",
-                "arm",
-                "control_mean",
-                "treatment_mean",
-                "rel_estimate",
-                "rel_ci_low",
-                "rel_ci_high",
-                "pvalue",
-            ]
-        ].to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        table = self.table().to_html()
         notes = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
         return (
             f"{banner}<p><b>{escape(self.experiment.name)}</b>, data through {self.label}: "

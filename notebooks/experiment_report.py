@@ -48,29 +48,7 @@ abnb.report.headline(result)
 abnb.charts.effects_chart(result.to_frame())
 
 # %%
-result.to_frame()[
-    [
-        "metric",
-        "role",
-        "arm",
-        "control_mean",
-        "treatment_mean",
-        "rel_estimate",
-        "rel_ci_low",
-        "rel_ci_high",
-        "pvalue",
-        "method",
-    ]
-].style.format(
-    {
-        "control_mean": "{:.4g}",
-        "treatment_mean": "{:.4g}",
-        "rel_estimate": "{:+.2%}",
-        "rel_ci_low": "{:+.2%}",
-        "rel_ci_high": "{:+.2%}",
-        "pvalue": "{:.3g}",
-    }
-).hide(axis="index")
+result.table()
 
 # %% [markdown]
 # ## Means per arm and allocation
