@@ -1,8 +1,93 @@
-"""Statistics from sufficient statistics."""
+"""Statistics from sufficient statistics.
+
+Every function here is pure (no I/O, no engine): arms are :class:`Moments` (or arrays for the rank and resampling
+methods), results are frozen dataclasses whose ``method`` names the formula.
+
+| concept | names |
+| --- | --- |
+| sufficient statistics | ``Moments``, ``RatioMoments`` |
+| two-sample tests | ``welch``, ``ztest``, ``fisher``, ``barnard``, ``paired`` |
+| ratio metrics, variance reduction | ``ratio``, ``cuped`` |
+| rank, resampling, quantiles | ``mann_whitney``, ``bootstrap``, ``quantile_ci``, ``quantile_difference`` |
+| Bayesian | ``chance_to_beat`` (methods ``beta``, ``normal``, ``lift``) |
+| many arms and metrics | ``adjust``, ``noninferiority`` |
+| power | ``sample_size``, ``mde``, ``duration`` |
+| sequential | ``confidence_sequence``, ``group_sequential_bounds``, ``group_sequential_test``, ``msprt`` |
+| allocation | ``srm`` |
+| calibration by simulation | ``calibrate``, ``aa_test``, ``peeking`` |
+"""
 
 from abnb.stats._effect import ConfidenceInterval, Effect
+from abnb.stats.bayesian import BayesResult, chance_to_beat
+from abnb.stats.cuped import CupedEffect, cuped
+from abnb.stats.exact import ExactTestResult, barnard, fisher, paired
 from abnb.stats.frequentist import welch, ztest
 from abnb.stats.moments import Moments
+from abnb.stats.multiple import NonInferiorityResult, adjust, noninferiority
+from abnb.stats.nonparametric import (
+    BootstrapResult,
+    QuantileDifferenceResult,
+    QuantileResult,
+    ShiftResult,
+    bootstrap,
+    mann_whitney,
+    quantile_ci,
+    quantile_difference,
+)
+from abnb.stats.power import duration, mde, sample_size
+from abnb.stats.ratio import RatioMoments, ratio
+from abnb.stats.sequential import (
+    GroupSequentialResult,
+    SequentialEffect,
+    confidence_sequence,
+    group_sequential_bounds,
+    group_sequential_test,
+    msprt,
+)
+from abnb.stats.simulate import CalibrationResult, PeekingResult, aa_test, calibrate, peeking
 from abnb.stats.srm import SrmResult, srm
 
-__all__ = ["ConfidenceInterval", "Effect", "Moments", "SrmResult", "srm", "welch", "ztest"]
+__all__ = [
+    "BayesResult",
+    "BootstrapResult",
+    "CalibrationResult",
+    "ConfidenceInterval",
+    "CupedEffect",
+    "Effect",
+    "ExactTestResult",
+    "GroupSequentialResult",
+    "Moments",
+    "NonInferiorityResult",
+    "PeekingResult",
+    "QuantileDifferenceResult",
+    "QuantileResult",
+    "RatioMoments",
+    "SequentialEffect",
+    "ShiftResult",
+    "SrmResult",
+    "aa_test",
+    "adjust",
+    "barnard",
+    "bootstrap",
+    "calibrate",
+    "chance_to_beat",
+    "confidence_sequence",
+    "cuped",
+    "duration",
+    "fisher",
+    "group_sequential_bounds",
+    "group_sequential_test",
+    "mann_whitney",
+    "mde",
+    "msprt",
+    "noninferiority",
+    "paired",
+    "peeking",
+    "quantile_ci",
+    "quantile_difference",
+    "ratio",
+    "sample_size",
+    "srm",
+    "welch",
+    "ztest",
+]

@@ -1,0 +1,376 @@
+"""Bayesian comparison of two arms: the chance that the treatment beats the control, and what choosing costs.
+
+Three posteriors, all computed from sufficient statistics without Monte Carlo:
+
+* ``"beta"``: exact Beta–Binomial posteriors of two conversion rates; the probability, the expected losses
+  and the credible interval of ``p_t − p_c`` come from one-dimensional numerical quadrature.
+* ``"normal"``: a normal approximation of the absolute difference in means, ``m_t − m_c``.
+* ``"lift"``: GrowthBook's convention, a normal approximation of the relative lift ``m_t / m_c − 1`` with the
+  delta-method variance, optionally combined with a normal prior on the lift.
+
+The three answer slightly different questions (a difference of rates, a difference of means, a ratio), which
+is why their chances differ on the same data; the cookbook explains how much and why.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Literal
+
+from abnb.errors import DataError, ParameterError
+from abnb.stats.moments import Moments
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BayesMethod", "BayesResult", "chance_to_beat"]
+
+BayesMethod = Literal["beta", "normal", "lift"]
+_METHODS = ("beta", "normal", "lift")
+
+# Tail mass left out of each quadrature range; far below the 1e-9 accuracy the results aim for.
+_TAIL = 1e-15
+
+
+def _fmt(value: float, *, percent: bool = False) -> str:
+    if percent and math.isfinite(value):
+        return f"{100.0 * value:.4g}%"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class BayesResult:
+    """Posterior summary of the treatment effect.
+
+    Attributes:
+        chance: Posterior probability that the treatment is better, ``P(effect > 0)``.
+        expected_loss: Expected loss of shipping the treatment, ``E[max(−effect, 0)]``: how much is lost, on
+            average over the posterior, if the treatment is in fact worse.
+        expected_loss_control: Expected loss of keeping the control, ``E[max(effect, 0)]``.
+        ci_low: Lower end of the equal-tailed credible interval of the effect.
+        ci_high: Upper end of the equal-tailed credible interval of the effect.
+        estimate: Posterior mean of the effect.
+        sd: Posterior standard deviation of the effect.
+        credible_level: Posterior mass inside ``[ci_low, ci_high]``.
+        method: The posterior used.
+        relative: Whether the effect is the relative lift ``m_t / m_c − 1`` (``"lift"``) rather than the
+            absolute difference ``m_t − m_c`` (``"beta"`` and ``"normal"``). Losses and the interval are in
+            the same units as the effect.
+        control_mean: Observed mean (rate) of the control arm.
+        treatment_mean: Observed mean (rate) of the treatment arm.
+    """
+
+    chance: float
+    expected_loss: float
+    expected_loss_control: float
+    ci_low: float
+    ci_high: float
+    estimate: float
+    sd: float
+    credible_level: float
+    method: str
+    relative: bool
+    control_mean: float
+    treatment_mean: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dictionary."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row pandas DataFrame of the fields."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        pct = self.relative
+        ci = f"[{_fmt(self.ci_low, percent=pct)}, {_fmt(self.ci_high, percent=pct)}]"
+        rows = [
+            ("chance to beat control", _fmt(self.chance, percent=True)),
+            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
+            (f"{_fmt(self.credible_level, percent=True)} credible interval", ci),
+            ("expected loss (ship treatment)", _fmt(self.expected_loss, percent=pct)),
+            ("expected loss (keep control)", _fmt(self.expected_loss_control, percent=pct)),
+            ("posterior sd", _fmt(self.sd, percent=pct)),
+            ("control mean", _fmt(self.control_mean)),
+            ("treatment mean", _fmt(self.treatment_mean)),
+            ("method", self.method),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+            for name, value in rows
+        )
+        return f"<table class='abnb-bayes'>{body}</table>"
+
+    def __repr__(self) -> str:
+        return (
+            f"BayesResult(chance={_fmt(self.chance)}, expected_loss={_fmt(self.expected_loss)}, "
+            f"ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], method={self.method!r})"
+        )
+
+
+# ------------------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_arm(name: str, arm: object, minimum: int) -> Moments:
+    if not isinstance(arm, Moments):
+        raise ParameterError(
+            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
+            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
+        )
+    if arm.n < minimum:
+        raise ParameterError(f"{name} has n={arm.n} unit(s); this method needs at least {minimum} per arm.")
+    return arm
+
+
+def _check_level(credible_level: object) -> float:
+    if isinstance(credible_level, bool) or not isinstance(credible_level, Real):
+        raise ParameterError(f"credible_level must be a number in (0, 1), got {credible_level!r}.")
+    level = float(credible_level)
+    if not 0.0 < level < 1.0:
+        raise ParameterError(f"credible_level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}.")
+    return level
+
+
+def _check_pair(prior: object, names: tuple[str, str]) -> tuple[float, float]:
+    if not isinstance(prior, tuple | list) or len(prior) != 2:
+        raise ParameterError(f"prior must be a pair ({names[0]}, {names[1]}), got {prior!r}.")
+    values: list[float] = []
+    for value in prior:
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+            raise ParameterError(f"prior ({names[0]}, {names[1]}) must be finite numbers, got {prior!r}.")
+        values.append(float(value))
+    return values[0], values[1]
+
+
+# ------------------------------------------------------------------------------------------------------
+# beta posteriors
+
+
+def _quad(function: Callable[[float], float], low: float, high: float, center: float) -> float:
+    from scipy import integrate
+
+    points = [center] if low < center < high else None
+    value, _ = integrate.quad(function, low, high, points=points, epsabs=1e-14, epsrel=1e-12, limit=500)
+    return float(value)
+
+
+def _beta_posterior(
+    control: Moments, treatment: Moments, prior: tuple[float, float], level: float
+) -> tuple[float, float, float, float, float, float, float]:
+    """Chance, losses, interval, mean and sd of ``p_t − p_c`` under independent Beta posteriors."""
+    from scipy import optimize, special
+
+    a0, b0 = prior
+    a_c, b_c = a0 + control.sum, b0 + control.n - control.sum
+    a_t, b_t = a0 + treatment.sum, b0 + treatment.n - treatment.sum
+    mu_c, mu_t = a_c / (a_c + b_c), a_t / (a_t + b_t)
+    var_c = a_c * b_c / ((a_c + b_c) ** 2 * (a_c + b_c + 1.0))
+    var_t = a_t * b_t / ((a_t + b_t) ** 2 * (a_t + b_t + 1.0))
+    low_c, high_c = float(special.betaincinv(a_c, b_c, _TAIL)), float(special.betaincinv(a_c, b_c, 1.0 - _TAIL))
+    low_t, high_t = float(special.betaincinv(a_t, b_t, _TAIL)), float(special.betaincinv(a_t, b_t, 1.0 - _TAIL))
+
+    log_norm_c, log_norm_t = float(special.betaln(a_c, b_c)), float(special.betaln(a_t, b_t))
+
+    def pdf_c(x: float) -> float:
+        if not 0.0 < x < 1.0:
+            return 0.0
+        return math.exp((a_c - 1.0) * math.log(x) + (b_c - 1.0) * math.log1p(-x) - log_norm_c)
+
+    def pdf_t(x: float) -> float:
+        if not 0.0 < x < 1.0:
+            return 0.0
+        return math.exp((a_t - 1.0) * math.log(x) + (b_t - 1.0) * math.log1p(-x) - log_norm_t)
+
+    # P(p_t > p_c) = ∫ f_c(x) · P(p_t > x) dx
+    chance = _quad(lambda x: pdf_c(x) * float(special.betaincc(a_t, b_t, x)), low_c, high_c, mu_c)
+
+    # E[(Y − x)⁺] for Y ~ Beta(a, b) equals E[Y]·S(x; a + 1, b) − x·S(x; a, b), S the survival function.
+    def upper_partial(x: float, a: float, b: float) -> float:
+        return a / (a + b) * float(special.betaincc(a + 1.0, b, x)) - x * float(special.betaincc(a, b, x))
+
+    loss_treatment = _quad(lambda x: pdf_t(x) * upper_partial(x, a_c, b_c), low_t, high_t, mu_t)
+    loss_control = _quad(lambda x: pdf_c(x) * upper_partial(x, a_t, b_t), low_c, high_c, mu_c)
+
+    # CDF of D = p_t − p_c: P(D ≤ d) = ∫ f_c(x) · F_t(x + d) dx, inverted with Brent's method.
+    def cdf(d: float) -> float:
+        def integrand(x: float) -> float:
+            return pdf_c(x) * float(special.betainc(a_t, b_t, min(max(x + d, 0.0), 1.0)))
+
+        return _quad(integrand, low_c, high_c, mu_c)
+
+    mean, sd = mu_t - mu_c, math.sqrt(var_t + var_c)
+    bracket_low, bracket_high = low_t - high_c, high_t - low_c
+
+    def quantile(q: float) -> float:
+        return float(optimize.brentq(lambda d: cdf(d) - q, bracket_low, bracket_high, xtol=1e-13, rtol=1e-12))
+
+    tail = 0.5 * (1.0 - level)
+    return chance, loss_treatment, loss_control, quantile(tail), quantile(1.0 - tail), mean, sd
+
+
+# ------------------------------------------------------------------------------------------------------
+# normal posteriors
+
+
+def _normal_summary(mean: float, sd: float, level: float) -> tuple[float, float, float, float, float]:
+    """Chance, losses and interval of a N(mean, sd²) effect, in closed form."""
+    from scipy import special
+
+    z = mean / sd
+    density = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    chance = float(special.ndtr(z))
+    # E[max(−X, 0)] = sd·φ(z) − mean·Φ(−z);  E[max(X, 0)] = sd·φ(z) + mean·Φ(z).
+    loss_treatment = sd * density - mean * float(special.ndtr(-z))
+    loss_control = sd * density + mean * chance
+    half = float(special.ndtri(0.5 * (1.0 + level))) * sd
+    return chance, max(loss_treatment, 0.0), max(loss_control, 0.0), mean - half, mean + half
+
+
+def _combine(estimate: float, variance: float, prior: tuple[float, float] | None) -> tuple[float, float]:
+    """Precision-weighted combination of the data ``N(estimate, variance)`` with a normal prior."""
+    if prior is None:
+        return estimate, variance
+    prior_mean, prior_variance = prior
+    precision = 1.0 / variance + 1.0 / prior_variance
+    return (estimate / variance + prior_mean / prior_variance) / precision, 1.0 / precision
+
+
+def chance_to_beat(
+    control: Moments,
+    treatment: Moments,
+    *,
+    method: BayesMethod = "beta",
+    prior: tuple[float, float] | None = None,
+    credible_level: float = 0.95,
+) -> BayesResult:
+    """Posterior probability that the treatment beats the control, the expected losses and a credible interval.
+
+    ``method="beta"`` (proportions only): with a ``Beta(α0, β0)`` prior (default ``Beta(1, 1)``, uniform) and
+    ``s`` successes out of ``n``, each rate has the posterior ``Beta(α0 + s, β0 + n − s)``. Then, by
+    one-dimensional quadrature (no sampling),
+
+    * ``chance = P(p_t > p_c) = ∫ f_c(x) (1 − F_t(x)) dx`` (equal to Evan Miller's closed-form sum when the
+      posterior parameters are whole numbers),
+    * ``expected_loss = E[max(p_c − p_t, 0)] = ∫ f_t(x) (μ_c S(x; α_c + 1, β_c) − x S(x; α_c, β_c)) dx``,
+      with ``S`` the Beta survival function, and symmetrically ``expected_loss_control``,
+    * the credible interval of ``p_t − p_c`` inverts ``P(p_t − p_c ≤ d) = ∫ f_c(x) F_t(x + d) dx``.
+
+    ``method="normal"``: the absolute difference ``d = m_t − m_c`` is ``N(d, v_t/n_t + v_c/n_c)`` (unpooled);
+    ``method="lift"``: the relative lift ``L = m_t/m_c − 1`` is ``N(L, v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴))``
+    (delta method, GrowthBook's convention). Either may be combined with a normal prior ``(mean, variance)``
+    on the effect by precision weighting (``None``: flat prior, the data alone). For a ``N(μ, σ²)`` posterior,
+    ``chance = Φ(μ/σ)``, ``expected_loss = σφ(μ/σ) − μΦ(−μ/σ)``, ``expected_loss_control = σφ(μ/σ) + μΦ(μ/σ)``
+    and the interval is ``μ ± z σ``. Proportions use the Bernoulli variance ``p(1 − p)``.
+
+    Args:
+        control: Moments of the control arm.
+        treatment: Moments of the treatment arm.
+        method: ``"beta"``, ``"normal"`` or ``"lift"``.
+        prior: For ``"beta"`` the pair ``(α0, β0)`` (both > 0; default ``(1, 1)``); for ``"normal"`` and
+            ``"lift"`` the pair ``(mean, variance)`` of a normal prior on the effect (default ``None``, flat).
+        credible_level: Posterior mass of the equal-tailed credible interval.
+
+    Returns:
+        The posterior summary; losses and interval are in the units of the effect (rate or mean difference,
+        or lift for ``"lift"``).
+
+    Raises:
+        ParameterError: If an arm is not ``Moments`` or too small, ``method`` is unknown, ``"beta"`` is asked
+            for a non-proportion, the prior is malformed, or ``credible_level`` is outside (0, 1).
+        DataError: If the posterior is degenerate (zero variance in both arms, or a control mean of 0 for
+            ``"lift"``).
+
+    References:
+        E. Miller (2015), "Formulas for Bayesian A/B Testing", evanmiller.org/bayesian-ab-testing.html;
+        C. Stucchio (2015), "Bayesian A/B Testing at VWO"; GrowthBook, "Bayesian statistics"
+        (docs.growthbook.io/statistics/bayesian).
+    """
+    if method not in _METHODS:
+        raise ParameterError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}.")
+    level = _check_level(credible_level)
+    minimum = 1 if method == "beta" else 2
+    control = _check_arm("control", control, minimum)
+    treatment = _check_arm("treatment", treatment, minimum)
+    if control.proportion != treatment.proportion:
+        raise ParameterError(
+            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
+            "build both with Moments.from_counts or both with Moments.from_values."
+        )
+    m_c, m_t = control.mean, treatment.mean
+
+    if method == "beta":
+        if not control.proportion:
+            raise ParameterError(
+                "method='beta' needs proportions (Moments.from_counts(successes, n)); "
+                "use method='normal' or method='lift' for means."
+            )
+        a0, b0 = (1.0, 1.0) if prior is None else _check_pair(prior, ("alpha0", "beta0"))
+        if a0 <= 0 or b0 <= 0:
+            raise ParameterError(f"the Beta prior parameters must be > 0, got ({a0!r}, {b0!r}).")
+        chance, loss_t, loss_c, low, high, mean, sd = _beta_posterior(control, treatment, (a0, b0), level)
+        return BayesResult(
+            chance=chance,
+            expected_loss=loss_t,
+            expected_loss_control=loss_c,
+            ci_low=low,
+            ci_high=high,
+            estimate=mean,
+            sd=sd,
+            credible_level=level,
+            method=f"Beta-Binomial posteriors, Beta({a0:g}, {b0:g}) prior, exact quadrature",
+            relative=False,
+            control_mean=m_c,
+            treatment_mean=m_t,
+        )
+
+    normal_prior: tuple[float, float] | None = None
+    if prior is not None:
+        normal_prior = _check_pair(prior, ("mean", "variance"))
+        if normal_prior[1] <= 0:
+            raise ParameterError(f"the normal prior variance must be > 0, got {normal_prior[1]!r}.")
+    v_c, v_t, n_c, n_t = control.variance, treatment.variance, control.n, treatment.n
+    if method == "normal":
+        estimate, variance = m_t - m_c, v_t / n_t + v_c / n_c
+        description = "normal approximation of the absolute difference (unpooled variance)"
+    else:
+        if m_c == 0.0:
+            raise DataError(
+                "the relative lift treatment/control − 1 is undefined because the control mean is 0; "
+                "use method='normal' for the absolute difference."
+            )
+        estimate = m_t / m_c - 1.0
+        variance = v_t / (n_t * m_c**2) + m_t**2 * v_c / (n_c * m_c**4)
+        description = "normal approximation of the relative lift (delta-method variance)"
+    if variance == 0.0:
+        raise DataError(
+            "the effect has zero sampling variance (every unit within each arm has the same value), so its "
+            f"posterior is degenerate (control {m_c:.6g}, treatment {m_t:.6g}); check the metric definition."
+        )
+    mean, variance = _combine(estimate, variance, normal_prior)
+    if normal_prior is None:
+        description += ", flat prior"
+    else:
+        description += f", N({normal_prior[0]:g}, {normal_prior[1]:g}) prior"
+    sd = math.sqrt(variance)
+    chance, loss_t, loss_c, low, high = _normal_summary(mean, sd, level)
+    return BayesResult(
+        chance=chance,
+        expected_loss=loss_t,
+        expected_loss_control=loss_c,
+        ci_low=low,
+        ci_high=high,
+        estimate=mean,
+        sd=sd,
+        credible_level=level,
+        method=description,
+        relative=method == "lift",
+        control_mean=m_c,
+        treatment_mean=m_t,
+    )

@@ -1,0 +1,340 @@
+"""Exact tests for small 2×2 experiments, and the paired t-test from moments of differences.
+
+:func:`fisher` and :func:`barnard` compare two conversion rates without the normal approximation (useful when
+counts are small), wrapping :func:`scipy.stats.fisher_exact` and :func:`scipy.stats.barnard_exact`. Both report the
+conditional maximum-likelihood odds ratio with its exact confidence interval
+(:func:`scipy.stats.contingency.odds_ratio`). :func:`paired` is the paired t-test for before/after measurements
+on the same units, computed from the :class:`~abnb.stats.moments.Moments` of the per-unit differences.
+
+scipy is imported inside the functions so that ``import abnb`` stays light.
+
+References:
+    R. A. Fisher (1935), "The logic of inductive inference", JRSS 98, 39–82.
+    G. A. Barnard (1945), "A new test for 2×2 tables", Nature 156, 177.
+    J. Cornfield (1956), "A statistical problem arising from retrospective studies", Proc. Third Berkeley Symp.
+    "Student" (1908), "The probable error of a mean", Biometrika 6, 1–25.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+from abnb.errors import DataError, ParameterError
+from abnb.stats._effect import ConfidenceInterval, Effect, _fmt, check_level
+from abnb.stats.frequentist import _check_alpha, _symmetric, _two_sided_pvalue
+from abnb.stats.moments import Moments, _as_count
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Alternative", "ExactTestResult", "barnard", "fisher", "paired"]
+
+Alternative = Literal["two-sided", "less", "greater"]
+_ALTERNATIVES = ("two-sided", "less", "greater")
+
+_Table = tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class ExactTestResult:
+    """Result of an exact test of two proportions (a 2×2 table).
+
+    Attributes:
+        pvalue: P-value of the null hypothesis of equal rates, under ``alternative``.
+        statistic: scipy's test statistic: the sample odds ratio for Fisher's test, the Wald statistic for
+            Barnard's.
+        odds_ratio: Conditional maximum-likelihood estimate of the odds ratio treatment vs control (the MLE of the
+            noncentral hypergeometric distribution; close to the sample odds ratio ``s_t·f_c / (f_t·s_c)``).
+        ci_low: Lower end of the exact ``1 − alpha`` interval of the odds ratio (0 for ``"less"``).
+        ci_high: Upper end of the interval (``inf`` for ``"greater"``).
+        alpha: Significance level of the interval.
+        alternative: ``"two-sided"``, ``"less"`` (treatment rate lower) or ``"greater"`` (treatment rate higher).
+        method: The test and interval used.
+        control_rate: Success rate of the control arm.
+        treatment_rate: Success rate of the treatment arm.
+    """
+
+    pvalue: float
+    statistic: float
+    odds_ratio: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+    alternative: str
+    method: str
+    control_rate: float
+    treatment_rate: float
+    _table: _Table = field(repr=False, compare=False, default=((0, 0), (0, 0)))
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+        """The exact (Cornfield) interval of the odds ratio at ``confidence_level``, for ``alternative``.
+
+        Args:
+            confidence_level: Coverage of the interval, in (0, 1).
+
+        Returns:
+            The interval (one-sided, with an infinite or zero end, when ``alternative`` is not two-sided).
+
+        Raises:
+            ParameterError: If ``confidence_level`` is outside (0, 1).
+        """
+        level = check_level(confidence_level)
+        return _odds_ratio_interval(self._table, level, self.alternative)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public fields as a plain dictionary."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row pandas DataFrame of the public fields."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("p-value", _fmt(self.pvalue)),
+            ("odds ratio", _fmt(self.odds_ratio)),
+            (f"{_fmt(1.0 - self.alpha, percent=True)} CI", f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"),
+            ("statistic", _fmt(self.statistic)),
+            ("alternative", self.alternative),
+            ("control rate", _fmt(self.control_rate)),
+            ("treatment rate", _fmt(self.treatment_rate)),
+            ("method", self.method),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+            for name, value in rows
+        )
+        return f"<table class='abnb-exact'>{body}</table>"
+
+    def __repr__(self) -> str:
+        return (
+            f"ExactTestResult(pvalue={_fmt(self.pvalue)}, odds_ratio={_fmt(self.odds_ratio)}, "
+            f"ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], method={self.method!r})"
+        )
+
+
+def _odds_ratio_interval(table: _Table, level: float, alternative: str) -> ConfidenceInterval:
+    from scipy.stats.contingency import odds_ratio
+
+    ci = odds_ratio([list(row) for row in table], kind="conditional").confidence_interval(
+        confidence_level=level, alternative=alternative
+    )
+    return ConfidenceInterval(float(ci.low), float(ci.high))
+
+
+def _check_alternative(alternative: object) -> Alternative:
+    if alternative == "two-sided":
+        return "two-sided"
+    if alternative == "less":
+        return "less"
+    if alternative == "greater":
+        return "greater"
+    choices = ", ".join(map(repr, _ALTERNATIVES))
+    raise ParameterError(f"alternative must be one of {choices}, got {alternative!r}.")
+
+
+def _table(control_successes: object, control_n: object, treatment_successes: object, treatment_n: object) -> _Table:
+    """The 2×2 table ``[[s_t, s_c], [f_t, f_c]]``: columns are the arms (treatment first), rows success/failure."""
+    counts = {}
+    for arm, successes, n in (
+        ("control", control_successes, control_n),
+        ("treatment", treatment_successes, treatment_n),
+    ):
+        n_units = _as_count(n, f"{arm}_n")
+        count = _as_count(successes, f"{arm}_successes")
+        if n_units < 1:
+            raise ParameterError(f"{arm}_n must be >= 1 (the number of units in the {arm} arm), got {n_units}.")
+        if not 0 <= count <= n_units:
+            raise ParameterError(f"{arm}_successes must lie in [0, {arm}_n={n_units}], got {count}.")
+        counts[arm] = (count, n_units - count)
+    (s_c, f_c), (s_t, f_t) = counts["control"], counts["treatment"]
+    return ((s_t, s_c), (f_t, f_c))
+
+
+def _exact_result(
+    table: _Table, pvalue: float, statistic: float, alpha: float, alternative: str, method: str
+) -> ExactTestResult:
+    from scipy.stats.contingency import odds_ratio
+
+    (s_t, s_c), (f_t, f_c) = table
+    estimate = float(odds_ratio([list(row) for row in table], kind="conditional").statistic)
+    ci = _odds_ratio_interval(table, 1.0 - alpha, alternative)
+    return ExactTestResult(
+        pvalue=pvalue,
+        statistic=statistic,
+        odds_ratio=estimate,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        alpha=alpha,
+        alternative=alternative,
+        method=method + "; conditional MLE odds ratio (treatment vs control) with exact Cornfield CI",
+        control_rate=s_c / (s_c + f_c),
+        treatment_rate=s_t / (s_t + f_t),
+        _table=table,
+    )
+
+
+def fisher(
+    control_successes: int,
+    control_n: int,
+    treatment_successes: int,
+    treatment_n: int,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> ExactTestResult:
+    """Fisher's exact test of equal success rates in two arms.
+
+    Conditioning on both margins of the table ``[[s_t, s_c], [f_t, f_c]]``, ``s_t`` is hypergeometric under the
+    null; the two-sided p-value sums the probabilities of the tables no more likely than the observed one
+    (:func:`scipy.stats.fisher_exact`). The odds ratio ``ψ = (p_t/(1 − p_t)) / (p_c/(1 − p_c))`` is estimated by
+    the conditional MLE; its interval inverts the test under the noncentral hypergeometric distribution
+    (Cornfield 1956; :func:`scipy.stats.contingency.odds_ratio`).
+
+    Args:
+        control_successes: Successes in the control arm.
+        control_n: Units in the control arm.
+        treatment_successes: Successes in the treatment arm.
+        treatment_n: Units in the treatment arm.
+        alpha: Significance level of the odds-ratio interval.
+        alternative: ``"two-sided"``, ``"less"`` (treatment rate lower) or ``"greater"`` (treatment rate higher).
+
+    Returns:
+        The p-value, the odds ratio with its interval, and the arms' rates.
+
+    Raises:
+        ParameterError: If a count is not a whole number, an ``n`` is below 1, successes exceed ``n``, ``alpha`` is
+            outside (0, 1), or ``alternative`` is unknown.
+
+    References:
+        Fisher (1935), JRSS 98; Cornfield (1956), Proc. Third Berkeley Symposium 4, 135–148.
+    """
+    from scipy import stats
+
+    alpha = _check_alpha(alpha)
+    alternative = _check_alternative(alternative)
+    table = _table(control_successes, control_n, treatment_successes, treatment_n)
+    result = stats.fisher_exact([list(row) for row in table], alternative=alternative)
+    return _exact_result(
+        table, float(result.pvalue), float(result.statistic), alpha, alternative, "Fisher's exact test"
+    )
+
+
+def barnard(
+    control_successes: int,
+    control_n: int,
+    treatment_successes: int,
+    treatment_n: int,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    pooled: bool = True,
+) -> ExactTestResult:
+    """Barnard's unconditional exact test of equal success rates in two arms.
+
+    Only the arm sizes are fixed. With the Wald statistic ``T = (p̂_t − p̂_c) / sqrt(p̄(1 − p̄)(1/n_t + 1/n_c))``
+    (``pooled=True``; unpooled variances otherwise), the p-value is the supremum over the common nuisance rate
+    ``π`` of ``P_π(T at least as extreme as observed)`` under two independent binomials
+    (:func:`scipy.stats.barnard_exact`). It is usually more powerful than Fisher's test. The odds ratio and its
+    interval are the same conditional ones as in :func:`fisher`.
+
+    Args:
+        control_successes: Successes in the control arm.
+        control_n: Units in the control arm.
+        treatment_successes: Successes in the treatment arm.
+        treatment_n: Units in the treatment arm.
+        alpha: Significance level of the odds-ratio interval.
+        alternative: ``"two-sided"``, ``"less"`` (treatment rate lower) or ``"greater"`` (treatment rate higher).
+        pooled: Use the pooled variance in the Wald statistic.
+
+    Returns:
+        The p-value, the Wald statistic, the odds ratio with its interval, and the arms' rates.
+
+    Raises:
+        ParameterError: As :func:`fisher`, or if ``pooled`` is not a bool.
+
+    References:
+        Barnard (1945), Nature 156, 177; Mehta & Senchaudhuri (2003), "Conditional versus unconditional exact
+        tests for comparing two binomials".
+    """
+    from scipy import stats
+
+    alpha = _check_alpha(alpha)
+    alternative = _check_alternative(alternative)
+    if not isinstance(pooled, bool):
+        raise ParameterError(f"pooled must be True or False, got {pooled!r}.")
+    table = _table(control_successes, control_n, treatment_successes, treatment_n)
+    result = stats.barnard_exact([list(row) for row in table], alternative=alternative, pooled=pooled)
+    method = "Barnard's exact test (" + ("pooled" if pooled else "unpooled") + " Wald statistic)"
+    statistic = float(result.statistic)
+    return _exact_result(table, float(result.pvalue), statistic, alpha, alternative, method)
+
+
+def paired(differences: Moments, *, alpha: float = 0.05) -> Effect:
+    """Paired t-test of a before/after change on the same units, from the moments of the differences.
+
+    With ``D = after − before`` per unit, ``n``, ``D̄ = ΣD/n`` and ``s² = (ΣD² − (ΣD)²/n)/(n − 1)``:
+    ``se = s/√n``, ``t = D̄ / se`` on ``n − 1`` degrees of freedom, ``p = 2·P(T > |t|)`` and the interval
+    ``D̄ ± t_{1−α/2, n−1}·se``. Same numbers as :func:`scipy.stats.ttest_rel` (``after``, ``before``).
+
+    Args:
+        differences: Moments of the per-unit differences (``Moments.from_values(after - before)``).
+        alpha: Significance level; the interval has coverage ``1 − alpha``.
+
+    Returns:
+        The effect, with ``estimate = D̄``. The arm means are not recoverable from the differences, so
+        ``control_mean`` and ``treatment_mean`` are NaN.
+
+    Raises:
+        ParameterError: If ``differences`` is not ``Moments``, has fewer than 2 units or is a proportion, or
+            ``alpha`` is outside (0, 1).
+        DataError: If every difference is the same (zero variance).
+
+    References:
+        "Student" (1908), "The probable error of a mean", Biometrika 6, 1–25.
+    """
+    alpha = _check_alpha(alpha)
+    if not isinstance(differences, Moments):
+        raise ParameterError(
+            f"differences must be abnb.stats.Moments, got {type(differences).__name__}; "
+            "build it with Moments.from_values(after - before)."
+        )
+    if differences.proportion:
+        raise ParameterError(
+            "differences has proportion=True, but per-unit differences are not 0/1 outcomes; "
+            "build them with Moments.from_values(after - before)."
+        )
+    if differences.n < 2:
+        raise ParameterError(f"differences has n={differences.n} unit(s); a paired t-test needs at least 2.")
+    n = differences.n
+    se = math.sqrt(differences.variance / n)
+    mean = differences.mean
+    if se == 0.0:
+        raise DataError(
+            f"every unit changed by the same amount ({mean:.6g}), so the differences have zero variance and "
+            "the paired t-test is undefined."
+        )
+    df = float(n - 1)
+    statistic = mean / se
+    interval = _symmetric(mean, se, df)
+    low, high = interval(1.0 - alpha)
+    return Effect(
+        estimate=mean,
+        se=se,
+        ci_low=low,
+        ci_high=high,
+        pvalue=_two_sided_pvalue(statistic, df),
+        statistic=statistic,
+        df=df,
+        alpha=alpha,
+        method="paired t-test on per-unit differences (after − before)",
+        relative=False,
+        control_mean=math.nan,
+        treatment_mean=math.nan,
+        _interval=interval,
+    )

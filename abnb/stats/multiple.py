@@ -1,0 +1,337 @@
+"""Many metrics, many arms: adjusted p-values, and one-sided non-inferiority tests for guardrails.
+
+:func:`adjust` controls the family-wise error rate (Bonferroni, Holm, Hochberg) or the false discovery rate
+(Benjamini–Hochberg, Benjamini–Yekutieli) over a family of p-values. :func:`noninferiority` asks the
+guardrail question: is the treatment *not worse* than the control by more than a tolerated margin?
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, fields
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from abnb.errors import DataError, ParameterError
+from abnb.stats.moments import Moments
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["AdjustMethod", "Direction", "NonInferiorityResult", "adjust", "noninferiority"]
+
+AdjustMethod = Literal["bonferroni", "holm", "hochberg", "bh", "by"]
+Direction = Literal["increase", "decrease"]
+_ADJUST_METHODS = ("bonferroni", "holm", "hochberg", "bh", "by")
+
+
+def adjust(pvalues: ArrayLike, *, method: AdjustMethod) -> NDArray[np.float64]:
+    """Adjust a family of ``m`` p-values for multiple testing; reject where the adjusted p-value ≤ α.
+
+    With the p-values sorted ascending, ``p_(1) ≤ … ≤ p_(m)``, the adjusted values are (capped at 1):
+
+    * ``"bonferroni"``: ``m·p_i`` (family-wise error rate, any dependence);
+    * ``"holm"``: ``max_{j ≤ i} (m − j + 1)·p_(j)`` (step-down; FWER, any dependence);
+    * ``"hochberg"``: ``min_{j ≥ i} (m − j + 1)·p_(j)`` (Simes–Hochberg step-up; FWER under independence or
+      positive dependence);
+    * ``"bh"``: ``min_{j ≥ i} m·p_(j)/j`` (Benjamini–Hochberg; false discovery rate, independence or positive
+      dependence);
+    * ``"by"``: ``min_{j ≥ i} c(m)·m·p_(j)/j`` with ``c(m) = Σ_{k=1}^{m} 1/k`` (Benjamini–Yekutieli; FDR under
+      any dependence).
+
+    The results equal ``statsmodels.stats.multitest.multipletests`` with ``bonferroni``, ``holm``,
+    ``simes-hochberg``, ``fdr_bh`` and ``fdr_by``. Tied p-values get equal adjusted values.
+
+    Args:
+        pvalues: The raw p-values, a non-empty one-dimensional sequence of numbers in [0, 1].
+        method: The adjustment, one of ``"bonferroni"``, ``"holm"``, ``"hochberg"``, ``"bh"``, ``"by"``.
+
+    Returns:
+        The adjusted p-values, a float array in the order of the input.
+
+    Raises:
+        ParameterError: If ``method`` is unknown, or the p-values are empty, not one-dimensional, not numbers,
+            not finite or outside [0, 1].
+
+    References:
+        S. Holm (1979), Scand. J. Statist. 6; Y. Hochberg (1988), Biometrika 75; Y. Benjamini & Y. Hochberg
+        (1995), JRSS B 57; Y. Benjamini & D. Yekutieli (2001), Ann. Statist. 29.
+    """
+    if method not in _ADJUST_METHODS:
+        raise ParameterError(f"method must be one of {', '.join(map(repr, _ADJUST_METHODS))}, got {method!r}.")
+    try:
+        p = np.asarray(pvalues, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"pvalues must be numbers; could not convert them to floats ({exc}).") from exc
+    if p.ndim != 1:
+        raise ParameterError(f"pvalues must be one-dimensional, got shape {p.shape}.")
+    if p.size == 0:
+        raise ParameterError("pvalues is empty; pass at least one p-value.")
+    bad = ~np.isfinite(p) | (p < 0.0) | (p > 1.0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ParameterError(
+            f"pvalues must be finite numbers in [0, 1]; {int(bad.sum())} are not (first at position {first}: "
+            f"{p[first]!r})."
+        )
+    m = p.size
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p, kind="stable")
+    ordered = p[order]
+    if method == "holm":
+        adjusted = np.maximum.accumulate(ordered * np.arange(m, 0, -1))
+    elif method == "hochberg":
+        adjusted = np.minimum.accumulate((ordered * np.arange(m, 0, -1))[::-1])[::-1]
+    else:
+        scaled = ordered * m / np.arange(1, m + 1)
+        if method == "by":
+            scaled = scaled * float(np.sum(1.0 / np.arange(1, m + 1)))
+        adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    result = np.empty(m, dtype=np.float64)
+    result[order] = np.minimum(adjusted, 1.0)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------
+# non-inferiority
+
+
+def _fmt(value: float, *, percent: bool = False) -> str:
+    if percent and math.isfinite(value):
+        return f"{100.0 * value:.4g}%"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class NonInferiorityResult:
+    """Result of a one-sided non-inferiority test of a guardrail metric.
+
+    Attributes:
+        estimate: Difference ``m_t − m_c`` (or lift ``m_t/m_c − 1`` when ``relative``).
+        margin: Tolerated degradation, in the units of ``estimate`` (positive).
+        threshold: The boundary of the null hypothesis on the estimate's scale: ``−margin`` when
+            ``direction="increase"``, ``+margin`` when ``direction="decrease"``.
+        statistic: Welch t statistic of the estimate shifted by the margin.
+        pvalue: One-sided p-value of the null hypothesis "the treatment is worse by the margin or more".
+        df: Welch–Satterthwaite degrees of freedom.
+        bound: One-sided ``1 − alpha`` confidence bound of the estimate: a lower bound when higher is better,
+            an upper bound when lower is better.
+        passed: Whether non-inferiority is shown (``pvalue < alpha``, equivalently ``bound`` beyond
+            ``threshold``).
+        alpha: One-sided significance level.
+        direction: ``"increase"`` (higher is better) or ``"decrease"`` (lower is better).
+        relative: Whether the margin and estimate are relative to the control mean.
+        method: The test used.
+        control_mean: Mean of the control arm.
+        treatment_mean: Mean of the treatment arm.
+    """
+
+    estimate: float
+    margin: float
+    threshold: float
+    statistic: float
+    pvalue: float
+    df: float
+    bound: float
+    passed: bool
+    alpha: float
+    direction: str
+    relative: bool
+    method: str
+    control_mean: float
+    treatment_mean: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dictionary."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row pandas DataFrame of the fields."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        pct = self.relative
+        side = "lower" if self.direction == "increase" else "upper"
+        rows = [
+            ("verdict", "non-inferior" if self.passed else "not shown non-inferior"),
+            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
+            (f"one-sided {_fmt(1.0 - self.alpha, percent=True)} {side} bound", _fmt(self.bound, percent=pct)),
+            ("threshold", _fmt(self.threshold, percent=pct)),
+            ("p-value (one-sided)", _fmt(self.pvalue)),
+            ("statistic", _fmt(self.statistic)),
+            ("df", _fmt(self.df)),
+            ("control mean", _fmt(self.control_mean)),
+            ("treatment mean", _fmt(self.treatment_mean)),
+            ("method", self.method),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+            for name, value in rows
+        )
+        return f"<table class='abnb-noninferiority'>{body}</table>"
+
+    def __repr__(self) -> str:
+        return (
+            f"NonInferiorityResult(estimate={_fmt(self.estimate)}, threshold={_fmt(self.threshold)}, "
+            f"bound={_fmt(self.bound)}, pvalue={_fmt(self.pvalue)}, passed={self.passed})"
+        )
+
+
+def _check_arm(name: str, arm: object) -> Moments:
+    if not isinstance(arm, Moments):
+        raise ParameterError(
+            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
+            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
+        )
+    if arm.n < 2:
+        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
+    return arm
+
+
+def _welch_df(a: float, b: float, n_t: int, n_c: int) -> float:
+    """Welch–Satterthwaite degrees of freedom of ``a + b`` with ``a = v_t/n_t``-type terms."""
+    return (a + b) ** 2 / (a**2 / (n_t - 1) + b**2 / (n_c - 1))
+
+
+def noninferiority(
+    control: Moments,
+    treatment: Moments,
+    *,
+    margin: float,
+    direction: Direction = "increase",
+    relative: bool = False,
+    alpha: float = 0.05,
+) -> NonInferiorityResult:
+    """One-sided Welch test that the treatment is not worse than the control by ``margin`` or more.
+
+    With ``s = +1`` when higher is better (``direction="increase"``) and ``s = −1`` when lower is better,
+    the null hypothesis is ``H0: s·Δ ≤ −margin`` ("worse by the margin or more") against
+    ``H1: s·Δ > −margin``.
+
+    * Absolute margin (``relative=False``, metric units): ``Δ = m_t − m_c``,
+      ``t = s·(Δ̂ + s·margin) / se`` with ``se² = v_t/n_t + v_c/n_c`` and Welch–Satterthwaite ``df``; the
+      one-sided bound is ``Δ̂ − s·t_{1−α,df}·se``.
+    * Relative margin (``relative=True``, a fraction of the control mean, e.g. 0.02 for 2 %): with
+      ``r = 1 − s·margin`` the null is ``s·(m_t − r·m_c) ≤ 0`` (for a positive control mean), tested exactly as
+      a linear contrast: ``t = s·(m̂_t − r·m̂_c) / sqrt(v_t/n_t + r²·v_c/n_c)`` with its Welch–Satterthwaite
+      ``df``. The bound on the lift ``m_t/m_c − 1`` is the matching one-sided Fieller bound (the ratio ``R``
+      where the contrast's t equals ``t_{1−α,df}``), so ``passed`` and the bound always agree.
+
+    ``pvalue = P(T_df ≥ t)``; ``passed`` is ``pvalue < alpha``. Proportions use ``v = p(1 − p)``.
+
+    Args:
+        control: Moments of the control arm.
+        treatment: Moments of the treatment arm.
+        margin: Largest tolerated degradation (≥ 0): in metric units, or a fraction of the control mean when
+            ``relative``.
+        direction: ``"increase"`` if higher values are better, ``"decrease"`` if lower values are better
+            (latency, error rate).
+        relative: Whether ``margin`` (and the reported estimate and bound) are relative to the control mean.
+        alpha: One-sided significance level.
+
+    Returns:
+        The test result.
+
+    Raises:
+        ParameterError: If an arm is not ``Moments`` or has fewer than 2 units, the arms disagree on
+            ``proportion``, ``margin`` is negative or not finite, ``direction`` is unknown, ``alpha`` is
+            outside (0, 1), or a relative margin is 1 or more.
+        DataError: If both arms have zero variance, or the control mean is not positive for a relative margin.
+
+    References:
+        S. Wellek (2010), *Testing Statistical Hypotheses of Equivalence and Noninferiority*, 2nd ed., CRC;
+        E. C. Fieller (1954), JRSS B 16; FDA (2016), "Non-Inferiority Clinical Trials to Establish
+        Effectiveness".
+    """
+    from scipy import special
+
+    control, treatment = _check_arm("control", control), _check_arm("treatment", treatment)
+    if control.proportion != treatment.proportion:
+        raise ParameterError(
+            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
+            "build both with Moments.from_counts or both with Moments.from_values."
+        )
+    if isinstance(margin, bool) or not isinstance(margin, Real) or not math.isfinite(float(margin)) or margin < 0:
+        raise ParameterError(f"margin must be a finite number >= 0 (the tolerated degradation), got {margin!r}.")
+    margin = float(margin)
+    if direction not in ("increase", "decrease"):
+        raise ParameterError(
+            f"direction must be 'increase' (higher is better) or 'decrease' (lower is better), got {direction!r}."
+        )
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
+    alpha = float(alpha)
+    if not isinstance(relative, bool):
+        raise ParameterError(f"relative must be True or False, got {relative!r}.")
+    sign = 1.0 if direction == "increase" else -1.0
+    m_c, m_t = control.mean, treatment.mean
+    a, b = treatment.variance / treatment.n, control.variance / control.n
+    if a + b == 0.0:
+        raise DataError(
+            "both arms have zero variance; the difference in means "
+            f"(control {m_c:.6g}, treatment {m_t:.6g}) cannot be tested. Check the metric definition."
+        )
+    side = "lower" if direction == "increase" else "upper"
+
+    if not relative:
+        se = math.sqrt(a + b)
+        df = _welch_df(a, b, treatment.n, control.n)
+        estimate = m_t - m_c
+        statistic = sign * (estimate + sign * margin) / se
+        critical = float(special.stdtrit(df, 1.0 - alpha))
+        bound = estimate - sign * critical * se
+        threshold = -sign * margin
+        method = f"one-sided Welch t non-inferiority test, absolute margin, {side} bound"
+    else:
+        if margin >= 1.0:
+            raise ParameterError(f"a relative margin must be below 1 (100 % of the control mean), got {margin!r}.")
+        if m_c <= 0.0:
+            raise DataError(f"a relative margin needs a positive control mean, got {m_c:.6g}; use an absolute margin.")
+        ratio = 1.0 - sign * margin
+        contrast_var = a + ratio**2 * b
+        df = _welch_df(a, ratio**2 * b, treatment.n, control.n)
+        estimate = m_t / m_c - 1.0
+        statistic = sign * (m_t - ratio * m_c) / math.sqrt(contrast_var)
+        critical = float(special.stdtrit(df, 1.0 - alpha))
+        bound = _fieller_bound(m_t, m_c, a, b, critical, sign) - 1.0
+        threshold = -sign * margin
+        method = f"one-sided Welch t non-inferiority test, relative margin (Fieller contrast), {side} bound"
+    pvalue = float(special.stdtr(df, -statistic))
+    return NonInferiorityResult(
+        estimate=estimate,
+        margin=margin,
+        threshold=threshold,
+        statistic=statistic,
+        pvalue=pvalue,
+        df=df,
+        bound=bound,
+        passed=pvalue < alpha,
+        alpha=alpha,
+        direction=direction,
+        relative=relative,
+        method=method,
+        control_mean=m_c,
+        treatment_mean=m_t,
+    )
+
+
+def _fieller_bound(m_t: float, m_c: float, a: float, b: float, critical: float, sign: float) -> float:
+    """One-sided Fieller bound of ``m_t/m_c``: the root of ``(m_t − R m_c)² = t²(a + R² b)`` on the bound's side.
+
+    Returns ``−inf``/``+inf`` when the control mean is not clearly positive (``m_c² ≤ t² b``), where the
+    Fieller set is unbounded.
+    """
+    quad_a = m_c * m_c - critical * critical * b
+    if quad_a <= 0.0:
+        return -sign * math.inf
+    half_b = m_t * m_c
+    quad_c = m_t * m_t - critical * critical * a
+    disc = max(half_b * half_b - quad_a * quad_c, 0.0)
+    return (half_b - sign * math.sqrt(disc)) / quad_a

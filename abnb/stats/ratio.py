@@ -1,0 +1,266 @@
+"""Ratio metrics by the delta method, from sufficient statistics.
+
+A ratio metric divides two per-unit sums over the whole arm, ``R = Σy / Σd`` (revenue per session, clicks per
+page view) while randomisation is per user. The sessions of one user are correlated, so the ratio is not a mean
+of independent values; its variance follows from the delta method applied to the per-user pairs ``(y, d)``,
+whose sufficient statistics are ``n``, ``Σy``, ``Σy²``, ``Σd``, ``Σd²`` and ``Σyd``.
+
+References:
+    A. Deng, U. Knoblich, J. Lu (2018), "Applying the Delta Method in Metric Analytics: A Practical Guide with
+    Novel Ideas", KDD 2018.
+    R. Kohavi, D. Tang, Y. Xu (2020), "Trustworthy Online Controlled Experiments", Cambridge University Press,
+    chapter 18 (variance estimation of ratio metrics).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from abnb.errors import DataError, ParameterError
+from abnb.stats._effect import Effect
+from abnb.stats.frequentist import _check_alpha, _symmetric, _two_sided_pvalue
+from abnb.stats.moments import _as_count, _as_finite, _finite_array
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = ["RatioMoments", "ratio"]
+
+
+@dataclass(frozen=True, slots=True)
+class RatioMoments:
+    """Sufficient statistics of a ratio metric ``Σy / Σd`` in one arm (one row per randomisation unit).
+
+    Attributes:
+        n: Number of randomisation units (e.g. users).
+        y_sum: Sum of the per-unit numerators, ``Σy`` (e.g. revenue).
+        y_sum_sq: Sum of the squared numerators, ``Σy²``.
+        d_sum: Sum of the per-unit denominators, ``Σd`` (e.g. sessions).
+        d_sum_sq: Sum of the squared denominators, ``Σd²``.
+        yd_sum: Sum of the products, ``Σyd``.
+
+    Raises:
+        ParameterError: If ``n`` is not a non-negative whole number, a sum is not finite, a sum of squares is
+            negative, or the sums are inconsistent (``Σy² < (Σy)²/n``, ``Σd² < (Σd)²/n``, or a covariance larger
+            than the Cauchy–Schwarz bound ``sqrt(S_yy·S_dd)``), which means they were not aggregated from the
+            same units.
+    """
+
+    n: int
+    y_sum: float
+    y_sum_sq: float
+    d_sum: float
+    d_sum_sq: float
+    yd_sum: float
+
+    def __post_init__(self) -> None:
+        n = _as_count(self.n, "RatioMoments.n")
+        if n < 0:
+            raise ParameterError(f"RatioMoments.n must be >= 0, got {n}.")
+        object.__setattr__(self, "n", n)
+        for name in ("y_sum", "y_sum_sq", "d_sum", "d_sum_sq", "yd_sum"):
+            object.__setattr__(self, name, _as_finite(getattr(self, name), f"RatioMoments.{name}"))
+        for name in ("y_sum_sq", "d_sum_sq"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ParameterError(f"RatioMoments.{name} is a sum of squares and must be >= 0, got {value!r}.")
+        if n == 0:
+            return
+        s_yy, s_dd, s_yd = self._centered()
+        for name, value, total in (("y", s_yy, self.y_sum_sq), ("d", s_dd, self.d_sum_sq)):
+            if value < -1e-9 * max(total, 1.0):
+                raise ParameterError(
+                    f"RatioMoments.{name}_sum_sq ({total!r}) is smaller than ({name}_sum)²/n, which no set of "
+                    f"{n} real values allows; check that the sums were aggregated over the same units."
+                )
+        bound = math.sqrt(max(s_yy, 0.0) * max(s_dd, 0.0))
+        if abs(s_yd) > bound + 1e-9 * max(abs(self.yd_sum), bound, 1.0):
+            raise ParameterError(
+                f"RatioMoments.yd_sum ({self.yd_sum!r}) implies a covariance of y and d beyond the Cauchy–Schwarz "
+                "bound; the numerator and denominator sums must come from the same units."
+            )
+
+    def _centered(self) -> tuple[float, float, float]:
+        """Centred sums of squares and products ``S_yy``, ``S_dd``, ``S_yd``."""
+        n = self.n
+        return (
+            self.y_sum_sq - self.y_sum * self.y_sum / n,
+            self.d_sum_sq - self.d_sum * self.d_sum / n,
+            self.yd_sum - self.y_sum * self.d_sum / n,
+        )
+
+    @classmethod
+    def from_values(cls, numerator: ArrayLike, denominator: ArrayLike) -> RatioMoments:
+        """Compute the moments from one numerator and one denominator value per unit.
+
+        Args:
+            numerator: Per-unit numerator values ``y`` (e.g. revenue per user).
+            denominator: Per-unit denominator values ``d`` (e.g. sessions per user), aligned with ``numerator``.
+
+        Returns:
+            The moments.
+
+        Raises:
+            DataError: If the values are not finite numbers, not one-dimensional, or of different lengths.
+        """
+        import numpy as np
+
+        y = _finite_array(numerator, "numerator values")
+        d = _finite_array(denominator, "denominator values")
+        if y.size != d.size:
+            raise DataError(f"numerator has {y.size} values but denominator has {d.size}; pass one pair per unit.")
+        return cls(
+            n=int(y.size),
+            y_sum=float(y.sum()),
+            y_sum_sq=float(np.dot(y, y)),
+            d_sum=float(d.sum()),
+            d_sum_sq=float(np.dot(d, d)),
+            yd_sum=float(np.dot(y, d)),
+        )
+
+    def _require(self, minimum: int, what: str) -> None:
+        if self.n < minimum:
+            raise DataError(f"the {what} needs at least {minimum} unit(s), but these moments have n={self.n}.")
+
+    @property
+    def y_mean(self) -> float:
+        """Numerator mean ``ȳ = Σy / n``."""
+        self._require(1, "numerator mean")
+        return self.y_sum / self.n
+
+    @property
+    def d_mean(self) -> float:
+        """Denominator mean ``d̄ = Σd / n``."""
+        self._require(1, "denominator mean")
+        return self.d_sum / self.n
+
+    @property
+    def ratio(self) -> float:
+        """The ratio ``R = Σy / Σd``.
+
+        Raises:
+            DataError: If ``Σd`` is 0.
+        """
+        self._require(1, "ratio")
+        if self.d_sum == 0.0:
+            raise DataError("the ratio Σy/Σd is undefined because the denominator sum d_sum is 0.")
+        return self.y_sum / self.d_sum
+
+    @property
+    def y_variance(self) -> float:
+        """Numerator sample variance (ddof=1), clipped at 0."""
+        self._require(2, "numerator variance")
+        return max(self._centered()[0] / (self.n - 1), 0.0)
+
+    @property
+    def d_variance(self) -> float:
+        """Denominator sample variance (ddof=1), clipped at 0."""
+        self._require(2, "denominator variance")
+        return max(self._centered()[1] / (self.n - 1), 0.0)
+
+    @property
+    def covariance(self) -> float:
+        """Sample covariance of numerator and denominator (ddof=1)."""
+        self._require(2, "covariance")
+        return self._centered()[2] / (self.n - 1)
+
+    @property
+    def ratio_variance(self) -> float:
+        """Delta-method variance of the estimated ratio, ``(V_y − 2R·C_yd + R²·V_d) / (n·d̄²)``, clipped at 0."""
+        r = self.ratio
+        self._require(2, "variance of the ratio")
+        var = self.y_variance - 2.0 * r * self.covariance + r * r * self.d_variance
+        return max(var, 0.0) / (self.n * self.d_mean**2)
+
+
+def _check_ratio_arm(name: str, arm: object) -> RatioMoments:
+    if not isinstance(arm, RatioMoments):
+        raise ParameterError(
+            f"{name} must be abnb.stats.ratio.RatioMoments, got {type(arm).__name__}; "
+            "build it with RatioMoments.from_values(numerator, denominator)."
+        )
+    if arm.n < 2:
+        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
+    if arm.d_sum == 0.0:
+        raise DataError(f"the {name} ratio is undefined because its denominator sum d_sum is 0.")
+    return arm
+
+
+def ratio(control: RatioMoments, treatment: RatioMoments, *, alpha: float = 0.05, relative: bool = False) -> Effect:
+    """Compare a ratio metric ``R = Σy / Σd`` between two arms by the delta method.
+
+    Per arm, with ddof=1 moments of the per-unit pairs, ``R = ȳ / d̄`` and
+
+    ``Var(R) ≈ (V_y − 2R·Cov(y, d) + R²·V_d) / (n·d̄²)``.
+
+    * Absolute: ``R_t − R_c`` with ``se = sqrt(Var(R_t) + Var(R_c))``.
+    * Relative: ``L = R_t / R_c − 1`` with ``Var(L) ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴`` (arms independent).
+
+    The statistic is ``estimate / se``, referred to Student's t with the Welch–Satterthwaite degrees of freedom
+    ``df = (Var(R_t) + Var(R_c))² / (Var(R_t)²/(n_t − 1) + Var(R_c)²/(n_c − 1))`` (as GrowthBook does; practically
+    normal at A/B-test sizes); the interval is ``estimate ± t_{1−α/2, df}·se``.
+
+    Args:
+        control: Ratio moments of the control arm.
+        treatment: Ratio moments of the treatment arm.
+        alpha: Significance level; the interval has coverage ``1 − alpha``.
+        relative: Estimate the relative lift ``R_t / R_c − 1`` instead of the difference.
+
+    Returns:
+        The effect; ``control_mean`` and ``treatment_mean`` hold the ratios ``R_c`` and ``R_t``.
+
+    Raises:
+        ParameterError: If ``alpha`` is outside (0, 1), an arm is not ``RatioMoments`` or has fewer than 2 units.
+        DataError: If an arm's denominator sum is 0, both ratio variances are 0, or ``R_c = 0`` for a relative
+            effect.
+
+    References:
+        Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD; Kohavi, Tang & Xu
+        (2020), "Trustworthy Online Controlled Experiments", ch. 18.
+    """
+    alpha = _check_alpha(alpha)
+    control = _check_ratio_arm("control", control)
+    treatment = _check_ratio_arm("treatment", treatment)
+    r_c, r_t = control.ratio, treatment.ratio
+    var_c, var_t = control.ratio_variance, treatment.ratio_variance
+    if var_c + var_t == 0.0:
+        raise DataError(
+            "both ratio estimates have zero delta-method variance (every unit has the same y/d), so the "
+            f"difference of ratios (control {r_c:.6g}, treatment {r_t:.6g}) cannot be tested."
+        )
+    df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
+    method = "ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)"
+    if not relative:
+        estimate = r_t - r_c
+        se = math.sqrt(var_c + var_t)
+        method += ", absolute difference"
+    else:
+        if r_c == 0.0:
+            raise DataError(
+                "the relative lift of the ratio is undefined because the control ratio is 0; use relative=False."
+            )
+        estimate = r_t / r_c - 1.0
+        se = math.sqrt(var_t / r_c**2 + r_t**2 * var_c / r_c**4)
+        if se == 0.0:
+            raise DataError("the delta-method standard error of the lift is 0; use relative=False.")
+        method += ", relative lift, delta-method CI"
+    statistic = estimate / se
+    interval = _symmetric(estimate, se, df)
+    low, high = interval(1.0 - alpha)
+    return Effect(
+        estimate=estimate,
+        se=se,
+        ci_low=low,
+        ci_high=high,
+        pvalue=_two_sided_pvalue(statistic, df),
+        statistic=statistic,
+        df=df,
+        alpha=alpha,
+        method=method,
+        relative=relative,
+        control_mean=r_c,
+        treatment_mean=r_t,
+        _interval=interval,
+    )
