@@ -29,17 +29,35 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from abnb.aggregate import Aggregates, ExposureSource, aggregate
 from abnb.engine import Connection, as_connection, validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.metrics import Metric
-from abnb.stats import Effect, Moments, SrmResult, srm, welch, ztest
+from abnb.stats import (
+    BayesResult,
+    CupedEffect,
+    Effect,
+    Moments,
+    NonInferiorityResult,
+    SequentialEffect,
+    SrmResult,
+    adjust,
+    chance_to_beat,
+    confidence_sequence,
+    cuped,
+    mde,
+    noninferiority,
+    srm,
+    welch,
+    ztest,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,6 +67,7 @@ __all__ = ["Decision", "Experiment", "ExperimentResult", "MetricEffect", "experi
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("active", "paused", "done")
+CORRECTIONS = ("holm", "bonferroni", "hochberg", "bh", "by", "none")
 Verdict = Literal["ship", "harm", "continue", "invalid"]
 
 
@@ -111,6 +130,9 @@ class Experiment:
         status: ``active`` (rendered by ``abnb run``), ``paused`` or ``done``.
         description: What the experiment changes, in words.
         srm_threshold: p-value below which the allocation is declared mismatched (default 0.001).
+        correction: Multiple-testing correction over goal metrics × treatment arms: ``holm`` (default),
+            ``bonferroni``, ``hochberg``, ``bh``, ``by`` or ``none``.
+        tuning: Sample size the confidence sequence is tightest at (its tuning parameter N).
     """
 
     name: str
@@ -126,6 +148,8 @@ class Experiment:
     status: str = "active"
     description: str = ""
     srm_threshold: float = 0.001
+    correction: str = "holm"
+    tuning: int = 5000
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "experiment name")
@@ -163,6 +187,12 @@ class Experiment:
             raise SpecError(f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}.")
         for segment in self.segments:
             validate_identifier(segment, "segment column")
+        if self.correction not in CORRECTIONS:
+            raise SpecError(
+                f"correction {self.correction!r} of experiment {self.name!r} is not one of {', '.join(CORRECTIONS)}."
+            )
+        if isinstance(self.tuning, bool) or not isinstance(self.tuning, int) or self.tuning < 1:
+            raise SpecError(f"tuning of experiment {self.name!r} must be a positive whole number, got {self.tuning!r}.")
         object.__setattr__(self, "start", _as_datetime(self.start, "start"))
         object.__setattr__(self, "end", _as_datetime(self.end, "end"))
 
@@ -174,21 +204,7 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> Experiment:
         """Build an experiment from a parsed TOML/JSON mapping, naming unknown keys and the file."""
-        allowed = {
-            "name",
-            "metrics",
-            "arms",
-            "control",
-            "weights",
-            "alpha",
-            "exposures",
-            "segments",
-            "start",
-            "end",
-            "status",
-            "description",
-            "srm_threshold",
-        }
+        allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise SpecError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
@@ -279,6 +295,17 @@ class Experiment:
         )
         return self._result(aggregates, cutoff, label)
 
+    def _correct(self, effects: list[MetricEffect]) -> list[MetricEffect]:
+        """Adjust the p-values of goal metrics × treatment arms with the spec's correction."""
+        goals = [i for i, e in enumerate(effects) if e.metric.role == "goal"]
+        if self.correction == "none" or len(goals) < 2:
+            return effects
+        adjusted = adjust([effects[i].absolute.pvalue for i in goals], method=self.correction)  # type: ignore[arg-type]
+        corrected = list(effects)
+        for i, p in zip(goals, adjusted, strict=True):
+            corrected[i] = replace(effects[i], pvalue_adjusted=float(p))
+        return corrected
+
     def _result(self, aggregates: Aggregates, cutoff: datetime, label: date) -> ExperimentResult:
         found = set(aggregates.units)
         missing = [a for a in self.arms if a not in found]
@@ -306,7 +333,19 @@ class Experiment:
                 if arms[arm].n >= 2 and arms[arm].variance == 0:
                     warnings.append(f"metric {metric.name!r} has zero variance in arm {arm!r}.")
             for arm in self.treatments:
-                effects.append(compare(metric, arms[self.control], arms[arm], self.control, arm, self.alpha))
+                effects.append(
+                    compare(
+                        metric,
+                        arms[self.control],
+                        arms[arm],
+                        self.control,
+                        arm,
+                        self.alpha,
+                        panels=True,
+                        tuning=self.tuning,
+                    )
+                )
+        effects = self._correct(effects)
         return ExperimentResult(
             experiment=self,
             as_of=cutoff,
@@ -340,7 +379,24 @@ def load(name_or_path: str | Path, directory: str | Path | None = None) -> Exper
 
 @dataclass(frozen=True)
 class MetricEffect:
-    """The comparison of one metric between one treatment arm and the control."""
+    """The comparison of one metric between one treatment arm and the control.
+
+    Attributes:
+        metric: The metric compared.
+        control_arm: Name of the control arm.
+        arm: Name of the treatment arm.
+        control: Control moments.
+        treatment: Treatment moments.
+        absolute: Difference of means (Welch t for means, unpooled z for proportions).
+        relative: Relative lift with a delta-method CI.
+        adjusted: CUPED-adjusted relative lift (metrics with a pre-period covariate), else ``None``.
+        bayes: Chance to beat control (Beta posteriors for proportions, normal lift for means).
+        sequential: Anytime-valid confidence sequence of the lift: whether the experiment may stop now.
+        noninferiority: One-sided non-inferiority test (guardrails with a ``margin``), else ``None``.
+        pvalue_adjusted: p-value after the experiment's multiple-testing correction (goal metrics × arms);
+            the raw p-value for other roles.
+        mde: Relative effect detectable with 80% power at the current sample size.
+    """
 
     metric: Metric
     control_arm: str
@@ -349,11 +405,22 @@ class MetricEffect:
     treatment: Moments
     absolute: Effect
     relative: Effect
+    adjusted: CupedEffect | None = None
+    bayes: BayesResult | None = None
+    sequential: SequentialEffect | None = None
+    noninferiority: NonInferiorityResult | None = None
+    pvalue_adjusted: float | None = None
+    mde: float | None = None
+
+    @property
+    def pvalue(self) -> float:
+        """The p-value decisions use: adjusted for multiple testing where the experiment asks for it."""
+        return self.absolute.pvalue if self.pvalue_adjusted is None else self.pvalue_adjusted
 
     @property
     def significant(self) -> bool:
-        """Whether the two-sided test rejects "no difference" at the experiment's alpha."""
-        return self.absolute.pvalue < self.absolute.alpha
+        """Whether the two-sided test rejects "no difference" at the experiment's alpha (after correction)."""
+        return self.pvalue < self.absolute.alpha
 
     @property
     def improved(self) -> bool:
@@ -368,6 +435,8 @@ class MetricEffect:
 
     def row(self) -> dict[str, Any]:
         """A flat record for tables and summary.json."""
+        nan = math.nan
+        adjusted, bayes, sequential, ni = self.adjusted, self.bayes, self.sequential, self.noninferiority
         return {
             "metric": self.metric.name,
             "kind": self.metric.kind,
@@ -383,6 +452,7 @@ class MetricEffect:
             "ci_low": self.absolute.ci_low,
             "ci_high": self.absolute.ci_high,
             "pvalue": self.absolute.pvalue,
+            "pvalue_adjusted": self.pvalue,
             "rel_estimate": self.relative.estimate,
             "rel_ci_low": self.relative.ci_low,
             "rel_ci_high": self.relative.ci_high,
@@ -392,13 +462,40 @@ class MetricEffect:
             "worsened": self.worsened,
             "method": self.absolute.method,
             "rel_method": self.relative.method,
+            "cuped_rel_estimate": adjusted.estimate if adjusted else nan,
+            "cuped_rel_ci_low": adjusted.ci_low if adjusted else nan,
+            "cuped_rel_ci_high": adjusted.ci_high if adjusted else nan,
+            "cuped_pvalue": adjusted.pvalue if adjusted else nan,
+            "cuped_variance_reduction": adjusted.variance_reduction if adjusted else nan,
+            "chance_to_beat": bayes.chance if bayes else nan,
+            "expected_loss": bayes.expected_loss if bayes else nan,
+            "bayes_method": bayes.method if bayes else "",
+            "seq_ci_low": sequential.ci_low if sequential else nan,
+            "seq_ci_high": sequential.ci_high if sequential else nan,
+            "may_stop": sequential.may_stop if sequential else False,
+            "seq_reason": sequential.reason if sequential else "",
+            "noninferiority_margin": self.metric.margin if ni else nan,
+            "noninferiority_passed": ni.passed if ni else None,
+            "noninferiority_pvalue": ni.pvalue if ni else nan,
+            "mde_relative": nan if self.mde is None else self.mde,
         }
 
 
 def compare(
-    metric: Metric, control: Moments, treatment: Moments, control_arm: str, arm: str, alpha: float
+    metric: Metric,
+    control: Moments,
+    treatment: Moments,
+    control_arm: str,
+    arm: str,
+    alpha: float,
+    *,
+    panels: bool = False,
+    tuning: int = 5000,
 ) -> MetricEffect:
     """Compare one metric between two arms: Welch t for means, unpooled z for proportions.
+
+    With ``panels=True`` also the CUPED-adjusted lift (when the metric has covariate sums), the Bayesian chance to
+    beat control, the confidence sequence, the non-inferiority test of guardrails with a margin, and the MDE.
 
     Raises:
         DataError: The difference cannot be tested (e.g. zero variance in both arms), naming metric and arms.
@@ -409,7 +506,55 @@ def compare(
         relative = test(control, treatment, alpha=alpha, relative=True)
     except DataError as error:
         raise DataError(f"metric {metric.name!r}, {arm!r} vs {control_arm!r}: {error}") from error
-    return MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative)
+    effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative)
+    if not panels:
+        return effect
+    return replace(
+        effect,
+        adjusted=_optional(lambda: cuped(control, treatment, alpha=alpha, relative=True))
+        if control.x_sum is not None
+        else None,
+        bayes=_optional(
+            lambda: chance_to_beat(control, treatment, method="beta" if metric.kind == "proportion" else "lift")
+        ),
+        sequential=_optional(
+            lambda: confidence_sequence(control, treatment, relative=True, tuning=tuning, alpha=alpha)
+        ),
+        noninferiority=None
+        if metric.margin is None
+        else _optional(
+            partial(
+                noninferiority,
+                control,
+                treatment,
+                margin=metric.margin,
+                direction=metric.direction,
+                relative=True,
+                alpha=alpha,
+            )
+        ),
+        mde=_optional(
+            lambda: mde(
+                control.n,
+                control.mean,
+                relative=True,
+                alpha=alpha,
+                ratio=treatment.n / control.n,
+                sd=None if metric.kind == "proportion" else control.std,
+            )
+        ),
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _optional(compute: Callable[[], _T]) -> _T | None:
+    """A secondary panel's value, or ``None`` where the data cannot support it (the main effect still stands)."""
+    try:
+        return compute()
+    except (DataError, ParameterError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -482,9 +627,10 @@ class ExperimentResult:
 
         1. SRM (p < srm_threshold): ``invalid`` — the assignment is broken, no effect is trusted.
         2. A guardrail significantly worse in an arm: ``harm`` for that arm.
-        3. An arm with a goal metric significantly better and none significantly worse: ``ship`` (the largest
+        3. An arm with a goal metric significantly better (after the multiple-testing correction), none
+           significantly worse, and every guardrail with a margin shown non-inferior: ``ship`` (the largest
            relative improvement on the first goal metric wins among several).
-        4. Otherwise ``continue``: no significant improvement yet.
+        4. Otherwise ``continue``, saying what is missing.
         """
         if self.srm_detected:
             return Decision(
@@ -502,15 +648,26 @@ class ExperimentResult:
                     f"({item.relative.estimate:+.2%}, p = {item.absolute.pvalue:.3g}).",
                 )
         candidates = []
+        unproven: list[str] = []
         for arm in self.experiment.treatments:
             goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
+            open_guardrails = [
+                e.metric.name
+                for e in self.effects
+                if e.arm == arm and e.noninferiority is not None and not e.noninferiority.passed
+            ]
             if any(e.improved for e in goals) and not any(e.worsened for e in goals):
+                if open_guardrails:
+                    unproven.append(f"{arm} improves but {', '.join(open_guardrails)} is not yet shown non-inferior")
+                    continue
                 first = goals[0]
                 gain = first.relative.estimate if first.metric.higher_is_better else -first.relative.estimate
                 candidates.append((gain, arm, [e.metric.name for e in goals if e.improved]))
         if candidates:
             _, arm, metrics = max(candidates)
             return Decision("ship", arm, f"{arm} improves {', '.join(metrics)} with no guardrail worse.")
+        if unproven:
+            return Decision("continue", None, "; ".join(unproven) + ".")
         return Decision("continue", None, "no arm improves a goal metric significantly yet.")
 
     def to_frame(self) -> pd.DataFrame:

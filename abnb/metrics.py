@@ -10,7 +10,7 @@ all inside the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from abnb.engine import validate_identifier
@@ -54,6 +54,8 @@ class Metric:
             ``"max"``, or ``"any"`` (1 if any row has value > 0; the default for proportions).
         covariate_days: If set, the same SQL over the ``covariate_days`` days before each unit's first exposure
             gives a pre-period covariate (its sums feed variance reduction).
+        margin: Non-inferiority margin for a guardrail, relative to the control mean (0.02: the treatment may not
+            be worse by 2% or more). A guardrail with a margin must pass its one-sided test before an arm ships.
         description: The quality of concern in words.
     """
 
@@ -64,6 +66,7 @@ class Metric:
     direction: Direction = "increase"
     aggregate: Aggregate | None = None
     covariate_days: int | None = None
+    margin: float | None = None
     description: str = ""
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -84,6 +87,13 @@ class Metric:
                 f"covariate_days of metric {self.name!r} must be a whole number of days from 1 to 366, "
                 f"got {self.covariate_days!r}."
             )
+        if self.margin is not None and (
+            isinstance(self.margin, bool) or not isinstance(self.margin, int | float) or not 0 < self.margin < 1
+        ):
+            raise SpecError(
+                f"margin of metric {self.name!r} is relative to the control mean and must lie in (0, 1), "
+                f"got {self.margin!r}."
+            )
         if not isinstance(self.sql, str) or not self.sql.strip():
             raise SpecError(f"metric {self.name!r} needs `sql`: a SELECT returning unit, ts, value.")
         object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
@@ -102,7 +112,7 @@ class Metric:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metric:
         """Build a metric from a TOML/JSON table, naming unknown keys."""
-        allowed = {"name", "sql", "kind", "role", "direction", "aggregate", "covariate_days", "description"}
+        allowed = {f.name for f in fields(cls) if f.init}
         name = data.get("name", "<unnamed>")
         unknown = sorted(set(data) - allowed)
         if unknown:

@@ -272,3 +272,78 @@ def test_read_only_connection_cannot_write(con: abnb.Connection) -> None:
 
     with pytest.raises(duckdb.Error):
         con.raw.execute("DELETE FROM events")
+
+
+# --- statistical panels (issue 3) -------------------------------------------------------------------------------
+
+
+def test_cuped_panel_uses_the_covariate_sums(con: abnb.Connection, spec: Experiment) -> None:
+    from abnb.stats import cuped
+
+    result = spec.analyze(con)
+    for metric in spec.metrics:
+        item = result.effect(metric.name)
+        if metric.covariate_days is None:
+            assert item.adjusted is None
+            continue
+        direct = cuped(item.control, item.treatment, alpha=spec.alpha, relative=True)
+        assert item.adjusted is not None
+        assert item.adjusted.estimate == pytest.approx(direct.estimate, rel=1e-12)
+        assert 0 <= item.adjusted.variance_reduction < 1
+    # pre-period sessions predict post-period sessions (ρ ≈ 0.5 in the sample): a much narrower interval
+    sessions = result.effect("sessions")
+    assert sessions.adjusted is not None
+    assert sessions.adjusted.variance_reduction > 0.15
+    width = sessions.relative.ci_high - sessions.relative.ci_low
+    assert sessions.adjusted.ci_high - sessions.adjusted.ci_low < 0.95 * width
+
+
+def test_goal_pvalues_are_holm_adjusted(con: abnb.Connection, spec: Experiment) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    result = spec.analyze(con)
+    goals = [e for e in result.effects if e.metric.role == "goal"]
+    expected = multipletests([e.absolute.pvalue for e in goals], method="holm")[1]
+    assert [e.pvalue for e in goals] == pytest.approx(list(expected), rel=1e-12)
+    guardrail = result.effect("sessions")
+    assert guardrail.pvalue == guardrail.absolute.pvalue
+
+
+def test_bayes_sequential_and_mde_panels(con: abnb.Connection, spec: Experiment) -> None:
+    from abnb.stats import chance_to_beat, confidence_sequence
+
+    result = spec.analyze(con)
+    conversion = result.effect("conversion")
+    assert conversion.bayes is not None and conversion.sequential is not None
+    assert conversion.bayes.chance == pytest.approx(
+        chance_to_beat(conversion.control, conversion.treatment, method="beta").chance, rel=1e-12
+    )
+    sequential = confidence_sequence(conversion.control, conversion.treatment, relative=True, tuning=spec.tuning)
+    assert conversion.sequential.ci_low == pytest.approx(sequential.ci_low, rel=1e-12)
+    # an anytime-valid interval is wider than the fixed-horizon one
+    assert conversion.sequential.ci_low < conversion.relative.ci_low
+    assert conversion.mde is not None and 0 < conversion.mde < 1
+    frame = result.to_frame()
+    assert {"chance_to_beat", "may_stop", "cuped_rel_estimate", "mde_relative", "pvalue_adjusted"} <= set(frame)
+
+
+def test_guardrail_margin_gates_shipping(con: abnb.Connection, spec: Experiment) -> None:
+    sessions = next(m for m in spec.metrics if m.name == "sessions")
+    strict = dataclasses.replace(sessions, margin=0.0001)
+    loose = dataclasses.replace(sessions, margin=0.5)
+    goal = next(m for m in spec.metrics if m.name == "conversion")
+    strict_result = dataclasses.replace(spec, metrics=(goal, strict)).analyze(con)
+    loose_result = dataclasses.replace(spec, metrics=(goal, loose)).analyze(con)
+    assert strict_result.effect("sessions").noninferiority is not None
+    assert not strict_result.effect("sessions").noninferiority.passed
+    assert loose_result.effect("sessions").noninferiority.passed
+    if loose_result.decision.verdict == "ship":
+        assert strict_result.decision.verdict == "continue"
+        assert "not yet shown non-inferior" in strict_result.decision.reason
+
+
+def test_bad_margin_and_correction_are_refused() -> None:
+    with pytest.raises(SpecError, match="margin"):
+        Metric("m", "SELECT unit, ts, value FROM events", margin=2.0)
+    with pytest.raises(SpecError, match="correction 'sidak'"):
+        Experiment("x", (Metric("m", "SELECT unit, ts, value FROM events"),), correction="sidak")
