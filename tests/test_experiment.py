@@ -314,7 +314,8 @@ def test_bayes_sequential_and_mde_panels(con: abnb.Connection, spec: Experiment)
 
     result = spec.analyze(con)
     conversion = result.effect("conversion")
-    assert conversion.bayes is not None and conversion.sequential is not None
+    assert conversion.bayes is not None
+    assert conversion.sequential is not None
     assert conversion.bayes.chance == pytest.approx(
         chance_to_beat(conversion.control, conversion.treatment, method="beta").chance, rel=1e-12
     )
@@ -322,7 +323,8 @@ def test_bayes_sequential_and_mde_panels(con: abnb.Connection, spec: Experiment)
     assert conversion.sequential.ci_low == pytest.approx(sequential.ci_low, rel=1e-12)
     # an anytime-valid interval is wider than the fixed-horizon one
     assert conversion.sequential.ci_low < conversion.relative.ci_low
-    assert conversion.mde is not None and 0 < conversion.mde < 1
+    assert conversion.mde is not None
+    assert 0 < conversion.mde < 1
     frame = result.to_frame()
     assert {"chance_to_beat", "may_stop", "cuped_rel_estimate", "mde_relative", "pvalue_adjusted"} <= set(frame)
 
