@@ -754,25 +754,34 @@ class ExperimentResult:
             "rows_fetched": self.rows_fetched,
         }
 
-    def table(self) -> Any:
-        """The effects table for display: a pandas ``Styler`` with means, relative effects, CIs and p-values."""
-        columns = [
-            "metric",
-            "role",
-            "arm",
-            "control_mean",
-            "treatment_mean",
-            "rel_estimate",
-            "rel_ci_low",
-            "rel_ci_high",
-            "pvalue",
-            "method",
-        ]
-        percent = dict.fromkeys(("rel_estimate", "rel_ci_low", "rel_ci_high"), "{:+.2%}")
+    def table(self, view: str = "effects") -> Any:
+        """A display table (pandas ``Styler``) of one view of the effects.
+
+        Args:
+            view: ``"effects"`` (means, relative lift, CI, raw and corrected p-values, method), ``"cuped"`` (raw vs
+                CUPED-adjusted lift, metrics with a covariate), ``"bayes"`` (chance to beat control, expected loss),
+                ``"sequential"`` (anytime-valid interval, may stop), ``"power"`` (MDE at the current n, guardrail
+                non-inferiority).
+        """
+        if view not in _VIEWS:
+            raise ParameterError(f"unknown table view {view!r}; choose one of {', '.join(_VIEWS)}.")
+        columns = _VIEWS[view]
+        frame = self.to_frame()
+        if view == "cuped":
+            frame = frame[frame["cuped_rel_estimate"].notna()]
+        formats: dict[Any, Any] = {c: f for c, f in _FORMATS.items() if c in columns}
+        return frame[columns].style.format(formats, na_rep="–").hide(axis="index")
+
+    @property
+    def correction_note(self) -> str:
+        """One sentence on the multiple-testing correction applied to goal metrics."""
+        goals = sum(1 for e in self.effects if e.metric.role == "goal")
+        if self.experiment.correction == "none" or goals < 2:
+            return "No multiple-testing correction: one goal comparison, or the spec asks for none."
         return (
-            self.to_frame()[columns]
-            .style.format({"control_mean": "{:.4g}", "treatment_mean": "{:.4g}", "pvalue": "{:.3g}", **percent})
-            .hide(axis="index")
+            f"{goals} goal comparisons (metrics × treatment arms) share α = {self.experiment.alpha} through the "
+            f"{self.experiment.correction} correction; `pvalue_adjusted` decides. Guardrails and secondary metrics "
+            "are tested on their own."
         )
 
     def __repr__(self) -> str:
@@ -807,6 +816,74 @@ class ExperimentResult:
             f"<b>{escape(decision.verdict)}</b> — {escape(decision.reason)}</p>{table}"
             + (f"<ul>{notes}</ul>" if notes else "")
         )
+
+
+_PERCENT = "{:+.2%}"
+_FORMATS = {
+    "control_mean": "{:.4g}",
+    "treatment_mean": "{:.4g}",
+    "pvalue": "{:.3g}",
+    "pvalue_adjusted": "{:.3g}",
+    "cuped_pvalue": "{:.3g}",
+    "cuped_variance_reduction": "{:.1%}",
+    "chance_to_beat": "{:.1%}",
+    "expected_loss": "{:.3g}",
+    "noninferiority_margin": "{:.1%}",
+    "mde_relative": "{:.2%}",
+    **dict.fromkeys(
+        (
+            "rel_estimate",
+            "rel_ci_low",
+            "rel_ci_high",
+            "cuped_rel_estimate",
+            "cuped_rel_ci_low",
+            "cuped_rel_ci_high",
+            "seq_ci_low",
+            "seq_ci_high",
+        ),
+        _PERCENT,
+    ),
+}
+_VIEWS = {
+    "effects": [
+        "metric",
+        "role",
+        "arm",
+        "control_mean",
+        "treatment_mean",
+        "rel_estimate",
+        "rel_ci_low",
+        "rel_ci_high",
+        "pvalue",
+        "pvalue_adjusted",
+        "method",
+    ],
+    "cuped": [
+        "metric",
+        "arm",
+        "rel_estimate",
+        "rel_ci_low",
+        "rel_ci_high",
+        "cuped_rel_estimate",
+        "cuped_rel_ci_low",
+        "cuped_rel_ci_high",
+        "cuped_pvalue",
+        "cuped_variance_reduction",
+    ],
+    "bayes": ["metric", "arm", "rel_estimate", "chance_to_beat", "expected_loss", "bayes_method"],
+    "sequential": ["metric", "arm", "rel_estimate", "seq_ci_low", "seq_ci_high", "may_stop", "seq_reason"],
+    "power": [
+        "metric",
+        "role",
+        "arm",
+        "n_control",
+        "n_treatment",
+        "rel_estimate",
+        "mde_relative",
+        "noninferiority_margin",
+        "noninferiority_passed",
+    ],
+}
 
 
 def mean_interval(moments: Moments, confidence_level: float) -> tuple[float, float]:

@@ -32,6 +32,7 @@ __all__ = [
     "ReportParameters",
     "external_resources",
     "headline",
+    "note",
     "render",
     "validate_parameters",
     "write_index",
@@ -141,6 +142,13 @@ def headline(result: ExperimentResult) -> Any:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
         parts.append(f"<div><b>Data notes</b><ul>{items}</ul></div>")
     return HTML("".join(parts))
+
+
+def note(text: str) -> Any:
+    """A line of prose computed by the analysis, shown as Markdown in the report."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -51,6 +51,42 @@ abnb.charts.effects_chart(result.to_frame())
 result.table()
 
 # %% [markdown]
+# ## Variance reduction (CUPED)
+#
+# Metrics with a pre-period covariate: the same lift, adjusted by θ·(pre-period mean difference) with θ pooled over
+# arms. The relative effect divides by the unadjusted control mean; `cuped_variance_reduction` ≈ ρ².
+
+# %%
+result.table("cuped")
+
+# %% [markdown]
+# ## Bayesian view
+#
+# Chance that the treatment beats control and the expected loss of shipping it: exact Beta posteriors with a
+# Beta(1, 1) prior for proportions, a normal posterior on the relative lift (flat prior) for means.
+
+# %%
+result.table("bayes")
+
+# %% [markdown]
+# ## Sequential status: may we stop now?
+#
+# Anytime-valid confidence sequences (asymptotic, normal mixture) stay valid however often this report is read.
+# Stopping is justified when the interval excludes 0.
+
+# %%
+result.table("sequential")
+
+# %% [markdown]
+# ## Multiple testing and power
+
+# %%
+abnb.report.note(result.correction_note)
+
+# %%
+result.table("power")
+
+# %% [markdown]
 # ## Means per arm and allocation
 
 # %%
