@@ -22,7 +22,7 @@ from abnb.errors import (
 )
 
 if TYPE_CHECKING:
-    from abnb import aggregate, charts, engine, experiment, metrics, report, sample, stats, telemetry
+    from abnb import aggregate, charts, counts, engine, experiment, metrics, report, sample, stats, telemetry
     from abnb.engine import Connection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
@@ -40,6 +40,7 @@ _NAMES = {
 _MODULES = {
     "aggregate",
     "charts",
+    "counts",
     "engine",
     "experiment",
     "metrics",
@@ -66,6 +67,7 @@ __all__ = [
     "aggregate",
     "charts",
     "connect",
+    "counts",
     "engine",
     "experiment",
     "load",

@@ -38,3 +38,20 @@ def test_parameters_cell_is_tagged_and_validated_next(path: Path) -> None:
     (index,) = tagged
     assert all(":" in line.split("=")[0] for line in cells[index].source.splitlines() if "=" in line), "typed"
     assert "validate" in cells[index + 1].source
+
+
+EXECUTED = [p for p in NOTEBOOKS if p.name != "experiment_report.ipynb"]  # the report runs in test_report.py
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: p.name)
+def test_notebook_executes(path: Path, sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("ABNB_DATABASE", str(sample_db))
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
