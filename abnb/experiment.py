@@ -42,6 +42,7 @@ from abnb.errors import DataError, ParameterError, SpecError
 from abnb.metrics import Metric
 from abnb.stats import (
     BayesResult,
+    ConfidenceInterval,
     CupedEffect,
     Effect,
     Moments,
@@ -49,6 +50,7 @@ from abnb.stats import (
     SequentialEffect,
     SrmResult,
     adjust,
+    adjusted_interval,
     chance_to_beat,
     confidence_sequence,
     cuped,
@@ -300,10 +302,16 @@ class Experiment:
         goals = [i for i, e in enumerate(effects) if e.metric.role == "goal"]
         if self.correction == "none" or len(goals) < 2:
             return effects
-        adjusted = adjust([effects[i].absolute.pvalue for i in goals], method=self.correction)  # type: ignore[arg-type]
+        method: Any = self.correction
+        adjusted = adjust([effects[i].absolute.pvalue for i in goals], method=method)
+        adjusted_relative = adjust([effects[i].relative.pvalue for i in goals], method=method)
         corrected = list(effects)
-        for i, p in zip(goals, adjusted, strict=True):
-            corrected[i] = replace(effects[i], pvalue_adjusted=float(p))
+        for i, p, p_rel in zip(goals, adjusted, adjusted_relative, strict=True):
+            corrected[i] = replace(
+                effects[i],
+                pvalue_adjusted=float(p),
+                rel_ci_adjusted=adjusted_interval(effects[i].relative, float(p_rel)),
+            )
         return corrected
 
     def _result(self, aggregates: Aggregates, cutoff: datetime, label: date) -> ExperimentResult:
@@ -395,6 +403,8 @@ class MetricEffect:
         noninferiority: One-sided non-inferiority test (guardrails with a ``margin``), else ``None``.
         pvalue_adjusted: p-value after the experiment's multiple-testing correction (goal metrics × arms);
             the raw p-value for other roles.
+        rel_ci_adjusted: The relative CI backed out of the corrected p-value of the lift (it excludes 0 exactly
+            when the corrected test rejects); ``None`` when no correction applies.
         mde: Relative effect detectable with 80% power at the current sample size.
     """
 
@@ -410,6 +420,7 @@ class MetricEffect:
     sequential: SequentialEffect | None = None
     noninferiority: NonInferiorityResult | None = None
     pvalue_adjusted: float | None = None
+    rel_ci_adjusted: ConfidenceInterval | None = None
     mde: float | None = None
 
     @property
@@ -457,6 +468,8 @@ class MetricEffect:
             "rel_ci_low": self.relative.ci_low,
             "rel_ci_high": self.relative.ci_high,
             "rel_pvalue": self.relative.pvalue,
+            "rel_ci_low_adjusted": self.rel_ci_adjusted.low if self.rel_ci_adjusted else self.relative.ci_low,
+            "rel_ci_high_adjusted": self.rel_ci_adjusted.high if self.rel_ci_adjusted else self.relative.ci_high,
             "significant": self.significant,
             "improved": self.improved,
             "worsened": self.worsened,
@@ -838,6 +851,8 @@ _FORMATS = {
             "cuped_rel_estimate",
             "cuped_rel_ci_low",
             "cuped_rel_ci_high",
+            "rel_ci_low_adjusted",
+            "rel_ci_high_adjusted",
             "seq_ci_low",
             "seq_ci_high",
         ),
@@ -856,6 +871,8 @@ _VIEWS = {
         "rel_ci_high",
         "pvalue",
         "pvalue_adjusted",
+        "rel_ci_low_adjusted",
+        "rel_ci_high_adjusted",
         "method",
     ],
     "cuped": [

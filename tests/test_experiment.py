@@ -349,3 +349,14 @@ def test_bad_margin_and_correction_are_refused() -> None:
         Metric("m", "SELECT unit, ts, value FROM events", margin=2.0)
     with pytest.raises(SpecError, match="correction 'sidak'"):
         Experiment("x", (Metric("m", "SELECT unit, ts, value FROM events"),), correction="sidak")
+
+
+def test_adjusted_intervals_agree_with_corrected_tests(con: abnb.Connection, spec: Experiment) -> None:
+    result = spec.analyze(con)
+    for item in result.effects:
+        if item.metric.role != "goal":
+            assert item.rel_ci_adjusted is None
+            continue
+        assert item.rel_ci_adjusted is not None
+        assert item.rel_ci_adjusted.low <= item.relative.ci_low
+        assert item.rel_ci_adjusted.high >= item.relative.ci_high

@@ -10,7 +10,7 @@ methods), results are frozen dataclasses whose ``method`` names the formula.
 | ratio metrics, variance reduction | ``ratio``, ``cuped`` |
 | rank, resampling, quantiles | ``mann_whitney``, ``bootstrap``, ``quantile_ci``, ``quantile_difference`` |
 | Bayesian | ``chance_to_beat`` (methods ``beta``, ``normal``, ``lift``) |
-| many arms and metrics | ``adjust``, ``noninferiority`` |
+| many arms and metrics | ``adjust``, ``adjusted_interval``, ``noninferiority`` |
 | power | ``sample_size``, ``mde``, ``duration`` |
 | sequential | ``confidence_sequence``, ``group_sequential_bounds``, ``group_sequential_test``, ``msprt`` |
 | allocation | ``srm`` |
@@ -23,7 +23,7 @@ from abnb.stats.cuped import CupedEffect, cuped
 from abnb.stats.exact import ExactTestResult, barnard, fisher, paired
 from abnb.stats.frequentist import welch, ztest
 from abnb.stats.moments import Moments
-from abnb.stats.multiple import NonInferiorityResult, adjust, noninferiority
+from abnb.stats.multiple import NonInferiorityResult, adjust, adjusted_interval, noninferiority
 from abnb.stats.nonparametric import (
     BootstrapResult,
     QuantileDifferenceResult,
@@ -67,6 +67,7 @@ __all__ = [
     "SrmResult",
     "aa_test",
     "adjust",
+    "adjusted_interval",
     "barnard",
     "bootstrap",
     "calibrate",

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
+from abnb.stats._effect import ConfidenceInterval, Effect
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AdjustMethod", "Direction", "NonInferiorityResult", "adjust", "noninferiority"]
+__all__ = ["AdjustMethod", "Direction", "NonInferiorityResult", "adjust", "adjusted_interval", "noninferiority"]
 
 AdjustMethod = Literal["bonferroni", "holm", "hochberg", "bh", "by"]
 Direction = Literal["increase", "decrease"]
@@ -105,6 +106,38 @@ def _fmt(value: float, *, percent: bool = False) -> str:
     if percent and math.isfinite(value):
         return f"{100.0 * value:.4g}%"
     return f"{value:.4g}"
+
+
+def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInterval:
+    """The confidence interval of ``effect`` widened to agree with a multiplicity-adjusted p-value.
+
+    The interval is backed out of the adjusted p-value (as GrowthBook does): with the effect's reference
+    distribution F (Student t with the effect's df, or normal) and q_a = F⁻¹(1 − p_adj/2), the adjusted standard
+    error is se' = |estimate| / q_a and the interval estimate ± F⁻¹(1 − α/2)·se'. It excludes 0 exactly when
+    p_adj < α, so interval and adjusted test never disagree. For p_adj = 1 the interval is unbounded.
+
+    Args:
+        effect: An effect with a symmetric interval (absolute difference, or relative lift with delta-method CI).
+        pvalue_adjusted: Its adjusted p-value (from :func:`adjust`), at least its raw p-value.
+
+    Raises:
+        ParameterError: ``pvalue_adjusted`` is not in [0, 1].
+    """
+    from scipy.special import ndtri, stdtrit
+
+    if not 0 <= pvalue_adjusted <= 1 or math.isnan(pvalue_adjusted):
+        raise ParameterError(f"pvalue_adjusted must lie in [0, 1], got {pvalue_adjusted!r}.")
+
+    def quantile(tail: float) -> float:
+        return float(ndtri(tail) if effect.df is None else stdtrit(effect.df, tail))
+
+    if pvalue_adjusted >= 1:
+        return ConfidenceInterval(-math.inf, math.inf)
+    q_adjusted = quantile(1 - pvalue_adjusted / 2)
+    if q_adjusted <= 0 or effect.estimate == 0:
+        return ConfidenceInterval(-math.inf, math.inf)
+    half = quantile(1 - effect.alpha / 2) * abs(effect.estimate) / q_adjusted
+    return ConfidenceInterval(effect.estimate - half, effect.estimate + half)
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,21 @@ def test_noninferiority_errors() -> None:
     constant = Moments.from_values([2.0, 2.0])
     with pytest.raises(DataError, match="zero variance"):
         noninferiority(constant, constant, margin=0.1)
+
+
+def test_adjusted_interval_agrees_with_the_adjusted_test() -> None:
+    from abnb.stats import Moments, welch
+    from abnb.stats.multiple import adjusted_interval
+
+    effect = welch(Moments(3407, 1396.87, 52377.9767), Moments(3461, 2422.7, 134698.29))
+    # with the raw p-value the interval is the effect's own interval
+    raw = adjusted_interval(effect, effect.pvalue)
+    assert raw.low == pytest.approx(effect.ci_low, rel=1e-9)
+    assert raw.high == pytest.approx(effect.ci_high, rel=1e-9)
+    for p_adj in (0.01, 0.049, 0.051, 0.3):
+        if p_adj < effect.pvalue:
+            continue
+        ci = adjusted_interval(effect, p_adj)
+        assert (ci.low > 0 or ci.high < 0) == (p_adj < effect.alpha)
+        assert ci.high - ci.low >= effect.ci_high - effect.ci_low
+    assert adjusted_interval(effect, 1.0).low == -math.inf
