@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from abnb.engine import Connection, identifier, validate_identifier
 from abnb.errors import DataError, SchemaError, SpecError
 from abnb.metrics import Metric
-from abnb.stats import Moments
+from abnb.stats import Moments, RatioMoments
+
+ArmStats = Moments | RatioMoments
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -219,17 +221,25 @@ def build_query(
             on=exp.EQ(this=_col("unit", cte), expression=_col("unit", "a")),
             join_type="left",
         )
-        columns = ["y", "x"] if metric.covariate_days is not None else ["y"]
-        for column in columns:
-            units_selects.append(
-                _alias(exp.Coalesce(this=_col(column, cte), expressions=[zero.copy()]), f"{cte}_{column}")
+        columns = [("y", cte), ("x", cte)] if metric.covariate_days is not None else [("y", cte)]
+        denominator = metric.denominator
+        if denominator is not None:  # the denominator of a ratio takes the covariate's place: x
+            query = query.with_(f"d{i}", as_=_metric_cte(denominator, i))
+            units = units.join(
+                exp.Table(this=exp.to_identifier(f"d{i}", quoted=True)),
+                on=exp.EQ(this=_col("unit", f"d{i}"), expression=_col("unit", "a")),
+                join_type="left",
             )
+            columns.append(("y", f"d{i}"))
+        for column, table in columns:
+            name = f"{cte}_x" if table != cte else f"{cte}_{column}"
+            units_selects.append(_alias(exp.Coalesce(this=_col(column, table), expressions=[zero.copy()]), name))
         y = _col(f"{cte}_y")
         final_selects += [
             _alias(exp.Sum(this=y.copy()), f"{cte}_sum"),
             _alias(exp.Sum(this=exp.Mul(this=y.copy(), expression=y.copy())), f"{cte}_sum_sq"),
         ]
-        if metric.covariate_days is not None:
+        if metric.covariate_days is not None or denominator is not None:
             x = _col(f"{cte}_x")
             final_selects += [
                 _alias(exp.Sum(this=x.copy()), f"{cte}_x_sum"),
@@ -266,15 +276,15 @@ class Aggregates:
     """The sufficient statistics an analysis needs, as returned by the engine.
 
     Attributes:
-        overall: ``{metric: {arm: Moments}}`` over all units.
+        overall: ``{metric: {arm: Moments}}`` over all units (``RatioMoments`` for ratio metrics).
         segments: ``{(segment column, level): {metric: {arm: Moments}}}``.
         units: Units per arm (after exclusions).
         excluded_units: Units exposed to more than one arm (excluded from every comparison).
         rows_fetched: Rows the engine returned.
     """
 
-    overall: dict[str, dict[str, Moments]]
-    segments: dict[tuple[str, str], dict[str, dict[str, Moments]]]
+    overall: dict[str, dict[str, ArmStats]]
+    segments: dict[tuple[str, str], dict[str, dict[str, ArmStats]]]
     units: dict[str, int]
     excluded_units: int
     rows_fetched: int
@@ -321,15 +331,26 @@ def aggregate(
     check_table(connection.raw, source.table, [*source.columns, *segments])
     for metric in metrics:
         check_metric(connection, metric)
+        if metric.denominator is not None:
+            check_metric(connection, metric.denominator)
     query = build_query(source, metrics, segments, has_start=start is not None)
     params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start)
     result = connection.run(query, params)
     return _parse(result.records(), metrics, segments, len(result.rows))
 
 
-def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> Moments:
+def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> ArmStats:
     prefix = f"m{index}_"
     n = int(row["n"])
+    if metric.kind == "ratio":
+        return RatioMoments(
+            n=n,
+            y_sum=float(row[prefix + "sum"] or 0.0),
+            y_sum_sq=float(row[prefix + "sum_sq"] or 0.0),
+            d_sum=float(row[prefix + "x_sum"] or 0.0),
+            d_sum_sq=float(row[prefix + "x_sum_sq"] or 0.0),
+            yd_sum=float(row[prefix + "xy_sum"] or 0.0),
+        )
     fields: dict[str, Any] = {
         "n": n,
         "sum": float(row[prefix + "sum"] or 0.0),
@@ -344,8 +365,8 @@ def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> Moments:
 
 
 def _parse(records: list[dict[str, Any]], metrics: Sequence[Metric], segments: Sequence[str], rows: int) -> Aggregates:
-    overall: dict[str, dict[str, Moments]] = {m.name: {} for m in metrics}
-    by_segment: dict[tuple[str, str], dict[str, dict[str, Moments]]] = {}
+    overall: dict[str, dict[str, ArmStats]] = {m.name: {} for m in metrics}
+    by_segment: dict[tuple[str, str], dict[str, dict[str, ArmStats]]] = {}
     units: dict[str, int] = {}
     excluded = 0
     for row in records:

@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from abnb.aggregate import Aggregates, ExposureSource, aggregate
+from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
 from abnb.engine import Connection, as_connection, validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.metrics import Metric
@@ -47,6 +47,7 @@ from abnb.stats import (
     Effect,
     Moments,
     NonInferiorityResult,
+    RatioMoments,
     SequentialEffect,
     SrmResult,
     adjust,
@@ -56,6 +57,7 @@ from abnb.stats import (
     cuped,
     mde,
     noninferiority,
+    ratio,
     srm,
     welch,
     ztest,
@@ -338,7 +340,8 @@ class Experiment:
         for metric in self.metrics:
             arms = aggregates.overall[metric.name]
             for arm in self.arms:
-                if arms[arm].n >= 2 and arms[arm].variance == 0:
+                stats = arms[arm]
+                if isinstance(stats, Moments) and stats.n >= 2 and stats.variance == 0:
                     warnings.append(f"metric {metric.name!r} has zero variance in arm {arm!r}.")
             for arm in self.treatments:
                 effects.append(
@@ -411,8 +414,8 @@ class MetricEffect:
     metric: Metric
     control_arm: str
     arm: str
-    control: Moments
-    treatment: Moments
+    control: ArmStats
+    treatment: ArmStats
     absolute: Effect
     relative: Effect
     adjusted: CupedEffect | None = None
@@ -457,8 +460,8 @@ class MetricEffect:
             "control_arm": self.control_arm,
             "n_control": self.control.n,
             "n_treatment": self.treatment.n,
-            "control_mean": self.control.mean,
-            "treatment_mean": self.treatment.mean,
+            "control_mean": self.absolute.control_mean,
+            "treatment_mean": self.absolute.treatment_mean,
             "estimate": self.absolute.estimate,
             "ci_low": self.absolute.ci_low,
             "ci_high": self.absolute.ci_high,
@@ -496,8 +499,8 @@ class MetricEffect:
 
 def compare(
     metric: Metric,
-    control: Moments,
-    treatment: Moments,
+    control: ArmStats,
+    treatment: ArmStats,
     control_arm: str,
     arm: str,
     alpha: float,
@@ -510,17 +513,25 @@ def compare(
     With ``panels=True`` also the CUPED-adjusted lift (when the metric has covariate sums), the Bayesian chance to
     beat control, the confidence sequence, the non-inferiority test of guardrails with a margin, and the MDE.
 
+    Ratio metrics (:class:`RatioMoments`) get the delta-method comparison only.
+
     Raises:
         DataError: The difference cannot be tested (e.g. zero variance in both arms), naming metric and arms.
     """
-    test = ztest if metric.kind == "proportion" else welch
     try:
-        absolute = test(control, treatment, alpha=alpha)
-        relative = test(control, treatment, alpha=alpha, relative=True)
+        if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
+            absolute = ratio(control, treatment, alpha=alpha)
+            relative = ratio(control, treatment, alpha=alpha, relative=True)
+        elif isinstance(control, Moments) and isinstance(treatment, Moments):
+            test = ztest if metric.kind == "proportion" else welch
+            absolute = test(control, treatment, alpha=alpha)
+            relative = test(control, treatment, alpha=alpha, relative=True)
+        else:
+            raise ParameterError(f"metric {metric.name!r}: both arms need the same kind of sufficient statistics.")
     except DataError as error:
         raise DataError(f"metric {metric.name!r}, {arm!r} vs {control_arm!r}: {error}") from error
     effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative)
-    if not panels:
+    if not panels or not isinstance(control, Moments) or not isinstance(treatment, Moments):
         return effect
     return replace(
         effect,
@@ -613,8 +624,8 @@ class ExperimentResult:
     effects: tuple[MetricEffect, ...]
     units: dict[str, int]
     excluded_units: int
-    segments: dict[tuple[str, str], dict[str, dict[str, Moments]]]
-    overall: dict[str, dict[str, Moments]]
+    segments: dict[tuple[str, str], dict[str, dict[str, ArmStats]]]
+    overall: dict[str, dict[str, ArmStats]]
     warnings: tuple[str, ...] = ()
     rows_fetched: int = 0
 
@@ -697,17 +708,9 @@ class ExperimentResult:
         for metric in self.experiment.metrics:
             for arm in self.experiment.arms:
                 m = self.overall[metric.name][arm]
-                low, high = mean_interval(m, 1 - self.experiment.alpha)
+                center, low, high = mean_interval(m, 1 - self.experiment.alpha)
                 rows.append(
-                    {
-                        "metric": metric.name,
-                        "arm": arm,
-                        "n": m.n,
-                        "mean": m.mean,
-                        "std": m.std,
-                        "ci_low": low,
-                        "ci_high": high,
-                    }
+                    {"metric": metric.name, "arm": arm, "n": m.n, "mean": center, "ci_low": low, "ci_high": high}
                 )
         return pd.DataFrame(rows)
 
@@ -903,16 +906,22 @@ _VIEWS = {
 }
 
 
-def mean_interval(moments: Moments, confidence_level: float) -> tuple[float, float]:
-    """Confidence interval of one arm's mean: ȳ ± q·s/√n (q from Student t with n−1 df; normal for proportions)."""
-    from scipy import stats
+def mean_interval(stats: ArmStats, confidence_level: float) -> tuple[float, float, float]:
+    """One arm's metric value with its confidence interval.
 
-    if moments.n < 2:
-        return (math.nan, math.nan)
+    Means: ȳ ± q·s/√n with q from Student t (n−1 df); proportions: normal q; ratios: Σy/Σd ± z·√Var_delta(R).
+    """
+    from scipy.special import ndtri, stdtrit
+
+    if stats.n < 2:
+        return (math.nan, math.nan, math.nan)
     tail = (1 + confidence_level) / 2
-    q = stats.norm.ppf(tail) if moments.proportion else stats.t.ppf(tail, moments.n - 1)
-    half = float(q) * math.sqrt(moments.variance / moments.n)
-    return (moments.mean - half, moments.mean + half)
+    if isinstance(stats, RatioMoments):
+        center, se, q = stats.ratio, math.sqrt(stats.ratio_variance), float(ndtri(tail))
+    else:
+        center, se = stats.mean, math.sqrt(stats.variance / stats.n)
+        q = float(ndtri(tail) if stats.proportion else stdtrit(stats.n - 1, tail))
+    return (center, center - q * se, center + q * se)
 
 
 def iter_specs(directory: str | Path | None = None) -> Iterable[Path]:

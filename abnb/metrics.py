@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AGGREGATES", "DIRECTIONS", "KINDS", "ROLES", "Metric"]
 
-Kind = Literal["mean", "proportion"]
+Kind = Literal["mean", "proportion", "ratio"]
 Role = Literal["goal", "guardrail", "secondary"]
 Direction = Literal["increase", "decrease"]
 Aggregate = Literal["sum", "count", "max", "any"]
@@ -46,14 +46,18 @@ class Metric:
     Args:
         name: Identifier used in results and SQL aliases (letters, digits, underscores).
         sql: A single ``SELECT`` over telemetry returning ``unit``, ``ts`` and a numeric ``value``.
-        kind: ``"mean"`` (per-unit value averaged over units; Welch t-test) or ``"proportion"`` (per-unit 0/1
-            indicator; z-test with Bernoulli variance p(1−p)).
+        kind: ``"mean"`` (per-unit value averaged over units; Welch t-test), ``"proportion"`` (per-unit 0/1
+            indicator; z-test with Bernoulli variance p(1−p)) or ``"ratio"`` (see ``denominator_sql``).
         role: ``"goal"`` (decides shipping), ``"guardrail"`` (must not get worse) or ``"secondary"``.
         direction: Which way is better: ``"increase"`` or ``"decrease"``.
         aggregate: How a unit's rows become its value: ``"sum"`` (default for means), ``"count"`` of rows,
             ``"max"``, or ``"any"`` (1 if any row has value > 0; the default for proportions).
         covariate_days: If set, the same SQL over the ``covariate_days`` days before each unit's first exposure
             gives a pre-period covariate (its sums feed variance reduction).
+        denominator_sql: For ``kind="ratio"``: the denominator's SQL (``unit``, ``ts``, ``value``), reduced per
+            unit with ``denominator_aggregate``. The metric is Σ numerator / Σ denominator over units (e.g. revenue
+            per session with users randomised), analysed by the delta method.
+        denominator_aggregate: How a unit's denominator rows become its value (default ``"sum"``).
         margin: Non-inferiority margin for a guardrail, relative to the control mean (0.02: the treatment may not
             be worse by 2% or more). A guardrail with a margin must pass its one-sided test before an arm ships.
         description: The quality of concern in words.
@@ -67,6 +71,8 @@ class Metric:
     aggregate: Aggregate | None = None
     covariate_days: int | None = None
     margin: float | None = None
+    denominator_sql: str | None = None
+    denominator_aggregate: Aggregate = "sum"
     description: str = ""
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -94,6 +100,16 @@ class Metric:
                 f"margin of metric {self.name!r} is relative to the control mean and must lie in (0, 1), "
                 f"got {self.margin!r}."
             )
+        _choice(self.denominator_aggregate, AGGREGATES, "denominator_aggregate", self.name)
+        if (self.kind == "ratio") != (self.denominator_sql is not None):
+            raise SpecError(
+                f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
+                f"(kind is {self.kind!r})."
+            )
+        if self.kind == "ratio" and self.covariate_days is not None:
+            raise SpecError(
+                f"metric {self.name!r}: CUPED for ratio metrics is not supported yet; remove covariate_days."
+            )
         if not isinstance(self.sql, str) or not self.sql.strip():
             raise SpecError(f"metric {self.name!r} needs `sql`: a SELECT returning unit, ts, value.")
         object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
@@ -103,6 +119,15 @@ class Metric:
         """The metric's SQL as a SQLGlot tree (a fresh copy each time, ready to embed)."""
         parsed: exp.Query = self._parsed
         return parsed.copy()
+
+    @property
+    def denominator(self) -> Metric | None:
+        """The denominator of a ratio metric as a metric of its own (``None`` for other kinds)."""
+        if self.denominator_sql is None:
+            return None
+        return Metric(
+            f"{self.name}_denominator", self.denominator_sql, kind="mean", aggregate=self.denominator_aggregate
+        )
 
     @property
     def higher_is_better(self) -> bool:
