@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from abnb.engine import Connection, identifier, validate_identifier
-from abnb.errors import DataError, SchemaError, SpecError
+from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.metrics import Metric
 from abnb.stats import Moments, RatioMoments
 
@@ -28,7 +28,7 @@ ArmStats = Moments | RatioMoments
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["Aggregates", "ExposureSource", "aggregate", "build_query"]
+__all__ = ["Aggregates", "ArmStats", "ExposureSource", "aggregate", "build_query", "build_sample_query", "unit_values"]
 
 MISSING = "(missing)"
 _NUMERIC = (
@@ -146,30 +146,10 @@ def _metric_cte(metric: Metric, index: int) -> exp.Select:
     )
 
 
-def build_query(
-    source: ExposureSource,
-    metrics: Sequence[Metric],
-    segments: Sequence[str] = (),
-    *,
-    has_start: bool = False,
-) -> exp.Select:
-    """Build the single aggregate query of an analysis.
-
-    The query takes bound parameters ``$as_of`` (exclusive end of the data window), ``$experiment`` (when the
-    source has an experiment column), ``$start`` (when ``has_start``) and ``$lookback_<i>`` (metrics with a
-    covariate). :func:`query_parameters` builds them.
-
-    Returns:
-        A SQLGlot ``SELECT`` returning per arm (and arm × segment level) ``n`` and, for metric ``i``,
-        ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate, ``m<i>_x_sum``, ``m<i>_x_sum_sq``, ``m<i>_xy_sum``,
-        plus ``g_<segment>`` grouping flags (0 when the row is broken down by that segment).
-    """
+def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: bool) -> exp.Select:
+    """One row per exposed unit: first exposure time, arm (NULL if seen in several), segments at first exposure."""
     from sqlglot import exp
 
-    if not metrics:
-        raise SpecError("an analysis needs at least one metric.")
-    for segment in segments:
-        validate_identifier(segment, "segment column")
     e = "e"
     exposure_filter: list[exp.Expression] = [
         exp.LT(this=_col(source.ts, e), expression=exp.Placeholder(this="as_of")),
@@ -200,7 +180,34 @@ def build_query(
         .where(exp.and_(*exposure_filter))
         .group_by(_col(source.unit, e))
     )
+    return assignment
 
+
+def build_query(
+    source: ExposureSource,
+    metrics: Sequence[Metric],
+    segments: Sequence[str] = (),
+    *,
+    has_start: bool = False,
+) -> exp.Select:
+    """Build the single aggregate query of an analysis.
+
+    The query takes bound parameters ``$as_of`` (exclusive end of the data window), ``$experiment`` (when the
+    source has an experiment column), ``$start`` (when ``has_start``) and ``$lookback_<i>`` (metrics with a
+    covariate). :func:`query_parameters` builds them.
+
+    Returns:
+        A SQLGlot ``SELECT`` returning per arm (and arm × segment level) ``n`` and, for metric ``i``,
+        ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate, ``m<i>_x_sum``, ``m<i>_x_sum_sq``, ``m<i>_xy_sum``,
+        plus ``g_<segment>`` grouping flags (0 when the row is broken down by that segment).
+    """
+    from sqlglot import exp
+
+    if not metrics:
+        raise SpecError("an analysis needs at least one metric.")
+    for segment in segments:
+        validate_identifier(segment, "segment column")
+    assignment = _assignment(source, segments, has_start=has_start)
     units_selects: list[exp.Expression] = [_col("arm", "a"), *[_col(s, "a") for s in segments]]
     units = exp.select().from_(
         exp.Table(
@@ -269,6 +276,69 @@ def query_parameters(
         if metric.covariate_days is not None:
             params[f"lookback_{i}"] = metric.covariate_days
     return params
+
+
+def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: bool = False) -> exp.Select:
+    """Per-unit values of one metric in one arm, a reproducible pseudo-random sample of at most ``$limit`` units.
+
+    Units are ordered by ``md5(unit || $salt)`` (uniform and repeatable for a salt), so the sample is the same on
+    every run and engine. Parameters: those of :func:`build_query` plus ``$arm``, ``$salt`` and ``$limit``.
+    """
+    from sqlglot import exp
+
+    a, m = "a", "m0"
+    value = exp.Coalesce(this=_col("y", m), expressions=[exp.Literal.number(0)])
+    order = exp.MD5(
+        this=exp.DPipe(
+            this=exp.Cast(this=_col("unit", a), to=exp.DataType.build("VARCHAR")),
+            expression=exp.Placeholder(this="salt"),
+        )
+    )
+    return (
+        exp.select(_alias(value, "y"))
+        .with_("assignment", as_=_assignment(source, (), has_start=has_start))
+        .with_(m, as_=_metric_cte(metric, 0))
+        .from_(
+            exp.Table(
+                this=exp.to_identifier("assignment", quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(a, quoted=True)),
+            )
+        )
+        .join(
+            exp.Table(this=exp.to_identifier(m, quoted=True)),
+            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+            join_type="left",
+        )
+        .where(exp.EQ(this=_col("arm", a), expression=exp.Placeholder(this="arm")))
+        .order_by(order)
+        .limit(exp.Placeholder(this="limit"))
+    )
+
+
+def unit_values(
+    connection: Connection,
+    source: ExposureSource,
+    metric: Metric,
+    *,
+    arm: str,
+    as_of: datetime,
+    experiment: str | None = None,
+    start: datetime | None = None,
+    limit: int = 100_000,
+    salt: str = "abnb",
+) -> list[float]:
+    """Fetch a bounded, reproducible sample of one arm's per-unit metric values (for rank and quantile methods).
+
+    Raises:
+        ParameterError: ``limit`` is not a positive whole number.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ParameterError(f"limit must be a positive whole number of units, got {limit!r}.")
+    check_metric(connection, metric)
+    params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start)
+    params.update(arm=arm, salt=salt, limit=limit)
+    result = connection.run(build_sample_query(source, metric, has_start=start is not None), params)
+    return [float(row[0]) for row in result.rows]
 
 
 @dataclass(frozen=True)

@@ -47,16 +47,20 @@ from abnb.stats import (
     Effect,
     Moments,
     NonInferiorityResult,
+    QuantileDifferenceResult,
     RatioMoments,
     SequentialEffect,
+    ShiftResult,
     SrmResult,
     adjust,
     adjusted_interval,
     chance_to_beat,
     confidence_sequence,
     cuped,
+    mann_whitney,
     mde,
     noninferiority,
+    quantile_difference,
     ratio,
     srm,
     welch,
@@ -67,7 +71,15 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-__all__ = ["Decision", "Experiment", "ExperimentResult", "MetricEffect", "experiments_dir", "load"]
+__all__ = [
+    "Decision",
+    "DistributionComparison",
+    "Experiment",
+    "ExperimentResult",
+    "MetricEffect",
+    "experiments_dir",
+    "load",
+]
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("active", "paused", "done")
@@ -298,6 +310,43 @@ class Experiment:
             start=self.start,
         )
         return self._result(aggregates, cutoff, label)
+
+    def distributions(
+        self,
+        connection: Connection | duckdb.DuckDBPyConnection,
+        metric: str,
+        *,
+        as_of: date | datetime | str | None = None,
+        limit: int = 100_000,
+    ) -> list[DistributionComparison]:
+        """Compare a metric's per-unit distributions between each treatment arm and the control.
+
+        Mann–Whitney with the Hodges–Lehmann shift, and the differences of the metric's ``quantiles`` (default
+        P50, P90, P99) with order-statistic standard errors. These methods need unit values, so at most ``limit``
+        units per arm are fetched: a reproducible pseudo-random sample (hash of the unit id), said in the result.
+        """
+        from abnb.aggregate import unit_values
+
+        target = next((m for m in self.metrics if m.name == metric), None)
+        if target is None:
+            raise ParameterError(f"no metric {metric!r}; metrics: {', '.join(m.name for m in self.metrics)}.")
+        if target.kind == "ratio":
+            raise ParameterError(f"metric {metric!r} is a ratio of sums: it has no per-unit distribution to compare.")
+        cutoff, _ = resolve_as_of(as_of, self.end)
+        con = as_connection(connection)
+        experiment = self.name if self.exposures.experiment_column else None
+        values = {
+            arm: unit_values(
+                con, self.exposures, target, arm=arm, as_of=cutoff, experiment=experiment, start=self.start, limit=limit
+            )
+            for arm in self.arms
+        }
+        return [
+            DistributionComparison.compute(
+                target, self.control, arm, values[self.control], values[arm], limit, self.alpha
+            )
+            for arm in self.treatments
+        ]
 
     def _correct(self, effects: list[MetricEffect]) -> list[MetricEffect]:
         """Adjust the p-values of goal metrics × treatment arms with the spec's correction."""
@@ -579,6 +628,91 @@ def _optional(compute: Callable[[], _T]) -> _T | None:
         return compute()
     except (DataError, ParameterError):
         return None
+
+
+@dataclass(frozen=True)
+class DistributionComparison:
+    """Rank and quantile comparison of one metric's per-unit values between two arms (from bounded samples)."""
+
+    metric: Metric
+    control_arm: str
+    arm: str
+    n_control: int
+    n_treatment: int
+    limit: int
+    shift: ShiftResult
+    quantiles: tuple[QuantileDifferenceResult, ...]
+
+    @classmethod
+    def compute(
+        cls,
+        metric: Metric,
+        control_arm: str,
+        arm: str,
+        control: list[float],
+        treatment: list[float],
+        limit: int,
+        alpha: float,
+    ) -> DistributionComparison:
+        """Run Mann–Whitney and the quantile differences on two samples of unit values."""
+        levels = metric.quantiles or (0.5, 0.9, 0.99)
+        quantiles = tuple(
+            q
+            for q in (
+                _optional(partial(quantile_difference, control, treatment, level, alpha=alpha)) for level in levels
+            )
+            if q is not None
+        )
+        shift = mann_whitney(control, treatment, alpha=alpha)
+        return cls(metric, control_arm, arm, len(control), len(treatment), limit, shift, quantiles)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether an arm had more units than the limit (the comparison then uses a sample)."""
+        return max(self.n_control, self.n_treatment) >= self.limit
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per statistic: Hodges–Lehmann shift, then each quantile difference."""
+        import pandas as pd
+
+        rows = [
+            {
+                "statistic": "location shift (Hodges–Lehmann)",
+                "control": math.nan,
+                "treatment": math.nan,
+                "estimate": self.shift.estimate,
+                "ci_low": self.shift.ci_low,
+                "ci_high": self.shift.ci_high,
+                "pvalue": self.shift.pvalue,
+                "method": self.shift.method,
+            }
+        ]
+        rows += [
+            {
+                "statistic": f"P{100 * q.q:g} difference",
+                "control": q.control_quantile,
+                "treatment": q.treatment_quantile,
+                "estimate": q.estimate,
+                "ci_low": q.ci_low,
+                "ci_high": q.ci_high,
+                "pvalue": q.pvalue,
+                "method": q.method,
+            }
+            for q in self.quantiles
+        ]
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "arm", self.arm)
+        frame.insert(0, "metric", self.metric.name)
+        return frame
+
+    @property
+    def note(self) -> str:
+        """Where the values came from, in one sentence."""
+        how = f"a reproducible sample of {self.limit:,} units per arm" if self.sampled else "all units"
+        return (
+            f"{self.metric.name}, {self.arm} vs {self.control_arm}: {how} "
+            f"({self.n_control:,} control, {self.n_treatment:,} treatment values)."
+        )
 
 
 @dataclass(frozen=True)

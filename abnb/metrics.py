@@ -58,6 +58,8 @@ class Metric:
             unit with ``denominator_aggregate``. The metric is Σ numerator / Σ denominator over units (e.g. revenue
             per session with users randomised), analysed by the delta method.
         denominator_aggregate: How a unit's denominator rows become its value (default ``"sum"``).
+        quantiles: Quantile levels (e.g. ``[0.5, 0.9, 0.99]``) whose differences the report shows, with a
+            Mann–Whitney test, from a bounded sample of per-unit values.
         margin: Non-inferiority margin for a guardrail, relative to the control mean (0.02: the treatment may not
             be worse by 2% or more). A guardrail with a margin must pass its one-sided test before an arm ships.
         description: The quality of concern in words.
@@ -73,6 +75,7 @@ class Metric:
     margin: float | None = None
     denominator_sql: str | None = None
     denominator_aggregate: Aggregate = "sum"
+    quantiles: tuple[float, ...] = ()
     description: str = ""
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -101,6 +104,16 @@ class Metric:
                 f"got {self.margin!r}."
             )
         _choice(self.denominator_aggregate, AGGREGATES, "denominator_aggregate", self.name)
+        if not isinstance(self.quantiles, list | tuple) or not all(
+            isinstance(q, float) and 0 < q < 1 for q in self.quantiles
+        ):
+            raise SpecError(
+                f"quantiles of metric {self.name!r} must be a list of levels in (0, 1) such as [0.5, 0.9], "
+                f"got {self.quantiles!r}."
+            )
+        object.__setattr__(self, "quantiles", tuple(self.quantiles))
+        if self.quantiles and self.kind == "ratio":
+            raise SpecError(f"metric {self.name!r}: quantiles need per-unit values; a ratio metric has none.")
         if (self.kind == "ratio") != (self.denominator_sql is not None):
             raise SpecError(
                 f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "

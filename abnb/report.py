@@ -25,11 +25,12 @@ from abnb.errors import AbnbError, ParameterError, ReportError
 from abnb.experiment import Experiment, load, resolve_as_of
 
 if TYPE_CHECKING:
-    from abnb.experiment import ExperimentResult
+    from abnb.experiment import DistributionComparison, ExperimentResult
 
 __all__ = [
     "RenderedReport",
     "ReportParameters",
+    "distributions_table",
     "external_resources",
     "headline",
     "note",
@@ -149,6 +150,30 @@ def note(text: str) -> Any:
     from IPython.display import Markdown
 
     return Markdown(text)
+
+
+def distributions_table(comparisons: list[DistributionComparison]) -> Any:
+    """The rank and quantile comparisons as one display table, with where the values came from."""
+    from IPython.display import HTML
+
+    if not comparisons:
+        return note("No metric asks for quantiles (`quantiles = [0.5, 0.9]` in its spec).")
+    import pandas as pd
+
+    frame = pd.concat([c.to_frame() for c in comparisons], ignore_index=True)
+    styled = frame.style.format(
+        {
+            "control": "{:.4g}",
+            "treatment": "{:.4g}",
+            "estimate": "{:.4g}",
+            "ci_low": "{:.4g}",
+            "ci_high": "{:.4g}",
+            "pvalue": "{:.3g}",
+        },
+        na_rep="–",
+    ).hide(axis="index")
+    notes = "".join(f"<li>{html.escape(c.note)}</li>" for c in comparisons)
+    return HTML(f"{styled.to_html()}<ul>{notes}</ul>")
 
 
 def _write_atomic(path: Path, text: str) -> None:

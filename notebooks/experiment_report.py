@@ -69,6 +69,23 @@ result.table("cuped")
 result.table("bayes")
 
 # %% [markdown]
+# ## Distributions: ranks and quantiles
+#
+# For metrics with `quantiles` in the spec: Mann–Whitney with the Hodges–Lehmann location shift, and quantile
+# differences with order-statistic standard errors. These need per-unit values, fetched as a bounded,
+# reproducible sample (at most 100,000 units per arm).
+
+# %%
+with abnb.connect(params.database) as connection:
+    comparisons = [
+        comparison
+        for metric in spec.metrics
+        if metric.quantiles
+        for comparison in spec.distributions(connection, metric.name, as_of=params.as_of)
+    ]
+abnb.report.distributions_table(comparisons)
+
+# %% [markdown]
 # ## Sequential status: may we stop now?
 #
 # Anytime-valid confidence sequences (asymptotic, normal mixture) stay valid however often this report is read.

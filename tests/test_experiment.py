@@ -378,3 +378,34 @@ def test_adjusted_intervals_agree_with_corrected_tests(con: abnb.Connection, spe
         assert item.rel_ci_adjusted is not None
         assert item.rel_ci_adjusted.low <= item.relative.ci_low + 1e-12  # equal when the correction leaves p as is
         assert item.rel_ci_adjusted.high >= item.relative.ci_high - 1e-12
+
+
+def test_distributions_use_all_units_below_the_limit(con: abnb.Connection, spec: Experiment) -> None:
+    from abnb.stats import mann_whitney, quantile_difference
+
+    metric = next(m for m in spec.metrics if m.name == "revenue")
+    values = _per_unit(con, metric)
+    (comparison,) = spec.distributions(con, "revenue")
+    assert not comparison.sampled
+    assert comparison.n_control == len(values["control"])
+    assert comparison.shift.pvalue == pytest.approx(
+        mann_whitney(values["control"], values["treatment"]).pvalue, rel=1e-12
+    )
+    direct = quantile_difference(values["control"], values["treatment"], 0.99)
+    assert comparison.quantiles[-1].estimate == pytest.approx(direct.estimate, rel=1e-12)
+    assert [q.q for q in comparison.quantiles] == list(metric.quantiles)
+
+
+def test_distributions_fetch_a_bounded_reproducible_sample(sample_db: Path, spec: Experiment) -> None:
+    with abnb.connect(sample_db) as con:
+        (first,) = spec.distributions(con, "revenue", limit=500)
+        assert con.rows_fetched == 2 * 500  # two arms, never more than the limit
+    with abnb.connect(sample_db) as con:
+        (again,) = spec.distributions(con, "revenue", limit=500)
+    assert first.sampled
+    assert "sample of 500 units" in first.note
+    assert first.shift.pvalue == again.shift.pvalue
+    with pytest.raises(ParameterError, match="ratio of sums"):
+        spec.distributions(con, "revenue_per_session")
+    with pytest.raises(ParameterError, match="limit"), abnb.connect(sample_db) as con:
+        spec.distributions(con, "revenue", limit=0)
