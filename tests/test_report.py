@@ -49,6 +49,26 @@ def test_html_is_offline_static_and_shows_no_code(rendered: RenderedReport) -> N
     assert "Decision: ship" in page or "Decision: continue" in page
 
 
+def test_html_shows_every_statistical_panel(rendered: RenderedReport) -> None:
+    page = rendered.html.read_text()
+    for text in (
+        "Variance reduction (CUPED)",
+        "cuped_variance_reduction",
+        "chance_to_beat",
+        "Beta-Binomial posteriors",
+        "may_stop",
+        "asymptotic confidence sequence",
+        "holm correction",
+        "pvalue_adjusted",
+        "mde_relative",
+        "noninferiority_passed",
+        "Hodges–Lehmann",
+        "P99 difference",
+        "ratio metric, delta method",
+    ):
+        assert text in page, text
+
+
 def test_external_resources_finds_every_kind_of_load() -> None:
     page = """
       <script src="https://example.org/require.js"></script>
