@@ -7,7 +7,8 @@ affected by the treatment) but a smaller variance when ``x`` and ``y`` are corre
 
 The conventions (pooled ``θ`` over both arms, ddof=1 moments, Student's t with Welch–Satterthwaite degrees of
 freedom, relative lift over the *unadjusted* control mean) are those of GrowthBook's ``gbstats`` and reproduce its
-published test vectors.
+published test vectors. The optional log-ratio and Fieller intervals for the lift (``relative_ci``) instead use the
+ratio of the adjusted means.
 
 References:
     A. Deng, Y. Xu, R. Kohavi, T. Walker (2013), "Improving the Sensitivity of Online Controlled Experiments by
@@ -24,7 +25,16 @@ from dataclasses import dataclass
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import Effect, _fmt
-from abnb.stats.frequentist import _check_alpha, _check_arms, _symmetric, _two_sided_pvalue
+from abnb.stats.frequentist import (
+    RelativeCI,
+    _check_alpha,
+    _check_arms,
+    _check_relative_ci,
+    _Interval,
+    _ratio_lift,
+    _symmetric,
+    _two_sided_pvalue,
+)
 from abnb.stats.moments import Moments
 
 __all__ = ["CupedEffect", "cuped"]
@@ -78,7 +88,14 @@ def _covariate_sums(name: str, arm: Moments) -> tuple[float, float, float]:
     return arm.x_sum, arm.x_sum_sq, arm.xy_sum
 
 
-def cuped(control: Moments, treatment: Moments, *, alpha: float = 0.05, relative: bool = False) -> CupedEffect:
+def cuped(
+    control: Moments,
+    treatment: Moments,
+    *,
+    alpha: float = 0.05,
+    relative: bool = False,
+    relative_ci: RelativeCI = "delta",
+) -> CupedEffect:
     """CUPED-adjusted difference (or relative lift) between two means, from sums with a covariate.
 
     With ``N = n_c + n_t`` and the sums of both arms added together, the pooled coefficient is
@@ -104,11 +121,24 @@ def cuped(control: Moments, treatment: Moments, *, alpha: float = 0.05, relative
     (practically normal at A/B-test sizes; chosen to match GrowthBook's frequentist engine). The interval is
     ``estimate ± t_{1−α/2, df}·se``.
 
+    ``relative_ci`` chooses the interval of the relative lift (same ``df``). ``"delta"`` (default) is the
+    GrowthBook convention above. ``"log"`` and ``"fieller"`` instead take the lift as the ratio of the *adjusted*
+    means, ``L' = a_t / a_c − 1``, with the arms independent and ``Var(a) = v/n`` (``θ`` treated as known); the
+    delta convention divides the adjusted difference by the *unadjusted* control mean. Both estimate the same lift
+    (``E[a_c] = E[ȳ_c]`` under randomisation) but differ in finite samples, so the estimate changes with the option:
+
+    * ``"log"``: ``exp(log(a_t/a_c) ± t·se_log) − 1`` with ``se_log² = v_t/(n_t a_t²) + v_c/(n_c a_c²)``
+      (asymmetric); statistic ``log(a_t/a_c) / se_log``, ``se`` reported as ``(a_t/a_c)·se_log``;
+    * ``"fieller"``: Fieller's interval, the ``R`` with ``(a_t − R a_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, minus 1;
+      the p-value is that of the adjusted difference ``a_t − a_c`` and ``se`` the delta-method SE of ``a_t/a_c``.
+
     Args:
         control: Moments of the control arm, with covariate sums ``x_sum``, ``x_sum_sq``, ``xy_sum``.
         treatment: Moments of the treatment arm, with covariate sums.
         alpha: Significance level; the interval has coverage ``1 − alpha``.
-        relative: Estimate the relative lift over the unadjusted control mean instead of the difference.
+        relative: Estimate the relative lift instead of the difference.
+        relative_ci: Interval for the lift: ``"delta"`` (over the unadjusted control mean, GrowthBook), ``"log"``
+            or ``"fieller"`` (ratio of the adjusted means); ignored unless ``relative``.
 
     Returns:
         A :class:`CupedEffect` (an ``Effect`` with ``theta`` and ``variance_reduction``). If the covariate is
@@ -116,14 +146,18 @@ def cuped(control: Moments, treatment: Moments, *, alpha: float = 0.05, relative
 
     Raises:
         ParameterError: If ``alpha`` is outside (0, 1), an arm is not ``Moments``, has fewer than 2 units or no
-            covariate sums, or the arms disagree on ``proportion``.
-        DataError: If the adjusted variance is 0 in both arms, or the control mean is 0 for a relative effect.
+            covariate sums, the arms disagree on ``proportion``, or ``relative_ci`` is unknown.
+        DataError: If the adjusted variance is 0 in both arms, the unadjusted control mean (or, for ``"log"`` and
+            ``"fieller"``, the adjusted one) is 0 for a relative effect, the adjusted means have opposite signs for
+            ``"log"``, or the Fieller interval is unbounded.
 
     References:
         Deng, Xu, Kohavi & Walker (2013), "Improving the Sensitivity of Online Controlled Experiments by
-        Utilizing Pre-Experiment Data", WSDM; GrowthBook ``gbstats`` (regression adjustment, CUPED).
+        Utilizing Pre-Experiment Data", WSDM; GrowthBook ``gbstats`` (regression adjustment, CUPED); Fieller
+        (1954), JRSS B 16.
     """
     alpha = _check_alpha(alpha)
+    relative_ci = _check_relative_ci(relative_ci)
     control, treatment = _check_arms(control, treatment)
     xc, xxc, xyc = _covariate_sums("control", control)
     xt, xxt, xyt = _covariate_sums("treatment", treatment)
@@ -155,6 +189,7 @@ def cuped(control: Moments, treatment: Moments, *, alpha: float = 0.05, relative
         )
     df = (var_c + var_t) ** 2 / (var_c**2 / (n_c - 1) + var_t**2 / (n_t - 1))
     m_c, m_t = control.mean, treatment.mean
+    interval: _Interval
     if not relative:
         estimate = a_t - a_c
         variance = var_c + var_t
@@ -166,18 +201,36 @@ def cuped(control: Moments, treatment: Moments, *, alpha: float = 0.05, relative
                 "the relative lift is undefined because the unadjusted control mean is 0; "
                 "use relative=False for the absolute difference."
             )
-        estimate = (a_t - a_c) / m_c
         ratio = m_t / m_c
-        control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
-        control_part += theta * theta * control.x_variance
-        variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
         unadjusted = treatment.variance / (n_t * m_c**2) + ratio * ratio * control.variance / (n_c * m_c**2)
-        method += ", relative lift over the unadjusted control mean, delta-method CI"
-        if variance == 0.0:
-            raise DataError("the delta-method standard error of the CUPED lift is 0; use relative=False.")
-    se = math.sqrt(variance)
-    statistic = estimate / se
-    interval = _symmetric(estimate, se, df)
+        if relative_ci == "delta":
+            estimate = (a_t - a_c) / m_c
+            control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
+            control_part += theta * theta * control.x_variance
+            variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
+            method += ", relative lift over the unadjusted control mean, delta-method CI"
+            if variance == 0.0:
+                raise DataError("the delta-method standard error of the CUPED lift is 0; use relative=False.")
+        else:
+            if a_c == 0.0:
+                raise DataError(
+                    f"the relative lift a_t/a_c − 1 with relative_ci={relative_ci!r} is undefined because the "
+                    "adjusted control mean is 0; use relative_ci='delta' or relative=False."
+                )
+            statistic_diff = (a_t - a_c) / math.sqrt(var_c + var_t)
+            estimate, se, statistic, interval = _ratio_lift(
+                a_c, var_c, a_t, var_t, df, relative_ci, statistic_diff=statistic_diff, what="adjusted mean"
+            )
+            variance = se * se
+            method += ", relative lift as the ratio of the adjusted means a_t/a_c − 1 (arms independent), "
+            if relative_ci == "log":
+                method += "log-ratio CI (exponentiated, asymmetric)"
+            else:
+                method += "Fieller CI; p-value from the test of the adjusted difference"
+    if not relative or relative_ci == "delta":
+        se = math.sqrt(variance)
+        statistic = estimate / se
+        interval = _symmetric(estimate, se, df)
     low, high = interval(1.0 - alpha)
     return CupedEffect(
         estimate=estimate,

@@ -121,7 +121,28 @@ def _symmetric(center: float, se: float, df: float | None) -> _Interval:
     return interval
 
 
-def _log_interval(log_ratio: float, se_log: float, df: float | None) -> _Interval:
+def _lift_se_delta(m_c: float, var_c: float, m_t: float, var_t: float) -> float:
+    """Delta-method SE of ``m_t/m_c`` for independent estimates whose variances are ``var_c`` and ``var_t``."""
+    return math.sqrt(var_t / m_c**2 + m_t**2 * var_c / m_c**4)
+
+
+def _log_ratio(m_c: float, var_c: float, m_t: float, var_t: float, *, what: str = "mean") -> tuple[float, float]:
+    """``log(m_t/m_c)`` and its delta-method SE ``sqrt(var_t/m_t² + var_c/m_c²)`` (independent estimates)."""
+    ratio = m_t / m_c
+    if ratio <= 0.0:
+        raise DataError(
+            f"the log-ratio interval needs treatment and control {what}s of the same sign, got "
+            f"control {m_c:.6g} and treatment {m_t:.6g}; use relative_ci='delta'."
+        )
+    return math.log(ratio), math.sqrt(var_t / m_t**2 + var_c / m_c**2)
+
+
+def _log_interval(
+    m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, *, what: str = "mean"
+) -> _Interval:
+    """Interval ``exp(log(m_t/m_c) ± q·se_log) − 1`` for the lift of two independent estimates."""
+    log_ratio, se_log = _log_ratio(m_c, var_c, m_t, var_t, what=what)
+
     def interval(level: float) -> tuple[float, float]:
         half = _critical_value(level, df) * se_log
         return math.expm1(log_ratio - half), math.expm1(log_ratio + half)
@@ -129,18 +150,23 @@ def _log_interval(log_ratio: float, se_log: float, df: float | None) -> _Interva
     return interval
 
 
-def _fieller_interval(control: Moments, treatment: Moments, df: float | None) -> _Interval:
-    m_c, m_t = control.mean, treatment.mean
-    var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
+def _fieller_interval(
+    m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, *, what: str = "mean"
+) -> _Interval:
+    """Fieller's interval for ``m_t/m_c`` (minus 1) of two independent estimates with variances ``var_c``, ``var_t``.
+
+    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)``; unbounded (DataError) when ``m_c`` is not
+    significantly different from 0 at the level.
+    """
 
     def interval(level: float) -> tuple[float, float]:
         q = _critical_value(level, df)
         a = m_c * m_c - q * q * var_c
         if a <= 0.0:
-            t_c = abs(m_c) / math.sqrt(var_c)
+            t_c = abs(m_c) / math.sqrt(var_c) if var_c > 0.0 else math.inf
             raise DataError(
                 f"the Fieller interval for the lift is unbounded at confidence level {level:.4g}: the "
-                f"control mean ({m_c:.6g}) is not significantly different from 0 "
+                f"control {what} ({m_c:.6g}) is not significantly different from 0 "
                 f"(|t| = {t_c:.4g} <= {q:.4g}), so the ratio treatment/control can be arbitrarily large. "
                 "Use relative_ci='delta' (or an absolute difference) instead."
             )
@@ -149,6 +175,33 @@ def _fieller_interval(control: Moments, treatment: Moments, df: float | None) ->
         return low - 1.0, high - 1.0
 
     return interval
+
+
+def _ratio_lift(
+    m_c: float,
+    var_c: float,
+    m_t: float,
+    var_t: float,
+    df: float | None,
+    relative_ci: Literal["log", "fieller"],
+    *,
+    statistic_diff: float,
+    what: str = "mean",
+) -> tuple[float, float, float, _Interval]:
+    """Lift ``m_t/m_c − 1`` of two independent estimates with a log-ratio or Fieller interval.
+
+    ``var_c`` and ``var_t`` are the variances of the estimates (not per unit). Returns ``(estimate, se,
+    statistic, interval)``: for ``"log"`` the statistic is ``log(m_t/m_c)/se_log`` and ``se = (m_t/m_c)·se_log``;
+    for ``"fieller"`` the statistic is ``statistic_diff`` (the Fieller test of ratio 1 is the test of the
+    difference) and ``se`` the delta-method one. Both SEs are algebraically the delta-method SE.
+    """
+    estimate = m_t / m_c - 1.0
+    if relative_ci == "log":
+        log_ratio, se_log = _log_ratio(m_c, var_c, m_t, var_t, what=what)
+        interval = _log_interval(m_c, var_c, m_t, var_t, df, what=what)
+        return estimate, (m_t / m_c) * se_log, log_ratio / se_log, interval
+    interval = _fieller_interval(m_c, var_c, m_t, var_t, df, what=what)
+    return estimate, _lift_se_delta(m_c, var_c, m_t, var_t), statistic_diff, interval
 
 
 def _build(
@@ -185,38 +238,28 @@ def _build(
                 "the relative lift treatment/control − 1 is undefined because the control mean is 0; "
                 "use relative=False for the absolute difference."
             )
-        estimate = m_t / m_c - 1.0
-        # delta method: Var(m_t/m_c) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)
-        se_delta = math.sqrt(v_t / (n_t * m_c**2) + m_t**2 * v_c / (n_c * m_c**4))
+        var_c, var_t = v_c / n_c, v_t / n_t
         if relative_ci == "delta":
-            if se_delta == 0.0:
+            estimate = m_t / m_c - 1.0
+            # delta method: Var(m_t/m_c) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)
+            se = _lift_se_delta(m_c, var_c, m_t, var_t)
+            if se == 0.0:
                 raise DataError(
                     "the delta-method standard error of the lift is 0 (the treatment mean is 0 with zero "
                     "variance); use relative_ci='fieller' or relative=False."
                 )
-            se = se_delta
             statistic = estimate / se
             interval = _symmetric(estimate, se, df)
             method += ", relative lift, delta-method CI"
-        elif relative_ci == "log":
-            ratio = m_t / m_c
-            if ratio <= 0.0:
-                raise DataError(
-                    f"the log-ratio interval needs treatment and control means of the same sign, got "
-                    f"control {m_c:.6g} and treatment {m_t:.6g}; use relative_ci='delta'."
-                )
-            # Var(log m_t − log m_c) ≈ v_t/(n_t m_t²) + v_c/(n_c m_c²)
-            se_log = math.sqrt(v_t / (n_t * m_t**2) + v_c / (n_c * m_c**2))
-            se = ratio * se_log
-            statistic = math.log(ratio) / se_log
-            interval = _log_interval(math.log(ratio), se_log, df)
-            method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
         else:
-            se = se_delta
-            statistic = statistic_diff
-            interval = _fieller_interval(control, treatment, df)
-            method += ", relative lift, Fieller CI"
-            test_from_difference = True
+            estimate, se, statistic, interval = _ratio_lift(
+                m_c, var_c, m_t, var_t, df, relative_ci, statistic_diff=statistic_diff
+            )
+            if relative_ci == "log":
+                method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
+            else:
+                method += ", relative lift, Fieller CI"
+                test_from_difference = True
         if test_from_difference:
             statistic = statistic_diff
             method += "; p-value from the test of the difference in means"

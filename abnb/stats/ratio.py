@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import Effect
-from abnb.stats.frequentist import _check_alpha, _symmetric, _two_sided_pvalue
+from abnb.stats.frequentist import (
+    RelativeCI,
+    _check_alpha,
+    _check_relative_ci,
+    _Interval,
+    _lift_se_delta,
+    _ratio_lift,
+    _symmetric,
+    _two_sided_pvalue,
+)
 from abnb.stats.moments import _as_count, _as_finite, _finite_array
 
 if TYPE_CHECKING:
@@ -188,7 +197,14 @@ def _check_ratio_arm(name: str, arm: object) -> RatioMoments:
     return arm
 
 
-def ratio(control: RatioMoments, treatment: RatioMoments, *, alpha: float = 0.05, relative: bool = False) -> Effect:
+def ratio(
+    control: RatioMoments,
+    treatment: RatioMoments,
+    *,
+    alpha: float = 0.05,
+    relative: bool = False,
+    relative_ci: RelativeCI = "delta",
+) -> Effect:
     """Compare a ratio metric ``R = Σy / Σd`` between two arms by the delta method.
 
     Per arm, with ddof=1 moments of the per-unit pairs, ``R = ȳ / d̄`` and
@@ -202,25 +218,38 @@ def ratio(control: RatioMoments, treatment: RatioMoments, *, alpha: float = 0.05
     ``df = (Var(R_t) + Var(R_c))² / (Var(R_t)²/(n_t − 1) + Var(R_c)²/(n_c − 1))`` (as GrowthBook does; practically
     normal at A/B-test sizes); the interval is ``estimate ± t_{1−α/2, df}·se``.
 
+    For the relative lift, ``relative_ci`` chooses the interval (same ``df``, arms independent), as in
+    :func:`~abnb.stats.welch`:
+
+    * ``"delta"`` (default): the symmetric interval above;
+    * ``"log"``: ``exp(log(R_t/R_c) ± t·se_log) − 1`` with ``se_log² = Var(R_t)/R_t² + Var(R_c)/R_c²``
+      (asymmetric); the statistic is ``log(R_t/R_c) / se_log`` and ``se`` is reported as ``(R_t/R_c)·se_log``;
+    * ``"fieller"``: Fieller's interval, the set of ``θ`` with ``(R_t − θR_c)² ≤ t²(Var(R_t) + θ²Var(R_c))``,
+      minus 1; the p-value is that of the difference ``R_t − R_c`` and ``se`` the delta-method one.
+
     Args:
         control: Ratio moments of the control arm.
         treatment: Ratio moments of the treatment arm.
         alpha: Significance level; the interval has coverage ``1 − alpha``.
         relative: Estimate the relative lift ``R_t / R_c − 1`` instead of the difference.
+        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless ``relative``).
 
     Returns:
         The effect; ``control_mean`` and ``treatment_mean`` hold the ratios ``R_c`` and ``R_t``.
 
     Raises:
-        ParameterError: If ``alpha`` is outside (0, 1), an arm is not ``RatioMoments`` or has fewer than 2 units.
-        DataError: If an arm's denominator sum is 0, both ratio variances are 0, or ``R_c = 0`` for a relative
-            effect.
+        ParameterError: If ``alpha`` is outside (0, 1), an arm is not ``RatioMoments`` or has fewer than 2 units,
+            or ``relative_ci`` is unknown.
+        DataError: If an arm's denominator sum is 0, both ratio variances are 0, ``R_c = 0`` for a relative
+            effect, the ratios have opposite signs for ``"log"``, or the Fieller interval is unbounded (``R_c`` not
+            significantly different from 0).
 
     References:
         Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD; Kohavi, Tang & Xu
-        (2020), "Trustworthy Online Controlled Experiments", ch. 18.
+        (2020), "Trustworthy Online Controlled Experiments", ch. 18; Fieller (1954), JRSS B 16.
     """
     alpha = _check_alpha(alpha)
+    relative_ci = _check_relative_ci(relative_ci)
     control = _check_ratio_arm("control", control)
     treatment = _check_ratio_arm("treatment", treatment)
     r_c, r_t = control.ratio, treatment.ratio
@@ -232,22 +261,35 @@ def ratio(control: RatioMoments, treatment: RatioMoments, *, alpha: float = 0.05
         )
     df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
     method = "ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)"
+    se_diff = math.sqrt(var_c + var_t)
+    interval: _Interval
     if not relative:
         estimate = r_t - r_c
-        se = math.sqrt(var_c + var_t)
+        se = se_diff
+        statistic = estimate / se
+        interval = _symmetric(estimate, se, df)
         method += ", absolute difference"
     else:
         if r_c == 0.0:
             raise DataError(
                 "the relative lift of the ratio is undefined because the control ratio is 0; use relative=False."
             )
-        estimate = r_t / r_c - 1.0
-        se = math.sqrt(var_t / r_c**2 + r_t**2 * var_c / r_c**4)
-        if se == 0.0:
-            raise DataError("the delta-method standard error of the lift is 0; use relative=False.")
-        method += ", relative lift, delta-method CI"
-    statistic = estimate / se
-    interval = _symmetric(estimate, se, df)
+        if relative_ci == "delta":
+            estimate = r_t / r_c - 1.0
+            se = _lift_se_delta(r_c, var_c, r_t, var_t)
+            if se == 0.0:
+                raise DataError("the delta-method standard error of the lift is 0; use relative=False.")
+            statistic = estimate / se
+            interval = _symmetric(estimate, se, df)
+            method += ", relative lift, delta-method CI"
+        else:
+            estimate, se, statistic, interval = _ratio_lift(
+                r_c, var_c, r_t, var_t, df, relative_ci, statistic_diff=(r_t - r_c) / se_diff, what="ratio"
+            )
+            if relative_ci == "log":
+                method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
+            else:
+                method += ", relative lift, Fieller CI; p-value from the test of the difference in ratios"
     low, high = interval(1.0 - alpha)
     return Effect(
         estimate=estimate,

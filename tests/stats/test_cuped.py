@@ -167,3 +167,92 @@ def test_errors() -> None:
     exact = Moments.from_values([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
     with pytest.raises(DataError, match="zero variance"):
         cuped(exact, Moments.from_values([8.0, 10.0], [4.0, 5.0]))
+
+
+def _adjusted_arms(seed: int) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """Two arms with a covariate, and their unit values adjusted with the pooled θ computed directly by numpy."""
+    rng = np.random.default_rng(seed)
+    yc, xc = _arm(rng, 250, 0.0, 0.7)
+    yt, xt = _arm(rng, 270, 0.4, 0.7)
+    x_all, y_all = np.concatenate([xc, xt]), np.concatenate([yc, yt])
+    theta = np.cov(x_all, y_all)[0, 1] / np.var(x_all, ddof=1)
+    adj_c, adj_t = yc - theta * (xc - x_all.mean()), yt - theta * (xt - x_all.mean())
+    return Moments.from_values(yc, xc), Moments.from_values(yt, xt), adj_c, adj_t
+
+
+def test_relative_log_ci_matches_direct_formula_on_adjusted_means() -> None:
+    control, treatment, adj_c, adj_t = _adjusted_arms(21)
+    a_c, a_t = adj_c.mean(), adj_t.mean()
+    var_c, var_t = np.var(adj_c, ddof=1) / adj_c.size, np.var(adj_t, ddof=1) / adj_t.size
+    df = sps.ttest_ind(adj_t, adj_c, equal_var=False).df
+    se_log = math.sqrt(var_t / a_t**2 + var_c / a_c**2)
+    log_ratio = math.log(a_t / a_c)
+    effect = cuped(control, treatment, relative=True, relative_ci="log")
+    assert effect.df == pytest.approx(df, rel=1e-9)
+    assert effect.estimate == pytest.approx(a_t / a_c - 1.0, rel=1e-9)
+    assert effect.se == pytest.approx(a_t / a_c * se_log, rel=1e-9)
+    assert effect.statistic == pytest.approx(log_ratio / se_log, rel=1e-9)
+    assert effect.pvalue == pytest.approx(2 * sps.t.sf(abs(log_ratio / se_log), df), rel=1e-9)
+    for level in (0.95, 0.9):
+        q = sps.t.ppf((1 + level) / 2, df)
+        ci = effect.confidence_interval(level)
+        assert ci.low == pytest.approx(math.exp(log_ratio - q * se_log) - 1.0, rel=1e-9, abs=1e-12)
+        assert ci.high == pytest.approx(math.exp(log_ratio + q * se_log) - 1.0, rel=1e-9, abs=1e-12)
+    assert "ratio of the adjusted means" in effect.method
+    assert "log-ratio CI" in effect.method
+    # variance reduction compares with the delta-method variance of the unadjusted ratio m_t/m_c
+    m_c, m_t = control.mean, treatment.mean
+    unadjusted = treatment.variance / (treatment.n * m_c**2) + m_t**2 * control.variance / (control.n * m_c**4)
+    assert effect.variance_reduction == pytest.approx(1.0 - effect.se**2 / unadjusted, rel=1e-9)
+    assert effect.variance_reduction > 0.3
+
+
+def test_relative_fieller_endpoints_solve_fiellers_quadratic() -> None:
+    control, treatment, adj_c, adj_t = _adjusted_arms(22)
+    a_c, a_t = adj_c.mean(), adj_t.mean()
+    var_c, var_t = np.var(adj_c, ddof=1) / adj_c.size, np.var(adj_t, ddof=1) / adj_t.size
+    df = sps.ttest_ind(adj_t, adj_c, equal_var=False).df
+    effect = cuped(control, treatment, relative=True, relative_ci="fieller")
+    for level in (0.95, 0.8):
+        q = sps.t.ppf((1 + level) / 2, df)
+        ci = effect.confidence_interval(level)
+        for endpoint in (ci.low, ci.high):
+            theta = endpoint + 1.0
+            t_stat = abs(a_t - theta * a_c) / math.sqrt(var_t + theta**2 * var_c)
+            assert t_stat == pytest.approx(q, abs=1e-8)
+        assert ci.low < a_t / a_c - 1.0 < ci.high
+    assert effect.estimate == pytest.approx(a_t / a_c - 1.0, rel=1e-9)
+    assert effect.se == pytest.approx(math.sqrt(var_t / a_c**2 + a_t**2 * var_c / a_c**4), rel=1e-9)
+    # the Fieller test of ratio 1 is the CUPED test of the adjusted difference
+    assert effect.pvalue == pytest.approx(cuped(control, treatment).pvalue, rel=1e-12)
+    assert "ratio of the adjusted means" in effect.method
+    assert "Fieller CI" in effect.method
+
+
+def test_growthbook_published_relative_explicit_delta() -> None:
+    default = cuped(GB_CONTROL, GB_TREATMENT, relative=True)
+    explicit = cuped(GB_CONTROL, GB_TREATMENT, relative=True, relative_ci="delta")
+    assert explicit == default
+    assert explicit.estimate == pytest.approx(-0.2817072, abs=1e-7)
+    assert explicit.se == pytest.approx(0.0971049, abs=1e-7)
+    assert explicit.ci_low == pytest.approx(-0.472068, abs=1e-6)
+    assert explicit.ci_high == pytest.approx(-0.091347, abs=1e-6)
+    assert "unadjusted control mean, delta-method CI" in explicit.method
+    # the other conventions estimate the lift of the adjusted means instead, a close but different number
+    log = cuped(GB_CONTROL, GB_TREATMENT, relative=True, relative_ci="log")
+    assert log.estimate == pytest.approx(log.treatment_mean / log.control_mean - 1.0, rel=1e-12)
+    assert log.estimate == pytest.approx(explicit.estimate, abs=0.05)
+    # ignored for the absolute difference
+    assert cuped(GB_CONTROL, GB_TREATMENT, relative_ci="log") == cuped(GB_CONTROL, GB_TREATMENT)
+
+
+def test_relative_ci_errors() -> None:
+    with pytest.raises(ParameterError, match="relative_ci must be one of 'delta', 'log', 'fieller'"):
+        cuped(GB_CONTROL, GB_TREATMENT, relative=True, relative_ci="bootstrap")  # type: ignore[arg-type]
+    noisy = Moments.from_values([-1.0, 1.2, -0.9, 0.8, 0.1, -0.3], [1.0, 0.0, 2.0, 1.0, 3.0, 0.5])
+    treatment = Moments.from_values([1.0, 2.0, 1.5, 1.7, 2.2, 0.9], [1.0, 2.0, 0.0, 1.5, 2.5, 1.0])
+    with pytest.raises(DataError, match=r"unbounded.*adjusted mean .*not significantly different from 0"):
+        cuped(noisy, treatment, relative=True, relative_ci="fieller")
+    negative = Moments.from_values([-1.0, -2.0, -1.5, -1.2], [1.0, 2.0, 3.0, 1.0])
+    with pytest.raises(DataError, match="adjusted means of the same sign"):
+        cuped(treatment, negative, relative=True, relative_ci="log")

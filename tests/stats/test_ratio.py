@@ -113,3 +113,112 @@ def test_validation_errors() -> None:
     zero_ratio = RatioMoments.from_values([1.0, -1.0, 0.0], [1.0, 1.0, 2.0])
     with pytest.raises(DataError, match="control ratio is 0"):
         ratio(zero_ratio, good, relative=True)
+
+
+def _linearised_arm(y: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """Ratio Σy/Σd and its delta-method variance from the linearised values (y − R d) / d̄, computed directly."""
+    r = y.sum() / d.sum()
+    return r, float(np.var((y - r * d) / d.mean(), ddof=1) / y.size)
+
+
+def _two_arms(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yc, dc = _users(rng, 300, 2.0)
+    yt, dt = _users(rng, 280, 2.3)
+    return yc, dc, yt, dt
+
+
+def _welch_df(var_c: float, var_t: float, n_c: int, n_t: int) -> float:
+    return (var_c + var_t) ** 2 / (var_c**2 / (n_c - 1) + var_t**2 / (n_t - 1))
+
+
+def test_relative_log_ci_matches_direct_formula() -> None:
+    from scipy import stats as sps
+
+    yc, dc, yt, dt = _two_arms(3)
+    r_c, var_c = _linearised_arm(yc, dc)
+    r_t, var_t = _linearised_arm(yt, dt)
+    df = _welch_df(var_c, var_t, yc.size, yt.size)
+    se_log = math.sqrt(var_t / r_t**2 + var_c / r_c**2)
+    log_ratio = math.log(r_t / r_c)
+    effect = ratio(RatioMoments.from_values(yc, dc), RatioMoments.from_values(yt, dt), relative=True, relative_ci="log")
+    assert effect.df == pytest.approx(df, rel=1e-9)
+    assert effect.estimate == pytest.approx(r_t / r_c - 1.0, rel=1e-9)
+    assert effect.se == pytest.approx(r_t / r_c * se_log, rel=1e-9)
+    assert effect.statistic == pytest.approx(log_ratio / se_log, rel=1e-9)
+    assert effect.pvalue == pytest.approx(2 * sps.t.sf(abs(log_ratio / se_log), df), rel=1e-9)
+    assert "log-ratio CI" in effect.method
+    for level in (0.95, 0.9):
+        q = sps.t.ppf((1 + level) / 2, df)
+        ci = effect.confidence_interval(level)
+        assert ci.low == pytest.approx(math.exp(log_ratio - q * se_log) - 1.0, rel=1e-9, abs=1e-12)
+        assert ci.high == pytest.approx(math.exp(log_ratio + q * se_log) - 1.0, rel=1e-9, abs=1e-12)
+    assert (effect.ci_low, effect.ci_high) == tuple(effect.confidence_interval(0.95))
+
+
+def test_relative_fieller_endpoints_solve_fiellers_quadratic() -> None:
+    from scipy import stats as sps
+
+    yc, dc, yt, dt = _two_arms(4)
+    r_c, var_c = _linearised_arm(yc, dc)
+    r_t, var_t = _linearised_arm(yt, dt)
+    df = _welch_df(var_c, var_t, yc.size, yt.size)
+    control, treatment = RatioMoments.from_values(yc, dc), RatioMoments.from_values(yt, dt)
+    effect = ratio(control, treatment, relative=True, relative_ci="fieller")
+    for level in (0.95, 0.8):
+        q = sps.t.ppf((1 + level) / 2, df)
+        ci = effect.confidence_interval(level)
+        for endpoint in (ci.low, ci.high):
+            theta = endpoint + 1.0
+            t_stat = abs(r_t - theta * r_c) / math.sqrt(var_t + theta**2 * var_c)
+            assert t_stat == pytest.approx(q, abs=1e-8)
+        assert ci.low < r_t / r_c - 1.0 < ci.high
+    # the Fieller test of ratio 1 is the test of the difference of ratios; se is the delta-method one
+    absolute = ratio(control, treatment)
+    delta = ratio(control, treatment, relative=True)
+    assert effect.pvalue == pytest.approx(absolute.pvalue, rel=1e-12)
+    assert effect.se == pytest.approx(delta.se, rel=1e-12)
+    assert effect.estimate == pytest.approx(delta.estimate, rel=1e-12)
+    assert "Fieller CI" in effect.method
+
+
+def test_relative_ci_default_is_delta() -> None:
+    yc, dc, yt, dt = _two_arms(5)
+    control, treatment = RatioMoments.from_values(yc, dc), RatioMoments.from_values(yt, dt)
+    default = ratio(control, treatment, relative=True)
+    explicit = ratio(control, treatment, relative=True, relative_ci="delta")
+    assert default == explicit
+    assert "delta-method CI" in default.method
+    # ignored for the absolute difference
+    assert ratio(control, treatment, relative_ci="fieller") == ratio(control, treatment)
+
+
+@pytest.mark.parametrize("relative_ci", ["delta", "log", "fieller"])
+def test_unit_denominators_reduce_to_welch(relative_ci: str) -> None:
+    # With d ≡ 1 the ratio is a mean and Var(R) = V_y / n, so every interval equals Welch's.
+    from abnb.stats import Moments, welch
+
+    rng = np.random.default_rng(6)
+    yc, yt = rng.normal(2.0, 1.0, size=40), rng.normal(2.4, 1.5, size=45)
+    effect = ratio(
+        RatioMoments.from_values(yc, np.ones(40)),
+        RatioMoments.from_values(yt, np.ones(45)),
+        relative=True,
+        relative_ci=relative_ci,  # type: ignore[arg-type]
+    )
+    reference = welch(Moments.from_values(yc), Moments.from_values(yt), relative=True, relative_ci=relative_ci)  # type: ignore[arg-type]
+    for name in ("estimate", "se", "ci_low", "ci_high", "pvalue", "statistic", "df"):
+        assert getattr(effect, name) == pytest.approx(getattr(reference, name), rel=1e-9), name
+
+
+def test_relative_ci_errors() -> None:
+    good = RatioMoments.from_values([1.0, 2.0, 4.0], [1.0, 1.0, 2.0])
+    with pytest.raises(ParameterError, match="relative_ci must be one of 'delta', 'log', 'fieller'"):
+        ratio(good, good, relative=True, relative_ci="bootstrap")  # type: ignore[arg-type]
+    noisy = RatioMoments.from_values([-1.0, 1.2, -0.9, 0.8, 0.1, -0.3], np.ones(6))
+    treatment = RatioMoments.from_values([1.0, 2.0, 1.5, 1.7, 2.2, 0.9], np.ones(6))
+    with pytest.raises(DataError, match=r"unbounded.*control ratio .*not significantly different from 0"):
+        ratio(noisy, treatment, relative=True, relative_ci="fieller")
+    negative = RatioMoments.from_values([-1.0, -2.0, -1.5], [1.0, 1.0, 1.0])
+    with pytest.raises(DataError, match="ratios of the same sign"):
+        ratio(good, negative, relative=True, relative_ci="log")
