@@ -30,10 +30,10 @@ from abnb.stats.frequentist import (
     _check_alpha,
     _check_arms,
     _check_relative_ci,
+    _effect,
     _Interval,
     _ratio_lift,
     _symmetric,
-    _two_sided_pvalue,
 )
 from abnb.stats.moments import Moments
 
@@ -231,21 +231,18 @@ def cuped(
         se = math.sqrt(variance)
         statistic = estimate / se
         interval = _symmetric(estimate, se, df)
-    low, high = interval(1.0 - alpha)
-    return CupedEffect(
+    return _effect(
+        CupedEffect,
         estimate=estimate,
         se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=_two_sided_pvalue(statistic, df),
         statistic=statistic,
         df=df,
         alpha=alpha,
+        interval=interval,
         method=method,
         relative=relative,
         control_mean=a_c,
         treatment_mean=a_t,
-        _interval=interval,
         theta=theta,
         variance_reduction=1.0 - variance / unadjusted if unadjusted > 0.0 else 0.0,
         control_unadjusted_mean=m_c,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, Effect, _fmt, check_level
-from abnb.stats.frequentist import _check_alpha, _symmetric, _two_sided_pvalue
+from abnb.stats.frequentist import _check_alpha, _effect, _symmetric
 from abnb.stats.moments import Moments, _as_count
 
 if TYPE_CHECKING:
@@ -322,19 +322,16 @@ def paired(differences: Moments, *, alpha: float = 0.05) -> Effect:
     df = float(n - 1)
     statistic = mean / se
     interval = _symmetric(mean, se, df)
-    low, high = interval(1.0 - alpha)
-    return Effect(
+    return _effect(
+        Effect,
         estimate=mean,
         se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=_two_sided_pvalue(statistic, df),
         statistic=statistic,
         df=df,
         alpha=alpha,
+        interval=interval,
         method="paired t-test on per-unit differences (after − before)",
         relative=False,
         control_mean=math.nan,
         treatment_mean=math.nan,
-        _interval=interval,
     )

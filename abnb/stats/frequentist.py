@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Real
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import Effect
@@ -204,6 +204,44 @@ def _ratio_lift(
     return estimate, _lift_se_delta(m_c, var_c, m_t, var_t), statistic_diff, interval
 
 
+_E = TypeVar("_E", bound=Effect)
+
+
+def _effect(
+    kind: type[_E],
+    *,
+    estimate: float,
+    se: float,
+    statistic: float,
+    df: float | None,
+    alpha: float,
+    interval: _Interval,
+    method: str,
+    relative: bool,
+    control_mean: float,
+    treatment_mean: float,
+    **extra: Any,
+) -> _E:
+    """Build an :class:`Effect` (or subclass): the interval at 1 − alpha and the two-sided p-value of ``statistic``."""
+    low, high = interval(1.0 - alpha)
+    return kind(
+        estimate=estimate,
+        se=se,
+        ci_low=low,
+        ci_high=high,
+        pvalue=_two_sided_pvalue(statistic, df),
+        statistic=statistic,
+        df=df,
+        alpha=alpha,
+        method=method,
+        relative=relative,
+        control_mean=control_mean,
+        treatment_mean=treatment_mean,
+        _interval=interval,
+        **extra,
+    )
+
+
 def _build(
     control: Moments,
     treatment: Moments,
@@ -263,21 +301,18 @@ def _build(
         if test_from_difference:
             statistic = statistic_diff
             method += "; p-value from the test of the difference in means"
-    low, high = interval(1.0 - alpha)
-    return Effect(
+    return _effect(
+        Effect,
         estimate=estimate,
         se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=_two_sided_pvalue(statistic, df),
         statistic=statistic,
         df=df,
         alpha=alpha,
+        interval=interval,
         method=method,
         relative=relative,
         control_mean=m_c,
         treatment_mean=m_t,
-        _interval=interval,
     )
 
 

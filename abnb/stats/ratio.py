@@ -24,11 +24,11 @@ from abnb.stats.frequentist import (
     RelativeCI,
     _check_alpha,
     _check_relative_ci,
+    _effect,
     _Interval,
     _lift_se_delta,
     _ratio_lift,
     _symmetric,
-    _two_sided_pvalue,
 )
 from abnb.stats.moments import _as_count, _as_finite, _finite_array
 
@@ -290,19 +290,16 @@ def ratio(
                 method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
             else:
                 method += ", relative lift, Fieller CI; p-value from the test of the difference in ratios"
-    low, high = interval(1.0 - alpha)
-    return Effect(
+    return _effect(
+        Effect,
         estimate=estimate,
         se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=_two_sided_pvalue(statistic, df),
         statistic=statistic,
         df=df,
         alpha=alpha,
+        interval=interval,
         method=method,
         relative=relative,
         control_mean=r_c,
         treatment_mean=r_t,
-        _interval=interval,
     )
