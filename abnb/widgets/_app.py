@@ -1,0 +1,156 @@
+"""The teaching-app pattern: controls → a pure ``compute`` → a pure ``render`` → a chart and a verdict.
+
+An :class:`App` keeps all logic outside ipywidgets: ``compute(**values)`` is a plain function of the control values
+(tested with pytest, no browser), ``render(state)`` turns its result into an altair chart and a line of HTML.
+The app shows them as inline SVG (vl-convert) and HTML, so nothing is loaded from a CDN in Lab, and it publishes a
+static snapshot next to the live widget: a notebook executed unattended (papermill, nbclient, the test suite) or
+exported to HTML keeps the last state as SVG and text, while JupyterLab shows the interactive widget.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from abnb.errors import ParameterError
+
+if TYPE_CHECKING:
+    import altair as alt
+    import ipywidgets
+
+__all__ = ["App", "View"]
+
+
+@dataclass(frozen=True)
+class View:
+    """What an app shows for one state: a chart (or ``None``) and a verdict as HTML."""
+
+    chart: alt.TopLevelMixin | None
+    verdict: str
+
+
+def svg(chart: alt.TopLevelMixin) -> str:
+    """Render a chart to an SVG string with vl-convert (no JavaScript, no network)."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(chart.to_dict()))
+
+
+@dataclass
+class App:
+    """A live teaching app.
+
+    Args:
+        title: Heading shown above the controls.
+        controls: Named ipywidgets value widgets; their names are ``compute``'s keyword arguments.
+        compute: Pure function of the control values returning a state object.
+        render: Pure function of the state returning a :class:`View`.
+        presets: Named sets of control values (a dropdown appears when given).
+    """
+
+    title: str
+    controls: Mapping[str, ipywidgets.ValueWidget]
+    compute: Callable[..., Any]
+    render: Callable[[Any], View]
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    state: Any = field(init=False, default=None)
+    view: View | None = field(init=False, default=None)
+    seconds: float = field(init=False, default=0.0)
+    updates: int = field(init=False, default=0)
+    _display_id: str | None = field(init=False, default=None)
+    _chart_html: Any = field(init=False, default=None)
+    _verdict_html: Any = field(init=False, default=None)
+    _box: Any = field(init=False, default=None)
+    _muted: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        import ipywidgets
+
+        self._chart_html = ipywidgets.HTML()
+        self._verdict_html = ipywidgets.HTML()
+        rows: list[Any] = [ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>")]
+        if self.presets:
+            chooser = ipywidgets.Dropdown(options=["(custom)", *self.presets], value="(custom)", description="preset")
+            chooser.observe(lambda change: self.apply_preset(change["new"]), names="value")
+            rows.append(chooser)
+        rows += [ipywidgets.HBox(list(self.controls.values()), layout={"flex_flow": "row wrap"})]
+        rows += [self._chart_html, self._verdict_html]
+        self._box = ipywidgets.VBox(rows)
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+        self.update()
+
+    def _changed(self, _change: Mapping[str, Any]) -> None:
+        if not self._muted:
+            self.update()
+
+    def values(self) -> dict[str, Any]:
+        """The current control values by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def set(self, **values: Any) -> App:
+        """Set several controls at once (one recomputation), as a user moving sliders would; returns the app."""
+        unknown = sorted(set(values) - set(self.controls))
+        if unknown:
+            raise ParameterError(
+                f"{self.title}: no control {', '.join(unknown)}; controls: {', '.join(self.controls)}."
+            )
+        self._muted = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._muted = False
+        self.update()
+        return self
+
+    def apply_preset(self, name: str) -> App:
+        """Set the controls to a named preset (``"(custom)"`` leaves them)."""
+        if name == "(custom)":
+            return self
+        if name not in self.presets:
+            raise ParameterError(f"{self.title}: no preset {name!r}; presets: {', '.join(self.presets)}.")
+        return self.set(**self.presets[name])
+
+    def update(self) -> View:
+        """Recompute from the controls and refresh the chart, the verdict and the static snapshot."""
+        start = time.perf_counter()
+        self.state = self.compute(**self.values())
+        self.view = self.render(self.state)
+        self._chart_html.value = svg(self.view.chart) if self.view.chart is not None else ""
+        self._verdict_html.value = self.view.verdict
+        self.seconds = time.perf_counter() - start
+        self.updates += 1
+        if self._display_id is not None:
+            from IPython.display import update_display
+
+            update_display(self._bundle(), raw=True, display_id=self._display_id)
+        return self.view
+
+    def snapshot(self) -> str:
+        """The current state as static HTML: inline SVG chart and the verdict."""
+        return (
+            f"<div><b>{html.escape(self.title)}</b>{self._chart_html.value}<div>{self._verdict_html.value}</div></div>"
+        )
+
+    def _bundle(self) -> dict[str, Any]:
+        bundle = dict(self._box._repr_mimebundle_())
+        bundle["text/html"] = self.snapshot()
+        bundle["text/plain"] = f"{self.title} (interactive in JupyterLab)"
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self._display_id = self._display_id or uuid.uuid4().hex
+        display(self._bundle(), raw=True, display_id=self._display_id)
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The ipywidgets box (controls, chart, verdict)."""
+        box: ipywidgets.VBox = self._box
+        return box
