@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     := data/telemetry.duckdb
 USERS  ?= 200000
 
-.PHONY: demo test lint typecheck lab data report clean-venv bench
+.PHONY: demo test lint typecheck lab data report teaching clean-venv bench
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(STAMP) $(DB)
 	$(BIN)/ruff check abnb tests benchmarks notebooks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+teaching: $(STAMP)
+	$(BIN)/abnb teach export
+
+bench: $(DB)
+	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_widgets.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check abnb tests benchmarks notebooks

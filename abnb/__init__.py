@@ -22,7 +22,7 @@ from abnb.errors import (
 )
 
 if TYPE_CHECKING:
-    from abnb import aggregate, charts, counts, engine, experiment, metrics, report, sample, stats, telemetry
+    from abnb import aggregate, charts, counts, engine, experiment, metrics, report, sample, stats, telemetry, widgets
     from abnb.engine import Connection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
@@ -48,6 +48,7 @@ _MODULES = {
     "sample",
     "stats",
     "telemetry",
+    "widgets",
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "sample",
     "stats",
     "telemetry",
+    "widgets",
 ]
 
 

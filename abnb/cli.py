@@ -128,6 +128,30 @@ def demo(users: int, output_dir: Path) -> None:
     click.echo(f"report: {html.resolve()}")
 
 
+@main.group()
+def teach() -> None:
+    """Teaching notebooks."""
+
+
+@teach.command("export")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports") / "teaching",
+    show_default=True,
+    help="Where the static HTML copies go.",
+)
+def teach_export(output_dir: Path) -> None:
+    """Execute every teaching notebook and write a static, offline HTML copy (widgets as their last state)."""
+    from abnb.report import export_teaching
+
+    try:
+        for path in export_teaching(output_dir):
+            click.echo(path)
+    except AbnbError as error:
+        raise _fail(error) from error
+
+
 @main.command()
 def lab() -> None:
     """Open JupyterLab on notebooks/."""

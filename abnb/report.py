@@ -31,6 +31,8 @@ __all__ = [
     "RenderedReport",
     "ReportParameters",
     "distributions_table",
+    "export_notebook",
+    "export_teaching",
     "external_resources",
     "headline",
     "note",
@@ -322,6 +324,60 @@ def render(
     (folder / f".failed-{stem}.ipynb").unlink(missing_ok=True)
     write_index(output_dir)
     return published
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TEACHING = PACKAGE_DIR.parent / "notebooks" / "teaching"
+
+
+def export_notebook(
+    notebook: str | Path, html_path: str | Path, *, kernel_name: str = "python3", timeout: int = 600
+) -> Path:
+    """Execute a notebook and write a static, offline HTML copy of it (code, outputs, widgets as their last state).
+
+    Live widgets need a kernel, so each output that carries a widget view keeps only its static snapshot (the
+    ``text/html`` that :class:`abnb.widgets.App` keeps current); the page loads nothing from the network.
+
+    Raises:
+        ReportError: A cell failed (named), or the page would load something from the network. An existing HTML
+            file is replaced only after a successful export.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    source = Path(notebook)
+    executed = nbformat.read(source, as_version=4)
+    try:
+        NotebookClient(
+            executed,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            resources={"metadata": {"path": str(source.parent)}},
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        ).execute()
+    except CellExecutionError as error:
+        raise ReportError(f"{source.name}: a cell failed: {str(error).strip().splitlines()[-1]}") from error
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
+    executed.metadata.pop("widgets", None)
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="abnb_offline", extra_template_basedirs=[str(TEMPLATE_DIR)])
+    page, _ = exporter.from_notebook_node(executed)
+    loads = external_resources(page)
+    if loads:
+        raise ReportError(f"{source.name}: the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
+    target = Path(html_path)
+    _write_atomic(target, page)
+    return target
+
+
+def export_teaching(output_dir: str | Path = Path("reports") / "teaching") -> list[Path]:
+    """Export every teaching notebook (``notebooks/teaching/*.ipynb``) to ``<output_dir>/<name>.html``."""
+    folder = Path(output_dir)
+    return [export_notebook(path, folder / f"{path.stem}.html") for path in sorted(TEACHING.glob("*.ipynb"))]
 
 
 def write_index(output_dir: str | Path = "reports") -> Path:

@@ -1,9 +1,48 @@
 """Interactive teaching apps (ipywidgets + altair): the logic of each is a plain function tested without a browser.
 
-Each module holds one teaching notebook's app: a pure ``compute`` function, a pure ``render`` function and an
-``*_app()`` factory building an :class:`~abnb.widgets._app.App`.
+Each module holds one teaching notebook's app: pure ``compute`` functions, a pure ``render`` and an ``*_app()``
+factory building an :class:`App`. The modules load lazily, so ``import abnb.widgets`` stays light.
+
+| notebook | module | apps |
+| --- | --- | --- |
+| 01_error_model | ``error_model`` | ``error_model_app`` |
+| 02_comparing_distributions | ``distributions`` | ``distributions_app`` |
+| 03_confidence_intervals | ``confidence`` | ``confidence_app`` |
+| 04_t_test | ``ttests`` | ``ttests_app`` |
+| 05_significance_and_power | ``power`` | ``power_app``, ``sample_size_app``, ``significance_app`` |
+| 06_peeking | ``peeking`` | ``peeking_app`` |
+| 07_ab_conversion_table | ``conversion`` | ``conversion_app`` |
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from abnb.widgets._app import App, View
 
-__all__ = ["App", "View"]
+APPS = {
+    "error_model_app": "error_model",
+    "distributions_app": "distributions",
+    "confidence_app": "confidence",
+    "ttests_app": "ttests",
+    "power_app": "power",
+    "sample_size_app": "power",
+    "significance_app": "power",
+    "peeking_app": "peeking",
+    "conversion_app": "conversion",
+}
+_MODULES = set(APPS.values())
+
+__all__ = ["APPS", "App", "View", *sorted(APPS), *sorted(_MODULES)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in APPS:
+        value = getattr(importlib.import_module(f"abnb.widgets.{APPS[name]}"), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"abnb.widgets.{name}")
+    else:
+        raise AttributeError(f"module 'abnb.widgets' has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -1,0 +1,252 @@
+"""Why measurement noise looks normal: many small ±1 errors add up to a bell curve.
+
+A measurement of a true value ``μ`` is disturbed by ``N`` independent random errors, each ``+s`` or ``−s`` with
+probability ½. With ``k`` of them positive the total error is ``s·(2k − N)``, so the measurement
+``μ + s·(2k − N)`` takes ``N + 1`` values with the binomial probabilities ``C(N, k) / 2^N``. Its mean is ``μ`` and its
+variance ``N·s²``; by the de Moivre–Laplace theorem the distribution approaches ``Normal(μ, N·s²)`` as ``N`` grows,
+and the largest gap between the two cumulative distribution functions shrinks like ``1/√N`` (Berry–Esseen).
+
+References:
+    A. de Moivre (1738), "The Doctrine of Chances", 2nd ed. (the normal limit of the symmetric binomial);
+    W. Feller (1968), "An Introduction to Probability Theory and Its Applications", vol. 1, ch. VII.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import accumulate
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from abnb.errors import ParameterError
+from abnb.widgets._app import App, View
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ErrorModelState", "error_distribution", "error_model_app", "render_error_model"]
+
+MAX_ERRORS = 200
+LISTED_UP_TO = 8  # the verdict lists every value and its probability up to this many errors
+
+
+@dataclass(frozen=True)
+class ErrorModelState:
+    """Exact distribution of a measurement disturbed by ``errors`` independent ±``error_size`` errors.
+
+    Attributes:
+        errors: Number of independent errors ``N``.
+        error_size: Size ``s`` of each error (each is ``+s`` or ``−s`` with probability ½).
+        true_value: The true value ``μ`` being measured.
+        mean: Mean of the measurement, ``μ``.
+        sd: Standard deviation of the measurement, ``s·√N``.
+        max_cdf_gap: Kolmogorov distance ``sup_x |F(x) − Φ((x − μ)/(s√N))|`` between the exact CDF ``F`` and the
+            normal approximation (over all real ``x``, so it includes the jumps of ``F``).
+        max_cdf_gap_corrected: ``max_k |F(x_k) − Φ((x_k + s − μ)/(s√N))|`` over the possible values ``x_k``: the
+            same comparison with the continuity correction (half the spacing ``2s`` added).
+        distribution: One row per possible measurement: ``k`` (positive errors), ``total_error`` (``s·(2k − N)``),
+            ``value`` (``μ + total_error``), ``probability`` (``C(N, k)/2^N``), ``cdf`` (exact), ``normal_cdf``
+            (``Φ`` at the value) and ``normal_mass`` (normal density × spacing ``2s``, comparable with a bar).
+        curve: The normal approximation on a grid for the chart: ``value``, ``normal_mass`` (density × ``2s``).
+    """
+
+    errors: int
+    error_size: float
+    true_value: float
+    mean: float
+    sd: float
+    max_cdf_gap: float
+    max_cdf_gap_corrected: float
+    distribution: pd.DataFrame
+    curve: pd.DataFrame
+
+
+def _check(errors: object, error_size: object, true_value: object) -> tuple[int, float, float]:
+    if isinstance(errors, bool) or not isinstance(errors, Integral) or not 1 <= int(errors) <= MAX_ERRORS:
+        raise ParameterError(f"errors must be a whole number in [1, {MAX_ERRORS}], got {errors!r}.")
+    if isinstance(error_size, bool) or not isinstance(error_size, Real) or not 0 < float(error_size) < math.inf:
+        raise ParameterError(f"error_size must be a finite number > 0, got {error_size!r}.")
+    if isinstance(true_value, bool) or not isinstance(true_value, Real) or not math.isfinite(float(true_value)):
+        raise ParameterError(f"true_value must be a finite number, got {true_value!r}.")
+    return int(errors), float(error_size), float(true_value)
+
+
+def error_distribution(errors: int = 3, error_size: float = 1.0, true_value: float = 10.0) -> ErrorModelState:
+    """Exact distribution of ``μ + Σ εᵢ`` with ``N`` independent errors ``εᵢ = ±s``, and its normal approximation.
+
+    ``P(μ + s·(2k − N)) = C(N, k) / 2^N`` for ``k = 0..N``, computed from exact integers (each probability is the
+    correctly rounded float of the exact fraction). The approximation is ``Normal(μ, N·s²)``.
+
+    Args:
+        errors: Number of independent errors ``N``, in ``[1, 200]``.
+        error_size: Size ``s`` of each error, > 0.
+        true_value: True value ``μ``.
+
+    Returns:
+        The distribution, the normal approximation and the largest CDF gaps between them.
+
+    Raises:
+        ParameterError: A parameter lies outside its range.
+
+    Example:
+        Three unit errors around 10 give 7, 9, 11, 13 with probabilities 1/8, 3/8, 3/8, 1/8.
+    """
+    import pandas as pd
+    from scipy.special import ndtr
+
+    n, s, mu = _check(errors, error_size, true_value)
+    k = np.arange(n + 1)
+    total = 2**n
+    counts = [math.comb(n, j) for j in range(n + 1)]
+    probability = np.array([c / total for c in counts])  # int / int: correctly rounded
+    cdf = np.array([c / total for c in accumulate(counts)])
+    total_error = s * (2 * k - n)
+    value = mu + total_error
+    sd = s * math.sqrt(n)
+    normal_cdf = ndtr(total_error / sd)
+    # F is a step function and Φ continuous: on [x_k, x_{k+1}) the gap |F(x_k) − Φ(x)| peaks at an end point.
+    left_limit = np.concatenate(([0.0], cdf[:-1]))
+    max_gap = float(max(np.abs(cdf - normal_cdf).max(), np.abs(left_limit - normal_cdf).max()))
+    max_gap_corrected = float(np.abs(cdf - ndtr((total_error + s) / sd)).max())
+    spacing = 2 * s
+    density = np.exp(-0.5 * (total_error / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+    distribution = pd.DataFrame(
+        {
+            "k": k,
+            "total_error": total_error,
+            "value": value,
+            "probability": probability,
+            "cdf": cdf,
+            "normal_cdf": normal_cdf,
+            "normal_mass": density * spacing,
+        }
+    )
+    reach = min(5 * sd, n * s) + s
+    grid = np.linspace(-reach, reach, 241)
+    curve = pd.DataFrame(
+        {
+            "value": mu + grid,
+            "normal_mass": np.exp(-0.5 * (grid / sd) ** 2) / (sd * math.sqrt(2 * math.pi)) * spacing,
+        }
+    )
+    return ErrorModelState(
+        errors=n,
+        error_size=s,
+        true_value=mu,
+        mean=mu,
+        sd=sd,
+        max_cdf_gap=max_gap,
+        max_cdf_gap_corrected=max_gap_corrected,
+        distribution=distribution,
+        curve=curve,
+    )
+
+
+def _number(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def verdict(state: ErrorModelState) -> str:
+    """The lesson of one state as HTML: exact probabilities for few errors, the CDF gap always."""
+    n, s = state.errors, state.error_size
+    word = "error" if n == 1 else "errors"
+    head = (
+        f"{n} random {word} of ±{_number(s)} around the true value {_number(state.true_value)}: "
+        f"the measurement has mean {_number(state.mean)} and standard deviation {_number(state.sd)} "
+        f"(= {_number(s)}·√{n})."
+    )
+    lines = [head]
+    if n <= LISTED_UP_TO:
+        listed = ", ".join(
+            f"{_number(v)} ({p * 100:.4g}%)"
+            for v, p in zip(state.distribution["value"], state.distribution["probability"], strict=True)
+        )
+        lines.append(f"Exact distribution: {listed}.")
+    lines.append(
+        f"Largest gap between the exact and the normal CDF: {state.max_cdf_gap:.4f} "
+        f"({state.max_cdf_gap_corrected:.2g} with the continuity correction); it shrinks like 1/√N as errors add up."
+    )
+    return "<br>".join(lines)
+
+
+def render_error_model(state: ErrorModelState) -> View:
+    """Bar chart of the exact probabilities with the normal approximation as a line, and the verdict.
+
+    Bars further than five standard deviations from the true value (probabilities below 10⁻⁶) are left out of the
+    chart so that the bell stays readable for many errors; the state keeps all of them.
+    """
+    import altair as alt
+    import pandas as pd
+
+    frame = state.distribution
+    half = 0.8 * state.error_size
+    shown = frame[(frame["value"] - state.true_value).abs() <= 5 * state.sd + state.error_size].assign(
+        left=lambda d: d["value"] - half, right=lambda d: d["value"] + half
+    )
+    x_title = "measured value"
+    bars = (
+        alt.Chart(shown)
+        .mark_bar(color="#4c78a8", opacity=0.8)
+        .encode(
+            x=alt.X("left:Q", title=x_title, scale=alt.Scale(zero=False)),
+            x2="right:Q",
+            y=alt.Y("probability:Q", title="probability"),
+            y2=alt.datum(0),
+            tooltip=[
+                alt.Tooltip("value:Q", format=".4g"),
+                alt.Tooltip("probability:Q", format=".4%"),
+                alt.Tooltip("normal_mass:Q", format=".4%"),
+            ],
+        )
+    )
+    line = alt.Chart(state.curve).mark_line(color="#e45756").encode(x="value:Q", y="normal_mass:Q")
+    truth = alt.Chart(pd.DataFrame({"value": [state.true_value]})).mark_rule(strokeDash=[4, 3]).encode(x="value:Q")
+    chart = (bars + line + truth).properties(
+        width=560,
+        height=260,
+        title=f"{state.errors} errors of ±{_number(state.error_size)}: exact (bars) vs Normal(μ, N·s²) (line)",
+    )
+    return View(chart=chart, verdict=verdict(state))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "1 error around 10": {"errors": 1, "error_size": 1.0, "true_value": 10.0},
+    "2 errors around 10": {"errors": 2, "error_size": 1.0, "true_value": 10.0},
+    "3 errors around 10": {"errors": 3, "error_size": 1.0, "true_value": 10.0},
+    "10 errors": {"errors": 10, "error_size": 1.0, "true_value": 10.0},
+    "200 small errors": {"errors": 200, "error_size": 0.1, "true_value": 10.0},
+}
+
+
+def error_model_app(**initial: Any) -> App:
+    """The error-model app: sliders for the number of errors, their size and the true value.
+
+    Args:
+        **initial: Initial control values (``errors``, ``error_size``, ``true_value``).
+
+    Returns:
+        The app; ``app.state`` is an :class:`ErrorModelState`.
+    """
+    import ipywidgets as w
+
+    defaults: dict[str, Any] = {"errors": 3, "error_size": 1.0, "true_value": 10.0}
+    unknown = sorted(set(initial) - set(defaults))
+    if unknown:
+        raise ParameterError(f"error_model_app: no control {', '.join(unknown)}; controls: {', '.join(defaults)}.")
+    values = {**defaults, **initial}
+    _check(values["errors"], values["error_size"], values["true_value"])
+    controls = {
+        "errors": w.IntSlider(value=values["errors"], min=1, max=MAX_ERRORS, description="errors N"),
+        "error_size": w.FloatSlider(value=values["error_size"], min=0.1, max=5.0, step=0.1, description="size s"),
+        "true_value": w.FloatSlider(value=values["true_value"], min=0.0, max=100.0, step=1.0, description="true μ"),
+    }
+    return App(
+        title="Error model: N random errors of ±s",
+        controls=controls,
+        compute=error_distribution,
+        render=render_error_model,
+        presets=PRESETS,
+    )

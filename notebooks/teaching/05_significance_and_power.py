@@ -1,0 +1,109 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Significance, errors and power
+#
+# An A/B test can go wrong in two ways. It can call a difference that is only noise (an **α error**, a false
+# positive), or it can miss a difference that is really there (a **β error**, a false negative). **Power** is
+# `1 − β`: the chance of detecting an effect of a given size. This notebook draws both errors as areas, shows how
+# many users a test needs, and separates "statistically significant" from "important".
+
+# %%
+from IPython.display import display
+
+import abnb.widgets.power
+
+# %% [markdown]
+# ## 1. α and β are areas under two curves
+#
+# Repeat the same experiment many times and the observed difference of means `D` scatters around the truth with
+# standard error `se = sd·√(2/n)`. Under H0 (no effect) it scatters around 0; under H1 around the true effect `δ`.
+# The test rejects H0 when `|D|` is beyond the cut-offs `±z₁₋α/₂·se` (dashed lines):
+#
+# * **α** = the part of the H0 curve beyond the cut-offs (red): how often pure noise looks significant;
+# * **β** = the part of the H1 curve between them (orange): how often a real effect is missed;
+# * **power** = the part of the H1 curve beyond them (green): `Φ(δ/se − z₁₋α/₂) + Φ(−δ/se − z₁₋α/₂)`.
+#
+# Move the sliders: more users or less noise make both curves narrower and pull them apart; a stricter α moves
+# the cut-offs out, which lowers α but raises β.
+
+# %%
+power_app = abnb.widgets.power.power_app()
+display(power_app)
+
+# %% [markdown]
+# With only 50 users per arm the two curves overlap heavily: an effect of 0.2 standard deviations is missed most
+# of the time.
+
+# %%
+power_app.apply_preset("underpowered: n = 50")
+print(f"power = {power_app.state.power:.1%}, beta = {power_app.state.beta:.1%}")
+
+# %% [markdown]
+# Demanding α = 0.01 instead of 0.05 buys fewer false positives at the price of power: with the same 400 users
+# per arm, power drops from about 81% to about 60%.
+
+# %%
+power_app.apply_preset("stricter α = 0.01 costs power")
+print(f"power = {power_app.state.power:.1%}")
+
+# %% [markdown]
+# ## 2. How many samples do I need?
+#
+# Before the experiment, pick the baseline conversion rate, the smallest relative change worth detecting (the
+# **minimum detectable effect**), α and the power you want. `abnb.stats.sample_size` turns them into users per
+# arm; four textbook formulas are shown side by side (they differ by a few percent in how they estimate the
+# variance under H0), and `abnb.stats.duration` turns users into days for your traffic.
+#
+# The curve shows power against users per arm. **Too few** users and a real effect is a coin flip; **too many**
+# adds little power but costs days, delays the decision and exposes users to a possibly worse variant for longer.
+
+# %%
+size_app = abnb.widgets.power.sample_size_app()
+display(size_app)
+
+# %% [markdown]
+# Small baseline rates are expensive: a +10% change on a 1% conversion rate needs about ten times as many users
+# as the same relative change on a 10% rate.
+
+# %%
+size_app.apply_preset("rare conversions: 1%, +10%")
+print(f"{size_app.state.n_per_arm:,} users per arm, {size_app.state.days} days at 5,000 users/day")
+
+# %%
+size_app.set(daily_traffic=20_000)
+print(f"{size_app.state.days} days at 20,000 users/day")
+
+# %% [markdown]
+# ## 3. Statistically significant ≠ important
+#
+# A p-value answers "could this difference be zero?", not "does it matter?". Set the smallest difference that
+# matters for your product (the grey band) and read the confidence interval against it.
+#
+# * With half a million users per arm, a difference of 0.01 standard deviations is highly significant and still
+#   negligible.
+# * With 15 users per arm, a difference of 0.5 standard deviations is not significant, yet the interval reaches
+#   far into important territory: the experiment was too small to tell, which is not the same as "no effect".
+
+# %%
+significance = abnb.widgets.power.significance_app()
+display(significance)
+
+# %%
+significance.apply_preset("huge n, tiny effect (significant, negligible)")
+print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")
+
+# %%
+significance.apply_preset("small n, large effect (important, not significant)")
+print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")

@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Peeking: why "stop when it's significant" breaks the test
+#
+# A significance level of 5% is a promise about **one** look at the data, decided in advance. Dashboards make it
+# tempting to check every day and stop as soon as the p-value dips below 0.05. Each check is another chance for
+# noise to cross the line, and the chances add up.
+#
+# Here we simulate many **A/A tests** (both arms identical, so every "winner" is a false positive) and look once a
+# day. The simulation is `abnb.stats.simulate.peeking`, which draws each day's sufficient statistics and runs
+# the same Welch test as the analysis code. Two stopping rules are compared:
+#
+# * **naive**: stop at the first day with `p < α`;
+# * **anytime-valid confidence sequence**: stop at the first day the confidence sequence excludes 0. It is wider
+#   than a fixed-horizon interval, and in exchange it may be checked as often as you like.
+#
+# The chart shows the false-positive rate after 1, 2, … daily looks, each with a 95% Clopper–Pearson band for the
+# simulation noise; the dashed line is α.
+
+# %%
+from IPython.display import display
+
+import abnb.widgets.peeking
+
+# %%
+app = abnb.widgets.peeking.peeking_app()
+display(app)
+
+# %% [markdown]
+# With a single look there is nothing to peek at: about 5% of the A/A tests come out significant, as promised.
+
+# %%
+app.apply_preset("one look (no peeking)")
+print(f"naive: {app.state.naive_fpr:.1%}, confidence sequence: {app.state.cs_fpr:.1%}")
+
+# %% [markdown]
+# Looking every day for a month multiplies the false-positive rate by more than five, although each single test
+# is correct. The confidence sequence stays below α at every look. More simulations narrow the bands.
+
+# %%
+app.apply_preset("a month, 20,000 simulations")
+print(f"naive: {app.state.naive_fpr:.1%}, confidence sequence: {app.state.cs_fpr:.1%}")
+
+# %% [markdown]
+# What to do in practice: fix the sample size in advance (notebook 05) and analyse once, or use a method built
+# for repeated looks (a confidence sequence, or a group-sequential design with planned looks).

@@ -1,0 +1,81 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Reading an A/B testing tool's conversion table
+#
+# Web-testing tools report experiments as a table: conversions / visitors per variant, a conversion rate with a
+# "±", the improvement over the original page and a "chance to beat baseline". The lecture's example tests three
+# button labels against the original page. This notebook recomputes every number with
+# `abnb.counts.conversion_table` and explains what each one means.
+#
+# * **rate ± x%**: the ± is the half-width of the 95% confidence interval of that rate alone,
+#   `z·√(p(1−p)/n)`. It is not an interval for the difference with the baseline.
+# * **improvement**: rate / baseline rate − 1.
+# * **chance to beat baseline**: a Bayesian posterior probability that the variant's true rate is higher than
+#   the baseline's. It is not `1 − p`.
+
+# %%
+from IPython.display import display
+
+import abnb.widgets.conversion
+
+# %%
+app = abnb.widgets.conversion.conversion_app()
+display(app)
+
+# %% [markdown]
+# ## Why 90.2%, 90.3% or 89.3%?
+#
+# The same counts for "Try it out" (395 / 3,504 against 378 / 3,662) give three different chances, depending on
+# the model behind the number:
+#
+# * **normal (90.2%)**, the published number: the difference of the two rates is treated as a bell curve with
+#   variance `p₁q₁/n₁ + p₂q₂/n₂`, and the chance is `Φ(difference / se)`.
+# * **exact Beta (90.3%)**: each rate gets its own Beta posterior (a uniform prior plus the counts), and
+#   `P(p_variant > p_original)` is computed exactly. The Beta curves are slightly skewed and the prior adds one
+#   success and one failure, so the answer moves in the last digit.
+# * **lift (89.3%)**: the relative lift `p_variant/p_original − 1` is treated as a bell curve. Dividing by the
+#   uncertain baseline rate counts the baseline's noise with weight `(p_variant/p_original)² ≈ 1.19`, so the
+#   chance is a little lower.
+#
+# None of them is wrong; they are conventions. Always check which one a tool uses before comparing tools.
+
+# %%
+app.set(method="beta")
+print(f"exact Beta: {app.state.chance:.1%}")
+app.set(method="lift")
+print(f"lift: {app.state.chance:.1%}")
+
+# %% [markdown]
+# ## Change the counts
+#
+# Edit the conversions and visitors of "Try it out" and watch the chance move. Twenty-five more conversions on
+# the same traffic make it almost certain to beat the original; the same rate on ten times the visitors makes it
+# more convincing, but the original page's own noise still limits how sure we can be.
+
+# %%
+app.set(method="normal", conversions=420)
+print(f"420 / 3,504: {app.state.chance:.1%}")
+
+# %%
+app.apply_preset("Try it out with 10× the visitors")
+print(f"3,950 / 35,040: {app.state.chance:.1%}")
+
+# %% [markdown]
+# Finally, a wider or narrower ± only changes the error bars, not the chance to beat the baseline: the ± is about
+# each rate on its own.
+
+# %%
+app.apply_preset("published table (normal)")
+app.set(confidence_level=0.90)

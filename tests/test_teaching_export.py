@@ -1,0 +1,35 @@
+"""Static HTML copies of the teaching notebooks: executed, offline, widgets as their last state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from abnb.report import TEACHING, WIDGET_VIEW, export_notebook, external_resources
+
+pytestmark = pytest.mark.slow
+
+
+def test_export_keeps_the_last_state_offline(tmp_path: Path) -> None:
+    page_path = export_notebook(TEACHING / "02_comparing_distributions.ipynb", tmp_path / "02.html")
+    page = page_path.read_text()
+    assert external_resources(page) == []
+    assert WIDGET_VIEW not in page
+    assert "<svg" in page  # charts as inline SVG in the snapshot
+    # the notebook's last cell sets effect 0, sd 120, 50 users per group, seed 7: its verdict is the one kept
+    assert page.count("abnb-verdict") >= 1
+    assert "(n=50)" in page
+
+
+def test_every_teaching_notebook_is_there() -> None:
+    names = sorted(p.stem for p in TEACHING.glob("*.ipynb"))
+    assert names == [
+        "01_error_model",
+        "02_comparing_distributions",
+        "03_confidence_intervals",
+        "04_t_test",
+        "05_significance_and_power",
+        "06_peeking",
+        "07_ab_conversion_table",
+    ]
