@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,3 +33,26 @@ def con(sample_db: Path) -> Iterator[abnb.Connection]:
 @pytest.fixture(scope="session")
 def spec() -> abnb.Experiment:
     return abnb.load("checkout_redesign")
+
+
+# Debian chromium as root, headless, on a machine whose only network is loopback.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's chromium; skips with the reason outside CI when it is missing, fails in CI."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
+    return path

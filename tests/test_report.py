@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 import abnb
 from abnb.errors import ParameterError, ReportError
 from abnb.report import RenderedReport, external_resources, render, validate_parameters
+from tests.conftest import CHROMIUM_FLAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,24 +140,8 @@ def test_validate_parameters_accepts_strings() -> None:
 
 
 @pytest.mark.browser
-def test_report_in_headless_chromium_shows_the_charts(rendered: RenderedReport) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
-        pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--window-size=1100,1600",
-    ]
+def test_report_in_headless_chromium_shows_the_charts(rendered: RenderedReport, chromium: str) -> None:
+    flags = ["--headless", *CHROMIUM_FLAGS, "--hide-scrollbars", "--window-size=1100,1600"]
     url = rendered.html.resolve().as_uri()
     profile = rendered.html.parent / ".chromium-profile"
     dom = subprocess.run(

@@ -7,7 +7,6 @@ change, keeping a screenshot under ``reports/screenshots/``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -20,28 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM_FLAGS
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "teaching" / "02_comparing_distributions.ipynb"
 TOKEN = "abnb-browser-test"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
-        pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
-    return path
 
 
 def _free_port() -> int:
@@ -99,12 +82,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def test_slider_changes_chart_and_verdict(lab: str) -> None:
-    executable = _chromium()
+def test_slider_changes_chart_and_verdict(lab: str, chromium: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_FLAGS))
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"{lab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}", wait_until="domcontentloaded", timeout=60_000)
