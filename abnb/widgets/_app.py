@@ -10,10 +10,12 @@ exported to HTML keeps the last state as SVG and text, while JupyterLab shows th
 from __future__ import annotations
 
 import html
+import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from abnb.errors import ParameterError
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     import altair as alt
     import ipywidgets
 
-__all__ = ["App", "View"]
+__all__ = ["App", "View", "check_controls", "number_in", "whole_in"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,65 @@ class View:
 
     chart: alt.TopLevelMixin | None
     verdict: str
+
+
+def _interval(low: float, high: float, *, open_low: bool, open_high: bool) -> str:
+    left = "(" if open_low or low == -math.inf else "["
+    right = ")" if open_high or high == math.inf else "]"
+    return f"{left}{low:g}, {high:g}{right}"
+
+
+def number_in(
+    name: str, value: object, low: float, high: float, *, open_low: bool = False, open_high: bool = False
+) -> float:
+    """A finite real number (not a bool) in ``[low, high]`` as a float, else a :class:`ParameterError`.
+
+    Args:
+        name: Parameter name for the message.
+        value: The value to check.
+        low: Smallest allowed value (excluded with ``open_low``).
+        high: Largest allowed value (excluded with ``open_high``).
+        open_low: Exclude ``low`` itself.
+        open_high: Exclude ``high`` itself.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        ParameterError: Naming the parameter and the range, if ``value`` is not such a number.
+    """
+    interval = _interval(low, high, open_low=open_low, open_high=open_high)
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ParameterError(f"{name} must be a finite number in {interval}, got {value!r}.")
+    number = float(value)
+    if number < low or number > high or (open_low and number == low) or (open_high and number == high):
+        raise ParameterError(f"{name} must lie in {interval}, got {value!r}.")
+    return number
+
+
+def whole_in(name: str, value: object, low: int, high: int | None = None) -> int:
+    """A whole number (an integral, not a bool) in ``[low, high]`` (``>= low`` without ``high``) as an int.
+
+    Raises:
+        ParameterError: Naming the parameter and the range, if ``value`` is not such a number.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Integral)
+        or int(value) < low
+        or (high is not None and int(value) > high)
+    ):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ParameterError(f"{name} must be a whole number {allowed}, got {value!r}.")
+    return int(value)
+
+
+def check_controls(title: str, names: Iterable[str], controls: Iterable[str]) -> None:
+    """Raise a :class:`ParameterError` naming the ``names`` that are not among ``controls``."""
+    known = list(controls)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ParameterError(f"{title}: no control {', '.join(unknown)}; controls: {', '.join(known)}.")
 
 
 def svg(chart: alt.TopLevelMixin) -> str:
@@ -50,6 +111,8 @@ class App:
         compute: Pure function of the control values returning a state object.
         render: Pure function of the state returning a :class:`View`.
         presets: Named sets of control values (a dropdown appears when given).
+        initial: Starting control values by name, set before the first computation (a :class:`ParameterError`
+            names unknown controls, as :meth:`set` does).
     """
 
     title: str
@@ -57,6 +120,7 @@ class App:
     compute: Callable[..., Any]
     render: Callable[[Any], View]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    initial: Mapping[str, Any] = field(default_factory=dict)
     state: Any = field(init=False, default=None)
     view: View | None = field(init=False, default=None)
     seconds: float = field(init=False, default=0.0)
@@ -70,6 +134,9 @@ class App:
     def __post_init__(self) -> None:
         import ipywidgets
 
+        check_controls(self.title, self.initial, self.controls)
+        for name, value in self.initial.items():
+            self.controls[name].value = value
         self._chart_html = ipywidgets.HTML()
         self._verdict_html = ipywidgets.HTML()
         rows: list[Any] = [ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>")]
@@ -94,11 +161,7 @@ class App:
 
     def set(self, **values: Any) -> App:
         """Set several controls at once (one recomputation), as a user moving sliders would; returns the app."""
-        unknown = sorted(set(values) - set(self.controls))
-        if unknown:
-            raise ParameterError(
-                f"{self.title}: no control {', '.join(unknown)}; controls: {', '.join(self.controls)}."
-            )
+        check_controls(self.title, values, self.controls)
         self._muted = True
         try:
             for name, value in values.items():

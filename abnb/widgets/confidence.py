@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from abnb.errors import ParameterError
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, check_controls, number_in, whole_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,23 +79,6 @@ class CoverageState:
     intervals: pd.DataFrame
 
 
-def _whole(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= int(value) <= high:
-        raise ParameterError(f"{name} must be a whole number in [{low}, {high}], got {value!r}.")
-    return int(value)
-
-
-def _real(value: object, name: str, low: float, high: float, *, open_low: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
-    if ok:
-        x = float(value)  # type: ignore[arg-type]
-        ok = (low < x if open_low else low <= x) and x <= high
-    if not ok:
-        bracket = "(" if open_low else "["
-        raise ParameterError(f"{name} must be a number in {bracket}{low:g}, {high:g}], got {value!r}.")
-    return float(value)  # type: ignore[arg-type]
-
-
 def t_intervals(
     values: ArrayLike, confidence_level: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -120,9 +102,7 @@ def t_intervals(
     y = np.asarray(values, dtype=np.float64)
     if y.ndim != 2 or y.shape[1] < 2:
         raise ParameterError(f"values must be 2-D with at least 2 values per row, got shape {y.shape}.")
-    level = _real(confidence_level, "confidence_level", 0.0, 1.0, open_low=True)
-    if level >= 1.0:
-        raise ParameterError(f"confidence_level must lie in (0, 1), got {confidence_level!r}.")
+    level = number_in("confidence_level", confidence_level, 0.0, 1.0, open_low=True, open_high=True)
     n = y.shape[1]
     mean = y.mean(axis=1)
     se = y.std(axis=1, ddof=1) / math.sqrt(n)
@@ -171,20 +151,18 @@ def draw_samples(
     """
     if distribution not in DISTRIBUTIONS:
         raise ParameterError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}.")
-    rows = _whole(samples, "samples", 1, 10**6)
-    n = _whole(sample_size, "sample_size", 2, 10**6)
-    rng = np.random.default_rng(_whole(seed, "seed", 0, 2**63 - 1))
+    rows = whole_in("samples", samples, 1, 10**6)
+    n = whole_in("sample_size", sample_size, 2, 10**6)
+    rng = np.random.default_rng(whole_in("seed", seed, 0, 2**63 - 1))
     if distribution == "bernoulli":
-        p = _real(bernoulli_p, "bernoulli_p", 0.0, 1.0, open_low=True)
-        if p >= 1.0:
-            raise ParameterError(f"bernoulli_p must be a number in (0, 1), got {bernoulli_p!r}.")
+        p = number_in("bernoulli_p", bernoulli_p, 0.0, 1.0, open_low=True, open_high=True)
         return (rng.random((rows, n)) < p).astype(np.float64), p, math.sqrt(p * (1 - p))
-    mu = _real(true_mean, "true_mean", -math.inf, math.inf)
-    scale = _real(sd, "sd", 0.0, math.inf, open_low=True)
+    mu = number_in("true_mean", true_mean, -math.inf, math.inf)
+    scale = number_in("sd", sd, 0.0, math.inf, open_low=True)
     z = rng.standard_normal((rows, n))
     if distribution == "normal":
         return mu + scale * z, mu, scale
-    sigma = _real(lognormal_sigma, "lognormal_sigma", 0.0, 3.0, open_low=True)
+    sigma = number_in("lognormal_sigma", lognormal_sigma, 0.0, 3.0, open_low=True)
     var = sigma * sigma
     standardized = (np.exp(sigma * z) - math.exp(var / 2)) / math.sqrt(math.expm1(var) * math.exp(var))
     return mu + scale * standardized, mu, scale
@@ -226,9 +204,9 @@ def coverage_simulation(
     import pandas as pd
     from scipy import stats
 
-    rows = _whole(samples, "samples", 10, MAX_SAMPLES)
-    n = _whole(sample_size, "sample_size", 2, MAX_SAMPLE_SIZE)
-    level = _real(confidence_level, "confidence_level", 0.5, 0.99)
+    rows = whole_in("samples", samples, 10, MAX_SAMPLES)
+    n = whole_in("sample_size", sample_size, 2, MAX_SAMPLE_SIZE)
+    level = number_in("confidence_level", confidence_level, 0.5, 0.99)
     values, mu, population_sd = draw_samples(
         distribution,
         rows,
@@ -386,6 +364,7 @@ def confidence_app(**initial: Any) -> App:
     """
     import ipywidgets as w
 
+    title = "Confidence intervals: how often does an interval catch the true mean?"
     defaults: dict[str, Any] = {
         "samples": 100,
         "sample_size": 30,
@@ -397,37 +376,37 @@ def confidence_app(**initial: Any) -> App:
         "bernoulli_p": 0.1,
         "seed": 1,
     }
-    unknown = sorted(set(initial) - set(defaults))
-    if unknown:
-        raise ParameterError(f"confidence_app: no control {', '.join(unknown)}; controls: {', '.join(defaults)}.")
-    v = {**defaults, **initial}
-    coverage_simulation(**v)  # validate before building widgets (a slider would silently clip)
+    check_controls(title, initial, defaults)
+    coverage_simulation(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
     slow = {"continuous_update": False}
     controls = {
-        "samples": w.IntSlider(value=v["samples"], min=10, max=MAX_SAMPLES, description="samples", **slow),
-        "sample_size": w.IntSlider(value=v["sample_size"], min=2, max=MAX_SAMPLE_SIZE, description="n", **slow),
+        "samples": w.IntSlider(value=defaults["samples"], min=10, max=MAX_SAMPLES, description="samples", **slow),
+        "sample_size": w.IntSlider(value=defaults["sample_size"], min=2, max=MAX_SAMPLE_SIZE, description="n", **slow),
         "confidence_level": w.FloatSlider(
-            value=v["confidence_level"], min=0.5, max=0.99, step=0.01, description="confidence", **slow
+            value=defaults["confidence_level"], min=0.5, max=0.99, step=0.01, description="confidence", **slow
         ),
         "distribution": w.Dropdown(
             options=[("normal", "normal"), ("skewed (lognormal)", "lognormal"), ("0/1 (Bernoulli)", "bernoulli")],
-            value=v["distribution"],
+            value=defaults["distribution"],
             description="data",
         ),
-        "true_mean": w.FloatSlider(value=v["true_mean"], min=0.0, max=500.0, step=1.0, description="true mean", **slow),
-        "sd": w.FloatSlider(value=v["sd"], min=1.0, max=500.0, step=1.0, description="sd", **slow),
+        "true_mean": w.FloatSlider(
+            value=defaults["true_mean"], min=0.0, max=500.0, step=1.0, description="true mean", **slow
+        ),
+        "sd": w.FloatSlider(value=defaults["sd"], min=1.0, max=500.0, step=1.0, description="sd", **slow),
         "lognormal_sigma": w.FloatSlider(
-            value=v["lognormal_sigma"], min=0.1, max=3.0, step=0.1, description="skew σ", **slow
+            value=defaults["lognormal_sigma"], min=0.1, max=3.0, step=0.1, description="skew σ", **slow
         ),
         "bernoulli_p": w.FloatSlider(
-            value=v["bernoulli_p"], min=0.01, max=0.99, step=0.01, description="0/1 p", **slow
+            value=defaults["bernoulli_p"], min=0.01, max=0.99, step=0.01, description="0/1 p", **slow
         ),
-        "seed": w.IntText(value=v["seed"], description="seed"),
+        "seed": w.IntText(value=defaults["seed"], description="seed"),
     }
     return App(
-        title="Confidence intervals: how often does an interval catch the true mean?",
+        title=title,
         controls=controls,
         compute=coverage_simulation,
         render=render_coverage,
         presets=PRESETS,
+        initial=initial,
     )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from abnb.counts import conversion_table
 from abnb.errors import ParameterError
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, number_in, whole_in
 
 if TYPE_CHECKING:
     import altair as alt
@@ -120,15 +120,9 @@ def compute_conversion(
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
-    for name, value in (("conversions", conversions), ("visitors", visitors)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"{name} must be a whole number, got {value!r}.")
-    if visitors < 2:
-        raise ParameterError(f"visitors must be >= 2, got {visitors}.")
-    if not 0 <= conversions <= visitors:
-        raise ParameterError(f"conversions must lie in [0, visitors={visitors}], got {conversions}.")
-    if isinstance(confidence_level, bool) or not 0.0 < confidence_level < 1.0:
-        raise ParameterError(f"confidence_level must lie in (0, 1), got {confidence_level!r}.")
+    visitors = whole_in("visitors", visitors, 2)
+    conversions = whole_in("conversions", conversions, 0, visitors)
+    confidence_level = number_in("confidence_level", confidence_level, 0.0, 1.0, open_low=True, open_high=True)
     variants = {**VARIANTS, EDITABLE: (conversions, visitors)}
     table = conversion_table(variants, baseline=BASELINE, confidence_level=confidence_level)
     table["ci_low"] = table["rate"] - table["plus_minus"]
@@ -275,7 +269,6 @@ def conversion_app(**initial: Any) -> App:
         "conversions": w.IntText(value=VARIANTS[EDITABLE][0], description=f"{EDITABLE}: conv."),
         "visitors": w.IntText(value=VARIANTS[EDITABLE][1], description="visitors"),
     }
-    _set_initial(title, controls, initial)
     presets: dict[str, Mapping[str, Any]] = {
         "published table (normal)": {
             "method": "normal",
@@ -287,12 +280,4 @@ def conversion_app(**initial: Any) -> App:
         "same counts, lift": {"method": "lift"},
         "Try it out with 10× the visitors": {"conversions": 3950, "visitors": 35040},
     }
-    return App(title, controls, compute_conversion, render_conversion, presets)
-
-
-def _set_initial(title: str, controls: Mapping[str, Any], initial: Mapping[str, Any]) -> None:
-    unknown = sorted(set(initial) - set(controls))
-    if unknown:
-        raise ParameterError(f"{title}: no control {', '.join(unknown)}; controls: {', '.join(controls)}.")
-    for name, value in initial.items():
-        controls[name].value = value
+    return App(title, controls, compute_conversion, render_conversion, presets, initial=initial)

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from abnb.errors import ParameterError
 from abnb.stats import Moments, welch
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, number_in, whole_in
 
 if TYPE_CHECKING:
     import altair as alt
@@ -154,25 +153,6 @@ class DistributionsState:
     means: pd.DataFrame
 
 
-def _check(name: str, value: float, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}.") from exc
-    if not (math.isfinite(number) and low <= number <= high):
-        raise ParameterError(f"{name} must lie in [{low:g}, {high:g}], got {value!r}.")
-    return number
-
-
-def _check_count(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or int(value) != value:
-        raise ParameterError(f"{name} must be a whole number in [{low}, {high}], got {value!r}.")
-    number = int(value)
-    if not low <= number <= high:
-        raise ParameterError(f"{name} must lie in [{low}, {high}], got {value!r}.")
-    return number
-
-
 def draw(
     *,
     mean_a: float,
@@ -204,15 +184,13 @@ def draw(
     Raises:
         ParameterError: If a deviation is not positive, a size is outside 1..5000, or the seed is negative.
     """
-    mean_a = _check("mean_a", mean_a, -1e9, 1e9)
-    effect = _check("effect", effect, -1e9, 1e9)
-    sd_a = _check("sd_a", sd_a, 0.0, 1e9)
-    sd_b = _check("sd_b", sd_b, 0.0, 1e9)
-    if sd_a <= 0 or sd_b <= 0:
-        raise ParameterError(f"sd_a and sd_b must be > 0, got sd_a={sd_a!r}, sd_b={sd_b!r}.")
-    n_a = _check_count("n_a", n_a, 1, MAX_N)
-    n_b = _check_count("n_b", n_b, 1, MAX_N)
-    seed = _check_count("seed", seed, 0, 2**32 - 1)
+    mean_a = number_in("mean_a", mean_a, -1e9, 1e9)
+    effect = number_in("effect", effect, -1e9, 1e9)
+    sd_a = number_in("sd_a", sd_a, 0.0, 1e9, open_low=True)
+    sd_b = number_in("sd_b", sd_b, 0.0, 1e9, open_low=True)
+    n_a = whole_in("n_a", n_a, 1, MAX_N)
+    n_b = whole_in("n_b", n_b, 1, MAX_N)
+    seed = whole_in("seed", seed, 0, 2**32 - 1)
     stream_a, stream_b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     a = mean_a + sd_a * stream_a.standard_normal(n_a)
     b = mean_a + effect + sd_b * stream_b.standard_normal(n_b)
@@ -431,28 +409,25 @@ def distributions_app(**initial: Any) -> App:
     """
     import ipywidgets as w
 
-    values = {**PRESETS["time on site, 10 users"], **initial}
-    unknown = sorted(set(values) - set(PRESETS["time on site, 10 users"]))
-    if unknown:
-        raise ParameterError(f"distributions_app: no control {', '.join(unknown)}; controls: {', '.join(values)}.")
+    defaults = PRESETS["time on site, 10 users"]
     style = {"description_width": "52px"}
     opts: dict[str, Any] = {"continuous_update": False, "style": style}
     controls = {
         "mean_a": w.FloatSlider(
-            value=values["mean_a"], min=0, max=600, step=1, description="mean A", readout_format=".0f", **opts
+            value=defaults["mean_a"], min=0, max=600, step=1, description="mean A", readout_format=".0f", **opts
         ),
         "effect": w.FloatSlider(
-            value=values["effect"], min=-120, max=120, step=1, description="effect", readout_format=".0f", **opts
+            value=defaults["effect"], min=-120, max=120, step=1, description="effect", readout_format=".0f", **opts
         ),
         "sd_a": w.FloatSlider(
-            value=values["sd_a"], min=1, max=300, step=1, description="sd A", readout_format=".0f", **opts
+            value=defaults["sd_a"], min=1, max=300, step=1, description="sd A", readout_format=".0f", **opts
         ),
         "sd_b": w.FloatSlider(
-            value=values["sd_b"], min=1, max=300, step=1, description="sd B", readout_format=".0f", **opts
+            value=defaults["sd_b"], min=1, max=300, step=1, description="sd B", readout_format=".0f", **opts
         ),
-        "n_a": w.IntSlider(value=values["n_a"], min=1, max=MAX_N, step=1, description="n A", **opts),
-        "n_b": w.IntSlider(value=values["n_b"], min=1, max=MAX_N, step=1, description="n B", **opts),
-        "seed": w.IntSlider(value=values["seed"], min=0, max=999, step=1, description="seed", **opts),
+        "n_a": w.IntSlider(value=defaults["n_a"], min=1, max=MAX_N, step=1, description="n A", **opts),
+        "n_b": w.IntSlider(value=defaults["n_b"], min=1, max=MAX_N, step=1, description="n B", **opts),
+        "seed": w.IntSlider(value=defaults["seed"], min=0, max=999, step=1, description="seed", **opts),
     }
     return App(
         title="Comparing two distributions: effect size, deviations and group size (values: seconds on site)",
@@ -460,4 +435,5 @@ def distributions_app(**initial: Any) -> App:
         compute=compute,
         render=render,
         presets=PRESETS,
+        initial=initial,
     )

@@ -16,13 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import accumulate
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abnb.errors import ParameterError
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, check_controls, number_in, whole_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,16 +62,6 @@ class ErrorModelState:
     curve: pd.DataFrame
 
 
-def _check(errors: object, error_size: object, true_value: object) -> tuple[int, float, float]:
-    if isinstance(errors, bool) or not isinstance(errors, Integral) or not 1 <= int(errors) <= MAX_ERRORS:
-        raise ParameterError(f"errors must be a whole number in [1, {MAX_ERRORS}], got {errors!r}.")
-    if isinstance(error_size, bool) or not isinstance(error_size, Real) or not 0 < float(error_size) < math.inf:
-        raise ParameterError(f"error_size must be a finite number > 0, got {error_size!r}.")
-    if isinstance(true_value, bool) or not isinstance(true_value, Real) or not math.isfinite(float(true_value)):
-        raise ParameterError(f"true_value must be a finite number, got {true_value!r}.")
-    return int(errors), float(error_size), float(true_value)
-
-
 def error_distribution(errors: int = 3, error_size: float = 1.0, true_value: float = 10.0) -> ErrorModelState:
     """Exact distribution of ``μ + Σ εᵢ`` with ``N`` independent errors ``εᵢ = ±s``, and its normal approximation.
 
@@ -97,7 +85,9 @@ def error_distribution(errors: int = 3, error_size: float = 1.0, true_value: flo
     import pandas as pd
     from scipy.special import ndtr
 
-    n, s, mu = _check(errors, error_size, true_value)
+    n = whole_in("errors", errors, 1, MAX_ERRORS)
+    s = number_in("error_size", error_size, 0.0, math.inf, open_low=True)
+    mu = number_in("true_value", true_value, -math.inf, math.inf)
     k = np.arange(n + 1)
     total = 2**n
     counts = [math.comb(n, j) for j in range(n + 1)]
@@ -232,21 +222,20 @@ def error_model_app(**initial: Any) -> App:
     """
     import ipywidgets as w
 
+    title = "Error model: N random errors of ±s"
     defaults: dict[str, Any] = {"errors": 3, "error_size": 1.0, "true_value": 10.0}
-    unknown = sorted(set(initial) - set(defaults))
-    if unknown:
-        raise ParameterError(f"error_model_app: no control {', '.join(unknown)}; controls: {', '.join(defaults)}.")
-    values = {**defaults, **initial}
-    _check(values["errors"], values["error_size"], values["true_value"])
+    check_controls(title, initial, defaults)
+    error_distribution(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
     controls = {
-        "errors": w.IntSlider(value=values["errors"], min=1, max=MAX_ERRORS, description="errors N"),
-        "error_size": w.FloatSlider(value=values["error_size"], min=0.1, max=5.0, step=0.1, description="size s"),
-        "true_value": w.FloatSlider(value=values["true_value"], min=0.0, max=100.0, step=1.0, description="true μ"),
+        "errors": w.IntSlider(value=defaults["errors"], min=1, max=MAX_ERRORS, description="errors N"),
+        "error_size": w.FloatSlider(value=defaults["error_size"], min=0.1, max=5.0, step=0.1, description="size s"),
+        "true_value": w.FloatSlider(value=defaults["true_value"], min=0.0, max=100.0, step=1.0, description="true μ"),
     }
     return App(
-        title="Error model: N random errors of ±s",
+        title=title,
         controls=controls,
         compute=error_distribution,
         render=render_error_model,
         presets=PRESETS,
+        initial=initial,
     )

@@ -25,15 +25,13 @@ References:
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abnb.errors import ParameterError
 from abnb.stats.simulate import peeking
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, number_in, whole_in
 
 if TYPE_CHECKING:
     import altair as alt
@@ -143,16 +141,10 @@ def compute_peeking(
     """
     import pandas as pd
 
-    for name, value, smallest, largest in (
-        ("days", days, 1, MAX_DAYS),
-        ("users_per_day", users_per_day, 2, 10**9),
-        ("simulations", simulations, 1, 10**7),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not smallest <= value <= largest:
-            raise ParameterError(f"{name} must be a whole number in [{smallest}, {largest}], got {value!r}.")
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < alpha <= 0.5:
-        raise ParameterError(f"alpha must lie in (0, 0.5], got {alpha!r}.")
-    days, users_per_day, simulations = int(days), int(users_per_day), int(simulations)
+    days = whole_in("days", days, 1, MAX_DAYS)
+    users_per_day = whole_in("users_per_day", users_per_day, 2, 10**9)
+    simulations = whole_in("simulations", simulations, 1, 10**7)
+    alpha = number_in("alpha", alpha, 0.0, 0.5, open_low=True)
     n_per_arm = users_per_day * days
     tuning = float(2 * n_per_arm)
     parts = []
@@ -285,19 +277,10 @@ def peeking_app(**initial: Any) -> App:
         "alpha": w.FloatSlider(value=0.05, min=0.01, max=0.2, step=0.01, description="α", continuous_update=False),
         "seed": w.IntText(value=0, description="seed"),
     }
-    _set_initial(title, controls, initial)
     presets = {
         "one look (no peeking)": {"days": 1, "simulations": 2000},
         "two weeks of daily looks": {"days": 14, "simulations": 2000},
         "a month of daily looks": {"days": 30, "simulations": 2000},
         "a month, 20,000 simulations": {"days": 30, "simulations": 20_000},
     }
-    return App(title, controls, compute_peeking, render_peeking, presets)
-
-
-def _set_initial(title: str, controls: Mapping[str, Any], initial: Mapping[str, Any]) -> None:
-    unknown = sorted(set(initial) - set(controls))
-    if unknown:
-        raise ParameterError(f"{title}: no control {', '.join(unknown)}; controls: {', '.join(controls)}.")
-    for name, value in initial.items():
-        controls[name].value = value
+    return App(title, controls, compute_peeking, render_peeking, presets, initial=initial)

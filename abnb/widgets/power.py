@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ from abnb.errors import ParameterError
 from abnb.stats import Moments, duration, sample_size, welch
 from abnb.stats import mde as detectable_effect
 from abnb.stats.power import Formula
-from abnb.widgets._app import App, View
+from abnb.widgets._app import App, View, number_in, whole_in
 
 if TYPE_CHECKING:
     import altair as alt
@@ -71,33 +70,6 @@ _REGION_COLORS = {
 }
 _CURVE_COLORS = {"H0: no effect": "#4d4d4d", "H1: true effect δ": "#2166ac"}
 _GRID_POINTS = 301
-
-
-def _check_range(value: object, name: str, low: float, high: float, *, open_low: bool = False) -> float:
-    """A finite number in ``[low, high]`` (``(low, high]`` with ``open_low``), else a :class:`ParameterError`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}.")
-    number = float(value)
-    if number > high or number < low or (open_low and number == low):
-        bracket = "(" if open_low else "["
-        raise ParameterError(f"{name} must lie in {bracket}{low:g}, {high:g}], got {value!r}.")
-    return number
-
-
-def _check_whole(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < low:
-        raise ParameterError(f"{name} must be a whole number >= {low}, got {value!r}.")
-    return int(value)
-
-
-def _with_initial(title: str, controls: dict[str, Any], initial: Mapping[str, Any]) -> dict[str, Any]:
-    """Set the controls' starting values (before the first computation) or name the unknown ones."""
-    unknown = sorted(set(initial) - set(controls))
-    if unknown:
-        raise ParameterError(f"{title}: no control {', '.join(unknown)}; controls: {', '.join(controls)}.")
-    for name, value in initial.items():
-        controls[name].value = value
-    return controls
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -169,10 +141,10 @@ def compute_power(effect: float = 0.2, sd: float = 1.0, n: int = 400, alpha: flo
     import pandas as pd
     from scipy import special
 
-    effect = _check_range(effect, "effect", -1e9, 1e9)
-    sd = _check_range(sd, "sd", 0.0, 1e9, open_low=True)
-    n = _check_whole(n, "n", 2)
-    alpha = _check_range(alpha, "alpha", 0.0, 0.5, open_low=True)
+    effect = number_in("effect", effect, -1e9, 1e9)
+    sd = number_in("sd", sd, 0.0, 1e9, open_low=True)
+    n = whole_in("n", n, 2)
+    alpha = number_in("alpha", alpha, 0.0, 0.5, open_low=True)
     se = sd * math.sqrt(2.0 / n)
     z = float(special.ndtri(1.0 - alpha / 2.0))
     c = z * se
@@ -296,16 +268,12 @@ def power_app(**initial: Any) -> App:
     import ipywidgets as w
 
     title = "α, β and power: two sampling distributions of the difference"
-    controls = _with_initial(
-        title,
-        {
-            "effect": w.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.01, description="effect δ"),
-            "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
-            "n": w.IntSlider(value=400, min=5, max=5000, step=5, description="n per arm"),
-            "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
-        },
-        initial,
-    )
+    controls: dict[str, ipywidgets.ValueWidget] = {
+        "effect": w.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.01, description="effect δ"),
+        "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
+        "n": w.IntSlider(value=400, min=5, max=5000, step=5, description="n per arm"),
+        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
+    }
     presets = {
         "textbook: 80% power": {"effect": 0.2, "sd": 1.0, "n": 400, "alpha": 0.05},
         "underpowered: n = 50": {"effect": 0.2, "sd": 1.0, "n": 50, "alpha": 0.05},
@@ -313,7 +281,7 @@ def power_app(**initial: Any) -> App:
         "noisier metric: sd = 2": {"effect": 0.2, "sd": 2.0, "n": 400, "alpha": 0.05},
         "no effect: power = α": {"effect": 0.0, "sd": 1.0, "n": 400, "alpha": 0.05},
     }
-    return App(title, controls, compute_power, render_power, presets)
+    return App(title, controls, compute_power, render_power, presets, initial=initial)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -436,9 +404,9 @@ def compute_sample_size(
     if formula not in FORMULAS:
         raise ParameterError(f"formula must be one of {', '.join(map(repr, FORMULAS))}, got {formula!r}.")
     chosen: Formula = formula  # type: ignore[assignment]
-    baseline = _check_range(baseline, "baseline", 0.0, 1.0, open_low=True)
-    effect = _check_range(mde, "mde", 0.0, 10.0, open_low=True)
-    daily = _check_whole(daily_traffic, "daily_traffic", 1)
+    baseline = number_in("baseline", baseline, 0.0, 1.0, open_low=True)
+    effect = number_in("mde", mde, 0.0, 10.0, open_low=True)
+    daily = whole_in("daily_traffic", daily_traffic, 1)
     treatment_rate = baseline * (1.0 + effect)
     sizes = {
         name: sample_size(baseline, effect, relative=True, alpha=alpha, power=power, formula=name)  # type: ignore[arg-type]
@@ -558,27 +526,23 @@ def sample_size_app(**initial: Any) -> App:
     import ipywidgets as w
 
     title = "How many samples do I need?"
-    controls = _with_initial(
-        title,
-        {
-            "baseline": w.FloatSlider(
-                value=0.10, min=0.01, max=0.5, step=0.005, readout_format=".1%", description="baseline"
-            ),
-            "mde": w.FloatSlider(value=0.10, min=0.01, max=0.5, step=0.01, readout_format=".0%", description="MDE"),
-            "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
-            "power": w.FloatSlider(value=0.8, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="power"),
-            "daily_traffic": w.IntSlider(value=5000, min=100, max=100_000, step=100, description="users/day"),
-            "formula": w.Dropdown(options=list(FORMULAS), value="evan-miller", description="formula"),
-        },
-        initial,
-    )
+    controls: dict[str, ipywidgets.ValueWidget] = {
+        "baseline": w.FloatSlider(
+            value=0.10, min=0.01, max=0.5, step=0.005, readout_format=".1%", description="baseline"
+        ),
+        "mde": w.FloatSlider(value=0.10, min=0.01, max=0.5, step=0.01, readout_format=".0%", description="MDE"),
+        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
+        "power": w.FloatSlider(value=0.8, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="power"),
+        "daily_traffic": w.IntSlider(value=5000, min=100, max=100_000, step=100, description="users/day"),
+        "formula": w.Dropdown(options=list(FORMULAS), value="evan-miller", description="formula"),
+    }
     presets = {
         "10% baseline, +10%": {"baseline": 0.10, "mde": 0.10},
         "rare conversions: 1%, +10%": {"baseline": 0.01, "mde": 0.10},
         "big change: 10%, +30%": {"baseline": 0.10, "mde": 0.30},
         "Evan Miller: 20% → 25%": {"baseline": 0.20, "mde": 0.25, "alpha": 0.05, "power": 0.8},
     }
-    return App(title, controls, compute_sample_size, render_sample_size, presets)
+    return App(title, controls, compute_sample_size, render_sample_size, presets, initial=initial)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -650,11 +614,11 @@ def compute_significance(
     """
     import pandas as pd
 
-    effect = _check_range(effect, "effect", -1e9, 1e9)
-    sd = _check_range(sd, "sd", 0.0, 1e9, open_low=True)
-    n = _check_whole(n, "n", 2)
-    alpha = _check_range(alpha, "alpha", 0.0, 0.5, open_low=True)
-    threshold = _check_range(threshold, "threshold", 0.0, 1e9)
+    effect = number_in("effect", effect, -1e9, 1e9)
+    sd = number_in("sd", sd, 0.0, 1e9, open_low=True)
+    n = whole_in("n", n, 2)
+    alpha = number_in("alpha", alpha, 0.0, 0.5, open_low=True)
+    threshold = number_in("threshold", threshold, 0.0, 1e9)
     spread = (n - 1) * sd * sd
     control = Moments(n, 0.0, spread)
     treatment = Moments(n, n * effect, spread + n * effect * effect)
@@ -743,19 +707,15 @@ def significance_app(**initial: Any) -> App:
     import ipywidgets as w
 
     title = "Statistically significant ≠ important"
-    controls: dict[str, ipywidgets.ValueWidget] = _with_initial(
-        title,
-        {
-            "effect": w.FloatSlider(
-                value=0.3, min=-1.0, max=1.0, step=0.005, readout_format=".3f", description="observed δ"
-            ),
-            "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
-            "n": w.BoundedIntText(value=1000, min=2, max=10_000_000, description="n per arm"),
-            "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
-            "threshold": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="matters ≥"),
-        },
-        initial,
-    )
+    controls: dict[str, ipywidgets.ValueWidget] = {
+        "effect": w.FloatSlider(
+            value=0.3, min=-1.0, max=1.0, step=0.005, readout_format=".3f", description="observed δ"
+        ),
+        "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
+        "n": w.BoundedIntText(value=1000, min=2, max=10_000_000, description="n per arm"),
+        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
+        "threshold": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="matters ≥"),
+    }
     presets = {
         "huge n, tiny effect (significant, negligible)": {"effect": 0.01, "sd": 1.0, "n": 500_000, "threshold": 0.1},
         "small n, large effect (important, not significant)": {
@@ -766,4 +726,4 @@ def significance_app(**initial: Any) -> App:
         },
         "clear win (significant and important)": {"effect": 0.3, "sd": 1.0, "n": 1000, "threshold": 0.1},
     }
-    return App(title, controls, compute_significance, render_significance, presets)
+    return App(title, controls, compute_significance, render_significance, presets, initial=initial)
