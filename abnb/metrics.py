@@ -19,7 +19,7 @@ from abnb.errors import SpecError
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["AGGREGATES", "DIRECTIONS", "KINDS", "ROLES", "Metric"]
+__all__ = ["AGGREGATES", "DIRECTIONS", "KINDS", "ROLES", "Metric", "Telemetry", "TelemetryCheck", "TelemetryDesign"]
 
 Kind = Literal["mean", "proportion", "ratio"]
 Role = Literal["goal", "guardrail", "secondary"]
@@ -189,3 +189,229 @@ def _parse_select(sql: str, name: str) -> exp.Query:
             f"(found {len(statements)} statement(s): {', '.join(type(s).__name__ for s in statements)})."
         )
     return statements[0]
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A data collection procedure: what is logged, who triggers it, how much of it, how late, with which bias.
+
+    Args:
+        table: Table the events land in.
+        events: What one row records, in words.
+        trigger: Who or what produces a row (the model on every request, a user who answers a prompt, ...).
+        key: Column that links a row to the population it describes (request id, user id).
+        ts: Column with the event time.
+        sampling: Probability that an eligible event is logged (1.0: all of them).
+        weight_column: Column holding each row's inclusion probability π, when rows were sampled unequally.
+        delay_days: Days until the data of an event arrive (0 for immediate logging; 7 for a fare known later).
+        known_bias: Who is over- or under-represented, in words (e.g. unhappy users answer more often).
+    """
+
+    table: str
+    events: str
+    trigger: str
+    key: str = "unit"
+    ts: str = "ts"
+    sampling: float = 1.0
+    weight_column: str | None = None
+    delay_days: float = 0.0
+    known_bias: str = ""
+
+    def __post_init__(self) -> None:
+        validate_identifier(self.table, "telemetry table")
+        validate_identifier(self.key, "telemetry key column")
+        validate_identifier(self.ts, "telemetry ts column")
+        if self.weight_column is not None:
+            validate_identifier(self.weight_column, "telemetry weight column")
+        if isinstance(self.sampling, bool) or not isinstance(self.sampling, int | float) or not 0 < self.sampling <= 1:
+            raise SpecError(f"sampling of telemetry {self.table!r} must lie in (0, 1], got {self.sampling!r}.")
+        if isinstance(self.delay_days, bool) or not isinstance(self.delay_days, int | float) or self.delay_days < 0:
+            raise SpecError(f"delay_days of telemetry {self.table!r} must be >= 0, got {self.delay_days!r}.")
+
+
+@dataclass(frozen=True)
+class TelemetryCheck:
+    """What the data say about a telemetry design: volume, coverage of the population, completeness, weights."""
+
+    table: str
+    rows: int
+    keys: int
+    first_ts: Any
+    last_ts: Any
+    population: int | None
+    coverage: float | None
+    matured_coverage: float | None
+    invalid_weights: int | None
+    issues: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No issue found."""
+        return not self.issues
+
+    def to_frame(self) -> Any:
+        """One row with every measured quantity."""
+        import pandas as pd
+
+        return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self) if f.name != "issues"}])
+
+    def __repr__(self) -> str:
+        coverage = "n/a" if self.coverage is None else f"{self.coverage:.1%}"
+        status = "ok" if self.ok else "; ".join(self.issues)
+        return f"TelemetryCheck({self.table!r}: {self.rows:,} rows, {self.keys:,} keys, coverage {coverage}; {status})"
+
+
+@dataclass(frozen=True)
+class TelemetryDesign:
+    """The three steps of measuring a quality in production, as one object.
+
+    1. **Metric**: the quality of concern, in words (``quality``).
+    2. **Telemetry**: the data collection procedure (:class:`Telemetry`).
+    3. **Operationalization**: the SQL that turns the telemetry into numbers (a :class:`Metric`), with the
+       assumptions under which it measures the quality.
+
+    Args:
+        quality: The quality of concern (e.g. "precision of the profanity filter").
+        telemetry: How the data are collected.
+        operationalization: The metric computed from the telemetry.
+        assumptions: What must hold for the operationalization to measure the quality.
+    """
+
+    quality: str
+    telemetry: Telemetry
+    operationalization: Metric
+    assumptions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The three steps in plain text."""
+        t = self.telemetry
+        lines = [
+            f"Metric: {self.quality}",
+            f"Telemetry: {t.events} in table {t.table!r}, triggered by {t.trigger}",
+            f"  sampling {t.sampling:g}"
+            + (f", inclusion probability in {t.weight_column!r}" if t.weight_column else "")
+            + (f", arrives after {t.delay_days:g} days" if t.delay_days else ", immediate"),
+        ]
+        if t.known_bias:
+            lines.append(f"  known bias: {t.known_bias}")
+        lines.append(
+            "Operationalization:\n" + "\n".join("  " + line for line in self.operationalization.describe().splitlines())
+        )
+        lines += [f"  assumes: {a}" for a in self.assumptions]
+        return "\n".join(lines)
+
+    def check(
+        self,
+        connection: Any,
+        *,
+        population: str | None = None,
+        population_key: str | None = None,
+        population_ts: str = "ts",
+        as_of: Any = None,
+        min_rows: int = 1000,
+    ) -> TelemetryCheck:
+        """Measure, in one aggregate query per table, whether the telemetry supports the metric.
+
+        Volume and time range of the telemetry; with a ``population`` table (e.g. every prediction), the share of
+        its keys that have telemetry (coverage), also among events older than ``delay_days`` (matured coverage:
+        what the completeness will be once late data have arrived); invalid inclusion probabilities (missing or
+        outside (0, 1]) when the design declares a weight column.
+
+        Raises:
+            SchemaError: A table or column is missing.
+        """
+        from sqlglot import exp
+
+        from abnb.engine import as_connection, identifier
+
+        con = as_connection(connection)
+        t = self.telemetry
+        table = exp.Table(this=identifier(t.table, "telemetry table"))
+        key, ts = exp.Column(this=identifier(t.key, "key column")), exp.Column(this=identifier(t.ts, "ts column"))
+        selects: list[exp.Expression] = [
+            exp.Count(this=exp.Star()),
+            exp.Count(this=exp.Distinct(expressions=[key])),
+            exp.Min(this=ts.copy()),
+            exp.Max(this=ts.copy()),
+        ]
+        if t.weight_column:
+            weight = exp.Column(this=identifier(t.weight_column, "weight column"))
+            valid = exp.and_(
+                exp.GT(this=weight, expression=exp.Literal.number(0)),
+                exp.LTE(this=weight.copy(), expression=exp.Literal.number(1)),
+            )
+            selects.append(exp.Sum(this=exp.Case().when(valid, exp.Literal.number(0)).else_(exp.Literal.number(1))))
+        row = con.run(exp.select(*selects).from_(table)).rows[0]
+        rows, keys, first_ts, last_ts = int(row[0]), int(row[1]), row[2], row[3]
+        invalid = int(row[4] or 0) if t.weight_column else None
+        issues: list[str] = []
+        if rows < min_rows:
+            issues.append(f"only {rows:,} rows in {t.table!r} (fewer than {min_rows:,}): too little volume to measure")
+        if invalid:
+            issues.append(f"{invalid:,} rows have a missing or invalid inclusion probability in {t.weight_column!r}")
+        coverage = matured = None
+        total = None
+        if population is not None:
+            total, coverage, matured = self._coverage(con, population, population_key or t.key, population_ts, as_of)
+            expected = t.sampling
+            if matured is not None and matured < 0.95 * expected:
+                issues.append(
+                    f"only {matured:.1%} of matured {population!r} keys have telemetry (sampling {expected:g} "
+                    "expected): events are lost or the key does not join"
+                )
+        return TelemetryCheck(t.table, rows, keys, first_ts, last_ts, total, coverage, matured, invalid, tuple(issues))
+
+    def _coverage(
+        self, con: Any, population: str, population_key: str, population_ts: str, as_of: Any
+    ) -> tuple[int, float | None, float | None]:
+        from datetime import datetime, timedelta
+
+        from sqlglot import exp
+
+        from abnb.engine import identifier
+
+        t = self.telemetry
+        p_key = exp.Column(this=identifier(population_key, "population key"), table=exp.to_identifier("p"))
+        p_ts = exp.Column(this=identifier(population_ts, "population ts"), table=exp.to_identifier("p"))
+        covered = (
+            exp.Select()
+            .select(exp.Literal.number(1))
+            .from_(
+                exp.Table(
+                    this=identifier(t.table, "telemetry table"), alias=exp.TableAlias(this=exp.to_identifier("t"))
+                )
+            )
+            .where(
+                exp.EQ(this=exp.Column(this=identifier(t.key, "key"), table=exp.to_identifier("t")), expression=p_key)
+            )
+        )
+        has = exp.Exists(this=covered)
+        matured_at = exp.LT(this=p_ts, expression=exp.Placeholder(this="matured"))
+        query = exp.select(
+            exp.Count(this=exp.Star()),
+            exp.Sum(this=exp.Case().when(has, exp.Literal.number(1)).else_(exp.Literal.number(0))),
+            exp.Sum(this=exp.Case().when(matured_at, exp.Literal.number(1)).else_(exp.Literal.number(0))),
+            exp.Sum(
+                this=exp.Case()
+                .when(exp.and_(matured_at.copy(), has.copy()), exp.Literal.number(1))
+                .else_(exp.Literal.number(0))
+            ),
+        ).from_(
+            exp.Table(
+                this=identifier(population, "population table"), alias=exp.TableAlias(this=exp.to_identifier("p"))
+            )
+        )
+        cutoff = as_of if isinstance(as_of, datetime) else datetime.max.replace(year=9000)
+        if as_of is None:
+            last = con.run(
+                exp.select(exp.Max(this=p_ts.copy())).from_(
+                    exp.Table(
+                        this=identifier(population, "population table"),
+                        alias=exp.TableAlias(this=exp.to_identifier("p")),
+                    )
+                )
+            ).rows[0][0]
+            cutoff = last if last is not None else cutoff
+        matured = cutoff - timedelta(days=t.delay_days)
+        total, with_data, old, old_with = (int(v or 0) for v in con.run(query, {"matured": matured}).rows[0])
+        return total, (with_data / total if total else None), (old_with / old if old else None)
