@@ -1,0 +1,1190 @@
+"""Monitoring quality over time: windowed metrics, alert rules, release jumps, segment breakdowns and drift.
+
+Everything here works on *aggregated* time series — one row per window (and group) with a timestamp column
+and value or sum columns — never on raw events. :func:`windowed` produces such a series with one GROUP BY query
+in the engine; the rest is small, pure computation on the few rows it returns.
+
+| concept | names |
+| --- | --- |
+| windowed aggregates | ``windowed`` |
+| alert rules | ``ThresholdRule``, ``EwmaRule``, ``CusumRule`` |
+| replaying them over history | ``replay``, ``Replay``, ``false_alarm_rate``, ``FalseAlarmRate`` |
+| before/after a release | ``release_jump``, ``ReleaseJump`` |
+| is the metric uniform across populations? | ``segment_breakdown`` |
+| drift of inputs and predictions | ``psi``, ``psi_from_values``, ``ks_drift``, ``chi2_drift``, ``drift_report`` |
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from abnb.engine import Connection, as_connection, identifier
+from abnb.errors import DataError, ParameterError
+from abnb.stats import Moments, adjust, mann_whitney, welch, ztest
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    from numpy.typing import ArrayLike, NDArray
+    from sqlglot import exp
+
+__all__ = [
+    "CusumRule",
+    "DriftResult",
+    "EwmaRule",
+    "FalseAlarmRate",
+    "ReleaseJump",
+    "Replay",
+    "Rule",
+    "ThresholdRule",
+    "chi2_drift",
+    "drift_report",
+    "false_alarm_rate",
+    "ks_drift",
+    "psi",
+    "psi_from_values",
+    "release_jump",
+    "replay",
+    "segment_breakdown",
+    "windowed",
+]
+
+_QUANTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+_SIMPLE_AGGREGATES = ("n", "mean", "sum", "sum_sq", "std", "min", "max")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class _Result:
+    """Shared ``to_dict``/``to_frame``/``_repr_html_`` of the flat result dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public fields as a plain dictionary."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}  # type: ignore[arg-type]
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row pandas DataFrame of the public fields."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+            if not isinstance(v, tuple)
+        )
+        return f"<table class='abnb-monitor'>{body}</table>"
+
+
+# ------------------------------------------------------------------------------------------------------
+# windowed aggregates in the engine
+
+
+def _aggregate_expression(name: str, value: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    if name == "n":
+        return exp.Count(this=value)
+    if name == "mean":
+        return exp.Avg(this=value)
+    if name == "sum":
+        return exp.Sum(this=value)
+    if name == "sum_sq":
+        return exp.Sum(this=exp.Mul(this=value, expression=value.copy()))
+    if name == "std":
+        return exp.Stddev(this=value)
+    if name == "min":
+        return exp.Min(this=value)
+    if name == "max":
+        return exp.Max(this=value)
+    match = _QUANTILE.match(name)
+    if match is None or not 0.0 < float(match.group(1)) < 100.0:
+        raise ParameterError(
+            f"unknown aggregate {name!r}: use {', '.join(_SIMPLE_AGGREGATES)} or a percentile pNN "
+            "(e.g. p50, p95, p99.9)."
+        )
+    fraction = float(match.group(1)) / 100.0
+    return exp.Anonymous(this="quantile_cont", expressions=[value, exp.Literal.number(repr(fraction))])
+
+
+def _bound(value: object, name: str) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime()
+    if isinstance(value, datetime | date | str):
+        return value
+    raise ParameterError(f"{name} must be a datetime, date or ISO timestamp string, got {value!r}.")
+
+
+def windowed(
+    connection: Connection | duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    ts: str,
+    value: str,
+    window: str = "1 hour",
+    by: str | Sequence[str] | None = None,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
+    aggregates: Sequence[str] = ("n", "mean", "p50", "p95", "p99"),
+) -> pd.DataFrame:
+    """Per-window aggregates of one column, computed in the engine with one GROUP BY query.
+
+    The query is ``SELECT time_bucket(CAST($window AS INTERVAL), ts) AS window, <by>, <aggregates> FROM table
+    WHERE ts >= $start AND ts < $end GROUP BY ALL ORDER BY ALL``, built as a SQLGlot tree with quoted
+    identifiers; the window and the bounds are bound parameters. DuckDB's ``time_bucket`` aligns buckets of
+    a day or less to midnight (origin 2000-01-03), so hourly and daily windows match ``pandas.resample``.
+
+    Aggregates (NULL values are ignored, as SQL does): ``n`` = ``count(value)``, ``mean`` = ``avg``, ``sum``,
+    ``sum_sq`` = ``Σ value²``, ``std`` (sample, ddof=1), ``min``, ``max``, and ``pNN`` =
+    ``quantile_cont(value, NN/100)`` (linear interpolation between order statistics, as ``numpy.quantile``'s
+    default). ``n``, ``sum`` and ``sum_sq`` are the sufficient statistics of :class:`abnb.stats.Moments`.
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
+        table: Table or view with one row per event (or per unit).
+        ts: Timestamp column.
+        value: Numeric column to aggregate (e.g. a rating, a latency, a 0/1 error flag).
+        window: Window length as a DuckDB interval, e.g. ``"15 minutes"``, ``"1 hour"``, ``"1 day"``.
+        by: Column(s) to group by besides the window (e.g. model version, segment).
+        start: Keep rows with ``ts >= start``.
+        end: Keep rows with ``ts < end``.
+        aggregates: Which aggregates to return, as listed above.
+
+    Returns:
+        A pandas DataFrame with one row per window × group: ``window``, the ``by`` columns, then the aggregates,
+        sorted by window and group. Windows without rows are absent.
+
+    Raises:
+        SpecError: If a table or column name is not a plain identifier.
+        ParameterError: On an unknown aggregate, an empty aggregate list or a malformed bound.
+        SchemaError: If the table or a column does not exist.
+        EngineError: If the engine rejects the window (e.g. ``"1 fortnight"``) or the query fails.
+
+    References:
+        DuckDB documentation, "Timestamp functions: time_bucket" and "Aggregate functions: quantile_cont".
+    """
+    import pandas as pd
+    from sqlglot import exp
+
+    con = as_connection(connection)
+    groups = [by] if isinstance(by, str) else list(by or ())
+    names = list(aggregates)
+    if not names:
+        raise ParameterError("aggregates is empty; ask for at least one of n, mean, p50, ...")
+    if len(set(names)) != len(names):
+        raise ParameterError(f"aggregates has duplicates: {names}.")
+    if not isinstance(window, str) or not window.strip():
+        raise ParameterError(f"window must be an interval string such as '1 hour', got {window!r}.")
+    reserved = {"window", *names}
+    clash = [g for g in groups if g in reserved]
+    if clash:
+        raise ParameterError(f"group column(s) {clash} clash with output columns {sorted(reserved)}; rename them.")
+
+    ts_col = exp.Column(this=identifier(ts, "timestamp column"))
+    value_col = exp.Column(this=identifier(value, "value column"))
+    bucket = exp.Anonymous(
+        this="time_bucket",
+        expressions=[exp.Cast(this=exp.Placeholder(this="window"), to=exp.DataType.build("INTERVAL")), ts_col],
+    )
+    group_cols = [exp.Column(this=identifier(g, "group column")) for g in groups]
+    selects: list[exp.Expression] = [exp.Alias(this=bucket, alias=exp.to_identifier("window", quoted=True))]
+    selects += [g.copy() for g in group_cols]
+    selects += [
+        exp.Alias(this=_aggregate_expression(name, value_col.copy()), alias=exp.to_identifier(name, quoted=True))
+        for name in names
+    ]
+    params: dict[str, Any] = {"window": window}
+    conditions: list[exp.Expression] = []
+    if start is not None:
+        params["start"] = _bound(start, "start")
+        conditions.append(exp.GTE(this=ts_col.copy(), expression=exp.Placeholder(this="start")))
+    if end is not None:
+        params["end"] = _bound(end, "end")
+        conditions.append(exp.LT(this=ts_col.copy(), expression=exp.Placeholder(this="end")))
+    positions = [exp.Literal.number(i) for i in range(1, len(groups) + 2)]
+    query = exp.select(*selects).from_(exp.Table(this=identifier(table, "table name")))
+    if conditions:
+        query = query.where(exp.and_(*conditions))
+    query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
+    result = con.run(query, params)
+    frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
+    if "n" in frame.columns:
+        frame["n"] = frame["n"].astype("int64")
+    return frame
+
+
+# ------------------------------------------------------------------------------------------------------
+# alert rules
+
+
+Op = Literal[">", ">=", "<", "<="]
+_OPS: dict[str, Any] = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
+        raise ParameterError(f"{name} must be a whole number >= 1, got {value!r}.")
+    return int(value)
+
+
+def _real(value: object, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}.")
+    if positive and float(value) <= 0.0:
+        raise ParameterError(f"{name} must be > 0, got {value!r}.")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Alert when ``value op threshold`` held for ``for_windows`` consecutive windows, with hysteresis.
+
+    The rule is *pending* while the condition holds for fewer than ``for_windows`` windows and *fires* at the
+    ``for_windows``-th consecutive window (Prometheus' ``for:`` clause). A firing alert resolves only after the
+    value was *clear* for ``clear_windows`` consecutive windows; clear means the condition evaluated against
+    ``clear_threshold`` (default: ``threshold``) does not hold. A clear threshold on the safe side of
+    ``threshold`` (e.g. fire above 5% errors, clear below 3%) stops an alert from flapping near the limit.
+
+    Attributes:
+        metric: Column of the series to watch (e.g. ``"mean"`` or ``"error_rate"``).
+        op: ``">"``, ``">="``, ``"<"`` or ``"<="``: the *bad* side of the threshold.
+        threshold: The limit.
+        for_windows: Consecutive bad windows before the alert fires (≥ 1).
+        clear_windows: Consecutive clear windows before a firing alert resolves (≥ 1).
+        clear_threshold: The limit for clearing; ``None`` uses ``threshold``.
+    """
+
+    metric: str
+    op: Op
+    threshold: float
+    for_windows: int = 1
+    clear_windows: int = 1
+    clear_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ParameterError(f"op must be one of {', '.join(map(repr, _OPS))}, got {self.op!r}.")
+        _real(self.threshold, "threshold")
+        _positive_int(self.for_windows, "for_windows")
+        _positive_int(self.clear_windows, "clear_windows")
+        if self.clear_threshold is not None:
+            clear = _real(self.clear_threshold, "clear_threshold")
+            if bool(_OPS[self.op](clear, self.threshold)) and clear != self.threshold:
+                raise ParameterError(
+                    f"clear_threshold {clear} lies on the bad side of threshold {self.threshold} (op {self.op!r}); "
+                    "it must be at the threshold or on the safe side of it."
+                )
+
+    @property
+    def method(self) -> str:
+        """Description of the rule."""
+        clear = self.threshold if self.clear_threshold is None else self.clear_threshold
+        return (
+            f"threshold: {self.metric} {self.op} {self.threshold:g} for {self.for_windows} window(s), "
+            f"clear at {clear:g} for {self.clear_windows} window(s)"
+        )
+
+    def evaluate(self, values: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+        """Per-window ``condition``, ``clear`` and ``alarm`` (firing) arrays for ``values``."""
+        bad = _OPS[self.op](values, self.threshold)
+        clear_at = self.threshold if self.clear_threshold is None else self.clear_threshold
+        clear = ~_OPS[self.op](values, clear_at)
+        firing = np.zeros(values.size, dtype=bool)
+        active = False
+        run_bad = run_clear = 0
+        for i in range(values.size):
+            run_bad = run_bad + 1 if bad[i] else 0
+            run_clear = run_clear + 1 if clear[i] else 0
+            if not active and run_bad >= self.for_windows:
+                active = True
+            elif active and run_clear >= self.clear_windows:
+                active = False
+            firing[i] = active
+        return {"value": values, "condition": bad, "clear": clear, "alarm": firing}
+
+
+@dataclass(frozen=True)
+class EwmaRule:
+    """EWMA control chart for small, persistent shifts (Roberts 1959).
+
+    ``z_t = λ·x_t + (1 − λ)·z_{t−1}`` with ``z_0 = μ0``; the chart signals when ``z_t`` leaves
+    ``μ0 ± L·σ·sqrt(λ/(2 − λ)·(1 − (1 − λ)^{2t}))`` (exact, time-varying limits; Montgomery,
+    *Introduction to Statistical Quality Control*, §9.2). ``λ = 0.1, L = 2.814`` gives an in-control average
+    run length of about 500 windows (Montgomery, Table 9.11).
+
+    Attributes:
+        lambda_: Smoothing weight λ in (0, 1].
+        L: Width of the limits in standard deviations of ``z_t``.
+        baseline_mean: In-control mean μ0 (e.g. from pre-release history).
+        baseline_sd: In-control standard deviation σ of one window's value.
+        metric: Column of the series to watch; ``None`` for the only numeric column / a Series.
+        reset: Restart the chart (``z = μ0``, ``t = 0``) after each signal, as the ARL is defined; otherwise the
+            alarm lasts while ``z_t`` is outside the limits.
+    """
+
+    lambda_: float
+    L: float
+    baseline_mean: float
+    baseline_sd: float
+    metric: str | None = None
+    reset: bool = False
+
+    def __post_init__(self) -> None:
+        lam = _real(self.lambda_, "lambda_", positive=True)
+        if lam > 1.0:
+            raise ParameterError(f"lambda_ must lie in (0, 1], got {lam}.")
+        _real(self.L, "L", positive=True)
+        _real(self.baseline_mean, "baseline_mean")
+        _real(self.baseline_sd, "baseline_sd", positive=True)
+
+    @property
+    def method(self) -> str:
+        """Description of the rule."""
+        return f"EWMA chart (Roberts 1959): lambda={self.lambda_:g}, L={self.L:g}, exact time-varying limits"
+
+    def limits(self, t: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Lower and upper control limits at steps ``t = 1, 2, ...`` since the (re)start."""
+        steps = np.asarray(t, dtype=np.float64)
+        lam = self.lambda_
+        half = self.L * self.baseline_sd * np.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2.0 * steps)))
+        return self.baseline_mean - half, self.baseline_mean + half
+
+    def evaluate(self, values: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+        """Per-window ``statistic`` (z), ``lower``, ``upper`` and ``alarm`` arrays for ``values``."""
+        n = values.size
+        z = np.empty(n)
+        lower = np.empty(n)
+        upper = np.empty(n)
+        alarm = np.zeros(n, dtype=bool)
+        lam = self.lambda_
+        prev, step = self.baseline_mean, 0
+        for i in range(n):
+            step += 1
+            prev = lam * values[i] + (1.0 - lam) * prev
+            lo, hi = self.limits(step)
+            z[i], lower[i], upper[i] = prev, float(lo), float(hi)
+            alarm[i] = not lower[i] <= prev <= upper[i]
+            if alarm[i] and self.reset:
+                prev, step = self.baseline_mean, 0
+        return {"value": values, "statistic": z, "lower": lower, "upper": upper, "alarm": alarm}
+
+
+@dataclass(frozen=True)
+class CusumRule:
+    """Two-sided tabular CUSUM (Page 1954) for persistent shifts of the mean.
+
+    ``C⁺_t = max(0, x_t − (μ0 + kσ) + C⁺_{t−1})`` and ``C⁻_t = max(0, (μ0 − kσ) − x_t + C⁻_{t−1})``, both
+    starting at 0; the chart signals when ``C⁺_t > hσ`` or ``C⁻_t > hσ`` (Montgomery, §9.1). ``k = 0.5`` tunes
+    it to a shift of one σ; ``h = 5`` gives an in-control ARL of about 465 windows for the two-sided chart
+    (Montgomery, §9.1; Siegmund's approximation gives about 938 per side).
+
+    Attributes:
+        k: Reference value (allowance) in units of σ.
+        h: Decision interval in units of σ.
+        baseline_mean: In-control mean μ0.
+        baseline_sd: In-control standard deviation σ of one window's value.
+        metric: Column of the series to watch; ``None`` for the only numeric column / a Series.
+        reset: Set both sums to 0 after each signal (as the ARL is defined); otherwise the alarm lasts while a
+            sum stays above ``hσ``.
+    """
+
+    k: float
+    h: float
+    baseline_mean: float
+    baseline_sd: float
+    metric: str | None = None
+    reset: bool = False
+
+    def __post_init__(self) -> None:
+        if _real(self.k, "k") < 0.0:
+            raise ParameterError(f"k must be >= 0, got {self.k}.")
+        _real(self.h, "h", positive=True)
+        _real(self.baseline_mean, "baseline_mean")
+        _real(self.baseline_sd, "baseline_sd", positive=True)
+
+    @property
+    def method(self) -> str:
+        """Description of the rule."""
+        return f"two-sided tabular CUSUM (Page 1954): k={self.k:g} sd, h={self.h:g} sd"
+
+    def evaluate(self, values: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+        """Per-window ``upper_sum`` (C⁺), ``lower_sum`` (C⁻), ``limit`` (hσ) and ``alarm`` for ``values``."""
+        n = values.size
+        hi_sum = np.empty(n)
+        lo_sum = np.empty(n)
+        alarm = np.zeros(n, dtype=bool)
+        slack = float(self.k) * float(self.baseline_sd)
+        limit = float(self.h) * float(self.baseline_sd)
+        c_hi = c_lo = 0.0
+        for i in range(n):
+            c_hi = max(0.0, values[i] - (self.baseline_mean + slack) + c_hi)
+            c_lo = max(0.0, (self.baseline_mean - slack) - values[i] + c_lo)
+            hi_sum[i], lo_sum[i] = c_hi, c_lo
+            alarm[i] = c_hi > limit or c_lo > limit
+            if alarm[i] and self.reset:
+                c_hi = c_lo = 0.0
+        return {
+            "value": values,
+            "upper_sum": hi_sum,
+            "lower_sum": lo_sum,
+            "limit": np.full(n, limit),
+            "alarm": alarm,
+        }
+
+
+Rule = ThresholdRule | EwmaRule | CusumRule
+
+
+@dataclass(frozen=True)
+class Replay(_Result):
+    """When a rule would have alerted over a series.
+
+    Attributes:
+        method: The rule's description.
+        n_windows: Number of windows replayed.
+        n_alerts: Number of alert intervals (alarm onsets).
+        alarm_windows: Number of windows in alarm.
+        first_alarm: Time (or position, for a series without timestamps) of the first alarm; ``None`` if none.
+        first_alarm_index: Position of the first alarm window; ``None`` if none.
+        intervals: Alert intervals ``(start, end)``: ``start`` is the first window in alarm, ``end`` the first
+            window after it that is no longer in alarm (the resolve time); ``end`` is ``None`` while still firing
+            at the end of the series.
+        times: The window times (or positions).
+        state: Per-window state as ``(column, values)`` pairs; see :meth:`to_frame`.
+    """
+
+    method: str
+    n_windows: int
+    n_alerts: int
+    alarm_windows: int
+    first_alarm: Any
+    first_alarm_index: int | None
+    intervals: tuple[tuple[Any, Any], ...]
+    times: tuple[Any, ...]
+    state: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-window state: ``time``, ``value``, the rule's statistic and limits, and ``alarm``."""
+        import pandas as pd
+
+        return pd.DataFrame({"time": list(self.times), **{name: list(values) for name, values in self.state}})
+
+    def alerts(self) -> pd.DataFrame:
+        """The alert intervals as a frame with columns ``start`` and ``end``."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.intervals), columns=["start", "end"])
+
+    def __repr__(self) -> str:
+        return (
+            f"Replay(n_windows={self.n_windows}, n_alerts={self.n_alerts}, first_alarm={self.first_alarm!r}, "
+            f"method={self.method!r})"
+        )
+
+
+def _series(rule: Rule, series: Any, ts: str) -> tuple[NDArray[np.float64], list[Any]]:
+    """Values and times of ``series`` (a DataFrame, a Series or an array) for ``rule``."""
+    import pandas as pd
+
+    if isinstance(series, pd.DataFrame):
+        metric = rule.metric
+        if metric is None:
+            numeric = [c for c in series.columns if c != ts and pd.api.types.is_numeric_dtype(series[c])]
+            if len(numeric) != 1:
+                raise ParameterError(
+                    f"the series has numeric columns {numeric}; name the one to watch with the rule's metric=."
+                )
+            metric = str(numeric[0])
+        if metric not in series.columns:
+            raise ParameterError(f"the series has no column {metric!r}; its columns are {list(series.columns)}.")
+        raw: Any = series[metric]
+        times = list(series[ts]) if ts in series.columns else list(series.index)
+    elif isinstance(series, pd.Series):
+        raw, times = series, list(series.index)
+    else:
+        raw = series
+        times = []
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"the series values must be numbers ({error}).") from error
+    if values.ndim != 1 or values.size == 0:
+        raise DataError(f"the series must be a non-empty one-dimensional sequence, got shape {values.shape}.")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(
+            f"the series has {int(bad.sum())} missing or infinite value(s) (first at position "
+            f"{int(np.flatnonzero(bad)[0])}); drop those windows or fill them before replaying a rule."
+        )
+    if not times:
+        times = list(range(values.size))
+    return values, times
+
+
+def replay(rule: Rule, series: Any, *, ts: str = "window") -> Replay:
+    """Replay an alert rule over a history of windows: when would it have fired, and for how long?
+
+    Args:
+        rule: A :class:`ThresholdRule`, :class:`EwmaRule` or :class:`CusumRule`.
+        series: A DataFrame with a time column ``ts`` (else its index) and the rule's metric column (e.g. the
+            output of :func:`windowed`), a pandas Series indexed by time, or a plain array of window values.
+        ts: Name of the time column of a DataFrame.
+
+    Returns:
+        The alert intervals, the first alarm and the per-window state of the rule.
+
+    Raises:
+        ParameterError: If ``rule`` is not a rule, or the metric column is missing or ambiguous.
+        DataError: If the series is empty or has missing values.
+    """
+    if not isinstance(rule, ThresholdRule | EwmaRule | CusumRule):
+        raise ParameterError(f"rule must be a ThresholdRule, EwmaRule or CusumRule, got {type(rule).__name__}.")
+    values, times = _series(rule, series, ts)
+    state = rule.evaluate(values)
+    alarm = state["alarm"]
+    onsets = np.flatnonzero(alarm & ~np.concatenate([[False], alarm[:-1]]))
+    intervals: list[tuple[Any, Any]] = []
+    for start in onsets:
+        stop = start
+        while stop < alarm.size and alarm[stop]:
+            stop += 1
+        intervals.append((times[start], times[stop] if stop < alarm.size else None))
+    first = int(onsets[0]) if onsets.size else None
+    return Replay(
+        method=rule.method,
+        n_windows=int(values.size),
+        n_alerts=len(intervals),
+        alarm_windows=int(alarm.sum()),
+        first_alarm=times[first] if first is not None else None,
+        first_alarm_index=first,
+        intervals=tuple(intervals),
+        times=tuple(times),
+        state=tuple((name, tuple(np.asarray(v).tolist())) for name, v in state.items()),
+    )
+
+
+@dataclass(frozen=True)
+class FalseAlarmRate(_Result):
+    """Alarms of a rule on history where nothing was wrong (A/A or pre-release).
+
+    Attributes:
+        n_windows: Windows replayed.
+        n_alarms: Alarm onsets (alert intervals).
+        per_window: ``n_alarms / n_windows``.
+        per_day: Alarms per day when the series has timestamps spanning a positive time (``None`` otherwise).
+        arl: Estimated in-control average run length ``n_windows / n_alarms`` (``inf`` without alarms).
+        ci_low: Lower end of the exact Poisson (Garwood) ``1 − alpha`` interval of ``per_window``.
+        ci_high: Upper end of that interval.
+        alpha: Significance level of the interval.
+        method: The rule's description and the interval formula.
+    """
+
+    n_windows: int
+    n_alarms: int
+    per_window: float
+    per_day: float | None
+    arl: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+    method: str
+
+    def __repr__(self) -> str:
+        return (
+            f"FalseAlarmRate(per_window={_fmt(self.per_window)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
+            f"arl={_fmt(self.arl)}, n_alarms={self.n_alarms})"
+        )
+
+
+def false_alarm_rate(rule: Rule, clean_series: Any, *, ts: str = "window", alpha: float = 0.05) -> FalseAlarmRate:
+    """Alarm onsets per window (and per day) of ``rule`` on a clean history.
+
+    Each alert interval counts once. For a control chart with ``reset=True`` the rate estimates ``1/ARL₀``;
+    its exact Poisson interval is ``[χ²_{α/2}(2a)/2, χ²_{1−α/2}(2a + 2)/2] / n`` for ``a`` alarms in ``n``
+    windows (Garwood 1936).
+
+    Args:
+        rule: The rule to measure.
+        clean_series: History in which no alert was warranted, as accepted by :func:`replay`.
+        ts: Name of the time column of a DataFrame.
+        alpha: Significance level of the interval.
+
+    Returns:
+        The measured false-alarm rate.
+    """
+    from scipy import stats
+
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    result = replay(rule, clean_series, ts=ts)
+    n, a = result.n_windows, result.n_alerts
+    low = 0.0 if a == 0 else float(stats.chi2.ppf(alpha / 2.0, 2 * a)) / 2.0 / n
+    high = float(stats.chi2.ppf(1.0 - alpha / 2.0, 2 * a + 2)) / 2.0 / n
+    per_day: float | None = None
+    first, last = result.times[0], result.times[-1]
+    if isinstance(first, datetime | np.datetime64) and n > 1:
+        import pandas as pd
+
+        span_days = (pd.Timestamp(last) - pd.Timestamp(first)).total_seconds() / 86400.0
+        if span_days > 0:
+            # n windows cover n/(n − 1) times the span from the first window start to the last one
+            per_day = a / (span_days * n / (n - 1))
+    return FalseAlarmRate(
+        n_windows=n,
+        n_alarms=a,
+        per_window=a / n,
+        per_day=per_day,
+        arl=n / a if a else math.inf,
+        ci_low=low,
+        ci_high=high,
+        alpha=float(alpha),
+        method=f"{result.method}; exact Poisson (Garwood) interval",
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# before/after a release
+
+
+@dataclass(frozen=True)
+class ReleaseJump(_Result):
+    """The jump of a metric at a release marker, and whether to roll back.
+
+    Attributes:
+        estimate: ``after − before``: difference in means (Welch) or Hodges–Lehmann shift (Mann–Whitney).
+        ci_low: Lower end of the ``1 − alpha`` interval of ``estimate``.
+        ci_high: Upper end of that interval.
+        pvalue: Two-sided p-value of no jump.
+        before_mean: Mean of the windows before the release.
+        after_mean: Mean of the windows after it.
+        n_before: Windows (or units) before.
+        n_after: Windows (or units) after.
+        alpha: Significance level.
+        direction: ``"increase"`` if higher values are better, ``"decrease"`` if lower values are better.
+        degraded: The metric moved significantly in the bad direction (and by more than ``min_effect``).
+        rollback: The advice: roll back the release.
+        reason: Why, in a sentence.
+        method: The test used.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    pvalue: float
+    before_mean: float
+    after_mean: float
+    n_before: int
+    n_after: int
+    alpha: float
+    direction: str
+    degraded: bool
+    rollback: bool
+    reason: str
+    method: str
+
+    def __repr__(self) -> str:
+        return (
+            f"ReleaseJump(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
+            f"pvalue={_fmt(self.pvalue)}, rollback={self.rollback}, method={self.method!r})"
+        )
+
+
+def release_jump(
+    before: ArrayLike | Moments,
+    after: ArrayLike | Moments,
+    *,
+    method: Literal["welch", "mann_whitney"] = "welch",
+    alpha: float = 0.05,
+    direction: Literal["increase", "decrease"] = "increase",
+    min_effect: float = 0.0,
+) -> ReleaseJump:
+    """Compare the windows before and after a release marker and advise whether to roll back.
+
+    ``"welch"`` tests the difference in means ``m_after − m_before`` with Welch's t-test
+    (:func:`abnb.stats.welch`, before as control); it takes per-window values or their :class:`Moments`.
+    ``"mann_whitney"`` tests a location shift with the rank-sum test and estimates it by the Hodges–Lehmann
+    median of pairwise differences (:func:`abnb.stats.mann_whitney`); it needs the values. Roll back when
+    the change is significant (``pvalue < alpha``) in the bad direction — down when ``direction="increase"``
+    (higher is better), up when ``direction="decrease"`` — and larger than ``min_effect`` in magnitude.
+
+    Args:
+        before: Per-window values before the release (or their Moments, Welch only).
+        after: Per-window values after the release (or their Moments, Welch only).
+        method: ``"welch"`` or ``"mann_whitney"``.
+        alpha: Significance level.
+        direction: Which way is better for the metric.
+        min_effect: Smallest degradation (absolute, in metric units) worth a rollback.
+
+    Returns:
+        The jump with its interval, p-value and the rollback advice.
+
+    Raises:
+        ParameterError: On an unknown method or direction, or Moments passed to Mann–Whitney.
+
+    References:
+        B. L. Welch (1947), Biometrika 34; H. B. Mann & D. R. Whitney (1947), Ann. Math. Statist. 18;
+        J. L. Hodges & E. L. Lehmann (1963), Ann. Math. Statist. 34.
+    """
+    if direction not in ("increase", "decrease"):
+        raise ParameterError(f"direction must be 'increase' (higher is better) or 'decrease', got {direction!r}.")
+    min_effect = _real(min_effect, "min_effect")
+    if min_effect < 0:
+        raise ParameterError(f"min_effect must be >= 0, got {min_effect}.")
+    if method == "welch":
+        m_before = before if isinstance(before, Moments) else Moments.from_values(before)
+        m_after = after if isinstance(after, Moments) else Moments.from_values(after)
+        effect = welch(m_before, m_after, alpha=alpha)
+        estimate, low, high, pvalue, name = effect.estimate, effect.ci_low, effect.ci_high, effect.pvalue, effect.method
+        mean_before, mean_after, n_before, n_after = m_before.mean, m_after.mean, m_before.n, m_after.n
+    elif method == "mann_whitney":
+        if isinstance(before, Moments) or isinstance(after, Moments):
+            raise ParameterError("method='mann_whitney' ranks the values; pass per-window values, not Moments.")
+        b = np.asarray(before, dtype=np.float64)
+        a = np.asarray(after, dtype=np.float64)
+        shift = mann_whitney(b, a, alpha=alpha)
+        estimate, low, high, pvalue, name = shift.estimate, shift.ci_low, shift.ci_high, shift.pvalue, shift.method
+        mean_before, mean_after, n_before, n_after = float(b.mean()), float(a.mean()), int(b.size), int(a.size)
+    else:
+        raise ParameterError(f"method must be 'welch' or 'mann_whitney', got {method!r}.")
+    bad_sign = estimate < 0 if direction == "increase" else estimate > 0
+    significant = pvalue < alpha
+    degraded = bool(significant and bad_sign and abs(estimate) > min_effect)
+    if degraded:
+        reason = (
+            f"the metric {'dropped' if estimate < 0 else 'rose'} by {abs(estimate):.4g} after the release "
+            f"(p = {pvalue:.3g} < {alpha:g}; {1 - alpha:.0%} CI [{low:.4g}, {high:.4g}]), and "
+            f"{'higher' if direction == 'increase' else 'lower'} is better: roll back."
+        )
+    elif significant and bad_sign:
+        reason = (
+            f"a significant degradation of {abs(estimate):.4g}, but not larger than min_effect {min_effect:g}: "
+            "keep watching."
+        )
+    elif significant:
+        reason = f"the metric improved by {abs(estimate):.4g} (p = {pvalue:.3g}): keep the release."
+    else:
+        reason = f"no significant jump (p = {pvalue:.3g} >= {alpha:g}): keep the release and keep watching."
+    return ReleaseJump(
+        estimate=float(estimate),
+        ci_low=float(low),
+        ci_high=float(high),
+        pvalue=float(pvalue),
+        before_mean=float(mean_before),
+        after_mean=float(mean_after),
+        n_before=int(n_before),
+        n_after=int(n_after),
+        alpha=float(alpha),
+        direction=direction,
+        degraded=degraded,
+        rollback=degraded,
+        reason=reason,
+        method=name,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# segment breakdown
+
+
+def _proportion_ci(successes: NDArray[np.float64], trials: NDArray[np.float64], z: float, kind: str) -> Any:
+    p = successes / trials
+    if kind == "normal":
+        half = z * np.sqrt(p * (1 - p) / trials)
+        return np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
+    denom = 1.0 + z**2 / trials
+    center = (p + z**2 / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denom
+    return center - half, center + half
+
+
+def segment_breakdown(
+    frame: pd.DataFrame,
+    *,
+    segment: str,
+    successes: str,
+    trials: str,
+    alpha: float = 0.05,
+    ci: Literal["wilson", "normal"] = "wilson",
+    worse: Literal["higher", "lower", "either"] = "either",
+) -> pd.DataFrame:
+    """Is a rate (e.g. the mistake rate) uniform across segments? Per-segment CIs and FDR-controlled flags.
+
+    Rows of ``frame`` (e.g. per window × segment) are summed per segment. For each segment ``s`` with rate
+    ``p_s = x_s/n_s``:
+
+    * the interval is Wilson's ``(p + z²/2n ± z·sqrt(p(1 − p)/n + z²/4n²)) / (1 + z²/n)`` or the normal
+      ``p ± z·sqrt(p(1 − p)/n)`` (clipped to [0, 1]), ``z = Φ⁻¹(1 − α/2)``;
+    * the test compares the segment with the rest (all other segments pooled) by the two-proportion z-test
+      with the pooled SE (:func:`abnb.stats.ztest`, ``pooled=True``);
+    * the p-values are adjusted by Benjamini–Hochberg over the segments (:func:`abnb.stats.adjust`), and
+      ``flag`` marks segments with adjusted p ≤ α (false discovery rate α) that differ from the rest in the
+      ``worse`` direction.
+
+    One bad segment raises the rate of "the rest" for every other segment, so with much data the good
+    segments also differ significantly from the rest — in the good direction. ``worse="higher"`` (a mistake
+    rate) or ``"lower"`` (a success rate) flags only the segments that are worse than the rest.
+
+    Args:
+        frame: Aggregated rows with a segment column and success/trial counts.
+        segment: Segment column.
+        successes: Column counting the events of interest (e.g. mistakes).
+        trials: Column counting the opportunities (e.g. labelled predictions).
+        alpha: Significance level of the intervals and FDR level of the flags.
+        ci: ``"wilson"`` or ``"normal"``.
+        worse: Which difference from the rest to flag: ``"higher"``, ``"lower"`` or ``"either"``.
+
+    Returns:
+        One row per segment: ``segment``, ``successes``, ``trials``, ``rate``, ``ci_low``, ``ci_high``,
+        ``rest_rate``, ``difference`` (segment − rest), ``statistic``, ``pvalue``, ``pvalue_adjusted``, ``flag``.
+
+    Raises:
+        ParameterError: On a missing column, fewer than two segments, or counts that are not valid.
+
+    References:
+        E. B. Wilson (1927), JASA 22; Y. Benjamini & Y. Hochberg (1995), JRSS B 57.
+    """
+    import pandas as pd
+    from scipy import special
+
+    missing = [c for c in (segment, successes, trials) if c not in frame.columns]
+    if missing:
+        raise ParameterError(f"frame has no column(s) {missing}; its columns are {list(frame.columns)}.")
+    if ci not in ("wilson", "normal"):
+        raise ParameterError(f"ci must be 'wilson' or 'normal', got {ci!r}.")
+    if worse not in ("higher", "lower", "either"):
+        raise ParameterError(f"worse must be 'higher', 'lower' or 'either', got {worse!r}.")
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    grouped = frame.groupby(segment, sort=True, dropna=False)[[successes, trials]].sum()
+    if len(grouped) < 2:
+        raise ParameterError(f"segment_breakdown needs at least two segments in {segment!r}, got {len(grouped)}.")
+    x = grouped[successes].to_numpy(dtype=np.float64)
+    n = grouped[trials].to_numpy(dtype=np.float64)
+    if (n < 2).any() or (x < 0).any() or (x > n).any():
+        bad = list(grouped.index[(n < 2) | (x < 0) | (x > n)])
+        raise ParameterError(
+            f"segments {bad} need at least 2 trials and 0 <= successes <= trials; merge small segments first."
+        )
+    total_x, total_n = x.sum(), n.sum()
+    statistics, pvalues = [], []
+    for xs, ns in zip(x, n, strict=True):
+        rest = Moments.from_counts(int(total_x - xs), int(total_n - ns))
+        seg = Moments.from_counts(int(xs), int(ns))
+        if total_x in (0, total_n):
+            statistics.append(0.0)
+            pvalues.append(1.0)
+            continue
+        effect = ztest(rest, seg, alpha=alpha, pooled=True)
+        statistics.append(effect.statistic)
+        pvalues.append(effect.pvalue)
+    z = float(special.ndtri(1.0 - alpha / 2.0))
+    low, high = _proportion_ci(x, n, z, ci)
+    rest_rate = (total_x - x) / (total_n - n)
+    adjusted = adjust(np.asarray(pvalues), method="bh")
+    difference = x / n - rest_rate
+    if worse == "higher":
+        bad_side = difference > 0
+    elif worse == "lower":
+        bad_side = difference < 0
+    else:
+        bad_side = np.ones(difference.size, dtype=bool)
+    return pd.DataFrame(
+        {
+            "segment": list(grouped.index),
+            "successes": x,
+            "trials": n,
+            "rate": x / n,
+            "ci_low": low,
+            "ci_high": high,
+            "rest_rate": rest_rate,
+            "difference": difference,
+            "statistic": statistics,
+            "pvalue": pvalues,
+            "pvalue_adjusted": adjusted,
+            "flag": (adjusted <= alpha) & bad_side,
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# drift
+
+
+def _counts(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    try:
+        counts = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"{name} must be numbers ({error}).") from error
+    if counts.ndim != 1 or counts.size < 2:
+        raise ParameterError(f"{name} must be one-dimensional with at least two bins, got shape {counts.shape}.")
+    if not np.isfinite(counts).all() or (counts < 0).any() or counts.sum() <= 0:
+        raise ParameterError(f"{name} must be finite non-negative counts with a positive total.")
+    return counts
+
+
+def psi(reference_counts: ArrayLike, current_counts: ArrayLike, *, epsilon: float = 1e-4) -> float:
+    """Population stability index of two binned distributions.
+
+    ``PSI = Σ_i (q_i − p_i)·ln(q_i / p_i)`` with ``p_i``, ``q_i`` the reference and current shares of bin
+    ``i``; shares below ``epsilon`` are raised to ``epsilon`` so empty bins stay finite. PSI is the symmetrised
+    Kullback–Leibler divergence ``KL(q‖p) + KL(p‖q)``; the usual reading is < 0.1 stable, 0.1–0.25 a moderate
+    shift, > 0.25 a major shift (Siddiqi 2006, *Credit Risk Scorecards*, ch. 9).
+
+    Args:
+        reference_counts: Counts per bin in the reference period.
+        current_counts: Counts per bin in the current period, same bins.
+        epsilon: Floor of the shares.
+
+    Returns:
+        The PSI (≥ 0).
+
+    Raises:
+        ParameterError: If the counts are not non-negative with a positive total or the bins differ in number.
+    """
+    p = _counts(reference_counts, "reference_counts")
+    q = _counts(current_counts, "current_counts")
+    if p.size != q.size:
+        raise ParameterError(f"reference has {p.size} bins but current has {q.size}; use the same bins.")
+    eps = _real(epsilon, "epsilon", positive=True)
+    p = np.maximum(p / p.sum(), eps)
+    q = np.maximum(q / q.sum(), eps)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _numeric_values(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{name} must be numbers ({error}).") from error
+    array = array[~np.isnan(array)] if array.ndim == 1 else array
+    if array.ndim != 1 or array.size == 0:
+        raise DataError(f"{name} must be a non-empty one-dimensional sample.")
+    return array
+
+
+def psi_from_values(reference: ArrayLike, current: ArrayLike, *, bins: int = 10) -> float:
+    """PSI of a numeric feature over ``bins`` quantile bins of the reference sample.
+
+    The inner bin edges are the reference quantiles ``1/bins, …, (bins − 1)/bins`` (duplicates dropped); the
+    outer bins are open, so current values outside the reference range still count. Bins are right-closed
+    ``(e_{i−1}, e_i]``. NaN values are dropped. Then :func:`psi` of the two count vectors.
+
+    Args:
+        reference: Reference values.
+        current: Current values.
+        bins: Number of quantile bins (≥ 2).
+
+    Returns:
+        The PSI.
+    """
+    ref = _numeric_values(reference, "reference")
+    cur = _numeric_values(current, "current")
+    n_bins = _positive_int(bins, "bins")
+    if n_bins < 2:
+        raise ParameterError(f"bins must be >= 2, got {n_bins}.")
+    edges = np.unique(np.quantile(ref, np.arange(1, n_bins) / n_bins))
+    ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=edges.size + 1)
+    cur_counts = np.bincount(np.searchsorted(edges, cur, side="left"), minlength=edges.size + 1)
+    if edges.size == 0:
+        return 0.0
+    return psi(ref_counts, cur_counts)
+
+
+@dataclass(frozen=True)
+class DriftResult(_Result):
+    """A test of whether a feature's distribution moved between a reference and a current period.
+
+    Attributes:
+        statistic: KS ``D`` or Pearson χ².
+        pvalue: p-value of no change.
+        dof: Degrees of freedom of χ² (``None`` for KS).
+        psi: Population stability index of the same comparison.
+        n_reference: Reference sample size.
+        n_current: Current sample size.
+        method: The test used.
+    """
+
+    statistic: float
+    pvalue: float
+    dof: int | None
+    psi: float
+    n_reference: int
+    n_current: int
+    method: str
+
+    def __repr__(self) -> str:
+        return (
+            f"DriftResult(statistic={_fmt(self.statistic)}, pvalue={_fmt(self.pvalue)}, psi={_fmt(self.psi)}, "
+            f"method={self.method!r})"
+        )
+
+
+def ks_drift(reference: ArrayLike, current: ArrayLike, *, bins: int = 10) -> DriftResult:
+    """Two-sample Kolmogorov–Smirnov test of a numeric feature (``scipy.stats.ks_2samp``), with its PSI.
+
+    ``D = sup_x |F_ref(x) − F_cur(x)|``; the p-value is scipy's (exact for small samples, asymptotic else).
+    NaN values are dropped.
+
+    Args:
+        reference: Reference values.
+        current: Current values.
+        bins: Quantile bins of the accompanying :func:`psi_from_values`.
+
+    Returns:
+        The test result.
+
+    References:
+        N. Smirnov (1948), Ann. Math. Statist. 19, 279–281.
+    """
+    from scipy import stats
+
+    ref = _numeric_values(reference, "reference")
+    cur = _numeric_values(current, "current")
+    res = stats.ks_2samp(ref, cur)
+    return DriftResult(
+        statistic=float(res.statistic),
+        pvalue=float(res.pvalue),
+        dof=None,
+        psi=psi_from_values(ref, cur, bins=bins),
+        n_reference=int(ref.size),
+        n_current=int(cur.size),
+        method="two-sample Kolmogorov-Smirnov (scipy.stats.ks_2samp)",
+    )
+
+
+def chi2_drift(reference_counts: ArrayLike, current_counts: ArrayLike) -> DriftResult:
+    """Pearson χ² test of homogeneity of a categorical feature (``scipy.stats.chi2_contingency``), with its PSI.
+
+    The 2 × k table has the reference and current counts as rows; categories empty in both are dropped.
+    ``χ² = Σ (O − E)²/E`` with ``E`` from the margins, ``dof = k − 1`` (Yates' correction when ``k = 2``, as
+    scipy applies it).
+
+    Args:
+        reference_counts: Counts per category in the reference period.
+        current_counts: Counts per category in the current period, same order.
+
+    Returns:
+        The test result.
+
+    References:
+        K. Pearson (1900), Phil. Mag. 50, 157–175.
+    """
+    from scipy import stats
+
+    ref = _counts(reference_counts, "reference_counts")
+    cur = _counts(current_counts, "current_counts")
+    if ref.size != cur.size:
+        raise ParameterError(f"reference has {ref.size} categories but current has {cur.size}; align them.")
+    keep = (ref + cur) > 0
+    if keep.sum() < 2:
+        statistic, pvalue, dof = 0.0, 1.0, 0
+    else:
+        res = stats.chi2_contingency(np.vstack([ref[keep], cur[keep]]))
+        statistic, pvalue, dof = float(res.statistic), float(res.pvalue), int(res.dof)
+    return DriftResult(
+        statistic=statistic,
+        pvalue=pvalue,
+        dof=dof,
+        psi=psi(ref, cur),
+        n_reference=int(ref.sum()),
+        n_current=int(cur.sum()),
+        method="Pearson chi-squared test of homogeneity (scipy.stats.chi2_contingency)",
+    )
+
+
+def _psi_level(value: float) -> str:
+    if value < 0.1:
+        return "stable"
+    if value < 0.25:
+        return "moderate"
+    return "major"
+
+
+def drift_report(
+    reference_frame: pd.DataFrame,
+    current_frame: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    alpha: float = 0.05,
+    bins: int = 10,
+) -> pd.DataFrame:
+    """Drift of each feature between a reference and a current sample, the test chosen by dtype.
+
+    Numeric features (not boolean) get :func:`ks_drift` and the quantile-bin PSI; boolean, categorical and
+    string features get :func:`chi2_drift` over the union of categories (missing values as their own
+    category). The p-values are adjusted by Benjamini–Hochberg across features; ``drift`` marks adjusted
+    p ≤ α. With large samples tiny shifts are significant: read ``psi`` (``psi_level``) as the size.
+
+    Args:
+        reference_frame: Reference rows (e.g. training data or the pre-release period), or a bounded sample.
+        current_frame: Current rows, or a bounded sample.
+        features: Columns to compare.
+        alpha: FDR level of the ``drift`` flag.
+        bins: Quantile bins of the numeric PSI.
+
+    Returns:
+        One row per feature: ``feature``, ``kind``, ``test``, ``statistic``, ``pvalue``, ``dof``, ``psi``,
+        ``psi_level``, ``pvalue_adjusted``, ``drift``.
+
+    Raises:
+        ParameterError: If a feature is missing from either frame or ``features`` is empty.
+    """
+    import pandas as pd
+
+    names = list(features)
+    if not names:
+        raise ParameterError("features is empty; name at least one column to compare.")
+    for frame, which in ((reference_frame, "reference_frame"), (current_frame, "current_frame")):
+        missing = [f for f in names if f not in frame.columns]
+        if missing:
+            raise ParameterError(f"{which} has no column(s) {missing}; its columns are {list(frame.columns)}.")
+    rows = []
+    for feature in names:
+        ref, cur = reference_frame[feature], current_frame[feature]
+        numeric = pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref)
+        if numeric:
+            result = ks_drift(ref.to_numpy(dtype=np.float64), cur.to_numpy(dtype=np.float64), bins=bins)
+            kind, test = "numeric", "ks"
+        else:
+            ref_counts = ref.astype(object).fillna("(missing)").value_counts()
+            cur_counts = cur.astype(object).fillna("(missing)").value_counts()
+            categories = sorted(set(ref_counts.index) | set(cur_counts.index), key=str)
+            result = chi2_drift(
+                ref_counts.reindex(categories, fill_value=0).to_numpy(),
+                cur_counts.reindex(categories, fill_value=0).to_numpy(),
+            )
+            kind, test = "categorical", "chi2"
+        rows.append(
+            {
+                "feature": feature,
+                "kind": kind,
+                "test": test,
+                "statistic": result.statistic,
+                "pvalue": result.pvalue,
+                "dof": result.dof,
+                "psi": result.psi,
+                "psi_level": _psi_level(result.psi),
+            }
+        )
+    report = pd.DataFrame(rows)
+    report["pvalue_adjusted"] = adjust(report["pvalue"].to_numpy(dtype=np.float64), method="bh")
+    report["drift"] = report["pvalue_adjusted"] <= alpha
+    return report
