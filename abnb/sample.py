@@ -42,6 +42,11 @@ Planted logging glitch:
 Sizes, per user: exposures ≈ 1.0005 rows; events ≈ 11.76 rows (5.75 ``session``, 5.75 ``page_view``,
 0.256 ``purchase``), i.e. about 2.35 million events for the default 200 000 users.
 
+Model-quality tables (``predictions``, ``labels``, ``fares``, ``ratings``, ``corrections``, ``edits``, ``ops``,
+``releases``, ``truth``): written by :func:`abnb.sample_models.generate_models` on the same connection before the
+checkpoint, ``requests`` requests (default ``users // 2``), from random streams of their own; their planted truth
+is :data:`abnb.sample_models.MODEL_TRUTH`.
+
 Determinism: chunk ``i`` of ``chunk_size`` users draws from ``numpy.random.default_rng([seed, i])``, so the
 same ``(users, seed, chunk_size)`` always writes the same rows (in the same order). A different ``chunk_size``
 gives a different, equally valid sample.
@@ -67,6 +72,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from abnb.errors import ParameterError
+from abnb.sample_models import generate_models
 from abnb.telemetry import EVENT_NAMES, create_tables
 
 __all__ = ["GROUND_TRUTH", "GroundTruth", "SampleSummary", "generate"]
@@ -182,6 +188,9 @@ class SampleSummary:
         seed: The seed used.
         chunk_size: Units simulated per chunk (part of what determines the data).
         glitch_units: Units given a second exposure row in the other arm.
+        model_rows: Row count per model-quality table written by :func:`abnb.sample_models.generate_models`
+            (kept apart from ``rows``, which counts the experiment tables).
+        requests: Number of model prediction requests simulated.
     """
 
     path: Path
@@ -191,15 +200,17 @@ class SampleSummary:
     seed: int
     chunk_size: int
     glitch_units: int
+    model_rows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    requests: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         """One row per table with its row count."""
         return pd.DataFrame({"table": list(self.rows), "rows": list(self.rows.values())})
 
     def __repr__(self) -> str:
-        rows = ", ".join(f"{table}={count:,}" for table, count in self.rows.items())
+        rows = ", ".join(f"{table}={count:,}" for table, count in {**self.rows, **self.model_rows}.items())
         return (
-            f"SampleSummary(path={str(self.path)!r}, users={self.users:,}, rows: {rows}, "
+            f"SampleSummary(path={str(self.path)!r}, users={self.users:,}, requests={self.requests:,}, rows: {rows}, "
             f"glitch_units={self.glitch_units}, seed={self.seed}, seconds={self.seconds:.2f})"
         )
 
@@ -216,6 +227,7 @@ def generate(
     seed: int = 20261001,
     chunk_size: int = 250_000,
     progress: bool = True,
+    requests: int | None = None,
 ) -> SampleSummary:
     """Write the synthetic telemetry described in the module docstring into a DuckDB file.
 
@@ -229,16 +241,22 @@ def generate(
         seed: Non-negative seed; chunk ``i`` draws from ``numpy.random.default_rng([seed, i])``.
         chunk_size: Units simulated and inserted per chunk (bounds memory; about 12 event rows per unit).
         progress: Show a tqdm progress bar on stderr.
+        requests: Model prediction requests for :func:`abnb.sample_models.generate_models` (its own random
+            streams, so the experiment tables do not depend on it); ``None`` means ``users // 2``.
 
     Returns:
         A :class:`SampleSummary` with the path, row counts, glitch count and elapsed time.
 
     Raises:
-        ParameterError: ``users`` or ``chunk_size`` is below 1, or ``seed`` is negative.
+        ParameterError: ``users`` or ``chunk_size`` is below 1, or ``seed`` or ``requests`` is negative.
     """
     for name, value, minimum in (("users", users, 1), ("chunk_size", chunk_size, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if requests is None:
+        requests = users // 2
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 0:
+        raise ParameterError(f"requests must be an integer >= 0, got {requests!r}")
     started = time.perf_counter()
     target = Path(database)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +278,7 @@ def generate(
                     rows["events"] += len(events)
                     glitch_units += glitches
                     bar.update(size)
+            model_rows = generate_models(connection, requests=requests, seed=seed)
             connection.execute("CHECKPOINT")
         # A write-ahead log left by a crashed writer of the old file must not be replayed onto the new one.
         Path(f"{target}.wal").unlink(missing_ok=True)
@@ -276,6 +295,8 @@ def generate(
         seed=seed,
         chunk_size=chunk_size,
         glitch_units=glitch_units,
+        model_rows=MappingProxyType(model_rows),
+        requests=requests,
     )
 
 

@@ -7,6 +7,21 @@ abnb reads experiment telemetry from two tables:
   The sample data (:mod:`abnb.sample`) use ``session`` (value = session minutes), ``page_view`` (value = pages
   viewed in that session, one summarised row per session) and ``purchase`` (value = revenue in USD).
 
+and model-quality telemetry from the tables of :data:`MODEL_TABLES` (their sample data and planted truth are
+described in :mod:`abnb.sample_models`):
+
+* ``predictions``: one row per served request: model version, segment, classifier score and prediction,
+  fare prediction, latency and error flag.
+* ``labels``: manual labels of a sample of requests with its known inclusion probability.
+* ``fares``: the true fare of a request, known 7 days after the prediction (delayed labels).
+* ``ratings``: 1–5 star answers to a call-quality prompt (sparse, negatively biased).
+* ``corrections``: user reports of missed positives (false negatives), at a known reporting rate.
+* ``edits``: user edits of a transcript, a weak proxy of errors.
+* ``ops``: per-minute summaries of traffic, errors and latency quantiles (a summarisation table).
+* ``releases``: model release markers.
+* ``truth``: the hidden true label of every request; ground truth the kit never sees in production, for tests
+  and chaos experiments.
+
 :data:`SCHEMAS` is the single source of truth for their columns and DuckDB types; :func:`create_tables`
 creates them and :func:`check_table` tells a user, before any metric SQL runs, which table or column is
 missing and how to fix it.
@@ -21,7 +36,7 @@ import duckdb
 
 from abnb.errors import SchemaError
 
-__all__ = ["EVENT_NAMES", "SCHEMAS", "check_table", "create_tables"]
+__all__ = ["EVENT_NAMES", "MODEL_TABLES", "SCHEMAS", "check_table", "create_tables"]
 
 SCHEMAS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
     {
@@ -39,9 +54,79 @@ SCHEMAS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
             ("event", "VARCHAR"),
             ("value", "DOUBLE"),
         ),
+        "predictions": (
+            ("request_id", "BIGINT"),
+            ("unit", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("model_version", "VARCHAR"),
+            ("segment", "VARCHAR"),
+            ("score", "DOUBLE"),
+            ("prediction", "INTEGER"),
+            ("fare_predicted", "DOUBLE"),
+            ("latency_ms", "DOUBLE"),
+            ("error", "BOOLEAN"),
+        ),
+        "labels": (
+            ("request_id", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("label", "INTEGER"),
+            ("inclusion_prob", "DOUBLE"),
+        ),
+        "fares": (
+            ("request_id", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("fare_actual", "DOUBLE"),
+        ),
+        "ratings": (
+            ("request_id", "BIGINT"),
+            ("unit", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("rating", "INTEGER"),
+        ),
+        "corrections": (
+            ("request_id", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+        ),
+        "edits": (
+            ("request_id", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("edit_chars", "INTEGER"),
+            ("transcript_chars", "INTEGER"),
+        ),
+        "ops": (
+            ("ts", "TIMESTAMP"),
+            ("model_version", "VARCHAR"),
+            ("requests", "INTEGER"),
+            ("errors", "INTEGER"),
+            ("latency_p50", "DOUBLE"),
+            ("latency_p95", "DOUBLE"),
+            ("latency_p99", "DOUBLE"),
+        ),
+        "releases": (
+            ("ts", "TIMESTAMP"),
+            ("model_version", "VARCHAR"),
+            ("description", "VARCHAR"),
+        ),
+        "truth": (
+            ("request_id", "BIGINT"),
+            ("label", "INTEGER"),
+        ),
     }
 )
 """Table name → ordered ``(column, DuckDB type)`` pairs of the telemetry tables."""
+
+MODEL_TABLES: tuple[str, ...] = (
+    "predictions",
+    "labels",
+    "fares",
+    "ratings",
+    "corrections",
+    "edits",
+    "ops",
+    "releases",
+    "truth",
+)
+"""The model-quality tables of :data:`SCHEMAS`, written by :mod:`abnb.sample_models`."""
 
 EVENT_NAMES: tuple[str, ...] = ("session", "page_view", "purchase")
 """Event names written by :mod:`abnb.sample`, in the order of their integer codes."""

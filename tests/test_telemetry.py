@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from abnb.errors import AbnbError, SchemaError
-from abnb.telemetry import SCHEMAS, check_table, create_tables
+from abnb.telemetry import MODEL_TABLES, SCHEMAS, check_table, create_tables
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def connection() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def test_schemas_spell_out_the_sample_tables() -> None:
-    assert list(SCHEMAS) == ["exposures", "events"]
+    assert list(SCHEMAS) == ["exposures", "events", *MODEL_TABLES]  # experiment tables, then model telemetry
     assert SCHEMAS["exposures"] == (
         ("experiment", "VARCHAR"),
         ("unit", "BIGINT"),
@@ -99,8 +99,8 @@ def test_names_compare_case_insensitively_and_views_count(connection: duckdb.Duc
 
 
 def test_unknown_table_without_columns_only_checks_existence(connection: duckdb.DuckDBPyConnection) -> None:
-    connection.execute("CREATE TABLE labels (unit BIGINT, label BOOLEAN)")
-    assert check_table(connection, "labels") == {"unit": "BIGINT", "label": "BOOLEAN"}
+    connection.execute("CREATE TABLE clicks (unit BIGINT, label BOOLEAN)")
+    assert check_table(connection, "clicks") == {"unit": "BIGINT", "label": "BOOLEAN"}
 
 
 def test_table_name_is_bound_not_spliced(connection: duckdb.DuckDBPyConnection) -> None:
