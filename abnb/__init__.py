@@ -22,7 +22,23 @@ from abnb.errors import (
 )
 
 if TYPE_CHECKING:
-    from abnb import aggregate, charts, counts, engine, experiment, metrics, report, sample, stats, telemetry, widgets
+    from abnb import (
+        aggregate,
+        charts,
+        counts,
+        engine,
+        experiment,
+        feedback,
+        metrics,
+        monitor,
+        quality,
+        report,
+        sample,
+        sample_models,
+        stats,
+        telemetry,
+        widgets,
+    )
     from abnb.engine import Connection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
@@ -43,9 +59,13 @@ _MODULES = {
     "counts",
     "engine",
     "experiment",
+    "feedback",
     "metrics",
+    "monitor",
     "report",
+    "quality",
     "sample",
+    "sample_models",
     "stats",
     "telemetry",
     "widgets",
@@ -71,10 +91,14 @@ __all__ = [
     "counts",
     "engine",
     "experiment",
+    "feedback",
     "load",
     "metrics",
+    "monitor",
+    "quality",
     "report",
     "sample",
+    "sample_models",
     "stats",
     "telemetry",
     "widgets",
