@@ -92,6 +92,25 @@ def report(experiment: str, database: Path | None, output_dir: Path, as_of: str 
 @main.command()
 @_database
 @_output
+@click.option("--as-of", default=None, help="Data through this ISO date (default: the last prediction).")
+@click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
+@click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
+def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: str, model_version: str) -> None:
+    """Render the model-monitoring dashboard into OUTPUT_DIR/monitoring/ and print its HTML path."""
+    from abnb.report import render_monitoring
+
+    try:
+        rendered = render_monitoring(
+            database=database, output_dir=output_dir, as_of=as_of, window=window, model_version=model_version
+        )
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(rendered.html)
+
+
+@main.command()
+@_database
+@_output
 @_as_of
 def run(database: Path | None, output_dir: Path, as_of: str | None) -> None:
     """Render every active experiment in experiments/; the exit status is the number that failed."""

@@ -1188,3 +1188,836 @@ def drift_report(
     report["pvalue_adjusted"] = adjust(report["pvalue"].to_numpy(dtype=np.float64), method="bh")
     report["drift"] = report["pvalue_adjusted"] <= alpha
     return report
+
+
+# ------------------------------------------------------------------------------------------------------
+# labelled precision, the monitoring summary and its charts
+
+
+def _groups(by: str | Sequence[str] | None) -> list[str]:
+    groups = [by] if isinstance(by, str) else list(by or ())
+    for name in groups:
+        if not isinstance(name, str):
+            raise ParameterError(f"by must name columns of predictions, got {by!r}.")
+    return groups
+
+
+def labelled_precision_by_window(
+    connection: Connection | duckdb.DuckDBPyConnection,
+    *,
+    window: str | None,
+    by: str | Sequence[str] | None = "segment",
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Hájek estimate of precision per window × group from the sampled manual labels, computed in the engine.
+
+    The labelled flagged requests (``labels ⋈ predictions`` on ``request_id`` with ``prediction = 1``) carry
+    weights ``w = 1/π`` (``inclusion_prob``). One aggregate query returns per window and group
+    ``n = count``, ``S_w = Σw``, ``S_wy = Σw·y``, ``S_w2 = Σw²`` and ``S_w2y = Σw²·y`` (``y`` the 0/1 label); then
+
+    * precision ``R = S_wy / S_w`` (Hájek ratio estimator);
+    * delta-method variance ``Var(R) ≈ Σ w² (y − R)² / S_w² = (S_w2y (1 − 2R) + R² S_w2) / S_w²``
+      (``y² = y``). With ``w²`` rather than the design-only ``w² − w`` it also covers the Bernoulli noise of
+      the labels, so the interval targets the model's precision, not only that of the served population;
+    * a normal ``1 − alpha`` interval ``R ± z·SE``, clipped to [0, 1].
+
+    A request is counted in the window of its prediction ``ts``; ``start``/``end`` bound that ts, and ``end``
+    also drops labels that arrived at or after it (they were not known yet).
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
+        window: Window length as a DuckDB interval (``"1 day"``); ``None`` for one row per group over the range.
+        by: Column(s) of ``predictions`` to group by (e.g. ``"segment"``, ``"model_version"``), or ``None``.
+        start: Keep requests with ``ts >= start``.
+        end: Keep requests with ``ts < end`` and labels with ``ts < end``.
+        alpha: Significance level of the intervals.
+
+    Returns:
+        One row per window × group: ``window`` (when windowed), the ``by`` columns, ``n_labels``,
+        ``n_true_positive`` (unweighted), ``sum_w``, ``sum_wy``, ``sum_w2``, ``sum_w2y``, ``precision``, ``se``,
+        ``ci_low``, ``ci_high``.
+
+    References:
+        J. Hájek (1971), comment in *Foundations of Statistical Inference*; C.-E. Särndal, B. Swensson &
+        J. Wretman (1992), *Model Assisted Survey Sampling*, §5.6–5.7 (ratio estimators, Taylor variance).
+    """
+    import pandas as pd
+    from scipy import special
+    from sqlglot import exp
+
+    con = as_connection(connection)
+    groups = _groups(by)
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    if window is not None and (not isinstance(window, str) or not window.strip()):
+        raise ParameterError(f"window must be an interval string such as '1 day' or None, got {window!r}.")
+
+    def pcol(name: str, what: str = "column") -> exp.Column:
+        return exp.Column(this=identifier(name, what), table=exp.to_identifier("p"))
+
+    def lcol(name: str) -> exp.Column:
+        return exp.Column(this=identifier(name, "column"), table=exp.to_identifier("l"))
+
+    weight = exp.Div(this=exp.Literal.number(1), expression=lcol("inclusion_prob"))
+    label = exp.Cast(this=lcol("label"), to=exp.DataType.build("DOUBLE"))
+    squared = exp.Mul(this=exp.Paren(this=weight.copy()), expression=exp.Paren(this=weight.copy()))
+    aggregates = {
+        "n_labels": exp.Count(this=exp.Star()),
+        "n_true_positive": exp.Sum(this=lcol("label")),
+        "sum_w": exp.Sum(this=weight.copy()),
+        "sum_wy": exp.Sum(this=exp.Mul(this=exp.Paren(this=weight.copy()), expression=label.copy())),
+        "sum_w2": exp.Sum(this=squared.copy()),
+        "sum_w2y": exp.Sum(this=exp.Mul(this=exp.Paren(this=squared.copy()), expression=label.copy())),
+    }
+    keys: list[exp.Expression] = []
+    params: dict[str, Any] = {}
+    if window is not None:
+        bucket = exp.Anonymous(
+            this="time_bucket",
+            expressions=[exp.Cast(this=exp.Placeholder(this="window"), to=exp.DataType.build("INTERVAL")), pcol("ts")],
+        )
+        keys.append(exp.Alias(this=bucket, alias=exp.to_identifier("window", quoted=True)))
+        params["window"] = window
+    keys += [exp.Alias(this=pcol(g, "group column"), alias=identifier(g, "group column")) for g in groups]
+    selects = keys + [exp.Alias(this=e, alias=exp.to_identifier(n, quoted=True)) for n, e in aggregates.items()]
+    conditions: list[exp.Expression] = [exp.EQ(this=pcol("prediction"), expression=exp.Literal.number(1))]
+    if start is not None:
+        params["start"] = _bound(start, "start")
+        conditions.append(exp.GTE(this=pcol("ts"), expression=exp.Placeholder(this="start")))
+    if end is not None:
+        params["end"] = _bound(end, "end")
+        conditions.append(exp.LT(this=pcol("ts"), expression=exp.Placeholder(this="end")))
+        conditions.append(exp.LT(this=lcol("ts"), expression=exp.Placeholder(this="end")))
+    query = (
+        exp.select(*selects)
+        .from_(exp.Table(this=identifier("labels", "table name"), alias=exp.TableAlias(this=exp.to_identifier("l"))))
+        .join(
+            exp.Table(this=identifier("predictions", "table name"), alias=exp.TableAlias(this=exp.to_identifier("p"))),
+            on=exp.EQ(this=lcol("request_id"), expression=pcol("request_id")),
+        )
+        .where(exp.and_(*conditions))
+    )
+    if keys:
+        positions = [exp.Literal.number(i) for i in range(1, len(keys) + 1)]
+        query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
+    result = con.run(query, params)
+    frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
+    frame = frame[frame["n_labels"] > 0].reset_index(drop=True)
+    frame["n_labels"] = frame["n_labels"].astype("int64")
+    frame["n_true_positive"] = frame["n_true_positive"].astype("int64")
+    for column in ("sum_w", "sum_wy", "sum_w2", "sum_w2y"):
+        frame[column] = frame[column].astype("float64")
+    ratio = frame["sum_wy"] / frame["sum_w"]
+    variance = (frame["sum_w2y"] * (1.0 - 2.0 * ratio) + ratio**2 * frame["sum_w2"]) / frame["sum_w"] ** 2
+    z = float(special.ndtri(1.0 - float(alpha) / 2.0))
+    se = np.sqrt(np.maximum(variance.to_numpy(dtype=np.float64), 0.0))
+    frame["precision"] = ratio
+    frame["se"] = se
+    frame["ci_low"] = np.clip(ratio - z * se, 0.0, 1.0)
+    frame["ci_high"] = np.clip(ratio + z * se, 0.0, 1.0)
+    return frame
+
+
+@dataclass(frozen=True)
+class MonitoringParameters:
+    """The validated parameters of the monitoring notebook."""
+
+    window: str
+    as_of: str | None
+    model_version: str | None
+    database: str | None
+    summary_path: str | None
+
+
+def validate_monitoring_parameters(**values: Any) -> MonitoringParameters:
+    """Validate the monitoring notebook's parameters (call it on the line after the ``parameters`` cell).
+
+    Every parameter is a string (papermill's ``-p`` turns ``-p as_of 20261014`` into an integer: pass values
+    with ``-r`` or through ``abnb monitor``). ``window`` is a positive DuckDB interval such as ``"1 day"`` or
+    ``"6 hours"``; ``as_of`` an ISO date (data through that day) or datetime, empty for all data;
+    ``model_version`` a release to focus on, empty for every release; ``database`` a DuckDB file, empty for the
+    embedded sample; ``summary_path`` where to write ``summary.json``, empty for nowhere.
+
+    Raises:
+        ParameterError: A parameter is unknown, not a string, or malformed.
+    """
+    allowed = {"window", "as_of", "model_version", "database", "summary_path"}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ParameterError(
+            f"unknown monitoring parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}."
+        )
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise ParameterError(
+                f"monitoring parameter {name} must be a string, got {type(value).__name__} {value!r}; "
+                f"pass it as a raw string (papermill -r {name} VALUE) or use `abnb monitor`."
+            )
+    window = values.get("window", "1 day").strip()
+    if not re.fullmatch(r"[1-9]\d*\s+(minute|hour|day|week)s?", window):
+        raise ParameterError(
+            f"monitoring parameter window must look like '1 day', '6 hours' or '30 minutes', got {window!r}."
+        )
+    as_of = values.get("as_of", "").strip() or None
+    if as_of is not None:
+        _resolve_end(as_of)
+    version = values.get("model_version", "").strip() or None
+    if version is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]+", version):
+        raise ParameterError(f"monitoring parameter model_version must be a version name, got {version!r}.")
+    return MonitoringParameters(
+        window=window,
+        as_of=as_of,
+        model_version=version,
+        database=values.get("database", "").strip() or None,
+        summary_path=values.get("summary_path", "").strip() or None,
+    )
+
+
+def _resolve_end(as_of: datetime | date | str | None) -> datetime | None:
+    """The exclusive cutoff of ``as_of``: a date means through that day, a datetime is the cutoff itself."""
+    from datetime import timedelta
+
+    if as_of is None or as_of == "":
+        return None
+    if isinstance(as_of, datetime):
+        return as_of
+    if isinstance(as_of, date):
+        return datetime(as_of.year, as_of.month, as_of.day) + timedelta(days=1)
+    if not isinstance(as_of, str):
+        raise ParameterError(f"as_of must be an ISO date or datetime, got {as_of!r}.")
+    try:
+        if len(as_of) == 10:
+            return datetime.fromisoformat(as_of) + timedelta(days=1)
+        return datetime.fromisoformat(as_of)
+    except ValueError as error:
+        raise ParameterError(f"as_of must be an ISO date (2026-10-14) or datetime, got {as_of!r}.") from error
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """Everything the monitoring dashboard shows, from aggregated frames only.
+
+    Attributes:
+        as_of: The last day with data (the label of the report).
+        end: Exclusive data cutoff.
+        window: Window of the dashboard series and of the precision/latency rules.
+        alert_window: Window of the error-rate threshold rule.
+        model_version: The release the jumps and drift focus on (``None``: every release).
+        baseline_end: End of the clean baseline (the first release); rules are calibrated before it.
+        releases: Release markers ``ts``, ``model_version``, ``description``.
+        traffic: Per window: ``requests``, ``errors``, ``error_rate`` (Σ errors / Σ requests over the per-minute
+            ``ops`` rows) and exact latency ``p50``/``p95``/``p99`` from ``predictions``.
+        error_windows: Per alert window: ``requests``, ``errors``, ``error_rate``.
+        precision: Hájek precision per window × segment (:func:`labelled_precision_by_window`).
+        rule_states: Long frame of every rule's per-window state: ``rule``, ``segment``, ``time``, ``value``,
+            ``alarm``.
+        alerts: One row per alert interval: ``rule``, ``segment``, ``metric``, ``start``, ``end``, ``method``.
+        false_alarms: Per rule and segment, replayed on the clean baseline: ``n_windows``, ``n_alarms``,
+            ``per_window``, ``ci_high``.
+        release_jumps: Per release, metric and segment: before/after means, jump, CI, p-value, ``rollback``,
+            ``reason``.
+        segments: :func:`segment_breakdown` of the mistake rate among flagged, labelled requests per version.
+        drift: Score distribution before vs after each release, overall and per segment: PSI, binned KS, χ².
+        method: How the numbers were computed.
+    """
+
+    as_of: str
+    end: datetime
+    window: str
+    alert_window: str
+    model_version: str | None
+    baseline_end: datetime
+    releases: pd.DataFrame
+    traffic: pd.DataFrame
+    error_windows: pd.DataFrame
+    precision: pd.DataFrame
+    rule_states: pd.DataFrame
+    alerts: pd.DataFrame
+    false_alarms: pd.DataFrame
+    release_jumps: pd.DataFrame
+    segments: pd.DataFrame
+    drift: pd.DataFrame
+    method: str
+
+    def to_frame(self) -> pd.DataFrame:
+        """The alert table."""
+        return self.alerts.copy()
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-safe digest: alerts, false alarms, rollback advice, flagged segments, drift and a verdict."""
+
+        def iso(value: Any) -> Any:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+        def num(value: Any) -> float | None:
+            number = float(value)
+            return number if math.isfinite(number) else None
+
+        alerts = [
+            {"rule": r.rule, "segment": r.segment, "metric": r.metric, "start": iso(r.start), "end": iso(r.end)}
+            for r in self.alerts.itertuples()
+        ]
+        rollbacks = [
+            {
+                "model_version": r.model_version,
+                "metric": r.metric,
+                "segment": r.segment,
+                "estimate": num(r.estimate),
+                "pvalue": num(r.pvalue),
+                "rollback": bool(r.rollback),
+                "reason": r.reason,
+            }
+            for r in self.release_jumps.itertuples()
+        ]
+        advised = sorted({str(j["model_version"]) for j in rollbacks if j["rollback"]})
+        flagged = [
+            {"model_version": r.model_version, "segment": r.segment, "rate": num(r.rate)}
+            for r in self.segments.itertuples()
+            if r.flag
+        ]
+        drift = [
+            {"model_version": r.model_version, "segment": r.segment, "psi": num(r.psi), "pvalue": num(r.pvalue)}
+            for r in self.drift.itertuples()
+            if r.drift
+        ]
+        if advised:
+            verdict, reason = "rollback", f"roll back {', '.join(advised)}: a release degraded a metric."
+        elif alerts:
+            verdict, reason = "alert", f"{len(alerts)} alert(s) fired; no release needs a rollback."
+        else:
+            verdict, reason = "ok", "no alert fired and no release degraded a metric."
+        return {
+            "kind": "monitoring",
+            "experiment": "monitoring",
+            "as_of": self.as_of,
+            "end": self.end.isoformat(),
+            "window": self.window,
+            "alert_window": self.alert_window,
+            "model_version": self.model_version,
+            "decision": {"verdict": verdict, "reason": reason},
+            "alerts": alerts,
+            "false_alarms": [
+                {
+                    "rule": r.rule,
+                    "segment": r.segment,
+                    "n_windows": int(str(r.n_windows)),
+                    "n_alarms": int(str(r.n_alarms)),
+                }
+                for r in self.false_alarms.itertuples()
+            ],
+            "release_jumps": rollbacks,
+            "flagged_segments": flagged,
+            "drift": drift,
+            "method": self.method,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"MonitorSummary(as_of={self.as_of!r}, window={self.window!r}, alerts={len(self.alerts)}, "
+            f"rollback={int(self.release_jumps['rollback'].sum()) if len(self.release_jumps) else 0})"
+        )
+
+
+def _fetch(con: Connection, query: exp.Expression, params: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    result = con.run(query, params)
+    return pd.DataFrame.from_records(result.rows, columns=list(result.columns))
+
+
+def _col(name: str) -> exp.Column:
+    from sqlglot import exp
+
+    return exp.Column(this=identifier(name, "column"))
+
+
+def _score_histograms(con: Connection, *, lo: datetime, cut: datetime, hi: datetime, bins: int) -> pd.DataFrame:
+    """Counts of ``score`` in ``bins`` equal bins of [0, 1] per segment, before and after ``cut`` (one query)."""
+    from sqlglot import exp
+
+    ts, score = _col("ts"), _col("score")
+    period = exp.If(
+        this=exp.LT(this=ts.copy(), expression=exp.Placeholder(this="cut")),
+        true=exp.Literal.string("before"),
+        false=exp.Literal.string("after"),
+    )
+    raw_bin = exp.Cast(
+        this=exp.Floor(this=exp.Mul(this=score.copy(), expression=exp.Placeholder(this="bins"))),
+        to=exp.DataType.build("INTEGER"),
+    )
+    bin_ = exp.Least(
+        this=raw_bin, expressions=[exp.Sub(this=exp.Placeholder(this="bins"), expression=exp.Literal.number(1))]
+    )
+    query = (
+        exp.select(
+            exp.Alias(this=period, alias=exp.to_identifier("period", quoted=True)),
+            _col("segment"),
+            exp.Alias(this=bin_, alias=exp.to_identifier("bin", quoted=True)),
+            exp.Alias(this=exp.Count(this=exp.Star()), alias=exp.to_identifier("n", quoted=True)),
+        )
+        .from_(exp.Table(this=identifier("predictions", "table name")))
+        .where(
+            exp.and_(
+                exp.Not(this=exp.Is(this=score.copy(), expression=exp.Null())),
+                exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="lo")),
+                exp.LT(this=ts.copy(), expression=exp.Placeholder(this="hi")),
+            )
+        )
+        .group_by(*[exp.Literal.number(i) for i in (1, 2, 3)])
+        .order_by(*[exp.Literal.number(i) for i in (1, 2, 3)])
+    )
+    return _fetch(con, query, {"cut": cut, "lo": lo, "hi": hi, "bins": bins})
+
+
+def _binned_drift(before: NDArray[np.float64], after: NDArray[np.float64]) -> dict[str, float]:
+    """PSI, χ² homogeneity and a KS distance on the binned CDFs (a lower bound of the exact D)."""
+    from scipy import stats
+
+    chi2 = chi2_drift(before, after)
+    n, m = before.sum(), after.sum()
+    d = float(np.max(np.abs(np.cumsum(before) / n - np.cumsum(after) / m)))
+    ks_p = float(stats.kstwobign.sf(d * math.sqrt(n * m / (n + m))))
+    return {"psi": chi2.psi, "ks_d": d, "ks_pvalue": ks_p, "chi2": chi2.statistic, "pvalue": chi2.pvalue}
+
+
+def monitor_summary(
+    connection: Connection | duckdb.DuckDBPyConnection,
+    *,
+    window: str = "1 day",
+    as_of: datetime | date | str | None = None,
+    model_version: str | None = None,
+    alert_window: str = "10 minutes",
+    error_threshold: float = 0.05,
+    error_clear: float = 0.02,
+    for_windows: int = 2,
+    clear_windows: int = 2,
+    cusum_k: float = 0.5,
+    cusum_h: float = 5.0,
+    ewma_lambda: float = 0.2,
+    ewma_width: float = 3.0,
+    min_effect: float = 0.05,
+    score_bins: int = 20,
+    alpha: float = 0.05,
+) -> MonitorSummary:
+    """Monitor the model telemetry (``ops``, ``predictions``, ``labels``, ``releases``) up to ``as_of``.
+
+    Every query aggregates in the engine; the frames hold one row per window (× segment), release or bin.
+
+    * **Traffic**: per window Σ requests and Σ errors of the per-minute ``ops`` rows, error rate = Σ errors /
+      Σ requests (not the mean of per-minute rates); latency quantiles are exact, ``quantile_cont`` over the
+      requests of the window in ``predictions`` (per-minute quantiles cannot be combined into a quantile).
+    * **Error-rate rule**: :class:`ThresholdRule` on the error rate of ``alert_window`` windows: fire above
+      ``error_threshold`` for ``for_windows`` windows, clear below ``error_clear`` for ``clear_windows``.
+    * **Precision rule**: per segment a two-sided :class:`CusumRule` (``k``, ``h`` in σ) on the windowed Hájek
+      precision; μ0 is the pooled Hájek precision before the first release, σ the root mean square of the
+      per-window standard errors there.
+    * **Latency rule**: :class:`EwmaRule` on the windowed p95 (``reset=True``), μ0 and σ the mean and sample SD
+      of the baseline windows.
+    * False alarms of each rule are replayed on the baseline (:func:`false_alarm_rate`).
+    * **Release jumps**: at each release, Welch on the per-window values between the previous marker (or the
+      start) and the next one (or ``as_of``): precision per segment (higher is better), latency p95 and error
+      rate (lower is better), roll back on a significant degradation larger than ``min_effect`` (precision
+      only; latency and error rate need no minimum).
+    * **Segments**: :func:`segment_breakdown` of the mistake rate among labelled flagged requests (1 −
+      precision; all flagged requests share one inclusion probability, so unweighted counts are unbiased),
+      per model version, flagging segments worse than the rest.
+    * **Drift**: score histograms (``score_bins`` equal bins) in the periods before vs after each release,
+      overall and per segment: PSI (Siddiqi 2006), χ² homogeneity and a KS distance of the binned CDFs;
+      ``drift`` = BH-adjusted χ² p ≤ α and PSI ≥ 0.1.
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
+        window: Window of the dashboard and of the precision/latency rules (``"1 day"``).
+        as_of: Data cutoff: a date means through that day; ``None`` for all data.
+        model_version: Restrict release jumps and drift to this release; ``None`` for all.
+        alert_window: Window of the error-rate rule.
+        error_threshold: Error rate that fires the threshold rule.
+        error_clear: Error rate below which a firing error alert clears.
+        for_windows: Consecutive bad windows before the error alert fires.
+        clear_windows: Consecutive clear windows before it resolves.
+        cusum_k: CUSUM allowance in σ.
+        cusum_h: CUSUM decision interval in σ.
+        ewma_lambda: EWMA smoothing weight.
+        ewma_width: EWMA limit width L.
+        min_effect: Smallest precision drop worth a rollback.
+        score_bins: Bins of the score histograms.
+        alpha: Significance level of tests and intervals.
+
+    Returns:
+        The frames and a JSON-safe :meth:`MonitorSummary.summary`.
+
+    Raises:
+        DataError: No predictions before ``as_of``, or no clean baseline (no window before the first release).
+        ParameterError: Unknown ``model_version`` or malformed parameters.
+    """
+    import pandas as pd
+    from sqlglot import exp
+
+    con = as_connection(connection)
+    end = _resolve_end(as_of)
+    span_params: dict[str, Any] = {}
+    span = exp.select(
+        exp.Alias(this=exp.Min(this=_col("ts")), alias=exp.to_identifier("first")),
+        exp.Alias(this=exp.Max(this=_col("ts")), alias=exp.to_identifier("last")),
+    ).from_(exp.Table(this=identifier("predictions", "table name")))
+    if end is not None:
+        span = span.where(exp.LT(this=_col("ts"), expression=exp.Placeholder(this="end")))
+        span_params["end"] = end
+    first, last = con.run(span, span_params).rows[0]
+    if first is None:
+        raise DataError(f"no predictions before {end}; nothing to monitor.")
+    from datetime import timedelta
+
+    if end is None:
+        end = last + timedelta(microseconds=1)
+    assert end is not None
+    label = (end - timedelta(microseconds=1)).date().isoformat()
+    releases = _fetch(
+        con,
+        exp.select(_col("ts"), _col("model_version"), _col("description"))
+        .from_(exp.Table(this=identifier("releases", "table name")))
+        .where(exp.LT(this=_col("ts"), expression=exp.Placeholder(this="end")))
+        .order_by(exp.Literal.number(1)),
+        {"end": end},
+    )
+    if model_version is not None and model_version not in set(releases["model_version"]):
+        raise ParameterError(
+            f"model_version {model_version!r} has no release before {end}; releases: {list(releases['model_version'])}."
+        )
+    markers = [pd.Timestamp(t).to_pydatetime() for t in releases["ts"]]
+    baseline_end = markers[0] if markers else end
+    if baseline_end <= first:
+        raise DataError("no clean baseline: the first release is at or before the first prediction.")
+
+    # traffic
+    ops_requests = windowed(con, "ops", ts="ts", value="requests", window=window, end=end, aggregates=("sum",))
+    ops_errors = windowed(con, "ops", ts="ts", value="errors", window=window, end=end, aggregates=("sum",))
+    latency = windowed(
+        con, "predictions", ts="ts", value="latency_ms", window=window, end=end, aggregates=("n", "p50", "p95", "p99")
+    )
+    traffic = pd.DataFrame(
+        {
+            "window": ops_requests["window"],
+            "requests": ops_requests["sum"].astype("int64"),
+            "errors": ops_errors["sum"].astype("int64"),
+        }
+    )
+    traffic["error_rate"] = traffic["errors"] / traffic["requests"]
+    traffic = traffic.merge(latency.drop(columns="n"), on="window", how="left")
+    alert_requests = windowed(con, "ops", ts="ts", value="requests", window=alert_window, end=end, aggregates=("sum",))
+    alert_errors = windowed(con, "ops", ts="ts", value="errors", window=alert_window, end=end, aggregates=("sum",))
+    error_windows = pd.DataFrame(
+        {
+            "window": alert_requests["window"],
+            "requests": alert_requests["sum"].astype("int64"),
+            "errors": alert_errors["sum"].astype("int64"),
+        }
+    )
+    error_windows["error_rate"] = error_windows["errors"] / error_windows["requests"]
+    precision = labelled_precision_by_window(con, window=window, by="segment", end=end, alpha=alpha)
+
+    states: list[pd.DataFrame] = []
+    alert_rows: list[dict[str, Any]] = []
+    false_rows: list[dict[str, Any]] = []
+
+    def run_rule(name: str, segment: str, rule: Rule, series: pd.DataFrame, metric: str) -> None:
+        result = replay(rule, series)
+        state = result.to_frame()
+        states.append(
+            pd.DataFrame(
+                {
+                    "rule": name,
+                    "segment": segment,
+                    "time": state["time"],
+                    "value": state["value"],
+                    "alarm": state["alarm"],
+                }
+            )
+        )
+        for start_, stop in result.intervals:
+            alert_rows.append(
+                {
+                    "rule": name,
+                    "segment": segment,
+                    "metric": metric,
+                    "start": start_,
+                    "end": stop,
+                    "method": rule.method,
+                }
+            )
+        clean = series[pd.to_datetime(series["window"]) < baseline_end]
+        if len(clean) >= 2:
+            rate = false_alarm_rate(rule, clean, alpha=alpha)
+            false_rows.append(
+                {
+                    "rule": name,
+                    "segment": segment,
+                    "n_windows": rate.n_windows,
+                    "n_alarms": rate.n_alarms,
+                    "per_window": rate.per_window,
+                    "ci_high": rate.ci_high,
+                }
+            )
+
+    error_rule = ThresholdRule(
+        "error_rate",
+        ">",
+        error_threshold,
+        for_windows=for_windows,
+        clear_windows=clear_windows,
+        clear_threshold=error_clear,
+    )
+    run_rule("error rate threshold", "all", error_rule, error_windows, "error_rate")
+    base_traffic = traffic[pd.to_datetime(traffic["window"]) < baseline_end]
+    if len(base_traffic) >= 2:
+        sd = float(base_traffic["p95"].std(ddof=1))
+        latency_rule = EwmaRule(
+            ewma_lambda, ewma_width, float(base_traffic["p95"].mean()), sd if sd > 0 else 1e-9, metric="p95", reset=True
+        )
+        run_rule("latency p95 EWMA", "all", latency_rule, traffic, "latency_p95")
+    for segment, rows in precision.groupby("segment", sort=True):
+        rows = rows.reset_index(drop=True)
+        base = rows[pd.to_datetime(rows["window"]) < baseline_end]
+        if len(base) < 2:
+            continue
+        mu0 = float(base["sum_wy"].sum() / base["sum_w"].sum())
+        sigma = float(np.sqrt(np.mean(base["se"].to_numpy(dtype=np.float64) ** 2)))
+        rule = CusumRule(cusum_k, cusum_h, mu0, sigma if sigma > 0 else 1e-9, metric="precision")
+        run_rule("precision CUSUM", str(segment), rule, rows, "precision")
+
+    # release jumps and drift
+    jump_rows: list[dict[str, Any]] = []
+    drift_rows: list[dict[str, Any]] = []
+    bounds = [first, *markers, end]
+    for i, (marker, version) in enumerate(zip(markers, releases["model_version"], strict=True)):
+        if model_version is not None and version != model_version:
+            continue
+        lo, hi = bounds[i], bounds[i + 2]
+        candidates: list[tuple[str, str, pd.DataFrame, str, Literal["increase", "decrease"], float]] = [
+            ("latency_p95", "all", traffic, "p95", "decrease", 0.0),
+            ("error_rate", "all", traffic, "error_rate", "decrease", 0.0),
+        ]
+        candidates += [
+            ("precision", str(s), rows, "precision", "increase", min_effect)
+            for s, rows in precision.groupby("segment", sort=True)
+        ]
+        for metric, segment, frame, column, direction, effect in candidates:
+            times = pd.to_datetime(frame["window"])
+            before = frame.loc[(times >= (lo if i else pd.Timestamp.min)) & (times < marker), column].to_numpy(
+                dtype=np.float64
+            )
+            after = frame.loc[(times >= marker) & (times < hi), column].to_numpy(dtype=np.float64)
+            if before.size < 2 or after.size < 2:
+                continue
+            jump = release_jump(before, after, alpha=alpha, direction=direction, min_effect=effect)
+            jump_rows.append(
+                {
+                    "release": marker,
+                    "model_version": version,
+                    "metric": metric,
+                    "segment": segment,
+                    "before_mean": jump.before_mean,
+                    "after_mean": jump.after_mean,
+                    "estimate": jump.estimate,
+                    "ci_low": jump.ci_low,
+                    "ci_high": jump.ci_high,
+                    "pvalue": jump.pvalue,
+                    "n_before": jump.n_before,
+                    "n_after": jump.n_after,
+                    "rollback": jump.rollback,
+                    "reason": jump.reason,
+                }
+            )
+        hist = _score_histograms(con, lo=lo, cut=marker, hi=hi, bins=score_bins)
+        if hist.empty:
+            continue
+        table = hist.pivot_table(index=["segment", "bin"], columns="period", values="n", aggfunc="sum", fill_value=0)
+        for column in ("before", "after"):
+            if column not in table.columns:
+                table[column] = 0
+        full = pd.MultiIndex.from_product(
+            [sorted(hist["segment"].unique()), range(score_bins)], names=["segment", "bin"]
+        )
+        table = table.reindex(full, fill_value=0)
+        groups: list[tuple[str, Any]] = [("all", table.groupby(level="bin").sum())]
+        groups += [(str(s), table.xs(s, level="segment")) for s in sorted(hist["segment"].unique())]
+        for segment, counts in groups:
+            b = counts["before"].to_numpy(dtype=np.float64)
+            a = counts["after"].to_numpy(dtype=np.float64)
+            if b.sum() == 0 or a.sum() == 0:
+                continue
+            drift_rows.append(
+                {
+                    "release": marker,
+                    "model_version": version,
+                    "segment": segment,
+                    "n_before": int(b.sum()),
+                    "n_after": int(a.sum()),
+                    **_binned_drift(b, a),
+                }
+            )
+    drift_columns = [
+        "release",
+        "model_version",
+        "segment",
+        "n_before",
+        "n_after",
+        "psi",
+        "ks_d",
+        "ks_pvalue",
+        "chi2",
+        "pvalue",
+    ]
+    drift = pd.DataFrame(drift_rows, columns=drift_columns)
+    drift["psi_level"] = [_psi_level(v) for v in drift["psi"]]
+    drift["pvalue_adjusted"] = adjust(drift["pvalue"].to_numpy(dtype=np.float64), method="bh") if len(drift) else []
+    drift["drift"] = (drift["pvalue_adjusted"] <= alpha) & (drift["psi"] >= 0.1)
+
+    # segment breakdown per version
+    by_version = labelled_precision_by_window(con, window=None, by=["model_version", "segment"], end=end, alpha=alpha)
+    by_version["n_false_positive"] = by_version["n_labels"] - by_version["n_true_positive"]
+    parts = []
+    for version, rows in by_version.groupby("model_version", sort=True):
+        if rows["segment"].nunique() < 2 or (model_version is not None and version != model_version):
+            continue
+        part = segment_breakdown(
+            rows, segment="segment", successes="n_false_positive", trials="n_labels", alpha=alpha, worse="higher"
+        )
+        part.insert(0, "model_version", version)
+        parts.append(part)
+    segments = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["model_version", "segment", "rate", "flag"])
+    )
+
+    alert_columns = ["rule", "segment", "metric", "start", "end", "method"]
+    return MonitorSummary(
+        as_of=label,
+        end=end,
+        window=window,
+        alert_window=alert_window,
+        model_version=model_version,
+        baseline_end=baseline_end,
+        releases=releases,
+        traffic=traffic,
+        error_windows=error_windows,
+        precision=precision,
+        rule_states=pd.concat(states, ignore_index=True) if states else pd.DataFrame(),
+        alerts=pd.DataFrame(alert_rows, columns=alert_columns),
+        false_alarms=pd.DataFrame(
+            false_rows, columns=["rule", "segment", "n_windows", "n_alarms", "per_window", "ci_high"]
+        ),
+        release_jumps=pd.DataFrame(
+            jump_rows,
+            columns=[
+                "release",
+                "model_version",
+                "metric",
+                "segment",
+                "before_mean",
+                "after_mean",
+                "estimate",
+                "ci_low",
+                "ci_high",
+                "pvalue",
+                "n_before",
+                "n_after",
+                "rollback",
+                "reason",
+            ],
+        ),
+        segments=segments,
+        drift=drift,
+        method=(
+            f"{window} windows; error rate = sum(errors)/sum(requests) of ops; exact latency quantiles; Hajek "
+            f"precision; rules: {error_rule.method}; CUSUM k={cusum_k:g}, h={cusum_h:g} on precision; EWMA "
+            f"lambda={ewma_lambda:g}, L={ewma_width:g} on p95; baseline before {baseline_end.isoformat()}"
+        ),
+    )
+
+
+def _release_rules(releases: pd.DataFrame) -> Any:
+    import altair as alt
+
+    marks = releases[["ts", "model_version"]].rename(columns={"ts": "release"})
+    rules = alt.Chart(marks).mark_rule(color="#555555", strokeDash=[4, 3]).encode(x="release:T")
+    text = (
+        alt.Chart(marks)
+        .mark_text(align="left", dx=3, dy=-4, color="#555555")
+        .encode(x="release:T", y=alt.value(0), text="model_version:N")
+    )
+    return rules + text
+
+
+def _check_rows(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ParameterError(f"{builder} needs columns {missing}; the frame has {list(frame.columns)}.")
+    if len(frame) > 5000:
+        raise ParameterError(f"{builder} got {len(frame)} rows; charts take aggregated frames.")
+
+
+def precision_chart(summary: MonitorSummary, *, title: str = "Labelled precision per segment (Hájek, 95% CI)") -> Any:
+    """Windowed precision per segment with its interval band and the release markers, one panel per segment.
+
+    Args:
+        summary: A :class:`MonitorSummary` (uses ``precision`` and ``releases``).
+        title: Chart title.
+    """
+    import altair as alt
+
+    frame = summary.precision
+    _check_rows(frame, ["window", "segment", "precision", "ci_low", "ci_high"], "precision_chart")
+    data = frame[["window", "segment", "precision", "ci_low", "ci_high", "n_labels"]]
+    base = alt.Chart(data).encode(x=alt.X("window:T", title=None))
+    band = base.mark_area(opacity=0.25).encode(
+        y=alt.Y("ci_low:Q", title="precision", scale=alt.Scale(zero=False)), y2="ci_high:Q"
+    )
+    line = base.mark_line(point=True).encode(y="precision:Q")
+    panels = []
+    for segment in sorted(data["segment"].unique()):
+        subset = data[data["segment"] == segment]
+        layer = alt.layer(
+            band.properties(data=subset), line.properties(data=subset), _release_rules(summary.releases)
+        ).properties(width=260, height=130, title=str(segment))
+        panels.append(layer)
+    rows = [alt.hconcat(*panels[i : i + 2]) for i in range(0, len(panels), 2)]
+    return alt.vconcat(*rows).properties(title=title)
+
+
+def ops_chart(summary: MonitorSummary, metric: str, *, title: str | None = None) -> Any:
+    """One traffic metric per window (``requests``, ``error_rate``, ``p50``, ``p95``, ``p99``) with releases.
+
+    Windows where a rule on that metric alarmed are drawn red.
+
+    Args:
+        summary: A :class:`MonitorSummary` (uses ``traffic``, ``rule_states`` and ``releases``).
+        metric: Column of ``summary.traffic``.
+        title: Chart title (default names the metric).
+    """
+    import altair as alt
+
+    frame = summary.traffic
+    _check_rows(frame, ["window", metric], "ops_chart")
+    data = frame[["window", metric]].copy()
+    states = summary.rule_states
+    rule = {"p95": "latency p95 EWMA"}.get(metric)
+    if rule is not None and len(states):
+        alarms = states[(states["rule"] == rule) & states["alarm"]]["time"]
+        data["alarm"] = data["window"].isin(set(alarms))
+    else:
+        data["alarm"] = False
+    base = alt.Chart(data).encode(x=alt.X("window:T", title=None))
+    line = base.mark_line(color="#4c78a8").encode(y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)))
+    points = base.mark_point(filled=True).encode(
+        y=f"{metric}:Q",
+        color=alt.Color("alarm:N", scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#b2182b"]), legend=None),
+    )
+    return alt.layer(line, points, _release_rules(summary.releases)).properties(
+        width=560, height=150, title=title or metric
+    )

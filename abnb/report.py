@@ -37,6 +37,7 @@ __all__ = [
     "headline",
     "note",
     "render",
+    "render_monitoring",
     "validate_parameters",
     "write_index",
     "write_summary",
@@ -45,6 +46,7 @@ __all__ = [
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 NOTEBOOK = PACKAGE_DIR.parent / "notebooks" / "experiment_report.ipynb"
+MONITORING_NOTEBOOK = PACKAGE_DIR.parent / "notebooks" / "monitoring.ipynb"
 
 _EXTERNAL = re.compile(
     r"""<(?:script|img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*["']?\s*(?:https?:)?//[^"'\s>]+"""
@@ -237,60 +239,38 @@ def _failure(error: BaseException, failed_copy: Path | None) -> ReportError:
     return ReportError(f"the report could not be rendered: {error}.{where} The previous report is left in place.")
 
 
-def render(
-    spec_or_name: str | Path | Experiment,
+def _publish(
+    notebook: Path,
+    folder: Path,
+    stem: str,
+    parameters: dict[str, str],
     *,
-    database: str | Path | None = None,
-    output_dir: str | Path = "reports",
-    as_of: date | datetime | str | None = None,
-    kernel_name: str = "python3",
-    timeout: int = 600,
+    kernel_name: str,
+    timeout: int,
 ) -> RenderedReport:
-    """Render the experiment report and publish it atomically.
+    """Execute ``notebook`` into a staging folder, export offline HTML, check it, publish atomically.
 
-    Args:
-        spec_or_name: Experiment name (``experiments/<name>.toml``), path to a TOML spec, or an ``Experiment``.
-        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
-        output_dir: Folder holding ``<experiment>/`` report folders and ``index.html``.
-        as_of: Data cutoff (a date means through that day); default the experiment's end.
-        kernel_name: Jupyter kernel that executes the notebook.
-        timeout: Seconds a cell may run.
-
-    Returns:
-        Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
-
-    Raises:
-        ReportError: Execution or export failed; the message names the failing cell. Nothing already published
-            is touched.
+    ``parameters`` may use the placeholder ``{staging}`` for the staging folder (the notebook writes its
+    ``summary.json`` there). Any failure raises :class:`ReportError` and leaves ``folder`` as it was, except for
+    a ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell.
     """
     import papermill
 
-    spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
-    cutoff, label = resolve_as_of(as_of, spec.end)
-    db = Path(database) if database is not None else default_database()
-    folder = Path(output_dir) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
-    stem = label.isoformat()
-    parameters = {
-        "experiment": spec.name,
-        "spec_json": json.dumps(spec.to_dict()),
-        "database": str(db.resolve()),
-        "as_of": cutoff.isoformat(),
-        "summary_path": str((staging / "summary.json").resolve()),
-    }
+    filled = {name: value.replace("{staging}", str(staging.resolve())) for name, value in parameters.items()}
     executed = staging / f"{stem}.ipynb"
     try:
         try:
             papermill.execute_notebook(
-                str(NOTEBOOK),
+                str(notebook),
                 str(executed),
-                parameters=parameters,
+                parameters=filled,
                 kernel_name=kernel_name,
                 progress_bar=False,
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning in the logs
                 execution_timeout=timeout,
-                cwd=str(NOTEBOOK.parent),
+                cwd=str(notebook.parent),
             )
         except Exception as error:
             failed = folder / f".failed-{stem}.ipynb"
@@ -322,8 +302,129 @@ def render(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     (folder / f".failed-{stem}.ipynb").unlink(missing_ok=True)
+    return published
+
+
+def render(
+    spec_or_name: str | Path | Experiment,
+    *,
+    database: str | Path | None = None,
+    output_dir: str | Path = "reports",
+    as_of: date | datetime | str | None = None,
+    kernel_name: str = "python3",
+    timeout: int = 600,
+) -> RenderedReport:
+    """Render the experiment report and publish it atomically.
+
+    Args:
+        spec_or_name: Experiment name (``experiments/<name>.toml``), path to a TOML spec, or an ``Experiment``.
+        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
+        output_dir: Folder holding ``<experiment>/`` report folders and ``index.html``.
+        as_of: Data cutoff (a date means through that day); default the experiment's end.
+        kernel_name: Jupyter kernel that executes the notebook.
+        timeout: Seconds a cell may run.
+
+    Returns:
+        Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
+
+    Raises:
+        ReportError: Execution or export failed; the message names the failing cell. Nothing already published
+            is touched.
+    """
+    spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
+    cutoff, label = resolve_as_of(as_of, spec.end)
+    db = Path(database) if database is not None else default_database()
+    parameters = {
+        "experiment": spec.name,
+        "spec_json": json.dumps(spec.to_dict()),
+        "database": str(db.resolve()),
+        "as_of": cutoff.isoformat(),
+        "summary_path": str(Path("{staging}") / "summary.json"),
+    }
+    published = _publish(
+        NOTEBOOK, Path(output_dir) / spec.name, label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
+    )
     write_index(output_dir)
     return published
+
+
+def render_monitoring(
+    *,
+    database: str | Path | None = None,
+    output_dir: str | Path = "reports",
+    as_of: date | datetime | str | None = None,
+    window: str = "1 day",
+    model_version: str = "",
+    kernel_name: str = "python3",
+    timeout: int = 600,
+) -> RenderedReport:
+    """Render the model-monitoring dashboard (``notebooks/monitoring.ipynb``) and publish it atomically.
+
+    The same path as :func:`render`: papermill into a staging folder, offline HTML without code, a check that
+    nothing loads from the network, then atomic renames into ``<output_dir>/monitoring/<as_of>.{ipynb,html}``,
+    ``<as_of>.summary.json`` and ``summary.json``.
+
+    Args:
+        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
+        output_dir: Folder holding the ``monitoring/`` report folder and ``index.html``.
+        as_of: Data cutoff (a date means through that day); default: the last prediction in the database.
+        window: Dashboard window, e.g. ``"1 day"`` or ``"6 hours"``.
+        model_version: Release to focus the release jumps and drift on; empty for every release.
+        kernel_name: Jupyter kernel that executes the notebook.
+        timeout: Seconds a cell may run.
+
+    Returns:
+        Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
+
+    Raises:
+        ParameterError: A parameter is malformed (checked before anything runs).
+        ReportError: Execution or export failed, or the latest data day could not be read; the previous report
+            is left in place.
+    """
+    from abnb.monitor import validate_monitoring_parameters
+
+    db = Path(database) if database is not None else default_database()
+    as_of_text = as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
+    validate_monitoring_parameters(window=window, as_of=as_of_text, model_version=model_version, database=str(db))
+    if as_of_text:
+        _, label = resolve_as_of(as_of_text, None)
+    else:
+        label = _latest_day(db)
+    parameters = {
+        "window": window,
+        "as_of": as_of_text,
+        "model_version": model_version,
+        "database": str(db.resolve()),
+        "summary_path": str(Path("{staging}") / "summary.json"),
+    }
+    published = _publish(
+        MONITORING_NOTEBOOK,
+        Path(output_dir) / "monitoring",
+        label.isoformat(),
+        parameters,
+        kernel_name=kernel_name,
+        timeout=timeout,
+    )
+    write_index(output_dir)
+    return published
+
+
+def _latest_day(database: Path) -> date:
+    """The day of the last prediction in ``database`` (the default label of a monitoring report)."""
+    from sqlglot import exp
+
+    from abnb.engine import connect
+
+    try:
+        with connect(database) as connection:
+            last = connection.run(exp.select("max(ts)").from_("predictions")).rows[0][0]
+    except AbnbError as error:
+        raise ReportError(
+            f"the monitoring report could not be rendered: {error} The previous report is kept."
+        ) from error
+    if last is None:
+        raise ReportError(f"{database} has no predictions; nothing to monitor. The previous report is kept.")
+    return last.date()  # type: ignore[no-any-return]
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
