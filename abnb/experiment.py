@@ -724,8 +724,21 @@ class Decision:
     arm: str | None
     reason: str
 
+    @property
+    def stop(self) -> bool:
+        """Whether the experiment should stop now: it shipped, harmed, or its assignment is broken."""
+        return self.verdict != "continue"
+
     def __str__(self) -> str:
         return f"{self.verdict}: {self.reason}"
+
+
+def _sequentially_better(effect: MetricEffect) -> bool:
+    """Whether the confidence sequence of the lift lies entirely on the metric's better side of 0."""
+    sequence = effect.sequential
+    if sequence is None:
+        return False
+    return sequence.ci_low > 0 if effect.metric.higher_is_better else sequence.ci_high < 0
 
 
 def _json_safe(value: Any) -> Any:
@@ -788,7 +801,9 @@ class ExperimentResult:
         2. A guardrail significantly worse in an arm: ``harm`` for that arm.
         3. An arm with a goal metric significantly better (after the multiple-testing correction), none
            significantly worse, and every guardrail with a margin shown non-inferior: ``ship`` (the largest
-           relative improvement on the first goal metric wins among several).
+           relative improvement on the first goal metric wins among several). Before the planned ``end`` the
+           improvement must also be shown by the anytime-valid confidence sequence (looking early does not
+           inflate the error rate); at or after the end the fixed-horizon test decides.
         4. Otherwise ``continue``, saying what is missing.
         """
         if self.srm_detected:
@@ -808,8 +823,18 @@ class ExperimentResult:
                 )
         candidates = []
         unproven: list[str] = []
+        running = self.experiment.end is not None and self.as_of < self.experiment.end
         for arm in self.experiment.treatments:
             goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
+            if running and any(e.improved for e in goals):
+                early = [e for e in goals if e.improved and not _sequentially_better(e)]
+                if early:
+                    names = ", ".join(e.metric.name for e in early)
+                    unproven.append(
+                        f"{arm} improves {names} at the fixed horizon, but the experiment runs until "
+                        f"{self.experiment.end:%Y-%m-%d} and the anytime-valid interval still includes 0"
+                    )
+                    continue
             open_guardrails = [
                 e.metric.name
                 for e in self.effects
@@ -898,7 +923,12 @@ class ExperimentResult:
                 "threshold": self.experiment.srm_threshold,
                 "mismatch": self.srm_detected,
             },
-            "decision": {"verdict": decision.verdict, "arm": decision.arm, "reason": decision.reason},
+            "decision": {
+                "verdict": decision.verdict,
+                "arm": decision.arm,
+                "reason": decision.reason,
+                "stop": decision.stop,
+            },
             "alpha": self.experiment.alpha,
             "effects": [{k: _json_safe(v) for k, v in e.row().items()} for e in self.effects],
             "warnings": list(self.warnings),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -409,3 +410,25 @@ def test_distributions_fetch_a_bounded_reproducible_sample(sample_db: Path, spec
         spec.distributions(con, "revenue_per_session")
     with pytest.raises(ParameterError, match="limit"), abnb.connect(sample_db) as con:
         spec.distributions(con, "revenue", limit=0)
+
+
+def test_early_looks_need_the_confidence_sequence(con: abnb.Connection, spec: Experiment) -> None:
+    # the same data read as an early look (the plan runs a month longer): the fixed-horizon test finds conversion
+    # better, but only the anytime-valid interval may end an experiment early, and at 20,000 users it includes 0
+    early = dataclasses.replace(spec, end=datetime(2026, 11, 15)).analyze(con, as_of="2026-10-14")
+    goal = early.effect("conversion")
+    assert goal.improved
+    assert goal.sequential is not None
+    assert goal.sequential.ci_low < 0 < goal.sequential.ci_high
+    assert early.decision.verdict == "continue"
+    assert "anytime-valid interval still includes 0" in early.decision.reason
+    assert not early.decision.stop
+    assert early.summary()["decision"]["stop"] is False
+    # with the guardrail margin met and the plan over, the fixed-horizon test decides
+    sessions = next(m for m in spec.metrics if m.name == "sessions")
+    relaxed = dataclasses.replace(
+        spec, metrics=tuple(dataclasses.replace(m, margin=0.5) if m is sessions else m for m in spec.metrics)
+    )
+    final = relaxed.analyze(con)
+    assert final.decision.verdict == "ship"
+    assert final.decision.stop
