@@ -482,37 +482,58 @@ def export_teaching(output_dir: str | Path = Path("reports") / "teaching") -> li
 
 
 def write_index(output_dir: str | Path = "reports") -> Path:
-    """Write ``index.html`` listing every rendered run (newest first per experiment), atomically."""
+    """Write ``index.html``, the dashboard of every rendered run, atomically.
+
+    One table of the latest run per report (status: stop or keep running, decision and reason) and, below it, the
+    history of every run, newest first.
+    """
     root = Path(output_dir)
-    rows = []
+    runs = []
     for path in sorted(root.glob("*/*.summary.json")):
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         decision = summary.get("decision", {})
-        rows.append(
-            (
-                summary.get("experiment", path.parent.name),
-                summary.get("as_of", ""),
-                decision.get("verdict", ""),
-                decision.get("reason", ""),
-                f"{path.parent.name}/{path.name.removesuffix('.summary.json')}.html",
-                summary.get("report", {}).get("rendered_at", ""),
-            )
+        runs.append(
+            {
+                "name": str(summary.get("experiment", path.parent.name)),
+                "as_of": str(summary.get("as_of", "")),
+                "verdict": str(decision.get("verdict", "")),
+                "stop": {True: "stop", False: "keep running"}.get(decision.get("stop"), "–"),
+                "reason": str(decision.get("reason", "")),
+                "link": f"{path.parent.name}/{path.name.removesuffix('.summary.json')}.html",
+                "rendered": str(summary.get("report", {}).get("rendered_at", "")),
+            }
         )
-    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    body = "".join(
-        f'<tr><td>{html.escape(e)}</td><td><a href="{html.escape(link)}">{html.escape(a)}</a></td>'
-        f'<td class="{html.escape(v)}">{html.escape(v)}</td><td>{html.escape(r)}</td><td>{html.escape(t)}</td></tr>'
-        for e, a, v, r, link, t in rows
-    )
+    runs.sort(key=lambda r: (r["name"], r["as_of"]), reverse=True)
+    latest: dict[str, dict[str, str]] = {}
+    for run in runs:
+        latest.setdefault(run["name"], run)
+
+    def row(run: dict[str, str], columns: tuple[str, ...]) -> str:
+        cells = []
+        for column in columns:
+            text = html.escape(run[column])
+            if column == "as_of":
+                text = f'<a href="{html.escape(run["link"])}">{text}</a>'
+            cells.append(
+                f'<td class="{html.escape(run["verdict"])}">{text}</td>' if column == "verdict" else f"<td>{text}</td>"
+            )
+        return "<tr>" + "".join(cells) + "</tr>"
+
+    summary_columns = ("name", "as_of", "stop", "verdict", "reason", "rendered")
+    history_columns = ("name", "as_of", "verdict", "reason", "rendered")
+    head = "".join(f"<th>{c}</th>" for c in ("report", "data through", "status", "decision", "reason", "rendered"))
+    history_head = "".join(f"<th>{c}</th>" for c in ("report", "data through", "decision", "reason", "rendered"))
     page = (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>abnb reports</title><style>'
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
         "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid{color:#b00020}"
-        "</style></head><body><h1>abnb reports</h1><table><tr><th>experiment</th><th>data through</th>"
-        f"<th>decision</th><th>reason</th><th>rendered</th></tr>{body}</table></body></html>\n"
+        "</style></head><body><h1>abnb reports</h1><h2>Latest</h2><table><tr>"
+        f"{head}</tr>{''.join(row(r, summary_columns) for r in latest.values())}</table>"
+        f"<h2>Every run</h2><table><tr>{history_head}</tr>{''.join(row(r, history_columns) for r in runs)}</table>"
+        "</body></html>\n"
     )
     index = root / "index.html"
     _write_atomic(index, page)

@@ -168,3 +168,13 @@ def test_report_in_headless_chromium_shows_the_charts(rendered: RenderedReport, 
         colours = image.convert("RGB").getcolors(maxcolors=1_000_000) or []
     assert len(colours) > 50  # text, chart lines and the green decision bar: not a blank page
     assert any(g > 100 and r < 80 and b < 80 for _, (r, g, b) in colours)  # the "better" green of the charts
+
+
+def test_index_is_a_dashboard_of_latest_runs_and_history(rendered: RenderedReport) -> None:
+    index = (rendered.html.parent.parent / "index.html").read_text()
+    assert "<h2>Latest</h2>" in index
+    assert "<h2>Every run</h2>" in index
+    summary = json.loads(rendered.summary.read_text())
+    status = "stop" if summary["decision"]["stop"] else "keep running"
+    assert f"<td>{status}</td>" in index
+    assert external_resources(index) == []
