@@ -72,6 +72,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from abnb.errors import ParameterError
+from abnb.sample_concurrent import generate_concurrent
 from abnb.sample_models import generate_models
 from abnb.telemetry import EVENT_NAMES, create_tables
 
@@ -279,6 +280,7 @@ def generate(
                     glitch_units += glitches
                     bar.update(size)
             model_rows = generate_models(connection, requests=requests, seed=seed)
+            model_rows = {**model_rows, **generate_concurrent(connection, seed=seed)}
             connection.execute("CHECKPOINT")
         # A write-ahead log left by a crashed writer of the old file must not be replayed onto the new one.
         Path(f"{target}.wal").unlink(missing_ok=True)

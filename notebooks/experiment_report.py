@@ -119,7 +119,11 @@ result.srm.to_frame().style.hide(axis="index")
 
 # %%
 segments = result.segments_frame()
-abnb.charts.segments_chart(segments, spec.metrics[0].name)
+(
+    abnb.charts.segments_chart(segments, spec.metrics[0].name)
+    if len(segments)
+    else abnb.report.note("The spec names no segment columns.")
+)
 
 # %%
 summary = abnb.report.write_summary(result, params.summary_path)

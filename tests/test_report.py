@@ -178,3 +178,23 @@ def test_index_is_a_dashboard_of_latest_runs_and_history(rendered: RenderedRepor
     status = "stop" if summary["decision"]["stop"] else "keep running"
     assert f"<td>{status}</td>" in index
     assert external_resources(index) == []
+
+
+def test_run_renders_every_active_experiment_with_the_right_decision(sample_db: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from abnb.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--database", str(sample_db), "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    verdicts = {
+        name: json.loads((tmp_path / name / "summary.json").read_text())["decision"]
+        for name in ("checkout_redesign", "infinite_scroll", "onboarding_email")
+    }
+    assert verdicts["infinite_scroll"]["verdict"] == "harm"  # planted: crash rate 0.010 -> 0.016 per user-day
+    assert verdicts["onboarding_email"]["verdict"] == "invalid"  # planted: 6% of treatment exposures lost
+    assert verdicts["checkout_redesign"]["verdict"] in {"ship", "continue"}  # +10% conversion; 20k users
+    assert all(v["stop"] == (v["verdict"] != "continue") for v in verdicts.values())
+    index = (tmp_path / "index.html").read_text()
+    for name in verdicts:
+        assert f'href="{name}/2026-10-14.html"' in index

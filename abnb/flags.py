@@ -1,0 +1,737 @@
+"""Feature flags: treatments, whitelist, ordered targeting rules, percentage rollouts, default rule, kill switch.
+
+A flag is declared in TOML (see ``flags/one_click_checkout.toml``) and evaluated for one user at a time::
+
+    flags = Flags.from_toml("flags/one_click_checkout.toml")
+    flags.treatment("u-1001", "one_click_checkout", {"country": "US"})   # -> "on" or "off"
+    flags.enabled("u-1001", "one_click_checkout")                        # -> treatment == "on"
+
+Evaluation order (the first step that applies decides):
+
+1. ``killed = true`` serves ``default`` to everyone (the whitelist included): the kill switch.
+2. ``[whitelist.users]`` (user id → treatment), then ``[whitelist.segments]`` (segment → treatment, in file order).
+3. ``[[rules]]`` in order: the first rule whose ``if`` condition holds serves its treatment (``serve = "on"``) or
+   a percentage ``split``; a user outside the rule's ``allocation`` gets ``default``.
+4. ``[default_rule]`` (``serve`` or ``split``), or ``default`` when there is none.
+
+Percentage rollouts are monotone. The bucket of a user is ``u = abnb.assign.uniform(user, salt)``, PlanOut's
+``SHA-1("{salt}.{user}")`` scaled to ``[0, 1]``. Treatments occupy consecutive intervals of ``[0, 1)`` in the
+flag's ``treatments`` order with ``"on"`` moved first, so ``"on"`` iff ``u < share_on``: raising ``share_on`` from
+10 % to 25 % to 50 % only adds users to ``"on"``, never removes one (as long as the salt stays the same). The
+traffic allocation uses its own salt ``"{salt}.allocation"`` and the same rule (``u' < allocation``), so it is
+monotone too and independent of the split. This is the cumulative-weights scheme of LaunchDarkly and Split
+(LaunchDarkly also hashes with PlanOut's SHA-1/15-hex-digit convention).
+
+Conditions are a tiny language parsed without ``eval``::
+
+    user in qa                       # segment membership (also: user not in qa)
+    country == "US"                  # attribute equality (also !=); strings, numbers, true/false
+    platform in ["ios", "android"]   # attribute in a list (also: not in)
+    user == "u-42"                   # the user id itself
+    user in beta_testers and (country == "US" or country == "CA")   # and, or, not, parentheses
+
+An attribute missing from ``attributes`` makes its comparison false, whatever the operator.
+
+References:
+    Bakshy, Eckles & Bernstein (2014), "Designing and Deploying Online Field Experiments", WWW (the hash).
+    Split "targeting rules, traffic allocation, default rule, kill switch" and LaunchDarkly "percentage
+    rollouts" documentation (the evaluation order and the cumulative buckets).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from abnb.assign import uniform
+from abnb.errors import ParameterError, SpecError
+
+__all__ = ["Evaluation", "Flag", "Flags", "Rule", "parse_condition"]
+
+_FLAG_KEYS = {
+    "key",
+    "description",
+    "treatments",
+    "default",
+    "killed",
+    "salt",
+    "whitelist",
+    "rules",
+    "default_rule",
+    "segments",
+}
+_RULE_KEYS = {"if", "serve", "split", "salt", "allocation", "description"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"[^"]*"|'[^']*')
+      | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+      | (?P<op>==|!=|\(|\)|\[|\]|,)
+      | (?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+
+
+# --------------------------------------------------------------------------------------------------- conditions
+@dataclass(frozen=True)
+class _InSegment:
+    segment: str
+    negate: bool = False
+
+    def holds(self, user: str, attributes: Mapping[str, object], segments: Mapping[str, frozenset[str]]) -> bool:
+        return (user in segments[self.segment]) != self.negate
+
+    def segment_names(self) -> set[str]:
+        return {self.segment}
+
+
+@dataclass(frozen=True)
+class _Compare:
+    attribute: str  # "user" means the user id
+    values: tuple[object, ...]
+    negate: bool = False
+
+    def holds(self, user: str, attributes: Mapping[str, object], segments: Mapping[str, frozenset[str]]) -> bool:
+        if self.attribute == "user":
+            value: object = user
+            found = any(str(v) == user for v in self.values)
+        else:
+            if self.attribute not in attributes:
+                return False
+            value = attributes[self.attribute]
+            found = any(_equal(value, v) for v in self.values)
+        return found != self.negate
+
+    def segment_names(self) -> set[str]:
+        return set()
+
+
+@dataclass(frozen=True)
+class _Not:
+    inner: _Condition
+
+    def holds(self, user: str, attributes: Mapping[str, object], segments: Mapping[str, frozenset[str]]) -> bool:
+        return not self.inner.holds(user, attributes, segments)
+
+    def segment_names(self) -> set[str]:
+        return self.inner.segment_names()
+
+
+@dataclass(frozen=True)
+class _All:
+    parts: tuple[_Condition, ...]
+    any_: bool = False  # True: "or", False: "and"
+
+    def holds(self, user: str, attributes: Mapping[str, object], segments: Mapping[str, frozenset[str]]) -> bool:
+        results = (p.holds(user, attributes, segments) for p in self.parts)
+        return any(results) if self.any_ else all(results)
+
+    def segment_names(self) -> set[str]:
+        return set().union(*(p.segment_names() for p in self.parts))
+
+
+_Condition = _InSegment | _Compare | _Not | _All
+
+
+def _equal(a: object, b: object) -> bool:
+    """Attribute equality that does not confuse ``true`` with ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+class _Parser:
+    """Recursive-descent parser of the condition language (see the module docstring)."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.text = text
+        self.where = where
+        self.tokens: list[tuple[str, object, int]] = []
+        position = 0
+        while position < len(text):
+            if text[position:].strip() == "":
+                break
+            match = _TOKEN.match(text, position)
+            if match is None or match.end() == position:
+                rest = text[position:].lstrip()
+                self._fail(f"unexpected character {rest[:1]!r}", len(text) - len(rest))
+            assert match is not None
+            kind = match.lastgroup or ""
+            raw = match.group(kind)
+            start = match.start(kind)
+            value: object = raw
+            if kind == "string":
+                value = raw[1:-1]
+            elif kind == "number":
+                value = float(raw) if "." in raw else int(raw)
+            elif kind == "name" and raw in ("true", "false"):
+                kind, value = "literal", raw == "true"
+            elif kind == "name" and raw in _KEYWORDS:
+                kind = "keyword"
+            self.tokens.append((kind, value, start))
+            position = match.end()
+        self.index = 0
+
+    def _fail(self, message: str, position: int | None = None) -> None:
+        if position is None:
+            position = self.tokens[self.index][2] if self.index < len(self.tokens) else len(self.text)
+        raise SpecError(
+            f"{self.where}: condition {self.text!r} is malformed at column {position + 1}: {message}. "
+            'Write e.g. "user in qa", \'country == "US"\', \'platform in ["ios", "android"]\', joined by and/or/not.'
+        )
+
+    def _peek(self) -> tuple[str, object] | None:
+        if self.index < len(self.tokens):
+            kind, value, _ = self.tokens[self.index]
+            return kind, value
+        return None
+
+    def _accept(self, kind: str, value: object = None) -> bool:
+        token = self._peek()
+        if token is not None and token[0] == kind and (value is None or token[1] == value):
+            self.index += 1
+            return True
+        return False
+
+    def _expect(self, kind: str, value: object, what: str) -> None:
+        if not self._accept(kind, value):
+            self._fail(f"expected {what}")
+
+    def parse(self) -> _Condition:
+        if not self.tokens:
+            self._fail("the condition is empty", 0)
+        condition = self._or()
+        if self.index < len(self.tokens):
+            self._fail(f"unexpected {self.tokens[self.index][1]!r}")
+        return condition
+
+    def _or(self) -> _Condition:
+        parts = [self._and()]
+        while self._accept("keyword", "or"):
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else _All(tuple(parts), any_=True)
+
+    def _and(self) -> _Condition:
+        parts = [self._factor()]
+        while self._accept("keyword", "and"):
+            parts.append(self._factor())
+        return parts[0] if len(parts) == 1 else _All(tuple(parts))
+
+    def _factor(self) -> _Condition:
+        if self._accept("keyword", "not"):
+            return _Not(self._factor())
+        if self._accept("op", "("):
+            inner = self._or()
+            self._expect("op", ")", "')'")
+            return inner
+        token = self._peek()
+        if token is None or token[0] != "name":
+            self._fail("expected an attribute name, 'user', 'not' or '('")
+        assert token is not None
+        name = str(token[1])
+        self.index += 1
+        if self._accept("op", "=="):
+            return _Compare(name, (self._literal(),))
+        if self._accept("op", "!="):
+            return _Compare(name, (self._literal(),), negate=True)
+        negate = self._accept("keyword", "not")
+        self._expect("keyword", "in", "'==', '!=', 'in' or 'not in'")
+        if self._accept("op", "["):
+            values = [self._literal()]
+            while self._accept("op", ","):
+                values.append(self._literal())
+            self._expect("op", "]", "',' or ']'")
+            return _Compare(name, tuple(values), negate=negate)
+        if name != "user":
+            self._fail(f"only 'user' can be in a segment; write {name} in [...] to compare an attribute with a list")
+        segment = self._peek()
+        if segment is None or segment[0] != "name":
+            self._fail("expected a segment name or a [list] after 'in'")
+        assert segment is not None
+        self.index += 1
+        return _InSegment(str(segment[1]), negate=negate)
+
+    def _literal(self) -> object:
+        token = self._peek()
+        if token is None or token[0] not in ("string", "number", "literal"):
+            self._fail('expected a value: a "quoted string", a number, true or false')
+        assert token is not None
+        self.index += 1
+        return token[1]
+
+
+def parse_condition(text: str, *, where: str = "condition") -> _Condition:
+    """Parse a targeting condition (grammar in the module docstring) into a safe, eval-free predicate.
+
+    Args:
+        text: The condition, e.g. ``'user in qa and country == "US"'``.
+        where: Prefix of error messages (e.g. ``"flag 'x' rule 2"``).
+
+    Returns:
+        A predicate object with ``holds(user, attributes, segments)`` and ``segment_names()``.
+
+    Raises:
+        SpecError: The condition is malformed; the message gives the column and an example.
+    """
+    if not isinstance(text, str):
+        raise SpecError(f'{where}: `if` must be a string such as "user in qa", got {text!r}.')
+    return _Parser(text, where).parse()
+
+
+# -------------------------------------------------------------------------------------------------- flag model
+@dataclass(frozen=True)
+class Evaluation:
+    """Why a user got a treatment.
+
+    Attributes:
+        flag: The flag key.
+        user: The user id (as a string, the form that is hashed).
+        treatment: The treatment served.
+        reason: ``"killed"``, ``"whitelist"``, ``"rule"``, ``"not_allocated"`` (matched a rule, outside its
+            traffic allocation: served ``default``), ``"default_rule"`` or ``"default"`` (no default rule).
+        rule: 0-based index of the rule that matched (for ``"rule"`` and ``"not_allocated"``), else ``None``.
+        bucket: The user's bucket ``u`` in ``[0, 1]`` when a split decided, else ``None``.
+        method: How the bucket is computed.
+    """
+
+    flag: str
+    user: str
+    treatment: str
+    reason: str
+    rule: int | None = None
+    bucket: float | None = None
+    method: str = "sha1-15hex(salt.user) cumulative from 'on'"
+
+    def __repr__(self) -> str:
+        where = f" {self.rule}" if self.rule is not None else ""
+        return (
+            f"Evaluation(flag={self.flag!r}, user={self.user!r}, treatment={self.treatment!r}, "
+            f"reason='{self.reason}{where}')"
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One targeting rule (``condition`` is ``None`` for the default rule).
+
+    Attributes:
+        condition: Parsed ``if`` condition.
+        text: The ``if`` text as written.
+        serve: Fixed treatment, or ``None`` when the rule splits.
+        split: ``(treatment, percent)`` pairs in bucket order (``"on"`` first), or empty for ``serve`` rules.
+        salt: Salt of the split hash.
+        allocation: Percent of matching users the rule applies to (others get the flag's ``default``).
+    """
+
+    condition: _Condition | None
+    text: str
+    serve: str | None
+    split: tuple[tuple[str, float], ...]
+    salt: str
+    allocation: float = 100.0
+
+    def allocated(self, user: str) -> bool:
+        """Whether the user falls in the rule's traffic allocation (``uniform(user, salt + ".allocation") < a``)."""
+        return self.allocation >= 100.0 or uniform(user, f"{self.salt}.allocation") < self.allocation / 100.0
+
+    def pick(self, user: str) -> tuple[str, float | None]:
+        """The treatment of a user who matched and is allocated, with the bucket when a split decided."""
+        if self.serve is not None:
+            return self.serve, None
+        bucket = uniform(user, self.salt)
+        edge = 0.0
+        for treatment, percent in self.split:
+            edge += percent / 100.0
+            if bucket < edge:
+                return treatment, bucket
+        last = [t for t, p in self.split if p > 0][-1]  # bucket == 1.0 exactly, or rounding at the top
+        return last, bucket
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A feature flag (see the module docstring for the evaluation order and the TOML format).
+
+    Attributes:
+        key: The flag key.
+        treatments: Allowed treatments.
+        default: Treatment served when killed, outside an allocation, or without a default rule.
+        killed: Kill switch.
+        salt: Hash salt (defaults to ``key``).
+        whitelist_users: User id → treatment.
+        whitelist_segments: Segment → treatment, in precedence order.
+        rules: Targeting rules in order.
+        default_rule: Rule for everyone else, or ``None`` (serve ``default``).
+        segments: Known segments: name → user ids (as strings).
+        description: Free text.
+    """
+
+    key: str
+    treatments: tuple[str, ...]
+    default: str
+    killed: bool = False
+    salt: str = ""
+    whitelist_users: Mapping[str, str] = field(default_factory=dict)
+    whitelist_segments: tuple[tuple[str, str], ...] = ()
+    rules: tuple[Rule, ...] = ()
+    default_rule: Rule | None = None
+    segments: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    description: str = ""
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, segments: Mapping[str, Iterable[object]] | None = None, source: str = ""
+    ) -> Flag:
+        """Build and validate a flag from a parsed TOML table.
+
+        Args:
+            data: The table (``key``, ``treatments``, ``default``, ``killed``, ``salt``, ``whitelist``, ``rules``,
+                ``default_rule``, and optionally ``segments``).
+            segments: Segments defined elsewhere (name → user ids); the table's own ``segments`` win.
+            source: File name for error messages.
+
+        Raises:
+            SpecError: A missing or unknown field, an unknown treatment, split weights not summing to 100, an
+                allocation outside [0, 100], an unknown segment, or a malformed condition.
+        """
+        origin = f" in {source}" if source else ""
+        if not isinstance(data, Mapping):
+            raise SpecError(f"a flag{origin} must be a TOML table, got {data!r}.")
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise SpecError(f'a flag{origin} has no `key`; add key = "my_flag".')
+        where = f"flag {key!r}{origin}"
+        unknown = set(data) - _FLAG_KEYS
+        if unknown:
+            raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FLAG_KEYS)}.")
+        treatments = data.get("treatments", ["on", "off"])
+        if (
+            not isinstance(treatments, list)
+            or len(treatments) < 2
+            or not all(isinstance(t, str) and t for t in treatments)
+            or len(set(treatments)) != len(treatments)
+        ):
+            raise SpecError(f'{where}: `treatments` must list two or more distinct names, e.g. ["on", "off"].')
+        allowed = tuple(treatments)
+
+        def check_treatment(value: object, what: str) -> str:
+            if not isinstance(value, str) or value not in allowed:
+                raise SpecError(f"{where}: {what} {value!r} is not a treatment; use one of {list(allowed)}.")
+            return value
+
+        default = check_treatment(data.get("default"), "`default`")
+        killed = data.get("killed", False)
+        if not isinstance(killed, bool):
+            raise SpecError(f"{where}: `killed` must be true or false, got {killed!r}.")
+        salt = data.get("salt", key)
+        if not isinstance(salt, str) or not salt:
+            raise SpecError(f"{where}: `salt` must be a non-empty string (default: the key), got {salt!r}.")
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            raise SpecError(f"{where}: `description` must be a string.")
+
+        known = {name: _members(members, f"segment {name!r} passed in") for name, members in (segments or {}).items()}
+        own = data.get("segments", {})
+        if not isinstance(own, Mapping):
+            raise SpecError(f"{where}: [segments] must map a segment name to a list of user ids.")
+        for name, members in own.items():
+            known[name] = _members(members, f"{where}: segment {name!r}")
+
+        def check_segment(name: str, what: str) -> None:
+            if name not in known:
+                raise SpecError(
+                    f"{where}: {what} uses unknown segment {name!r}; define it under [segments] "
+                    f"({name} = [user ids]) or pass segments={{{name!r}: ...}}. Known: {sorted(known)}."
+                )
+
+        whitelist = data.get("whitelist", {})
+        if not isinstance(whitelist, Mapping) or set(whitelist) - {"users", "segments"}:
+            raise SpecError(
+                f"{where}: [whitelist] holds two tables, [whitelist.users] (user id = treatment) and "
+                f"[whitelist.segments] (segment = treatment); got {whitelist!r}."
+            )
+        users: dict[str, str] = {}
+        for user, treatment in _table(whitelist.get("users", {}), f"{where}: [whitelist.users]").items():
+            users[str(user)] = check_treatment(treatment, f"whitelist user {user!r} treatment")
+        listed: list[tuple[str, str]] = []
+        for name, treatment in _table(whitelist.get("segments", {}), f"{where}: [whitelist.segments]").items():
+            check_segment(name, "[whitelist.segments]")
+            listed.append((name, check_treatment(treatment, f"whitelist segment {name!r} treatment")))
+
+        raw_rules = data.get("rules", [])
+        if not isinstance(raw_rules, list):
+            raise SpecError(f"{where}: `rules` must be an array of tables ([[rules]]).")
+        rules = []
+        for i, raw in enumerate(raw_rules):
+            rule = _rule(raw, where, f"rule {i}", allowed, salt, conditional=True, check=check_treatment)
+            assert rule.condition is not None
+            for name in sorted(rule.condition.segment_names()):
+                check_segment(name, f"rule {i} (if = {rule.text!r})")
+            rules.append(rule)
+        default_rule = None
+        if "default_rule" in data:
+            default_rule = _rule(
+                data["default_rule"], where, "default_rule", allowed, salt, conditional=False, check=check_treatment
+            )
+        return cls(
+            key=key,
+            treatments=allowed,
+            default=default,
+            killed=killed,
+            salt=salt,
+            whitelist_users=users,
+            whitelist_segments=tuple(listed),
+            rules=tuple(rules),
+            default_rule=default_rule,
+            segments=known,
+            description=description,
+        )
+
+    def evaluate(
+        self,
+        user: object,
+        attributes: Mapping[str, object] | None = None,
+        segments: Mapping[str, Iterable[object]] | None = None,
+    ) -> Evaluation:
+        """Evaluate the flag for one user.
+
+        Order: kill switch → whitelist users → whitelist segments → rules in order → default rule → ``default``.
+
+        Args:
+            user: The user id (hashed as ``str(user)``, so ``42`` and ``"42"`` are the same user).
+            attributes: Attributes the rule conditions compare (``country``, ``platform``, ...).
+            segments: Segment memberships that override or add to the flag's own for this call.
+
+        Returns:
+            The :class:`Evaluation` (treatment, reason, matching rule, bucket).
+        """
+        uid = str(user)
+        attrs = attributes or {}
+        known: Mapping[str, frozenset[str]] = self.segments
+        if segments:
+            known = {**self.segments, **{n: _members(m, f"segment {n!r} passed in") for n, m in segments.items()}}
+        if self.killed:
+            return Evaluation(self.key, uid, self.default, "killed")
+        if uid in self.whitelist_users:
+            return Evaluation(self.key, uid, self.whitelist_users[uid], "whitelist")
+        for name, treatment in self.whitelist_segments:
+            if uid in known[name]:
+                return Evaluation(self.key, uid, treatment, "whitelist")
+        for i, rule in enumerate(self.rules):
+            assert rule.condition is not None
+            if rule.condition.holds(uid, attrs, known):
+                if not rule.allocated(uid):
+                    return Evaluation(self.key, uid, self.default, "not_allocated", rule=i)
+                treatment, bucket = rule.pick(uid)
+                return Evaluation(self.key, uid, treatment, "rule", rule=i, bucket=bucket)
+        if self.default_rule is None:
+            return Evaluation(self.key, uid, self.default, "default")
+        if not self.default_rule.allocated(uid):
+            return Evaluation(self.key, uid, self.default, "not_allocated")
+        treatment, bucket = self.default_rule.pick(uid)
+        return Evaluation(self.key, uid, treatment, "default_rule", bucket=bucket)
+
+    def __repr__(self) -> str:
+        state = "killed" if self.killed else f"{len(self.rules)} rules"
+        return f"Flag(key={self.key!r}, treatments={list(self.treatments)}, default={self.default!r}, {state})"
+
+
+def _members(members: object, what: str) -> frozenset[str]:
+    if isinstance(members, (str, bytes)) or not isinstance(members, Collection):
+        raise SpecError(f"{what} must be a list of user ids, got {members!r}.")
+    return frozenset(str(m) for m in members)
+
+
+def _table(value: object, what: str) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{what} must be a table of name = treatment, got {value!r}.")
+    return value
+
+
+def _rule(
+    raw: object,
+    flag: str,
+    label: str,
+    treatments: Sequence[str],
+    flag_salt: str,
+    *,
+    conditional: bool,
+    check: Callable[[object, str], str],
+) -> Rule:
+    where = f"{flag} {label}"
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where} must be a table, got {raw!r}.")
+    keys = _RULE_KEYS if conditional else _RULE_KEYS - {"if"}
+    unknown = set(raw) - keys
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(keys)}.")
+    text = ""
+    condition = None
+    if conditional:
+        if "if" not in raw:
+            raise SpecError(
+                f'{where} has no `if`; add e.g. if = "user in qa" (the default rule goes in [default_rule]).'
+            )
+        text = raw["if"]
+        condition = parse_condition(text, where=where)
+    if ("serve" in raw) == ("split" in raw):
+        raise SpecError(f'{where} needs exactly one of serve = "on" or split = {{ on = 50, off = 50 }}.')
+    salt = raw.get("salt", flag_salt)
+    if not isinstance(salt, str) or not salt:
+        raise SpecError(f"{where}: `salt` must be a non-empty string, got {salt!r}.")
+    allocation = raw.get("allocation", 100)
+    if isinstance(allocation, bool) or not isinstance(allocation, (int, float)) or not 0 <= allocation <= 100:
+        raise SpecError(f"{where}: `allocation` is a percentage of traffic in [0, 100], got {allocation!r}.")
+    if "serve" in raw:
+        return Rule(condition, text, check(raw["serve"], f"{label} serve"), (), salt, allocation)
+    split = raw["split"]
+    if not isinstance(split, Mapping) or not split:
+        raise SpecError(f"{where}: `split` must be a table of treatment = percent, e.g. {{ on = 50, off = 50 }}.")
+    for treatment, percent in split.items():
+        check(treatment, f"{label} split treatment")
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or percent < 0:
+            raise SpecError(f"{where}: split weight of {treatment!r} must be a percentage ≥ 0, got {percent!r}.")
+    total = float(sum(split.values()))
+    if abs(total - 100.0) > 1e-9:
+        raise SpecError(
+            f"{where}: split weights {dict(split)} sum to {total:g}, not 100; they are percentages, "
+            "e.g. { on = 10, off = 90 }."
+        )
+    order = sorted(treatments, key=lambda t: (t != "on", treatments.index(t)))
+    pairs = tuple((t, float(split[t])) for t in order if t in split)
+    return Rule(condition, text, None, pairs, salt, allocation)
+
+
+# ---------------------------------------------------------------------------------------------- flag collection
+_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise SpecError(f"flag file {path} does not exist.") from error
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = _LINE.search(message)
+        where = f" at line {match.group(1)}, column {match.group(2)}" if match else ""
+        reason = _LINE.sub("", message).strip()
+        raise SpecError(f"flag file {path} is not valid TOML{where}: {reason}. Fix that line.") from error
+
+
+class Flags:
+    """A set of feature flags sharing segments; what an application asks ``treatment``/``enabled`` of.
+
+    A TOML source is either one flag (top-level ``key``, ``treatments``, ...) or several (``[[flags]]``), with
+    optional shared ``[segments]``; a directory loads every ``*.toml`` in it.
+    """
+
+    def __init__(self, flags: Iterable[Flag]) -> None:
+        """Collect flags; keys must be unique.
+
+        Raises:
+            SpecError: Two flags share a key.
+        """
+        self._flags: dict[str, Flag] = {}
+        for flag in flags:
+            if flag.key in self._flags:
+                raise SpecError(f"flag {flag.key!r} is defined twice; rename one of them.")
+            self._flags[flag.key] = flag
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, segments: Mapping[str, Iterable[object]] | None = None, source: str = ""
+    ) -> Flags:
+        """Build flags from a parsed TOML document (one flag, or ``[[flags]]`` plus shared ``[segments]``).
+
+        Args:
+            data: The document.
+            segments: Segments defined outside the file (name → user ids); the file's ``[segments]`` win.
+            source: File name for error messages.
+
+        Raises:
+            SpecError: Any validation error of :meth:`Flag.from_dict`, or a duplicate key.
+        """
+        if "flags" not in data:
+            return cls([Flag.from_dict(data, segments=segments, source=source)])
+        extra = set(data) - {"flags", "segments"}
+        if extra:
+            raise SpecError(f"flag file {source}: with [[flags]], top-level fields {sorted(extra)} go inside a flag.")
+        shared: dict[str, Iterable[object]] = dict(segments or {})
+        shared.update(_table(data.get("segments", {}), f"flag file {source}: [segments]"))  # type: ignore[arg-type]
+        entries = data["flags"]
+        if not isinstance(entries, list):
+            raise SpecError(f"flag file {source}: `flags` must be an array of tables ([[flags]]).")
+        return cls(Flag.from_dict(entry, segments=shared, source=source) for entry in entries)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, *, segments: Mapping[str, Iterable[object]] | None = None) -> Flags:
+        """Read flags from a TOML file, or from every ``*.toml`` file of a directory (sorted by name).
+
+        Args:
+            path: File or directory.
+            segments: Segments defined outside the files (name → user ids).
+
+        Raises:
+            SpecError: Missing file, invalid TOML (with line and column), or an invalid flag.
+        """
+        path = Path(path)
+        files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+        flags: list[Flag] = []
+        for file in files:
+            flags.extend(cls.from_dict(_load_toml(file), segments=segments, source=str(file)).values())
+        return cls(flags)
+
+    def __getitem__(self, key: str) -> Flag:
+        """The flag with this key.
+
+        Raises:
+            ParameterError: No such flag (the message lists the known keys).
+        """
+        try:
+            return self._flags[key]
+        except KeyError:
+            raise ParameterError(f"no feature flag {key!r}; known flags: {sorted(self._flags)}.") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._flags
+
+    def __len__(self) -> int:
+        return len(self._flags)
+
+    def keys(self) -> list[str]:
+        """Flag keys in load order."""
+        return list(self._flags)
+
+    def values(self) -> list[Flag]:
+        """Flags in load order."""
+        return list(self._flags.values())
+
+    def evaluate(
+        self,
+        user: object,
+        key: str,
+        attributes: Mapping[str, object] | None = None,
+        segments: Mapping[str, Iterable[object]] | None = None,
+    ) -> Evaluation:
+        """Evaluate flag ``key`` for ``user``: treatment and reason (see :meth:`Flag.evaluate`)."""
+        return self[key].evaluate(user, attributes, segments)
+
+    def treatment(self, user: object, key: str, attributes: Mapping[str, object] | None = None) -> str:
+        """The treatment flag ``key`` serves ``user`` (see :meth:`Flag.evaluate`)."""
+        return self[key].evaluate(user, attributes).treatment
+
+    def enabled(self, user: object, key: str, attributes: Mapping[str, object] | None = None) -> bool:
+        """Whether flag ``key`` serves ``"on"`` to ``user``."""
+        return self.treatment(user, key, attributes) == "on"
+
+    def __repr__(self) -> str:
+        return f"Flags({self.keys()})"
