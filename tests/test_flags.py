@@ -13,7 +13,7 @@ from abnb.errors import ParameterError, SpecError
 from abnb.flags import Flag, Flags, parse_condition
 
 SAMPLE = Path(__file__).resolve().parents[1] / "flags" / "one_click_checkout.toml"
-USERS = [f"user-{i}" for i in range(100_000)]
+USERS = [f"user-{i}" for i in range(200_000)]  # the issue asks for a 200k-user rollout
 
 
 def issue_flag(**overrides: object) -> dict[str, object]:
