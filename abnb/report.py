@@ -37,6 +37,7 @@ __all__ = [
     "headline",
     "note",
     "render",
+    "render_canary",
     "render_monitoring",
     "validate_parameters",
     "write_index",
@@ -404,6 +405,62 @@ def render_monitoring(
         parameters,
         kernel_name=kernel_name,
         timeout=timeout,
+    )
+    write_index(output_dir)
+    return published
+
+
+def render_canary(
+    *,
+    database: str | Path | None = None,
+    output_dir: str | Path = "reports",
+    as_of: date | datetime | str | None = None,
+    versions: str = "v2,v3",
+    steps: str = "1,5,25,50,100",
+    step_hours: str = "24",
+    kernel_name: str = "python3",
+    timeout: int = 600,
+) -> RenderedReport:
+    """Render the canary / blue-green report (``notebooks/canary_release.ipynb``) and publish it atomically.
+
+    The same path as :func:`render_monitoring`: papermill into a staging folder, offline HTML without code, a
+    check that nothing loads from the network, then atomic renames into
+    ``<output_dir>/canary/<as_of>.{ipynb,html}``, ``<as_of>.summary.json`` and ``summary.json``.
+
+    Args:
+        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
+        output_dir: Folder holding the ``canary/`` report folder and ``index.html``.
+        as_of: Report label (a date); default: the day of the last prediction in the database.
+        versions: Releases to replay, comma-separated.
+        steps: Ramp steps in percent, comma-separated, ending at 100.
+        step_hours: Hours each ramp step is judged.
+        kernel_name: Jupyter kernel that executes the notebook.
+        timeout: Seconds a cell may run.
+
+    Returns:
+        Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
+
+    Raises:
+        ParameterError: A parameter is malformed (checked before anything runs).
+        ReportError: Execution or export failed; the previous report is left in place.
+    """
+    from abnb.rollout.canary import validate_canary_parameters
+
+    db = Path(database) if database is not None else default_database()
+    as_of_text = as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
+    validate_canary_parameters(versions=versions, steps=steps, step_hours=step_hours, as_of=as_of_text)
+    label = resolve_as_of(as_of_text, None)[1] if as_of_text else _latest_day(db)
+    parameters = {
+        "versions": versions,
+        "steps": steps,
+        "step_hours": step_hours,
+        "as_of": label.isoformat(),
+        "database": str(db.resolve()),
+        "summary_path": str(Path("{staging}") / "summary.json"),
+    }
+    notebook = PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb"
+    published = _publish(
+        notebook, Path(output_dir) / "canary", label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
     )
     write_index(output_dir)
     return published

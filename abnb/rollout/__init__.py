@@ -2,7 +2,7 @@
 
 | module | concept |
 | --- | --- |
-| ``canary`` | Kayenta-compatible canary judge (Mann–Whitney with a location-shift CI; Pass/High/Low/Nodata), scores, ramp plans |
+| ``canary`` | Kayenta-compatible judge (Mann–Whitney shift CI; Pass/High/Low/Nodata), scores, ramp plans |
 | ``shadow`` | both models score the same requests: agreement, flips, score shifts, paired accuracy, labelling sampler |
 | ``bluegreen`` | all traffic switched at once: before/after comparison, rollback decision and time |
 """
