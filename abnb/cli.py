@@ -111,6 +111,33 @@ def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: 
 @main.command()
 @_database
 @_output
+@click.option("--as-of", default=None, help="Data through this ISO date (default: the last prediction).")
+@click.option("--versions", default="v2,v3", show_default=True, help="Releases to replay, comma-separated.")
+@click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
+@click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
+def canary(
+    database: Path | None, output_dir: Path, as_of: str | None, versions: str, steps: str, step_hours: str
+) -> None:
+    """Render the canary / blue-green report into OUTPUT_DIR/canary/ and print its HTML path."""
+    from abnb.report import render_canary
+
+    try:
+        rendered = render_canary(
+            database=database,
+            output_dir=output_dir,
+            as_of=as_of,
+            versions=versions,
+            steps=steps,
+            step_hours=step_hours,
+        )
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(rendered.html)
+
+
+@main.command()
+@_database
+@_output
 @_as_of
 def run(database: Path | None, output_dir: Path, as_of: str | None) -> None:
     """Render every active experiment in experiments/; the exit status is the number that failed."""
