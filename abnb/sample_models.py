@@ -68,6 +68,17 @@ p50/p95/p99 (``quantile_cont``); minutes without requests have no row.
 Truth (``truth``): the hidden true label of every request, ground truth the kit never sees in production, for
 tests and chaos experiments.
 
+Shadow (``shadow``, truth in :data:`SHADOW_TRUTH`): the candidate "v2-shadow" scored every non-error request from
+2026-10-05 00:00 to 2026-10-10 00:00 (the v1 requests just before v2's release) next to the live model; only v1's
+answer was served. Given the live prediction p and the true label y, the shadow prediction is the correct label
+with probability ``fix`` where the live model was wrong, and the wrong one with probability ``break`` where it was
+right (per segment: en fix 0.40 / break 0.002, better; de 0.05 / 0.02, worse; es and fr 0.10 / 0.003, about
+even). The live error rate is e = q (1 − P) + (1 − q) L, so the true accuracy gain of the shadow is
+``fix · e − break · (1 − e)`` (:meth:`ShadowTruth.accuracy_gain`). Unflipped requests keep their side of 0.5 with
+score ``s + 0.03 + N(0, 0.01²)`` clipped to it (a calibration shift of +0.03, exact on the unflagged side); a
+flipped request gets ``0.5 + 0.3 U`` (to 1) or ``0.5 − 0.3 U`` (to 0), U uniform. Drawn from its own stream,
+``SeedSequence([seed, 0x53484457])``, so the other tables do not depend on it.
+
 Feedback rows (labels, fares, ratings, corrections, edits) exist only when their ts is before the horizon.
 
 Determinism: the generator draws from ``numpy.random.SeedSequence([seed, 0x4D4F444C]).spawn(6)``, separate from
@@ -92,7 +103,7 @@ import pandas as pd
 from abnb.errors import DataError, ParameterError
 from abnb.telemetry import MODEL_TABLES, SCHEMAS, check_table
 
-__all__ = ["MODEL_TRUTH", "ModelTruth", "generate_models"]
+__all__ = ["MODEL_TRUTH", "SHADOW_TRUTH", "ModelTruth", "ShadowTruth", "generate_models"]
 
 _DAY = timedelta(days=1)
 
@@ -290,10 +301,50 @@ class ModelTruth:
 MODEL_TRUTH = ModelTruth()
 """The planted truth of the model-quality sample tables; see the module docstring."""
 
+
+@dataclass(frozen=True)
+class ShadowTruth:
+    """The planted differences of the shadow candidate ``v2-shadow`` against the live model (see the module docstring).
+
+    Per-segment values are ``(segment, value)`` pairs in code order.
+    """
+
+    model_version: str = "v2-shadow"
+    start: datetime = datetime(2026, 10, 5)
+    end: datetime = datetime(2026, 10, 10)
+    fix: tuple[tuple[str, float], ...] = (("en", 0.40), ("de", 0.05), ("es", 0.10), ("fr", 0.10))
+    breaks: tuple[tuple[str, float], ...] = (("en", 0.002), ("de", 0.02), ("es", 0.003), ("fr", 0.003))
+    score_shift: float = 0.03
+    score_noise: float = 0.01
+    flip_spread: float = 0.3
+    better: tuple[str, ...] = ("en",)
+    worse: tuple[str, ...] = ("de",)
+
+    def live_error_rate(self, segment: str) -> float:
+        """Error rate of the live model (v1) in ``segment``: ``e = q (1 − P) + (1 − q) L``."""
+        q = MODEL_TRUTH.flag_rate(segment, "v1")
+        precision = MODEL_TRUTH.score_precision(segment, "v1")
+        return q * (1 - precision) + (1 - q) * MODEL_TRUTH.low_score_mean
+
+    def accuracy_gain(self, segment: str) -> float:
+        """True accuracy of the shadow minus that of the live model: ``fix · e − break · (1 − e)``."""
+        e = self.live_error_rate(segment)
+        return dict(self.fix)[segment] * e - dict(self.breaks)[segment] * (1 - e)
+
+    def flip_rate(self, segment: str) -> float:
+        """Share of requests whose prediction differs: ``fix · e + break · (1 − e)``."""
+        e = self.live_error_rate(segment)
+        return dict(self.fix)[segment] * e + dict(self.breaks)[segment] * (1 - e)
+
+
+SHADOW_TRUTH = ShadowTruth()
+"""The planted truth of the ``shadow`` sample table; see the module docstring."""
+
 _STREAM = 0x4D4F444C  # "MODL": keeps these draws apart from abnb.sample's default_rng([seed, chunk]).
 _MICROS_PER_DAY = 86_400_000_000
 _MICROS_PER_HOUR = 3_600_000_000
 _STAGING = "abnb_sample_models_chunk"
+_SHADOW_STREAM = 0x53484457  # "SHDW": the shadow table's own stream; the other tables never depend on it.
 
 _INSERT_SQL: Mapping[str, str] = MappingProxyType(
     {
@@ -327,6 +378,10 @@ _INSERT_SQL: Mapping[str, str] = MappingProxyType(
             INSERT INTO releases SELECT make_timestamp(ts_us), model_version, description FROM abnb_sample_models_chunk
         """,
         "truth": "INSERT INTO truth SELECT request_id, label FROM abnb_sample_models_chunk",
+        "shadow": """
+            INSERT INTO shadow SELECT request_id, make_timestamp(ts_us), $model_version, score, prediction
+            FROM abnb_sample_models_chunk
+        """,
     }
 )
 
@@ -385,6 +440,8 @@ def generate_models(
 def _parameters(table: str) -> dict[str, Any]:
     if table == "predictions":
         return {"versions": list(MODEL_TRUTH.versions), "segments": list(MODEL_TRUTH.segment_names)}
+    if table == "shadow":
+        return {"model_version": SHADOW_TRUTH.model_version}
     return {}
 
 
@@ -535,4 +592,40 @@ def _simulate(requests: int, seed: int) -> dict[str, pd.DataFrame]:
         ),
         "releases": releases,
         "truth": pd.DataFrame({"request_id": request_id, "label": label}),
+        "shadow": _simulate_shadow(seed, request_id, ts, segment, score, prediction, label, served),
     }
+
+
+def _simulate_shadow(
+    seed: int,
+    request_id: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    segment: npt.NDArray[np.int8],
+    score: npt.NDArray[np.float64],
+    prediction: npt.NDArray[np.int32],
+    label: npt.NDArray[np.int32],
+    served: npt.NDArray[np.bool_],
+) -> pd.DataFrame:
+    """The ``shadow`` staging frame: the candidate's scores for the served requests of the shadow window."""
+    truth = SHADOW_TRUTH
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SHADOW_STREAM]))
+    keep = served & (ts >= _micros(truth.start)) & (ts < _micros(truth.end))
+    n = int(keep.sum())
+    seg, live, pred, y = segment[keep], score[keep], prediction[keep], label[keep]
+    names = MODEL_TRUTH.segment_names
+    fix = np.array([dict(truth.fix)[name] for name in names])[seg]
+    breaks = np.array([dict(truth.breaks)[name] for name in names])[seg]
+    flip = rng.random(n) < np.where(pred != y, fix, breaks)
+    shadow_pred = np.where(flip, 1 - pred, pred).astype(np.int32)
+    shifted = live + truth.score_shift + truth.score_noise * rng.standard_normal(n)
+    kept = np.where(pred == 1, np.clip(shifted, 0.5, 1.0), np.clip(shifted, 0.0, np.nextafter(0.5, 0.0)))
+    spread = truth.flip_spread * rng.random(n)
+    flipped = np.where(shadow_pred == 1, 0.5 + spread, np.nextafter(0.5, 0.0) - spread)
+    return pd.DataFrame(
+        {
+            "request_id": request_id[keep],
+            "ts_us": ts[keep],
+            "score": np.where(flip, flipped, kept),
+            "prediction": shadow_pred,
+        }
+    )

@@ -21,6 +21,8 @@ described in :mod:`abnb.sample_models`):
 * ``releases``: model release markers.
 * ``truth``: the hidden true label of every request; ground truth the kit never sees in production, for tests
   and chaos experiments.
+* ``shadow``: the scores a candidate model gave, in the shadow, to the same requests as the live model (joined to
+  ``predictions`` by ``request_id``); its answers were never served.
 
 :data:`SCHEMAS` is the single source of truth for their columns and DuckDB types; :func:`create_tables`
 creates them and :func:`check_table` tells a user, before any metric SQL runs, which table or column is
@@ -111,6 +113,13 @@ SCHEMAS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
             ("request_id", "BIGINT"),
             ("label", "INTEGER"),
         ),
+        "shadow": (
+            ("request_id", "BIGINT"),
+            ("ts", "TIMESTAMP"),
+            ("model_version", "VARCHAR"),
+            ("score", "DOUBLE"),
+            ("prediction", "INTEGER"),
+        ),
     }
 )
 """Table name → ordered ``(column, DuckDB type)`` pairs of the telemetry tables."""
@@ -125,6 +134,7 @@ MODEL_TABLES: tuple[str, ...] = (
     "ops",
     "releases",
     "truth",
+    "shadow",
 )
 """The model-quality tables of :data:`SCHEMAS`, written by :mod:`abnb.sample_models`."""
 
