@@ -16,6 +16,12 @@ _NAMES = {
     "mann_whitney": "canary",
     "judge": "canary",
     "score": "canary",
+    "RampPlan": "canary",
+    "replay_ramp": "canary",
+    "compare": "shadow",
+    "mcnemar": "shadow",
+    "disagreements_to_label": "shadow",
+    "compare_switch": "bluegreen",
 }
 _MODULES = ("canary", "shadow", "bluegreen")
 
