@@ -16,17 +16,18 @@ in the engine; the rest is small, pure computation on the few rows it returns.
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from abnb._display import FlatResult
+from abnb._display import format_value as _fmt
 from abnb.engine import Connection, as_connection, identifier
 from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments, adjust, mann_whitney, welch, ztest
@@ -62,34 +63,11 @@ _QUANTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 _SIMPLE_AGGREGATES = ("n", "mean", "sum", "sum_sq", "std", "min", "max")
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+class _Result(FlatResult):
+    """Shared ``to_dict``/``to_frame``/``_repr_html_`` of this module's result dataclasses."""
 
-
-class _Result:
-    """Shared ``to_dict``/``to_frame``/``_repr_html_`` of the flat result dataclasses."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}  # type: ignore[arg-type]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
-    def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-            if not isinstance(v, tuple)
-        )
-        return f"<table class='abnb-monitor'>{body}</table>"
+    _html_class = "abnb-monitor"
+    _html_skips_tuples = True
 
 
 # ------------------------------------------------------------------------------------------------------

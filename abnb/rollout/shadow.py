@@ -22,12 +22,12 @@ References:
 
 from __future__ import annotations
 
-import html
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from abnb._display import FlatResult
 from abnb.engine import Connection, as_connection, identifier
 from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments, adjust, paired
@@ -63,33 +63,11 @@ _COUNT_COLUMNS = (
 )
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+class _Result(FlatResult):
+    """Shared ``to_dict``/``to_frame``/``_repr_html_`` of this module's result dataclasses."""
 
-
-class _Result:
-    """Shared ``to_dict``/``to_frame``/``_repr_html_`` of the flat result dataclasses."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}  # type: ignore[arg-type]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
-    def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        return f"<table class='abnb-rollout'>{body}</table>"
+    _html_class = "abnb-rollout"
+    _html_skips_tuples = False
 
 
 # ------------------------------------------------------------------------------------------------------
