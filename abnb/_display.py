@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FlatResult", "format_value"]
+__all__ = ["FlatResult", "format_value", "html_table"]
 
 
 def format_value(value: object) -> str:
@@ -19,6 +19,15 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def html_table(rows: list[tuple[str, str]], css_class: str) -> str:
+    """An HTML table of ``(name, value)`` rows, both escaped."""
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+        for name, value in rows
+    )
+    return f"<table class='{css_class}'>{body}</table>"
 
 
 class FlatResult:

@@ -19,14 +19,14 @@ Engineering levers: :func:`hash_sample`, :func:`oversample_weights`, :func:`pseu
 from __future__ import annotations
 
 import hashlib
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError, SchemaError
 from abnb.stats.ratio import RatioMoments
 
@@ -61,27 +61,13 @@ __all__ = [
 _LONG_SCALE = float(0xFFFFFFFFFFFFFFF)  # 16**15 − 1, PlanOut's divisor for the first 15 hex digits of SHA-1
 
 
-class _Result:
+class _Result(FlatResult):
     """Shared presentation of the flat result dataclasses in this module."""
 
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields (tuples are kept as cells)."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_short(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        return f"<table class='abnb-feedback'>{rows}</table>"
+        return html_table([(k, _short(v)) for k, v in self.to_dict().items()], "abnb-feedback")
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={_short(v)}" for k, v in self.to_dict().items() if not isinstance(v, tuple))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from abnb._display import FlatResult, html_table
 from abnb.errors import ParameterError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["ConfidenceInterval", "Effect", "check_level"]
 
@@ -52,7 +52,7 @@ class ConfidenceInterval:
 
 
 @dataclass(frozen=True)
-class Effect:
+class Effect(FlatResult):
     """The estimated effect of the treatment on one metric, with its uncertainty.
 
     Attributes:
@@ -109,16 +109,6 @@ class Effect:
             f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
     def _repr_html_(self) -> str:
         pct = self.relative
         level = 1.0 - self.alpha
@@ -134,11 +124,7 @@ class Effect:
             ("treatment mean", _fmt(self.treatment_mean)),
             ("method", self.method),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-            for name, value in rows
-        )
-        return f"<table class='abnb-effect'>{body}</table>"
+        return html_table(rows, "abnb-effect")
 
     def __repr__(self) -> str:
         return (

@@ -14,18 +14,18 @@ is why their chances differ on the same data; the cookbook explains how much and
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["BayesMethod", "BayesResult", "chance_to_beat"]
 
@@ -43,7 +43,7 @@ def _fmt(value: float, *, percent: bool = False) -> str:
 
 
 @dataclass(frozen=True)
-class BayesResult:
+class BayesResult(FlatResult):
     """Posterior summary of the treatment effect.
 
     Attributes:
@@ -77,16 +77,6 @@ class BayesResult:
     control_mean: float
     treatment_mean: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
     def _repr_html_(self) -> str:
         pct = self.relative
         ci = f"[{_fmt(self.ci_low, percent=pct)}, {_fmt(self.ci_high, percent=pct)}]"
@@ -101,11 +91,7 @@ class BayesResult:
             ("treatment mean", _fmt(self.treatment_mean)),
             ("method", self.method),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-            for name, value in rows
-        )
-        return f"<table class='abnb-bayes'>{body}</table>"
+        return html_table(rows, "abnb-bayes")
 
     def __repr__(self) -> str:
         return (

@@ -17,18 +17,18 @@ References:
 
 from __future__ import annotations
 
-import html
 import math
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
+from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, Effect, _fmt, check_level
 from abnb.stats.frequentist import _check_alpha, _effect, _symmetric
 from abnb.stats.moments import Moments, _as_count
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["Alternative", "ExactTestResult", "barnard", "fisher", "paired"]
 
@@ -39,7 +39,7 @@ _Table = tuple[tuple[int, int], tuple[int, int]]
 
 
 @dataclass(frozen=True)
-class ExactTestResult:
+class ExactTestResult(FlatResult):
     """Result of an exact test of two proportions (a 2×2 table).
 
     Attributes:
@@ -84,16 +84,6 @@ class ExactTestResult:
         level = check_level(confidence_level)
         return _odds_ratio_interval(self._table, level, self.alternative)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
     def _repr_html_(self) -> str:
         rows = [
             ("p-value", _fmt(self.pvalue)),
@@ -105,11 +95,7 @@ class ExactTestResult:
             ("treatment rate", _fmt(self.treatment_rate)),
             ("method", self.method),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-            for name, value in rows
-        )
-        return f"<table class='abnb-exact'>{body}</table>"
+        return html_table(rows, "abnb-exact")
 
     def __repr__(self) -> str:
         return (

@@ -7,20 +7,19 @@ guardrail question: is the treatment *not worse* than the control by more than a
 
 from __future__ import annotations
 
-import html
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, Effect
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
-    import pandas as pd
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["AdjustMethod", "Direction", "NonInferiorityResult", "adjust", "adjusted_interval", "noninferiority"]
@@ -141,7 +140,7 @@ def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInter
 
 
 @dataclass(frozen=True)
-class NonInferiorityResult:
+class NonInferiorityResult(FlatResult):
     """Result of a one-sided non-inferiority test of a guardrail metric.
 
     Attributes:
@@ -179,16 +178,6 @@ class NonInferiorityResult:
     control_mean: float
     treatment_mean: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
-
     def _repr_html_(self) -> str:
         pct = self.relative
         side = "lower" if self.direction == "increase" else "upper"
@@ -204,11 +193,7 @@ class NonInferiorityResult:
             ("treatment mean", _fmt(self.treatment_mean)),
             ("method", self.method),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-            for name, value in rows
-        )
-        return f"<table class='abnb-noninferiority'>{body}</table>"
+        return html_table(rows, "abnb-noninferiority")
 
     def __repr__(self) -> str:
         return (

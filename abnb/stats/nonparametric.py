@@ -35,18 +35,19 @@ import html
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, check_level
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = [
     "BootstrapResult",
@@ -91,7 +92,7 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-class _Result:
+class _Result(FlatResult):
     """Shared behaviour of the result dataclasses: dict/frame export, HTML table, intervals on demand."""
 
     estimate: float
@@ -124,16 +125,6 @@ class _Result:
             f"this result only knows its {1.0 - self.alpha:.4g} interval; "
             f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}  # type: ignore[arg-type]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
 
     def _repr_html_(self) -> str:
         body = "".join(
