@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Aggregates", "ArmStats", "ExposureSource", "aggregate", "build_query", "build_sample_query", "unit_values"]
 
 MISSING = "(missing)"
+LEVELS = ("event", "unit")
 _NUMERIC = (
     "TINYINT",
     "SMALLINT",
@@ -58,28 +59,42 @@ class ExposureSource:
         table: Table (or view) with one row per exposure.
         unit: Column with the randomisation unit id.
         arm: Column with the arm the unit was exposed to.
-        ts: Column with the exposure time.
+        ts: Column with the exposure time (may be ``None`` at unit level: no time window then).
         experiment_column: Column holding the experiment name, when one table serves many experiments
             (``None`` if the table holds one experiment).
+        level: ``"event"`` (default): exposures and metrics are events, reduced per unit in the engine.
+            ``"unit"``: the table has exactly one row per unit with its metric values in columns (a warehouse
+            "user table", or abnb's incremental store); metrics then name a ``column`` and the analysis is a
+            single ``GROUP BY`` scan of the table.
     """
 
     table: str = "exposures"
     unit: str = "unit"
     arm: str = "arm"
-    ts: str = "ts"
+    ts: str | None = "ts"
     experiment_column: str | None = "experiment"
+    level: str = "event"
 
     def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise SpecError(f"exposures level {self.level!r} is not one of {', '.join(LEVELS)}.")
+        for what in ("ts", "experiment_column"):
+            if getattr(self, what) == "":  # TOML has no null: an empty string means "none"
+                object.__setattr__(self, what, None)
         validate_identifier(self.table, "exposures table")
-        for what in ("unit", "arm", "ts"):
+        for what in ("unit", "arm"):
             validate_identifier(getattr(self, what), f"exposures {what} column")
+        if self.ts is None and self.level == "event":
+            raise SpecError("exposures at event level need a `ts` column (the exposure time).")
+        if self.ts is not None:
+            validate_identifier(self.ts, "exposures ts column")
         if self.experiment_column is not None:
             validate_identifier(self.experiment_column, "exposures experiment column")
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The columns the analysis reads."""
-        cols = (self.unit, self.arm, self.ts)
+        """The columns the analysis reads (metric columns of a unit-level table aside)."""
+        cols = (self.unit, self.arm) + ((self.ts,) if self.ts else ())
         return cols + ((self.experiment_column,) if self.experiment_column else ())
 
 
@@ -151,16 +166,8 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
     from sqlglot import exp
 
     e = "e"
-    exposure_filter: list[exp.Expression] = [
-        exp.LT(this=_col(source.ts, e), expression=exp.Placeholder(this="as_of")),
-        exp.Not(this=exp.Is(this=_col(source.unit, e), expression=exp.Null())),
-    ]
-    if source.experiment_column:
-        exposure_filter.append(
-            exp.EQ(this=_col(source.experiment_column, e), expression=exp.Placeholder(this="experiment"))
-        )
-    if has_start:
-        exposure_filter.append(exp.GTE(this=_col(source.ts, e), expression=exp.Placeholder(this="start")))
+    if source.ts is None:
+        raise SpecError(f"exposures table {source.table!r} at event level needs a `ts` column.")
     single_arm = exp.EQ(
         this=exp.Count(this=exp.Distinct(expressions=[_col(source.arm, e)])), expression=exp.Literal.number(1)
     )
@@ -177,10 +184,186 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
                 alias=exp.TableAlias(this=exp.to_identifier(e, quoted=True)),
             )
         )
-        .where(exp.and_(*exposure_filter))
+        .where(_filter(source, e, has_start=has_start))
         .group_by(_col(source.unit, e))
     )
     return assignment
+
+
+def _filter(source: ExposureSource, alias: str, *, has_start: bool) -> exp.Condition:
+    """Exposure rows of the experiment, in the window, with a unit."""
+    from sqlglot import exp
+
+    conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=_col(source.unit, alias), expression=exp.Null()))]
+    if source.ts is not None:
+        conditions.append(exp.LT(this=_col(source.ts, alias), expression=exp.Placeholder(this="as_of")))
+        if has_start:
+            conditions.append(exp.GTE(this=_col(source.ts, alias), expression=exp.Placeholder(this="start")))
+    if source.experiment_column:
+        conditions.append(
+            exp.EQ(this=_col(source.experiment_column, alias), expression=exp.Placeholder(this="experiment"))
+        )
+    return exp.and_(*conditions)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where the ``units`` step keeps each metric's per-unit values, and which of them are shifted.
+
+    Attributes:
+        y: Per metric, the ``units`` column with its value.
+        x: Per metric, the column with its covariate or denominator (``None`` without one).
+        pilots: Shifted column -> a scalar expression giving its shift (bound as ``$shift_<column>``).
+        unit_values: At unit level, column -> the expression reading it from the table.
+    """
+
+    y: tuple[str, ...]
+    x: tuple[str | None, ...]
+    pilots: dict[str, exp.Expression]
+    unit_values: dict[str, exp.Expression]
+
+
+def _shifted(metric: Metric) -> bool:
+    """Whether the metric's sums are taken around a pilot value (means; counts, proportions and ratios are not)."""
+    return metric.kind == "mean" and metric.aggregate in ("sum", "max")
+
+
+def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Expression:
+    """A value of the right magnitude to shift a metric's sums by, from the first row the engine finds.
+
+    At unit level, the first non-NULL value of ``column``; at event level, the first observation of the metric's
+    SQL (a unit's value is a sum or maximum of such values). Without a row the shift is 0. The ``LIMIT 1`` lets the
+    engine stop after one vector.
+    """
+    from sqlglot import exp
+
+    double = exp.DataType.build("DOUBLE")
+    if column is not None:
+        first = exp.select(exp.Cast(this=_col(column), to=double)).from_(
+            exp.Table(this=identifier(source.table, "exposures table"))
+        )
+        first = first.where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
+    else:
+        first = exp.select(exp.Cast(this=_col("value", "q"), to=double)).from_(
+            metric.query.subquery(exp.to_identifier("q", quoted=True))
+        )
+        first = first.where(exp.Not(this=exp.Is(this=_col("value", "q"), expression=exp.Null())))
+    return exp.Coalesce(this=exp.Subquery(this=first.limit(1)), expressions=[exp.Literal.number(0)])
+
+
+def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
+    """Name the per-unit value columns; at unit level, metrics reading the same column the same way share one."""
+    from sqlglot import exp
+
+    ys: list[str] = []
+    xs: list[str | None] = []
+    pilots: dict[str, exp.Expression] = {}
+    unit_values: dict[str, exp.Expression] = {}
+    keys: dict[tuple[str, bool, bool], str] = {}
+    zero = exp.Literal.number(0)
+
+    def read(column: str, metric: Metric, *, indicator: bool, shifted: bool) -> str:
+        name = keys.setdefault((column, indicator, shifted), f"v{len(keys)}")
+        if name not in unit_values:
+            raw: exp.Expression = exp.Coalesce(
+                this=exp.Cast(
+                    this=_col(column, "t", f"column of metric {metric.name!r}"), to=exp.DataType.build("DOUBLE")
+                ),
+                expressions=[zero.copy()],
+            )
+            if indicator:
+                raw = (
+                    exp.Case().when(exp.GT(this=raw, expression=zero.copy()), exp.Literal.number(1)).else_(zero.copy())
+                )
+            unit_values[name] = raw
+            if shifted:
+                pilots[name] = _pilot(source, metric, column)
+        return name
+
+    for i, metric in enumerate(metrics):
+        shifted = _shifted(metric)
+        if source.level == "unit":
+            if metric.column is None:
+                raise SpecError(
+                    f"metric {metric.name!r} has SQL, but exposures table {source.table!r} is declared unit-level; "
+                    "give the metric a `column` of that table, or declare the exposures at event level."
+                )
+            ys.append(read(metric.column, metric, indicator=metric.aggregate == "any", shifted=shifted))
+            second = metric.covariate_column or metric.denominator_column
+            xs.append(None if second is None else read(second, metric, indicator=False, shifted=shifted))
+            continue
+        if metric.column is not None:
+            raise SpecError(
+                f"metric {metric.name!r} reads column {metric.column!r}, which needs unit-level exposures; "
+                f'declare `level = "unit"` for table {source.table!r} or give the metric SQL.'
+            )
+        ys.append(f"m{i}_y")
+        xs.append(f"m{i}_x" if metric.has_covariate or metric.kind == "ratio" else None)
+        if shifted:
+            pilots[f"m{i}_y"] = _pilot(source, metric, None)
+            if metric.has_covariate:
+                pilots[f"m{i}_x"] = pilots[f"m{i}_y"].copy()
+    return _Plan(tuple(ys), tuple(xs), pilots, unit_values)
+
+
+def _units(
+    source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str], plan: _Plan, *, has_start: bool
+) -> tuple[exp.Select, exp.Select]:
+    """The steps before ``units`` (as a query to add ``WITH`` clauses to) and ``units``: one row per unit."""
+    from sqlglot import exp
+
+    query = exp.select()
+    if source.level == "unit":
+        selects = [_alias(_col(source.arm, "t"), "arm"), *[_alias(_col(s, "t"), s) for s in segments]]
+        selects += [_alias(value, name) for name, value in plan.unit_values.items()]
+        units = (
+            exp.select(*selects)
+            .from_(
+                exp.Table(
+                    this=identifier(source.table, "exposures table"),
+                    alias=exp.TableAlias(this=exp.to_identifier("t", quoted=True)),
+                )
+            )
+            .where(_filter(source, "t", has_start=has_start))
+        )
+        return query, units
+    query = query.with_("assignment", as_=_assignment(source, segments, has_start=has_start))
+    units_selects: list[exp.Expression] = [_col("arm", "a"), *[_col(s, "a") for s in segments]]
+    units = exp.select().from_(
+        exp.Table(
+            this=exp.to_identifier("assignment", quoted=True),
+            alias=exp.TableAlias(this=exp.to_identifier("a", quoted=True)),
+        )
+    )
+    zero = exp.Literal.number(0)
+    for i, metric in enumerate(metrics):
+        parts = [(f"m{i}", metric)]
+        if metric.denominator is not None:  # the denominator of a ratio takes the covariate's place: x
+            parts.append((f"d{i}", metric.denominator))
+        for cte, part in parts:
+            query = query.with_(cte, as_=_metric_cte(part, i))
+            units = units.join(
+                exp.Table(this=exp.to_identifier(cte, quoted=True)),
+                on=exp.EQ(this=_col("unit", cte), expression=_col("unit", "a")),
+                join_type="left",
+            )
+        columns = [("y", f"m{i}", plan.y[i])]
+        if plan.x[i] is not None:
+            columns.append(("y", f"d{i}", f"m{i}_x") if metric.denominator is not None else ("x", f"m{i}", f"m{i}_x"))
+        for column, table, name in columns:
+            units_selects.append(_alias(exp.Coalesce(this=_col(column, table), expressions=[zero.copy()]), name))
+    return query, units.select(*units_selects)
+
+
+def build_pilot_query(source: ExposureSource, metrics: Sequence[Metric]) -> exp.Select | None:
+    """One row with the shift of every shifted value column (``shift_<column>``), or ``None`` if there is none.
+
+    Each shift is a scalar ``LIMIT 1`` subquery, so the engine reads one vector per metric, not the data.
+    """
+    from sqlglot import exp
+
+    pilots = _plan(source, metrics).pilots
+    return exp.select(*[_alias(p, f"shift_{name}") for name, p in pilots.items()]) if pilots else None
 
 
 def build_query(
@@ -192,14 +375,20 @@ def build_query(
 ) -> exp.Select:
     """Build the single aggregate query of an analysis.
 
-    The query takes bound parameters ``$as_of`` (exclusive end of the data window), ``$experiment`` (when the
-    source has an experiment column), ``$start`` (when ``has_start``) and ``$lookback_<i>`` (metrics with a
-    covariate). :func:`query_parameters` builds them.
+    Steps: ``units`` (one row per unit: arm, segments and per-unit values; computed from events at event level,
+    read from the table at unit level), ``cells`` (one ``GROUP BY`` over arm × every segment column: the only pass
+    over the units) and the result, a roll-up of the few cells by ``GROUPING SETS`` (arm; arm × each segment).
+    Sums of a mean metric are taken around a shift bound as ``$shift_<column>`` (:func:`build_pilot_query`).
+
+    The query takes bound parameters ``$as_of`` (exclusive end of the data window; unused at unit level without
+    ``ts``), ``$experiment`` (when the source has an experiment column), ``$start`` (when ``has_start``),
+    ``$lookback_<i>`` (metrics with a covariate days window) and the shifts. :func:`query_parameters` builds the
+    first four.
 
     Returns:
         A SQLGlot ``SELECT`` returning per arm (and arm × segment level) ``n`` and, for metric ``i``,
-        ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate, ``m<i>_x_sum``, ``m<i>_x_sum_sq``, ``m<i>_xy_sum``,
-        plus ``g_<segment>`` grouping flags (0 when the row is broken down by that segment).
+        ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate or denominator, ``m<i>_x_sum``, ``m<i>_x_sum_sq``,
+        ``m<i>_xy_sum``; plus ``g_<segment>`` grouping flags (0 when the row is broken down by that segment).
     """
     from sqlglot import exp
 
@@ -207,54 +396,50 @@ def build_query(
         raise SpecError("an analysis needs at least one metric.")
     for segment in segments:
         validate_identifier(segment, "segment column")
-    assignment = _assignment(source, segments, has_start=has_start)
-    units_selects: list[exp.Expression] = [_col("arm", "a"), *[_col(s, "a") for s in segments]]
-    units = exp.select().from_(
-        exp.Table(
-            this=exp.to_identifier("assignment", quoted=True),
-            alias=exp.TableAlias(this=exp.to_identifier("a", quoted=True)),
-        )
-    )
+    plan = _plan(source, metrics)
+    query, units = _units(source, metrics, segments, plan, has_start=has_start)
+    query = query.with_("units", as_=units)
+
+    def value(column: str) -> exp.Expression:
+        if column in plan.pilots:
+            return exp.Paren(this=exp.Sub(this=_col(column, "u"), expression=exp.Placeholder(this=f"shift_{column}")))
+        return _col(column, "u")
+
+    cell_selects: list[exp.Expression] = [_col("arm", "u"), *[_col(s, "u") for s in segments]]
+    cell_selects.append(_alias(exp.Count(this=exp.Star()), "n"))
     final_selects: list[exp.Expression] = [_col("arm"), *[_col(s) for s in segments]]
     final_selects += [_alias(exp.Grouping(expressions=[_col(s)]), f"g_{s}") for s in segments]
-    final_selects.append(_alias(exp.Count(this=exp.Star()), "n"))
-    query = exp.select().with_("assignment", as_=assignment)
-    zero = exp.Literal.number(0)
-    for i, metric in enumerate(metrics):
-        cte = f"m{i}"
-        query = query.with_(cte, as_=_metric_cte(metric, i))
-        units = units.join(
-            exp.Table(this=exp.to_identifier(cte, quoted=True)),
-            on=exp.EQ(this=_col("unit", cte), expression=_col("unit", "a")),
-            join_type="left",
-        )
-        columns = [("y", cte), ("x", cte)] if metric.covariate_days is not None else [("y", cte)]
-        denominator = metric.denominator
-        if denominator is not None:  # the denominator of a ratio takes the covariate's place: x
-            query = query.with_(f"d{i}", as_=_metric_cte(denominator, i))
-            units = units.join(
-                exp.Table(this=exp.to_identifier(f"d{i}", quoted=True)),
-                on=exp.EQ(this=_col("unit", f"d{i}"), expression=_col("unit", "a")),
-                join_type="left",
+    final_selects.append(_alias(exp.Sum(this=_col("n")), "n"))
+    sums: dict[tuple[str, ...], str] = {}  # (sum kind, columns) -> its column in cells: shared columns, shared sums
+    for i, (y_column, x_column) in enumerate(zip(plan.y, plan.x, strict=True)):
+        y = value(y_column)
+        summands: dict[tuple[str, ...], exp.Expression] = {
+            ("sum", y_column): y,
+            ("sum_sq", y_column): exp.Mul(this=y.copy(), expression=y.copy()),
+        }
+        if x_column is not None:
+            x = value(x_column)
+            summands[("sum", x_column)] = x
+            summands[("sum_sq", x_column)] = exp.Mul(this=x.copy(), expression=x.copy())
+            summands[("xy_sum", x_column, y_column)] = exp.Mul(this=x.copy(), expression=y.copy())
+        names = ["sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum"]
+        for name, (key, summand) in zip(names, summands.items(), strict=False):
+            if key not in sums:
+                sums[key] = f"s{len(sums)}"
+                cell_selects.append(_alias(exp.Sum(this=summand), sums[key]))
+            final_selects.append(_alias(exp.Sum(this=_col(sums[key])), f"m{i}_{name}"))
+    cells = (
+        exp.select(*cell_selects)
+        .from_(
+            exp.Table(
+                this=exp.to_identifier("units", quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier("u", quoted=True)),
             )
-            columns.append(("y", f"d{i}"))
-        for column, table in columns:
-            name = f"{cte}_x" if table != cte else f"{cte}_{column}"
-            units_selects.append(_alias(exp.Coalesce(this=_col(column, table), expressions=[zero.copy()]), name))
-        y = _col(f"{cte}_y")
-        final_selects += [
-            _alias(exp.Sum(this=y.copy()), f"{cte}_sum"),
-            _alias(exp.Sum(this=exp.Mul(this=y.copy(), expression=y.copy())), f"{cte}_sum_sq"),
-        ]
-        if metric.covariate_days is not None or denominator is not None:
-            x = _col(f"{cte}_x")
-            final_selects += [
-                _alias(exp.Sum(this=x.copy()), f"{cte}_x_sum"),
-                _alias(exp.Sum(this=exp.Mul(this=x.copy(), expression=x.copy())), f"{cte}_x_sum_sq"),
-                _alias(exp.Sum(this=exp.Mul(this=x.copy(), expression=y.copy())), f"{cte}_xy_sum"),
-            ]
-    query = query.with_("units", as_=units.select(*units_selects))
-    query = query.select(*final_selects).from_(exp.Table(this=exp.to_identifier("units", quoted=True)))
+        )
+        .group_by(_col("arm", "u"), *[_col(s, "u") for s in segments])
+    )
+    query = query.with_("cells", as_=cells)
+    query = query.select(*final_selects).from_(exp.Table(this=exp.to_identifier("cells", quoted=True)))
     if segments:
         sets = [exp.Paren(this=_col("arm"))] + [exp.Tuple(expressions=[_col("arm"), _col(s)]) for s in segments]
         query.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
@@ -264,13 +449,19 @@ def build_query(
 
 
 def query_parameters(
-    metrics: Sequence[Metric], *, as_of: datetime, experiment: str | None, start: datetime | None
+    metrics: Sequence[Metric],
+    *,
+    as_of: datetime,
+    experiment: str | None,
+    start: datetime | None,
+    source: ExposureSource | None = None,
 ) -> dict[str, Any]:
-    """The bound parameters for :func:`build_query`."""
-    params: dict[str, Any] = {"as_of": as_of}
+    """The bound parameters for :func:`build_query` (a unit-level source without ``ts`` takes no time window)."""
+    timed = source is None or source.ts is not None
+    params: dict[str, Any] = {"as_of": as_of} if timed else {}
     if experiment is not None:
         params["experiment"] = experiment
-    if start is not None:
+    if start is not None and timed:
         params["start"] = start
     for i, metric in enumerate(metrics):
         if metric.covariate_days is not None:
@@ -398,18 +589,33 @@ def aggregate(
     """
     from abnb.telemetry import check_table
 
-    check_table(connection.raw, source.table, [*source.columns, *segments])
-    for metric in metrics:
-        check_metric(connection, metric)
-        if metric.denominator is not None:
-            check_metric(connection, metric.denominator)
-    query = build_query(source, metrics, segments, has_start=start is not None)
-    params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start)
+    if source.level == "unit":
+        columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
+        check_table(connection.raw, source.table, [*source.columns, *segments, *columns])
+    else:
+        check_table(connection.raw, source.table, [*source.columns, *segments])
+        for metric in metrics:
+            check_metric(connection, metric)
+            if metric.denominator is not None:
+                check_metric(connection, metric.denominator)
+    has_start = start is not None and source.ts is not None
+    query = build_query(source, metrics, segments, has_start=has_start)
+    params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
+    pilot = build_pilot_query(source, metrics)
+    shifts: dict[str, float] = {}
+    if pilot is not None:
+        (row,) = connection.run(pilot).records()
+        shifts = {name.removeprefix("shift_"): float(value) for name, value in row.items()}
+        params.update({f"shift_{name}": value for name, value in shifts.items()})
     result = connection.run(query, params)
-    return _parse(result.records(), metrics, segments, len(result.rows))
+    plan = _plan(source, metrics)
+    metric_shifts = [
+        (shifts.get(y, 0.0), 0.0 if x is None else shifts.get(x, 0.0)) for y, x in zip(plan.y, plan.x, strict=True)
+    ]
+    return _parse(result.records(), metrics, segments, len(result.rows), metric_shifts)
 
 
-def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> ArmStats:
+def _moments(row: Mapping[str, Any], index: int, metric: Metric, shifts: tuple[float, float]) -> ArmStats:
     prefix = f"m{index}_"
     n = int(row["n"])
     if metric.kind == "ratio":
@@ -426,15 +632,22 @@ def _moments(row: Mapping[str, Any], index: int, metric: Metric) -> ArmStats:
         "sum": float(row[prefix + "sum"] or 0.0),
         "sum_sq": float(row[prefix + "sum_sq"] or 0.0),
     }
-    if metric.covariate_days is not None:
+    if metric.has_covariate:
         for name in ("x_sum", "x_sum_sq", "xy_sum"):
             fields[name] = float(row[prefix + name] or 0.0)
+    fields["shift"], fields["x_shift"] = shifts
     if metric.kind == "proportion":
         return Moments(proportion=True, **fields)
     return Moments(**fields)
 
 
-def _parse(records: list[dict[str, Any]], metrics: Sequence[Metric], segments: Sequence[str], rows: int) -> Aggregates:
+def _parse(
+    records: list[dict[str, Any]],
+    metrics: Sequence[Metric],
+    segments: Sequence[str],
+    rows: int,
+    shifts: Sequence[tuple[float, float]],
+) -> Aggregates:
     overall: dict[str, dict[str, ArmStats]] = {m.name: {} for m in metrics}
     by_segment: dict[tuple[str, str], dict[str, dict[str, ArmStats]]] = {}
     units: dict[str, int] = {}
@@ -450,13 +663,13 @@ def _parse(records: list[dict[str, Any]], metrics: Sequence[Metric], segments: S
         if not broken_down:
             units[arm] = int(row["n"])
             for i, metric in enumerate(metrics):
-                overall[metric.name][arm] = _moments(row, i, metric)
+                overall[metric.name][arm] = _moments(row, i, metric, shifts[i])
             continue
         segment = broken_down[0]
         level = MISSING if row[segment] is None else str(row[segment])
         cell = by_segment.setdefault((segment, level), {m.name: {} for m in metrics})
         for i, metric in enumerate(metrics):
-            cell[metric.name][arm] = _moments(row, i, metric)
+            cell[metric.name][arm] = _moments(row, i, metric, shifts[i])
     if not units:
         raise DataError(
             "no unit was exposed to any single arm in the window"

@@ -63,10 +63,15 @@ class Metric:
         margin: Non-inferiority margin for a guardrail, relative to the control mean (0.02: the treatment may not
             be worse by 2% or more). A guardrail with a margin must pass its one-sided test before an arm ships.
         description: The quality of concern in words.
+        column: Instead of ``sql``, for exposures at unit level (``ExposureSource(level="unit")``, one row per unit
+            with its metric values already computed): the column holding the unit's value. A proportion counts a
+            unit with a value > 0 as a success; NULL counts as 0.
+        covariate_column: With ``column``: the column holding the unit's pre-period covariate (CUPED).
+        denominator_column: With ``column`` and ``kind="ratio"``: the column holding the unit's denominator.
     """
 
     name: str
-    sql: str
+    sql: str = ""
     kind: Kind = "mean"
     role: Role = "goal"
     direction: Direction = "increase"
@@ -77,6 +82,9 @@ class Metric:
     denominator_aggregate: Aggregate = "sum"
     quantiles: tuple[float, ...] = ()
     description: str = ""
+    column: str | None = None
+    covariate_column: str | None = None
+    denominator_column: str | None = None
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,28 +122,90 @@ class Metric:
         object.__setattr__(self, "quantiles", tuple(self.quantiles))
         if self.quantiles and self.kind == "ratio":
             raise SpecError(f"metric {self.name!r}: quantiles need per-unit values; a ratio metric has none.")
-        if (self.kind == "ratio") != (self.denominator_sql is not None):
+        if self.column is not None:
+            self._check_columns()
+        elif self.covariate_column is not None or self.denominator_column is not None:
+            raise SpecError(
+                f"metric {self.name!r}: covariate_column and denominator_column go with `column` (unit-level "
+                "exposures); with `sql`, use covariate_days and denominator_sql."
+            )
+        if self.column is None and (self.kind == "ratio") != (self.denominator_sql is not None):
             raise SpecError(
                 f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
                 f"(kind is {self.kind!r})."
             )
-        if self.kind == "ratio" and self.covariate_days is not None:
+        if self.kind == "ratio" and self.has_covariate:
             raise SpecError(
                 f"metric {self.name!r}: CUPED for ratio metrics is not supported yet; remove covariate_days."
             )
+        if self.column is not None:
+            return
         if not isinstance(self.sql, str) or not self.sql.strip():
-            raise SpecError(f"metric {self.name!r} needs `sql`: a SELECT returning unit, ts, value.")
+            raise SpecError(
+                f"metric {self.name!r} needs `sql` (a SELECT returning unit, ts, value) or, for unit-level "
+                "exposures, `column`."
+            )
         object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
+
+    def _check_columns(self) -> None:
+        """Validate a unit-level metric: identifiers only, and no event-level options."""
+        validate_identifier(self.column, f"column of metric {self.name!r}")
+        for what in ("covariate_column", "denominator_column"):
+            value = getattr(self, what)
+            if value is not None:
+                validate_identifier(value, f"{what} of metric {self.name!r}")
+        clashes = [
+            key
+            for key, value in (
+                ("sql", self.sql),
+                ("covariate_days", self.covariate_days),
+                ("denominator_sql", self.denominator_sql),
+            )
+            if value
+        ]
+        if clashes:
+            raise SpecError(
+                f"metric {self.name!r} reads `column` {self.column!r} of a unit-level table, so it takes no "
+                f"{', '.join(clashes)}; use covariate_column / denominator_column, or drop `column` and use SQL."
+            )
+        if self.aggregate not in ("sum", "any"):
+            raise SpecError(
+                f"metric {self.name!r}: a unit-level column is already one value per unit, so aggregate "
+                f"{self.aggregate!r} does not apply; leave aggregate out."
+            )
+        if (self.kind == "ratio") != (self.denominator_column is not None):
+            raise SpecError(
+                f"metric {self.name!r}: a ratio metric over a unit-level table needs `denominator_column`, and only "
+                f"a ratio metric takes one (kind is {self.kind!r})."
+            )
+
+    @property
+    def unit_level(self) -> bool:
+        """Whether the metric reads a column of a unit-level table (instead of SQL over events)."""
+        return self.column is not None
+
+    @property
+    def has_covariate(self) -> bool:
+        """Whether the metric has a pre-period covariate (``covariate_days`` or ``covariate_column``)."""
+        return self.covariate_days is not None or self.covariate_column is not None
 
     @property
     def query(self) -> exp.Query:
-        """The metric's SQL as a SQLGlot tree (a fresh copy each time, ready to embed)."""
-        parsed: exp.Query = self._parsed
+        """The metric's SQL as a SQLGlot tree (a fresh copy each time, ready to embed).
+
+        Raises:
+            SpecError: The metric reads a unit-level column and has no SQL.
+        """
+        parsed: exp.Query | None = self._parsed
+        if parsed is None:
+            raise SpecError(f"metric {self.name!r} reads column {self.column!r} of a unit-level table and has no SQL.")
         return parsed.copy()
 
     @property
     def denominator(self) -> Metric | None:
         """The denominator of a ratio metric as a metric of its own (``None`` for other kinds)."""
+        if self.denominator_column is not None:
+            return Metric(f"{self.name}_denominator", column=self.denominator_column)
         if self.denominator_sql is None:
             return None
         return Metric(
@@ -157,8 +227,8 @@ class Metric:
             raise SpecError(
                 f"metric {name!r} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}."
             )
-        if "name" not in data or "sql" not in data:
-            raise SpecError(f"metric {name!r} needs both `name` and `sql`.")
+        if "name" not in data or ("sql" not in data and "column" not in data):
+            raise SpecError(f"metric {name!r} needs `name` and either `sql` or (unit-level exposures) `column`.")
         return cls(**dict(data))
 
     def describe(self) -> str:
@@ -169,6 +239,10 @@ class Metric:
             f"  per unit: {self.aggregate} of value after first exposure",
             f"  sql: {' '.join(self.sql.split())}",
         ]
+        if self.column is not None:
+            lines[2:] = [f"  per unit: column {self.column} of the unit-level table"]
+            if self.covariate_column:
+                lines.append(f"  covariate: column {self.covariate_column}")
         if self.covariate_days:
             lines.append(f"  covariate: the same SQL over {self.covariate_days} days before exposure")
         return "\n".join(lines)

@@ -159,6 +159,7 @@ def cuped(
     alpha = _check_alpha(alpha)
     relative_ci = _check_relative_ci(relative_ci)
     control, treatment = _check_arms(control, treatment)
+    treatment = treatment.shifted(control.shift, control.x_shift)  # the pooled sums need one shift
     xc, xxc, xyc = _covariate_sums("control", control)
     xt, xxt, xyt = _covariate_sums("treatment", treatment)
     n_c, n_t = control.n, treatment.n
@@ -172,7 +173,7 @@ def cuped(
         method += ", covariate constant so θ = 0 (no adjustment)"
     else:
         theta = sxy / sxx
-    x_pooled = x_all / big_n
+    x_pooled = control.x_shift + x_all / big_n
 
     def adjusted(arm: Moments) -> tuple[float, float]:
         mean = arm.mean - theta * (arm.x_mean - x_pooled)

@@ -72,6 +72,13 @@ class Moments:
 
     Two ``Moments`` add (``a + b``): every sum adds, which rolls segments or periods up into a total.
 
+    Sums may be *shifted*: ``sum`` = ``Σ(y − shift)`` and ``sum_sq`` = ``Σ(y − shift)²`` (likewise ``x_shift``
+    for the covariate sums). The variance ``(Σ(y−c)² − (Σ(y−c))²/n)/(n − 1)`` does not depend on ``c`` in exact
+    arithmetic, but in floating point it loses about ``2·log10(|ȳ − c| / s)`` of its 16 digits, so the engine shifts
+    by a value near the mean (one unit's value) and a metric with mean 1e9 and sd 1 keeps its variance.
+    Reference: Chan, Golub & LeVeque (1983), "Algorithms for computing the sample variance", The American
+    Statistician 37(3).
+
     Attributes:
         n: Number of units.
         sum: Sum of the metric values, ``Σy``.
@@ -80,6 +87,8 @@ class Moments:
         x_sum_sq: Sum of the squared covariate values, ``Σx²``.
         xy_sum: Sum of the products, ``Σxy``.
         proportion: Whether the values are 0/1 outcomes; the variance is then the Bernoulli ``p(1 − p)``.
+        shift: The constant subtracted from every value before summing (0: raw sums).
+        x_shift: The constant subtracted from every covariate value before summing.
 
     Raises:
         ParameterError: If ``n`` is not a non-negative whole number, a sum is not finite, ``sum_sq`` (or
@@ -94,6 +103,8 @@ class Moments:
     x_sum_sq: float | None = None
     xy_sum: float | None = None
     proportion: bool = False
+    shift: float = 0.0
+    x_shift: float = 0.0
 
     def __post_init__(self) -> None:
         n = _as_count(self.n, "Moments.n")
@@ -119,6 +130,10 @@ class Moments:
         if not isinstance(self.proportion, bool | np.bool_):
             raise ParameterError(f"Moments.proportion must be True or False, got {self.proportion!r}.")
         object.__setattr__(self, "proportion", bool(self.proportion))
+        object.__setattr__(self, "shift", _as_finite(self.shift, "Moments.shift"))
+        object.__setattr__(self, "x_shift", _as_finite(self.x_shift, "Moments.x_shift"))
+        if self.proportion and self.shift != 0.0:
+            raise ParameterError(f"Moments of a proportion count successes and take no shift, got {self.shift!r}.")
         if self.proportion and not 0 <= self.sum <= n:
             raise ParameterError(
                 f"Moments.sum counts successes of a proportion and must lie in [0, n={n}], got {self.sum!r}."
@@ -205,9 +220,9 @@ class Moments:
 
     @property
     def mean(self) -> float:
-        """Mean ``Σy / n``."""
+        """Mean ``shift + Σ(y − shift) / n``."""
         self._require(1, "mean")
-        return self.sum / self.n
+        return self.shift + self.sum / self.n
 
     @property
     def variance(self) -> float:
@@ -229,10 +244,10 @@ class Moments:
 
     @property
     def x_mean(self) -> float:
-        """Covariate mean ``Σx / n``."""
+        """Covariate mean ``x_shift + Σ(x − x_shift) / n``."""
         x_sum, _, _ = self._require_x("covariate mean")
         self._require(1, "covariate mean")
-        return x_sum / self.n
+        return self.x_shift + x_sum / self.n
 
     @property
     def x_variance(self) -> float:
@@ -251,10 +266,40 @@ class Moments:
     # ----------------------------------------------------------------------------------------------
     # roll-ups
 
+    def shifted(self, shift: float, x_shift: float | None = None) -> Moments:
+        """The same moments with sums around other constants (exact algebra, e.g. to add moments of two shifts).
+
+        ``Σ(y − b) = Σ(y − a) − n·d`` and ``Σ(y − b)² = Σ(y − a)² − 2d·Σ(y − a) + n·d²`` with ``d = b − a``;
+        ``Σ(x − b')(y − b) = Σ(x − a')(y − a) − d·Σ(x − a') − d'·Σ(y − a) + n·d·d'``.
+        """
+        x_shift = self.x_shift if x_shift is None else float(x_shift)
+        d, dx, n = float(shift) - self.shift, x_shift - self.x_shift, self.n
+        if d == 0.0 and dx == 0.0:
+            return self
+        sums = self._x_sums()
+        covariate: dict[str, float] = {}
+        if sums is not None:
+            x_sum, x_sum_sq, xy_sum = sums
+            covariate = {
+                "x_sum": x_sum - n * dx,
+                "x_sum_sq": max(x_sum_sq - 2.0 * dx * x_sum + n * dx * dx, 0.0),
+                "xy_sum": xy_sum - d * x_sum - dx * self.sum + n * d * dx,
+            }
+        return Moments(
+            n=n,
+            sum=self.sum - n * d,
+            sum_sq=max(self.sum_sq - 2.0 * d * self.sum + n * d * d, 0.0),
+            proportion=self.proportion,
+            shift=float(shift),
+            x_shift=x_shift,
+            **covariate,
+        )
+
     def __add__(self, other: object) -> Moments:
-        """Merge two sets of moments (e.g. two segments) by adding every sum."""
+        """Merge two sets of moments (e.g. two segments) by adding every sum (around this one's shifts)."""
         if not isinstance(other, Moments):
             return NotImplemented
+        other = other.shifted(self.shift, self.x_shift)
         if self.proportion != other.proportion:
             raise ParameterError(
                 "cannot add Moments of a proportion to Moments of a mean (proportion=True vs False); "
@@ -272,6 +317,7 @@ class Moments:
                 sum=self.sum + other.sum,
                 sum_sq=self.sum_sq + other.sum_sq,
                 proportion=self.proportion,
+                shift=self.shift,
             )
         x_sum, x_sum_sq, xy_sum = (a + b for a, b in zip(mine, theirs, strict=True))
         return Moments(
@@ -282,6 +328,8 @@ class Moments:
             x_sum_sq=x_sum_sq,
             xy_sum=xy_sum,
             proportion=self.proportion,
+            shift=self.shift,
+            x_shift=self.x_shift,
         )
 
     def __radd__(self, other: object) -> Moments:
