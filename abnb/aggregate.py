@@ -314,7 +314,8 @@ def _units(
 
     query = exp.select()
     if source.level == "unit":
-        selects = [_alias(_col(source.arm, "t"), "arm"), *[_alias(_col(s, "t"), s) for s in segments]]
+        selects = [_alias(_col(source.unit, "t"), "unit"), _alias(_col(source.arm, "t"), "arm")]
+        selects += [_alias(_col(s, "t"), s) for s in segments]
         selects += [_alias(value, name) for name, value in plan.unit_values.items()]
         units = (
             exp.select(*selects)
@@ -328,7 +329,7 @@ def _units(
         )
         return query, units
     query = query.with_("assignment", as_=_assignment(source, segments, has_start=has_start))
-    units_selects: list[exp.Expression] = [_col("arm", "a"), *[_col(s, "a") for s in segments]]
+    units_selects: list[exp.Expression] = [_col("unit", "a"), _col("arm", "a"), *[_col(s, "a") for s in segments]]
     units = exp.select().from_(
         exp.Table(
             this=exp.to_identifier("assignment", quoted=True),
@@ -477,30 +478,19 @@ def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: boo
     """
     from sqlglot import exp
 
-    a, m = "a", "m0"
-    value = exp.Coalesce(this=_col("y", m), expressions=[exp.Literal.number(0)])
+    plan = _plan(source, [metric])
+    query, units = _units(source, [metric], (), plan, has_start=has_start)
     order = exp.MD5(
         this=exp.DPipe(
-            this=exp.Cast(this=_col("unit", a), to=exp.DataType.build("VARCHAR")),
+            this=exp.Cast(this=_col("unit"), to=exp.DataType.build("VARCHAR")),
             expression=exp.Placeholder(this="salt"),
         )
     )
     return (
-        exp.select(_alias(value, "y"))
-        .with_("assignment", as_=_assignment(source, (), has_start=has_start))
-        .with_(m, as_=_metric_cte(metric, 0))
-        .from_(
-            exp.Table(
-                this=exp.to_identifier("assignment", quoted=True),
-                alias=exp.TableAlias(this=exp.to_identifier(a, quoted=True)),
-            )
-        )
-        .join(
-            exp.Table(this=exp.to_identifier(m, quoted=True)),
-            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
-            join_type="left",
-        )
-        .where(exp.EQ(this=_col("arm", a), expression=exp.Placeholder(this="arm")))
+        query.with_("units", as_=units)
+        .select(_alias(_col(plan.y[0]), "y"))
+        .from_(exp.Table(this=exp.to_identifier("units", quoted=True)))
+        .where(exp.EQ(this=_col("arm"), expression=exp.Placeholder(this="arm")))
         .order_by(order)
         .limit(exp.Placeholder(this="limit"))
     )
@@ -525,10 +515,12 @@ def unit_values(
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ParameterError(f"limit must be a positive whole number of units, got {limit!r}.")
-    check_metric(connection, metric)
-    params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start)
+    if source.level == "event":
+        check_metric(connection, metric)
+    params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start, source=source)
     params.update(arm=arm, salt=salt, limit=limit)
-    result = connection.run(build_sample_query(source, metric, has_start=start is not None), params)
+    has_start = start is not None and source.ts is not None
+    result = connection.run(build_sample_query(source, metric, has_start=has_start), params)
     return [float(row[0]) for row in result.rows]
 
 

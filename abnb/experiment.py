@@ -203,6 +203,18 @@ class Experiment:
             raise SpecError(f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}.")
         for segment in self.segments:
             validate_identifier(segment, "segment column")
+        unit_level = self.exposures.level == "unit"
+        mismatched = [m.name for m in self.metrics if m.unit_level != unit_level]
+        if mismatched:
+            raise SpecError(
+                f"experiment {self.name!r}: exposures table {self.exposures.table!r} is at {self.exposures.level} "
+                f"level, but metric(s) {', '.join(mismatched)} "
+                + (
+                    "have SQL; at unit level every metric names a `column` of that table."
+                    if unit_level
+                    else 'name a `column`; columns need `level = "unit"` in [exposures], otherwise give SQL.'
+                )
+            )
         if self.correction not in CORRECTIONS:
             raise SpecError(
                 f"correction {self.correction!r} of experiment {self.name!r} is not one of {', '.join(CORRECTIONS)}."
@@ -237,7 +249,7 @@ class Experiment:
             source_spec = ExposureSource(**(exposures or {}))
         except TypeError as error:
             raise SpecError(
-                f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column ({error})."
+                f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column, level ({error})."
             ) from error
         for key in ("arms", "weights", "segments"):
             if key in values and not isinstance(values[key], list):

@@ -190,9 +190,11 @@ def cuped(
         )
     df = (var_c + var_t) ** 2 / (var_c**2 / (n_c - 1) + var_t**2 / (n_t - 1))
     m_c, m_t = control.mean, treatment.mean
+    # a_t − a_c from differences around the common shifts (large means cancel exactly; see Moments.difference_from)
+    adjusted_difference = treatment.difference_from(control) - theta * treatment.x_difference_from(control)
     interval: _Interval
     if not relative:
-        estimate = a_t - a_c
+        estimate = adjusted_difference
         variance = var_c + var_t
         unadjusted = control.variance / n_c + treatment.variance / n_t
         method += ", absolute difference"
@@ -205,7 +207,7 @@ def cuped(
         ratio = m_t / m_c
         unadjusted = treatment.variance / (n_t * m_c**2) + ratio * ratio * control.variance / (n_c * m_c**2)
         if relative_ci == "delta":
-            estimate = (a_t - a_c) / m_c
+            estimate = adjusted_difference / m_c
             control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
             control_part += theta * theta * control.x_variance
             variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
@@ -218,7 +220,7 @@ def cuped(
                     f"the relative lift a_t/a_c − 1 with relative_ci={relative_ci!r} is undefined because the "
                     "adjusted control mean is 0; use relative_ci='delta' or relative=False."
                 )
-            statistic_diff = (a_t - a_c) / math.sqrt(var_c + var_t)
+            statistic_diff = adjusted_difference / math.sqrt(var_c + var_t)
             estimate, se, statistic, interval = _ratio_lift(
                 a_c, var_c, a_t, var_t, df, relative_ci, statistic_diff=statistic_diff, what="adjusted mean"
             )

@@ -265,7 +265,7 @@ def _build(
     n_c, n_t = control.n, treatment.n
     interval: _Interval
     if not relative:
-        estimate = m_t - m_c
+        estimate = treatment.difference_from(control)
         se = se_diff
         statistic = statistic_diff
         interval = _symmetric(estimate, se, df)
@@ -381,7 +381,7 @@ def welch(
         control,
         treatment,
         se_diff=se,
-        statistic_diff=(treatment.mean - control.mean) / se,
+        statistic_diff=treatment.difference_from(control) / se,
         df=df,
         alpha=alpha,
         relative=relative,
@@ -454,7 +454,7 @@ def ztest(
     se = math.sqrt(control.variance / n_c + treatment.variance / n_t)
     if se == 0.0:
         raise _zero_variance_error(control, treatment)
-    diff = treatment.mean - control.mean
+    diff = treatment.difference_from(control)
     method = "two-sample z-test" + (" for proportions" if control.proportion else "")
     if pooled:
         if control.proportion:

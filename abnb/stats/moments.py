@@ -237,6 +237,26 @@ class Moments:
         self._require(2, "sample variance")
         return max((self.sum_sq - self.sum * self.sum / self.n) / (self.n - 1), 0.0)
 
+    def difference_from(self, other: Moments) -> float:
+        """``self.mean − other.mean``, taken around a common shift so that large means cancel exactly.
+
+        With both sums around the same ``c``: ``(c + Σ(y_a − c)/n_a) − (c + Σ(y_b − c)/n_b)`` is computed as
+        ``Σ(y_a − c)/n_a − Σ(y_b − c)/n_b``, which keeps the digits that adding ``c`` back would round away.
+        """
+        self._require(1, "mean difference")
+        other._require(1, "mean difference")
+        aligned = other.shifted(self.shift, self.x_shift)
+        return self.sum / self.n - aligned.sum / aligned.n
+
+    def x_difference_from(self, other: Moments) -> float:
+        """``self.x_mean − other.x_mean`` around a common covariate shift (see :meth:`difference_from`)."""
+        x_sum, _, _ = self._require_x("covariate mean difference")
+        aligned = other.shifted(self.shift, self.x_shift)
+        other_x_sum, _, _ = aligned._require_x("covariate mean difference")
+        self._require(1, "covariate mean difference")
+        aligned._require(1, "covariate mean difference")
+        return x_sum / self.n - other_x_sum / aligned.n
+
     @property
     def std(self) -> float:
         """Standard deviation, the square root of :attr:`variance`."""
