@@ -110,7 +110,7 @@ def _alias(expression: exp.Expression, name: str) -> exp.Expression:
     return exp.Alias(this=expression, alias=exp.to_identifier(name, quoted=True))
 
 
-def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Expression) -> exp.Expression:
+def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Condition) -> exp.Expression:
     """Reduce a unit's rows to one value with the metric's aggregate, counting only rows in the window."""
     from sqlglot import exp
 
@@ -124,24 +124,113 @@ def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Expression
     return exp.Max(this=exp.Case().when(positive, exp.Literal.number(1)).else_(exp.Literal.number(0)))
 
 
-def _metric_cte(metric: Metric, index: int) -> exp.Select:
+@dataclass(frozen=True)
+class _Part:
+    """One per-unit value the units step needs: metric ``index``'s values (``m``) or its denominator's (``d``)."""
+
+    name: str
+    metric: Metric
+    index: int
+
+
+def _single_table(query: exp.Query) -> exp.Table | None:
+    """The table a ``SELECT ... FROM table`` reads (``None`` for anything else)."""
+    from sqlglot import exp
+
+    clause = query.args.get("from_") or query.args.get("from")
+    if not isinstance(query, exp.Select) or not isinstance(clause, exp.From) or not isinstance(clause.this, exp.Table):
+        return None
+    return clause.this
+
+
+def _scan_shape(query: exp.Query) -> tuple[str, exp.Expression | None, exp.Expression] | None:
+    """``(key, where, value)`` if a metric's SQL is a plain filtered projection of one table, else ``None``.
+
+    Metrics whose SQL reads the same table with the same ``unit`` and ``ts`` expressions share a key, so one scan
+    can serve them all (:func:`_fused_rows`).
+    """
+    from sqlglot import exp
+
+    source = _single_table(query)
+    blocked = ("joins", "group", "having", "qualify", "distinct", "limit", "offset", "order", "with_", "with")
+    if source is None or any(query.args.get(key) for key in blocked):
+        return None
+    outputs = {e.alias_or_name: e for e in query.expressions}
+    if set(outputs) != {"unit", "ts", "value"} or any(e.find(exp.Window, exp.AggFunc) for e in query.expressions):
+        return None
+
+    def bare(expression: exp.Expression) -> exp.Expression:
+        return expression.this if isinstance(expression, exp.Alias) else expression
+
+    where = query.args.get("where")
+    key = "|".join(x.sql("duckdb") for x in (source, bare(outputs["unit"]), bare(outputs["ts"])))
+    return key, where.this if where is not None else None, bare(outputs["value"])
+
+
+def _fused_rows(parts: Sequence[_Part]) -> exp.Select:
+    """One scan for several metrics over the same table.
+
+    Columns: ``unit``, ``ts`` and per part ``v_<name>`` (its value where its filter holds, else NULL) and, for a
+    ``count`` (which counts rows whatever their value), ``f_<name>`` (1 where its filter holds); rows where any
+    filter holds.
+    """
+    from sqlglot import exp
+
+    shapes = [_scan_shape(p.metric.query) for p in parts]
+    first = parts[0].metric.query
+    outputs = {e.alias_or_name: e for e in first.expressions}
+    selects: list[exp.Expression] = [outputs["unit"].copy(), outputs["ts"].copy()]
+    conditions: list[exp.Expression] = []
+    for part, shape in zip(parts, shapes, strict=True):
+        assert shape is not None
+        _, where, value = shape
+        condition = where.copy() if where is not None else exp.true()
+        conditions.append(exp.Paren(this=condition.copy()))
+        selects.append(_alias(exp.Case().when(condition.copy(), value.copy()), f"v_{part.name}"))
+        if part.metric.aggregate == "count":
+            selects.append(_alias(exp.Case().when(condition, exp.Literal.number(1)), f"f_{part.name}"))
+    table = _single_table(first)
+    assert table is not None  # parts share a scan shape, which needs a single table
+    fused = exp.select(*selects).from_(table.copy())
+    return fused.where(exp.or_(*conditions)) if all(s[1] is not None for s in shapes if s) else fused
+
+
+def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.Select:
+    """Per exposed unit, each part's ``<name>_y`` and, with a covariate, ``<name>_x``.
+
+    ``y`` reduces the rows at or after exposure, ``x`` those in the lookback before it, from ``rows`` (a metric's
+    SQL, or the fused scan of several).
+    """
     from sqlglot import exp
 
     m, a = "m", "a"
-    value = exp.Cast(this=_col("value", m), to=exp.DataType.build("DOUBLE"))
     ts, exposed_at = _col("ts", m), _col("exposed_at", a)
-    after = exp.GTE(this=ts.copy(), expression=exposed_at.copy())
-    selects: list[exp.Expression] = [_col("unit", a), _alias(_unit_value(metric, value, after), "y")]
-    lower: exp.Expression = exposed_at.copy()
-    if metric.covariate_days is not None:
-        lookback = exp.ToDays(
-            this=exp.Cast(this=exp.Placeholder(this=f"lookback_{index}"), to=exp.DataType.build("INT"))
+    selects: list[exp.Expression] = [_col("unit", a)]
+    lowers: list[exp.Expression] = []
+    for part in parts:
+        value = exp.Cast(this=_col(f"v_{part.name}" if fused else "value", m), to=exp.DataType.build("DOUBLE"))
+        counted = fused and part.metric.aggregate == "count"
+        member: exp.Expression = (
+            exp.Not(this=exp.Is(this=_col(f"f_{part.name}", m), expression=exp.Null())) if counted else exp.true()
         )
-        lower = exp.Sub(this=exposed_at.copy(), expression=lookback)
-        before = exp.LT(this=ts.copy(), expression=exposed_at.copy())
-        selects.append(_alias(_unit_value(metric, value.copy(), before), "x"))
+        after = exp.and_(exp.GTE(this=ts.copy(), expression=exposed_at.copy()), member.copy())
+        selects.append(_alias(_unit_value(part.metric, value, after), f"{part.name}_y"))
+        lower: exp.Expression = exposed_at.copy()
+        if part.metric.covariate_days is not None:
+            lookback = exp.ToDays(
+                this=exp.Cast(this=exp.Placeholder(this=f"lookback_{part.index}"), to=exp.DataType.build("INT"))
+            )
+            lower = exp.Sub(this=exposed_at.copy(), expression=lookback)
+            before = exp.and_(
+                exp.LT(this=ts.copy(), expression=exposed_at.copy()),
+                exp.GTE(this=ts.copy(), expression=lower.copy()),
+                member.copy(),
+            )
+            selects.append(_alias(_unit_value(part.metric, value.copy(), before), f"{part.name}_x"))
+        lowers.append(lower)
+    earliest = lowers[0] if len(lowers) == 1 else exp.Least(this=lowers[0], expressions=lowers[1:])
     condition = exp.and_(
-        exp.GTE(this=ts.copy(), expression=lower),
+        exp.GTE(this=ts.copy(), expression=earliest),
         exp.LT(this=ts.copy(), expression=exp.Placeholder(this="as_of")),
     )
     return (
@@ -153,12 +242,29 @@ def _metric_cte(metric: Metric, index: int) -> exp.Select:
             )
         )
         .join(
-            metric.query.subquery(exp.to_identifier(m, quoted=True)),
+            rows.subquery(exp.to_identifier(m, quoted=True)),
             on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
         )
         .where(condition)
         .group_by(_col("unit", a))
     )
+
+
+def _metric_ctes(metrics: Sequence[Metric]) -> list[tuple[str, list[_Part], exp.Select]]:
+    """The per-unit steps of an event-level analysis: one per group of metrics that one scan can serve."""
+    parts = [_Part(f"m{i}", m, i) for i, m in enumerate(metrics)]
+    parts += [_Part(f"d{i}", m.denominator, i) for i, m in enumerate(metrics) if m.denominator is not None]
+    groups: dict[str, list[_Part]] = {}
+    for part in parts:
+        shape = _scan_shape(part.metric.query)
+        groups.setdefault(shape[0] if shape else f"alone:{part.name}", []).append(part)
+    steps = []
+    for k, members in enumerate(groups.values()):
+        if len(members) == 1:
+            steps.append((f"p{k}", members, _metric_cte(members, members[0].metric.query, fused=False)))
+        else:
+            steps.append((f"p{k}", members, _metric_cte(members, _fused_rows(members), fused=True)))
+    return steps
 
 
 def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: bool) -> exp.Select:
@@ -337,22 +443,25 @@ def _units(
         )
     )
     zero = exp.Literal.number(0)
+    columns: dict[str, tuple[str, str]] = {}  # units column -> (step, its column)
+    for step, parts, cte in _metric_ctes(metrics):
+        query = query.with_(step, as_=cte)
+        units = units.join(
+            exp.Table(this=exp.to_identifier(step, quoted=True)),
+            on=exp.EQ(this=_col("unit", step), expression=_col("unit", "a")),
+            join_type="left",
+        )
+        for part in parts:
+            columns[f"{part.name}_y"] = (step, f"{part.name}_y")
+            if part.metric.covariate_days is not None:
+                columns[f"{part.name}_x"] = (step, f"{part.name}_x")
     for i, metric in enumerate(metrics):
-        parts = [(f"m{i}", metric)]
-        if metric.denominator is not None:  # the denominator of a ratio takes the covariate's place: x
-            parts.append((f"d{i}", metric.denominator))
-        for cte, part in parts:
-            query = query.with_(cte, as_=_metric_cte(part, i))
-            units = units.join(
-                exp.Table(this=exp.to_identifier(cte, quoted=True)),
-                on=exp.EQ(this=_col("unit", cte), expression=_col("unit", "a")),
-                join_type="left",
-            )
-        columns = [("y", f"m{i}", plan.y[i])]
-        if plan.x[i] is not None:
-            columns.append(("y", f"d{i}", f"m{i}_x") if metric.denominator is not None else ("x", f"m{i}", f"m{i}_x"))
-        for column, table, name in columns:
-            units_selects.append(_alias(exp.Coalesce(this=_col(column, table), expressions=[zero.copy()]), name))
+        wanted = [(plan.y[i], f"m{i}_y")]
+        if plan.x[i] is not None:  # the denominator of a ratio takes the covariate's place: x
+            wanted.append((f"m{i}_x", f"d{i}_y" if metric.denominator is not None else f"m{i}_x"))
+        for name, source_column in wanted:
+            step, column = columns[source_column]
+            units_selects.append(_alias(exp.Coalesce(this=_col(column, step), expressions=[zero.copy()]), name))
     return query, units.select(*units_selects)
 
 
@@ -583,9 +692,9 @@ def aggregate(
 
     if source.level == "unit":
         columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
-        check_table(connection.raw, source.table, [*source.columns, *segments, *columns])
+        check_table(connection, source.table, [*source.columns, *segments, *columns])
     else:
-        check_table(connection.raw, source.table, [*source.columns, *segments])
+        check_table(connection, source.table, [*source.columns, *segments])
         for metric in metrics:
             check_metric(connection, metric)
             if metric.denominator is not None:

@@ -252,3 +252,25 @@ def test_distributions_at_unit_level_sample_the_column(unit_con: abnb.Connection
     assert reference.sampled
     frame, other = comparison.to_frame(), reference.to_frame()
     assert frame["estimate"].tolist() == pytest.approx(other["estimate"].tolist(), rel=1e-9)
+
+
+def test_metrics_over_one_table_share_one_scan(con: abnb.Connection, spec: Experiment) -> None:
+    sql = build_query(spec.exposures, spec.metrics, spec.segments).sql("duckdb")
+    assert sql.count('FROM "assignment" AS "a" JOIN (') == 1  # five metrics and a denominator: one pass over events
+    # a metric whose SQL aggregates or joins cannot share it and gets its own pass
+    grouped = Metric(
+        "purchase_days",
+        "SELECT unit, min(ts) AS ts, count(*) AS value FROM events WHERE event = 'purchase' GROUP BY unit, ts::DATE",
+        role="secondary",
+    )
+    mixed = dataclasses.replace(spec, metrics=(*spec.metrics, grouped))
+    sql = build_query(mixed.exposures, mixed.metrics, mixed.segments).sql("duckdb")
+    assert sql.count('FROM "assignment" AS "a" JOIN (') == 2
+    together = mixed.analyze(con)
+    for metric in mixed.metrics:  # each metric alone, unfused, gives the same numbers
+        alone = dataclasses.replace(mixed, metrics=(metric,), correction="none").analyze(con)
+        a, b = together.effect(metric.name), alone.effect(metric.name)
+        assert a.absolute.estimate == pytest.approx(b.absolute.estimate, rel=1e-9, abs=1e-12)
+        assert a.absolute.se == pytest.approx(b.absolute.se, rel=1e-9)
+        if a.adjusted is not None and b.adjusted is not None:
+            assert a.adjusted.estimate == pytest.approx(b.adjusted.estimate, rel=1e-9, abs=1e-12)
