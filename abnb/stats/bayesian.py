@@ -14,18 +14,21 @@ is why their chances differ on the same data; the cookbook explains how much and
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
-    pass
+    from numpy.typing import NDArray
 
 __all__ = ["BayesMethod", "BayesResult", "chance_to_beat"]
 
@@ -147,6 +150,21 @@ def _quad(function: Callable[[float], float], low: float, high: float, center: f
     return float(value)
 
 
+@functools.cache
+def _unit_gauss_legendre(points: int = 128) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    nodes, weights = np.polynomial.legendre.leggauss(points)
+    return nodes, weights
+
+
+def _gauss_legendre_nodes(low: float, middle: float, high: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Nodes and weights of a 128-point Gauss–Legendre rule on ``[low, middle]`` and on ``[middle, high]``."""
+    unit_nodes, unit_weights = _unit_gauss_legendre()
+    parts = [(low, middle), (middle, high)] if low < middle < high else [(low, high)]
+    nodes = [0.5 * (b - a) * unit_nodes + 0.5 * (b + a) for a, b in parts]
+    weights = [0.5 * (b - a) * unit_weights for a, b in parts]
+    return np.concatenate(nodes), np.concatenate(weights)
+
+
 def _beta_posterior(
     control: Moments, treatment: Moments, prior: tuple[float, float], level: float
 ) -> tuple[float, float, float, float, float, float, float]:
@@ -184,12 +202,14 @@ def _beta_posterior(
     loss_treatment = _quad(lambda x: pdf_t(x) * upper_partial(x, a_c, b_c), low_t, high_t, mu_t)
     loss_control = _quad(lambda x: pdf_c(x) * upper_partial(x, a_t, b_t), low_c, high_c, mu_c)
 
-    # CDF of D = p_t − p_c: P(D ≤ d) = ∫ f_c(x) · F_t(x + d) dx, inverted with Brent's method.
-    def cdf(d: float) -> float:
-        def integrand(x: float) -> float:
-            return pdf_c(x) * float(special.betainc(a_t, b_t, min(max(x + d, 0.0), 1.0)))
+    # CDF of D = p_t − p_c: P(D ≤ d) = ∫ f_c(x) · F_t(x + d) dx, inverted with Brent's method. The ~30 CDF
+    # evaluations use one fixed Gauss–Legendre rule on each side of the control's mode region (vectorised; the
+    # integrand is smooth on [low_c, high_c]), which is accurate far beyond the 1e-10 the root search asks for.
+    nodes, weights = _gauss_legendre_nodes(low_c, mu_c, high_c)
+    density = np.exp((a_c - 1.0) * np.log(nodes) + (b_c - 1.0) * np.log1p(-nodes) - log_norm_c) * weights
 
-        return _quad(integrand, low_c, high_c, mu_c)
+    def cdf(d: float) -> float:
+        return float(np.dot(density, special.betainc(a_t, b_t, np.clip(nodes + d, 0.0, 1.0))))
 
     mean, sd = mu_t - mu_c, math.sqrt(var_t + var_c)
     bracket_low, bracket_high = low_t - high_c, high_t - low_c
