@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK  := $(VENV)/.spark
 DB     := data/telemetry.duckdb
 USERS  ?= 200000
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev]"
 	touch $(STAMP)
+
+# pyspark (a ~300 MB sdist, about a minute) only for `make test`, so `make demo` stays lean.
+$(SPARK): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev,spark]"
+	touch $(SPARK)
 
 $(DB): $(STAMP)
 	$(BIN)/abnb data generate --users $(USERS) --seed 20261001 --database $(DB)
@@ -25,7 +31,7 @@ demo: $(DB)
 report: $(DB)
 	$(BIN)/abnb report checkout_redesign
 
-test: $(STAMP) $(DB)
+test: $(STAMP) $(SPARK) $(DB)
 	$(BIN)/ruff check abnb tests benchmarks notebooks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
@@ -36,6 +42,8 @@ teaching: $(STAMP)
 bench: $(DB)
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_widgets.py
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[bench]"
+	$(BIN)/python benchmarks/bench_scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check abnb tests benchmarks notebooks

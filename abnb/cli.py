@@ -1,4 +1,4 @@
-"""The ``abnb`` command: ``abnb demo``, ``abnb data generate``, ``abnb report``, ``abnb run``, ``abnb lab``."""
+"""The ``abnb`` command: ``abnb demo``, ``data generate``, ``report``, ``run``, ``bench``, ``lab`` and more."""
 
 from __future__ import annotations
 
@@ -52,6 +52,32 @@ def data_generate(users: int, seed: int, database: Path | None) -> None:
     except AbnbError as error:
         raise _fail(error) from error
     click.echo(f"wrote {summary.path}: {summary.users:,} users in {summary.seconds:.1f} s")
+
+
+@data.command("export")
+@click.option(
+    "--parquet",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write <table>.parquet files into (for Spark: abnb.connect('local[2]', parquet=FOLDER)).",
+)
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file to read (default data/telemetry.duckdb or $ABNB_DATABASE).",
+)
+@click.option("--table", "tables", multiple=True, help="Table to export (repeatable; default: every table).")
+def data_export(directory: Path, database: Path | None, tables: tuple[str, ...]) -> None:
+    """Export the telemetry tables of a DuckDB file to Parquet, one file per table."""
+    from abnb.engine import export_parquet
+
+    try:
+        written = export_parquet(database, directory, list(tables) or None)
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(f"wrote {len(written)} Parquet file(s) to {directory}: {', '.join(p.stem for p in written)}")
 
 
 def _render(experiment: str, *, database: Path | None, output_dir: Path, as_of: str | None) -> Path:
@@ -196,6 +222,57 @@ def teach_export(output_dir: Path) -> None:
             click.echo(path)
     except AbnbError as error:
         raise _fail(error) from error
+
+
+@main.command()
+@click.option("--users", type=click.IntRange(min=100), required=True, help="Users (rows of the user-level table).")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="Timed runs per method.")
+@click.option("--json", "as_json", is_flag=True, help="End stdout with one JSON line of the results.")
+@click.option(
+    "--methods",
+    multiple=True,
+    help="Methods to run, comma-separated or repeated: floor, floor_seg, abnb, naive, peer (default: all).",
+)
+@click.option("--events", is_flag=True, help="Benchmark the event-level set (exposures + events) instead.")
+@click.option("--events-per-user", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the generated DuckDB file here and reuse it (default: a temporary folder).",
+)
+def bench(
+    users: int,
+    repeat: int,
+    as_json: bool,
+    methods: tuple[str, ...],
+    events: bool,
+    events_per_user: int,
+    data_dir: Path | None,
+) -> None:
+    """Time one analysis against the floor query, naive pandas/scipy and tea-tasting at one data size."""
+    import json
+
+    from abnb.bench import format_table, run
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        result = run(
+            users,
+            repeat=repeat,
+            methods=methods or None,
+            events=events,
+            events_per_user=events_per_user,
+            data_dir=data_dir,
+            log=log,
+        )
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(format_table(result))
+    if as_json:
+        click.echo(json.dumps(result))
 
 
 @main.command()

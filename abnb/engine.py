@@ -1,25 +1,33 @@
 """Connecting to the SQL engine and running the queries abnb builds.
 
 Queries are SQLGlot expression trees: identifiers are validated and quoted when the tree is built, and values
-travel as bound parameters (``$name`` placeholders), never formatted into the text. The :class:`Connection`
-adapter renders a tree for its dialect, runs it, and counts every row it hands back to Python, so tests can
-prove that an analysis fetched aggregates rather than telemetry rows.
+travel as bound parameters (named placeholders), never formatted into the text. An adapter renders a tree for its
+engine's dialect (SQLGlot transpiles it), runs it with the values bound, and counts every row it hands back to
+Python, so tests can prove that an analysis fetched aggregates rather than telemetry rows.
+
+Adapters share :class:`BaseConnection`: :class:`Connection` for DuckDB (the embedded default) and
+:class:`SparkConnection` for Apache Spark (a ``pyspark`` session, local, on a cluster or through Spark Connect).
+pyspark is imported only when a Spark connection is made.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from abnb.errors import (
     DatabaseLockedError,
     DatabaseNotFoundError,
     EngineError,
+    ParameterError,
     SchemaError,
     SpecError,
 )
@@ -29,11 +37,18 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 __all__ = [
+    "BaseConnection",
     "Connection",
     "QueryResult",
+    "SparkConnection",
+    "as_connection",
     "connect",
+    "connect_spark",
     "default_database",
+    "export_parquet",
     "identifier",
+    "is_spark_spec",
+    "register_parquet",
     "validate_identifier",
 ]
 
@@ -97,27 +112,29 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-class Connection:
-    """A DuckDB connection with abnb's query runner and a count of rows fetched.
+class BaseConnection:
+    """What every engine adapter offers the analysis: render, run, describe, list tables and columns.
 
-    Attributes the adapter does not define (``sql``, ``execute``, ``table`` ...) are forwarded to the underlying
-    ``duckdb.DuckDBPyConnection``, so the object can be used wherever a DuckDB connection is expected. Use it as a
-    context manager to close it after use.
+    Subclasses set :attr:`dialect` (a SQLGlot dialect name) and implement :meth:`_execute`, :meth:`describe`,
+    :meth:`columns`, :meth:`tables` and :meth:`close`; :meth:`run` counts the queries and rows in one place.
+    Use an adapter as a context manager to close it after use.
+
+    Attributes:
+        raw: The engine's own connection or session object.
+        database: What the adapter is connected to, for messages.
+        rows_fetched: Rows handed back to Python so far.
+        queries_run: Queries run so far.
     """
 
-    dialect = "duckdb"
+    dialect: str = ""
 
-    def __init__(self, raw: duckdb.DuckDBPyConnection, *, database: str, read_only: bool) -> None:
+    def __init__(self, raw: Any, *, database: str) -> None:
         self.raw = raw
         self.database = database
-        self.read_only = read_only
         self.rows_fetched = 0
         self.queries_run = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
-
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -129,12 +146,8 @@ class Connection:
         self.close()
 
     def close(self) -> None:
-        """Close the underlying connection."""
-        self.raw.close()
-
-    def __repr__(self) -> str:
-        mode = "read-only" if self.read_only else "read-write"
-        return f"abnb.Connection({self.database!r}, {mode}, rows_fetched={self.rows_fetched})"
+        """Release the engine connection."""
+        raise NotImplementedError
 
     def render(self, query: exp.Expression) -> str:
         """The SQL text of ``query`` in this engine's dialect."""
@@ -147,11 +160,62 @@ class Connection:
             SchemaError: A table or column the query references does not exist.
             EngineError: Any other engine failure, with the engine's message.
         """
+        result = self._execute(self.render(query), dict(params or {}))
+        self.queries_run += 1
+        self.rows_fetched += len(result.rows)
+        return result
+
+    def _execute(self, sql: str, params: dict[str, Any]) -> QueryResult:
+        raise NotImplementedError
+
+    def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Column names and types that ``query`` would return, without running it over the data.
+
+        Type names are upper-case SQL names (``BIGINT``, ``INTEGER``, ``DOUBLE``, ``DECIMAL(10,2)``, ``VARCHAR``,
+        ``TIMESTAMP`` ...), whatever the engine.
+        """
+        raise NotImplementedError
+
+    def columns(self, table: str) -> dict[str, str] | None:
+        """Columns of ``table`` mapped to their types, in table order, or ``None`` if there is no such table."""
+        raise NotImplementedError
+
+    def tables(self) -> list[str]:
+        """Names of the tables and views the engine sees."""
+        raise NotImplementedError
+
+
+class Connection(BaseConnection):
+    """A DuckDB connection with abnb's query runner and a count of rows fetched.
+
+    Attributes the adapter does not define (``sql``, ``execute``, ``table`` ...) are forwarded to the underlying
+    ``duckdb.DuckDBPyConnection``, so the object can be used wherever a DuckDB connection is expected. Use it as a
+    context manager to close it after use.
+    """
+
+    dialect = "duckdb"
+    raw: duckdb.DuckDBPyConnection
+
+    def __init__(self, raw: duckdb.DuckDBPyConnection, *, database: str, read_only: bool) -> None:
+        super().__init__(raw, database=database)
+        self.read_only = read_only
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def close(self) -> None:
+        """Close the underlying connection."""
+        self.raw.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"abnb.Connection({self.database!r}, {mode}, rows_fetched={self.rows_fetched})"
+
+    def _execute(self, sql: str, params: dict[str, Any]) -> QueryResult:
         import duckdb
 
-        sql = self.render(query)
         try:
-            cursor = self.raw.execute(sql, dict(params or {}))
+            cursor = self.raw.execute(sql, params)
             rows = cursor.fetchall()
         except duckdb.CatalogException as error:
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
@@ -159,8 +223,6 @@ class Connection:
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
         except duckdb.Error as error:
             raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
-        self.queries_run += 1
-        self.rows_fetched += len(rows)
         columns = tuple(d[0] for d in cursor.description or ())
         return QueryResult(columns, rows)
 
@@ -186,6 +248,12 @@ class Connection:
         except duckdb.Error as error:
             raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
 
+    def columns(self, table: str) -> dict[str, str] | None:
+        """Columns of ``table`` (current database and schema, case-insensitive) and their DuckDB types."""
+        from abnb.telemetry import _table_columns
+
+        return _table_columns(self.raw, table)
+
     def tables(self) -> list[str]:
         """Names of the tables and views in the database."""
         return [row[0] for row in self.raw.execute("SELECT table_name FROM information_schema.tables").fetchall()]
@@ -195,22 +263,56 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def connect(database: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Connection:
-    """Open a DuckDB database.
+@overload
+def connect(
+    database: str | os.PathLike[str] | None = None, *, read_only: bool = True, parquet: None = None
+) -> Connection: ...
+
+
+@overload
+def connect(
+    database: Any = None, *, read_only: bool = True, parquet: str | os.PathLike[str] | None = None
+) -> BaseConnection: ...
+
+
+def connect(
+    database: Any = None, *, read_only: bool = True, parquet: str | os.PathLike[str] | None = None
+) -> BaseConnection:
+    """Open a DuckDB database, or connect to Apache Spark.
 
     Args:
         database: Path of a DuckDB file, ``":memory:"``, or ``None`` for the embedded sample database
-            (``$ABNB_DATABASE`` overrides its location).
+            (``$ABNB_DATABASE`` overrides its location). Or a Spark engine: a ``pyspark`` ``SparkSession``, or a
+            connection spec (see :func:`is_spark_spec`): ``"spark"`` (the active session, else a new one as
+            ``spark-submit`` configured it), a master URL (``"local[2]"``, ``"spark://host:7077"``, ``"yarn"``,
+            ``"k8s://..."``) or a Spark Connect URL (``"sc://host:15002"``).
         read_only: Open read-only (the default), so a JupyterLab kernel and a scheduled report can share the file.
+            Spark connections only read.
+        parquet: Spark only: a local directory whose Parquet files (e.g. from :func:`export_parquet`) become
+            temporary views named after them (see :func:`register_parquet`).
 
     Returns:
-        A :class:`Connection`; close it after use (``with abnb.connect() as con: ...``).
+        A :class:`Connection` (DuckDB) or a :class:`SparkConnection`; close it after use
+        (``with abnb.connect() as con: ...``).
 
     Raises:
         DatabaseNotFoundError: The file does not exist (for the sample: run ``abnb data generate``).
         DatabaseLockedError: Another process holds a write lock on the file.
-        EngineError: The file is not a DuckDB database or cannot be opened.
+        EngineError: The file is not a DuckDB database or cannot be opened; pyspark is missing or the Spark
+            session cannot start.
+        ParameterError: ``parquet`` was given for a DuckDB database.
     """
+    if _is_spark_session(database) or (isinstance(database, str) and is_spark_spec(database)):
+        return connect_spark(database, parquet=parquet)
+    if parquet is not None:
+        raise ParameterError(
+            "connect(parquet=...) registers Parquet files in a Spark session; give a Spark engine "
+            "(e.g. abnb.connect('local[2]', parquet=...)), or query Parquet from DuckDB with read_parquet()."
+        )
+    return _connect_duckdb(database, read_only=read_only)
+
+
+def _connect_duckdb(database: str | os.PathLike[str] | None, *, read_only: bool) -> Connection:
     import duckdb
 
     path = default_database() if database is None else Path(database)
@@ -244,12 +346,355 @@ def connect(database: str | os.PathLike[str] | None = None, *, read_only: bool =
     return Connection(raw, database=name, read_only=read_only)
 
 
-def as_connection(connection: Connection | duckdb.DuckDBPyConnection) -> Connection:
-    """Wrap a raw DuckDB connection in the adapter (an adapter is returned as it is)."""
-    if isinstance(connection, Connection):
+@overload
+def as_connection(connection: Connection | duckdb.DuckDBPyConnection) -> Connection: ...
+
+
+@overload
+def as_connection(connection: Any) -> BaseConnection: ...
+
+
+def as_connection(connection: Any) -> BaseConnection:
+    """Wrap a raw DuckDB connection or a ``SparkSession`` in its adapter (an adapter is returned as it is).
+
+    Raises:
+        SpecError: ``connection`` is none of these.
+    """
+    if isinstance(connection, BaseConnection):
         return connection
+    if _is_spark_session(connection):
+        return SparkConnection(connection)
     import duckdb
 
     if isinstance(connection, duckdb.DuckDBPyConnection):
         return Connection(connection, database="<duckdb connection>", read_only=False)
-    raise SpecError(f"expected a connection from abnb.connect() or duckdb.connect(), got {type(connection).__name__}.")
+    raise SpecError(
+        "expected a connection from abnb.connect(), duckdb.connect() or a pyspark SparkSession, "
+        f"got {type(connection).__name__}."
+    )
+
+
+# --- Apache Spark ---------------------------------------------------------------------------------------------
+
+_SPARK_SPEC = re.compile(r"^(spark|yarn|local(\[(\*|\d+)(,\d+)?\])?|(spark|sc|k8s|mesos)://\S+)$")
+_SPARK_TYPES = {
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "string": "VARCHAR",
+    "binary": "BLOB",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+}
+_LOG4J2 = Path(__file__).with_name("spark-log4j2.properties").as_uri()
+_SPARK_MISSING = ("TABLE_OR_VIEW_NOT_FOUND", "UNRESOLVED_COLUMN", "UNRESOLVED_FIELD", "FIELD_NOT_FOUND")
+
+
+def is_spark_spec(spec: str) -> bool:
+    """Whether ``spec`` names a Spark engine rather than a DuckDB file.
+
+    Spark specs: ``"spark"``, ``"yarn"``, ``"local"``, ``"local[N]"``, ``"local[*]"``, and URLs ``spark://``,
+    ``sc://`` (Spark Connect), ``k8s://`` and ``mesos://``.
+    """
+    return bool(_SPARK_SPEC.match(spec.strip()))
+
+
+def _is_spark_session(obj: object) -> bool:
+    """A pyspark ``SparkSession`` (classic or Spark Connect), recognised without importing pyspark."""
+    cls = type(obj)
+    return cls.__name__ == "SparkSession" and cls.__module__.startswith("pyspark.")
+
+
+class SparkConnection(BaseConnection):
+    """An Apache Spark session with abnb's query runner and a count of rows fetched.
+
+    Queries are transpiled by SQLGlot to Spark SQL; values are bound with Spark's named parameter markers
+    (``:name``, ``spark.sql(text, args=...)``, Spark 3.4+), never formatted into the text. The aggregation runs
+    in Spark; only its few result rows are collected.
+
+    Closing the adapter leaves the session running (sessions are shared by the whole process); pass
+    ``stop_on_close=True`` to stop it, or call ``connection.raw.stop()``.
+
+    Args:
+        session: A ``pyspark.sql.SparkSession`` (classic or Spark Connect).
+        database: What to call it in messages (default: the session's master URL).
+        stop_on_close: Stop the session when the adapter is closed.
+    """
+
+    dialect = "spark"
+
+    def __init__(self, session: Any, *, database: str | None = None, stop_on_close: bool = False) -> None:
+        super().__init__(session, database=database or _spark_master(session))
+        self.stop_on_close = stop_on_close
+
+    def __repr__(self) -> str:
+        return f"abnb.SparkConnection({self.database!r}, rows_fetched={self.rows_fetched})"
+
+    def close(self) -> None:
+        """Stop the session if the adapter was asked to (``stop_on_close``); otherwise leave it running."""
+        if self.stop_on_close:
+            self.raw.stop()
+
+    def render(self, query: exp.Expression) -> str:
+        """The Spark SQL text of ``query``.
+
+        Besides SQLGlot's transpilation, DuckDB's ``to_days(n)`` (a day interval) becomes ``make_dt_interval(n)``.
+        """
+        from sqlglot import exp as sqlexp
+
+        def spark_only(node: sqlexp.Expression) -> sqlexp.Expression:
+            if isinstance(node, sqlexp.ToDays):
+                return sqlexp.Anonymous(this="MAKE_DT_INTERVAL", expressions=[node.this])
+            return node
+
+        return query.transform(spark_only).sql(dialect=self.dialect)
+
+    def _bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameter values for ``spark.sql(args=...)``.
+
+        A naive ``datetime`` means wall-clock time, as in DuckDB's ``TIMESTAMP``: it is given the session time
+        zone, so it compares right with ``TIMESTAMP_NTZ`` and ``TIMESTAMP`` columns whatever the Python process'
+        own zone.
+        """
+        zone: tzinfo | None = None
+        bound: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, datetime) and value.tzinfo is None:
+                if zone is None:
+                    zone = _spark_zone(self.raw)
+                value = value.replace(tzinfo=zone)
+            bound[name] = value
+        return bound
+
+    def _dataframe(self, sql: str, params: Mapping[str, Any]) -> Any:
+        from pyspark.errors import AnalysisException, ParseException
+
+        try:
+            with _quiet_query_context():
+                return self.raw.sql(sql, args=self._bind(params)) if params else self.raw.sql(sql)
+        except ParseException as error:
+            raise SpecError(f"the SQL could not be parsed by Spark: {_first_line(error)}") from error
+        except AnalysisException as error:
+            if _spark_condition(error).startswith(_SPARK_MISSING):
+                raise SchemaError(f"{_first_line(error)} (Spark {self.database}).") from error
+            raise EngineError(f"the query failed in Spark: {_first_line(error)}") from error
+
+    def _execute(self, sql: str, params: dict[str, Any]) -> QueryResult:
+        from pyspark.errors import PySparkException
+
+        frame = self._dataframe(sql, params)
+        try:
+            rows = [tuple(row) for row in frame.collect()]
+        except PySparkException as error:
+            raise EngineError(f"the query failed in Spark: {_first_line(error)}") from error
+        return QueryResult(tuple(frame.columns), rows)
+
+    def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Column names and types of ``query``: Spark analyses the plan, no data is read."""
+        tree: exp.Expression = query  # type: ignore[assignment]  # sqlglot types Query apart from Expression
+        frame = self._dataframe(self.render(tree), dict(params or {}))
+        return {field.name: _spark_type(field.dataType.simpleString()) for field in frame.schema.fields}
+
+    def columns(self, table: str) -> dict[str, str] | None:
+        """Columns of ``table`` (a table of the current catalog/database, or a temporary view) and their types."""
+        from pyspark.errors import AnalysisException
+
+        validate_identifier(table, "table name")
+        try:
+            schema = self.raw.table(table).schema
+        except AnalysisException as error:
+            if _spark_condition(error).startswith("TABLE_OR_VIEW_NOT_FOUND"):
+                return None
+            raise EngineError(f"cannot read the schema of table {table!r} in Spark: {_first_line(error)}") from error
+        return {field.name: _spark_type(field.dataType.simpleString()) for field in schema.fields}
+
+    def tables(self) -> list[str]:
+        """Tables of the current database and temporary views, sorted."""
+        return sorted({str(t.name) for t in self.raw.catalog.listTables()})
+
+
+@contextmanager
+def _quiet_query_context() -> Iterator[None]:
+    """Silence pyspark's ``SQLQueryContextLogger`` while abnb runs a query.
+
+    It logs every failed query with the JVM stack trace on stderr; abnb turns the failure into an
+    :class:`~abnb.errors.AbnbError` whose message names the table or column and the fix, so the log only adds noise
+    to notebooks and reports.
+    """
+    logger = logging.getLogger("SQLQueryContextLogger")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+def _spark_condition(error: BaseException) -> str:
+    get = getattr(error, "getCondition", None) or getattr(error, "getErrorClass", None)
+    condition = get() if get is not None else None
+    return str(condition or "")
+
+
+def _spark_type(name: str) -> str:
+    return _SPARK_TYPES.get(name, name.upper())
+
+
+def _spark_master(session: Any) -> str:
+    try:
+        return str(session.conf.get("spark.master"))
+    except Exception:  # Spark Connect sessions may not expose it
+        return "spark"
+
+
+def _spark_zone(session: Any) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = str(session.conf.get("spark.sql.session.timeZone"))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        offset = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?", name)
+        if name in ("UTC", "GMT", "Z") or offset is None:
+            return UTC
+        sign = -1 if offset.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0)))
+
+
+def connect_spark(
+    session: Any = "spark",
+    *,
+    parquet: str | os.PathLike[str] | None = None,
+    config: Mapping[str, str] | None = None,
+) -> SparkConnection:
+    """Connect to Apache Spark.
+
+    Args:
+        session: A ``SparkSession``, or a spec: ``"spark"`` (the active session, else ``getOrCreate()`` with what
+            ``spark-submit``/``spark-defaults.conf`` configured), a master URL (``"local[2]"``,
+            ``"spark://host:7077"``, ``"yarn"``, ``"k8s://..."``), or a Spark Connect URL (``"sc://host:15002"``,
+            needs ``pyspark[connect]``).
+        parquet: A local directory whose Parquet files become temporary views (:func:`register_parquet`).
+        config: Extra Spark settings for a session this call builds (ignored for an existing session).
+
+    Returns:
+        A :class:`SparkConnection` (closing it leaves the session running).
+
+    Raises:
+        EngineError: pyspark is not installed, or the session cannot start (e.g. no Java).
+        ParameterError: ``session`` is not a Spark spec.
+    """
+    if not _is_spark_session(session):
+        if not isinstance(session, str) or not is_spark_spec(session):
+            raise ParameterError(
+                f"Spark engine {session!r} is neither a SparkSession nor a spec such as 'spark', 'local[2]', "
+                "'spark://host:7077' or 'sc://host:15002'."
+            )
+        session = _build_session(session.strip(), config or {})
+    connection = SparkConnection(session)
+    if parquet is not None:
+        register_parquet(session, parquet)
+    return connection
+
+
+def _build_session(spec: str, config: Mapping[str, str]) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise EngineError(
+            "the Spark engine needs pyspark: pip install 'abnb[spark]' (and Java 17 or 21 for a local session)."
+        ) from error
+    if spec == "spark":
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+    builder: Any = SparkSession.builder.appName("abnb")
+    if spec.startswith("sc://"):
+        builder = builder.remote(spec)
+    elif spec != "spark":
+        builder = builder.master(spec)
+    if spec.startswith("local"):  # a session for this process: no progress bars or start-up warnings in notebooks
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+        if "spark.driver.extraJavaOptions" not in config:
+            builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J2}")
+    for key, value in config.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as error:  # Java missing, cluster unreachable, Spark Connect deps missing ...
+        raise EngineError(
+            f"cannot start a Spark session for {spec!r}: {_first_line(error)}. A local session needs Java 17 or 21 "
+            "(JAVA_HOME); Spark Connect needs pip install 'pyspark[connect]'."
+        ) from error
+
+
+def register_parquet(session: Any, directory: str | os.PathLike[str]) -> list[str]:
+    """Register every Parquet file (or Parquet folder) of ``directory`` as a temporary view named after it.
+
+    ``events.parquet`` (a file, or a folder of part files as Spark writes them) becomes the view ``events``.
+
+    Returns:
+        The names of the views, sorted.
+
+    Raises:
+        DatabaseNotFoundError: ``directory`` does not exist or holds no Parquet file.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise DatabaseNotFoundError(
+            f"Parquet directory {root} does not exist; export one with `abnb data export --parquet {root}`."
+        )
+    names: list[str] = []
+    for path in sorted(root.iterdir()):
+        if path.suffix != ".parquet" and not (path.is_dir() and any(path.glob("*.parquet"))):
+            continue
+        name = validate_identifier(path.stem, f"Parquet file name {path.name!r} (the view name)")
+        session.read.parquet(str(path.resolve())).createOrReplaceTempView(name)
+        names.append(name)
+    if not names:
+        raise DatabaseNotFoundError(f"no Parquet file in {root}; export one with `abnb data export --parquet {root}`.")
+    return names
+
+
+def export_parquet(
+    database: str | os.PathLike[str] | Connection | None,
+    directory: str | os.PathLike[str],
+    tables: Sequence[str] | None = None,
+) -> list[Path]:
+    """Export DuckDB tables to ``<directory>/<table>.parquet`` (one file per table), e.g. to analyse them on Spark.
+
+    Args:
+        database: A DuckDB file (``None``: the embedded sample) or an open :class:`Connection`.
+        directory: Output folder, created if needed; existing files of the same names are replaced.
+        tables: Tables to export (default: every table of the database).
+
+    Returns:
+        The paths written.
+
+    Raises:
+        SchemaError: A requested table does not exist.
+    """
+    out = Path(directory)
+    con = database if isinstance(database, Connection) else connect(database)
+    try:
+        present = con.tables()
+        names = list(present) if tables is None else list(tables)
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise SchemaError(f"table(s) {', '.join(missing)} not in {con.database} (tables: {', '.join(present)}).")
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in names:
+            quoted = identifier(name, "table name").sql(dialect="duckdb")
+            path = out / f"{name}.parquet"
+            con.raw.table(quoted).write_parquet(str(path))
+            written.append(path)
+        return written
+    finally:
+        if con is not database:
+            con.close()

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from abnb.engine import default_database
+from abnb.engine import BaseConnection, connect, connect_spark, default_database, is_spark_spec
 from abnb.errors import AbnbError, ParameterError, ReportError
 from abnb.experiment import Experiment, load, resolve_as_of
 
@@ -76,6 +76,14 @@ class ReportParameters:
     database: str | None
     as_of: str | None
     summary_path: Path | None
+    engine: str = "duckdb"
+    parquet: str | None = None
+
+    def connect(self) -> BaseConnection:
+        """Open the report's engine: the DuckDB ``database``, or Spark (``engine``) with its ``parquet`` views."""
+        if self.engine == "duckdb":
+            return connect(self.database)
+        return connect_spark(self.engine, parquet=self.parquet)
 
     def spec(self) -> Experiment:
         """The experiment to report on (from ``spec_json`` if given, else by name or path)."""
@@ -98,7 +106,7 @@ def validate_parameters(**values: Any) -> ReportParameters:
     Raises:
         ParameterError: A parameter is unknown, has the wrong type, or an invalid value.
     """
-    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path"}
+    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet"}
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ParameterError(f"unknown report parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}.")
@@ -116,12 +124,23 @@ def validate_parameters(**values: Any) -> ReportParameters:
     if as_of is not None:
         resolve_as_of(as_of, None)  # raises ParameterError for a malformed date
     summary = values.get("summary_path") or None
+    engine = values.get("engine") or "duckdb"
+    if engine != "duckdb" and not is_spark_spec(engine):
+        raise ParameterError(
+            f"report parameter engine {engine!r} is not 'duckdb' or a Spark spec ('spark', 'local[2]', "
+            "'spark://host:7077', 'sc://host:15002')."
+        )
+    parquet = values.get("parquet") or None
+    if parquet is not None and engine == "duckdb":
+        raise ParameterError("report parameter parquet registers Parquet views in Spark: set engine to a Spark spec.")
     return ReportParameters(
         experiment=experiment,
         spec_json=spec_json,
         database=values.get("database") or None,
         as_of=as_of,
         summary_path=Path(summary) if summary else None,
+        engine=engine,
+        parquet=parquet,
     )
 
 
@@ -314,6 +333,8 @@ def render(
     as_of: date | datetime | str | None = None,
     kernel_name: str = "python3",
     timeout: int = 600,
+    engine: str = "duckdb",
+    parquet: str | Path | None = None,
 ) -> RenderedReport:
     """Render the experiment report and publish it atomically.
 
@@ -324,6 +345,9 @@ def render(
         as_of: Data cutoff (a date means through that day); default the experiment's end.
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
+        engine: ``"duckdb"`` (``database``), or a Spark spec (``"spark"``, ``"local[2]"``, ``"spark://host:7077"``,
+            ``"sc://host:15002"``) to run the aggregation in Spark over its tables (docs/scale-out.md).
+        parquet: With a Spark engine: a directory of Parquet files to register as views (``abnb data export``).
 
     Returns:
         Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
@@ -342,6 +366,10 @@ def render(
         "as_of": cutoff.isoformat(),
         "summary_path": str(Path("{staging}") / "summary.json"),
     }
+    if engine != "duckdb":
+        validate_parameters(experiment=spec.name, engine=engine, parquet=str(parquet or ""))
+        parameters["engine"] = engine
+        parameters["parquet"] = str(Path(parquet).resolve()) if parquet else ""
     published = _publish(
         NOTEBOOK, Path(output_dir) / spec.name, label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
     )

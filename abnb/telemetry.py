@@ -33,10 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from abnb.errors import SchemaError
+
+if TYPE_CHECKING:
+    from abnb.engine import BaseConnection
 
 __all__ = ["EVENT_NAMES", "MODEL_TABLES", "SCHEMAS", "check_table", "create_tables"]
 
@@ -175,23 +179,24 @@ def create_tables(connection: duckdb.DuckDBPyConnection, *, replace: bool = Fals
 
 
 def check_table(
-    connection: duckdb.DuckDBPyConnection,
+    connection: duckdb.DuckDBPyConnection | BaseConnection,
     table: str,
     columns: Iterable[str] | None = None,
 ) -> dict[str, str]:
     """Check that a table (or view) exists and has the given columns.
 
-    The lookup goes through ``information_schema`` with bound parameters, in the connection's current database
-    and schema. Names compare case-insensitively, as DuckDB identifiers do.
+    On DuckDB the lookup goes through ``information_schema`` with bound parameters, in the connection's current
+    database and schema; on another engine through its adapter (:meth:`abnb.engine.BaseConnection.columns`, e.g.
+    the Spark catalog). Names compare case-insensitively, as DuckDB and Spark identifiers do.
 
     Args:
-        connection: A DuckDB connection (read-only is fine).
+        connection: A DuckDB connection (read-only is fine) or an abnb engine adapter (``abnb.connect(...)``).
         table: Table or view name, e.g. ``"events"``.
         columns: Column names the caller needs. ``None`` means the columns of ``SCHEMAS[table]``, or none
             at all for a table abnb does not know.
 
     Returns:
-        The table's columns mapped to their DuckDB types, in table order.
+        The table's columns mapped to their types (DuckDB's, or the adapter's upper-case SQL names), in table order.
 
     Raises:
         SchemaError: The table does not exist (the message lists the tables that do), or a column is missing
@@ -200,9 +205,20 @@ def check_table(
     if columns is None:
         columns = [name for name, _ in SCHEMAS.get(table, ())]
     wanted = list(columns)
-    found = _table_columns(connection, table)
+    from abnb.engine import Connection
+
+    if isinstance(connection, Connection):
+        connection = connection.raw
+    if isinstance(connection, duckdb.DuckDBPyConnection):
+        found = _table_columns(connection, table)
+    else:
+        found = connection.columns(table)
     if found is None:
-        existing = _existing_tables(connection)
+        existing = (
+            _existing_tables(connection)
+            if isinstance(connection, duckdb.DuckDBPyConnection)
+            else sorted(connection.tables())
+        )
         listing = ", ".join(existing) if existing else "none"
         hint = _GENERATE_HINT if table in SCHEMAS else "create it, or point abnb at the database that holds it"
         raise SchemaError(f"table {table!r} does not exist (tables present: {listing}); {hint}")

@@ -17,7 +17,8 @@
 # # Experiment report
 #
 # Rendered by `abnb report <experiment>` (papermill). Every number below comes from per-arm sufficient
-# statistics that DuckDB computed in one aggregate query; no telemetry row was loaded into Python.
+# statistics that the engine (DuckDB, or Spark with `engine`) computed in one aggregate query; no telemetry row was
+# loaded into Python.
 
 # %% tags=["parameters"]
 experiment: str = "checkout_redesign"  # experiment name (experiments/<name>.toml) or a path to its TOML
@@ -25,16 +26,24 @@ spec_json: str = ""  # the spec as JSON, filled by abnb.report.render; empty: lo
 database: str = ""  # DuckDB file; empty: the embedded sample (or $ABNB_DATABASE)
 as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empty: the end of the experiment
 summary_path: str = ""  # where to write summary.json; empty: nowhere
+engine: str = "duckdb"  # "duckdb" (database), or Spark: "spark", "local[2]", "spark://host:7077", "sc://host:15002"
+parquet: str = ""  # Spark only: a directory of Parquet files to register as views (abnb data export --parquet)
 
 # %%
 import abnb
 
 params = abnb.report.validate_parameters(
-    experiment=experiment, spec_json=spec_json, database=database, as_of=as_of, summary_path=summary_path
+    experiment=experiment,
+    spec_json=spec_json,
+    database=database,
+    as_of=as_of,
+    summary_path=summary_path,
+    engine=engine,
+    parquet=parquet,
 )
 spec = params.spec()
 abnb.charts.use_static()
-with abnb.connect(params.database) as connection:
+with params.connect() as connection:
     result = spec.analyze(connection, as_of=params.as_of)
 abnb.report.headline(result)
 
@@ -76,7 +85,7 @@ result.table("bayes")
 # reproducible sample (at most 100,000 units per arm).
 
 # %%
-with abnb.connect(params.database) as connection:
+with params.connect() as connection:
     comparisons = [
         comparison
         for metric in spec.metrics

@@ -1,0 +1,716 @@
+"""Incremental scheduled reports: per-unit aggregates kept in a DuckDB store and updated from new data only.
+
+An event-level analysis (:meth:`abnb.Experiment.analyze`) reduces every exposure and metric row before ``as_of`` to
+one row per unit, then to a few sums. A daily report run that way rescans all history every day. This module keeps
+the per-unit step in a writable DuckDB file (the *store*) and, each run, folds in only what arrived since the
+previous run (the *watermark*); the statistics then come from one ``GROUP BY`` over the store, a unit-level
+analysis (``ExposureSource(level="unit")``).
+
+Per experiment the store holds table ``units_<experiment>`` (one row per exposed unit):
+
+* ``unit``, ``exposed_at`` (first exposure), ``arm_min`` / ``arm_max`` (smallest and largest arm seen),
+  ``arm`` (``arm_min`` if the unit saw one arm, else ``NULL``: excluded, and kept so the excluded count stays
+  right), and the segment columns at first exposure (``ARG_MIN``: the earliest non-NULL value);
+* per metric ``i``: ``y_<i>``, the unit's aggregate over ``[exposed_at, watermark)``, and ``x_<i>``, the
+  covariate over ``[exposed_at − covariate_days, exposed_at)`` or, for a ratio, the denominator's aggregate
+  over the same window as ``y_<i>``. ``NULL`` means "no row yet" (read as 0), so a ``max`` of negative values
+  stays right.
+
+and table ``watermarks`` one row per experiment: the spec fingerprint, the telemetry database and ``as_of`` (the
+exclusive cutoff the store is complete up to).
+
+A refresh from watermark ``W`` to ``as_of`` ``A`` reads only:
+
+* exposure rows with ``W ≤ ts < A``: new units are inserted (their ``exposed_at`` is final, since every older
+  row was seen), known units seen in another arm get ``arm = NULL``, and a known unit's NULL segment takes the
+  window's first non-NULL value;
+* metric rows with ``W ≤ ts < A`` (added to ``y`` for ``sum``/``count``, the greatest kept for ``max``/``any``),
+  and, for units first exposed in ``[W, A)`` only, their covariate lookback ``[exposed_at − D, exposed_at)``,
+  i.e. metric rows with ``ts ≥ W − D``.
+
+Why this equals the full analysis: a unit's first exposure, arm set and segments at first exposure depend on its
+exposure rows only; rows after ``W`` cannot change a first exposure before ``W``. The unit's value is an
+aggregate of its rows in ``[exposed_at, A)``, which splits at ``W`` into the stored part and the new part, and
+``sum``, ``count``, ``max`` and "any" all combine across a split (they are monoids). The covariate window ends at
+``exposed_at`` and is complete when the unit is first seen.
+
+Limits (also in ``docs/incremental.md``):
+
+* Late rows, arriving in the telemetry with a ``ts`` before the watermark, are not seen: rebuild with
+  ``refresh(..., full=True)`` after a backfill.
+* A changed spec (metric SQL, aggregates, covariate days, segments, exposures, start) or another telemetry
+  database rebuilds the store automatically (the fingerprint differs). Changing alpha, arms, correction or the
+  decision rule does not: the store holds no statistics.
+* The store cannot go back in time: ``as_of`` before the watermark is refused (rebuild with ``full=True``).
+* Cost per refresh: the new rows, the lookback of newly exposed units, and a pass over the store's units (one row
+  each). The engine skips old telemetry only if it can prune by ``ts`` (rows appended in time order, as logs
+  are, or a table partitioned by day); otherwise it still reads the ``ts`` column of old rows to filter them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from abnb.aggregate import ExposureSource, _alias, _col, _filter, _unit_value, check_metric
+from abnb.engine import Connection, default_database, identifier, validate_identifier
+from abnb.errors import DatabaseLockedError, DatabaseNotFoundError, EngineError, ParameterError, SpecError
+from abnb.experiment import Experiment, ExperimentResult, resolve_as_of
+from abnb.metrics import Metric
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+__all__ = ["STORE_VERSION", "RefreshStats", "Store", "analyze", "default_store", "refresh", "unit_spec"]
+
+STORE_VERSION = 1
+STORE = "abnb_store"
+TELEMETRY = "abnb_telemetry"
+WATERMARKS = "watermarks"
+_FIXED_COLUMNS = ("unit", "exposed_at", "arm_min", "arm_max", "arm")
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What one refresh did.
+
+    Attributes:
+        experiment: The experiment's name.
+        mode: ``"full"`` (built from scratch), ``"incremental"`` (folded in ``[window_start, window_end)``) or
+            ``"current"`` (the store was already at ``as_of``; nothing read).
+        reason: Why that mode (``"no watermark"``, ``"spec changed"``, ``"full=True"``, ...).
+        window_start: First instant read (``None`` for a full build: all history).
+        window_end: The new watermark (exclusive cutoff).
+        units_added: Units inserted into the store.
+        units_reexposed: Known units with new exposure rows (their arm set is updated).
+        units: Units in the store after the refresh.
+        seconds: Wall time of the refresh.
+    """
+
+    experiment: str
+    mode: str
+    reason: str
+    window_start: datetime | None
+    window_end: datetime
+    units_added: int
+    units_reexposed: int
+    units: int
+    seconds: float
+
+
+def _table(name: str, *, catalog: str | None = None) -> exp.Table:
+    from sqlglot import exp
+
+    if catalog is None:
+        return exp.Table(this=identifier(name, "table"))
+    return exp.Table(
+        this=identifier(name, "table"),
+        db=exp.to_identifier("main", quoted=True),
+        catalog=exp.to_identifier(catalog, quoted=True),
+    )
+
+
+def _aliased(table: exp.Table, alias: str) -> exp.Table:
+    from sqlglot import exp
+
+    table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    return table
+
+
+def default_store(database: str | os.PathLike[str] | None = None) -> Path:
+    """Where the store lives when none is given.
+
+    ``$ABNB_STORE`` if set, else ``<telemetry>.store.duckdb`` beside the telemetry database
+    (``data/telemetry.store.duckdb`` for the embedded sample).
+    """
+    env = os.environ.get("ABNB_STORE")
+    if env:
+        return Path(env)
+    telemetry = Path(default_database() if database is None else database)
+    return telemetry.with_name(f"{telemetry.stem}.store.duckdb")
+
+
+def units_table(experiment: str) -> str:
+    """The store table of an experiment: ``units_<experiment>``."""
+    return validate_identifier(f"units_{experiment}", "store table (units_<experiment name>)")
+
+
+def _parts(spec: Experiment) -> list[tuple[int, Metric, str]]:
+    """Per stored column: (metric index, the metric whose SQL feeds it, ``y_<i>`` or ``x_<i>``)."""
+    parts: list[tuple[int, Metric, str]] = []
+    for i, metric in enumerate(spec.metrics):
+        parts.append((i, metric, f"y_{i}"))
+        if metric.denominator is not None:
+            parts.append((i, metric.denominator, f"x_{i}"))
+    return parts
+
+
+def _value_columns(spec: Experiment) -> list[str]:
+    columns: list[str] = []
+    for i, metric in enumerate(spec.metrics):
+        columns.append(f"y_{i}")
+        if metric.has_covariate or metric.denominator is not None:
+            columns.append(f"x_{i}")
+    return columns
+
+
+def fingerprint(spec: Experiment, database: str) -> str:
+    """Hash of what the store's contents depend on (metric SQL and aggregates, exposures, segments, start).
+
+    Alpha, arms, weights, correction, tuning, roles and directions are left out: they act on the statistics,
+    which are recomputed from the store on every analysis.
+    """
+    data = spec.to_dict()
+    relevant = {
+        "version": STORE_VERSION,
+        "database": database,
+        "name": data["name"],
+        "exposures": data["exposures"],
+        "segments": data.get("segments", []),
+        "start": data.get("start"),
+        "metrics": [
+            {k: m.get(k) for k in ("sql", "aggregate", "covariate_days", "denominator_sql", "denominator_aggregate")}
+            for m in data["metrics"]
+        ],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def unit_spec(spec: Experiment) -> Experiment:
+    """The unit-level spec that analyses the store table of ``spec`` (same arms, alpha, metrics' roles...)."""
+    metrics = []
+    for i, m in enumerate(spec.metrics):
+        second = f"x_{i}" if m.has_covariate or m.denominator is not None else None
+        metrics.append(
+            Metric(
+                m.name,
+                column=f"y_{i}",
+                kind=m.kind,
+                role=m.role,
+                direction=m.direction,
+                aggregate="any" if m.aggregate == "any" else "sum",
+                margin=m.margin,
+                quantiles=m.quantiles,
+                description=m.description,
+                covariate_column=second if m.denominator is None else None,
+                denominator_column=second if m.denominator is not None else None,
+            )
+        )
+    source = ExposureSource(
+        table=units_table(spec.name), unit="unit", arm="arm", ts="exposed_at", experiment_column=None, level="unit"
+    )
+    return replace(spec, exposures=source, metrics=tuple(metrics))
+
+
+def _bind(query: exp.Expression, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters ``query`` uses (DuckDB refuses unused named parameters)."""
+    from sqlglot import exp
+
+    used = {p.name for p in query.find_all(exp.Placeholder)}
+    missing = used - set(params)
+    if missing:  # a bug, not a user error
+        raise EngineError(f"internal: parameters {sorted(missing)} are not bound.")
+    return {k: v for k, v in params.items() if k in used}
+
+
+class Store:
+    """A writable DuckDB file with per-unit aggregates of experiments, next to a read-only telemetry database.
+
+    The store is opened through an in-memory DuckDB session that attaches the store file as ``abnb_store`` and,
+    during a refresh, the telemetry database as ``abnb_telemetry`` ``(READ_ONLY)``, so one SQL statement reads
+    telemetry and writes the store. Use it as a context manager.
+
+    Args:
+        path: The store file (created if missing). Keep it apart from the telemetry database.
+
+    Raises:
+        DatabaseLockedError: Another process has the store open.
+        EngineError: The file is not a DuckDB database.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import duckdb
+
+        self.path = Path(path)
+        raw = duckdb.connect(":memory:")
+        raw.execute("SET enable_progress_bar = false")
+        self.connection = Connection(raw, database=str(self.path), read_only=False)
+        self._attach(self.path, STORE, read_only=False)
+        raw.execute(f'USE "{STORE}"')
+        self.connection.run(self._watermarks_ddl())
+        self.last_refresh: RefreshStats | None = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the store (and release its file lock)."""
+        self.connection.close()
+
+    def __repr__(self) -> str:
+        return f"abnb.incremental.Store({str(self.path)!r})"
+
+    def _attach(self, path: Path, alias: str, *, read_only: bool) -> None:
+        import duckdb
+
+        if read_only and not path.exists():
+            raise DatabaseNotFoundError(
+                f"telemetry database {path} does not exist: check the path, or generate the sample with "
+                "`abnb data generate`."
+            )
+        mode = " (READ_ONLY)" if read_only else ""
+        try:
+            self.connection.raw.execute(f'ATTACH $path AS "{alias}"{mode}', {"path": str(path)})
+        except duckdb.IOException as error:
+            message = str(error).strip().splitlines()[0]
+            if "lock" in message.lower():
+                what = "telemetry database" if read_only else "incremental store"
+                raise DatabaseLockedError(
+                    f"{what} {path} is locked by another process ({message}). Wait for the other report run or "
+                    "writer to finish, or close the notebook kernel that holds it."
+                ) from error
+            raise EngineError(f"cannot open {path}: {message}") from error
+        except duckdb.Error as error:
+            raise EngineError(f"cannot open {path}: {str(error).strip().splitlines()[0]}") from error
+
+    @staticmethod
+    def _watermarks_ddl() -> exp.Expression:
+        import sqlglot
+        from sqlglot import exp
+
+        # Fixed text, no values: parsed into a tree like every statement abnb runs.
+        ddl = sqlglot.parse_one(
+            f'CREATE TABLE IF NOT EXISTS "{STORE}"."main"."{WATERMARKS}" (experiment VARCHAR, fingerprint VARCHAR, '
+            "database VARCHAR, as_of TIMESTAMP, built_at TIMESTAMP, refreshed_at TIMESTAMP)",
+            read="duckdb",
+        )
+        assert isinstance(ddl, exp.Expression)
+        return ddl
+
+    def watermark(self, experiment: str) -> dict[str, Any] | None:
+        """The watermark row of an experiment (``fingerprint``, ``database``, ``as_of``...), or ``None``."""
+        from sqlglot import exp
+
+        query = (
+            exp.select("*")
+            .from_(_table(WATERMARKS, catalog=STORE))
+            .where(exp.EQ(this=exp.column("experiment"), expression=exp.Placeholder(this="experiment")))
+        )
+        records = self.connection.run(query, {"experiment": experiment}).records()
+        return records[0] if records else None
+
+    def has_units(self, experiment: str) -> bool:
+        """Whether the store has the table of an experiment."""
+        rows = self.connection.raw.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_catalog = $c AND table_name = $t",
+            {"c": STORE, "t": units_table(experiment)},
+        ).fetchall()
+        return bool(rows)
+
+    def units(self, experiment: str) -> int:
+        """Units stored for an experiment."""
+        from sqlglot import exp
+
+        query = exp.select(exp.Count(this=exp.Star())).from_(_table(units_table(experiment), catalog=STORE))
+        return int(self.connection.run(query).rows[0][0])
+
+
+def _exposure_window(spec: Experiment, *, has_start: bool, windowed: bool) -> exp.Select:
+    """Exposure rows reduced per unit: first ts, smallest and largest arm, segments at the first exposure."""
+    from sqlglot import exp
+
+    source = spec.exposures
+    assert source.ts is not None
+    e = "e"
+    where = _filter(source, e, has_start=has_start)
+    if windowed:
+        where = exp.and_(where, exp.GTE(this=_col(source.ts, e), expression=exp.Placeholder(this="from")))
+    return (
+        exp.select(
+            _alias(_col(source.unit, e), "unit"),
+            _alias(exp.Min(this=_col(source.ts, e)), "exposed_at"),
+            _alias(exp.Min(this=_col(source.arm, e)), "arm_min"),
+            _alias(exp.Max(this=_col(source.arm, e)), "arm_max"),
+            *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in spec.segments],
+        )
+        .from_(_aliased(_table(source.table), e))
+        .where(where)
+        .group_by(_col(source.unit, e))
+    )
+
+
+def _single_arm(low: exp.Expression, high: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Case().when(exp.EQ(this=low, expression=high), low.copy())
+
+
+def _double(expression: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Cast(this=expression, to=exp.DataType.build("DOUBLE"))
+
+
+def _build_units(spec: Experiment, *, has_start: bool) -> exp.Expression:
+    """``CREATE OR REPLACE TABLE`` of the store's units from all exposures before ``$as_of`` (metric columns NULL)."""
+    from sqlglot import exp
+
+    n = "n"
+    selects: list[exp.Expression] = [
+        _col("unit", n),
+        _col("exposed_at", n),
+        _col("arm_min", n),
+        _col("arm_max", n),
+        _alias(_single_arm(_col("arm_min", n), _col("arm_max", n)), "arm"),
+        *[_col(s, n) for s in spec.segments],
+        *[_alias(_double(exp.Null()), c) for c in _value_columns(spec)],
+    ]
+    window = _exposure_window(spec, has_start=has_start, windowed=False)
+    query = exp.select(*selects).from_(window.subquery(exp.to_identifier(n, quoted=True)))
+    return exp.Create(this=_table(units_table(spec.name), catalog=STORE), kind="TABLE", replace=True, expression=query)
+
+
+def _update_arms(spec: Experiment, *, has_start: bool) -> exp.Expression:
+    """Known units with exposure rows in the window: widen their arm range; a second arm makes ``arm`` NULL.
+
+    A segment stays as stored unless it is NULL (``ARG_MIN`` takes the earliest non-NULL value, which may come
+    later than the first exposure).
+    """
+    from sqlglot import exp
+
+    u, n = "u", "n"
+    low = exp.Least(this=_col("arm_min", u), expressions=[_col("arm_min", n)], ignore_nulls=True)
+    high = exp.Greatest(this=_col("arm_max", u), expressions=[_col("arm_max", n)], ignore_nulls=True)
+    update = exp.Update(
+        this=_aliased(_table(units_table(spec.name), catalog=STORE), u),
+        expressions=[
+            exp.EQ(this=_col("arm_min"), expression=low),
+            exp.EQ(this=_col("arm_max"), expression=high),
+            exp.EQ(this=_col("arm"), expression=_single_arm(low.copy(), high.copy())),
+            # ARG_MIN skips NULL segment values: a unit first seen without one takes its first non-NULL value.
+            *[
+                exp.EQ(this=_col(s), expression=exp.Coalesce(this=_col(s, u), expressions=[_col(s, n)]))
+                for s in spec.segments
+            ],
+        ],
+        where=exp.Where(this=exp.EQ(this=_col("unit", u), expression=_col("unit", n))),
+    )
+    window = _exposure_window(spec, has_start=has_start, windowed=True)
+    update.set("from_", exp.From(this=window.subquery(exp.to_identifier(n, quoted=True))))
+    return update
+
+
+def _insert_units(spec: Experiment, *, has_start: bool) -> exp.Expression:
+    """Units first exposed in the window: insert them with their arm and segments (metric columns NULL)."""
+    from sqlglot import exp
+
+    n, u = "n", "u"
+    table = units_table(spec.name)
+    known = (
+        exp.select(exp.Literal.number(1))
+        .from_(_aliased(_table(table, catalog=STORE), u))
+        .where(exp.EQ(this=_col("unit", u), expression=_col("unit", n)))
+    )
+    columns = ["unit", "exposed_at", "arm_min", "arm_max", "arm", *spec.segments]
+    rows = (
+        exp.select(
+            _col("unit", n),
+            _col("exposed_at", n),
+            _col("arm_min", n),
+            _col("arm_max", n),
+            _single_arm(_col("arm_min", n), _col("arm_max", n)),
+            *[_col(s, n) for s in spec.segments],
+        )
+        .from_(_exposure_window(spec, has_start=has_start, windowed=True).subquery(exp.to_identifier(n, quoted=True)))
+        .where(exp.Not(this=exp.Exists(this=known)))
+    )
+    target = exp.Schema(this=_table(table, catalog=STORE), expressions=[identifier(c, "column") for c in columns])
+    return exp.Insert(this=target, expression=rows)
+
+
+def _combine(metric: Metric, old: exp.Expression, new: exp.Expression) -> exp.Expression:
+    """Merge a stored value with the window's: ``sum``/``count`` add, ``max``/``any`` keep the greatest (NULL = none).
+
+    ``COALESCE(old + new, old, new)`` is the sum when both exist and whichever exists otherwise; ``GREATEST`` is
+    built with ``ignore_nulls`` (DuckDB's own semantics: NULLs are skipped).
+    """
+    from sqlglot import exp
+
+    if metric.aggregate in ("sum", "count"):
+        return exp.Coalesce(this=exp.Add(this=old, expression=new), expressions=[old.copy(), new.copy()])
+    return exp.Greatest(this=old, expressions=[new], ignore_nulls=True)
+
+
+def _update_metric(spec: Experiment, index: int, metric: Metric, column: str, *, windowed: bool) -> exp.Expression:
+    """Fold the metric rows of the window into ``column`` (and, for a covariate, fill ``x_<i>`` of new units).
+
+    Windowed, the metric rows read are ``$scan_<i> ≤ ts < $as_of``, where ``$scan_<i>`` is the window start
+    ``$from``, or ``$from`` minus ``covariate_days`` for a metric with a covariate (the lookback of the units first
+    exposed in the window). A unit's value takes its rows with ``ts ≥ max(exposed_at, $from)``; its covariate is
+    set only if it was first exposed in the window. Not windowed (a full build), every row before ``$as_of`` in
+    the unit's windows counts, as in the event-level query.
+    """
+    from sqlglot import exp
+
+    a, m, d, u = "a", "m", "d", "u"
+    table = units_table(spec.name)
+    value = exp.Cast(this=_col("value", m), to=exp.DataType.build("DOUBLE"))
+    ts, exposed_at = _col("ts", m), _col("exposed_at", a)
+    window_start = exp.Placeholder(this="from")
+    after: exp.Condition = exp.GTE(this=ts.copy(), expression=exposed_at.copy())
+    if windowed:
+        after = exp.and_(after, exp.GTE(this=ts.copy(), expression=window_start))
+    selects: list[exp.Expression] = [_col("unit", a), _alias(_double(_unit_value(metric, value, after)), "y")]
+    covariate = column.startswith("y_") and metric.covariate_days is not None
+    lower: exp.Expression = exposed_at.copy()
+    if covariate:
+        lookback = exp.ToDays(
+            this=exp.Cast(this=exp.Placeholder(this=f"lookback_{index}"), to=exp.DataType.build("INT"))
+        )
+        lower = exp.Sub(this=exposed_at.copy(), expression=lookback)
+        before: exp.Condition = exp.LT(this=ts.copy(), expression=exposed_at.copy())
+        if windowed:
+            before = exp.and_(before, exp.GTE(this=exposed_at.copy(), expression=window_start.copy()))
+        selects.append(_alias(_double(_unit_value(metric, value.copy(), before)), "x"))
+    bounds: list[exp.Expression] = [
+        exp.LT(this=ts.copy(), expression=exp.Placeholder(this="as_of")),
+        exp.GTE(this=ts.copy(), expression=lower),
+    ]
+    if windowed:  # a constant bound the engine can push into the scan (and prune old row groups with)
+        bounds.insert(0, exp.GTE(this=ts.copy(), expression=exp.Placeholder(this=f"scan_{index}")))
+    delta = (
+        exp.select(*selects)
+        .from_(_aliased(_table(table, catalog=STORE), a))
+        .join(
+            metric.query.subquery(exp.to_identifier(m, quoted=True)),
+            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+        )
+        .where(exp.and_(*bounds))
+        .group_by(_col("unit", a))
+    )
+    sets = [exp.EQ(this=_col(column), expression=_combine(metric, _col(column, u), _col("y", d)))]
+    if covariate:
+        x_column = f"x_{index}"
+        x_value: exp.Expression = _col("x", d)
+        if windowed:
+            fresh = exp.GTE(this=_col("exposed_at", u), expression=exp.Placeholder(this="from"))
+            x_value = exp.Case().when(fresh, x_value).else_(_col(x_column, u))
+        sets.append(exp.EQ(this=_col(x_column), expression=x_value))
+    update = exp.Update(
+        this=_aliased(_table(table, catalog=STORE), u),
+        expressions=sets,
+        where=exp.Where(this=exp.EQ(this=_col("unit", u), expression=_col("unit", d))),
+    )
+    update.set("from_", exp.From(this=delta.subquery(exp.to_identifier(d, quoted=True))))
+    return update
+
+
+def _set_watermark(experiment: str) -> tuple[exp.Expression, exp.Expression]:
+    from sqlglot import exp
+
+    delete = exp.Delete(
+        this=_table(WATERMARKS, catalog=STORE),
+        where=exp.Where(this=exp.EQ(this=exp.column("experiment"), expression=exp.Placeholder(this="experiment"))),
+    )
+    names = ("experiment", "fingerprint", "database", "as_of", "built_at", "refreshed_at")
+    insert = exp.Insert(
+        this=exp.Schema(this=_table(WATERMARKS, catalog=STORE), expressions=[identifier(c, "column") for c in names]),
+        expression=exp.Values(expressions=[exp.Tuple(expressions=[exp.Placeholder(this=c) for c in names])]),
+    )
+    return delete, insert
+
+
+def _check_spec(spec: Experiment) -> None:
+    if not isinstance(spec, Experiment):
+        raise SpecError(f"expected an abnb.Experiment, got {type(spec).__name__}.")
+    if spec.exposures.level != "event":
+        raise SpecError(
+            f"experiment {spec.name!r} already reads a unit-level table ({spec.exposures.table!r}): analyse it "
+            "directly with spec.analyze(connection); the incremental store is for event-level exposures."
+        )
+    units_table(spec.name)
+    taken = set(_FIXED_COLUMNS) | set(_value_columns(spec))
+    clash = [s for s in spec.segments if s.lower() in taken]
+    if clash:
+        raise SpecError(
+            f"segment column(s) {', '.join(clash)} of experiment {spec.name!r} clash with the incremental store's "
+            f"own columns ({', '.join(sorted(taken))}); expose them under another name through a view."
+        )
+
+
+def refresh(
+    spec: Experiment,
+    store: Store,
+    *,
+    database: str | os.PathLike[str] | None = None,
+    as_of: date | datetime | str | None = None,
+    full: bool = False,
+) -> RefreshStats:
+    """Bring the store's per-unit aggregates of ``spec`` up to ``as_of``, reading only data after the watermark.
+
+    A full build (no watermark yet, a changed spec or telemetry database, or ``full=True``) runs the per-unit
+    step of the event-level query once. Otherwise the window ``[watermark, as_of)`` is folded in (see the module
+    docstring). Everything runs in one transaction: an error leaves the previous state and watermark.
+
+    Args:
+        spec: An event-level experiment spec.
+        store: The :class:`Store`.
+        database: The telemetry database file (default: :func:`abnb.engine.default_database`), attached read-only.
+        as_of: Data cutoff as in :meth:`abnb.Experiment.analyze` (a date means "through that day").
+        full: Rebuild from all history (after late data arrived, or to go back in time).
+
+    Returns:
+        :class:`RefreshStats` (also kept as ``store.last_refresh``).
+
+    Raises:
+        ParameterError: ``as_of`` is before the store's watermark (pass ``full=True`` to rebuild).
+        SpecError: The spec is unit-level, or a segment column clashes with the store's columns.
+        SchemaError: A telemetry table or column is missing, or a metric's SQL is malformed.
+        DatabaseLockedError, DatabaseNotFoundError: The telemetry database cannot be opened read-only.
+    """
+    from abnb.telemetry import check_table
+
+    started = time.perf_counter()
+    _check_spec(spec)
+    cutoff, _ = resolve_as_of(as_of, spec.end)
+    path = Path(default_database() if database is None else database).resolve()
+    con = store.connection
+    print_ = fingerprint(spec, str(path))
+    mark = store.watermark(spec.name)
+    reason = ""
+    if full:
+        reason = "full=True"
+    elif mark is None:
+        reason = "no watermark"
+    elif mark["fingerprint"] != print_:
+        reason = "spec or telemetry database changed"
+    elif not store.has_units(spec.name):
+        reason = "store table missing"
+    if not reason and mark is not None and cutoff < mark["as_of"]:
+        raise ParameterError(
+            f"as_of {cutoff:%Y-%m-%d %H:%M} is before the watermark {mark['as_of']:%Y-%m-%d %H:%M} of experiment "
+            f"{spec.name!r} in store {store.path}: the store cannot go back in time. Pass full=True to rebuild it "
+            "as of that date, or analyse the telemetry directly with spec.analyze(connection, as_of=...)."
+        )
+    if not reason and mark is not None and cutoff == mark["as_of"]:
+        stats = RefreshStats(spec.name, "current", "already at as_of", None, cutoff, 0, 0, store.units(spec.name), 0.0)
+        store.last_refresh = stats
+        return stats
+    window_start = None if reason else mark["as_of"] if mark is not None else None
+    has_start = spec.start is not None
+    params: dict[str, Any] = {"as_of": cutoff, "experiment": spec.name}
+    if has_start:
+        params["start"] = spec.start
+    if window_start is not None:
+        params["from"] = window_start
+    for i, metric in enumerate(spec.metrics):
+        if metric.covariate_days is not None:
+            params[f"lookback_{i}"] = metric.covariate_days
+        if window_start is not None:
+            lookback = timedelta(days=metric.covariate_days or 0)
+            params[f"scan_{i}"] = window_start - lookback
+
+    store._attach(path, TELEMETRY, read_only=True)
+    raw = con.raw
+    try:
+        raw.execute(f'USE "{TELEMETRY}"')
+        check_table(raw, spec.exposures.table, [*spec.exposures.columns, *spec.segments])
+        for metric in spec.metrics:
+            check_metric(con, metric)
+            if metric.denominator is not None:
+                check_metric(con, metric.denominator)
+        windowed = window_start is not None
+        if windowed:
+            steps = [_update_arms(spec, has_start=has_start), _insert_units(spec, has_start=has_start)]
+        else:
+            steps = [_build_units(spec, has_start=has_start)]
+        steps += [_update_metric(spec, i, metric, column, windowed=windowed) for i, metric, column in _parts(spec)]
+        now = datetime.now().replace(microsecond=0)
+        built_at = now if window_start is None else mark["built_at"] if mark is not None else now
+        marks = {
+            "fingerprint": print_,
+            "database": str(path),
+            "built_at": built_at,
+            "refreshed_at": now,
+        }
+        counts: list[int] = []
+        raw.execute("BEGIN TRANSACTION")
+        try:
+            for step in steps:
+                result = con.run(step, _bind(step, params))
+                counts.append(int(result.rows[0][0]) if result.rows and result.rows[0] else 0)
+            for step in _set_watermark(spec.name):
+                con.run(step, _bind(step, {**params, **marks}))
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+    finally:
+        raw.execute(f'USE "{STORE}"')
+        raw.execute(f'DETACH "{TELEMETRY}"')
+    units = store.units(spec.name)
+    if window_start is None:
+        added, reexposed = units, 0
+    else:
+        reexposed, added = counts[0], counts[1]
+    stats = RefreshStats(
+        spec.name,
+        "full" if window_start is None else "incremental",
+        reason or "watermark",
+        window_start,
+        cutoff,
+        added,
+        reexposed,
+        units,
+        time.perf_counter() - started,
+    )
+    store.last_refresh = stats
+    return stats
+
+
+def analyze(
+    spec: Experiment,
+    store: Store | str | os.PathLike[str] | None = None,
+    *,
+    database: str | os.PathLike[str] | None = None,
+    as_of: date | datetime | str | None = None,
+    full: bool = False,
+) -> ExperimentResult:
+    """Refresh the store up to ``as_of`` and analyse ``spec`` from it: the same result as ``spec.analyze``.
+
+    The statistics come from one ``GROUP BY`` over the store table (a unit-level analysis); the result carries the
+    original spec and metrics, so reports read it like :meth:`abnb.Experiment.analyze`'s.
+
+    Args:
+        spec: An event-level experiment spec.
+        store: A :class:`Store`, or the path of its file (opened and closed here); ``None``:
+            :func:`default_store` of ``database``.
+        database: The telemetry database file (default: the embedded sample / ``$ABNB_DATABASE``).
+        as_of: Data cutoff (a date means "through that day"; default the spec's ``end``).
+        full: Rebuild the store from all history first.
+
+    Raises:
+        The errors of :func:`refresh` and of :meth:`abnb.Experiment.analyze`.
+    """
+    if not isinstance(store, Store):
+        with Store(default_store(database) if store is None else store) as opened:
+            return analyze(spec, opened, database=database, as_of=as_of, full=full)
+    refresh(spec, store, database=database, as_of=as_of, full=full)
+    cutoff, _ = resolve_as_of(as_of, spec.end)
+    result = unit_spec(spec).analyze(store.connection, as_of=cutoff)
+    originals = {m.name: m for m in spec.metrics}
+    effects = tuple(replace(e, metric=originals[e.metric.name]) for e in result.effects)
+    return replace(result, experiment=spec, effects=effects)

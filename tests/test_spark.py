@@ -1,0 +1,205 @@
+"""The experiment analysis on Apache Spark (pyspark, local mode) equals the DuckDB analysis to 1e-9.
+
+One module-scoped local session (about 5 s to start) and a 3,000-user sample exported to Parquet; the Spark tests
+share an xdist group so a single worker owns the JVM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import abnb
+from abnb.aggregate import build_query
+from abnb.engine import SparkConnection, connect, export_parquet
+from abnb.errors import SchemaError, SpecError
+from abnb.sample import generate
+from abnb.telemetry import check_table
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+pyspark = pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install -e '.[spark]'")
+if shutil.which("java") is None:
+    pytest.skip("a local Spark session needs Java 17 (java on PATH)", allow_module_level=True)
+
+USERS = 3_000
+REL = 1e-9
+ABS_FLOOR = 1e-12
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("abnb-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("OFF")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spark") / "telemetry.duckdb"
+    generate(path, users=USERS, seed=11, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(small_db: Path) -> Path:
+    out = small_db.parent / "parquet"
+    export_parquet(small_db, out, tables=["exposures", "events"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def spark_con(spark: Any, parquet_dir: Path) -> SparkConnection:
+    connection = connect(spark, parquet=parquet_dir)
+    assert isinstance(connection, SparkConnection)
+    return connection
+
+
+@pytest.fixture(scope="module")
+def both(small_db: Path, spark_con: SparkConnection) -> tuple[abnb.ExperimentResult, abnb.ExperimentResult]:
+    spec = abnb.load("checkout_redesign")
+    with abnb.connect(small_db) as duck:
+        expected = spec.analyze(duck)
+    return expected, spec.analyze(spark_con)
+
+
+def _assert_close(expected: Any, actual: Any, path: str = "result") -> None:
+    """Recursively compare results: floats to 1e-9 relative (1e-12 absolute near 0), everything else exactly."""
+    if callable(expected) and not isinstance(expected, type):
+        return  # a closure (e.g. an Effect's interval function) is checked through the numbers it produced
+    if isinstance(expected, float) or isinstance(actual, float):
+        assert isinstance(actual, int | float), f"{path}: {actual!r} is not a number"
+        if math.isnan(expected):
+            assert math.isnan(actual), f"{path}: expected NaN, got {actual!r}"
+            return
+        tolerance = max(REL * max(abs(expected), abs(actual)), ABS_FLOOR)
+        assert abs(expected - actual) <= tolerance, f"{path}: DuckDB {expected!r} vs Spark {actual!r}"
+    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        assert type(actual) is type(expected), f"{path}: {type(actual).__name__} vs {type(expected).__name__}"
+        for field in dataclasses.fields(expected):
+            _assert_close(getattr(expected, field.name), getattr(actual, field.name), f"{path}.{field.name}")
+    elif isinstance(expected, dict):
+        assert set(actual) == set(expected), f"{path}: keys {sorted(map(str, actual))} vs {sorted(map(str, expected))}"
+        for key, value in expected.items():
+            _assert_close(value, actual[key], f"{path}[{key!r}]")
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected), f"{path}: {len(actual)} items vs {len(expected)}"
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            _assert_close(e, a, f"{path}[{i}]")
+    else:
+        assert actual == expected, f"{path}: DuckDB {expected!r} vs Spark {actual!r}"
+
+
+def test_connect_accepts_a_spark_session(spark: Any, spark_con: SparkConnection) -> None:
+    assert isinstance(abnb.connect(spark), SparkConnection)
+    assert abnb.engine.as_connection(spark).dialect == "spark"
+    assert spark_con.database == "local[1]"
+    assert {"events", "exposures"} <= set(spark_con.tables())
+    with abnb.connect("spark") as active:  # the spec "spark" picks up the active session
+        assert active.raw is spark
+    assert not spark.sparkContext._jsc.sc().isStopped()  # closing the adapter leaves the session running
+
+
+def test_spark_analysis_equals_duckdb(both: tuple[abnb.ExperimentResult, abnb.ExperimentResult]) -> None:
+    expected, actual = both
+    assert actual.units == expected.units
+    assert sum(actual.units.values()) > 2_900
+    assert len(expected.segments) >= 6  # countries and platforms
+    for name in ("units", "excluded_units", "overall", "segments", "effects", "srm", "warnings", "as_of"):
+        _assert_close(getattr(expected, name), getattr(actual, name), name)
+    assert actual.decision.verdict == expected.decision.verdict
+
+
+def test_spark_fetches_only_aggregate_rows(
+    both: tuple[abnb.ExperimentResult, abnb.ExperimentResult], spark_con: SparkConnection
+) -> None:
+    expected, actual = both
+    assert actual.rows_fetched == expected.rows_fetched  # the same few arm x segment rows
+    assert actual.rows_fetched < 40
+    assert spark_con.rows_fetched < 50
+
+
+def test_spark_sql_binds_values_as_parameters(spark_con: SparkConnection) -> None:
+    spec = abnb.load("checkout_redesign")
+    query = build_query(spec.exposures, spec.metrics, spec.segments, has_start=True)
+    sql = spark_con.render(query)
+    assert "checkout_redesign" not in sql
+    assert "2026-10" not in sql
+    for name in ("as_of", "start", "experiment", "lookback_0", "shift_m1_y"):
+        assert f":{name}" in sql
+    assert "$" not in sql
+    assert "MAKE_DT_INTERVAL(CAST(:lookback_0 AS INT))" in sql
+    assert "TO_DAYS" not in sql.upper()
+    assert "GROUPING SETS" in sql
+
+
+def test_naive_datetimes_keep_wall_clock_time_in_any_session_zone(
+    spark: Any, spark_con: SparkConnection, small_db: Path
+) -> None:
+    from sqlglot import exp
+
+    cutoff = datetime(2026, 10, 8, 6, 30)
+    tree = (
+        exp.select(exp.Count(this=exp.Star()).as_("n"))
+        .from_("exposures")
+        .where(exp.LT(this=exp.column("ts"), expression=exp.Placeholder(this="cutoff")))
+    )
+    with abnb.connect(small_db) as duck:
+        (expected,) = duck.execute("SELECT count(*) FROM exposures WHERE ts < $c", {"c": cutoff}).fetchone() or (0,)
+    try:
+        for zone in ("Asia/Tokyo", "America/New_York", "UTC"):
+            spark.conf.set("spark.sql.session.timeZone", zone)
+            ((n,),) = spark_con.run(tree, {"cutoff": cutoff}).rows
+            assert n == expected, zone
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert 0 < expected < USERS * 1.1
+
+
+def test_spark_schema_errors_name_the_table_and_column(spark_con: SparkConnection) -> None:
+    with pytest.raises(SchemaError, match=r"table 'purchases' does not exist \(tables present: .*events"):
+        check_table(spark_con, "purchases", ["unit"])
+    with pytest.raises(SchemaError, match=r"lacks column 'segment'"):
+        check_table(spark_con, "exposures", ["unit", "segment"])
+    assert check_table(spark_con, "events") == {
+        "unit": "BIGINT",
+        "ts": "TIMESTAMP",
+        "event": "VARCHAR",
+        "value": "DOUBLE",
+    }
+    bad = abnb.Metric(name="bad", sql="SELECT unit, ts, event AS value FROM events", kind="mean")
+    with pytest.raises(SchemaError, match="must be numeric"):
+        abnb.aggregate.check_metric(spark_con, bad)
+    missing = abnb.Metric(name="gone", sql="SELECT unit, ts, value FROM clicks", kind="mean")
+    with pytest.raises(SchemaError, match=r"gone.*clicks"):
+        abnb.aggregate.check_metric(spark_con, missing)
+    with pytest.raises(SpecError, match="parsed by Spark"):
+        spark_con._execute("SELEC 1", {})
+
+
+def test_spark_distributions_sample_the_same_units(spark_con: SparkConnection, small_db: Path) -> None:
+    spec = abnb.load("checkout_redesign")
+    with abnb.connect(small_db) as duck:
+        expected = spec.distributions(duck, "revenue", limit=500)
+    actual = spec.distributions(spark_con, "revenue", limit=500)
+    assert len(actual) == 1
+    _assert_close(expected, actual, "distributions")
