@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         aggregate,
         assign,
         audit,
+        bench,
         chaos,
         charts,
         counts,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         experiment,
         feedback,
         flags,
+        incremental,
         metrics,
         monitor,
         quality,
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
         telemetry,
         widgets,
     )
-    from abnb.engine import Connection, connect
+    from abnb.engine import Connection, SparkConnection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
 
@@ -54,6 +56,7 @@ __version__ = "0.1.0"
 _NAMES = {
     "connect": "abnb.engine",
     "Connection": "abnb.engine",
+    "SparkConnection": "abnb.engine",
     "Experiment": "abnb.experiment",
     "ExperimentResult": "abnb.experiment",
     "load": "abnb.experiment",
@@ -63,6 +66,7 @@ _MODULES = {
     "aggregate",
     "assign",
     "audit",
+    "bench",
     "chaos",
     "charts",
     "counts",
@@ -70,6 +74,7 @@ _MODULES = {
     "experiment",
     "feedback",
     "flags",
+    "incremental",
     "metrics",
     "monitor",
     "report",
@@ -96,10 +101,12 @@ __all__ = [
     "ParameterError",
     "ReportError",
     "SchemaError",
+    "SparkConnection",
     "SpecError",
     "aggregate",
     "assign",
     "audit",
+    "bench",
     "chaos",
     "charts",
     "connect",
@@ -108,6 +115,7 @@ __all__ = [
     "experiment",
     "feedback",
     "flags",
+    "incremental",
     "load",
     "metrics",
     "monitor",

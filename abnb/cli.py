@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -80,13 +81,36 @@ def data_export(directory: Path, database: Path | None, tables: tuple[str, ...])
     click.echo(f"wrote {len(written)} Parquet file(s) to {directory}: {', '.join(p.stem for p in written)}")
 
 
-def _render(experiment: str, *, database: Path | None, output_dir: Path, as_of: str | None) -> Path:
+def _render(
+    experiment: str,
+    *,
+    database: Path | None,
+    output_dir: Path,
+    as_of: str | None,
+    engine: str = "duckdb",
+    parquet: Path | None = None,
+    incremental: bool = False,
+) -> Path:
     from abnb.report import render
 
     try:
-        return render(experiment, database=database, output_dir=output_dir, as_of=as_of).html
+        store = None
+        if incremental:
+            from abnb.incremental import default_store
+
+            store = default_store(database)
+        rendered = render(
+            experiment,
+            database=database,
+            output_dir=output_dir,
+            as_of=as_of,
+            engine=engine,
+            parquet=parquet,
+            store=store,
+        )
     except AbnbError as error:
         raise _fail(error) from error
+    return rendered.html
 
 
 _database = click.option(
@@ -105,14 +129,60 @@ _output = click.option(
 _as_of = click.option("--as-of", default=None, help="Data through this ISO date (default: the experiment's end).")
 
 
+def _engine_options(command: Any) -> Any:
+    """``--engine``, ``--parquet`` and ``--incremental`` of the experiment report commands."""
+    options = [
+        click.option(
+            "--engine",
+            default="duckdb",
+            show_default=True,
+            help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md).",
+        ),
+        click.option(
+            "--parquet",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="With Spark: a directory of Parquet files (abnb data export) to register as tables.",
+        ),
+        click.option(
+            "--incremental",
+            is_flag=True,
+            help="Keep per-unit aggregates in a store next to the database ($ABNB_STORE overrides) and read only "
+            "the data added since the last run (docs/incremental.md).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("experiment")
 @_database
 @_output
 @_as_of
-def report(experiment: str, database: Path | None, output_dir: Path, as_of: str | None) -> None:
+@_engine_options
+def report(
+    experiment: str,
+    database: Path | None,
+    output_dir: Path,
+    as_of: str | None,
+    engine: str,
+    parquet: Path | None,
+    incremental: bool,
+) -> None:
     """Render the report of EXPERIMENT (a name in experiments/ or a TOML path) and print its HTML path."""
-    click.echo(_render(experiment, database=database, output_dir=output_dir, as_of=as_of))
+    click.echo(
+        _render(
+            experiment,
+            database=database,
+            output_dir=output_dir,
+            as_of=as_of,
+            engine=engine,
+            parquet=parquet,
+            incremental=incremental,
+        )
+    )
 
 
 @main.command()
@@ -165,7 +235,10 @@ def canary(
 @_database
 @_output
 @_as_of
-def run(database: Path | None, output_dir: Path, as_of: str | None) -> None:
+@_engine_options
+def run(
+    database: Path | None, output_dir: Path, as_of: str | None, engine: str, parquet: Path | None, incremental: bool
+) -> None:
     """Render every active experiment in experiments/; the exit status is the number that failed."""
     from abnb.experiment import Experiment, iter_specs
 
@@ -174,7 +247,17 @@ def run(database: Path | None, output_dir: Path, as_of: str | None) -> None:
         try:
             if Experiment.from_toml(path).status != "active":
                 continue
-            click.echo(_render(str(path), database=database, output_dir=output_dir, as_of=as_of))
+            click.echo(
+                _render(
+                    str(path),
+                    database=database,
+                    output_dir=output_dir,
+                    as_of=as_of,
+                    engine=engine,
+                    parquet=parquet,
+                    incremental=incremental,
+                )
+            )
         except (AbnbError, click.ClickException) as error:
             failed += 1
             message = error.format_message() if isinstance(error, click.ClickException) else str(error)

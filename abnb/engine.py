@@ -133,6 +133,7 @@ class BaseConnection:
         self.database = database
         self.rows_fetched = 0
         self.queries_run = 0
+        self._rendered: dict[int, tuple[exp.Expression, str]] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -160,7 +161,12 @@ class BaseConnection:
             SchemaError: A table or column the query references does not exist.
             EngineError: Any other engine failure, with the engine's message.
         """
-        result = self._execute(self.render(query), dict(params or {}))
+        cached = self._rendered.get(id(query))
+        if cached is None or cached[0] is not query:
+            cached = self._rendered[id(query)] = (query, self.render(query))
+            if len(self._rendered) > 64:  # a long-lived kernel analyses many specs; keep the newest texts
+                del self._rendered[next(iter(self._rendered))]
+        result = self._execute(cached[1], dict(params or {}))
         self.queries_run += 1
         self.rows_fetched += len(result.rows)
         return result

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
-from abnb.engine import Connection, as_connection, validate_identifier
+from abnb.engine import BaseConnection, as_connection, validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.metrics import Metric
 from abnb.stats import (
@@ -293,7 +293,7 @@ class Experiment:
 
     def analyze(
         self,
-        connection: Connection | duckdb.DuckDBPyConnection,
+        connection: BaseConnection | duckdb.DuckDBPyConnection,
         *,
         as_of: date | datetime | str | None = None,
     ) -> ExperimentResult:
@@ -325,7 +325,7 @@ class Experiment:
 
     def distributions(
         self,
-        connection: Connection | duckdb.DuckDBPyConnection,
+        connection: BaseConnection | duckdb.DuckDBPyConnection,
         metric: str,
         *,
         as_of: date | datetime | str | None = None,

@@ -78,6 +78,19 @@ class ReportParameters:
     summary_path: Path | None
     engine: str = "duckdb"
     parquet: str | None = None
+    store: str | None = None
+
+    def analyze(self, spec: Experiment) -> ExperimentResult:
+        """Analyse ``spec`` with one aggregate query in the engine, or from the incremental ``store``.
+
+        With a store, a daily run reads only the data added since the previous one (:mod:`abnb.incremental`).
+        """
+        if self.store:
+            from abnb import incremental
+
+            return incremental.analyze(spec, self.store, database=self.database, as_of=self.as_of)
+        with self.connect() as connection:
+            return spec.analyze(connection, as_of=self.as_of)
 
     def connect(self) -> BaseConnection:
         """Open the report's engine: the DuckDB ``database``, or Spark (``engine``) with its ``parquet`` views."""
@@ -106,7 +119,7 @@ def validate_parameters(**values: Any) -> ReportParameters:
     Raises:
         ParameterError: A parameter is unknown, has the wrong type, or an invalid value.
     """
-    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet"}
+    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet", "store"}
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ParameterError(f"unknown report parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}.")
@@ -133,6 +146,12 @@ def validate_parameters(**values: Any) -> ReportParameters:
     parquet = values.get("parquet") or None
     if parquet is not None and engine == "duckdb":
         raise ParameterError("report parameter parquet registers Parquet views in Spark: set engine to a Spark spec.")
+    store = values.get("store") or None
+    if store is not None and engine != "duckdb":
+        raise ParameterError(
+            "report parameter store keeps per-unit aggregates in DuckDB next to a DuckDB database; "
+            "leave it empty with a Spark engine."
+        )
     return ReportParameters(
         experiment=experiment,
         spec_json=spec_json,
@@ -141,6 +160,7 @@ def validate_parameters(**values: Any) -> ReportParameters:
         summary_path=Path(summary) if summary else None,
         engine=engine,
         parquet=parquet,
+        store=store,
     )
 
 
@@ -335,6 +355,7 @@ def render(
     timeout: int = 600,
     engine: str = "duckdb",
     parquet: str | Path | None = None,
+    store: str | Path | None = None,
 ) -> RenderedReport:
     """Render the experiment report and publish it atomically.
 
@@ -348,6 +369,8 @@ def render(
         engine: ``"duckdb"`` (``database``), or a Spark spec (``"spark"``, ``"local[2]"``, ``"spark://host:7077"``,
             ``"sc://host:15002"``) to run the aggregation in Spark over its tables (docs/scale-out.md).
         parquet: With a Spark engine: a directory of Parquet files to register as views (``abnb data export``).
+        store: An incremental store (a DuckDB file, :mod:`abnb.incremental`): the analysis updates its per-unit
+            aggregates from the data added since its last run instead of rescanning all history.
 
     Returns:
         Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
@@ -370,6 +393,9 @@ def render(
         validate_parameters(experiment=spec.name, engine=engine, parquet=str(parquet or ""))
         parameters["engine"] = engine
         parameters["parquet"] = str(Path(parquet).resolve()) if parquet else ""
+    if store is not None:
+        validate_parameters(experiment=spec.name, engine=engine, store=str(store))
+        parameters["store"] = str(Path(store).resolve())
     published = _publish(
         NOTEBOOK, Path(output_dir) / spec.name, label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
     )

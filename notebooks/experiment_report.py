@@ -28,6 +28,7 @@ as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empt
 summary_path: str = ""  # where to write summary.json; empty: nowhere
 engine: str = "duckdb"  # "duckdb" (database), or Spark: "spark", "local[2]", "spark://host:7077", "sc://host:15002"
 parquet: str = ""  # Spark only: a directory of Parquet files to register as views (abnb data export --parquet)
+store: str = ""  # DuckDB only: an incremental store file; a daily run then reads only the new data
 
 # %%
 import abnb
@@ -40,11 +41,11 @@ params = abnb.report.validate_parameters(
     summary_path=summary_path,
     engine=engine,
     parquet=parquet,
+    store=store,
 )
 spec = params.spec()
 abnb.charts.use_static()
-with params.connect() as connection:
-    result = spec.analyze(connection, as_of=params.as_of)
+result = params.analyze(spec)
 abnb.report.headline(result)
 
 # %% [markdown]

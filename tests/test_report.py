@@ -122,6 +122,8 @@ def test_papermill_type_trap_is_caught_in_the_notebook(tmp_path: Path) -> None:
         ({"experiment": "x", "as_of": "false"}, r"as_of must be an ISO date"),
         ({"experiment": ""}, r"experiment is empty"),
         ({"experiment": "x", "colour": "red"}, r"unknown report parameter\(s\) colour"),
+        ({"experiment": "x", "engine": "local[1]", "store": "s.duckdb"}, r"store keeps per-unit aggregates in DuckDB"),
+        ({"experiment": "x", "engine": "postgres"}, r"engine 'postgres' is not 'duckdb' or a Spark spec"),
     ],
 )
 def test_validate_parameters_refuses_bad_values(values: dict[str, object], pattern: str) -> None:
@@ -198,3 +200,28 @@ def test_run_renders_every_active_experiment_with_the_right_decision(sample_db: 
     index = (tmp_path / "index.html").read_text()
     for name in verdicts:
         assert f'href="{name}/2026-10-14.html"' in index
+
+
+def test_incremental_report_reads_the_store_and_matches_the_full_analysis(sample_db: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from abnb.cli import main
+
+    store = tmp_path / "store.duckdb"
+    first = render("checkout_redesign", database=sample_db, output_dir=tmp_path / "r", as_of="2026-10-10", store=store)
+    assert store.exists()
+    with abnb.incremental.Store(store) as opened:
+        assert opened.watermark("checkout_redesign")["as_of"].date().isoformat() == "2026-10-11"
+    # the next day's run goes through the CLI with the default store next to the database ($ABNB_STORE)
+    env = {"ABNB_STORE": str(store)}
+    args = ["report", "checkout_redesign", "--database", str(sample_db), "--output-dir", str(tmp_path / "r")]
+    result = CliRunner(env=env).invoke(main, [*args, "--as-of", "2026-10-11", "--incremental"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((first.html.parent / "2026-10-11.summary.json").read_text())
+    with abnb.connect(sample_db) as con:
+        expected = abnb.load("checkout_redesign").analyze(con, as_of="2026-10-11").summary()
+    for got, want in zip(summary["effects"], expected["effects"], strict=True):
+        for key, value in want.items():
+            assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+    with abnb.incremental.Store(store) as opened:
+        assert opened.watermark("checkout_redesign")["as_of"].date().isoformat() == "2026-10-12"

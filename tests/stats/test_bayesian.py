@@ -182,3 +182,36 @@ def test_errors() -> None:
     constant = Moments.from_values([2.0, 2.0, 2.0])
     with pytest.raises(DataError, match="zero sampling variance"):
         chance_to_beat(constant, constant, method="normal")
+
+
+@pytest.mark.parametrize(
+    ("s_c", "n_c", "s_t", "n_t"), [(3000, 30000, 3150, 30000), (250_000, 2_500_000, 252_000, 2_500_000)]
+)
+def test_beta_large_shapes_use_a_fixed_rule_that_matches_adaptive_quadrature(
+    s_c: int, n_c: int, s_t: int, n_t: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from abnb.stats import bayesian
+
+    control, treatment = Moments.from_counts(s_c, n_c), Moments.from_counts(s_t, n_t)
+    fixed = chance_to_beat(control, treatment, method="beta")
+    monkeypatch.setattr(bayesian, "_LARGE_SHAPE", math.inf)  # force QUADPACK everywhere
+    adaptive = chance_to_beat(control, treatment, method="beta")
+    assert fixed.chance == pytest.approx(adaptive.chance, abs=1e-10)
+    assert fixed.expected_loss == pytest.approx(adaptive.expected_loss, abs=1e-12)
+    assert fixed.expected_loss_control == pytest.approx(adaptive.expected_loss_control, abs=1e-12)
+    assert fixed.ci_low == pytest.approx(adaptive.ci_low, abs=1e-12)
+
+
+def test_beta_at_tens_of_millions_of_units_raises_no_integration_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = chance_to_beat(
+            Moments.from_counts(2_500_000, 25_000_000), Moments.from_counts(2_503_000, 25_000_000), method="beta"
+        )
+    # the posteriors are near-normal here: the normal approximation of the difference agrees to a few 1e-4
+    normal = chance_to_beat(
+        Moments.from_counts(2_500_000, 25_000_000), Moments.from_counts(2_503_000, 25_000_000), method="normal"
+    )
+    assert result.chance == pytest.approx(normal.chance, abs=5e-4)
