@@ -3,7 +3,9 @@
 The query is a SQLGlot tree with four steps, all executed by the engine in one statement:
 
 1. ``assignment``: one row per exposed unit (first exposure time, arm, segment values at first exposure). A unit
-   seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison.
+   seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison. Exposure rows
+   with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with only such rows is excluded
+   and counted like one in several arms). A unit-level table is trusted to hold one row per unit.
 2. ``m<i>``: per metric, the unit's rows at or after its first exposure (and before ``as_of``) reduced to one value
    (and, when the metric has a covariate, its rows in the pre-exposure lookback reduced the same way).
 3. ``units``: exposures left-joined to every metric, missing values as 0.
@@ -14,6 +16,7 @@ The query is a SQLGlot tree with four steps, all executed by the engine in one s
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -645,6 +648,7 @@ def unit_values(
 
     Raises:
         ParameterError: ``limit`` is not a positive whole number.
+        DataError: A sampled unit's value is NaN or infinite (the message names the metric and arm).
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ParameterError(f"limit must be a positive whole number of units, got {limit!r}.")
@@ -654,7 +658,15 @@ def unit_values(
     params.update(arm=arm, salt=salt, limit=limit)
     has_start = start is not None and source.ts is not None
     result = connection.run(build_sample_query(source, metric, has_start=has_start), params)
-    return [float(row[0]) for row in result.rows]
+    values = [float(row[0]) for row in result.rows]
+    bad = sum(1 for v in values if not math.isfinite(v))
+    if bad:
+        where = f"column {metric.column!r} of table {source.table!r}" if source.level == "unit" else "its SQL"
+        raise DataError(
+            f"metric {metric.name!r} has {bad} unit(s) with a NaN or infinite value in arm {arm!r} (from {where}); "
+            "filter them where the values come from (e.g. `WHERE isfinite(value)`) or clean the telemetry."
+        )
+    return values
 
 
 @dataclass(frozen=True)
@@ -665,7 +677,8 @@ class Aggregates:
         overall: ``{metric: {arm: Moments}}`` over all units (``RatioMoments`` for ratio metrics).
         segments: ``{(segment column, level): {metric: {arm: Moments}}}``.
         units: Units per arm (after exclusions).
-        excluded_units: Units exposed to more than one arm (excluded from every comparison).
+        excluded_units: Units exposed to more than one arm, or whose every exposure row has a NULL arm (excluded
+            from every comparison).
         rows_fetched: Rows the engine returned.
     """
 
@@ -714,11 +727,13 @@ def aggregate(
     """
     from abnb.telemetry import check_table
 
+    fixes = _exposure_fixes(source, metrics, segments)
     if source.level == "unit":
         columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
-        check_table(connection, source.table, [*source.columns, *segments, *columns])
+        found = check_table(connection, source.table, [*source.columns, *segments, *columns], fixes=fixes)
+        _check_unit_columns(source, metrics, {name.lower(): kind for name, kind in found.items()})
     else:
-        check_table(connection, source.table, [*source.columns, *segments])
+        check_table(connection, source.table, [*source.columns, *segments], fixes=fixes)
         for metric in metrics:
             check_metric(connection, metric)
             if metric.denominator is not None:
@@ -734,7 +749,59 @@ def aggregate(
     metric_shifts = [
         (shifts.get(y, 0.0), 0.0 if x is None else shifts.get(x, 0.0)) for y, x in zip(plan.y, plan.x, strict=True)
     ]
-    return _parse(result.records(), metrics, segments, len(result.rows), metric_shifts)
+    try:
+        return _parse(result.records(), metrics, segments, len(result.rows), metric_shifts, source)
+    except _NoUnitsError as error:
+        window = f"before {as_of:%Y-%m-%d %H:%M}" if source.ts is not None else "in the table"
+        if start is not None and source.ts is not None:
+            window = f"from {start:%Y-%m-%d %H:%M} " + window
+        of = f" of experiment {experiment!r}" if experiment is not None else ""
+        several = f" ({error.excluded} unit(s) were exposed to several arms or to none)" if error.excluded else ""
+        raise DataError(
+            f"no unit was exposed to any single arm{of} in table {source.table!r} {window}{several}; check the "
+            "experiment name, the exposures table, the spec's start and as_of (a later as_of includes more days)."
+        ) from None
+
+
+def _exposure_fixes(source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str]) -> dict[str, str]:
+    """How to point the spec at another column, per column the analysis reads from the exposures table."""
+    fixes = {
+        getattr(source, key): f'name the column in the spec: `[exposures] {key} = "<column>"`'
+        for key in ("unit", "arm", "ts", "experiment_column")
+        if getattr(source, key) is not None
+    }
+    if source.experiment_column is not None:
+        fixes[source.experiment_column] += ' (or `experiment_column = ""` if the table holds one experiment)'
+    for segment in segments:
+        fixes.setdefault(segment, f"drop segment {segment!r} from the spec's `segments`")
+    for metric in metrics:
+        for key in ("column", "covariate_column", "denominator_column"):
+            column = getattr(metric, key)
+            if column is not None:
+                fixes.setdefault(column, f'set `{key} = "<column>"` of metric {metric.name!r}')
+    return fixes
+
+
+def _check_unit_columns(source: ExposureSource, metrics: Sequence[Metric], types: Mapping[str, str]) -> None:
+    """Refuse a unit-level metric column that is not numeric (a VARCHAR would be cast, or fail, row by row)."""
+    for metric in metrics:
+        for key in ("column", "covariate_column", "denominator_column"):
+            column = getattr(metric, key)
+            kind = types.get(column.lower(), "") if column is not None else ""
+            if column is not None and not kind.upper().startswith(_NUMERIC):
+                raise SchemaError(
+                    f"metric {metric.name!r} reads column {column!r} of table {source.table!r}, of type {kind}; it "
+                    f"must be numeric or boolean. Cast it in a view (e.g. `CAST({column} AS DOUBLE) AS {column}`) "
+                    "or fix the table's type."
+                )
+
+
+class _NoUnitsError(Exception):
+    """No unit in a single arm (internal: :func:`aggregate` turns it into a :class:`DataError` with context)."""
+
+    def __init__(self, excluded: int) -> None:
+        super().__init__(excluded)
+        self.excluded = excluded
 
 
 @functools.lru_cache(maxsize=64)
@@ -750,6 +817,35 @@ def _compiled(
         _plan(source, metrics),
         build_pilot_query(source, metrics),
         build_query(source, metrics, segments, has_start=has_start),
+    )
+
+
+def _finite(
+    row: Mapping[str, Any], index: int, metric: Metric, shifts: tuple[float, float], source: ExposureSource, arm: str
+) -> None:
+    """Raise a :class:`DataError` naming the metric and the fix when its sums are NaN or infinite.
+
+    The engine propagates one NaN or ±inf value into every sum it enters, so a single bad row would otherwise
+    surface as an error deep inside :class:`Moments` or, worse, as NaN effects.
+    """
+    prefix = f"m{index}_"
+    names = ("sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum")
+    values = [row.get(prefix + name) for name in names] + list(shifts)
+    if all(v is None or math.isfinite(float(v)) for v in values):
+        return
+    if source.level == "unit":
+        columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
+        where = f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}"
+        fix = (
+            f"filter them where the values come from (a view over {source.table!r} with "
+            f"`WHERE isfinite({columns[0]})`, or the SQL that fills the table) or clean the table"
+        )
+    else:
+        where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
+        fix = "filter them in the metric's SQL (e.g. `... WHERE isfinite(value)`) or clean the telemetry"
+    raise DataError(
+        f"metric {metric.name!r} has NaN or infinite values (or values whose squares overflow) in arm {arm!r}, "
+        f"from {where}: every sum they enter becomes NaN/inf and no effect can be computed; {fix}."
     )
 
 
@@ -785,6 +881,7 @@ def _parse(
     segments: Sequence[str],
     rows: int,
     shifts: Sequence[tuple[float, float]],
+    source: ExposureSource,
 ) -> Aggregates:
     overall: dict[str, dict[str, ArmStats]] = {m.name: {} for m in metrics}
     by_segment: dict[tuple[str, str], dict[str, dict[str, ArmStats]]] = {}
@@ -798,6 +895,8 @@ def _parse(
                 excluded = int(row["n"])
             continue
         arm = str(arm)
+        for i, metric in enumerate(metrics):
+            _finite(row, i, metric, shifts[i], source, arm)
         if not broken_down:
             units[arm] = int(row["n"])
             for i, metric in enumerate(metrics):
@@ -809,9 +908,5 @@ def _parse(
         for i, metric in enumerate(metrics):
             cell[metric.name][arm] = _moments(row, i, metric, shifts[i])
     if not units:
-        raise DataError(
-            "no unit was exposed to any single arm in the window"
-            + (f" ({excluded} unit(s) were exposed to several arms)" if excluded else "")
-            + "; check the experiment name, the exposures table and as_of."
-        )
+        raise _NoUnitsError(excluded)
     return Aggregates(overall, by_segment, units, excluded, rows)

@@ -15,6 +15,7 @@ import math
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, TypeVar
 
 import numpy as np
@@ -137,7 +138,14 @@ def _check_choices(choices: Sequence[T], name: str = "choices") -> None:
     if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
         raise ParameterError(f"{name} must be a list of values, got {type(choices).__name__}")
     if len(choices) == 0:
-        raise ParameterError(f"{name} must not be empty")
+        raise ParameterError(f"{name} must not be empty; pass at least one value to choose from, e.g. ['a', 'b']")
+
+
+def _real(value: object, what: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a string), else ``ParameterError``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ParameterError(f"{what} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
 
 
 def uniform_choice(choices: Sequence[T], *, unit: object, salt: str) -> T:
@@ -181,21 +189,24 @@ def weighted_choice(choices: Sequence[T], weights: Sequence[float], *, unit: obj
         The chosen value.
 
     Raises:
-        ParameterError: If lengths differ, a weight is negative or not finite, or all weights are zero.
+        ParameterError: If ``weights`` is not a sequence of numbers, lengths differ, a weight is negative or not
+            finite, or all weights are zero.
     """
     _check_choices(choices)
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, (Sequence, np.ndarray)):
+        raise ParameterError(f"weights must be a list of numbers, one per choice, got {type(weights).__name__}")
     if len(weights) != len(choices):
         raise ParameterError(f"weights has {len(weights)} entries but choices has {len(choices)}; give one weight each")
     cumulative: list[float] = []
     total = 0.0
-    for w in weights:
-        wf = float(w)
+    for i, w in enumerate(weights):
+        wf = _real(w, f"weights[{i}]")
         if not math.isfinite(wf) or wf < 0:
-            raise ParameterError(f"weights must be finite and non-negative, got {w!r}")
+            raise ParameterError(f"weights must be finite and non-negative, got weights[{i}] = {w!r}")
         total += wf
         cumulative.append(total)
     if total <= 0:
-        raise ParameterError("weights must have a positive sum")
+        raise ParameterError("weights must have a positive sum (all are 0); give at least one choice a weight > 0")
     stop = uniform(unit, salt, 0.0, total)
     for choice, cum in zip(choices, cumulative, strict=True):
         if stop <= cum:
@@ -219,11 +230,11 @@ def bernoulli_trial(p: float, *, unit: object, salt: str) -> int:
         0 or 1.
 
     Raises:
-        ParameterError: If ``p`` is outside ``[0, 1]``.
+        ParameterError: If ``p`` is not a number (a bool or a string is refused) or is outside ``[0, 1]``.
     """
-    pf = float(p)
+    pf = _real(p, "p (the probability of 1)")
     if not 0.0 <= pf <= 1.0:
-        raise ParameterError(f"p must be between 0 and 1, got {p!r}")
+        raise ParameterError(f"p must be between 0 and 1 (a probability, e.g. 0.1 for 10%), got {p!r}")
     return 1 if uniform(unit, salt) <= pf else 0
 
 

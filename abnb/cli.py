@@ -23,6 +23,36 @@ def _fail(error: AbnbError) -> _Failure:
     return _Failure(f"{type(error).__name__}: {error}")
 
 
+def _valid_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check ``--as-of`` before anything runs: an ISO date or datetime within the calendar."""
+    if value is None or value == "":
+        return value
+    from abnb.errors import ParameterError
+    from abnb.experiment import resolve_as_of
+
+    try:
+        resolve_as_of(value, None)
+    except ParameterError as error:
+        raise _fail(ParameterError(f"--as-of: {error}")) from error
+    return value
+
+
+def _check_database(database: Path | None) -> None:
+    """Refuse a missing DuckDB file before a notebook is started, with the command that creates it."""
+    from abnb.engine import default_database
+    from abnb.errors import DatabaseNotFoundError
+
+    path = database if database is not None else default_database()
+    if not path.exists():
+        flag = f" --database {path}" if database is not None else ""
+        raise _fail(
+            DatabaseNotFoundError(
+                f"database file {path} does not exist: generate it with `abnb data generate{flag}`, or point "
+                "--database (or $ABNB_DATABASE) at an existing DuckDB file."
+            )
+        )
+
+
 @click.group()
 @click.version_option(package_name="abnb")
 def main() -> None:
@@ -93,6 +123,8 @@ def _render(
 ) -> Path:
     from abnb.report import render
 
+    if engine == "duckdb":
+        _check_database(database)
     try:
         store = None
         if incremental:
@@ -107,10 +139,18 @@ def _render(
             engine=engine,
             parquet=parquet,
             store=store,
+            lock_timeout=_lock_timeout(),
         )
     except AbnbError as error:
         raise _fail(error) from error
     return rendered.html
+
+
+def _lock_timeout() -> float | None:
+    """Scheduled commands wait up to 30 s for a DuckDB lock (with backoff) unless $ABNB_LOCK_TIMEOUT says else."""
+    from abnb.engine import LOCK_TIMEOUT_ENV
+
+    return None if os.environ.get(LOCK_TIMEOUT_ENV) else 30.0
 
 
 _database = click.option(
@@ -126,7 +166,12 @@ _output = click.option(
     show_default=True,
     help="Where reports are written.",
 )
-_as_of = click.option("--as-of", default=None, help="Data through this ISO date (default: the experiment's end).")
+_as_of = click.option(
+    "--as-of",
+    default=None,
+    callback=_valid_as_of,
+    help="Data through this ISO date (default: the experiment's end).",
+)
 
 
 def _engine_options(command: Any) -> Any:
@@ -188,13 +233,16 @@ def report(
 @main.command()
 @_database
 @_output
-@click.option("--as-of", default=None, help="Data through this ISO date (default: the last prediction).")
+@click.option(
+    "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
+)
 @click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
 @click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
 def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: str, model_version: str) -> None:
     """Render the model-monitoring dashboard into OUTPUT_DIR/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
+    _check_database(database)
     try:
         rendered = render_monitoring(
             database=database, output_dir=output_dir, as_of=as_of, window=window, model_version=model_version
@@ -207,7 +255,9 @@ def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: 
 @main.command()
 @_database
 @_output
-@click.option("--as-of", default=None, help="Data through this ISO date (default: the last prediction).")
+@click.option(
+    "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
+)
 @click.option("--versions", default="v2,v3", show_default=True, help="Releases to replay, comma-separated.")
 @click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
 @click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
@@ -217,6 +267,7 @@ def canary(
     """Render the canary / blue-green report into OUTPUT_DIR/canary/ and print its HTML path."""
     from abnb.report import render_canary
 
+    _check_database(database)
     try:
         rendered = render_canary(
             database=database,

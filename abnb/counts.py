@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from functools import lru_cache
+from numbers import Integral
 from typing import TYPE_CHECKING, Literal
 
-from abnb.errors import ParameterError
+from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments, chance_to_beat, ztest
 
 if TYPE_CHECKING:
@@ -24,11 +25,42 @@ __all__ = ["conversion_table"]
 
 @lru_cache(maxsize=256)
 def _chances(baseline: tuple[int, int], variant: tuple[int, int]) -> tuple[float, float, float]:
-    """Chance to beat the baseline by the beta, normal and lift methods (cached: the quadrature is the slow part)."""
+    """Chance to beat the baseline by the beta, normal and lift methods (cached: the quadrature is the slow part).
+
+    A method the counts cannot support (the normal ones when both rates are 0 or both are 1: no variance) gives NaN.
+    """
     control, treatment = Moments.from_counts(*baseline), Moments.from_counts(*variant)
     methods: tuple[Literal["beta"], Literal["normal"], Literal["lift"]] = ("beta", "normal", "lift")
-    beta, normal, lift = (chance_to_beat(control, treatment, method=method).chance for method in methods)
+    chances = []
+    for method in methods:
+        try:
+            chances.append(chance_to_beat(control, treatment, method=method).chance)
+        except DataError:
+            chances.append(math.nan)
+    beta, normal, lift = chances
     return beta, normal, lift
+
+
+def _counts(name: str, counts: object) -> tuple[int, int]:
+    """A variant's ``(conversions, visitors)`` as whole numbers with 0 ≤ conversions ≤ visitors and visitors ≥ 1."""
+    if not isinstance(counts, tuple | list) or len(counts) != 2:
+        raise ParameterError(f"variant {name!r}: counts must be a pair (conversions, visitors), got {counts!r}.")
+    whole = []
+    for what, value in zip(("conversions", "visitors"), counts, strict=True):
+        if isinstance(value, bool) or not isinstance(value, Integral | float) or not float(value).is_integer():
+            raise ParameterError(f"variant {name!r}: {what} must be a whole number, got {value!r}.")
+        whole.append(int(value))
+    conversions, visitors = whole
+    if visitors < 1:
+        raise ParameterError(f"variant {name!r}: visitors must be at least 1, got {visitors}.")
+    if conversions < 0:
+        raise ParameterError(f"variant {name!r}: conversions must be >= 0, got {conversions}.")
+    if conversions > visitors:
+        raise ParameterError(
+            f"variant {name!r}: {conversions} conversions > {visitors} visitors; counts are (conversions, "
+            "visitors) — swapped? Count each visitor's conversion once (a proportion of visitors)."
+        )
+    return conversions, visitors
 
 
 def conversion_table(
@@ -49,7 +81,11 @@ def conversion_table(
         convention); the baseline row has NaN in the comparison columns.
 
     Raises:
-        ParameterError: The baseline is not a variant, or counts are not 0 ≤ conversions ≤ visitors.
+        ParameterError: The baseline is not a variant, or a variant's counts are not whole numbers with
+            0 ≤ conversions ≤ visitors and visitors ≥ 1 (the message names the variant).
+
+    When both rates are 0 (or both 1) the difference has no variance: ``pvalue``, ``chance_normal`` and
+    ``chance_lift`` are NaN and ``chance_beta`` (always defined) stays; ``improvement`` is NaN over a baseline rate 0.
     """
     import pandas as pd
     from scipy.special import ndtri
@@ -58,7 +94,8 @@ def conversion_table(
         raise ParameterError(f"baseline {baseline!r} is not one of the variants {', '.join(variants)}.")
     if not 0 < confidence_level < 1:
         raise ParameterError(f"confidence_level must lie in (0, 1), got {confidence_level!r}.")
-    moments = {name: Moments.from_counts(*counts) for name, counts in variants.items()}
+    checked = {name: _counts(name, counts) for name, counts in variants.items()}
+    moments = {name: Moments.from_counts(*counts) for name, counts in checked.items()}
     z = float(ndtri((1 + confidence_level) / 2))
     control = moments[baseline]
     rows = []
@@ -79,10 +116,14 @@ def conversion_table(
                 chance_lift=math.nan,
             )
         else:
-            chance_beta, chance_normal, chance_lift = _chances(tuple(variants[baseline]), tuple(variants[name]))
+            chance_beta, chance_normal, chance_lift = _chances(checked[baseline], checked[name])
+            try:
+                pvalue = ztest(control, m).pvalue
+            except DataError:  # both rates 0 (or both 1): no variance, no test
+                pvalue = math.nan
             row.update(
-                improvement=m.mean / control.mean - 1,
-                pvalue=ztest(control, m).pvalue,
+                improvement=m.mean / control.mean - 1 if control.mean > 0 else math.nan,
+                pvalue=pvalue,
                 chance_beta=chance_beta,
                 chance_normal=chance_normal,
                 chance_lift=chance_lift,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,9 +72,17 @@ def validate_identifier(name: object, what: str) -> str:
         SpecError: If the name is not a string or contains anything but ``[A-Za-z0-9_]``.
     """
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        shown = (
+            repr(name) if not isinstance(name, str) or len(name) <= 80 else f"{name[:60]!r}… ({len(name):,} characters)"
+        )
+        detail = ""
+        if isinstance(name, str) and len(name) > 63:
+            detail = f" It is {len(name):,} characters long; the limit is 63."
+        elif isinstance(name, str) and not name.isascii():
+            detail = " Non-ASCII letters are not allowed in identifiers (they are fine as values, e.g. arm names)."
         raise SpecError(
-            f"{what} {name!r} is not a valid identifier: use 1-63 letters, digits or underscores, "
-            "starting with a letter or underscore (no spaces, quotes, dots or semicolons)."
+            f"{what} {shown} is not a valid identifier: use 1-63 ASCII letters (a-z, A-Z), digits or underscores, "
+            f"starting with a letter or underscore (no spaces, quotes, dots or semicolons).{detail}"
         )
     return name
 
@@ -227,6 +236,11 @@ class Connection(BaseConnection):
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
         except duckdb.BinderException as error:
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
+        except duckdb.IOException as error:
+            raise EngineError(
+                f"database {self.database} could not be read: {_first_line(error)}. The file may be truncated or "
+                "corrupt: restore it from a backup, or regenerate it (`abnb data generate` for the sample)."
+            ) from error
         except duckdb.Error as error:
             raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
         columns = tuple(d[0] for d in cursor.description or ())
@@ -271,18 +285,30 @@ def _first_line(error: BaseException) -> str:
 
 @overload
 def connect(
-    database: str | os.PathLike[str] | None = None, *, read_only: bool = True, parquet: None = None
+    database: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = True,
+    parquet: None = None,
+    lock_timeout: float | None = None,
 ) -> Connection: ...
 
 
 @overload
 def connect(
-    database: Any = None, *, read_only: bool = True, parquet: str | os.PathLike[str] | None = None
+    database: Any = None,
+    *,
+    read_only: bool = True,
+    parquet: str | os.PathLike[str] | None = None,
+    lock_timeout: float | None = None,
 ) -> BaseConnection: ...
 
 
 def connect(
-    database: Any = None, *, read_only: bool = True, parquet: str | os.PathLike[str] | None = None
+    database: Any = None,
+    *,
+    read_only: bool = True,
+    parquet: str | os.PathLike[str] | None = None,
+    lock_timeout: float | None = None,
 ) -> BaseConnection:
     """Open a DuckDB database, or connect to Apache Spark.
 
@@ -296,6 +322,9 @@ def connect(
             Spark connections only read.
         parquet: Spark only: a local directory whose Parquet files (e.g. from :func:`export_parquet`) become
             temporary views named after them (see :func:`register_parquet`).
+        lock_timeout: Seconds to keep retrying while another process holds a conflicting lock on the DuckDB file
+            (waits of 0.1 s doubling up to 2 s). ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0 (fail at once); the
+            ``abnb report``/``run`` commands default to 30 s.
 
     Returns:
         A :class:`Connection` (DuckDB) or a :class:`SparkConnection`; close it after use
@@ -303,9 +332,10 @@ def connect(
 
     Raises:
         DatabaseNotFoundError: The file does not exist (for the sample: run ``abnb data generate``).
-        DatabaseLockedError: Another process holds a write lock on the file.
-        EngineError: The file is not a DuckDB database or cannot be opened; pyspark is missing or the Spark
-            session cannot start.
+        DatabaseLockedError: Another process holds a conflicting lock on the file after ``lock_timeout`` seconds of
+            retries; the message names that process (a Jupyter kernel, ``abnb data generate``, its command).
+        EngineError: The file is not a DuckDB database (or is truncated) or cannot be opened; pyspark is missing or
+            the Spark session cannot start.
         ParameterError: ``parquet`` was given for a DuckDB database.
     """
     if _is_spark_session(database) or (isinstance(database, str) and is_spark_spec(database)):
@@ -315,10 +345,112 @@ def connect(
             "connect(parquet=...) registers Parquet files in a Spark session; give a Spark engine "
             "(e.g. abnb.connect('local[2]', parquet=...)), or query Parquet from DuckDB with read_parquet()."
         )
-    return _connect_duckdb(database, read_only=read_only)
+    return _connect_duckdb(database, read_only=read_only, timeout=lock_timeout)
 
 
-def _connect_duckdb(database: str | os.PathLike[str] | None, *, read_only: bool) -> Connection:
+LOCK_TIMEOUT_ENV = "ABNB_LOCK_TIMEOUT"
+_BACKOFF_FIRST = 0.1  # seconds before the second attempt; doubled each time
+_BACKOFF_MAX = 2.0  # longest single wait between attempts
+
+
+def lock_timeout(value: float | None = None) -> float:
+    """Seconds to keep retrying a locked DuckDB file: ``value``, else ``$ABNB_LOCK_TIMEOUT``, else 0.
+
+    The library default is 0 (fail at once: a notebook user sees the error immediately); ``abnb report`` and
+    ``abnb run`` set ``ABNB_LOCK_TIMEOUT=30`` unless it is already set, and their report kernels inherit it.
+
+    Raises:
+        ParameterError: The value (or the variable) is not a number ≥ 0.
+    """
+    source = "lock_timeout"
+    raw: object = value
+    if value is None:
+        raw = os.environ.get(LOCK_TIMEOUT_ENV, "0").strip() or "0"
+        source = f"${LOCK_TIMEOUT_ENV}"
+    try:
+        seconds = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{source} must be a number of seconds ≥ 0, got {raw!r}.") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ParameterError(f"{source} must be a finite number of seconds ≥ 0, got {raw!r}.")
+    return seconds
+
+
+def backoff_schedule(timeout: float) -> list[float]:
+    """The waits between attempts on a locked file: 0.1 s, doubling, at most 2 s each, summing to ``timeout``."""
+    waits: list[float] = []
+    delay, left = _BACKOFF_FIRST, timeout
+    while left > 1e-9:
+        wait = min(delay, left)
+        waits.append(wait)
+        left -= wait
+        delay = min(delay * 2, _BACKOFF_MAX)
+    return waits
+
+
+def process_kind(pid: int) -> str:
+    """What process ``pid`` is, from ``/proc/<pid>/cmdline``: a Jupyter kernel, an abnb command, or its command.
+
+    Returns ``"process <pid>"`` where ``/proc`` is not readable (macOS, another user's process, a process that
+    has exited).
+    """
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:
+        return f"process {pid}"
+    if not argv:
+        return f"process {pid}"
+    names = [Path(a).name for a in argv]
+    if any(n.startswith("ipykernel") for n in names):
+        return f"a Jupyter kernel (ipykernel_launcher, pid {pid})"
+    start = None
+    if names[0] == "abnb":
+        start = 1
+    elif len(names) > 1 and names[0].startswith("python") and names[1] == "abnb":  # a console script
+        start = 2
+    elif "-m" in argv[:-1] and argv[argv.index("-m") + 1] in {"abnb", "abnb.cli"}:
+        start = argv.index("-m") + 2
+    if start is not None:
+        words = [a for a in argv[start:] if not a.startswith("-")][:2]
+        return f"abnb {' '.join(words)} (pid {pid})" if words else f"abnb (pid {pid})"
+    command = " ".join([names[0], *(Path(a).name if a.endswith(".py") else a for a in argv[1:])])
+    if len(command) > 100:
+        command = command[:97] + "..."
+    return f"{command} (pid {pid})"
+
+
+def _lock_fix(kind: str) -> str:
+    if "Jupyter kernel" in kind:
+        return (
+            "restart or shut down that kernel (or close its connection; notebooks should open the file with "
+            "abnb.connect(), which is read-only)"
+        )
+    if kind.startswith("abnb data"):
+        return "wait for the data generation to finish"
+    if kind.startswith("abnb "):
+        return "wait for that abnb command to finish"
+    return "close that connection or wait for the process to finish"
+
+
+def _lock_message(name: str, message: str, *, read_only: bool, waited: float, attempts: int) -> str:
+    pid = re.search(r"PID (\d+)", message)
+    kind = process_kind(int(pid.group(1))) if pid else "another process"
+    if read_only:
+        what = f"database {name} is locked for writing by {kind}"
+        why = "abnb opens the file read-only, which DuckDB allows only while no process writes it"
+    else:
+        what = f"database {name} is open in {kind}"
+        why = "a writer needs the file to itself, so no other process may have it open, even read-only"
+    tried = f" (tried {attempts} times over {waited:.1f} s)" if attempts > 1 else ""
+    return (
+        f"{what}{tried}: {_lock_fix(kind)}, then run again. {why[0].upper()}{why[1:]}; "
+        f"set {LOCK_TIMEOUT_ENV}=<seconds> to wait longer for the lock."
+    )
+
+
+def _connect_duckdb(
+    database: str | os.PathLike[str] | None, *, read_only: bool, timeout: float | None = None
+) -> Connection:
     import duckdb
 
     path = default_database() if database is None else Path(database)
@@ -330,26 +462,41 @@ def _connect_duckdb(database: str | os.PathLike[str] | None, *, read_only: bool)
             else "check the path, or set ABNB_DATABASE"
         )
         raise DatabaseNotFoundError(f"database file {name} does not exist: {hint}.")
-    try:
-        raw = duckdb.connect(name, read_only=read_only and name != ":memory:")
-    except duckdb.IOException as error:
-        message = _first_line(error)
-        if "lock" in message.lower():
-            pid = re.search(r"PID (\d+)", message)
-            holder = f"process {pid.group(1)}" if pid else "another process"
-            raise DatabaseLockedError(
-                f"database {name} is locked for writing by {holder} (a data generation job, or a notebook "
-                "kernel that opened it with read_only=False). Close that connection or wait for the job to "
-                "finish; abnb opens the file read-only, which DuckDB allows only while no process writes it."
-            ) from error
-        raise EngineError(f"cannot open database {name}: {message}") from error
-    except duckdb.Error as error:
+    if name != ":memory:" and path.is_dir():
         raise EngineError(
-            f"cannot open database {name}: {_first_line(error)}; is it a DuckDB file? "
-            "Regenerate the sample with `abnb data generate`."
-        ) from error
+            f"cannot open database {name}: Is a directory. Give the path of a DuckDB file inside it "
+            "(e.g. data/telemetry.duckdb), or set ABNB_DATABASE."
+        )
+    waits = backoff_schedule(lock_timeout(timeout))
+    started = time.monotonic()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            raw = duckdb.connect(name, read_only=read_only and name != ":memory:")
+            break
+        except duckdb.IOException as error:
+            message = _first_line(error)
+            if "lock" not in message.lower():
+                raise EngineError(_not_duckdb(name, message)) from error
+            if attempts > len(waits):
+                raise DatabaseLockedError(
+                    _lock_message(
+                        name, message, read_only=read_only, waited=time.monotonic() - started, attempts=attempts
+                    )
+                ) from error
+            time.sleep(waits[attempts - 1])
+        except duckdb.Error as error:
+            raise EngineError(_not_duckdb(name, _first_line(error))) from error
     raw.execute("SET enable_progress_bar = false")  # the progress bar has crashed Jupyter kernels
     return Connection(raw, database=name, read_only=read_only)
+
+
+def _not_duckdb(name: str, message: str) -> str:
+    return (
+        f"cannot open database {name}: it is not a DuckDB database, or it is truncated or corrupt ({message}). "
+        "Restore it from a backup, or regenerate it (`abnb data generate` for the sample)."
+    )
 
 
 @overload

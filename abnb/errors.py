@@ -42,3 +42,7 @@ class DatabaseLockedError(EngineError):
 
 class ReportError(AbnbError):
     """A report could not be rendered; the previous report is left in place."""
+
+
+class ReportLockedError(ReportError):
+    """Another run is writing the same report folder (its lock file is held); the previous report is untouched."""

@@ -114,12 +114,15 @@ def resolve_as_of(value: date | datetime | str | None, end: datetime | None) -> 
     """
     if value is None or value == "":
         cutoff = end if end is not None else datetime.now().replace(microsecond=0)
-    elif isinstance(value, str) and len(value) == 10:
-        day = _as_datetime(value, "as_of")
+    elif (isinstance(value, str) and len(value) == 10) or (isinstance(value, date) and not isinstance(value, datetime)):
+        day = _as_datetime(value, "as_of") if isinstance(value, str) else datetime.combine(value, time())
         assert day is not None
+        if day.date() >= date.max:
+            raise ParameterError(
+                f"as_of {value} is out of range: the cutoff is the midnight after that day, which does not exist; "
+                "give a date before 9999-12-31."
+            )
         cutoff = day + timedelta(days=1)
-    elif isinstance(value, date) and not isinstance(value, datetime):
-        cutoff = datetime.combine(value, time()) + timedelta(days=1)
     else:
         resolved = _as_datetime(value, "as_of")
         assert resolved is not None
@@ -232,6 +235,11 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> Experiment:
         """Build an experiment from a parsed TOML/JSON mapping, naming unknown keys and the file."""
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                f"{source}: an experiment spec is a table of keys (name, arms, metrics, ...), got "
+                f"{type(data).__name__}."
+            )
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -245,12 +253,19 @@ class Experiment:
         exposures = values.pop("exposures", None)
         if isinstance(exposures, str):
             exposures = {"table": exposures}
+        if exposures is not None and not isinstance(exposures, Mapping):
+            raise SpecError(
+                f"{source}: [exposures] must be a table (table, unit, arm, ts, experiment_column, level) or a "
+                f"table name, got {exposures!r}."
+            )
         try:
             source_spec = ExposureSource(**(exposures or {}))
         except TypeError as error:
             raise SpecError(
                 f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column, level ({error})."
             ) from error
+        except SpecError as error:
+            raise SpecError(f"{source}: [exposures]: {error}") from error
         for key in ("arms", "weights", "segments"):
             if key in values and not isinstance(values[key], list):
                 raise SpecError(f"{source}: `{key}` must be an array, got {values[key]!r}.")
@@ -277,14 +292,23 @@ class Experiment:
         """Read an experiment spec from a TOML file.
 
         Raises:
-            SpecError: The file is missing, is not valid TOML (the message gives line and column), or describes
-                an invalid experiment.
+            SpecError: The file is missing, unreadable (a directory, not UTF-8), is not valid TOML (the message
+                gives line and column), or describes an invalid experiment.
         """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError as error:
             raise SpecError(f"experiment spec {path} does not exist.") from error
+        except IsADirectoryError as error:
+            raise SpecError(f"experiment spec {path} is a directory; pass the path of one .toml file.") from error
+        except UnicodeDecodeError as error:
+            raise SpecError(
+                f"experiment spec {path} is not UTF-8 text (byte {error.start} cannot be decoded); TOML files must "
+                "be UTF-8. Re-save it as UTF-8."
+            ) from error
+        except OSError as error:
+            raise SpecError(f"experiment spec {path} cannot be read: {error.strerror or error}.") from error
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -392,12 +416,22 @@ class Experiment:
                 f"table {self.exposures.table!r} has exposures of experiment {self.name!r} in arm(s) "
                 f"{', '.join(extra)} that the spec does not list; add them to `arms` or fix the logging."
             )
+        few = [f"{a} ({aggregates.units[a]})" for a in self.arms if aggregates.units[a] < 2]
+        if few:
+            raise DataError(
+                f"experiment {self.name!r} has too few units to compare before {cutoff:%Y-%m-%d %H:%M}: arm(s) "
+                f"{', '.join(few)}; every arm needs at least 2 units (a variance needs two values). Wait for more "
+                "exposures, choose a later as_of, or check the exposure logging."
+            )
         weights = dict(zip(self.arms, self.weights, strict=True)) if self.weights else None
         sample_ratio = srm({a: aggregates.units[a] for a in self.arms}, weights)
         effects: list[MetricEffect] = []
         warnings: list[str] = []
         if aggregates.excluded_units:
-            warnings.append(f"{aggregates.excluded_units} unit(s) were exposed to more than one arm and are excluded.")
+            warnings.append(
+                f"{aggregates.excluded_units} unit(s) were exposed to more than one arm (or only with a NULL arm) and "
+                "are excluded."
+            )
         for metric in self.metrics:
             arms = aggregates.overall[metric.name]
             for arm in self.arms:
@@ -667,7 +701,17 @@ class DistributionComparison:
         limit: int,
         alpha: float,
     ) -> DistributionComparison:
-        """Run Mann–Whitney and the quantile differences on two samples of unit values."""
+        """Run Mann–Whitney and the quantile differences on two samples of unit values.
+
+        Raises:
+            DataError: An arm has no unit (the message names the metric and the arm).
+        """
+        empty = [name for name, values in ((control_arm, control), (arm, treatment)) if not values]
+        if empty:
+            raise DataError(
+                f"metric {metric.name!r}: arm(s) {', '.join(empty)} have no exposed unit to compare; check the arm "
+                "names in the spec, the exposures table and as_of."
+            )
         levels = metric.quantiles or (0.5, 0.9, 0.99)
         quantiles = tuple(
             q
@@ -770,7 +814,7 @@ class ExperimentResult:
         srm: Sample-ratio-mismatch check over all arms.
         effects: One :class:`MetricEffect` per metric and treatment arm.
         units: Units per arm in the analysis.
-        excluded_units: Units exposed to more than one arm (excluded).
+        excluded_units: Units exposed to more than one arm, or only with a NULL arm (excluded).
         segments: Moments per (segment column, level) → metric → arm.
         overall: Moments per metric → arm.
         warnings: Data-quality notes to show next to the results.

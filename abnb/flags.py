@@ -595,8 +595,12 @@ def _rule(
         raise SpecError(f"{where}: `split` must be a table of treatment = percent, e.g. {{ on = 50, off = 50 }}.")
     for treatment, percent in split.items():
         check(treatment, f"{label} split treatment")
-        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or percent < 0:
-            raise SpecError(f"{where}: split weight of {treatment!r} must be a percentage ≥ 0, got {percent!r}.")
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+            # `not 0 <= p <= 100` also refuses nan, which every comparison fails (it would send everyone to the
+            # last treatment) and inf.
+            raise SpecError(
+                f"{where}: split weight of {treatment!r} must be a percentage ≥ 0 and ≤ 100, got {percent!r}."
+            )
     total = float(sum(split.values()))
     if abs(total - 100.0) > 1e-9:
         raise SpecError(
@@ -617,6 +621,13 @@ def _load_toml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise SpecError(f"flag file {path} does not exist.") from error
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"flag file {path} is not UTF-8 text (byte {error.start} cannot be decoded); TOML files must be UTF-8. "
+            "Re-save it as UTF-8."
+        ) from error
+    except OSError as error:
+        raise SpecError(f"flag file {path} cannot be read: {error.strerror or error}.") from error
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

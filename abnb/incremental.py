@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -60,7 +61,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from abnb.aggregate import ExposureSource, _alias, _col, _filter, _unit_value, check_metric
+from abnb.aggregate import ExposureSource, _alias, _col, _exposure_fixes, _filter, _unit_value, check_metric
 from abnb.engine import Connection, default_database, identifier, validate_identifier
 from abnb.errors import DatabaseLockedError, DatabaseNotFoundError, EngineError, ParameterError, SpecError
 from abnb.experiment import Experiment, ExperimentResult, resolve_as_of
@@ -230,20 +231,28 @@ class Store:
 
     Args:
         path: The store file (created if missing). Keep it apart from the telemetry database.
+        lock_timeout: Seconds to retry (with backoff) while another process holds the store or the telemetry
+            database; ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0. Two report runs using one store therefore
+            take turns: DuckDB's file lock serialises them, each refresh is one transaction.
 
     Raises:
-        DatabaseLockedError: Another process has the store open.
+        DatabaseLockedError: Another process has the store open (after ``lock_timeout`` seconds of retries).
         EngineError: The file is not a DuckDB database.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float | None = None) -> None:
         import duckdb
 
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
         raw = duckdb.connect(":memory:")
         raw.execute("SET enable_progress_bar = false")
         self.connection = Connection(raw, database=str(self.path), read_only=False)
-        self._attach(self.path, STORE, read_only=False)
+        try:
+            self._attach(self.path, STORE, read_only=False)
+        except BaseException:
+            raw.close()
+            raise
         raw.execute(f'USE "{STORE}"')
         self.connection.run(self._watermarks_ddl())
         self.last_refresh: RefreshStats | None = None
@@ -264,7 +273,10 @@ class Store:
         return f"abnb.incremental.Store({str(self.path)!r})"
 
     def _attach(self, path: Path, alias: str, *, read_only: bool) -> None:
+        """Attach ``path``; while another process holds a conflicting lock, retry with backoff (``lock_timeout``)."""
         import duckdb
+
+        from abnb.engine import backoff_schedule, lock_timeout, process_kind
 
         if read_only and not path.exists():
             raise DatabaseNotFoundError(
@@ -272,19 +284,37 @@ class Store:
                 "`abnb data generate`."
             )
         mode = " (READ_ONLY)" if read_only else ""
-        try:
-            self.connection.raw.execute(f'ATTACH $path AS "{alias}"{mode}', {"path": str(path)})
-        except duckdb.IOException as error:
-            message = str(error).strip().splitlines()[0]
-            if "lock" in message.lower():
-                what = "telemetry database" if read_only else "incremental store"
-                raise DatabaseLockedError(
-                    f"{what} {path} is locked by another process ({message}). Wait for the other report run or "
-                    "writer to finish, or close the notebook kernel that holds it."
-                ) from error
-            raise EngineError(f"cannot open {path}: {message}") from error
-        except duckdb.Error as error:
-            raise EngineError(f"cannot open {path}: {str(error).strip().splitlines()[0]}") from error
+        what = "telemetry database" if read_only else "incremental store"
+        waits = backoff_schedule(lock_timeout(self.lock_timeout))
+        started = time.monotonic()
+        for attempt in range(len(waits) + 1):
+            try:
+                self.connection.raw.execute(f'ATTACH $path AS "{alias}"{mode}', {"path": str(path)})
+                return
+            except duckdb.IOException as error:
+                message = str(error).strip().splitlines()[0]
+                if "lock" not in message.lower():
+                    raise EngineError(
+                        f"cannot open {what} {path}: it is not a DuckDB database, or it is truncated or corrupt "
+                        f"({message}). "
+                        + (
+                            "Delete the store: the next run rebuilds it from the telemetry."
+                            if not read_only
+                            else "Restore it from a backup, or regenerate it (`abnb data generate` for the sample)."
+                        )
+                    ) from error
+                if attempt == len(waits):
+                    pid = re.search(r"PID (\d+)", message)
+                    holder = process_kind(int(pid.group(1))) if pid else "another process"
+                    tried = f" (tried {attempt + 1} times over {time.monotonic() - started:.1f} s)" if waits else ""
+                    raise DatabaseLockedError(
+                        f"{what} {path} is locked by {holder}{tried}. Wait for the other report run or writer to "
+                        "finish, or close the notebook kernel that holds it; set ABNB_LOCK_TIMEOUT=<seconds> to "
+                        "wait longer."
+                    ) from error
+                time.sleep(waits[attempt])
+            except duckdb.Error as error:
+                raise EngineError(f"cannot open {what} {path}: {str(error).strip().splitlines()[0]}") from error
 
     @staticmethod
     def _watermarks_ddl() -> exp.Expression:
@@ -627,7 +657,12 @@ def refresh(
     raw = con.raw
     try:
         raw.execute(f'USE "{TELEMETRY}"')
-        check_table(raw, spec.exposures.table, [*spec.exposures.columns, *spec.segments])
+        check_table(
+            raw,
+            spec.exposures.table,
+            [*spec.exposures.columns, *spec.segments],
+            fixes=_exposure_fixes(spec.exposures, spec.metrics, spec.segments),
+        )
         for metric in spec.metrics:
             check_metric(con, metric)
             if metric.denominator is not None:

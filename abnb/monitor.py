@@ -29,7 +29,7 @@ import numpy as np
 from abnb._display import FlatResult
 from abnb._display import format_value as _fmt
 from abnb.engine import Connection, as_connection, identifier
-from abnb.errors import DataError, ParameterError
+from abnb.errors import DataError, EngineError, ParameterError
 from abnb.stats import Moments, adjust, mann_whitney, welch, ztest
 
 if TYPE_CHECKING:
@@ -106,9 +106,30 @@ def _bound(value: object, name: str) -> Any:
         return None
     if hasattr(value, "to_pydatetime"):
         return value.to_pydatetime()
-    if isinstance(value, datetime | date | str):
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError as error:
+            raise ParameterError(
+                f"{name} must be an ISO date or timestamp such as 2026-10-14 or 2026-10-14T06:00, got {value!r}."
+            ) from error
         return value
     raise ParameterError(f"{name} must be a datetime, date or ISO timestamp string, got {value!r}.")
+
+
+def _run_windowed(con: Any, query: Any, params: dict[str, Any], window: str | None) -> Any:
+    """Run a windowed query; an interval the engine cannot read is reported as a bad ``window`` parameter."""
+    try:
+        return con.run(query, params)
+    except EngineError as error:
+        if window is not None and "interval" in str(error).lower():
+            raise ParameterError(
+                f"window {window!r} is not an interval the engine understands ({error}); "
+                "use e.g. '15 minutes', '1 hour' or '1 day'."
+            ) from error
+        raise
 
 
 def windowed(
@@ -154,7 +175,8 @@ def windowed(
         SpecError: If a table or column name is not a plain identifier.
         ParameterError: On an unknown aggregate, an empty aggregate list or a malformed bound.
         SchemaError: If the table or a column does not exist.
-        EngineError: If the engine rejects the window (e.g. ``"1 fortnight"``) or the query fails.
+        ParameterError: If the engine rejects the window (e.g. ``"1 fortnight"``).
+        EngineError: If the query fails otherwise.
 
     References:
         DuckDB documentation, "Timestamp functions: time_bucket" and "Aggregate functions: quantile_cont".
@@ -202,7 +224,7 @@ def windowed(
     if conditions:
         query = query.where(exp.and_(*conditions))
     query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
-    result = con.run(query, params)
+    result = _run_windowed(con, query, params, window)
     frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
     if "n" in frame.columns:
         frame["n"] = frame["n"].astype("int64")
@@ -1280,7 +1302,7 @@ def labelled_precision_by_window(
     if keys:
         positions = [exp.Literal.number(i) for i in range(1, len(keys) + 1)]
         query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
-    result = con.run(query, params)
+    result = _run_windowed(con, query, params, window)
     frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
     frame = frame[frame["n_labels"] > 0].reset_index(drop=True)
     frame["n_labels"] = frame["n_labels"].astype("int64")
@@ -1369,8 +1391,8 @@ def _resolve_end(as_of: datetime | date | str | None) -> datetime | None:
         if len(as_of) == 10:
             return datetime.fromisoformat(as_of) + timedelta(days=1)
         return datetime.fromisoformat(as_of)
-    except ValueError as error:
-        raise ParameterError(f"as_of must be an ISO date (2026-10-14) or datetime, got {as_of!r}.") from error
+    except (ValueError, OverflowError) as error:
+        raise ParameterError(f"as_of must be an ISO date (2026-10-14) or datetime, got {as_of!r}: {error}.") from error
 
 
 @dataclass(frozen=True)

@@ -5,23 +5,31 @@ private staging folder, exports HTML without code through the ``abnb_offline`` n
 stylesheet or font is loaded from the network; charts are inline SVG), checks that, and only then moves the
 ``.ipynb``, ``.html`` and ``summary.json`` into ``reports/<experiment>/`` with atomic renames. A run that fails at
 any step raises :class:`~abnb.errors.ReportError` naming the failing cell and leaves the previous report as it was.
+
+One run at a time writes a report folder (``<folder>/.lock``, :func:`_report_lock`); the renames follow a
+manifest committed in the staging folder, so a run killed half-way is completed or discarded by the next one
+(:func:`_commit`, :func:`_recover`; docs/reliability.md, "How a report is published").
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import html
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from abnb.engine import BaseConnection, connect, connect_spark, default_database, is_spark_spec
-from abnb.errors import AbnbError, ParameterError, ReportError
+from abnb.errors import AbnbError, ParameterError, ReportError, ReportLockedError
 from abnb.experiment import Experiment, load, resolve_as_of
 
 if TYPE_CHECKING:
@@ -133,9 +141,19 @@ def validate_parameters(**values: Any) -> ReportParameters:
     spec_json = values.get("spec_json", "")
     if not experiment and not spec_json:
         raise ParameterError("report parameter experiment is empty: give an experiment name or a TOML path.")
+    if experiment and not spec_json and not experiment.endswith(".toml"):
+        from abnb.engine import validate_identifier
+        from abnb.errors import SpecError
+
+        try:
+            validate_identifier(experiment, "report parameter experiment")
+        except SpecError as error:
+            raise ParameterError(
+                f"{error} Give the name of a spec in experiments/ (e.g. checkout_redesign) or a path ending in .toml."
+            ) from error
     as_of = values.get("as_of") or None
     if as_of is not None:
-        resolve_as_of(as_of, None)  # raises ParameterError for a malformed date
+        resolve_as_of(as_of, None)  # raises ParameterError for a malformed or out-of-range date
     summary = values.get("summary_path") or None
     engine = values.get("engine") or "duckdb"
     if engine != "duckdb" and not is_spark_spec(engine):
@@ -220,19 +238,71 @@ def distributions_table(comparisons: list[DistributionComparison]) -> Any:
     return HTML(f"{styled.to_html()}<ul>{notes}</ul>")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to a new file ``path`` and flush it to disk (``fsync``); the one place reports write bytes."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+    except OSError as error:
+        if error.filename is None:  # write() and fsync() do not name the file
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_error(error: OSError, path: Path) -> ReportError:
+    """A :class:`ReportError` naming the file that could not be written, and "disk full" when the disk is."""
+    where = error.filename or path
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ReportError(
+            f"disk full while writing {where} ({error.strerror or error}): free space on that file system or "
+            "choose another output folder, then run again. Nothing half-written was published; the previous "
+            "report is left in place."
+        )
+    return ReportError(
+        f"writing {where} failed: {error.strerror or error}. Nothing half-written was published; the previous "
+        "report is left in place."
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename.
+
+    Raises:
+        ReportError: The write failed (the message names ``path``, and says "disk full" for ``ENOSPC``); the
+            temporary file is removed and ``path`` is left as it was.
+    """
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        _write_file(tmp, text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as error:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise _write_error(error, path) from error
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -279,6 +349,144 @@ def _failure(error: BaseException, failed_copy: Path | None) -> ReportError:
     return ReportError(f"the report could not be rendered: {error}.{where} The previous report is left in place.")
 
 
+LOCK_FILE = ".lock"
+INDEX_LOCK_FILE = ".index.lock"
+MANIFEST = "PUBLISH.json"
+_STAGING_PREFIX = ".staging-"
+
+
+@contextmanager
+def _report_lock(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` (``fcntl.flock``, exclusive) while one run stages and publishes into ``folder``.
+
+    Non-blocking: a second run for the same folder fails at once with :class:`ReportLockedError` naming the pid
+    written in the lock file. The kernel drops the lock when the holder exits, even on ``SIGKILL``, so a killed
+    run never leaves a stale lock behind.
+    """
+    path = folder / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise _write_error(error, path) from error
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from abnb.engine import process_kind
+
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            who = "pid unknown"
+            if holder.isdigit():
+                kind = process_kind(int(holder)).replace(f" (pid {holder})", "").replace(f", pid {holder}", "")
+                who = f"pid {holder}" if kind == f"process {holder}" else f"pid {holder}, {kind}"
+            raise ReportLockedError(
+                f"another run ({who}) is writing {folder}: this run stops without touching it. That run "
+                "publishes the report when it finishes; run again afterwards if you need a newer one "
+                f"(the lock {path} is released when that process exits)."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+@contextmanager
+def _index_lock(root: Path) -> Iterator[None]:
+    """Hold ``<root>/.index.lock`` (blocking) while the index is rebuilt, so two runs cannot lose each other's row."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / INDEX_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _roll_forward(staging: Path, folder: Path) -> list[str]:
+    """Move the files a committed staging folder lists in its manifest into ``folder``, in the manifest's order.
+
+    A file already moved (by the run itself before it was killed) is skipped, so this is idempotent. The order
+    puts the notebook and HTML first, then ``<stem>.summary.json`` (which makes the run appear in the index),
+    then ``summary.json`` (the latest run).
+    """
+    manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
+    moved = []
+    for name in manifest["files"]:
+        source = staging / name
+        if source.exists():
+            os.replace(source, folder / name)
+            moved.append(name)
+    _fsync_dir(folder)
+    return moved
+
+
+def _recover(folder: Path) -> list[str]:
+    """Finish or discard what a killed run left in ``folder`` (call it holding the folder's lock).
+
+    A ``.staging-*`` folder with a manifest was committed: its remaining files are published (rolled forward).
+    One without a manifest was killed before the commit point and is deleted, as are temporary files of
+    interrupted atomic writes. Returns what was done, one line per staging folder.
+    """
+    done = []
+    for staging in sorted(folder.glob(f"{_STAGING_PREFIX}*")):
+        if not staging.is_dir():
+            continue
+        action = "removed"
+        if (staging / MANIFEST).exists():
+            try:
+                action = f"rolled forward {', '.join(_roll_forward(staging, folder)) or 'nothing left'}"
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                action = f"removed (its manifest could not be replayed: {error})"
+        shutil.rmtree(staging, ignore_errors=True)
+        done.append(f"{staging.name}: {action}")
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return done
+
+
+def _commit(staging: Path, folder: Path, stem: str, page: str, summary: dict[str, Any]) -> RenderedReport:
+    """Write the last files into ``staging``, commit (an atomically renamed manifest), then publish into ``folder``.
+
+    Before the manifest exists nothing in ``folder`` has changed; after it exists the publication is decided and
+    a run killed in the middle of the renames is completed by the next one (:func:`_recover`).
+    """
+    text = json.dumps(summary, indent=2) + "\n"
+    with open(staging / f"{stem}.ipynb", "rb") as executed:  # papermill wrote it without fsync
+        os.fsync(executed.fileno())
+    _write_file(staging / f"{stem}.html", page)
+    _write_file(staging / f"{stem}.summary.json", text)
+    _write_file(staging / "summary.json", text)
+    files = [f"{stem}.ipynb", f"{stem}.html", f"{stem}.summary.json", "summary.json"]
+    _write_file(staging / f"{MANIFEST}.tmp", json.dumps({"stem": stem, "files": files}) + "\n")
+    os.replace(staging / f"{MANIFEST}.tmp", staging / MANIFEST)  # the commit point
+    _fsync_dir(staging)
+    _roll_forward(staging, folder)
+    return RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "summary.json")
+
+
+@contextmanager
+def _kernel_lock_timeout(seconds: float | None) -> Iterator[None]:
+    """Pass ``lock_timeout`` to the report kernel through ``$ABNB_LOCK_TIMEOUT`` (kernels inherit the environment)."""
+    from abnb.engine import LOCK_TIMEOUT_ENV
+
+    if seconds is None:
+        yield
+        return
+    previous = os.environ.get(LOCK_TIMEOUT_ENV)
+    os.environ[LOCK_TIMEOUT_ENV] = repr(float(seconds))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(LOCK_TIMEOUT_ENV, None)
+        else:
+            os.environ[LOCK_TIMEOUT_ENV] = previous
+
+
 def _publish(
     notebook: Path,
     folder: Path,
@@ -287,61 +495,70 @@ def _publish(
     *,
     kernel_name: str,
     timeout: int,
+    lock_timeout: float | None = None,
 ) -> RenderedReport:
     """Execute ``notebook`` into a staging folder, export offline HTML, check it, publish atomically.
 
     ``parameters`` may use the placeholder ``{staging}`` for the staging folder (the notebook writes its
-    ``summary.json`` there). Any failure raises :class:`ReportError` and leaves ``folder`` as it was, except for
-    a ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell.
+    ``summary.json`` there). The whole run holds ``<folder>/.lock``; it first finishes or removes what a killed
+    run left (:func:`_recover`). Publication commits through a manifest (:func:`_commit`, docs/reliability.md).
+    Any failure raises :class:`ReportError` and leaves ``folder`` as it was, except for a
+    ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell.
+
+    Raises:
+        ReportLockedError: Another run holds the folder's lock.
+        ReportError: Execution, export or a write failed (disk full, ...).
     """
     import papermill
 
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
-    filled = {name: value.replace("{staging}", str(staging.resolve())) for name, value in parameters.items()}
-    executed = staging / f"{stem}.ipynb"
     try:
-        try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters=filled,
-                kernel_name=kernel_name,
-                progress_bar=False,
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning in the logs
-                execution_timeout=timeout,
-                cwd=str(notebook.parent),
-            )
-        except Exception as error:
-            failed = folder / f".failed-{stem}.ipynb"
-            if executed.exists():
-                shutil.copyfile(executed, failed)
-            raise _failure(error, failed if executed.exists() else None) from error
-        page = _export_html(executed)
-        loads = external_resources(page)
-        if loads:
-            raise ReportError(f"the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
-        (staging / f"{stem}.html").write_text(page, encoding="utf-8")
-        summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
-        summary["report"] = {
-            "html": f"{stem}.html",
-            "notebook": f"{stem}.ipynb",
-            "rendered_at": datetime.now().isoformat(timespec="seconds"),
-        }
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        published = RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "summary.json")
-        os.replace(staging / f"{stem}.ipynb", published.notebook)
-        os.replace(staging / f"{stem}.html", published.html)
-        shutil.copyfile(staging / "summary.json", staging / f"{stem}.summary.json")
-        os.replace(staging / f"{stem}.summary.json", folder / f"{stem}.summary.json")
-        os.replace(staging / "summary.json", published.summary)
-    except AbnbError:
-        raise
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ReportError(f"writing the report to {folder} failed: {error}; the previous report is kept.") from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    (folder / f".failed-{stem}.ipynb").unlink(missing_ok=True)
+        raise _write_error(error, folder) from error
+    with _report_lock(folder):
+        _recover(folder)
+        try:
+            staging = Path(tempfile.mkdtemp(dir=folder, prefix=_STAGING_PREFIX))
+        except OSError as error:
+            raise _write_error(error, folder) from error
+        filled = {name: value.replace("{staging}", str(staging.resolve())) for name, value in parameters.items()}
+        executed = staging / f"{stem}.ipynb"
+        try:
+            try:
+                with _kernel_lock_timeout(lock_timeout):
+                    papermill.execute_notebook(
+                        str(notebook),
+                        str(executed),
+                        parameters=filled,
+                        kernel_name=kernel_name,
+                        progress_bar=False,
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning in the logs
+                        execution_timeout=timeout,
+                        cwd=str(notebook.parent),
+                    )
+            except Exception as error:
+                failed = folder / f".failed-{stem}.ipynb"
+                if executed.exists():
+                    shutil.copyfile(executed, failed)
+                raise _failure(error, failed if executed.exists() else None) from error
+            page = _export_html(executed)
+            loads = external_resources(page)
+            if loads:
+                raise ReportError(f"the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
+            summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
+            summary["report"] = {
+                "html": f"{stem}.html",
+                "notebook": f"{stem}.ipynb",
+                "rendered_at": datetime.now().isoformat(timespec="seconds"),
+            }
+            published = _commit(staging, folder, stem, page, summary)
+        except AbnbError:
+            raise
+        except OSError as error:
+            raise _write_error(error, Path(error.filename) if error.filename else folder) from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        (folder / f".failed-{stem}.ipynb").unlink(missing_ok=True)
     return published
 
 
@@ -356,6 +573,7 @@ def render(
     engine: str = "duckdb",
     parquet: str | Path | None = None,
     store: str | Path | None = None,
+    lock_timeout: float | None = None,
 ) -> RenderedReport:
     """Render the experiment report and publish it atomically.
 
@@ -371,13 +589,17 @@ def render(
         parquet: With a Spark engine: a directory of Parquet files to register as views (``abnb data export``).
         store: An incremental store (a DuckDB file, :mod:`abnb.incremental`): the analysis updates its per-unit
             aggregates from the data added since its last run instead of rescanning all history.
+        lock_timeout: Seconds to retry while another process holds a conflicting lock on the DuckDB database or
+            the store (here and in the report kernel); ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0. ``abnb report``
+            and ``abnb run`` pass 30.
 
     Returns:
         Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
 
     Raises:
         ReportError: Execution or export failed; the message names the failing cell. Nothing already published
-            is touched.
+            is touched. :class:`~abnb.errors.ReportLockedError` when another run is writing the same folder.
+        DatabaseLockedError: A writer holds the database (checked before the kernel starts); the message names it.
     """
     spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
     cutoff, label = resolve_as_of(as_of, spec.end)
@@ -396,11 +618,36 @@ def render(
     if store is not None:
         validate_parameters(experiment=spec.name, engine=engine, store=str(store))
         parameters["store"] = str(Path(store).resolve())
+    if engine == "duckdb":
+        _check_unlocked(db, lock_timeout)
     published = _publish(
-        NOTEBOOK, Path(output_dir) / spec.name, label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
+        NOTEBOOK,
+        Path(output_dir) / spec.name,
+        label.isoformat(),
+        parameters,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        lock_timeout=lock_timeout,
     )
     write_index(output_dir)
     return published
+
+
+def _check_unlocked(database: Path, lock_timeout: float | None) -> None:
+    """Fail before a kernel starts when a writer holds ``database`` (after ``lock_timeout`` seconds of retries).
+
+    Only the lock is checked here; a missing or broken file is reported by the notebook's own cell, as before.
+    """
+    from abnb.errors import DatabaseLockedError
+
+    if not database.exists():
+        return
+    try:
+        connect(database, lock_timeout=lock_timeout).close()
+    except DatabaseLockedError:
+        raise
+    except AbnbError:
+        return
 
 
 def render_monitoring(
@@ -596,15 +843,35 @@ def write_index(output_dir: str | Path = "reports") -> Path:
     """Write ``index.html``, the dashboard of every rendered run, atomically.
 
     One table of the latest run per report (status: stop or keep running, decision and reason) and, below it, the
-    history of every run, newest first.
+    history of every run, newest first. Runs for other reports may finish at the same time, so the scan and the
+    write hold ``<output_dir>/.index.lock``: no run's row is lost to a concurrent rewrite.
+
+    Raises:
+        ReportError: The index could not be written (disk full, ...); the previous index is left in place.
     """
     root = Path(output_dir)
+    try:
+        with _index_lock(root):
+            return _write_index(root)
+    except OSError as error:
+        raise _write_error(error, root / "index.html") from error
+
+
+def _write_index(root: Path) -> Path:
+    for tmp in root.glob(".index.html.*.tmp"):  # left by a run killed while writing the index
+        tmp.unlink(missing_ok=True)
     runs = []
     for path in sorted(root.glob("*/*.summary.json")):
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            reason = f"{path.name} cannot be read ({error}); render this report again."
+            summary = {
+                "as_of": path.name.removesuffix(".summary.json"),
+                "decision": {"verdict": "unreadable", "reason": reason},
+            }
+        if not isinstance(summary, dict):
+            summary = {"decision": {"verdict": "unreadable", "reason": f"{path.name} is not a JSON object."}}
         decision = summary.get("decision", {})
         runs.append(
             {
@@ -640,7 +907,7 @@ def write_index(output_dir: str | Path = "reports") -> Path:
     page = (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>abnb reports</title><style>'
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
-        "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid{color:#b00020}"
+        "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid,.unreadable{color:#b00020}"
         "</style></head><body><h1>abnb reports</h1><h2>Latest</h2><table><tr>"
         f"{head}</tr>{''.join(row(r, summary_columns) for r in latest.values())}</table>"
         f"<h2>Every run</h2><table><tr>{history_head}</tr>{''.join(row(r, history_columns) for r in runs)}</table>"

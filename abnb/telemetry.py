@@ -182,6 +182,8 @@ def check_table(
     connection: duckdb.DuckDBPyConnection | BaseConnection,
     table: str,
     columns: Iterable[str] | None = None,
+    *,
+    fixes: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Check that a table (or view) exists and has the given columns.
 
@@ -194,6 +196,8 @@ def check_table(
         table: Table or view name, e.g. ``"events"``.
         columns: Column names the caller needs. ``None`` means the columns of ``SCHEMAS[table]``, or none
             at all for a table abnb does not know.
+        fixes: Per needed column, how to point abnb at another column when it is missing (e.g.
+            ``{"arm": '[exposures] arm = "<column>"'}``); said in the error instead of the generic advice.
 
     Returns:
         The table's columns mapped to their types (DuckDB's, or the adapter's upper-case SQL names), in table order.
@@ -227,10 +231,14 @@ def check_table(
     if missing:
         listing = ", ".join(f"{name} {sql_type}" for name, sql_type in found.items())
         noun = "column" if len(missing) == 1 else "columns"
+        specific = [fixes[name] for name in missing if fixes and name in fixes]
+        advice = (
+            "; ".join(specific) + ", or rename the column in the table or a view over it"
+            if specific
+            else f"rename the column in the table or a view over it, or {_GENERATE_HINT}"
+        )
         raise SchemaError(
-            f"table {table!r} lacks {noun} {', '.join(repr(name) for name in missing)} "
-            f"(it has: {listing}); rename the column in the table or a view over it, "
-            f"or {_GENERATE_HINT}"
+            f"table {table!r} lacks {noun} {', '.join(repr(name) for name in missing)} (it has: {listing}); {advice}"
         )
     return found
 

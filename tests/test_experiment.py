@@ -432,3 +432,11 @@ def test_early_looks_need_the_confidence_sequence(con: abnb.Connection, spec: Ex
     final = relaxed.analyze(con)
     assert final.decision.verdict == "ship"
     assert final.decision.stop
+
+
+def test_as_of_on_the_last_representable_day_is_refused_clearly() -> None:
+    from datetime import date
+
+    for value in ("9999-12-31", date(9999, 12, 31)):
+        with pytest.raises(ParameterError, match=r"is out of range.*before 9999-12-31"):
+            resolve_as_of(value, None)

@@ -382,6 +382,9 @@ def score(
 _GROUPS = {"latency": 1.0, "errors": 1.0, "quality": 1.0}
 
 
+_MAX_RAMP_HOURS = 24 * 36_525  # a ramp longer than a century is a typo (and would overflow timedelta)
+
+
 @dataclass(frozen=True)
 class RampPlan:
     """A canary ramp: traffic percentages, how long each step is judged, and the judge's settings.
@@ -432,12 +435,20 @@ class RampPlan:
 
     def __post_init__(self) -> None:
         steps = tuple(float(s) for s in self.steps)
+        if not all(math.isfinite(s) for s in steps):
+            raise ParameterError(f"steps must be finite percentages (no nan or inf), got {self.steps}.")
         if not steps or any(b <= a for a, b in itertools.pairwise(steps)) or steps[0] <= 0:
             raise ParameterError(f"steps must be increasing percentages > 0, got {self.steps}.")
         if steps[-1] != 100.0:
             raise ParameterError(f"the last step must be 100 (full rollout), got {steps[-1]:g}.")
         if not self.step_hours > 0 or not self.precision_window_hours > 0 or self.error_window_minutes <= 0:
             raise ParameterError("step_hours, precision_window_hours and error_window_minutes must be > 0.")
+        windows = len(steps) * (1 + max(int(self.max_holds), 0))
+        if not math.isfinite(self.step_hours) or self.step_hours * windows > _MAX_RAMP_HOURS:
+            raise ParameterError(
+                f"step_hours must be a finite number of hours whose ramp ({windows} windows) spans at most "
+                f"{_MAX_RAMP_HOURS:,} hours (100 years), got {self.step_hours!r}."
+            )
         if self.max_holds < 0 or self.max_rows < 1:
             raise ParameterError("max_holds must be >= 0 and max_rows >= 1.")
         _confidence(self.confidence)
@@ -664,6 +675,21 @@ def replay_ramp(
     canary = _sample(con, canary_version, origin, end, end, plan.max_rows)
     base_lo = origin - plan.step - day
     baseline = _sample(con, baseline_version, base_lo, origin, origin, plan.max_rows)
+    for role, version, frame, lo, hi in (
+        ("canary_version", canary_version, canary, origin, end),
+        ("baseline_version", baseline_version, baseline, base_lo, origin),
+    ):
+        if len(frame) == 0:  # a typo or an unknown version would otherwise be judged as "no data" and rolled back
+            known = exp.select("model_version").distinct().from_("predictions").order_by("model_version")
+            versions = [row[0] for row in con.run(known, {}).rows]
+            what = (
+                "is not a model_version in predictions"
+                if version not in versions
+                else f"served no request in [{lo}, {hi})"
+            )
+            raise DataError(
+                f"{role} {version!r} {what}; versions: {', '.join(map(str, versions))}. Pass another {role}."
+            )
     for frame in (canary, baseline):
         frame["u"] = uniform_many(frame["unit"].tolist(), plan.salt) if len(frame) else np.empty(0)
     weights = dict(plan.groups)
@@ -806,6 +832,11 @@ def validate_canary_parameters(**values: Any) -> CanaryParameters:
         step_hours = float(values.get("step_hours", "24"))
     except ValueError as error:
         raise ParameterError(f"canary parameters steps and step_hours must be numbers: {error}") from error
+    if not all(math.isfinite(s) for s in (*steps, step_hours)):
+        raise ParameterError(
+            f"canary parameters steps and step_hours must be finite numbers (no nan or inf), got steps "
+            f"{values.get('steps', '1,5,25,50,100')!r} and step_hours {values.get('step_hours', '24')!r}."
+        )
     as_of = values.get("as_of", "").strip() or None
     if as_of is not None:
         try:

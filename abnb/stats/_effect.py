@@ -83,6 +83,19 @@ class Effect(FlatResult):
     control_mean: float
     treatment_mean: float
     _interval: Callable[[float], tuple[float, float]] | None = field(default=None, repr=False, compare=False)
+    _log_pvalue: float | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def log10_pvalue(self) -> float:
+        """``log10`` of the p-value, finite even when ``pvalue`` underflows to 0.0.
+
+        A p-value below the smallest positive double (≈ 4.9e-324; e.g. z = 40) is stored as ``pvalue = 0.0``;
+        its logarithm was computed in log space (``log 2 + log Φ(−|z|)``, or the log of the t tail) and is
+        returned here, and ``method`` says so. Otherwise ``log10(pvalue)``.
+        """
+        if self._log_pvalue is not None:
+            return self._log_pvalue / math.log(10.0)
+        return math.log10(self.pvalue) if self.pvalue > 0.0 else -math.inf
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
         """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.

@@ -202,6 +202,7 @@ def _beta_posterior(
 
     # P(p_t > p_c) = ∫ f_c(x) · P(p_t > x) dx
     chance = integrate(lambda x: pdf(x, a_c, b_c, log_norm_c) * special.betaincc(a_t, b_t, x), low_c, high_c, mu_c)
+    chance = min(max(chance, 0.0), 1.0)  # a probability; quadrature may overshoot 1 by rounding (~1e-12)
 
     # E[(Y − x)⁺] for Y ~ Beta(a, b) equals E[Y]·S(x; a + 1, b) − x·S(x; a, b), S the survival function.
     def upper_partial(x: Any, a: float, b: float) -> Any:

@@ -34,6 +34,7 @@ from abnb.stats.frequentist import (
     _Interval,
     _ratio_lift,
     _symmetric,
+    welch_df,
 )
 from abnb.stats.moments import Moments
 
@@ -188,7 +189,7 @@ def cuped(
             "the CUPED-adjusted metric has zero variance in both arms (y is an exact linear function of the "
             "covariate), so the difference cannot be tested; check the metric and covariate definitions."
         )
-    df = (var_c + var_t) ** 2 / (var_c**2 / (n_c - 1) + var_t**2 / (n_t - 1))
+    df = welch_df(var_c, n_c, var_t, n_t)
     m_c, m_t = control.mean, treatment.mean
     # a_t − a_c from differences around the common shifts (large means cancel exactly; see Moments.difference_from)
     adjusted_difference = treatment.difference_from(control) - theta * treatment.x_difference_from(control)

@@ -66,6 +66,34 @@ def _finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return array
 
 
+#: Relative slack of the Cauchy–Schwarz check ``Σy² ≥ (Σy)²/n``: sums rounded by an engine (parallel double sums
+#: differ around 1e-15 relative) pass, sums that belong to different data do not.
+_CONSISTENCY_TOLERANCE = 1e-9
+
+
+def _check_consistent(n: int, total: float, total_sq: float, name: str, name_sq: str) -> None:
+    """Raise ``ParameterError`` unless the sums can come from ``n`` real values.
+
+    ``n = 0`` needs both sums to be 0, and by Cauchy–Schwarz ``Σy² ≥ (Σy)²/n`` (equality when every value is the
+    same). A violation means the sums were mixed up (e.g. ``sum_sq`` of other rows, or ``Σy²`` passed as
+    ``(Σy)²``); the variance would otherwise be clipped to 0 and the test would report a wrong, far too small SE.
+    """
+    if n == 0:
+        if total != 0.0 or total_sq != 0.0:
+            raise ParameterError(
+                f"Moments with n=0 units must have Moments.{name} = Moments.{name_sq} = 0, got {total!r} and "
+                f"{total_sq!r}; check that n counts the same rows as the sums."
+            )
+        return
+    floor = total * total / n
+    if floor - total_sq > _CONSISTENCY_TOLERANCE * max(floor, total_sq):
+        raise ParameterError(
+            f"Moments.{name_sq} = {total_sq!r} is smaller than Moments.{name}²/n = {floor!r} (n={n}), which no set "
+            f"of {n} real values allows (Σy² ≥ (Σy)²/n); the sums do not belong together. Pass the sum of squared "
+            f"values as {name_sq} (not the square of the sum) over the same rows as {name} and n."
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Moments:
     """Sufficient statistics ``n``, ``Σy``, ``Σy²`` (and optionally ``Σx``, ``Σx²``, ``Σxy``) of one arm.
@@ -92,8 +120,8 @@ class Moments:
 
     Raises:
         ParameterError: If ``n`` is not a non-negative whole number, a sum is not finite, ``sum_sq`` (or
-            ``x_sum_sq``) is negative, only some of the covariate sums are given, or a proportion's
-            ``sum`` lies outside ``[0, n]``.
+            ``x_sum_sq``) is negative or below ``sum²/n`` (no real values have such sums; ``n = 0`` needs zero
+            sums), only some of the covariate sums are given, or a proportion's ``sum`` lies outside ``[0, n]``.
     """
 
     n: int
@@ -138,6 +166,9 @@ class Moments:
             raise ParameterError(
                 f"Moments.sum counts successes of a proportion and must lie in [0, n={n}], got {self.sum!r}."
             )
+        _check_consistent(n, self.sum, sum_sq, "sum", "sum_sq")
+        if self.x_sum is not None and self.x_sum_sq is not None:
+            _check_consistent(n, self.x_sum, self.x_sum_sq, "x_sum", "x_sum_sq")
 
     # ----------------------------------------------------------------------------------------------
     # constructors
@@ -151,20 +182,28 @@ class Moments:
             covariate: One covariate (or denominator) value per unit, aligned with ``values``.
 
         Returns:
-            The moments; ``x_sum``, ``x_sum_sq`` and ``xy_sum`` are filled when ``covariate`` is given.
+            The moments; ``x_sum``, ``x_sum_sq`` and ``xy_sum`` are filled when ``covariate`` is given. The sums
+            are taken around the first unit's value (``shift = values[0]``, ``x_shift = covariate[0]``), as the
+            engine's aggregate does, so constant values give a variance of exactly 0 and a large mean keeps its
+            variance (raw sums of ``0.1`` seven times leave ``Σy² − (Σy)²/n ≈ 1e-17`` of rounding, which the tests
+            would read as a real, tiny variance). ``.shifted(0.0)`` gives the raw sums.
 
         Raises:
             DataError: If the values are not numbers, not one-dimensional, contain NaN or infinity, or the
                 covariate has a different length.
         """
         y = _finite_array(values, "values")
+        shift = float(y[0]) if y.size else 0.0
+        y = y - shift
         if covariate is None:
-            return cls(n=int(y.size), sum=float(y.sum()), sum_sq=float(np.dot(y, y)))
+            return cls(n=int(y.size), sum=float(y.sum()), sum_sq=float(np.dot(y, y)), shift=shift)
         x = _finite_array(covariate, "covariate values")
         if x.size != y.size:
             raise DataError(
                 f"covariate has {x.size} values but values has {y.size}; pass one covariate value per unit."
             )
+        x_shift = float(x[0]) if x.size else 0.0
+        x = x - x_shift
         return cls(
             n=int(y.size),
             sum=float(y.sum()),
@@ -172,6 +211,8 @@ class Moments:
             x_sum=float(x.sum()),
             x_sum_sq=float(np.dot(x, x)),
             xy_sum=float(np.dot(x, y)),
+            shift=shift,
+            x_shift=x_shift,
         )
 
     @classmethod
@@ -291,24 +332,36 @@ class Moments:
 
         ``Σ(y − b) = Σ(y − a) − n·d`` and ``Σ(y − b)² = Σ(y − a)² − 2d·Σ(y − a) + n·d²`` with ``d = b − a``;
         ``Σ(x − b')(y − b) = Σ(x − a')(y − a) − d·Σ(x − a') − d'·Σ(y − a) + n·d·d'``.
+
+        The new sum of squares is kept at or above ``(new sum)²/n`` (Cauchy–Schwarz, which the exact algebra
+        preserves): when ``|d|`` dwarfs the spread, rounding of the three terms could otherwise put it just below,
+        and the moments would fail their own consistency check on valid data.
         """
         x_shift = self.x_shift if x_shift is None else float(x_shift)
         d, dx, n = float(shift) - self.shift, x_shift - self.x_shift, self.n
         if d == 0.0 and dx == 0.0:
             return self
+
+        def moved(total: float, total_sq: float, delta: float) -> tuple[float, float]:
+            new_total = total - n * delta
+            floor = new_total * new_total / n if n else 0.0
+            return new_total, max(total_sq - 2.0 * delta * total + n * delta * delta, floor, 0.0)
+
         sums = self._x_sums()
         covariate: dict[str, float] = {}
         if sums is not None:
             x_sum, x_sum_sq, xy_sum = sums
+            new_x_sum, new_x_sum_sq = moved(x_sum, x_sum_sq, dx)
             covariate = {
-                "x_sum": x_sum - n * dx,
-                "x_sum_sq": max(x_sum_sq - 2.0 * dx * x_sum + n * dx * dx, 0.0),
+                "x_sum": new_x_sum,
+                "x_sum_sq": new_x_sum_sq,
                 "xy_sum": xy_sum - d * x_sum - dx * self.sum + n * d * dx,
             }
+        new_sum, new_sum_sq = moved(self.sum, self.sum_sq, d)
         return Moments(
             n=n,
-            sum=self.sum - n * d,
-            sum_sq=max(self.sum_sq - 2.0 * d * self.sum + n * d * d, 0.0),
+            sum=new_sum,
+            sum_sq=new_sum_sq,
             proportion=self.proportion,
             shift=float(shift),
             x_shift=x_shift,

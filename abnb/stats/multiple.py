@@ -17,6 +17,7 @@ import numpy as np
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, Effect
+from abnb.stats.frequentist import welch_df
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def _check_arm(name: str, arm: object) -> Moments:
 
 def _welch_df(a: float, b: float, n_t: int, n_c: int) -> float:
     """Welch–Satterthwaite degrees of freedom of ``a + b`` with ``a = v_t/n_t``-type terms."""
-    return (a + b) ** 2 / (a**2 / (n_t - 1) + b**2 / (n_c - 1))
+    return welch_df(b, n_c, a, n_t)
 
 
 def noninferiority(

@@ -29,6 +29,7 @@ from abnb.stats.frequentist import (
     _lift_se_delta,
     _ratio_lift,
     _symmetric,
+    welch_df,
 )
 from abnb.stats.moments import _as_count, _as_finite, _finite_array
 
@@ -259,7 +260,7 @@ def ratio(
             "both ratio estimates have zero delta-method variance (every unit has the same y/d), so the "
             f"difference of ratios (control {r_c:.6g}, treatment {r_t:.6g}) cannot be tested."
         )
-    df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
+    df = welch_df(var_c, control.n, var_t, treatment.n)
     method = "ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)"
     se_diff = math.sqrt(var_c + var_t)
     interval: _Interval
