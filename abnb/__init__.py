@@ -17,6 +17,7 @@ from abnb.errors import (
     EngineError,
     ParameterError,
     ReportError,
+    ReportLockedError,
     SchemaError,
     SpecError,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "Metric",
     "ParameterError",
     "ReportError",
+    "ReportLockedError",
     "SchemaError",
     "SparkConnection",
     "SpecError",

@@ -245,7 +245,12 @@ def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: 
     _check_database(database)
     try:
         rendered = render_monitoring(
-            database=database, output_dir=output_dir, as_of=as_of, window=window, model_version=model_version
+            database=database,
+            output_dir=output_dir,
+            as_of=as_of,
+            window=window,
+            model_version=model_version,
+            lock_timeout=_lock_timeout(),
         )
     except AbnbError as error:
         raise _fail(error) from error
@@ -276,6 +281,7 @@ def canary(
             versions=versions,
             steps=steps,
             step_hours=step_hours,
+            lock_timeout=_lock_timeout(),
         )
     except AbnbError as error:
         raise _fail(error) from error

@@ -323,6 +323,11 @@ class RenderedReport(NamedTuple):
 
 
 def _export_html(notebook_path: Path) -> str:
+    """The reader's HTML of an executed report: no code, no prompts, and no stderr streams.
+
+    Engine and kernel chatter on stderr (Spark's start-up lines, warnings) stays in the executed ``.ipynb`` for
+    whoever debugs the run; the published page shows results only.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -333,7 +338,13 @@ def _export_html(notebook_path: Path) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = [
+                o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+    body, _ = exporter.from_notebook_node(notebook)
     return str(body)
 
 
@@ -659,6 +670,7 @@ def render_monitoring(
     model_version: str = "",
     kernel_name: str = "python3",
     timeout: int = 600,
+    lock_timeout: float | None = None,
 ) -> RenderedReport:
     """Render the model-monitoring dashboard (``notebooks/monitoring.ipynb``) and publish it atomically.
 
@@ -674,6 +686,7 @@ def render_monitoring(
         model_version: Release to focus the release jumps and drift on; empty for every release.
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
+        lock_timeout: Seconds to retry while a writer holds the database (as in :func:`render`).
 
     Returns:
         Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
@@ -706,6 +719,7 @@ def render_monitoring(
         parameters,
         kernel_name=kernel_name,
         timeout=timeout,
+        lock_timeout=lock_timeout,
     )
     write_index(output_dir)
     return published
@@ -721,6 +735,7 @@ def render_canary(
     step_hours: str = "24",
     kernel_name: str = "python3",
     timeout: int = 600,
+    lock_timeout: float | None = None,
 ) -> RenderedReport:
     """Render the canary / blue-green report (``notebooks/canary_release.ipynb``) and publish it atomically.
 
@@ -737,6 +752,7 @@ def render_canary(
         step_hours: Hours each ramp step is judged.
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
+        lock_timeout: Seconds to retry while a writer holds the database (as in :func:`render`).
 
     Returns:
         Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
@@ -761,7 +777,13 @@ def render_canary(
     }
     notebook = PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb"
     published = _publish(
-        notebook, Path(output_dir) / "canary", label.isoformat(), parameters, kernel_name=kernel_name, timeout=timeout
+        notebook,
+        Path(output_dir) / "canary",
+        label.isoformat(),
+        parameters,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        lock_timeout=lock_timeout,
     )
     write_index(output_dir)
     return published

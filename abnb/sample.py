@@ -221,6 +221,24 @@ class SampleSummary:
         return f"<p>{caption}</p>{table}"
 
 
+STALE_SECONDS = 600.0
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete the temporary files of generations that were killed (SIGKILL skips their own clean-up).
+
+    A running generation writes its file continuously, so a temporary not modified for ``STALE_SECONDS`` belongs to
+    a dead process; younger ones may belong to a generation running right now and are left alone.
+    """
+    now = time.time()
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+        except OSError:  # gone meanwhile, or not ours to delete: the new generation does not depend on it
+            continue
+
+
 def generate(
     database: str | Path,
     *,
@@ -261,6 +279,7 @@ def generate(
     started = time.perf_counter()
     target = Path(database)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     rows = dict.fromkeys(("exposures", "events"), 0)
     glitch_units = 0

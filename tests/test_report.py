@@ -225,3 +225,23 @@ def test_incremental_report_reads_the_store_and_matches_the_full_analysis(sample
             assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
     with abnb.incremental.Store(store) as opened:
         assert opened.watermark("checkout_redesign")["as_of"].date().isoformat() == "2026-10-12"
+
+
+def test_published_html_leaves_stderr_chatter_in_the_notebook(tmp_path: Path) -> None:
+    import nbformat
+
+    from abnb.report import _export_html
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('result')")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="the effect is 42\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="Setting default log level to WARN\n"),
+    ]
+    notebook.cells.append(cell)
+    path = tmp_path / "run.ipynb"
+    nbformat.write(notebook, path)
+    page = _export_html(path)
+    assert "the effect is 42" in page
+    assert "Setting default log level" not in page
+    assert "Setting default log level" in path.read_text()  # the executed notebook keeps it for debugging

@@ -304,3 +304,23 @@ def test_bad_parameters_are_rejected(tmp_path: Path, argument: str, value: objec
     with pytest.raises(ParameterError, match=argument):
         generate(tmp_path / "x.duckdb", progress=False, **{argument: value})  # type: ignore[arg-type]
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_generation_removes_the_temporaries_of_killed_runs_only(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from abnb.sample import STALE_SECONDS
+
+    target = tmp_path / "t.duckdb"
+    stale, fresh = tmp_path / ".t.duckdb.dead00000000.tmp", tmp_path / ".t.duckdb.live00000000.tmp"
+    for leftover in (stale, fresh, tmp_path / ".t.duckdb.dead00000000.tmp.wal"):
+        leftover.write_bytes(b"partial")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(tmp_path / ".t.duckdb.dead00000000.tmp.wal", (old, old))
+    generate(target, users=200, progress=False)
+    assert not stale.exists()
+    assert not (tmp_path / ".t.duckdb.dead00000000.tmp.wal").exists()
+    assert fresh.exists()  # may belong to a generation running right now
+    assert target.exists()
