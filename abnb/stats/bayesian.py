@@ -224,7 +224,19 @@ def _beta_posterior(
     bracket_low, bracket_high = low_t - high_c, high_t - low_c
 
     def quantile(q: float) -> float:
-        return float(optimize.brentq(lambda d: cdf(d) - q, bracket_low, bracket_high, xtol=1e-13, rtol=1e-12))
+        # Bracket the root around the normal approximation first (a few hundredths of an sd off for large
+        # posteriors), widening until the CDF changes sign, so Brent's method starts close and needs fewer CDFs.
+        def excess(d: float) -> float:
+            return cdf(d) - q
+
+        guess = mean + sd * float(special.ndtri(q))
+        width = 0.05 * sd
+        low, high = max(guess - width, bracket_low), min(guess + width, bracket_high)
+        while excess(low) > 0.0 and low > bracket_low:
+            low, width = max(guess - 4.0 * width, bracket_low), 4.0 * width
+        while excess(high) < 0.0 and high < bracket_high:
+            high, width = min(guess + 4.0 * width, bracket_high), 4.0 * width
+        return float(optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-12))
 
     tail = 0.5 * (1.0 - level)
     return chance, loss_treatment, loss_control, quantile(tail), quantile(1.0 - tail), mean, sd
