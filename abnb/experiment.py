@@ -28,7 +28,6 @@ metric and treatment arm.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -36,6 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from abnb._toml import read_toml
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
 from abnb.engine import BaseConnection, as_connection, validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
@@ -296,23 +296,7 @@ class Experiment:
                 gives line and column), or describes an invalid experiment.
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as error:
-            raise SpecError(f"experiment spec {path} does not exist.") from error
-        except IsADirectoryError as error:
-            raise SpecError(f"experiment spec {path} is a directory; pass the path of one .toml file.") from error
-        except UnicodeDecodeError as error:
-            raise SpecError(
-                f"experiment spec {path} is not UTF-8 text (byte {error.start} cannot be decoded); TOML files must "
-                "be UTF-8. Re-save it as UTF-8."
-            ) from error
-        except OSError as error:
-            raise SpecError(f"experiment spec {path} cannot be read: {error.strerror or error}.") from error
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise SpecError(f"experiment spec {path} is not valid TOML: {error}. Fix the file.") from error
+        data = read_toml(path, "experiment spec")
         return cls.from_dict(data, source=str(path))
 
     def analyze(

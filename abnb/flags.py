@@ -41,12 +41,12 @@ References:
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from abnb._toml import read_toml
 from abnb.assign import uniform
 from abnb.errors import ParameterError, SpecError
 
@@ -613,31 +613,6 @@ def _rule(
 
 
 # ---------------------------------------------------------------------------------------------- flag collection
-_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise SpecError(f"flag file {path} does not exist.") from error
-    except UnicodeDecodeError as error:
-        raise SpecError(
-            f"flag file {path} is not UTF-8 text (byte {error.start} cannot be decoded); TOML files must be UTF-8. "
-            "Re-save it as UTF-8."
-        ) from error
-    except OSError as error:
-        raise SpecError(f"flag file {path} cannot be read: {error.strerror or error}.") from error
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        match = _LINE.search(message)
-        where = f" at line {match.group(1)}, column {match.group(2)}" if match else ""
-        reason = _LINE.sub("", message).strip()
-        raise SpecError(f"flag file {path} is not valid TOML{where}: {reason}. Fix that line.") from error
-
-
 class Flags:
     """A set of feature flags sharing segments; what an application asks ``treatment``/``enabled`` of.
 
@@ -698,7 +673,7 @@ class Flags:
         files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
         flags: list[Flag] = []
         for file in files:
-            flags.extend(cls.from_dict(_load_toml(file), segments=segments, source=str(file)).values())
+            flags.extend(cls.from_dict(read_toml(file, "flag file"), segments=segments, source=str(file)).values())
         return cls(flags)
 
     def __getitem__(self, key: str) -> Flag:
