@@ -1376,23 +1376,12 @@ def validate_monitoring_parameters(**values: Any) -> MonitoringParameters:
 
 
 def _resolve_end(as_of: datetime | date | str | None) -> datetime | None:
-    """The exclusive cutoff of ``as_of``: a date means through that day, a datetime is the cutoff itself."""
-    from datetime import timedelta
+    """The exclusive cutoff of ``as_of`` (:func:`abnb.experiment.resolve_as_of`), or ``None`` when not given."""
+    from abnb.experiment import resolve_as_of
 
     if as_of is None or as_of == "":
         return None
-    if isinstance(as_of, datetime):
-        return as_of
-    if isinstance(as_of, date):
-        return datetime(as_of.year, as_of.month, as_of.day) + timedelta(days=1)
-    if not isinstance(as_of, str):
-        raise ParameterError(f"as_of must be an ISO date or datetime, got {as_of!r}.")
-    try:
-        if len(as_of) == 10:
-            return datetime.fromisoformat(as_of) + timedelta(days=1)
-        return datetime.fromisoformat(as_of)
-    except (ValueError, OverflowError) as error:
-        raise ParameterError(f"as_of must be an ISO date (2026-10-14) or datetime, got {as_of!r}: {error}.") from error
+    return resolve_as_of(as_of, None)[0]
 
 
 @dataclass(frozen=True)
