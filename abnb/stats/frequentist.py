@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from numbers import Real
 from typing import Any, Literal, TypeVar
@@ -232,6 +233,9 @@ def _log_ratio(m_c: float, var_c: float, m_t: float, var_t: float, *, what: str 
     return math.log(ratio), math.sqrt(var_t / m_t**2 + var_c / m_c**2)
 
 
+_LOG_DOUBLE_MAX = math.log(sys.float_info.max)
+
+
 def _log_interval(
     m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, *, what: str = "mean"
 ) -> _Interval:
@@ -240,7 +244,9 @@ def _log_interval(
 
     def interval(level: float) -> tuple[float, float]:
         half = _critical_value(level, df) * se_log
-        return math.expm1(log_ratio - half), math.expm1(log_ratio + half)
+        # beyond e^709 the upper end is not a double: the interval is unbounded above at this level
+        upper = math.expm1(log_ratio + half) if log_ratio + half < _LOG_DOUBLE_MAX else math.inf
+        return math.expm1(log_ratio - half), upper
 
     return interval
 

@@ -250,7 +250,8 @@ def test_api21_sample_size_alpha_outside_unit_interval(alpha: float) -> None:
 
 def test_api22_spec_malformed_toml(tmp_path: Path) -> None:
     path = _write(tmp_path, 'name = "x"\narms = ["a", "b"\ncontrol = "a"\n')
-    with pytest.raises(SpecError, match=rf"experiment spec {path} is not valid TOML at line 3, column 1: .*Fix that line"):
+    expected = rf"experiment spec {path} is not valid TOML at line 3, column 1: .*Fix that line"
+    with pytest.raises(SpecError, match=expected):
         abnb.Experiment.from_toml(path)
 
 

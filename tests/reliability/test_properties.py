@@ -118,6 +118,8 @@ def test_prop03_swapping_arms_negates_the_cuped_effect_and_keeps_p(
         ab = cuped(mc, mt)
     except DataError:  # y an exact linear function of x: documented
         assume(False)
+    # near-degenerate fits (adjusted variance below 1e-6 of the raw one) are mostly rounding: prop04's rule too
+    assume(ab.variance_reduction < 1.0 - 1e-6)
     ba = cuped(mt, mc)
     assert ba.theta == pytest.approx(ab.theta, rel=1e-9, abs=1e-12)
     assert ba.estimate == pytest.approx(-ab.estimate, rel=1e-9, abs=1e-9 * ab.se)
@@ -174,7 +176,9 @@ def test_prop06_shifting_moments_changes_no_statistic(c: list[float], t: list[fl
     assert sc.n == mc.n
     scale = float(max(np.abs(yc).max(), np.abs(yt).max(), abs(a), abs(b), 1.0))
     assert sc.mean == pytest.approx(mc.mean, rel=1e-12, abs=1e-12 * scale)
-    tol = 1e-9 * (1.0 + scale**2 / max(float(np.var(yc)), 1e-300))
+    tol = 1e-9 * (1.0 + scale**2 / max(min(float(np.var(yc)), float(np.var(yt))), 1e-300))
+    # an origin ~1e3 spreads away costs ~6 of the 16 digits of Σ(y − c)²; past that the rounding is the story
+    assume(tol <= 1e-6)
     assert sc.variance == pytest.approx(mc.variance, rel=tol, abs=1e-300)
     base, moved = welch(mc, mt), welch(sc, st_)
     assert moved.estimate == pytest.approx(base.estimate, rel=1e-9, abs=1e-9 * scale)
@@ -301,7 +305,10 @@ def _check_effect(effect: abnb.stats.Effect) -> None:
     assert 0.0 <= effect.pvalue <= 1.0
     assert effect.ci_low <= effect.estimate <= effect.ci_high
     assert effect.se >= 0.0
-    assert all(math.isfinite(v) for v in (effect.estimate, effect.ci_low, effect.ci_high, effect.pvalue))
+    assert all(math.isfinite(v) for v in (effect.estimate, effect.pvalue))
+    # an interval may be unbounded (a log-ratio CI at alpha 1e-6 with 2 units per arm reaches beyond e^709)
+    assert not math.isnan(effect.ci_low)
+    assert not math.isnan(effect.ci_high)
 
 
 @given(c=samples(), t=samples(), alpha=st.floats(1e-6, 0.5), relative_ci=st.sampled_from(["delta", "log", "fieller"]))
@@ -604,3 +611,13 @@ def test_prop28_shifting_far_away_keeps_moments_consistent(
     assert moved.x_sum is not None
     assert moved.x_sum_sq >= moved.x_sum**2 / moved.n
     assert moved.mean == pytest.approx(float(np.mean(values)), rel=1e-9, abs=1e-9 * (abs(shift) + 1e3))
+
+
+def test_prop29_log_ratio_interval_beyond_the_double_range_is_unbounded_not_an_overflow() -> None:
+    """Found by prop10 under the longer `dev` profile: 2 units per arm at alpha 1e-6 put exp(upper) past e^709."""
+    control, treatment = Moments.from_values([0.0, 1.0]), Moments.from_values([0.0, 1.0])
+    lift = welch(control, treatment, alpha=1e-6, relative=True, relative_ci="log")
+    assert lift.estimate == 0.0
+    assert lift.ci_low == pytest.approx(-1.0)
+    assert lift.ci_high == math.inf
+    assert lift.pvalue == pytest.approx(1.0)
