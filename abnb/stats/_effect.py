@@ -38,6 +38,31 @@ def _fmt(value: float | None, *, percent: bool = False) -> str:
     return f"{value:.4g}"
 
 
+def interval_at(
+    confidence_level: float,
+    interval: Callable[[float], tuple[float, float]] | None,
+    alpha: float,
+    stored: tuple[float, float],
+    what: str,
+) -> ConfidenceInterval:
+    """A result's interval at ``confidence_level``.
+
+    Recomputed by ``interval`` when the result kept it, else the ``stored`` interval if the level is ``1 − alpha``.
+
+    Raises:
+        ParameterError: The level is outside (0, 1), or differs from ``1 − alpha`` and nothing can recompute it.
+    """
+    level = check_level(confidence_level)
+    if interval is not None:
+        return ConfidenceInterval(*interval(level))
+    if math.isclose(level, 1.0 - alpha, rel_tol=0.0, abs_tol=1e-12):
+        return ConfidenceInterval(*stored)
+    raise ParameterError(
+        f"this {what} only knows its {1.0 - alpha:.4g} interval; "
+        f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ConfidenceInterval:
     """A two-sided confidence interval ``[low, high]``; unpacks as ``low, high = ci``."""
@@ -111,16 +136,7 @@ class Effect(FlatResult):
                 interval function and ``confidence_level`` differs from ``1 − alpha``.
             DataError: If the interval does not exist at this level (e.g. an unbounded Fieller interval).
         """
-        level = check_level(confidence_level)
-        if self._interval is not None:
-            low, high = self._interval(level)
-            return ConfidenceInterval(low, high)
-        if math.isclose(level, 1.0 - self.alpha, rel_tol=0.0, abs_tol=1e-12):
-            return ConfidenceInterval(self.ci_low, self.ci_high)
-        raise ParameterError(
-            f"this Effect only knows its {1.0 - self.alpha:.4g} interval; "
-            f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
-        )
+        return interval_at(confidence_level, self._interval, self.alpha, (self.ci_low, self.ci_high), "Effect")
 
     def _repr_html_(self) -> str:
         pct = self.relative

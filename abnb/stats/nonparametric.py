@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
-from abnb.stats._effect import ConfidenceInterval, check_level
+from abnb.stats._effect import ConfidenceInterval, interval_at
 
 if TYPE_CHECKING:
     pass
@@ -115,16 +115,7 @@ class _Result(FlatResult):
             ParameterError: If ``confidence_level`` is outside (0, 1), or the result cannot recompute its
                 interval and ``confidence_level`` differs from ``1 − alpha``.
         """
-        level = check_level(confidence_level)
-        if self._interval is not None:
-            low, high = self._interval(level)
-            return ConfidenceInterval(low, high)
-        if math.isclose(level, 1.0 - self.alpha, rel_tol=0.0, abs_tol=1e-12):
-            return ConfidenceInterval(self.ci_low, self.ci_high)
-        raise ParameterError(
-            f"this result only knows its {1.0 - self.alpha:.4g} interval; "
-            f"recompute it with alpha={1.0 - level:.4g} for a {level:.4g} interval."
-        )
+        return interval_at(confidence_level, self._interval, self.alpha, (self.ci_low, self.ci_high), "result")
 
     def _repr_html_(self) -> str:
         body = "".join(
