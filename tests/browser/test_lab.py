@@ -83,6 +83,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_slider_changes_chart_and_verdict(lab: str, chromium: str) -> None:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -117,9 +118,10 @@ def test_slider_changes_chart_and_verdict(lab: str, chromium: str) -> None:
             readout = slider.locator(".widget-readout")
             readout.fill("2158")
             readout.press("Enter")
+            # wait for the verdict of the new n itself (the widget may re-render more than once on its way)
             page.wait_for_function(
                 "([old]) => { const v = document.querySelector('.jp-OutputArea .widget-html .abnb-verdict');"
-                " return v !== null && v.innerText !== old; }",
+                " return v !== null && v.innerText !== old && v.innerText.replace(/,/g, '').includes('(n=2158)'); }",
                 arg=[before_text],
                 timeout=60_000,
             )
@@ -127,7 +129,12 @@ def test_slider_changes_chart_and_verdict(lab: str, chromium: str) -> None:
             after_chart = page.locator(".jp-OutputArea .widget-html svg").first.inner_html()
             screenshot = ROOT / "reports" / "screenshots" / "teaching_02_lab.png"
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            verdict.scroll_into_view_if_needed()
+            for _ in range(3):  # a re-render between resolving and scrolling detaches the element: resolve again
+                try:
+                    verdict.scroll_into_view_if_needed(timeout=5_000)
+                    break
+                except PlaywrightError:
+                    page.wait_for_timeout(200)
             page.screenshot(path=str(screenshot), full_page=False)
         finally:
             browser.close()
