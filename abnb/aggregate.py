@@ -1,16 +1,21 @@
 """One aggregate query per analysis: metrics → per-unit values → sufficient statistics per arm × segment.
 
-The query is a SQLGlot tree with four steps, all executed by the engine in one statement:
+The query is a SQLGlot tree whose steps the engine runs in one statement (after a ``LIMIT 1`` pilot query that
+finds the shifts of the mean metrics' sums, :func:`build_pilot_query`):
 
-1. ``assignment``: one row per exposed unit (first exposure time, arm, segment values at first exposure). A unit
-   seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison. Exposure rows
-   with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with only such rows is excluded
-   and counted like one in several arms). A unit-level table is trusted to hold one row per unit.
-2. ``m<i>``: per metric, the unit's rows at or after its first exposure (and before ``as_of``) reduced to one value
-   (and, when the metric has a covariate, its rows in the pre-exposure lookback reduced the same way).
-3. ``units``: exposures left-joined to every metric, missing values as 0.
-4. The result: ``n``, ``Σy``, ``Σy²`` (and ``Σx``, ``Σx²``, ``Σxy`` for covariates) per arm, and per arm × level
-   of each segment column, via ``GROUPING SETS`` — a few dozen rows whatever the number of units.
+1. ``assignment`` (event level): one row per exposed unit (first exposure time, arm, segment values at first
+   exposure). A unit seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison.
+   Exposure rows with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with only such rows
+   is excluded and counted like one in several arms).
+2. ``p<k>`` (event level): per group of metrics one scan can serve (one table, same ``unit`` and ``ts``; other
+   metrics alone), each unit's rows at or after its first exposure (and before ``as_of``) reduced to one value per
+   metric, and the pre-exposure lookback reduced the same way for covariates.
+3. ``units``: exposures left-joined to those steps, missing values as 0 — or, at unit level, the table itself
+   (trusted to hold one row per unit).
+4. ``cells``: one ``GROUP BY`` of the units by arm × every segment column: ``n``, ``Σ(y − c)``, ``Σ(y − c)²`` (and
+   ``Σx``, ``Σx²``, ``Σxy`` for covariates and denominators).
+5. The result: the cells rolled up by ``GROUPING SETS`` (arm; arm × each segment) — a few dozen rows whatever the
+   number of units.
 """
 
 from __future__ import annotations
