@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -209,4 +211,22 @@ pd.DataFrame(
         ],
     },
     index=["false-positive rate"],
+)
+
+# %% [markdown]
+# ## 10. Large means keep their digits: shifted sums
+#
+# A latency in nanoseconds since midnight, a price in micro-units: when a metric's mean dwarfs its spread, the
+# textbook `Σy² − (Σy)²/n` cancels away every digit of the variance. The engine sums `y − c` around a pilot value `c`
+# instead (`Moments.shift`); the statistics do not change, the digits survive.
+
+# %%
+values = 1e9 + np.random.default_rng(1).normal(0.0, 1.0, 10_000)
+shifted = Moments.from_values(values)  # sums around the first value, as the engine's query does
+raw = shifted.shifted(0.0)  # the same data as raw power sums
+pd.DataFrame(
+    {
+        "variance": [float(np.var(values, ddof=1)), shifted.variance, raw.variance],
+    },
+    index=["two-pass (numpy)", "shifted sums", "raw sums"],
 )
