@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from abnb.errors import AbnbError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from abnb.report import RenderedReport
 
 
 class _Failure(click.ClickException):
@@ -123,24 +128,33 @@ def _render(
 ) -> Path:
     from abnb.report import render
 
-    if engine == "duckdb":
+    store = None
+    if incremental:
+        from abnb.incremental import default_store
+
+        store = default_store(database)
+    return _published(
+        render,
+        experiment,
+        database=database,
+        output_dir=output_dir,
+        as_of=as_of,
+        engine=engine,
+        parquet=parquet,
+        store=store,
+    )
+
+
+def _published(render: Callable[..., RenderedReport], *args: Any, database: Path | None, **options: Any) -> Path:
+    """Run a ``render*`` function of :mod:`abnb.report` as a command and return the HTML path.
+
+    The DuckDB file is checked before a kernel starts, the scheduled lock timeout applies, and an ``AbnbError``
+    becomes a one-line failure.
+    """
+    if options.get("engine", "duckdb") == "duckdb":
         _check_database(database)
     try:
-        store = None
-        if incremental:
-            from abnb.incremental import default_store
-
-            store = default_store(database)
-        rendered = render(
-            experiment,
-            database=database,
-            output_dir=output_dir,
-            as_of=as_of,
-            engine=engine,
-            parquet=parquet,
-            store=store,
-            lock_timeout=_lock_timeout(),
-        )
+        rendered = render(*args, database=database, lock_timeout=_lock_timeout(), **options)
     except AbnbError as error:
         raise _fail(error) from error
     return rendered.html
@@ -242,19 +256,16 @@ def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: 
     """Render the model-monitoring dashboard into OUTPUT_DIR/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
-    _check_database(database)
-    try:
-        rendered = render_monitoring(
+    click.echo(
+        _published(
+            render_monitoring,
             database=database,
             output_dir=output_dir,
             as_of=as_of,
             window=window,
             model_version=model_version,
-            lock_timeout=_lock_timeout(),
         )
-    except AbnbError as error:
-        raise _fail(error) from error
-    click.echo(rendered.html)
+    )
 
 
 @main.command()
@@ -272,20 +283,17 @@ def canary(
     """Render the canary / blue-green report into OUTPUT_DIR/canary/ and print its HTML path."""
     from abnb.report import render_canary
 
-    _check_database(database)
-    try:
-        rendered = render_canary(
+    click.echo(
+        _published(
+            render_canary,
             database=database,
             output_dir=output_dir,
             as_of=as_of,
             versions=versions,
             steps=steps,
             step_hours=step_hours,
-            lock_timeout=_lock_timeout(),
         )
-    except AbnbError as error:
-        raise _fail(error) from error
-    click.echo(rendered.html)
+    )
 
 
 @main.command()
