@@ -698,31 +698,20 @@ def render_monitoring(
     """
     from abnb.monitor import validate_monitoring_parameters
 
-    db = Path(database) if database is not None else default_database()
-    as_of_text = as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
+    db, as_of_text = _database_and_as_of(database, as_of)
     validate_monitoring_parameters(window=window, as_of=as_of_text, model_version=model_version, database=str(db))
-    if as_of_text:
-        _, label = resolve_as_of(as_of_text, None)
-    else:
-        label = _latest_day(db)
-    parameters = {
-        "window": window,
-        "as_of": as_of_text,
-        "model_version": model_version,
-        "database": str(db.resolve()),
-        "summary_path": str(Path("{staging}") / "summary.json"),
-    }
-    published = _publish(
+    parameters = {"window": window, "as_of": as_of_text, "model_version": model_version}
+    return _publish_ops(
         MONITORING_NOTEBOOK,
-        Path(output_dir) / "monitoring",
-        label.isoformat(),
+        Path(output_dir),
+        "monitoring",
+        db,
+        _ops_label(db, as_of_text),
         parameters,
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
     )
-    write_index(output_dir)
-    return published
 
 
 def render_canary(
@@ -763,24 +752,57 @@ def render_canary(
     """
     from abnb.rollout.canary import validate_canary_parameters
 
-    db = Path(database) if database is not None else default_database()
-    as_of_text = as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
+    db, as_of_text = _database_and_as_of(database, as_of)
     validate_canary_parameters(versions=versions, steps=steps, step_hours=step_hours, as_of=as_of_text)
-    label = resolve_as_of(as_of_text, None)[1] if as_of_text else _latest_day(db)
-    parameters = {
-        "versions": versions,
-        "steps": steps,
-        "step_hours": step_hours,
-        "as_of": label.isoformat(),
-        "database": str(db.resolve()),
+    label = _ops_label(db, as_of_text)
+    parameters = {"versions": versions, "steps": steps, "step_hours": step_hours, "as_of": label.isoformat()}
+    return _publish_ops(
+        PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb",
+        Path(output_dir),
+        "canary",
+        db,
+        label,
+        parameters,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        lock_timeout=lock_timeout,
+    )
+
+
+def _database_and_as_of(database: str | Path | None, as_of: date | datetime | str | None) -> tuple[Path, str]:
+    """The database file (default: the sample / ``$ABNB_DATABASE``) and ``as_of`` as the text a notebook takes."""
+    db = Path(database) if database is not None else default_database()
+    return db, as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
+
+
+def _ops_label(database: Path, as_of_text: str) -> date:
+    """The day an operations report is named after: ``as_of``'s last day, else the day of the last prediction."""
+    return resolve_as_of(as_of_text, None)[1] if as_of_text else _latest_day(database)
+
+
+def _publish_ops(
+    notebook: Path,
+    output_dir: Path,
+    folder: str,
+    database: Path,
+    label: date,
+    parameters: dict[str, str],
+    *,
+    kernel_name: str,
+    timeout: int,
+    lock_timeout: float | None,
+) -> RenderedReport:
+    """Publish an operations report (monitoring, canary) into ``<output_dir>/<folder>/`` and refresh the index."""
+    filled = {
+        **parameters,
+        "database": str(database.resolve()),
         "summary_path": str(Path("{staging}") / "summary.json"),
     }
-    notebook = PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb"
     published = _publish(
         notebook,
-        Path(output_dir) / "canary",
+        output_dir / folder,
         label.isoformat(),
-        parameters,
+        filled,
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
