@@ -615,13 +615,7 @@ def render(
     spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
     cutoff, label = resolve_as_of(as_of, spec.end)
     db = Path(database) if database is not None else default_database()
-    parameters = {
-        "experiment": spec.name,
-        "spec_json": json.dumps(spec.to_dict()),
-        "database": str(db.resolve()),
-        "as_of": cutoff.isoformat(),
-        "summary_path": str(Path("{staging}") / "summary.json"),
-    }
+    parameters = {"experiment": spec.name, "spec_json": json.dumps(spec.to_dict()), "as_of": cutoff.isoformat()}
     if engine != "duckdb":
         validate_parameters(experiment=spec.name, engine=engine, parquet=str(parquet or ""))
         parameters["engine"] = engine
@@ -631,17 +625,17 @@ def render(
         parameters["store"] = str(Path(store).resolve())
     if engine == "duckdb":
         _check_unlocked(db, lock_timeout)
-    published = _publish(
+    return _publish_and_index(
         NOTEBOOK,
-        Path(output_dir) / spec.name,
-        label.isoformat(),
+        Path(output_dir),
+        spec.name,
+        db,
+        label,
         parameters,
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
     )
-    write_index(output_dir)
-    return published
 
 
 def _check_unlocked(database: Path, lock_timeout: float | None) -> None:
@@ -701,7 +695,7 @@ def render_monitoring(
     db, as_of_text = _database_and_as_of(database, as_of)
     validate_monitoring_parameters(window=window, as_of=as_of_text, model_version=model_version, database=str(db))
     parameters = {"window": window, "as_of": as_of_text, "model_version": model_version}
-    return _publish_ops(
+    return _publish_and_index(
         MONITORING_NOTEBOOK,
         Path(output_dir),
         "monitoring",
@@ -756,7 +750,7 @@ def render_canary(
     validate_canary_parameters(versions=versions, steps=steps, step_hours=step_hours, as_of=as_of_text)
     label = _ops_label(db, as_of_text)
     parameters = {"versions": versions, "steps": steps, "step_hours": step_hours, "as_of": label.isoformat()}
-    return _publish_ops(
+    return _publish_and_index(
         PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb",
         Path(output_dir),
         "canary",
@@ -780,7 +774,7 @@ def _ops_label(database: Path, as_of_text: str) -> date:
     return resolve_as_of(as_of_text, None)[1] if as_of_text else _latest_day(database)
 
 
-def _publish_ops(
+def _publish_and_index(
     notebook: Path,
     output_dir: Path,
     folder: str,
@@ -792,7 +786,10 @@ def _publish_ops(
     timeout: int,
     lock_timeout: float | None,
 ) -> RenderedReport:
-    """Publish an operations report (monitoring, canary) into ``<output_dir>/<folder>/`` and refresh the index."""
+    """Publish a report into ``<output_dir>/<folder>/`` and refresh the index.
+
+    The notebook gets ``database`` and the staging ``summary_path`` besides ``parameters``.
+    """
     filled = {
         **parameters,
         "database": str(database.resolve()),
