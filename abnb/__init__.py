@@ -16,6 +16,7 @@ from abnb.errors import (
     DataError,
     EngineError,
     ParameterError,
+    ProjectError,
     ReportError,
     ReportLockedError,
     SchemaError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         chaos,
         charts,
         counts,
+        datasets,
         engine,
         experiment,
         feedback,
@@ -39,18 +41,18 @@ if TYPE_CHECKING:
         metrics,
         monitor,
         quality,
+        project,
         report,
         rollout,
-        sample,
-        sample_concurrent,
-        sample_models,
         stats,
         telemetry,
+        validate,
         widgets,
     )
     from abnb.engine import Connection, SparkConnection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
+    from abnb.project import Project, find_project
 
 __version__ = "0.1.0"
 
@@ -62,6 +64,8 @@ _NAMES = {
     "ExperimentResult": "abnb.experiment",
     "load": "abnb.experiment",
     "Metric": "abnb.metrics",
+    "Project": "abnb.project",
+    "find_project": "abnb.project",
 }
 _MODULES = {
     "aggregate",
@@ -71,6 +75,7 @@ _MODULES = {
     "chaos",
     "charts",
     "counts",
+    "datasets",
     "engine",
     "experiment",
     "feedback",
@@ -78,14 +83,13 @@ _MODULES = {
     "incremental",
     "metrics",
     "monitor",
+    "project",
     "report",
     "rollout",
     "quality",
-    "sample",
-    "sample_concurrent",
-    "sample_models",
     "stats",
     "telemetry",
+    "validate",
     "widgets",
 }
 
@@ -100,6 +104,8 @@ __all__ = [
     "ExperimentResult",
     "Metric",
     "ParameterError",
+    "Project",
+    "ProjectError",
     "ReportError",
     "ReportLockedError",
     "SchemaError",
@@ -113,22 +119,23 @@ __all__ = [
     "charts",
     "connect",
     "counts",
+    "datasets",
     "engine",
     "experiment",
     "feedback",
+    "find_project",
     "flags",
     "incremental",
     "load",
     "metrics",
     "monitor",
+    "project",
     "quality",
     "report",
     "rollout",
-    "sample",
-    "sample_concurrent",
-    "sample_models",
     "stats",
     "telemetry",
+    "validate",
     "widgets",
 ]
 

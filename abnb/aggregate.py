@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from abnb.engine import BaseConnection, identifier, validate_identifier
+from abnb.engine import BaseConnection, identifier, table_expr, validate_identifier, validate_table_name, wall_clock
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.metrics import Metric
 from abnb.stats import Moments, RatioMoments
@@ -37,7 +37,18 @@ ArmStats = Moments | RatioMoments
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["Aggregates", "ArmStats", "ExposureSource", "aggregate", "build_query", "build_sample_query", "unit_values"]
+__all__ = [
+    "Aggregates",
+    "ArmStats",
+    "ExposureSource",
+    "aggregate",
+    "build_query",
+    "build_sample_query",
+    "check_exposures",
+    "check_metric",
+    "data_extent",
+    "unit_values",
+]
 
 MISSING = "(missing)"
 LEVELS = ("event", "unit")
@@ -65,7 +76,7 @@ class ExposureSource:
     """Where exposures live and what their columns are called.
 
     Args:
-        table: Table (or view) with one row per exposure.
+        table: Table (or view, frame, source; ``schema.table`` for a qualified name) with one row per exposure.
         unit: Column with the randomisation unit id.
         arm: Column with the arm the unit was exposed to.
         ts: Column with the exposure time (may be ``None`` at unit level: no time window then).
@@ -90,7 +101,7 @@ class ExposureSource:
         for what in ("ts", "experiment_column"):
             if getattr(self, what) == "":  # TOML has no null: an empty string means "none"
                 object.__setattr__(self, what, None)
-        validate_identifier(self.table, "exposures table")
+        validate_table_name(self.table, "exposures table")
         for what in ("unit", "arm"):
             validate_identifier(getattr(self, what), f"exposures {what} column")
         if self.ts is None and self.level == "event":
@@ -294,10 +305,7 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
             *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in segments],
         )
         .from_(
-            exp.Table(
-                this=identifier(source.table, "exposures table"),
-                alias=exp.TableAlias(this=exp.to_identifier(e, quoted=True)),
-            )
+            table_expr(source.table, "exposures table", alias=e)
         )
         .where(_filter(source, e, has_start=has_start))
         .group_by(_col(source.unit, e))
@@ -358,7 +366,7 @@ def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Ex
     double = exp.DataType.build("DOUBLE")
     if column is not None:
         first = exp.select(exp.Cast(this=_col(column), to=double)).from_(
-            exp.Table(this=identifier(source.table, "exposures table"))
+            table_expr(source.table, "exposures table")
         )
         first = first.where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
     else:
@@ -439,10 +447,7 @@ def _units(
         units = (
             exp.select(*selects)
             .from_(
-                exp.Table(
-                    this=identifier(source.table, "exposures table"),
-                    alias=exp.TableAlias(this=exp.to_identifier("t", quoted=True)),
-                )
+                table_expr(source.table, "exposures table", alias="t")
             )
             .where(_filter(source, "t", has_start=has_start))
         )
@@ -695,7 +700,10 @@ class Aggregates:
 
 
 def check_metric(connection: BaseConnection, metric: Metric) -> None:
-    """Check, without scanning data, that a metric's SQL returns ``unit``, ``ts`` and a numeric ``value``."""
+    """Check, without scanning data, that a metric's SQL returns ``unit``, a time ``ts`` and a numeric ``value``.
+
+    The SQL runs under ``LIMIT 0``: the engine parses and binds it (tables, columns, types) and reads no row.
+    """
     try:
         columns = connection.describe(metric.query)
     except SchemaError as error:
@@ -712,6 +720,80 @@ def check_metric(connection: BaseConnection, metric: Metric) -> None:
             f"metric {metric.name!r} returns a value of type {value_type}; it must be numeric or boolean. "
             "Cast it in the SQL (e.g. `CAST(x AS DOUBLE) AS value`) or use another column."
         )
+    ts_type = columns["ts"].upper()
+    if not ts_type.startswith(_TIMES):
+        raise SchemaError(
+            f"metric {metric.name!r} returns ts of type {ts_type}; it must be a TIMESTAMP, TIMESTAMPTZ or DATE (rows "
+            "count from each unit's first exposure on). Convert it in the SQL, e.g. `to_timestamp(epoch_s) AS ts`."
+        )
+
+
+def data_extent(
+    connection: BaseConnection,
+    source: ExposureSource,
+    metrics: Sequence[Metric] = (),
+    *,
+    experiment: str | None = None,
+    start: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """The first exposure and the last data an analysis can read, as wall-clock time of the connection's zone.
+
+    One query of ``min``/``max`` scalar subqueries: the experiment's exposures (from ``start`` on) and the ``ts``
+    of every metric's rows (a metric that reads one table with a plain filter is read as that table, so metrics
+    of one table share a subquery). Enrolment often ends before the outcome data do, so the last data time is
+    the latest of them. ``TIMESTAMPTZ`` values come back in the session's zone and are returned naive (wall
+    clock there), like every cutoff abnb binds.
+
+    Returns:
+        ``(first exposure, last data time)``; ``(None, None)`` for a unit-level table without ``ts`` or an
+        experiment without exposures.
+    """
+    from sqlglot import exp
+
+    if source.ts is None:
+        return None, None
+    conditions: list[exp.Expression] = []
+    params: dict[str, Any] = {}
+    if experiment is not None and source.experiment_column:
+        conditions.append(exp.EQ(this=_col(source.experiment_column), expression=exp.Placeholder(this="experiment")))
+        params["experiment"] = experiment
+    if start is not None:
+        conditions.append(exp.GTE(this=_col(source.ts), expression=exp.Placeholder(this="start")))
+        params["start"] = start
+    exposures = exp.select(
+        exp.Min(this=_col(source.ts)), exp.Max(this=_col(source.ts))
+    ).from_(table_expr(source.table, "exposures table"))
+    if conditions:
+        exposures = exposures.where(exp.and_(*conditions))
+    selects: list[exp.Expression] = [
+        _alias(exp.Subquery(this=exposures.select(exp.Min(this=_col(source.ts)), append=False)), "first"),
+        _alias(exp.Subquery(this=exposures.select(exp.Max(this=_col(source.ts)), append=False)), "last"),
+    ]
+    seen: set[str] = set()
+    for metric in [m for m in metrics if not m.unit_level] + [
+        m.denominator for m in metrics if m.denominator is not None and not m.unit_level
+    ]:
+        assert metric is not None
+        shape = _scan_shape(metric.query)
+        if shape is not None:
+            key = shape[0]
+            table = _single_table(metric.query)
+            assert table is not None
+            ts = {e.alias_or_name: e for e in metric.query.expressions}["ts"]
+            ts = ts.this if isinstance(ts, exp.Alias) else ts
+            latest = exp.select(exp.Max(this=ts.copy())).from_(table.copy())
+        else:
+            key = metric.query.sql("duckdb")
+            latest = exp.select(exp.Max(this=_col("ts", "q"))).from_(metric.query.subquery("q"))
+        if key not in seen:
+            seen.add(key)
+            selects.append(_alias(exp.Subquery(this=latest), f"last_{len(seen)}"))
+    row = connection.run(exp.select(*selects), params).rows[0]
+    first = wall_clock(row[0], connection.timezone)
+    if first is None:
+        return None, None
+    lasts = [t for t in (wall_clock(v, connection.timezone) for v in row[1:]) if t is not None]
+    return first, max(lasts)
 
 
 def aggregate(
@@ -730,15 +812,8 @@ def aggregate(
         SchemaError: A table or column is missing, or a metric's value is not numeric.
         DataError: No unit was exposed in the window.
     """
-    from abnb.telemetry import check_table
-
-    fixes = _exposure_fixes(source, metrics, segments)
-    if source.level == "unit":
-        columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
-        found = check_table(connection, source.table, [*source.columns, *segments, *columns], fixes=fixes)
-        _check_unit_columns(source, metrics, {name.lower(): kind for name, kind in found.items()})
-    else:
-        check_table(connection, source.table, [*source.columns, *segments], fixes=fixes)
+    check_exposures(connection, source, metrics, segments)
+    if source.level == "event":
         for metric in metrics:
             check_metric(connection, metric)
             if metric.denominator is not None:
@@ -785,6 +860,39 @@ def _exposure_fixes(source: ExposureSource, metrics: Sequence[Metric], segments:
             if column is not None:
                 fixes.setdefault(column, f'set `{key} = "<column>"` of metric {metric.name!r}')
     return fixes
+
+
+_TIMES = ("TIMESTAMP", "DATE")
+
+
+def check_exposures(
+    connection: BaseConnection, source: ExposureSource, metrics: Sequence[Metric] = (), segments: Sequence[str] = ()
+) -> dict[str, str]:
+    """Check, without scanning data, the exposures table: its columns, a time ``ts``, numeric unit-level metrics.
+
+    Returns:
+        The table's columns and their types.
+
+    Raises:
+        SchemaError: The table or a column is missing (the message names the spec key that maps it), ``ts`` is not
+            a timestamp or date, or a unit-level metric column is not numeric.
+    """
+    from abnb.telemetry import check_table
+
+    fixes = _exposure_fixes(source, metrics, segments)
+    columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
+    found = check_table(connection, source.table, [*source.columns, *segments, *columns], fixes=fixes)
+    types = {name.lower(): kind.upper() for name, kind in found.items()}
+    if source.ts is not None and not types[source.ts.lower()].startswith(_TIMES):
+        raise SchemaError(
+            f"column {source.ts!r} of exposures table {source.table!r} ({connection.database}) has type "
+            f"{types[source.ts.lower()]}; the exposure time must be a TIMESTAMP, TIMESTAMPTZ or DATE. Convert it in a "
+            f"view (e.g. `to_timestamp({source.ts}) AS {source.ts}` for epoch seconds) or name another column with "
+            '`[exposures] ts = "<column>"`.'
+        )
+    if source.level == "unit":
+        _check_unit_columns(source, metrics, types)
+    return found
 
 
 def _check_unit_columns(source: ExposureSource, metrics: Sequence[Metric], types: Mapping[str, str]) -> None:

@@ -823,7 +823,7 @@ def simulate_requests(
     requests_per_unit: int = 4,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """A clean per-request stream with known parameters (the model of :mod:`abnb.sample_models`, flat in time).
+    """A clean per-request stream with known parameters (the model of :mod:`abnb.datasets.models`, flat in time).
 
     ``per_window`` requests per window, uniform within it; units uniform on ``1 … windows·per_window /
     requests_per_unit``; a calibrated score: a share ``q = (ρ − L)/(P − L)`` is flagged with score
@@ -882,7 +882,7 @@ def load_clean_requests(
 
     One query, ``SELECT p.ts, p.unit, p.segment, p.score, p.prediction, t.label, p.latency_ms, p.error FROM
     predictions p JOIN truth t USING (request_id) WHERE ts >= $start AND ts < $end ORDER BY ts``, with ``end``
-    defaulting to the first release (v2, 2026-10-10 in :data:`abnb.sample_models.MODEL_TRUTH`) and the planted
+    defaulting to the first release (v2, 2026-10-10 in :data:`abnb.datasets.models.MODEL_TRUTH`) and the planted
     outage lying after it. ``truth`` holds the hidden label of every request, so the chaos metrics use complete
     labels (production sees sampled ones; see :func:`abnb.monitor.labelled_precision_by_window`).
 
@@ -893,7 +893,7 @@ def load_clean_requests(
     from sqlglot import exp
 
     from abnb.engine import as_connection, identifier
-    from abnb.sample_models import MODEL_TRUTH
+    from abnb.datasets.models import MODEL_TRUTH
 
     con = as_connection(connection)
     stop = end if end is not None else MODEL_TRUTH.releases[0][0]

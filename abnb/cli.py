@@ -1,4 +1,10 @@
-"""The ``abnb`` command: ``abnb demo``, ``data generate``, ``report``, ``run``, ``bench``, ``lab`` and more."""
+"""The ``abnb`` command: ``init``, ``demo``, ``validate``, ``report``, ``run``, ``data``, ``monitor``, ``lab`` ...
+
+Every command acts on the project it is run in: the ``abnb.toml`` found from the current directory upward
+(``--project DIR`` or ``$ABNB_PROJECT`` choose another; a folder without one is an implicit project with the
+default folders and ``data/telemetry.duckdb``). Paths given on the command line are relative to the current
+directory; paths in ``abnb.toml`` to the project's folder.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from abnb.errors import AbnbError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from abnb.project import Project
     from abnb.report import RenderedReport
 
 
@@ -28,8 +35,17 @@ def _fail(error: AbnbError) -> _Failure:
     return _Failure(f"{type(error).__name__}: {error}")
 
 
+def _project() -> Project:
+    from abnb.project import current_project
+
+    try:
+        return current_project()
+    except AbnbError as error:
+        raise _fail(error) from error
+
+
 def _valid_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Check ``--as-of`` before anything runs: an ISO date or datetime within the calendar."""
+    """Check ``--as-of`` before anything runs: an ISO date or datetime (an offset is allowed) within the calendar."""
     if value is None or value == "":
         return value
     from abnb.errors import ParameterError
@@ -42,52 +58,166 @@ def _valid_as_of(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def _check_database(database: Path | None) -> None:
-    """Refuse a missing DuckDB file before a notebook is started, with the command that creates it."""
-    from abnb.engine import default_database
-    from abnb.errors import DatabaseNotFoundError
+def _set_project(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--project DIR``: every command (and every report kernel it starts) works in that project."""
+    if value is not None:
+        from abnb.project import PROJECT_ENV
 
-    path = database if database is not None else default_database()
-    if not path.exists():
-        flag = f" --database {path}" if database is not None else ""
-        raise _fail(
-            DatabaseNotFoundError(
-                f"database file {path} does not exist: generate it with `abnb data generate{flag}`, or point "
-                "--database (or $ABNB_DATABASE) at an existing DuckDB file."
-            )
-        )
+        os.environ[PROJECT_ENV] = str(value.resolve())
+    return value
 
 
 @click.group()
 @click.version_option(package_name="abnb")
+@click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_project,
+    help="The project folder (holding abnb.toml); default: found from the current directory upward, or $ABNB_PROJECT.",
+)
 def main() -> None:
     """abnb: assess software and ML quality in production."""
 
 
+# --- projects ----------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="The project's name (default: the folder's name).")
+def init(directory: Path, name: str | None) -> None:
+    """Create a project in DIRECTORY: abnb.toml, experiments/, metrics/, notebooks/, reports/, data/."""
+    from abnb.scaffold import init_project
+
+    try:
+        written = init_project(directory, name=name)
+    except AbnbError as error:
+        raise _fail(error) from error
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && abnb demo   (the sample report), then point abnb.toml at your data")
+
+
+@main.command()
+@click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True)
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the sample goes (default: the project's database).",
+)
+@click.option(
+    "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default: the project's."
+)
+def demo(users: int, database: Path | None, output_dir: Path | None) -> None:
+    """Generate the sample telemetry if missing and render the sample experiment's report."""
+    from abnb import datasets
+    from abnb.datasets.sample import generate, is_sample
+
+    project = _project()
+    target = database if database is not None else project.database
+    if target is None:
+        raise _Failure(
+            f"project {project.name!r} has no DuckDB database ([engine] in {project.file}); give the sample a file: "
+            "abnb demo --database data/sample.duckdb"
+        )
+    if not target.exists():
+        try:
+            generate(target, users=users)
+        except AbnbError as error:
+            raise _fail(error) from error
+    try:
+        html = _published(
+            _render_experiment,
+            datasets.experiment("checkout_redesign"),
+            database=target,
+            output_dir=output_dir,
+            as_of=None,
+        )
+    except _Failure as failure:
+        if is_sample(target):
+            raise
+        raise _Failure(
+            f"{failure.message}\nabnb demo renders the sample experiment, and {target} is not the sample: run "
+            "abnb demo --database data/sample.duckdb"
+        ) from failure
+    click.echo(f"report: {html.resolve()}")
+
+
+@main.command()
+def lab() -> None:
+    """Open JupyterLab on the project's notebooks (needs the `lab` extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise _Failure("JupyterLab is not installed: pip install 'abnb[lab]' (JupyterLab and jupytext), then run again.")
+    project = _project()
+    notebooks = project.path("notebooks")
+    os.chdir(project.root)
+    os.execvp(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(notebooks)])
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+
+
 @main.group()
 def data() -> None:
-    """Sample telemetry."""
+    """Telemetry: generate the sample, import files, export to Parquet."""
+
+
+_data_database = click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file (default: the project's database, or $ABNB_DATABASE).",
+)
+
+
+def _database_or_project(database: Path | None) -> Path:
+    if database is not None:
+        return database
+    from abnb.engine import default_database
+
+    try:
+        return default_database()
+    except AbnbError as error:
+        raise _fail(error) from error
 
 
 @data.command("generate")
 @click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True, help="Users to simulate.")
 @click.option("--seed", type=int, default=20261001, show_default=True, help="Random seed (same seed, same data).")
-@click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB file to write (default data/telemetry.duckdb or $ABNB_DATABASE).",
-)
+@_data_database
 def data_generate(users: int, seed: int, database: Path | None) -> None:
     """Write deterministic synthetic telemetry with planted effects into a DuckDB file."""
-    from abnb.engine import default_database
-    from abnb.sample import generate
+    from abnb.datasets.sample import generate
 
     try:
-        summary = generate(database or default_database(), users=users, seed=seed)
+        summary = generate(_database_or_project(database), users=users, seed=seed)
     except AbnbError as error:
         raise _fail(error) from error
     click.echo(f"wrote {summary.path}: {summary.users:,} users in {summary.seconds:.1f} s")
+
+
+@data.command("import")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--table", required=True, help="The table to create (schema.table allowed).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), default=None, help="Default: suffix.")
+@click.option("--replace", is_flag=True, help="Replace the table if it exists (default: refuse).")
+@_data_database
+def data_import(files: tuple[str, ...], table: str, fmt: str | None, replace: bool, database: Path | None) -> None:
+    """Load CSV, Parquet or JSON FILES (paths or globs) into a table of the project's DuckDB file, once."""
+    from abnb.telemetry import import_table
+
+    target = _database_or_project(database)
+    try:
+        rows = import_table(target, table, list(files), format=fmt, replace=replace, timezone=_project().timezone)
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(f"loaded {rows:,} rows into {table} of {target}")
 
 
 @data.command("export")
@@ -98,63 +228,94 @@ def data_generate(users: int, seed: int, database: Path | None) -> None:
     required=True,
     help="Folder to write <table>.parquet files into (for Spark: abnb.connect('local[2]', parquet=FOLDER)).",
 )
-@click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB file to read (default data/telemetry.duckdb or $ABNB_DATABASE).",
-)
+@_data_database
 @click.option("--table", "tables", multiple=True, help="Table to export (repeatable; default: every table).")
 def data_export(directory: Path, database: Path | None, tables: tuple[str, ...]) -> None:
     """Export the telemetry tables of a DuckDB file to Parquet, one file per table."""
     from abnb.engine import export_parquet
 
     try:
-        written = export_parquet(database, directory, list(tables) or None)
+        written = export_parquet(_database_or_project(database), directory, list(tables) or None)
     except AbnbError as error:
         raise _fail(error) from error
     click.echo(f"wrote {len(written)} Parquet file(s) to {directory}: {', '.join(p.stem for p in written)}")
 
 
-def _render(
-    experiment: str,
-    *,
-    database: Path | None,
-    output_dir: Path,
-    as_of: str | None,
-    engine: str = "duckdb",
-    parquet: Path | None = None,
-    incremental: bool = False,
-) -> Path:
+# --- experiments -------------------------------------------------------------------------------------------------
+
+_database = click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file instead of the project's (abnb.toml [engine] database, or $ABNB_DATABASE).",
+)
+_output = click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where reports are written (default: the project's reports/).",
+)
+_as_of = click.option(
+    "--as-of",
+    default=None,
+    callback=_valid_as_of,
+    help="Data through this ISO date, or up to a datetime (default: the earlier of the end and the last data day).",
+)
+
+
+def _engine_options(command: Any) -> Any:
+    """``--engine``, ``--parquet`` and ``--incremental`` of the experiment commands."""
+    options = [
+        click.option(
+            "--engine",
+            default=None,
+            help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md); "
+            "default: the project's.",
+        ),
+        click.option(
+            "--parquet",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="A folder of Parquet files (abnb data export) to expose as tables named after them.",
+        ),
+        click.option(
+            "--incremental",
+            is_flag=True,
+            help="Keep per-unit aggregates in a store next to the DuckDB database ($ABNB_STORE overrides) and read "
+            "only the data added since the last run (docs/incremental.md).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _render_experiment(spec: Any, **options: Any) -> RenderedReport:
+    """:func:`abnb.report.render` with ``--incremental`` turned into the store beside the DuckDB database."""
     from abnb.report import render
 
-    store = None
-    if incremental:
+    if options.pop("incremental", False):
+        from abnb.errors import ParameterError
         from abnb.incremental import default_store
 
-        store = default_store(database)
-    return _published(
-        render,
-        experiment,
-        database=database,
-        output_dir=output_dir,
-        as_of=as_of,
-        engine=engine,
-        parquet=parquet,
-        store=store,
-    )
+        if options.get("engine") not in (None, "duckdb") or (
+            options.get("database") is None and _project().database is None
+        ):
+            raise ParameterError(
+                "--incremental keeps its store beside a DuckDB database; it does not apply to this engine "
+                "(give --database, or drop --incremental)."
+            )
+        options["store"] = default_store(options.get("database"))
+    return render(spec, **options)
 
 
-def _published(render: Callable[..., RenderedReport], *args: Any, database: Path | None, **options: Any) -> Path:
+def _published(render: Callable[..., RenderedReport], *args: Any, **options: Any) -> Path:
     """Run a ``render*`` function of :mod:`abnb.report` as a command and return the HTML path.
 
-    The DuckDB file is checked before a kernel starts, the scheduled lock timeout applies, and an ``AbnbError``
-    becomes a one-line failure.
+    The scheduled lock timeout applies, and an ``AbnbError`` becomes a one-line failure.
     """
-    if options.get("engine", "duckdb") == "duckdb":
-        _check_database(database)
     try:
-        rendered = render(*args, database=database, lock_timeout=_lock_timeout(), **options)
+        rendered = render(*args, lock_timeout=_lock_timeout(), **options)
     except AbnbError as error:
         raise _fail(error) from error
     return rendered.html
@@ -167,52 +328,48 @@ def _lock_timeout() -> float | None:
     return None if os.environ.get(LOCK_TIMEOUT_ENV) else 30.0
 
 
-_database = click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB file (default: the embedded sample or $ABNB_DATABASE).",
-)
-_output = click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Where reports are written.",
-)
-_as_of = click.option(
-    "--as-of",
-    default=None,
-    callback=_valid_as_of,
-    help="Data through this ISO date (default: the experiment's end).",
-)
+@main.command()
+@click.argument("experiment", required=False)
+@click.option("--all", "every", is_flag=True, help="Validate every spec of the project's experiments folder.")
+@_database
+@_as_of
+@click.option("--engine", default=None, help="duckdb or a Spark spec (default: the project's).")
+@click.option("--parquet", type=click.Path(file_okay=False, path_type=Path), default=None, help="Parquet folder.")
+def validate(
+    experiment: str | None,
+    every: bool,
+    database: Path | None,
+    as_of: str | None,
+    engine: str | None,
+    parquet: Path | None,
+) -> None:
+    """Check EXPERIMENT (a name or a TOML path), or --all specs, against the data; the exit status counts failures."""
+    from abnb.validate import validate_all
 
-
-def _engine_options(command: Any) -> Any:
-    """``--engine``, ``--parquet`` and ``--incremental`` of the experiment report commands."""
-    options = [
-        click.option(
-            "--engine",
-            default="duckdb",
-            show_default=True,
-            help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md).",
-        ),
-        click.option(
-            "--parquet",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="With Spark: a directory of Parquet files (abnb data export) to register as tables.",
-        ),
-        click.option(
-            "--incremental",
-            is_flag=True,
-            help="Keep per-unit aggregates in a store next to the database ($ABNB_STORE overrides) and read only "
-            "the data added since the last run (docs/incremental.md).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    if every == (experiment is not None):
+        raise _Failure("give one EXPERIMENT (a name or a .toml path), or --all for every spec of the project.")
+    project = _project()
+    if every:
+        paths = [str(p) for p in project.experiment_files()]
+        if not paths:
+            raise _Failure(f"project {project.name!r} has no experiment specs in {project.experiments_dir}.")
+    else:
+        assert experiment is not None
+        paths = [experiment]
+    specs: list[tuple[str, Any]] = []
+    for path in paths:
+        try:
+            specs.append((Path(path).stem, project.load_experiment(path)))
+        except AbnbError as error:
+            specs.append((Path(path).stem, error))
+    try:
+        with project.connect(database, engine=engine, parquet=parquet, lock_timeout=_lock_timeout()) as con:
+            results = validate_all(specs, con, as_of=as_of)
+    except AbnbError as error:
+        raise _fail(error) from error
+    for result in results:
+        click.echo(result.summary(), err=not result.ok)
+    sys.exit(min(sum(not r.ok for r in results), 100))
 
 
 @main.command()
@@ -224,15 +381,16 @@ def _engine_options(command: Any) -> Any:
 def report(
     experiment: str,
     database: Path | None,
-    output_dir: Path,
+    output_dir: Path | None,
     as_of: str | None,
-    engine: str,
+    engine: str | None,
     parquet: Path | None,
     incremental: bool,
 ) -> None:
-    """Render the report of EXPERIMENT (a name in experiments/ or a TOML path) and print its HTML path."""
+    """Validate and render the report of EXPERIMENT (a name in the project or a TOML path); print its HTML path."""
     click.echo(
-        _render(
+        _published(
+            _render_experiment,
             experiment,
             database=database,
             output_dir=output_dir,
@@ -247,13 +405,70 @@ def report(
 @main.command()
 @_database
 @_output
+@_as_of
+@_engine_options
+@click.option(
+    "--experiments",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Render the specs of this folder instead of the project's experiments folder.",
+)
+def run(
+    database: Path | None,
+    output_dir: Path | None,
+    as_of: str | None,
+    engine: str | None,
+    parquet: Path | None,
+    incremental: bool,
+    experiments: Path | None,
+) -> None:
+    """Render every active experiment of the project (what cron calls); the exit status is the number that failed."""
+    from abnb.experiment import iter_specs
+
+    project = _project()
+    paths = list(iter_specs(experiments)) if experiments is not None else project.experiment_files()
+    if not paths:
+        click.echo(f"no experiment specs in {experiments or project.experiments_dir}", err=True)
+    failed = 0
+    for path in paths:
+        try:
+            spec = project.load_experiment(path)
+            if spec.status != "active":
+                continue
+            click.echo(
+                _published(
+                    _render_experiment,
+                    spec,
+                    database=database,
+                    output_dir=output_dir,
+                    as_of=as_of,
+                    engine=engine,
+                    parquet=parquet,
+                    incremental=incremental,
+                )
+            )
+        except (AbnbError, click.ClickException) as error:
+            failed += 1
+            message = error.format_message() if isinstance(error, click.ClickException) else str(error)
+            click.echo(f"{path.stem}: {message}", err=True)
+    sys.exit(min(failed, 100))
+
+
+# --- operations reports ------------------------------------------------------------------------------------------
+
+
+@main.command()
+@_database
+@_output
 @click.option(
     "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
 )
 @click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
 @click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
-def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: str, model_version: str) -> None:
-    """Render the model-monitoring dashboard into OUTPUT_DIR/monitoring/ and print its HTML path."""
+def monitor(
+    database: Path | None, output_dir: Path | None, as_of: str | None, window: str, model_version: str
+) -> None:
+    """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
     click.echo(
@@ -278,9 +493,9 @@ def monitor(database: Path | None, output_dir: Path, as_of: str | None, window: 
 @click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
 @click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
 def canary(
-    database: Path | None, output_dir: Path, as_of: str | None, versions: str, steps: str, step_hours: str
+    database: Path | None, output_dir: Path | None, as_of: str | None, versions: str, steps: str, step_hours: str
 ) -> None:
-    """Render the canary / blue-green report into OUTPUT_DIR/canary/ and print its HTML path."""
+    """Render the canary / blue-green report into the project's reports/canary/ and print its HTML path."""
     from abnb.report import render_canary
 
     click.echo(
@@ -296,56 +511,7 @@ def canary(
     )
 
 
-@main.command()
-@_database
-@_output
-@_as_of
-@_engine_options
-def run(
-    database: Path | None, output_dir: Path, as_of: str | None, engine: str, parquet: Path | None, incremental: bool
-) -> None:
-    """Render every active experiment in experiments/; the exit status is the number that failed."""
-    from abnb.experiment import Experiment, iter_specs
-
-    failed = 0
-    for path in iter_specs():
-        try:
-            if Experiment.from_toml(path).status != "active":
-                continue
-            click.echo(
-                _render(
-                    str(path),
-                    database=database,
-                    output_dir=output_dir,
-                    as_of=as_of,
-                    engine=engine,
-                    parquet=parquet,
-                    incremental=incremental,
-                )
-            )
-        except (AbnbError, click.ClickException) as error:
-            failed += 1
-            message = error.format_message() if isinstance(error, click.ClickException) else str(error)
-            click.echo(f"{path.stem}: {message}", err=True)
-    sys.exit(min(failed, 100))
-
-
-@main.command()
-@click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True)
-@_output
-def demo(users: int, output_dir: Path) -> None:
-    """Generate the sample telemetry if missing and render the sample experiment report."""
-    from abnb.engine import default_database
-    from abnb.sample import generate
-
-    database = default_database()
-    if not database.exists():
-        try:
-            generate(database, users=users)
-        except AbnbError as error:
-            raise _fail(error) from error
-    html = _render("checkout_redesign", database=database, output_dir=output_dir, as_of=None)
-    click.echo(f"report: {html.resolve()}")
+# --- teaching and benchmarks -------------------------------------------------------------------------------------
 
 
 @main.group()
@@ -355,18 +521,27 @@ def teach() -> None:
 
 @teach.command("export")
 @click.option(
+    "--notebooks",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of teaching notebooks (default: the project's notebooks/teaching).",
+)
+@click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports") / "teaching",
-    show_default=True,
-    help="Where the static HTML copies go.",
+    default=None,
+    help="Where the static HTML copies go (default: the project's reports/teaching).",
 )
-def teach_export(output_dir: Path) -> None:
+def teach_export(notebooks: Path | None, output_dir: Path | None) -> None:
     """Execute every teaching notebook and write a static, offline HTML copy (widgets as their last state)."""
     from abnb.report import export_teaching
 
+    project = _project()
     try:
-        for path in export_teaching(output_dir):
+        for path in export_teaching(
+            output_dir if output_dir is not None else project.reports_dir / "teaching",
+            notebooks=notebooks if notebooks is not None else project.path("notebooks") / "teaching",
+        ):
             click.echo(path)
     except AbnbError as error:
         raise _fail(error) from error
@@ -422,9 +597,3 @@ def bench(
     if as_json:
         click.echo(json.dumps(result))
 
-
-@main.command()
-def lab() -> None:
-    """Open JupyterLab on notebooks/."""
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
-    os.execvp(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(notebooks)])

@@ -8,6 +8,10 @@ Python, so tests can prove that an analysis fetched aggregates rather than telem
 Adapters share :class:`BaseConnection`: :class:`Connection` for DuckDB (the embedded default) and
 :class:`SparkConnection` for Apache Spark (a ``pyspark`` session, local, on a cluster or through Spark Connect).
 pyspark is imported only when a Spark connection is made.
+
+Whatever the engine, a connection can expose files as views (``sources``: Parquet, CSV or JSON, never copied),
+pandas or Arrow frames (``frames``, DuckDB) and works in one time zone (``timezone``, the project's; UTC by
+default), so naive cutoffs and ``TIMESTAMPTZ`` columns compare the same way whatever zone the process runs in.
 """
 
 from __future__ import annotations
@@ -49,13 +53,16 @@ __all__ = [
     "export_parquet",
     "identifier",
     "is_spark_spec",
-    "register_parquet",
+    "parquet_sources",
+    "register_sources",
+    "source_files",
+    "table_expr",
     "validate_identifier",
+    "validate_table_name",
+    "wall_clock",
 ]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DATABASE = Path("data") / "telemetry.duckdb"
 
 
 def validate_identifier(name: object, what: str) -> str:
@@ -94,19 +101,68 @@ def identifier(name: str, what: str) -> exp.Identifier:
     return exp.to_identifier(validate_identifier(name, what), quoted=True)
 
 
-def default_database() -> Path:
-    """The database used when none is given.
+def validate_table_name(name: object, what: str) -> str:
+    """Check a table name: an identifier, or a qualified ``schema.table`` / ``catalog.schema.table``.
 
-    ``$ABNB_DATABASE`` if set; otherwise ``data/telemetry.duckdb`` in the abnb checkout (editable install), or in
-    the current directory.
+    Each part follows :func:`validate_identifier`; the dots separate parts and are never part of a name.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        SpecError: A part is not a plain identifier, or there are more than three parts.
     """
-    env = os.environ.get("ABNB_DATABASE")
-    if env:
-        return Path(env)
-    in_checkout = _PROJECT_ROOT / SAMPLE_DATABASE
-    if (_PROJECT_ROOT / "pyproject.toml").exists():
-        return in_checkout
-    return Path.cwd() / SAMPLE_DATABASE
+    parts = name.split(".") if isinstance(name, str) else [name]
+    if isinstance(name, str) and len(parts) > 3:
+        raise SpecError(
+            f"{what} {name!r} has {len(parts)} dotted parts; give table, schema.table or catalog.schema.table."
+        )
+    if len(parts) == 1:
+        return validate_identifier(name, what)
+    for part in parts:
+        try:
+            validate_identifier(part, what)
+        except SpecError as error:
+            raise SpecError(
+                f"{what} {name!r}: part {part!r} is not a valid identifier (1-63 ASCII letters, digits or "
+                "underscores, starting with a letter or underscore); qualified names are schema.table."
+            ) from error
+    return str(name)
+
+
+def table_expr(name: str, what: str, alias: str | None = None) -> exp.Table:
+    """A SQLGlot table for a validated, possibly qualified ``name``, every part quoted, optionally aliased."""
+    from sqlglot import exp
+
+    parts = validate_table_name(name, what).split(".")
+    catalog, db, table = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
+    return exp.Table(
+        this=exp.to_identifier(table, quoted=True),
+        db=exp.to_identifier(db, quoted=True) if db else None,
+        catalog=exp.to_identifier(catalog, quoted=True) if catalog else None,
+        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)) if alias else None,
+    )
+
+
+def default_database() -> Path:
+    """The DuckDB file of the current project (``$ABNB_DATABASE`` overrides it).
+
+    That is ``[engine] database`` of the ``abnb.toml`` found from the current directory upward (``$ABNB_PROJECT``
+    chooses another project), or ``data/telemetry.duckdb`` in the current directory when there is no project file.
+
+    Raises:
+        ProjectError: The project's engine is not a DuckDB file (Spark, or sources only).
+    """
+    from abnb.errors import ProjectError
+    from abnb.project import current_project
+
+    project = current_project()
+    if project.database is None:
+        raise ProjectError(
+            f"project {project.name!r} ({project.file}) has no DuckDB database ([engine] "
+            f"{'url' if project.url else 'database'} is not a file); pass a database explicitly."
+        )
+    return project.database
 
 
 @dataclass(frozen=True)
@@ -131,6 +187,7 @@ class BaseConnection:
     Attributes:
         raw: The engine's own connection or session object.
         database: What the adapter is connected to, for messages.
+        timezone: The session's time zone when abnb set it (``None``: the engine's own setting).
         rows_fetched: Rows handed back to Python so far.
         queries_run: Queries run so far.
     """
@@ -140,6 +197,7 @@ class BaseConnection:
     def __init__(self, raw: Any, *, database: str) -> None:
         self.raw = raw
         self.database = database
+        self.timezone: str | None = None
         self.rows_fetched = 0
         self.queries_run = 0
         self._rendered: dict[int, tuple[exp.Expression, str]] = {}
@@ -269,18 +327,78 @@ class Connection(BaseConnection):
             raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
 
     def columns(self, table: str) -> dict[str, str] | None:
-        """Columns of ``table`` (current database and schema, case-insensitive) and their DuckDB types."""
-        from abnb.telemetry import _table_columns
+        """Columns of ``table`` and their DuckDB types, or ``None`` if there is no such relation.
 
-        return _table_columns(self.raw, table)
+        Any relation DuckDB can name counts: tables and views of the current schema, TEMP tables, registered
+        frames, project sources, and qualified names (``analytics.assignments``). Only the schema is read.
+        """
+        import duckdb
+        from sqlglot import exp as sqlexp
+
+        try:
+            query = sqlexp.select("*").from_(table_expr(table, "table name"))
+        except SpecError:
+            return None  # no relation has a name that is not an identifier
+        try:
+            rows = self.raw.execute("DESCRIBE " + self.render(query)).fetchall()
+        except duckdb.CatalogException:
+            return None
+        except duckdb.Error as error:
+            raise EngineError(f"cannot read the columns of {table!r} in {self.database}: {_first_line(error)}") from error
+        return {str(row[0]): str(row[1]) for row in rows}
 
     def tables(self) -> list[str]:
-        """Names of the tables and views in the database."""
-        return [row[0] for row in self.raw.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        """Tables and views the connection sees (temporary ones and sources included), qualified where needed."""
+        rows = self.raw.execute(
+            """
+            SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE NOT internal
+            UNION ALL
+            SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal
+            """
+        ).fetchall()
+        current = self.raw.execute("SELECT current_database()").fetchall()[0][0]
+        names = set()
+        for catalog, schema, name in rows:
+            if catalog in (current, "temp") and schema == "main":
+                names.add(str(name))
+            elif catalog == current:
+                names.add(f"{schema}.{name}")
+            else:
+                names.add(f"{catalog}.{schema}.{name}")
+        return sorted(names)
+
+
+def wall_clock(value: Any, timezone: str | None) -> datetime | None:
+    """A timestamp returned by an engine as a naive datetime: wall-clock time in ``timezone`` (UTC if ``None``).
+
+    ``TIMESTAMPTZ`` values arrive aware (DuckDB gives them in the session zone); abnb binds and compares naive
+    wall-clock times of the project's zone, so they are converted there. Naive values are returned as they are,
+    dates become midnight, ``None`` stays ``None``.
+
+    Raises:
+        SchemaError: The value is not a timestamp or date.
+    """
+    from datetime import date, time
+
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value
+        from zoneinfo import ZoneInfo
+
+        return value.astimezone(ZoneInfo(timezone or "UTC")).replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    raise SchemaError(f"expected a timestamp or date from the engine, got {type(value).__name__} {value!r}.")
 
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+SourceSpec = str | os.PathLike[str] | tuple[str, str]
+"""A source: a file path or glob (format from the suffix), or ``(path, format)`` with format parquet/csv/json."""
 
 
 @overload
@@ -288,8 +406,11 @@ def connect(
     database: str | os.PathLike[str] | None = None,
     *,
     read_only: bool = True,
-    parquet: None = None,
+    parquet: str | os.PathLike[str] | None = None,
     lock_timeout: float | None = None,
+    sources: Mapping[str, SourceSpec] | None = None,
+    frames: Mapping[str, Any] | None = None,
+    timezone: str | None = None,
 ) -> Connection: ...
 
 
@@ -300,6 +421,9 @@ def connect(
     read_only: bool = True,
     parquet: str | os.PathLike[str] | None = None,
     lock_timeout: float | None = None,
+    sources: Mapping[str, SourceSpec] | None = None,
+    frames: Mapping[str, Any] | None = None,
+    timezone: str | None = None,
 ) -> BaseConnection: ...
 
 
@@ -309,43 +433,179 @@ def connect(
     read_only: bool = True,
     parquet: str | os.PathLike[str] | None = None,
     lock_timeout: float | None = None,
+    sources: Mapping[str, SourceSpec] | None = None,
+    frames: Mapping[str, Any] | None = None,
+    timezone: str | None = None,
 ) -> BaseConnection:
-    """Open a DuckDB database, or connect to Apache Spark.
+    """Open the current project's engine, a DuckDB database, in-memory data, or Apache Spark.
 
     Args:
-        database: Path of a DuckDB file, ``":memory:"``, or ``None`` for the embedded sample database
-            (``$ABNB_DATABASE`` overrides its location). Or a Spark engine: a ``pyspark`` ``SparkSession``, or a
-            connection spec (see :func:`is_spark_spec`): ``"spark"`` (the active session, else a new one as
-            ``spark-submit`` configured it), a master URL (``"local[2]"``, ``"spark://host:7077"``, ``"yarn"``,
-            ``"k8s://..."``) or a Spark Connect URL (``"sc://host:15002"``).
-        read_only: Open read-only (the default), so a JupyterLab kernel and a scheduled report can share the file.
-            Spark connections only read.
-        parquet: Spark only: a local directory whose Parquet files (e.g. from :func:`export_parquet`) become
-            temporary views named after them (see :func:`register_parquet`).
+        database: ``None``: the current project's engine with its sources (``abnb.toml`` found from the current
+            directory upward: its ``[engine] database`` — ``data/telemetry.duckdb`` without a project file,
+            ``$ABNB_DATABASE`` overrides it — or its Spark ``url``), unless ``sources``, ``parquet`` or ``frames``
+            are given: then an in-memory DuckDB holding just those. A path of a DuckDB file, or ``":memory:"``.
+            Or a Spark engine: a ``pyspark`` ``SparkSession``, or a spec (see :func:`is_spark_spec`):
+            ``"spark"``, a master URL (``"local[2]"``, ``"spark://host:7077"``, ``"yarn"``, ``"k8s://..."``) or a
+            Spark Connect URL (``"sc://host:15002"``).
+        read_only: Open the DuckDB file read-only (the default), so a JupyterLab kernel and a scheduled report can
+            share it. Spark connections only read.
+        parquet: A local folder whose Parquet files (e.g. from :func:`export_parquet`) become views named after
+            them (:func:`parquet_sources`), on either engine.
         lock_timeout: Seconds to keep retrying while another process holds a conflicting lock on the DuckDB file
             (waits of 0.1 s doubling up to 2 s). ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0 (fail at once); the
             ``abnb report``/``run`` commands default to 30 s.
+        sources: Files exposed as views, by view name: a path or glob (``"data/orders/*.parquet"``; the format
+            comes from the suffix) or ``(path, format)`` with format ``parquet``, ``csv`` or ``json``. Nothing is
+            copied; relative paths are relative to the current directory.
+        frames: pandas or Arrow frames (anything DuckDB can scan) registered as views, by name (DuckDB only).
+        timezone: IANA zone of the session: naive cutoffs compare with ``TIMESTAMPTZ`` columns in it, and days
+            are cut in it. ``None``: the current project's ``timezone`` (``UTC`` without a project file).
 
     Returns:
         A :class:`Connection` (DuckDB) or a :class:`SparkConnection`; close it after use
         (``with abnb.connect() as con: ...``).
 
     Raises:
-        DatabaseNotFoundError: The file does not exist (for the sample: run ``abnb data generate``).
+        DatabaseNotFoundError: The file, or a source's files, do not exist (for the sample: ``abnb data generate``).
         DatabaseLockedError: Another process holds a conflicting lock on the file after ``lock_timeout`` seconds of
             retries; the message names that process (a Jupyter kernel, ``abnb data generate``, its command).
         EngineError: The file is not a DuckDB database (or is truncated) or cannot be opened; pyspark is missing or
             the Spark session cannot start.
-        ParameterError: ``parquet`` was given for a DuckDB database.
+        ParameterError: ``frames`` given for Spark, or a bad time zone or source.
     """
-    if _is_spark_session(database) or (isinstance(database, str) and is_spark_spec(database)):
-        return connect_spark(database, parquet=parquet)
+    extra: dict[str, SourceSpec] = dict(sources or {})
     if parquet is not None:
+        extra.update({name: (path, "parquet") for name, path in parquet_sources(parquet).items()})
+    if database is None and not extra and not frames:
+        from abnb.project import current_project
+
+        return current_project().connect(read_only=read_only, lock_timeout=lock_timeout)
+    if timezone is None:
+        from abnb.project import current_project
+
+        timezone = current_project().timezone
+    if _is_spark_session(database) or (isinstance(database, str) and is_spark_spec(database)):
+        if frames:
+            raise ParameterError("frames are registered on DuckDB; with Spark, create temporary views instead.")
+        return connect_spark(database, sources=extra, timezone=timezone)
+    connection = _connect_duckdb(
+        ":memory:" if database is None else database, read_only=read_only, timeout=lock_timeout, timezone=timezone
+    )
+    try:
+        register_sources(connection, extra)
+        for name, frame in (frames or {}).items():
+            validate_identifier(name, "frame name")
+            connection.raw.register(name, frame)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+_SOURCE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json"}
+_SOURCE_FORMATS.update({".ndjson": "json", ".jsonl": "json", ".txt": "csv"})
+SOURCE_READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json_auto"}
+
+
+def source_files(name: str, spec: SourceSpec) -> tuple[str, str]:
+    """``(path or glob, format)`` of a source, with its files checked to exist.
+
+    Raises:
+        ParameterError: The format cannot be told from the name (and was not given).
+        DatabaseNotFoundError: No file matches the path.
+    """
+    import glob
+
+    validate_identifier(name, "source name")
+    path, fmt = (str(spec[0]), spec[1]) if isinstance(spec, tuple) else (os.fspath(spec), None)
+    path = str(Path(path).expanduser())
+    if Path(path).is_dir():
+        path, fmt = str(Path(path) / "**" / "*.parquet"), fmt or "parquet"
+    if fmt is None:
+        fmt = _SOURCE_FORMATS.get(Path(path.lower().removesuffix(".gz").removesuffix(".zst")).suffix)
+    if fmt not in SOURCE_READERS:
         raise ParameterError(
-            "connect(parquet=...) registers Parquet files in a Spark session; give a Spark engine "
-            "(e.g. abnb.connect('local[2]', parquet=...)), or query Parquet from DuckDB with read_parquet()."
+            f"source {name!r} ({path}): cannot tell its format; give (path, 'parquet' | 'csv' | 'json'), or "
+            "`format` in abnb.toml [sources]."
         )
-    return _connect_duckdb(database, read_only=read_only, timeout=lock_timeout)
+    if not glob.glob(path, recursive=True):
+        raise DatabaseNotFoundError(
+            f"source {name!r}: no file matches {path}; check the path (relative paths are relative to the project "
+            "folder in abnb.toml, to the current directory in abnb.connect)."
+        )
+    return path, fmt
+
+
+def register_sources(connection: BaseConnection | Any, sources: Mapping[str, SourceSpec]) -> list[str]:
+    """Expose files as views named after their sources, on a DuckDB connection or a Spark session.
+
+    DuckDB gets ``CREATE TEMP VIEW name AS SELECT * FROM read_parquet('path')`` (``read_csv`` and
+    ``read_json_auto`` for the other formats; the path is a quoted literal, globs allowed); Spark reads the files
+    into temporary views. Nothing is copied: every query reads the files.
+
+    Returns:
+        The view names, sorted.
+
+    Raises:
+        DatabaseNotFoundError: No file matches a source's path.
+        EngineError: The engine cannot read the files.
+    """
+    from sqlglot import exp as sqlexp
+
+    checked = {name: source_files(name, spec) for name, spec in sources.items()}
+    adapter = as_connection(connection)
+    for name, (path, fmt) in checked.items():
+        if isinstance(adapter, SparkConnection):
+            reader = adapter.raw.read
+            frame = (
+                reader.parquet(path)
+                if fmt == "parquet"
+                else reader.csv(path, header=True, inferSchema=True)
+                if fmt == "csv"
+                else reader.json(path)
+            )
+            frame.createOrReplaceTempView(name)
+            continue
+        select = sqlexp.select("*").from_(sqlexp.func(SOURCE_READERS[fmt], sqlexp.Literal.string(path)))
+        view = sqlexp.Create(
+            this=sqlexp.Table(this=identifier(name, "source name")),
+            kind="VIEW",
+            replace=True,
+            properties=sqlexp.Properties(expressions=[sqlexp.TemporaryProperty()]),
+            expression=select,
+        )
+        try:
+            adapter.raw.execute(adapter.render(view))
+        except Exception as error:
+            raise EngineError(
+                f"source {name!r} ({path}, {fmt}) cannot be read by {adapter.dialect}: {_first_line(error)}"
+            ) from error
+    return sorted(checked)
+
+
+def parquet_sources(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The Parquet files (or Parquet folders, as Spark writes them) of ``directory`` by view name (their stem).
+
+    Raises:
+        DatabaseNotFoundError: ``directory`` does not exist or holds no Parquet file.
+    """
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        raise DatabaseNotFoundError(
+            f"Parquet directory {root} does not exist; export one with `abnb data export --parquet {root}`."
+        )
+    found: dict[str, str] = {}
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and any(path.glob("*.parquet")):
+            target = str((path / "*.parquet").resolve())
+        elif path.suffix == ".parquet":
+            target = str(path.resolve())
+        else:
+            continue
+        found[validate_identifier(path.stem, f"Parquet file name {path.name!r} (the view name)")] = target
+    if not found:
+        raise DatabaseNotFoundError(f"no Parquet file in {root}; export one with `abnb data export --parquet {root}`.")
+    return found
 
 
 LOCK_TIMEOUT_ENV = "ABNB_LOCK_TIMEOUT"
@@ -449,19 +709,17 @@ def _lock_message(name: str, message: str, *, read_only: bool, waited: float, at
 
 
 def _connect_duckdb(
-    database: str | os.PathLike[str] | None, *, read_only: bool, timeout: float | None = None
+    database: str | os.PathLike[str], *, read_only: bool, timeout: float | None = None, timezone: str = "UTC"
 ) -> Connection:
     import duckdb
 
-    path = default_database() if database is None else Path(database)
+    path = Path(database)
     name = str(path)
     if name != ":memory:" and not path.exists() and (read_only or not path.parent.exists()):
-        hint = (
-            "generate the sample with `abnb data generate` (or `make data`)"
-            if database is None
-            else "check the path, or set ABNB_DATABASE"
+        raise DatabaseNotFoundError(
+            f"database file {name} does not exist: check the path ([engine] database in abnb.toml, --database, or "
+            "$ABNB_DATABASE); `abnb data generate` writes the sample there, `abnb data import` loads your files."
         )
-        raise DatabaseNotFoundError(f"database file {name} does not exist: {hint}.")
     if name != ":memory:" and path.is_dir():
         raise EngineError(
             f"cannot open database {name}: Is a directory. Give the path of a DuckDB file inside it "
@@ -488,8 +746,35 @@ def _connect_duckdb(
             time.sleep(waits[attempts - 1])
         except duckdb.Error as error:
             raise EngineError(_not_duckdb(name, _first_line(error))) from error
-    raw.execute("SET enable_progress_bar = false")  # the progress bar has crashed Jupyter kernels
-    return Connection(raw, database=name, read_only=read_only)
+    try:
+        raw.execute("SET enable_progress_bar = false")  # the progress bar has crashed Jupyter kernels
+    except duckdb.Error:
+        pass  # DuckDB refuses the setting in a Jupyter kernel without ipywidgets; then there is no bar to hide
+    connection = Connection(raw, database=name, read_only=read_only)
+    set_timezone(connection, timezone)
+    return connection
+
+
+def set_timezone(connection: Connection, timezone: str) -> None:
+    """Set the DuckDB session's time zone (``SET TimeZone``), so no cutoff depends on the process' zone.
+
+    Raises:
+        ParameterError: ``timezone`` is not an IANA zone name.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sqlglot import exp as sqlexp
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as error:
+        connection.close()
+        raise ParameterError(
+            f"time zone {timezone!r} is not an IANA zone name such as 'UTC' or 'Europe/Berlin'."
+        ) from error
+    connection.raw.execute(f"SET TimeZone = {sqlexp.Literal.string(timezone).sql(dialect='duckdb')}")
+    connection.timezone = timezone
+
 
 
 def _not_duckdb(name: str, message: str) -> str:
@@ -520,11 +805,20 @@ def as_connection(connection: Any) -> BaseConnection:
     import duckdb
 
     if isinstance(connection, duckdb.DuckDBPyConnection):
-        return Connection(connection, database="<duckdb connection>", read_only=False)
+        return Connection(connection, database=_duckdb_name(connection), read_only=False)
     raise SpecError(
         "expected a connection from abnb.connect(), duckdb.connect() or a pyspark SparkSession, "
-        f"got {type(connection).__name__}."
+        f"got {type(connection).__name__}; to analyse pandas or Arrow frames, use abnb.connect(frames={...})."
     )
+
+
+def _duckdb_name(raw: duckdb.DuckDBPyConnection) -> str:
+    """The file of a raw DuckDB connection's current database, for messages (``:memory:`` for none)."""
+    try:
+        rows = raw.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    except Exception:  # a closed connection: the error surfaces where it is used
+        return "<duckdb connection>"
+    return str(rows[0][0]) if rows and rows[0][0] else ":memory:"
 
 
 # --- Apache Spark ---------------------------------------------------------------------------------------------
@@ -724,6 +1018,8 @@ def connect_spark(
     *,
     parquet: str | os.PathLike[str] | None = None,
     config: Mapping[str, str] | None = None,
+    sources: Mapping[str, SourceSpec] | None = None,
+    timezone: str | None = None,
 ) -> SparkConnection:
     """Connect to Apache Spark.
 
@@ -732,8 +1028,11 @@ def connect_spark(
             ``spark-submit``/``spark-defaults.conf`` configured), a master URL (``"local[2]"``,
             ``"spark://host:7077"``, ``"yarn"``, ``"k8s://..."``), or a Spark Connect URL (``"sc://host:15002"``,
             needs ``pyspark[connect]``).
-        parquet: A local directory whose Parquet files become temporary views (:func:`register_parquet`).
+        parquet: A local directory whose Parquet files become temporary views (:func:`parquet_sources`).
         config: Extra Spark settings for a session this call builds (ignored for an existing session).
+        sources: Files to expose as temporary views, as in :func:`connect`.
+        timezone: The zone naive cutoffs are bound in (``spark.sql.session.timeZone`` of a session this call
+            builds); ``None``: the session's own zone.
 
     Returns:
         A :class:`SparkConnection` (closing it leaves the session running).
@@ -748,10 +1047,16 @@ def connect_spark(
                 f"Spark engine {session!r} is neither a SparkSession nor a spec such as 'spark', 'local[2]', "
                 "'spark://host:7077' or 'sc://host:15002'."
             )
-        session = _build_session(session.strip(), config or {})
+        settings = dict(config or {})
+        if timezone is not None:
+            settings.setdefault("spark.sql.session.timeZone", timezone)
+        session = _build_session(session.strip(), settings)
     connection = SparkConnection(session)
+    connection.timezone = timezone
+    views: dict[str, SourceSpec] = dict(sources or {})
     if parquet is not None:
-        register_parquet(session, parquet)
+        views.update({name: (path, "parquet") for name, path in parquet_sources(parquet).items()})
+    register_sources(connection, views)
     return connection
 
 
@@ -786,34 +1091,6 @@ def _build_session(spec: str, config: Mapping[str, str]) -> Any:
         ) from error
 
 
-def register_parquet(session: Any, directory: str | os.PathLike[str]) -> list[str]:
-    """Register every Parquet file (or Parquet folder) of ``directory`` as a temporary view named after it.
-
-    ``events.parquet`` (a file, or a folder of part files as Spark writes them) becomes the view ``events``.
-
-    Returns:
-        The names of the views, sorted.
-
-    Raises:
-        DatabaseNotFoundError: ``directory`` does not exist or holds no Parquet file.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise DatabaseNotFoundError(
-            f"Parquet directory {root} does not exist; export one with `abnb data export --parquet {root}`."
-        )
-    names: list[str] = []
-    for path in sorted(root.iterdir()):
-        if path.suffix != ".parquet" and not (path.is_dir() and any(path.glob("*.parquet"))):
-            continue
-        name = validate_identifier(path.stem, f"Parquet file name {path.name!r} (the view name)")
-        session.read.parquet(str(path.resolve())).createOrReplaceTempView(name)
-        names.append(name)
-    if not names:
-        raise DatabaseNotFoundError(f"no Parquet file in {root}; export one with `abnb data export --parquet {root}`.")
-    return names
-
-
 def export_parquet(
     database: str | os.PathLike[str] | Connection | None,
     directory: str | os.PathLike[str],
@@ -822,7 +1099,7 @@ def export_parquet(
     """Export DuckDB tables to ``<directory>/<table>.parquet`` (one file per table), e.g. to analyse them on Spark.
 
     Args:
-        database: A DuckDB file (``None``: the embedded sample) or an open :class:`Connection`.
+        database: A DuckDB file (``None``: the current project's database) or an open :class:`Connection`.
         directory: Output folder, created if needed; existing files of the same names are replaced.
         tables: Tables to export (default: every table of the database).
 
@@ -833,7 +1110,7 @@ def export_parquet(
         SchemaError: A requested table does not exist.
     """
     out = Path(directory)
-    con = database if isinstance(database, Connection) else connect(database)
+    con = database if isinstance(database, Connection) else connect(default_database() if database is None else database)
     try:
         present = con.tables()
         names = list(present) if tables is None else list(tables)

@@ -16,6 +16,10 @@ class SpecError(AbnbError, ValueError):
     """An experiment spec, metric definition or parameter is malformed or inconsistent."""
 
 
+class ProjectError(SpecError):
+    """The project file (``abnb.toml``) or a file of the project is missing, malformed, or from a newer abnb."""
+
+
 class ParameterError(SpecError):
     """A function or report parameter has the wrong type or value."""
 

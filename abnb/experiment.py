@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -81,41 +81,85 @@ __all__ = [
     "load",
 ]
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("active", "paused", "done")
 CORRECTIONS = ("holm", "bonferroni", "hochberg", "bh", "by", "none")
 Verdict = Literal["ship", "harm", "continue", "invalid"]
 
 
 def experiments_dir() -> Path:
-    """``experiments/`` of the abnb checkout if present, else of the current directory."""
-    in_checkout = _PROJECT_ROOT / "experiments"
-    return in_checkout if in_checkout.is_dir() else Path.cwd() / "experiments"
+    """The current project's experiments folder (``[paths] experiments`` of ``abnb.toml``; ``experiments/``)."""
+    from abnb.project import current_project
+
+    return current_project().experiments_dir
 
 
-def _as_datetime(value: object, what: str) -> datetime | None:
-    if value is None or isinstance(value, datetime):
+def _as_datetime(value: object, what: str, zone: tzinfo | None = None) -> datetime | None:
+    """A naive datetime (wall clock in ``zone``, UTC if ``None``) from a date, datetime or ISO text.
+
+    An aware datetime (or text with an offset such as ``+02:00``) is converted to ``zone`` first, so a cutoff
+    given in any zone means the same instant.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(zone or UTC).replace(tzinfo=None)
         return value
+    if value is None:
+        return None
     if isinstance(value, date):
         return datetime.combine(value, time())
     if isinstance(value, str):
         try:
-            return _as_datetime(datetime.fromisoformat(value), what)
+            return _as_datetime(datetime.fromisoformat(value), what, zone)
         except ValueError:
             pass
-    raise ParameterError(f"{what} must be an ISO date or datetime such as 2026-10-15, got {value!r}.")
+    raise ParameterError(
+        f"{what} must be an ISO date or datetime such as 2026-10-15 or 2026-10-15T06:00:00+02:00, got {value!r}."
+    )
 
 
-def resolve_as_of(value: date | datetime | str | None, end: datetime | None) -> tuple[datetime, date]:
-    """The exclusive data cutoff and the date that labels it.
+def _zone(timezone: str | tzinfo | None) -> tzinfo:
+    if timezone is None:
+        return UTC
+    if isinstance(timezone, tzinfo):
+        return timezone
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ParameterError(f"time zone {timezone!r} is not an IANA zone name such as 'UTC'.") from error
+
+
+def resolve_as_of(
+    value: date | datetime | str | None,
+    end: datetime | None,
+    *,
+    timezone: str | tzinfo | None = None,
+    last_day: date | None = None,
+) -> tuple[datetime, date]:
+    """The exclusive data cutoff and the date that labels it, as wall-clock time in ``timezone``.
 
     A date (``2026-10-14``) means "data through that day": the cutoff is the following midnight. A datetime is the
-    cutoff itself. ``None`` means the experiment's end, or now if it has none. The label is the last day with data.
+    cutoff itself; one with an offset (``2026-10-14T06:00:00+02:00``) is converted to ``timezone`` first.
+    ``None`` means the earlier of the experiment's ``end`` and the midnight after ``last_day`` (the last day with
+    data), or now in ``timezone`` when neither is known. The label is the last day the cutoff covers.
+
+    Args:
+        value: The requested cutoff, or ``None``.
+        end: The experiment's planned end (exclusive), or ``None``.
+        timezone: The project's zone (default UTC): cutoffs and days are wall-clock time there.
+        last_day: The last day with data, when known.
+
+    Raises:
+        ParameterError: ``value`` is malformed or out of the calendar.
     """
+    zone = _zone(timezone)
     if value is None or value == "":
-        cutoff = end if end is not None else datetime.now().replace(microsecond=0)
+        after_data = None if last_day is None else _next_midnight(last_day, "the last data day")
+        known = [c for c in (end, after_data) if c is not None]
+        cutoff = min(known) if known else datetime.now(zone).replace(microsecond=0, tzinfo=None)
     elif (isinstance(value, str) and len(value) == 10) or (isinstance(value, date) and not isinstance(value, datetime)):
-        day = _as_datetime(value, "as_of") if isinstance(value, str) else datetime.combine(value, time())
+        day = _as_datetime(value, "as_of", zone) if isinstance(value, str) else datetime.combine(value, time())
         assert day is not None
         if day.date() >= date.max:
             raise ParameterError(
@@ -124,10 +168,16 @@ def resolve_as_of(value: date | datetime | str | None, end: datetime | None) -> 
             )
         cutoff = day + timedelta(days=1)
     else:
-        resolved = _as_datetime(value, "as_of")
+        resolved = _as_datetime(value, "as_of", zone)
         assert resolved is not None
         cutoff = resolved
     return cutoff, (cutoff - timedelta(microseconds=1)).date()
+
+
+def _next_midnight(day: date, what: str) -> datetime:
+    if day >= date.max:
+        raise ParameterError(f"{what} {day} is out of range: the midnight after it does not exist.")
+    return datetime.combine(day, time()) + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -289,27 +339,53 @@ class Experiment:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Experiment:
-        """Read an experiment spec from a TOML file.
+        """Read an experiment spec from a TOML file, in the project the file belongs to.
+
+        The project (the ``abnb.toml`` found from the file's folder upward) supplies its ``[defaults]`` and its
+        metric library for ``ref = "..."`` metrics; a file outside any project is read as it is.
 
         Raises:
             SpecError: The file is missing, unreadable (a directory, not UTF-8), is not valid TOML (the message
                 gives line and column), or describes an invalid experiment.
         """
+        from abnb.project import find_project
+
         path = Path(path)
         data = read_toml(path, "experiment spec")
+        project = find_project(path.resolve().parent) if path.resolve().parent.exists() else None
+        if project is not None:
+            data = project.spec_data(data, str(path))
         return cls.from_dict(data, source=str(path))
+
+    def cutoff(self, connection: BaseConnection, as_of: date | datetime | str | None) -> tuple[datetime, date]:
+        """The exclusive cutoff and label of an analysis (:func:`resolve_as_of` in the connection's time zone).
+
+        Without ``as_of``, the last day with data is read from the engine (one query of ``max(ts)`` per source,
+        :func:`abnb.aggregate.data_extent`), so the default is the earlier of the spec's ``end`` and the end of
+        that day.
+        """
+        last_day = None
+        if as_of is None or as_of == "":
+            from abnb.aggregate import data_extent
+
+            experiment = self.name if self.exposures.experiment_column else None
+            last = data_extent(connection, self.exposures, self.metrics, experiment=experiment, start=self.start)[1]
+            last_day = None if last is None else last.date()
+        return resolve_as_of(as_of, self.end, timezone=connection.timezone, last_day=last_day)
 
     def analyze(
         self,
-        connection: BaseConnection | duckdb.DuckDBPyConnection,
+        connection: BaseConnection | duckdb.DuckDBPyConnection | Mapping[str, Any],
         *,
         as_of: date | datetime | str | None = None,
     ) -> ExperimentResult:
         """Analyse the experiment with one aggregate query.
 
         Args:
-            connection: From :func:`abnb.connect` (or a DuckDB connection).
-            as_of: Data cutoff: a date means "through that day"; default the spec's ``end``.
+            connection: From :func:`abnb.connect` (or a DuckDB connection, or a ``SparkSession``), or a mapping of
+                table name to pandas/Arrow frame, analysed in an in-memory DuckDB (``abnb.connect(frames=...)``).
+            as_of: Data cutoff: a date means "through that day". Default: the earlier of the spec's ``end`` and
+                the end of the last day with data (one small extra query finds it), in the connection's time zone.
 
         Returns:
             The :class:`ExperimentResult`: SRM check, effects per metric and arm, segment moments.
@@ -318,8 +394,13 @@ class Experiment:
             SchemaError: Missing table/column or a non-numeric metric.
             DataError: No exposures, an arm without exposures, arms not in the spec, or an untestable metric.
         """
-        cutoff, label = resolve_as_of(as_of, self.end)
+        if isinstance(connection, Mapping):
+            from abnb.engine import connect
+
+            with connect(frames=connection) as frames:
+                return self.analyze(frames, as_of=as_of)
         con = as_connection(connection)
+        cutoff, label = self.cutoff(con, as_of)
         aggregates = aggregate(
             con,
             self.exposures,
@@ -352,8 +433,8 @@ class Experiment:
             raise ParameterError(f"no metric {metric!r}; metrics: {', '.join(m.name for m in self.metrics)}.")
         if target.kind == "ratio":
             raise ParameterError(f"metric {metric!r} is a ratio of sums: it has no per-unit distribution to compare.")
-        cutoff, _ = resolve_as_of(as_of, self.end)
         con = as_connection(connection)
+        cutoff, _ = self.cutoff(con, as_of)
         experiment = self.name if self.exposures.experiment_column else None
         values = {
             arm: unit_values(
@@ -452,12 +533,21 @@ class Experiment:
 
 
 def load(name_or_path: str | Path, directory: str | Path | None = None) -> Experiment:
-    """Load an experiment by name (``experiments/<name>.toml``) or by path to a TOML file."""
+    """Load an experiment by name (the current project's ``experiments/<name>.toml``) or by path to a TOML file.
+
+    Args:
+        name_or_path: A spec's name, or the path of a ``.toml`` file.
+        directory: Look for named specs here instead of the project's experiments folder.
+    """
     path = Path(name_or_path)
     if path.suffix == ".toml":
         return Experiment.from_toml(path)
+    if directory is None:
+        from abnb.project import current_project
+
+        return current_project().load_experiment(str(name_or_path))
     name = validate_identifier(str(name_or_path), "experiment name")
-    folder = Path(directory) if directory is not None else experiments_dir()
+    folder = Path(directory)
     candidate = folder / f"{name}.toml"
     if not candidate.exists():
         known = sorted(p.stem for p in folder.glob("*.toml"))
@@ -1141,4 +1231,4 @@ def mean_interval(stats: ArmStats, confidence_level: float) -> tuple[float, floa
 def iter_specs(directory: str | Path | None = None) -> Iterable[Path]:
     """The experiment spec files in ``directory`` (default :func:`experiments_dir`), sorted by name."""
     folder = Path(directory) if directory is not None else experiments_dir()
-    return sorted(folder.glob("*.toml"))
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("."))

@@ -3,7 +3,7 @@
 Each function takes a connection and optional filters on the served request (``start`` inclusive and ``end``
 exclusive on ``predictions.ts``, ``model_version``, ``segment``), aggregates in DuckDB and hands the few
 aggregated rows to the matching pure estimator. Table and column names are those of the model-quality schema
-(:data:`abnb.telemetry.SCHEMAS`, sample data in :mod:`abnb.sample_models`); every filter value and threshold is a
+(:data:`abnb.telemetry.SCHEMAS`, sample data in :mod:`abnb.datasets.models`); every filter value and threshold is a
 bound parameter. Only :func:`labelled_precision_recall` fetches rows, and only those of the labelled sample
 (bounded by ``max_rows``), because its bootstrap needs them.
 

@@ -1,7 +1,8 @@
 """Rendering experiment reports: papermill execution, offline HTML, summary.json, atomic publication.
 
-``render("checkout_redesign")`` executes ``notebooks/experiment_report.ipynb`` with validated parameters into a
-private staging folder, exports HTML without code through the ``abnb_offline`` nbconvert template (no script,
+``render("checkout_redesign")`` validates the spec against the data (:mod:`abnb.validate`, no kernel), then executes
+the experiment report notebook (the project's own ``notebooks/experiment_report.ipynb`` if it has one, else abnb's,
+``abnb/notebooks/``) with validated parameters into a private staging folder, exports HTML without code through the ``abnb_offline`` nbconvert template (no script,
 stylesheet or font is loaded from the network; charts are inline SVG), checks that, and only then moves the
 ``.ipynb``, ``.html`` and ``summary.json`` into ``reports/<experiment>/`` with atomic renames. A run that fails at
 any step raises :class:`~abnb.errors.ReportError` naming the failing cell and leaves the previous report as it was.
@@ -28,9 +29,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from abnb.engine import BaseConnection, connect, connect_spark, default_database, is_spark_spec
+from abnb.engine import BaseConnection, connect, is_spark_spec
 from abnb.errors import AbnbError, ParameterError, ReportError, ReportLockedError
-from abnb.experiment import Experiment, load, resolve_as_of
+from abnb.experiment import Experiment, resolve_as_of
+from abnb.project import SCHEMA_VERSION, Project, check_schema_version, find_project
 
 if TYPE_CHECKING:
     from abnb.experiment import DistributionComparison, ExperimentResult
@@ -54,8 +56,6 @@ __all__ = [
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
-NOTEBOOK = PACKAGE_DIR.parent / "notebooks" / "experiment_report.ipynb"
-MONITORING_NOTEBOOK = PACKAGE_DIR.parent / "notebooks" / "monitoring.ipynb"
 
 _EXTERNAL = re.compile(
     r"""<(?:script|img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*["']?\s*(?:https?:)?//[^"'\s>]+"""
@@ -84,9 +84,15 @@ class ReportParameters:
     database: str | None
     as_of: str | None
     summary_path: Path | None
-    engine: str = "duckdb"
+    engine: str | None = None
     parquet: str | None = None
     store: str | None = None
+    project: str | None = None
+
+    @property
+    def project_(self) -> Project:
+        """The project the report belongs to (``project``, else the current directory's)."""
+        return find_project(self.project) if self.project else find_project()
 
     def analyze(self, spec: Experiment) -> ExperimentResult:
         """Analyse ``spec`` with one aggregate query in the engine, or from the incremental ``store``.
@@ -96,25 +102,38 @@ class ReportParameters:
         if self.store:
             from abnb import incremental
 
-            return incremental.analyze(spec, self.store, database=self.database, as_of=self.as_of)
+            return incremental.analyze(spec, self.store, database=self.database_path(), as_of=self.as_of)
         with self.connect() as connection:
             return spec.analyze(connection, as_of=self.as_of)
 
+    def database_path(self) -> str | None:
+        """The DuckDB file the report reads (``database``, else the project's), ``None`` for other engines."""
+        if self.database:
+            return self.database
+        database = self.project_.database
+        return None if database is None else str(database)
+
     def connect(self) -> BaseConnection:
-        """Open the report's engine: the DuckDB ``database``, or Spark (``engine``) with its ``parquet`` views."""
-        if self.engine == "duckdb":
-            return connect(self.database)
-        return connect_spark(self.engine, parquet=self.parquet)
+        """Open the report's engine: the project's (or ``database``, ``engine``), with its sources and ``parquet``."""
+        return self.project_.connect(self.database, engine=self.engine, parquet=self.parquet)
+
+    @property
+    def engine_label(self) -> str:
+        """Where the data are read from, for the report's header."""
+        return self.project_.engine_label(self.database, self.engine)
 
     def spec(self) -> Experiment:
-        """The experiment to report on (from ``spec_json`` if given, else by name or path)."""
+        """The experiment to report on (from ``spec_json`` if given, else by name or path in the project)."""
         if self.spec_json:
             try:
                 data = json.loads(self.spec_json)
             except json.JSONDecodeError as error:
                 raise ParameterError(f"report parameter spec_json is not valid JSON: {error}.") from error
             return Experiment.from_dict(data, source="spec_json")
-        return load(self.experiment)
+        return self.project_.load_experiment(self.experiment)
+
+
+REPORT_PARAMETERS = ("experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet", "store", "project")
 
 
 def validate_parameters(**values: Any) -> ReportParameters:
@@ -127,7 +146,7 @@ def validate_parameters(**values: Any) -> ReportParameters:
     Raises:
         ParameterError: A parameter is unknown, has the wrong type, or an invalid value.
     """
-    allowed = {"experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet", "store"}
+    allowed = set(REPORT_PARAMETERS)
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ParameterError(f"unknown report parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}.")
@@ -155,40 +174,60 @@ def validate_parameters(**values: Any) -> ReportParameters:
     if as_of is not None:
         resolve_as_of(as_of, None)  # raises ParameterError for a malformed or out-of-range date
     summary = values.get("summary_path") or None
-    engine = values.get("engine") or "duckdb"
-    if engine != "duckdb" and not is_spark_spec(engine):
+    engine = values.get("engine") or None
+    if engine is not None and engine != "duckdb" and not is_spark_spec(engine):
         raise ParameterError(
             f"report parameter engine {engine!r} is not 'duckdb' or a Spark spec ('spark', 'local[2]', "
             "'spark://host:7077', 'sc://host:15002')."
         )
-    parquet = values.get("parquet") or None
-    if parquet is not None and engine == "duckdb":
-        raise ParameterError("report parameter parquet registers Parquet views in Spark: set engine to a Spark spec.")
     store = values.get("store") or None
-    if store is not None and engine != "duckdb":
+    if store is not None and engine not in (None, "duckdb"):
         raise ParameterError(
             "report parameter store keeps per-unit aggregates in DuckDB next to a DuckDB database; "
             "leave it empty with a Spark engine."
         )
+    database = values.get("database") or None
+    if database is not None and engine not in (None, "duckdb"):
+        raise ParameterError(
+            f"report parameter database names a DuckDB file, but engine is {engine!r}; give one or the other."
+        )
+    project = values.get("project") or None
+    if project is not None and not Path(project).is_dir():
+        raise ParameterError(f"report parameter project {project!r} is not a folder; give the project's root folder.")
     return ReportParameters(
         experiment=experiment,
         spec_json=spec_json,
-        database=values.get("database") or None,
+        database=database,
         as_of=as_of,
         summary_path=Path(summary) if summary else None,
         engine=engine,
-        parquet=parquet,
+        parquet=values.get("parquet") or None,
         store=store,
+        project=project,
     )
 
 
-def headline(result: ExperimentResult) -> Any:
-    """The report's top banner: the decision, and a red SRM warning that refuses to call a winner."""
+def headline(result: ExperimentResult, *, engine: str = "") -> Any:
+    """The report's top: the experiment's name and description, the decision, and a red SRM warning.
+
+    Args:
+        result: The analysis.
+        engine: Where the data were read (a DuckDB file, ``Spark local[2]``), shown under the title.
+    """
     from IPython.display import HTML
 
     decision = result.decision
     colour = {"ship": "#1b7837", "harm": "#b2182b", "invalid": "#b00020", "continue": "#555555"}[decision.verdict]
-    parts = []
+    spec = result.experiment
+    window = f"{spec.start:%Y-%m-%d}" if spec.start else "first exposure"
+    planned = f", planned end {spec.end:%Y-%m-%d}" if spec.end else ""
+    source = f"; data from {html.escape(engine)}" if engine else ""
+    parts = [
+        f"<h1>{html.escape(spec.name)}</h1>",
+        f"<p>{html.escape(spec.description)}</p>" if spec.description else "",
+        f"<p>Arms {html.escape(', '.join(spec.arms))} (control {html.escape(spec.control)}); from {window}"
+        f"{planned}; data through {result.label}{source}.</p>",
+    ]
     if result.srm_detected:
         counts = ", ".join(f"{arm}: {n:,}" for arm, n in result.units.items())
         parts.append(
@@ -346,6 +385,15 @@ def _export_html(notebook_path: Path) -> str:
             ]
     body, _ = exporter.from_notebook_node(notebook)
     return str(body)
+
+
+def _add_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Merge ``metadata`` into an executed notebook's metadata (its provenance; ``title`` names the HTML page)."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.update(metadata)
+    nbformat.write(notebook, path)
 
 
 def _failure(error: BaseException, failed_copy: Path | None) -> ReportError:
@@ -507,11 +555,15 @@ def _publish(
     kernel_name: str,
     timeout: int,
     lock_timeout: float | None = None,
+    cwd: Path | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> RenderedReport:
     """Execute ``notebook`` into a staging folder, export offline HTML, check it, publish atomically.
 
     ``parameters`` may use the placeholder ``{staging}`` for the staging folder (the notebook writes its
-    ``summary.json`` there). The whole run holds ``<folder>/.lock``; it first finishes or removes what a killed
+    ``summary.json`` there). The kernel runs in ``cwd`` (default: the notebook's folder); ``metadata`` is merged
+    into the executed notebook's metadata (``title`` becomes the HTML page's title). The whole run holds
+    ``<folder>/.lock``; it first finishes or removes what a killed
     run left (:func:`_recover`). Publication commits through a manifest (:func:`_commit`, docs/reliability.md).
     Any failure raises :class:`ReportError` and leaves ``folder`` as it was, except for a
     ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell.
@@ -545,22 +597,29 @@ def _publish(
                         progress_bar=False,
                         extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport warning in the logs
                         execution_timeout=timeout,
-                        cwd=str(notebook.parent),
+                        cwd=str(cwd or notebook.parent),
                     )
             except Exception as error:
                 failed = folder / f".failed-{stem}.ipynb"
                 if executed.exists():
                     shutil.copyfile(executed, failed)
                 raise _failure(error, failed if executed.exists() else None) from error
+            if metadata:
+                _add_metadata(executed, metadata)
             page = _export_html(executed)
             loads = external_resources(page)
             if loads:
                 raise ReportError(f"the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
             summary = json.loads((staging / "summary.json").read_text(encoding="utf-8"))
+            from abnb import __version__
+
+            summary = {"schema_version": SCHEMA_VERSION, **summary}
             summary["report"] = {
                 "html": f"{stem}.html",
                 "notebook": f"{stem}.ipynb",
                 "rendered_at": datetime.now().isoformat(timespec="seconds"),
+                "abnb_version": __version__,
+                "template": str(notebook),
             }
             published = _commit(staging, folder, stem, page, summary)
         except AbnbError:
@@ -577,61 +636,75 @@ def render(
     spec_or_name: str | Path | Experiment,
     *,
     database: str | Path | None = None,
-    output_dir: str | Path = "reports",
+    output_dir: str | Path | None = None,
     as_of: date | datetime | str | None = None,
     kernel_name: str = "python3",
     timeout: int = 600,
-    engine: str = "duckdb",
+    engine: str | None = None,
     parquet: str | Path | None = None,
     store: str | Path | None = None,
     lock_timeout: float | None = None,
+    project: Project | str | Path | None = None,
 ) -> RenderedReport:
-    """Render the experiment report and publish it atomically.
+    """Validate an experiment against its data, render its report and publish it atomically.
 
     Args:
-        spec_or_name: Experiment name (``experiments/<name>.toml``), path to a TOML spec, or an ``Experiment``.
-        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
-        output_dir: Folder holding ``<experiment>/`` report folders and ``index.html``.
-        as_of: Data cutoff (a date means through that day); default the experiment's end.
+        spec_or_name: Experiment name (the project's ``experiments/<name>.toml``), path to a TOML spec, or an
+            ``Experiment``.
+        database: DuckDB file instead of the project's ``[engine] database`` (``$ABNB_DATABASE`` overrides that).
+        output_dir: Folder holding ``<experiment>/`` report folders and ``index.html`` (default: the project's
+            ``reports/``).
+        as_of: Data cutoff (a date means through that day). Default: the earlier of the experiment's end and the
+            last day with data. A cutoff past the last day with data is refused (it names that day).
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
-        engine: ``"duckdb"`` (``database``), or a Spark spec (``"spark"``, ``"local[2]"``, ``"spark://host:7077"``,
-            ``"sc://host:15002"``) to run the aggregation in Spark over its tables (docs/scale-out.md).
-        parquet: With a Spark engine: a directory of Parquet files to register as views (``abnb data export``).
+        engine: ``"duckdb"``, or a Spark spec (``"spark"``, ``"local[2]"``, ``"spark://host:7077"``,
+            ``"sc://host:15002"``) to run the aggregation in Spark over its tables (docs/scale-out.md). Default:
+            the project's ``[engine]``.
+        parquet: A directory of Parquet files to expose as views (``abnb data export --parquet``), on either engine.
         store: An incremental store (a DuckDB file, :mod:`abnb.incremental`): the analysis updates its per-unit
             aggregates from the data added since its last run instead of rescanning all history.
         lock_timeout: Seconds to retry while another process holds a conflicting lock on the DuckDB database or
             the store (here and in the report kernel); ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0. ``abnb report``
             and ``abnb run`` pass 30.
+        project: The project (or its folder); default: the current directory's (``$ABNB_PROJECT``).
 
     Returns:
         Paths of ``reports/<experiment>/<as_of>.ipynb``, ``.html`` and ``summary.json``.
 
     Raises:
+        SchemaError, SpecError, DataError: The validation found problems (all of them are listed), before any
+            kernel starts.
         ReportError: Execution or export failed; the message names the failing cell. Nothing already published
             is touched. :class:`~abnb.errors.ReportLockedError` when another run is writing the same folder.
-        DatabaseLockedError: A writer holds the database (checked before the kernel starts); the message names it.
+        DatabaseLockedError: A writer holds the database (after ``lock_timeout``); the message names it.
     """
-    spec = spec_or_name if isinstance(spec_or_name, Experiment) else load(spec_or_name)
-    cutoff, label = resolve_as_of(as_of, spec.end)
-    db = Path(database) if database is not None else default_database()
-    parameters = {"experiment": spec.name, "spec_json": json.dumps(spec.to_dict()), "as_of": cutoff.isoformat()}
-    if engine != "duckdb":
-        validate_parameters(experiment=spec.name, engine=engine, parquet=str(parquet or ""))
-        parameters["engine"] = engine
-        parameters["parquet"] = str(Path(parquet).resolve()) if parquet else ""
-    if store is not None:
-        validate_parameters(experiment=spec.name, engine=engine, store=str(store))
-        parameters["store"] = str(Path(store).resolve())
-    if engine == "duckdb":
-        _check_unlocked(db, lock_timeout)
+    from abnb.validate import validate
+
+    where = project if isinstance(project, Project) else find_project(project)
+    spec = spec_or_name if isinstance(spec_or_name, Experiment) else where.load_experiment(spec_or_name)
+    parameters = {
+        "experiment": spec.name,
+        "spec_json": json.dumps(spec.to_dict()),
+        "engine": engine or "",
+        "database": str(Path(database).resolve()) if database is not None else "",
+        "parquet": str(Path(parquet).resolve()) if parquet else "",
+        "store": str(Path(store).resolve()) if store else "",
+        "project": str(where.root),
+    }
+    checked = validate_parameters(**parameters)
+    with where.connect(checked.database, engine=checked.engine, parquet=checked.parquet, lock_timeout=lock_timeout) as con:
+        validation = validate(spec, con, as_of=as_of).raise_for_problems()
+    assert validation.as_of is not None and validation.label is not None
+    parameters["as_of"] = validation.as_of.isoformat()
     return _publish_and_index(
-        NOTEBOOK,
-        Path(output_dir),
+        where.notebook("experiment_report"),
+        where,
+        Path(output_dir) if output_dir is not None else where.reports_dir,
         spec.name,
-        db,
-        label,
+        validation.label,
         parameters,
+        title=f"{spec.name} — data through {validation.label}",
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
@@ -641,7 +714,7 @@ def render(
 def _check_unlocked(database: Path, lock_timeout: float | None) -> None:
     """Fail before a kernel starts when a writer holds ``database`` (after ``lock_timeout`` seconds of retries).
 
-    Only the lock is checked here; a missing or broken file is reported by the notebook's own cell, as before.
+    Only the lock is checked here; a missing or broken file is reported by the notebook's own cell.
     """
     from abnb.errors import DatabaseLockedError
 
@@ -658,29 +731,31 @@ def _check_unlocked(database: Path, lock_timeout: float | None) -> None:
 def render_monitoring(
     *,
     database: str | Path | None = None,
-    output_dir: str | Path = "reports",
+    output_dir: str | Path | None = None,
     as_of: date | datetime | str | None = None,
     window: str = "1 day",
     model_version: str = "",
     kernel_name: str = "python3",
     timeout: int = 600,
     lock_timeout: float | None = None,
+    project: Project | str | Path | None = None,
 ) -> RenderedReport:
-    """Render the model-monitoring dashboard (``notebooks/monitoring.ipynb``) and publish it atomically.
+    """Render the model-monitoring dashboard (the project's ``monitoring`` notebook) and publish it atomically.
 
     The same path as :func:`render`: papermill into a staging folder, offline HTML without code, a check that
     nothing loads from the network, then atomic renames into ``<output_dir>/monitoring/<as_of>.{ipynb,html}``,
     ``<as_of>.summary.json`` and ``summary.json``.
 
     Args:
-        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
-        output_dir: Folder holding the ``monitoring/`` report folder and ``index.html``.
+        database: DuckDB file (default: the project's database / ``$ABNB_DATABASE``).
+        output_dir: Folder holding the ``monitoring/`` report folder and ``index.html`` (default: the project's).
         as_of: Data cutoff (a date means through that day); default: the last prediction in the database.
         window: Dashboard window, e.g. ``"1 day"`` or ``"6 hours"``.
         model_version: Release to focus the release jumps and drift on; empty for every release.
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
         lock_timeout: Seconds to retry while a writer holds the database (as in :func:`render`).
+        project: The project (or its folder); default: the current directory's.
 
     Returns:
         Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
@@ -692,16 +767,19 @@ def render_monitoring(
     """
     from abnb.monitor import validate_monitoring_parameters
 
-    db, as_of_text = _database_and_as_of(database, as_of)
+    where = project if isinstance(project, Project) else find_project(project)
+    db, as_of_text = _database_and_as_of(where, database, as_of)
     validate_monitoring_parameters(window=window, as_of=as_of_text, model_version=model_version, database=str(db))
-    parameters = {"window": window, "as_of": as_of_text, "model_version": model_version}
+    label = _ops_label(where, db, as_of_text, lock_timeout)
+    parameters = {"window": window, "as_of": as_of_text, "model_version": model_version, "database": str(db)}
     return _publish_and_index(
-        MONITORING_NOTEBOOK,
-        Path(output_dir),
+        where.notebook("monitoring"),
+        where,
+        Path(output_dir) if output_dir is not None else where.reports_dir,
         "monitoring",
-        db,
-        _ops_label(db, as_of_text),
+        label,
         parameters,
+        title=f"Model monitoring — data through {label}",
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
@@ -711,7 +789,7 @@ def render_monitoring(
 def render_canary(
     *,
     database: str | Path | None = None,
-    output_dir: str | Path = "reports",
+    output_dir: str | Path | None = None,
     as_of: date | datetime | str | None = None,
     versions: str = "v2,v3",
     steps: str = "1,5,25,50,100",
@@ -719,16 +797,17 @@ def render_canary(
     kernel_name: str = "python3",
     timeout: int = 600,
     lock_timeout: float | None = None,
+    project: Project | str | Path | None = None,
 ) -> RenderedReport:
-    """Render the canary / blue-green report (``notebooks/canary_release.ipynb``) and publish it atomically.
+    """Render the canary / blue-green report (the project's ``canary_release`` notebook) and publish it atomically.
 
     The same path as :func:`render_monitoring`: papermill into a staging folder, offline HTML without code, a
     check that nothing loads from the network, then atomic renames into
     ``<output_dir>/canary/<as_of>.{ipynb,html}``, ``<as_of>.summary.json`` and ``summary.json``.
 
     Args:
-        database: DuckDB file (default: the embedded sample / ``$ABNB_DATABASE``).
-        output_dir: Folder holding the ``canary/`` report folder and ``index.html``.
+        database: DuckDB file (default: the project's database / ``$ABNB_DATABASE``).
+        output_dir: Folder holding the ``canary/`` report folder and ``index.html`` (default: the project's).
         as_of: Report label (a date); default: the day of the last prediction in the database.
         versions: Releases to replay, comma-separated.
         steps: Ramp steps in percent, comma-separated, ending at 100.
@@ -736,6 +815,7 @@ def render_canary(
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
         lock_timeout: Seconds to retry while a writer holds the database (as in :func:`render`).
+        project: The project (or its folder); default: the current directory's.
 
     Returns:
         Paths of the published ``.ipynb``, ``.html`` and ``summary.json``.
@@ -746,54 +826,82 @@ def render_canary(
     """
     from abnb.rollout.canary import validate_canary_parameters
 
-    db, as_of_text = _database_and_as_of(database, as_of)
+    where = project if isinstance(project, Project) else find_project(project)
+    db, as_of_text = _database_and_as_of(where, database, as_of)
     validate_canary_parameters(versions=versions, steps=steps, step_hours=step_hours, as_of=as_of_text)
-    label = _ops_label(db, as_of_text)
-    parameters = {"versions": versions, "steps": steps, "step_hours": step_hours, "as_of": label.isoformat()}
+    label = _ops_label(where, db, as_of_text, lock_timeout)
+    parameters = {
+        "versions": versions,
+        "steps": steps,
+        "step_hours": step_hours,
+        "as_of": label.isoformat(),
+        "database": str(db),
+    }
     return _publish_and_index(
-        PACKAGE_DIR.parent / "notebooks" / "canary_release.ipynb",
-        Path(output_dir),
+        where.notebook("canary_release"),
+        where,
+        Path(output_dir) if output_dir is not None else where.reports_dir,
         "canary",
-        db,
         label,
         parameters,
+        title=f"Canary and blue/green releases — {label}",
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
     )
 
 
-def _database_and_as_of(database: str | Path | None, as_of: date | datetime | str | None) -> tuple[Path, str]:
-    """The database file (default: the sample / ``$ABNB_DATABASE``) and ``as_of`` as the text a notebook takes."""
-    db = Path(database) if database is not None else default_database()
+def _database_and_as_of(
+    project: Project, database: str | Path | None, as_of: date | datetime | str | None
+) -> tuple[Path, str]:
+    """The DuckDB file (default: the project's) and ``as_of`` as the text a notebook takes."""
+    if database is None and project.database is None:
+        raise ParameterError(
+            f"project {project.name!r} has no DuckDB database ([engine] in {project.file}); the monitoring and canary "
+            "reports read a DuckDB file: pass --database."
+        )
+    db = Path(database).resolve() if database is not None else project.database
+    assert db is not None
     return db, as_of.isoformat() if isinstance(as_of, date | datetime) else (as_of or "")
 
 
-def _ops_label(database: Path, as_of_text: str) -> date:
+def _ops_label(project: Project, database: Path, as_of_text: str, lock_timeout: float | None) -> date:
     """The day an operations report is named after: ``as_of``'s last day, else the day of the last prediction."""
-    return resolve_as_of(as_of_text, None)[1] if as_of_text else _latest_day(database)
+    if as_of_text:
+        return resolve_as_of(as_of_text, None, timezone=project.timezone)[1]
+    return _latest_day(project, database, lock_timeout)
 
 
 def _publish_and_index(
     notebook: Path,
+    project: Project,
     output_dir: Path,
     folder: str,
-    database: Path,
     label: date,
     parameters: dict[str, str],
     *,
+    title: str,
     kernel_name: str,
     timeout: int,
     lock_timeout: float | None,
 ) -> RenderedReport:
     """Publish a report into ``<output_dir>/<folder>/`` and refresh the index.
 
-    The notebook gets ``database`` and the staging ``summary_path`` besides ``parameters``.
+    The notebook runs with the project's root as its working directory and gets the staging ``summary_path``
+    besides ``parameters``; its metadata records the template, the abnb version and the project.
     """
-    filled = {
-        **parameters,
-        "database": str(database.resolve()),
-        "summary_path": str(Path("{staging}") / "summary.json"),
+    from abnb import __version__
+
+    filled = {**parameters, "summary_path": str(Path("{staging}") / "summary.json")}
+    provenance = {
+        "title": title,
+        "abnb": {
+            "version": __version__,
+            "template": str(notebook),
+            "project": str(project.root),
+            "project_file": str(project.file) if project.file else None,
+            "parameters": {k: v for k, v in filled.items() if k not in ("spec_json", "summary_path")},
+        },
     }
     published = _publish(
         notebook,
@@ -803,19 +911,19 @@ def _publish_and_index(
         kernel_name=kernel_name,
         timeout=timeout,
         lock_timeout=lock_timeout,
+        cwd=project.root,
+        metadata=provenance,
     )
     write_index(output_dir)
     return published
 
 
-def _latest_day(database: Path) -> date:
+def _latest_day(project: Project, database: Path, lock_timeout: float | None) -> date:
     """The day of the last prediction in ``database`` (the default label of a monitoring report)."""
     from sqlglot import exp
 
-    from abnb.engine import connect
-
     try:
-        with connect(database) as connection:
+        with project.connect(database, lock_timeout=lock_timeout) as connection:
             last = connection.run(exp.select("max(ts)").from_("predictions")).rows[0][0]
     except AbnbError as error:
         raise ReportError(
@@ -823,11 +931,14 @@ def _latest_day(database: Path) -> date:
         ) from error
     if last is None:
         raise ReportError(f"{database} has no predictions; nothing to monitor. The previous report is kept.")
-    return last.date()  # type: ignore[no-any-return]
+    from abnb.engine import wall_clock
+
+    day = wall_clock(last, project.timezone)
+    assert day is not None
+    return day.date()
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-TEACHING = PACKAGE_DIR.parent / "notebooks" / "teaching"
 
 
 def export_notebook(
@@ -874,10 +985,20 @@ def export_notebook(
     return target
 
 
-def export_teaching(output_dir: str | Path = Path("reports") / "teaching") -> list[Path]:
-    """Export every teaching notebook (``notebooks/teaching/*.ipynb``) to ``<output_dir>/<name>.html``."""
-    folder = Path(output_dir)
-    return [export_notebook(path, folder / f"{path.stem}.html") for path in sorted(TEACHING.glob("*.ipynb"))]
+def export_teaching(output_dir: str | Path, *, notebooks: str | Path) -> list[Path]:
+    """Export every teaching notebook (``<notebooks>/*.ipynb``) to ``<output_dir>/<name>.html``.
+
+    Raises:
+        ReportError: The folder holds no notebook, or a notebook failed (named).
+    """
+    folder, source = Path(output_dir), Path(notebooks)
+    found = sorted(source.glob("*.ipynb"))
+    if not found:
+        raise ReportError(
+            f"no teaching notebook in {source}; they are in the abnb repository's notebooks/teaching "
+            "(give that folder with --notebooks)."
+        )
+    return [export_notebook(path, folder / f"{path.stem}.html") for path in found]
 
 
 def write_index(output_dir: str | Path = "reports") -> Path:
@@ -913,6 +1034,10 @@ def _write_index(root: Path) -> Path:
             }
         if not isinstance(summary, dict):
             summary = {"decision": {"verdict": "unreadable", "reason": f"{path.name} is not a JSON object."}}
+        try:
+            check_schema_version(summary.get("schema_version"), str(path))
+        except AbnbError as error:
+            summary = {"as_of": summary.get("as_of", ""), "decision": {"verdict": "unreadable", "reason": str(error)}}
         decision = summary.get("decision", {})
         runs.append(
             {

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import abnb
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 
 FLOOR_SQL = """
 WITH a AS (

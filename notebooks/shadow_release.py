@@ -17,7 +17,7 @@
 # In a shadow release (traffic teeing) the candidate scores a copy of every live request, but only the live model's
 # answer is served: users never see the candidate, so the blast radius is zero. What we get is two prediction logs
 # for the same requests, joined here by `request_id`. The sample database holds five days of them, 2026-10-05 to
-# 2026-10-10, from the candidate `v2-shadow` before v2 replaced v1 (`abnb.sample_models.SHADOW_TRUTH` documents the
+# 2026-10-10, from the candidate `v2-shadow` before v2 replaced v1 (`abnb.datasets.models.SHADOW_TRUTH` documents the
 # planted differences: better in `en`, worse in `de`, about even elsewhere, scores shifted up by 0.03).
 #
 # All statistics come from one aggregate query in DuckDB (2×2 agreement counts, sums of score differences and their
@@ -28,7 +28,7 @@ from IPython.display import display
 
 import abnb
 from abnb.rollout import shadow
-from abnb.sample_models import SHADOW_TRUTH
+from abnb.datasets.models import SHADOW_TRUTH
 
 with abnb.connect() as con:
     result = shadow.compare(con, labels="truth")

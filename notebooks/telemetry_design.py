@@ -20,7 +20,7 @@
 # data into a number). `check()` then asks the data whether the telemetry can carry the metric, and an estimator
 # from `abnb.quality` computes the number, next to the naive one you would get by ignoring the design.
 #
-# The sample database plants a known truth (`abnb.sample_models.MODEL_TRUTH`), shown in the last column.
+# The sample database plants a known truth (`abnb.datasets.models.MODEL_TRUTH`), shown in the last column.
 
 # %%
 import pandas as pd
@@ -29,7 +29,7 @@ from IPython.display import display
 import abnb
 from abnb import feedback, quality
 from abnb.metrics import Metric, Telemetry, TelemetryDesign
-from abnb.sample_models import MODEL_TRUTH as TRUTH
+from abnb.datasets.models import MODEL_TRUTH as TRUTH
 
 con = abnb.connect()
 comparison: list[dict[str, object]] = []

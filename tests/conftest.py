@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import abnb
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 
 SMALL_USERS = 20_000
 SEED = 7

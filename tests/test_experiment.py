@@ -12,7 +12,7 @@ import abnb
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.experiment import Experiment, resolve_as_of
 from abnb.metrics import Metric
-from abnb.sample import GROUND_TRUTH
+from abnb.datasets.sample import GROUND_TRUTH
 
 
 def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) -> dict[str, np.ndarray]:

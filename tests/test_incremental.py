@@ -19,7 +19,7 @@ import abnb.incremental as incremental
 from abnb.errors import EngineError, ParameterError, SpecError
 from abnb.experiment import ExperimentResult
 from abnb.incremental import Store
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 from abnb.stats import Moments, RatioMoments
 
 TOL = 1e-9

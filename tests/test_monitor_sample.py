@@ -23,8 +23,8 @@ from abnb.monitor import (
     validate_monitoring_parameters,
 )
 from abnb.report import RenderedReport, external_resources, render_monitoring
-from abnb.sample import generate
-from abnb.sample_models import MODEL_TRUTH
+from abnb.datasets.sample import generate
+from abnb.datasets.models import MODEL_TRUTH
 
 REQUESTS = 200_000
 V2, V3 = MODEL_TRUTH.release("v2"), MODEL_TRUTH.release("v3")

@@ -1,4 +1,4 @@
-"""abnb.quality on a generated sample: each estimator recovers the planted truth of abnb.sample_models.
+"""abnb.quality on a generated sample: each estimator recovers the planted truth of abnb.datasets.models.
 
 Recovery checks use 99% intervals (alpha=0.01) so that several of them together rarely fail by chance.
 """
@@ -15,8 +15,8 @@ import pytest
 import abnb
 from abnb import feedback, quality
 from abnb.errors import DataError, ParameterError
-from abnb.sample import generate
-from abnb.sample_models import MODEL_TRUTH as TRUTH
+from abnb.datasets.sample import generate
+from abnb.datasets.models import MODEL_TRUTH as TRUTH
 from abnb.stats.ratio import RatioMoments
 
 REQUESTS = 400_000

@@ -20,7 +20,7 @@ import abnb
 from abnb.aggregate import build_query
 from abnb.engine import SparkConnection, connect, export_parquet
 from abnb.errors import SchemaError, SpecError
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 from abnb.telemetry import check_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]

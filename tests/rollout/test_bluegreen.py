@@ -1,4 +1,4 @@
-"""Blue/green switch comparison on the sample telemetry (planted truth in abnb.sample_models.MODEL_TRUTH)."""
+"""Blue/green switch comparison on the sample telemetry (planted truth in abnb.datasets.models.MODEL_TRUTH)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import abnb
 from abnb.engine import Connection
 from abnb.errors import DataError, ParameterError
 from abnb.rollout.bluegreen import compare_switch
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 
 
 @pytest.fixture(scope="module")

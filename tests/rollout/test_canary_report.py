@@ -9,7 +9,7 @@ import pytest
 
 from abnb.errors import ParameterError
 from abnb.report import RenderedReport, external_resources, render_canary
-from abnb.sample import generate
+from abnb.datasets.sample import generate
 
 
 @pytest.fixture(scope="module")

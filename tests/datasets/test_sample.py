@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import abnb.sample
+import abnb.datasets.sample
 from abnb.errors import ParameterError
-from abnb.sample import GROUND_TRUTH, SampleSummary, generate
-from abnb.telemetry import SCHEMAS, check_table
+from abnb.datasets.sample import GROUND_TRUTH, SampleSummary, generate
+from abnb.datasets.schemas import SCHEMAS
+from abnb.telemetry import check_table
 
 SMALL = 20_000
 LARGE = 200_000
@@ -102,7 +103,7 @@ def per_arm(large: SampleSummary) -> pd.DataFrame:
 def test_tables_match_the_schemas(small: SampleSummary) -> None:
     with _open(small.path) as con:
         for table, columns in SCHEMAS.items():
-            assert check_table(con, table) == dict(columns)
+            assert check_table(con, table, [c for c, _ in columns]) == dict(columns)
 
 
 def test_exposure_rows_are_users_plus_glitch_units(small: SampleSummary) -> None:
@@ -250,7 +251,7 @@ def test_failed_generate_leaves_the_existing_file_untouched(tmp_path: Path, monk
     before = generate(path, users=2_000, progress=False)
     digest = _digest(path)
     calls: list[str] = []
-    original = abnb.sample._insert
+    original = abnb.datasets.sample._insert
 
     def failing_insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
         calls.append(table)
@@ -258,7 +259,7 @@ def test_failed_generate_leaves_the_existing_file_untouched(tmp_path: Path, monk
             raise RuntimeError("disk full")
         original(connection, table, frame)
 
-    monkeypatch.setattr(abnb.sample, "_insert", failing_insert)
+    monkeypatch.setattr(abnb.datasets.sample, "_insert", failing_insert)
     with pytest.raises(RuntimeError, match="disk full"):
         generate(path, users=5_000, chunk_size=1_000, seed=1, progress=False)
     assert calls == ["exposures", "events", "exposures"]
@@ -272,7 +273,7 @@ def test_failed_first_generate_leaves_nothing(tmp_path: Path, monkeypatch: pytes
     def failing_insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(abnb.sample, "_insert", failing_insert)
+    monkeypatch.setattr(abnb.datasets.sample, "_insert", failing_insert)
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "data" / "telemetry.duckdb", users=100, progress=False)
     assert list((tmp_path / "data").iterdir()) == []
@@ -310,7 +311,7 @@ def test_generation_removes_the_temporaries_of_killed_runs_only(tmp_path: Path) 
     import os
     import time
 
-    from abnb.sample import STALE_SECONDS
+    from abnb.datasets.sample import STALE_SECONDS
 
     target = tmp_path / "t.duckdb"
     stale, fresh = tmp_path / ".t.duckdb.dead00000000.tmp", tmp_path / ".t.duckdb.live00000000.tmp"

@@ -8,11 +8,12 @@ from typing import Any
 import duckdb
 import pytest
 
-import abnb.sample
+import abnb.datasets.sample
 from abnb.errors import DataError, ParameterError
-from abnb.sample import generate
-from abnb.sample_models import MODEL_TRUTH, generate_models
-from abnb.telemetry import MODEL_TABLES, SCHEMAS, check_table
+from abnb.datasets.sample import generate
+from abnb.datasets.models import MODEL_TRUTH, generate_models
+from abnb.datasets.schemas import MODEL_TABLES, SCHEMAS
+from abnb.telemetry import check_table
 
 REQUESTS = 40_000
 SEED = 11
@@ -71,7 +72,7 @@ def test_tables_have_the_schemas_and_counts(built: tuple[duckdb.DuckDBPyConnecti
     con, counts = built
     assert list(counts) == list(MODEL_TABLES)
     for table in MODEL_TABLES:
-        assert check_table(con, table) == dict(SCHEMAS[table])
+        assert check_table(con, table, [c for c, _ in SCHEMAS[table]]) == dict(SCHEMAS[table])
         assert _one(con, f'SELECT count(*) FROM "{table}"') == (counts[table],)
     assert counts["predictions"] == counts["truth"] == REQUESTS
     assert counts["releases"] == 2
@@ -322,7 +323,7 @@ def test_generate_writes_the_model_tables_without_touching_the_experiment(
         with_models = {table: db.execute(sql).fetchall() for table, sql in experiment.items()}
         for table in MODEL_TABLES:
             assert db.execute(f'SELECT count(*) FROM "{table}"').fetchall() == [(summary.model_rows[table],)]
-    monkeypatch.setattr(abnb.sample, "generate_models", lambda connection, *, requests, seed: {})
+    monkeypatch.setattr(abnb.datasets.sample, "generate_models", lambda connection, *, requests, seed: {})
     bare = generate(tmp_path / "without.duckdb", users=3_000, seed=5, progress=False)
     with duckdb.connect(str(bare.path), read_only=True) as db:
         assert {table: db.execute(sql).fetchall() for table, sql in experiment.items()} == with_models

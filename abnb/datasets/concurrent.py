@@ -1,6 +1,6 @@
 """Two more sample experiments running on the same users as ``checkout_redesign``, for automation and audits.
 
-:func:`generate_concurrent` adds, from the users already written by :func:`abnb.sample.generate`:
+:func:`generate_concurrent` adds, from the users already written by :func:`abnb.datasets.sample.generate`:
 
 - ``layer_exposures``: exposures of two experiments assigned by PlanOut hashing (so assignments can be re-derived
   from the logs with :mod:`abnb.assign`), in a layer of their own (independent of ``checkout_redesign``):

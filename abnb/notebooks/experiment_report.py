@@ -13,22 +13,16 @@
 #     name: python3
 # ---
 
-# %% [markdown]
-# # Experiment report
-#
-# Rendered by `abnb report <experiment>` (papermill). Every number below comes from per-arm sufficient
-# statistics that the engine (DuckDB, or Spark with `engine`) computed in one aggregate query; no telemetry row was
-# loaded into Python.
-
 # %% tags=["parameters"]
-experiment: str = "checkout_redesign"  # experiment name (experiments/<name>.toml) or a path to its TOML
+experiment: str = "checkout_redesign"  # experiment name (the project's experiments/<name>.toml) or a TOML path
 spec_json: str = ""  # the spec as JSON, filled by abnb.report.render; empty: load `experiment`
-database: str = ""  # DuckDB file; empty: the embedded sample (or $ABNB_DATABASE)
-as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empty: the end of the experiment
+database: str = ""  # DuckDB file; empty: the project's database (abnb.toml [engine], or $ABNB_DATABASE)
+as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empty: end or last data day
 summary_path: str = ""  # where to write summary.json; empty: nowhere
-engine: str = "duckdb"  # "duckdb" (database), or Spark: "spark", "local[2]", "spark://host:7077", "sc://host:15002"
-parquet: str = ""  # Spark only: a directory of Parquet files to register as views (abnb data export --parquet)
+engine: str = ""  # empty: the project's; "duckdb", or Spark: "spark", "local[2]", "spark://host:7077", "sc://..."
+parquet: str = ""  # a directory of Parquet files to expose as views (abnb data export --parquet)
 store: str = ""  # DuckDB only: an incremental store file; a daily run then reads only the new data
+project: str = ""  # the project folder (abnb.toml); empty: the one holding the working directory
 
 # %%
 import abnb
@@ -42,11 +36,16 @@ params = abnb.report.validate_parameters(
     engine=engine,
     parquet=parquet,
     store=store,
+    project=project,
 )
 spec = params.spec()
 abnb.charts.use_static()
 result = params.analyze(spec)
-abnb.report.headline(result)
+abnb.report.headline(result, engine=params.engine_label)
+
+# %% [markdown]
+# Every number below comes from per-arm sufficient statistics that the engine computed in one aggregate query; no
+# telemetry row was loaded into Python.
 
 # %% [markdown]
 # ## Effects
@@ -125,7 +124,8 @@ result.srm.to_frame().style.hide(axis="index")
 # %% [markdown]
 # ## Segments
 #
-# Per country and platform, without multiple-testing correction: read these as exploration, not as findings.
+# Per level of each segment column of the spec, without multiple-testing correction: read these as exploration,
+# not as findings.
 
 # %%
 segments = result.segments_frame()

@@ -1,6 +1,6 @@
 """Deterministic synthetic telemetry with planted, known effects.
 
-:func:`generate` writes the ``exposures`` and ``events`` tables of :mod:`abnb.telemetry` into a DuckDB file.
+:func:`generate` writes the ``exposures`` and ``events`` tables of :mod:`abnb.datasets.schemas` into a DuckDB file.
 Every number below is planted on purpose and recorded in :data:`GROUND_TRUTH`, so demos can show an analysis
 recovering it and tests can assert that it does.
 
@@ -43,9 +43,9 @@ Sizes, per user: exposures ≈ 1.0005 rows; events ≈ 11.76 rows (5.75 ``sessio
 0.256 ``purchase``), i.e. about 2.35 million events for the default 200 000 users.
 
 Model-quality tables (``predictions``, ``labels``, ``fares``, ``ratings``, ``corrections``, ``edits``, ``ops``,
-``releases``, ``truth``): written by :func:`abnb.sample_models.generate_models` on the same connection before the
+``releases``, ``truth``): written by :func:`abnb.datasets.models.generate_models` on the same connection before the
 checkpoint, ``requests`` requests (default ``users // 2``), from random streams of their own; their planted truth
-is :data:`abnb.sample_models.MODEL_TRUTH`.
+is :data:`abnb.datasets.models.MODEL_TRUTH`.
 
 Determinism: chunk ``i`` of ``chunk_size`` users draws from ``numpy.random.default_rng([seed, i])``, so the
 same ``(users, seed, chunk_size)`` always writes the same rows (in the same order). A different ``chunk_size``
@@ -72,11 +72,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from abnb.errors import ParameterError
-from abnb.sample_concurrent import generate_concurrent
-from abnb.sample_models import generate_models
-from abnb.telemetry import EVENT_NAMES, create_tables
+from abnb.datasets.concurrent import generate_concurrent
+from abnb.datasets.models import generate_models
+from abnb.datasets.schemas import EVENT_NAMES, create_tables
 
-__all__ = ["GROUND_TRUTH", "GroundTruth", "SampleSummary", "generate"]
+__all__ = ["GROUND_TRUTH", "GroundTruth", "SampleSummary", "generate", "is_sample"]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class SampleSummary:
         seed: The seed used.
         chunk_size: Units simulated per chunk (part of what determines the data).
         glitch_units: Units given a second exposure row in the other arm.
-        model_rows: Row count per model-quality table written by :func:`abnb.sample_models.generate_models`
+        model_rows: Row count per model-quality table written by :func:`abnb.datasets.models.generate_models`
             (kept apart from ``rows``, which counts the experiment tables).
         requests: Number of model prediction requests simulated.
     """
@@ -260,7 +260,7 @@ def generate(
         seed: Non-negative seed; chunk ``i`` draws from ``numpy.random.default_rng([seed, i])``.
         chunk_size: Units simulated and inserted per chunk (bounds memory; about 12 event rows per unit).
         progress: Show a tqdm progress bar on stderr.
-        requests: Model prediction requests for :func:`abnb.sample_models.generate_models` (its own random
+        requests: Model prediction requests for :func:`abnb.datasets.models.generate_models` (its own random
             streams, so the experiment tables do not depend on it); ``None`` means ``users // 2``.
 
     Returns:
@@ -300,6 +300,7 @@ def generate(
                     bar.update(size)
             model_rows = generate_models(connection, requests=requests, seed=seed)
             model_rows = {**model_rows, **generate_concurrent(connection, seed=seed)}
+            _mark(connection, users=users, seed=seed)
             connection.execute("CHECKPOINT")
         # A write-ahead log left by a crashed writer of the old file must not be replayed onto the new one.
         Path(f"{target}.wal").unlink(missing_ok=True)
@@ -319,6 +320,29 @@ def generate(
         model_rows=MappingProxyType(model_rows),
         requests=requests,
     )
+
+
+def _mark(connection: duckdb.DuckDBPyConnection, *, users: int, seed: int) -> None:
+    """Write the one-row marker table that tells ``abnb demo`` the database is the sample (and which one)."""
+    from abnb import __version__
+    from abnb.datasets import SAMPLE_TABLE
+
+    connection.execute(f'CREATE TABLE "{SAMPLE_TABLE}" (users BIGINT, seed BIGINT, abnb_version VARCHAR)')
+    connection.execute(f'INSERT INTO "{SAMPLE_TABLE}" VALUES (?, ?, ?)', [users, seed, __version__])
+
+
+def is_sample(database: str | Path) -> bool:
+    """Whether ``database`` was written by :func:`generate` (it holds the marker table)."""
+    from abnb.datasets import SAMPLE_TABLE
+
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            rows = connection.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [SAMPLE_TABLE]
+            ).fetchall()
+    except duckdb.Error:
+        return False
+    return bool(rows)
 
 
 _MICROS_PER_DAY = 86_400_000_000

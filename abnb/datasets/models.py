@@ -1,7 +1,7 @@
 """Deterministic synthetic model-quality telemetry with planted, documented truth.
 
 :func:`generate_models` writes the tables ``predictions``, ``labels``, ``fares``, ``ratings``, ``corrections``,
-``edits``, ``ops``, ``releases`` and ``truth`` of :data:`abnb.telemetry.SCHEMAS` into an open DuckDB connection.
+``edits``, ``ops``, ``releases`` and ``truth`` of :data:`abnb.datasets.schemas.SCHEMAS` into an open DuckDB connection.
 Every parameter is recorded in :data:`MODEL_TRUTH`, whose methods give the exact true values an estimator should
 recover. For teaching convenience one request carries the outputs of several models (the examples of the lecture
 on quality assessment in production): a profanity filter on a call transcript, a fare regression, a call-quality
@@ -82,8 +82,8 @@ flipped request gets ``0.5 + 0.3 U`` (to 1) or ``0.5 − 0.3 U`` (to 0), U unifo
 Feedback rows (labels, fares, ratings, corrections, edits) exist only when their ts is before the horizon.
 
 Determinism: the generator draws from ``numpy.random.SeedSequence([seed, 0x4D4F444C]).spawn(6)``, separate from
-the streams of :mod:`abnb.sample`, so the same ``(requests, seed)`` writes the same rows and the experiment
-tables of :func:`abnb.sample.generate` do not depend on it.
+the streams of :mod:`abnb.datasets.sample`, so the same ``(requests, seed)`` writes the same rows and the experiment
+tables of :func:`abnb.datasets.sample.generate` do not depend on it.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from abnb.errors import DataError, ParameterError
-from abnb.telemetry import MODEL_TABLES, SCHEMAS, check_table
+from abnb.datasets.schemas import MODEL_TABLES, SCHEMAS
+from abnb.telemetry import check_table
 
 __all__ = ["MODEL_TRUTH", "SHADOW_TRUTH", "ModelTruth", "ShadowTruth", "generate_models"]
 
@@ -340,7 +341,7 @@ class ShadowTruth:
 SHADOW_TRUTH = ShadowTruth()
 """The planted truth of the ``shadow`` sample table; see the module docstring."""
 
-_STREAM = 0x4D4F444C  # "MODL": keeps these draws apart from abnb.sample's default_rng([seed, chunk]).
+_STREAM = 0x4D4F444C  # "MODL": keeps these draws apart from abnb.datasets.sample's default_rng([seed, chunk]).
 _MICROS_PER_DAY = 86_400_000_000
 _MICROS_PER_HOUR = 3_600_000_000
 _STAGING = "abnb_sample_models_chunk"
@@ -400,7 +401,7 @@ def generate_models(
 ) -> dict[str, int]:
     """Write the model-quality sample tables described in the module docstring.
 
-    Missing tables are created with the types of :data:`abnb.telemetry.SCHEMAS`; existing ones must have those
+    Missing tables are created with the types of :data:`abnb.datasets.schemas.SCHEMAS`; existing ones must have those
     columns and be empty. ``ops`` is computed in DuckDB from the ``predictions`` just written.
 
     Args:
@@ -409,7 +410,7 @@ def generate_models(
         seed: Non-negative seed.
 
     Returns:
-        Row count per table, in :data:`abnb.telemetry.MODEL_TABLES` order.
+        Row count per table, in :data:`abnb.datasets.schemas.MODEL_TABLES` order.
 
     Raises:
         ParameterError: ``requests`` or ``seed`` is negative or not an integer.
@@ -462,7 +463,7 @@ def _prepare_tables(connection: duckdb.DuckDBPyConnection) -> None:
     }
     for table in MODEL_TABLES:
         if table in existing:
-            check_table(connection, table)
+            check_table(connection, table, [column for column, _ in SCHEMAS[table]])
             if _count(connection, table):
                 raise DataError(f"table {table!r} already holds rows; generate_models needs it empty or absent")
             continue
