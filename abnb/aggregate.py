@@ -45,6 +45,7 @@ __all__ = [
     "build_query",
     "build_sample_query",
     "check_exposures",
+    "check_inputs",
     "check_metric",
     "data_extent",
     "unit_values",
@@ -304,9 +305,7 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
             _alias(exp.Case().when(single_arm, exp.Min(this=_col(source.arm, e))), "arm"),
             *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in segments],
         )
-        .from_(
-            table_expr(source.table, "exposures table", alias=e)
-        )
+        .from_(table_expr(source.table, "exposures table", alias=e))
         .where(_filter(source, e, has_start=has_start))
         .group_by(_col(source.unit, e))
     )
@@ -365,9 +364,7 @@ def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Ex
 
     double = exp.DataType.build("DOUBLE")
     if column is not None:
-        first = exp.select(exp.Cast(this=_col(column), to=double)).from_(
-            table_expr(source.table, "exposures table")
-        )
+        first = exp.select(exp.Cast(this=_col(column), to=double)).from_(table_expr(source.table, "exposures table"))
         first = first.where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
     else:
         first = exp.select(exp.Cast(this=_col("value", "q"), to=double)).from_(
@@ -446,9 +443,7 @@ def _units(
         selects += [_alias(value, name) for name, value in plan.unit_values.items()]
         units = (
             exp.select(*selects)
-            .from_(
-                table_expr(source.table, "exposures table", alias="t")
-            )
+            .from_(table_expr(source.table, "exposures table", alias="t"))
             .where(_filter(source, "t", has_start=has_start))
         )
         return query, units
@@ -667,7 +662,7 @@ def unit_values(
     params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start, source=source)
     params.update(arm=arm, salt=salt, limit=limit)
     has_start = start is not None and source.ts is not None
-    result = connection.run(build_sample_query(source, metric, has_start=has_start), params)
+    result = connection.run(build_sample_query(source, metric, has_start=has_start), connection.time_values(params))
     values = [float(row[0]) for row in result.rows]
     bad = sum(1 for v in values if not math.isfinite(v))
     if bad:
@@ -760,9 +755,9 @@ def data_extent(
     if start is not None:
         conditions.append(exp.GTE(this=_col(source.ts), expression=exp.Placeholder(this="start")))
         params["start"] = start
-    exposures = exp.select(
-        exp.Min(this=_col(source.ts)), exp.Max(this=_col(source.ts))
-    ).from_(table_expr(source.table, "exposures table"))
+    exposures = exp.select(exp.Min(this=_col(source.ts)), exp.Max(this=_col(source.ts))).from_(
+        table_expr(source.table, "exposures table")
+    )
     if conditions:
         exposures = exposures.where(exp.and_(*conditions))
     selects: list[exp.Expression] = [
@@ -788,7 +783,7 @@ def data_extent(
         if key not in seen:
             seen.add(key)
             selects.append(_alias(exp.Subquery(this=latest), f"last_{len(seen)}"))
-    row = connection.run(exp.select(*selects), params).rows[0]
+    row = connection.run(exp.select(*selects), connection.time_values(params)).rows[0]
     first = wall_clock(row[0], connection.timezone)
     if first is None:
         return None, None
@@ -812,14 +807,11 @@ def aggregate(
         SchemaError: A table or column is missing, or a metric's value is not numeric.
         DataError: No unit was exposed in the window.
     """
-    check_exposures(connection, source, metrics, segments)
-    if source.level == "event":
-        for metric in metrics:
-            check_metric(connection, metric)
-            if metric.denominator is not None:
-                check_metric(connection, metric.denominator)
+    check_inputs(connection, source, metrics, segments)
     plan, pilot, query = _compiled(source, tuple(metrics), tuple(segments), start is not None and source.ts is not None)
-    params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
+    params = connection.time_values(
+        query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
+    )
     shifts: dict[str, float] = {}
     if pilot is not None:
         (row,) = connection.run(pilot).records()
@@ -893,6 +885,22 @@ def check_exposures(
     if source.level == "unit":
         _check_unit_columns(source, metrics, types)
     return found
+
+
+def check_inputs(
+    connection: BaseConnection, source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str] = ()
+) -> None:
+    """Every schema check of an analysis, without scanning data: :func:`check_exposures` and :func:`check_metric`.
+
+    Raises:
+        SchemaError: The first problem found, naming the table, column or metric and the fix.
+    """
+    check_exposures(connection, source, metrics, segments)
+    if source.level == "event":
+        for metric in metrics:
+            check_metric(connection, metric)
+            if metric.denominator is not None:
+                check_metric(connection, metric.denominator)
 
 
 def _check_unit_columns(source: ExposureSource, metrics: Sequence[Metric], types: Mapping[str, str]) -> None:

@@ -11,8 +11,9 @@ What the faults act on, honestly: a *bounded per-request frame* (one row per req
 ``segment``, ``score``, ``prediction``, ``label``, ``latency_ms``; ``error`` optional), not on per-window aggregates.
 Only a few faults change an aggregate exactly (added latency on *all* requests scales every quantile); on a
 fraction of units, a quantile of the mixture, a precision after flipped predictions or a count after dropped rows
-is not a function of the clean aggregates. :func:`load_clean_requests` fetches such a frame from the sample
-telemetry (pre-v2, capped at ``max_rows``); :func:`simulate_requests` draws one with known parameters.
+is not a function of the clean aggregates. :func:`load_clean_requests` fetches such a frame from the model
+telemetry (before the first release, capped at ``max_rows``; table and column names from
+:class:`abnb.telemetry.ModelTelemetry`); :func:`simulate_requests` draws one with known parameters.
 :func:`window_metrics` then aggregates it per window (exact quantiles), and the rules run on those few rows.
 
 Blast radius: a request is affected when ``abnb.assign.uniform_many([unit], salt) < fraction`` — the PlanOut hash
@@ -37,6 +38,7 @@ import numpy as np
 from abnb.assign import uniform_many
 from abnb.errors import DataError, ParameterError
 from abnb.monitor import CusumRule, EwmaRule, Rule, ThresholdRule, replay
+from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
     import duckdb
@@ -877,53 +879,75 @@ def load_clean_requests(
     start: datetime | None = None,
     end: datetime | None = None,
     max_rows: int = 200_000,
+    schema: ModelTelemetry | None = None,
 ) -> pd.DataFrame:
-    """The clean per-request stream of the sample telemetry: ``predictions ⋈ truth`` before the first release.
+    """The clean per-request stream of the model telemetry: ``predictions ⋈ truth`` before the first release.
 
     One query, ``SELECT p.ts, p.unit, p.segment, p.score, p.prediction, t.label, p.latency_ms, p.error FROM
-    predictions p JOIN truth t USING (request_id) WHERE ts >= $start AND ts < $end ORDER BY ts``, with ``end``
-    defaulting to the first release (v2, 2026-10-10 in :data:`abnb.datasets.models.MODEL_TRUTH`) and the planted
-    outage lying after it. ``truth`` holds the hidden label of every request, so the chaos metrics use complete
-    labels (production sees sampled ones; see :func:`abnb.monitor.labelled_precision_by_window`).
+    predictions p JOIN truth t USING (request_id) WHERE ts >= $start AND ts < $end ORDER BY ts`` (after a count of
+    the same rows, to refuse more than ``max_rows``), with the table and column names of ``schema`` and the columns
+    named as above whatever the tables call them. ``end`` defaults to the first release: the earliest ``ts`` of the
+    releases table (one small query; without any release, every request counts). In the sample that is v2 on
+    2026-10-10, and the planted outage lies after it. ``truth`` holds the hidden label of every request, so the
+    chaos metrics use complete labels (production sees sampled ones; see
+    :func:`abnb.monitor.labelled_precision_by_window`).
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw DuckDB connection.
+        start: Keep requests with ``ts >= start`` (default: from the first one).
+        end: Keep requests with ``ts < end`` (default: the first release).
+        max_rows: Most requests to fetch.
+        schema: Names of the ``predictions``, ``truth`` and ``releases`` tables and columns (default: the sample's).
+
+    Returns:
+        One row per request, ordered by ``ts``: ``ts``, ``unit``, ``segment``, ``score``, ``prediction``,
+        ``latency_ms``, ``error``, ``label``.
 
     Raises:
         DataError: If the range holds more than ``max_rows`` requests (this fetches rows, so it is bounded).
+        SchemaError: A table or column is missing, e.g. a team without a truth table: the message names the
+            ``[model.truth]`` setting (complete labels are what chaos experiments need).
     """
     import pandas as pd
     from sqlglot import exp
 
-    from abnb.engine import as_connection, identifier
-    from abnb.datasets.models import MODEL_TRUTH
+    from abnb.engine import as_connection
 
     con = as_connection(connection)
-    stop = end if end is not None else MODEL_TRUTH.releases[0][0]
-    ts = exp.Column(this=identifier("ts", "column"), table=exp.to_identifier("p"))
-    conditions: list[exp.Expression] = [exp.LT(this=ts, expression=exp.Placeholder(this="end"))]
-    params: dict[str, Any] = {"end": stop}
+    schema = schema or ModelTelemetry()
+    p, truth, releases = schema.predictions, schema.truth, schema.releases
+    stop = end
+    if stop is None:
+        first_release = exp.select(exp.Min(this=releases.column("ts"))).from_(releases.expr())
+        with schema.reading(con, "releases"):
+            stop = con.run(first_release, {}).rows[0][0]
+    ts = p.column("ts", "p")
+    conditions: list[exp.Expression] = []
+    params: dict[str, Any] = {}
+    if stop is not None:
+        conditions.append(exp.LT(this=ts, expression=exp.Placeholder(this="end")))
+        params["end"] = stop
     if start is not None:
         conditions.append(exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start")))
         params["start"] = start
     p_cols = ["ts", "unit", "segment", "score", "prediction", "latency_ms", "error"]
-    selects: list[exp.Expression] = [
-        exp.Column(this=identifier(c, "column"), table=exp.to_identifier("p")) for c in p_cols
-    ]
-    selects.append(exp.Column(this=identifier("label", "column"), table=exp.to_identifier("t")))
+    selects: list[exp.Expression] = [p.aliased(c, "p") for c in p_cols]
+    selects.append(truth.aliased("label", "t"))
     base = (
         exp.select(*selects)
-        .from_(exp.Table(this=identifier("predictions", "table"), alias=exp.TableAlias(this=exp.to_identifier("p"))))
+        .from_(p.expr("p"))
         .join(
-            exp.Table(this=identifier("truth", "table"), alias=exp.TableAlias(this=exp.to_identifier("t"))),
-            on=exp.EQ(
-                this=exp.Column(this=identifier("request_id", "column"), table=exp.to_identifier("p")),
-                expression=exp.Column(this=identifier("request_id", "column"), table=exp.to_identifier("t")),
-            ),
+            truth.expr("t"),
+            on=exp.EQ(this=p.column("request_id", "p"), expression=truth.column("request_id", "t")),
         )
-        .where(exp.and_(*conditions))
     )
-    count = con.run(exp.select(exp.Count(this=exp.Star())).from_(base.subquery("c")), params).rows[0][0]
-    if count > max_rows:
-        raise DataError(f"{count} requests in the range exceed max_rows={max_rows}; narrow start/end.")
-    result = con.run(base.order_by(exp.Literal.number(1)), params)
+    if conditions:
+        base = base.where(exp.and_(*conditions))
+    with schema.reading(con, "predictions", "truth"):
+        count = con.run(exp.select(exp.Count(this=exp.Star())).from_(base.subquery("c")), params).rows[0][0]
+        if count > max_rows:
+            raise DataError(f"{count} requests in the range exceed max_rows={max_rows}; narrow start/end.")
+        result = con.run(base.order_by(exp.Literal.number(1)), params)
     frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
     for column in ("score", "prediction", "label", "latency_ms"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)

@@ -153,7 +153,9 @@ def lab() -> None:
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
-        raise _Failure("JupyterLab is not installed: pip install 'abnb[lab]' (JupyterLab and jupytext), then run again.")
+        raise _Failure(
+            "JupyterLab is not installed: pip install 'abnb[lab]' (JupyterLab and jupytext), then run again."
+        )
     project = _project()
     notebooks = project.path("notebooks")
     os.chdir(project.root)
@@ -309,11 +311,33 @@ def _render_experiment(spec: Any, **options: Any) -> RenderedReport:
     return render(spec, **options)
 
 
+def _check_database(database: Path | None, *, engine: str | None = None, parquet: Path | None = None) -> None:
+    """Refuse a missing DuckDB file before anything starts, with the commands that create one."""
+    from abnb.errors import DatabaseNotFoundError
+
+    project = _project()
+    if engine not in (None, "duckdb") or (database is None and (project.url or parquet is not None)):
+        return
+    path = database if database is not None else project.database
+    if path is None or path.exists():
+        return
+    flag = f" --database {path}" if database is not None else ""
+    raise _fail(
+        DatabaseNotFoundError(
+            f"database file {path} does not exist: generate it with `abnb data generate{flag}` (the sample), load your "
+            "files into it with `abnb data import`, or point --database (or $ABNB_DATABASE, or [engine] database in "
+            "abnb.toml) at an existing DuckDB file."
+        )
+    )
+
+
 def _published(render: Callable[..., RenderedReport], *args: Any, **options: Any) -> Path:
     """Run a ``render*`` function of :mod:`abnb.report` as a command and return the HTML path.
 
-    The scheduled lock timeout applies, and an ``AbnbError`` becomes a one-line failure.
+    A missing DuckDB file is refused first, the scheduled lock timeout applies, and an ``AbnbError`` becomes a
+    one-line failure.
     """
+    _check_database(options.get("database"), engine=options.get("engine"), parquet=options.get("parquet"))
     try:
         rendered = render(*args, lock_timeout=_lock_timeout(), **options)
     except AbnbError as error:
@@ -465,9 +489,7 @@ def run(
 )
 @click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
 @click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
-def monitor(
-    database: Path | None, output_dir: Path | None, as_of: str | None, window: str, model_version: str
-) -> None:
+def monitor(database: Path | None, output_dir: Path | None, as_of: str | None, window: str, model_version: str) -> None:
     """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
@@ -596,4 +618,3 @@ def bench(
     click.echo(format_table(result))
     if as_json:
         click.echo(json.dumps(result))
-

@@ -16,6 +16,7 @@ default), so naive cutoffs and ``TIMESTAMPTZ`` columns compare the same way what
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -113,20 +114,14 @@ def validate_table_name(name: object, what: str) -> str:
         SpecError: A part is not a plain identifier, or there are more than three parts.
     """
     parts = name.split(".") if isinstance(name, str) else [name]
-    if isinstance(name, str) and len(parts) > 3:
-        raise SpecError(
-            f"{what} {name!r} has {len(parts)} dotted parts; give table, schema.table or catalog.schema.table."
-        )
     if len(parts) == 1:
         return validate_identifier(name, what)
-    for part in parts:
-        try:
-            validate_identifier(part, what)
-        except SpecError as error:
-            raise SpecError(
-                f"{what} {name!r}: part {part!r} is not a valid identifier (1-63 ASCII letters, digits or "
-                "underscores, starting with a letter or underscore); qualified names are schema.table."
-            ) from error
+    if len(parts) > 3 or not all(isinstance(p, str) and _IDENTIFIER.match(p) for p in parts):
+        raise SpecError(
+            f"{what} {name!r} is not a valid identifier or qualified name: give table, schema.table or "
+            "catalog.schema.table, each part 1-63 ASCII letters, digits or underscores, starting with a letter or "
+            "underscore (no spaces, quotes or semicolons)."
+        )
     return str(name)
 
 
@@ -135,7 +130,7 @@ def table_expr(name: str, what: str, alias: str | None = None) -> exp.Table:
     from sqlglot import exp
 
     parts = validate_table_name(name, what).split(".")
-    catalog, db, table = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
+    catalog, db, table = [None] * (3 - len(parts)) + parts
     return exp.Table(
         this=exp.to_identifier(table, quoted=True),
         db=exp.to_identifier(db, quoted=True) if db else None,
@@ -241,6 +236,11 @@ class BaseConnection:
     def _execute(self, sql: str, params: dict[str, Any]) -> QueryResult:
         raise NotImplementedError
 
+    def time_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters with each ``datetime`` (naive: wall clock of the session zone) in the form this engine compares
+        right with every kind of time column. The base returns them unchanged."""
+        return dict(params)
+
     def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Column names and types that ``query`` would return, without running it over the data.
 
@@ -279,6 +279,19 @@ class Connection(BaseConnection):
     def close(self) -> None:
         """Close the underlying connection."""
         self.raw.close()
+
+    def time_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters with each ``datetime`` as ISO text, which DuckDB casts to the type of the column it meets.
+
+        A naive cutoff then means wall-clock time for a ``TIMESTAMP`` column and the session zone (the project's)
+        for ``TIMESTAMPTZ`` of any precision, folded to one constant, so the filter still prunes. Bound as a
+        ``datetime``, DuckDB 2.0 compares it with ``TIMESTAMPTZ_NS`` columns (what pandas writes to Parquet) as
+        if it were UTC. On a ``DATE`` column a cutoff inside a day counts that day out.
+        """
+        return {
+            name: value.isoformat(sep=" ") if isinstance(value, datetime) and value.tzinfo is None else value
+            for name, value in params.items()
+        }
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
@@ -344,7 +357,9 @@ class Connection(BaseConnection):
         except duckdb.CatalogException:
             return None
         except duckdb.Error as error:
-            raise EngineError(f"cannot read the columns of {table!r} in {self.database}: {_first_line(error)}") from error
+            raise EngineError(
+                f"cannot read the columns of {table!r} in {self.database}: {_first_line(error)}"
+            ) from error
         return {str(row[0]): str(row[1]) for row in rows}
 
     def tables(self) -> list[str]:
@@ -746,10 +761,10 @@ def _connect_duckdb(
             time.sleep(waits[attempts - 1])
         except duckdb.Error as error:
             raise EngineError(_not_duckdb(name, _first_line(error))) from error
-    try:
-        raw.execute("SET enable_progress_bar = false")  # the progress bar has crashed Jupyter kernels
-    except duckdb.Error:
-        pass  # DuckDB refuses the setting in a Jupyter kernel without ipywidgets; then there is no bar to hide
+    # The progress bar has crashed Jupyter kernels. In a kernel without ipywidgets DuckDB refuses the setting:
+    # then there is no bar to hide.
+    with contextlib.suppress(duckdb.Error):
+        raw.execute("SET enable_progress_bar = false")
     connection = Connection(raw, database=name, read_only=read_only)
     set_timezone(connection, timezone)
     return connection
@@ -774,7 +789,6 @@ def set_timezone(connection: Connection, timezone: str) -> None:
         ) from error
     connection.raw.execute(f"SET TimeZone = {sqlexp.Literal.string(timezone).sql(dialect='duckdb')}")
     connection.timezone = timezone
-
 
 
 def _not_duckdb(name: str, message: str) -> str:
@@ -1110,7 +1124,9 @@ def export_parquet(
         SchemaError: A requested table does not exist.
     """
     out = Path(directory)
-    con = database if isinstance(database, Connection) else connect(default_database() if database is None else database)
+    con = (
+        database if isinstance(database, Connection) else connect(default_database() if database is None else database)
+    )
     try:
         present = con.tables()
         names = list(present) if tables is None else list(tables)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from abnb._toml import read_toml
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
 from abnb.engine import BaseConnection, as_connection, validate_identifier
-from abnb.errors import DataError, ParameterError, SpecError
+from abnb.errors import AbnbError, DataError, ParameterError, SpecError
 from abnb.metrics import Metric
 from abnb.stats import (
     BayesResult,
@@ -366,10 +366,14 @@ class Experiment:
         """
         last_day = None
         if as_of is None or as_of == "":
-            from abnb.aggregate import data_extent
+            from abnb.aggregate import check_inputs, data_extent
 
             experiment = self.name if self.exposures.experiment_column else None
-            last = data_extent(connection, self.exposures, self.metrics, experiment=experiment, start=self.start)[1]
+            try:
+                last = data_extent(connection, self.exposures, self.metrics, experiment=experiment, start=self.start)[1]
+            except AbnbError:
+                check_inputs(connection, self.exposures, self.metrics, self.segments)  # names the table or column
+                raise
             last_day = None if last is None else last.date()
         return resolve_as_of(as_of, self.end, timezone=connection.timezone, last_day=last_day)
 

@@ -1,8 +1,8 @@
 """Feature flags: treatments, whitelist, ordered targeting rules, percentage rollouts, default rule, kill switch.
 
-A flag is declared in TOML (see ``flags/one_click_checkout.toml``) and evaluated for one user at a time::
+A flag is declared in TOML (the sample's: :func:`abnb.datasets.flag_file`) and evaluated for one user at a time::
 
-    flags = Flags.from_toml("flags/one_click_checkout.toml")
+    flags = Flags.from_toml("flags/checkout.toml")
     flags.treatment("u-1001", "one_click_checkout", {"country": "US"})   # -> "on" or "off"
     flags.enabled("u-1001", "one_click_checkout")                        # -> treatment == "on"
 

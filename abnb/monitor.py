@@ -2,7 +2,9 @@
 
 Everything here works on *aggregated* time series — one row per window (and group) with a timestamp column
 and value or sum columns — never on raw events. :func:`windowed` produces such a series with one GROUP BY query
-in the engine; the rest is small, pure computation on the few rows it returns.
+in the engine; the rest is small, pure computation on the few rows it returns. The functions that read model
+telemetry (:func:`labelled_precision_by_window`, :func:`monitor_summary`) take the names of its tables and columns
+as ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by default).
 
 | concept | names |
 | --- | --- |
@@ -28,9 +30,10 @@ import numpy as np
 
 from abnb._display import FlatResult
 from abnb._display import format_value as _fmt
-from abnb.engine import Connection, as_connection, identifier
+from abnb.engine import Connection, as_connection, identifier, table_expr
 from abnb.errors import DataError, EngineError, ParameterError
 from abnb.stats import Moments, adjust, mann_whitney, welch, ztest
+from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
     import duckdb
@@ -158,7 +161,7 @@ def windowed(
 
     Args:
         connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
-        table: Table or view with one row per event (or per unit).
+        table: Table or view with one row per event (or per unit); ``schema.table`` allowed.
         ts: Timestamp column.
         value: Numeric column to aggregate (e.g. a rating, a latency, a 0/1 error flag).
         window: Window length as a DuckDB interval, e.g. ``"15 minutes"``, ``"1 hour"``, ``"1 day"``.
@@ -172,7 +175,7 @@ def windowed(
         sorted by window and group. Windows without rows are absent.
 
     Raises:
-        SpecError: If a table or column name is not a plain identifier.
+        SpecError: If the table name is not an identifier or ``schema.table``, or a column name not an identifier.
         ParameterError: On an unknown aggregate, an empty aggregate list or a malformed bound.
         SchemaError: If the table or a column does not exist.
         ParameterError: If the engine rejects the window (e.g. ``"1 fortnight"``).
@@ -220,7 +223,7 @@ def windowed(
         params["end"] = _bound(end, "end")
         conditions.append(exp.LT(this=ts_col.copy(), expression=exp.Placeholder(this="end")))
     positions = [exp.Literal.number(i) for i in range(1, len(groups) + 2)]
-    query = exp.select(*selects).from_(exp.Table(this=identifier(table, "table name")))
+    query = exp.select(*selects).from_(table_expr(table, "table name"))
     if conditions:
         query = query.where(exp.and_(*conditions))
     query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
@@ -1202,6 +1205,21 @@ def _groups(by: str | Sequence[str] | None) -> list[str]:
     return groups
 
 
+def _prediction_column(schema: ModelTelemetry, name: str, alias: str | None = None) -> exp.Expression:
+    """A grouping column of the predictions, named ``name`` in the result.
+
+    A field of :class:`abnb.telemetry.Predictions` (``segment``, ``model_version`` ...) is the schema's column for
+    it; any other name is a column of the table as it is.
+    """
+    from sqlglot import exp
+
+    predictions = schema.predictions
+    if name in predictions.columns():
+        return predictions.aliased(name, alias)
+    column = exp.Column(this=identifier(name, "group column"), table=exp.to_identifier(alias) if alias else None)
+    return exp.Alias(this=column, alias=identifier(name, "group column"))
+
+
 def labelled_precision_by_window(
     connection: Connection | duckdb.DuckDBPyConnection,
     *,
@@ -1210,6 +1228,7 @@ def labelled_precision_by_window(
     start: datetime | date | str | None = None,
     end: datetime | date | str | None = None,
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> pd.DataFrame:
     """Hájek estimate of precision per window × group from the sampled manual labels, computed in the engine.
 
@@ -1229,10 +1248,13 @@ def labelled_precision_by_window(
     Args:
         connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
         window: Window length as a DuckDB interval (``"1 day"``); ``None`` for one row per group over the range.
-        by: Column(s) of ``predictions`` to group by (e.g. ``"segment"``, ``"model_version"``), or ``None``.
+        by: Column(s) of ``predictions`` to group by (e.g. ``"segment"``, ``"model_version"``), or ``None``. A
+            field of :class:`abnb.telemetry.Predictions` means the schema's column for it (the result names it by
+            the field); any other name is a column of the predictions table.
         start: Keep requests with ``ts >= start``.
         end: Keep requests with ``ts < end`` and labels with ``ts < end``.
         alpha: Significance level of the intervals.
+        schema: Names of the ``predictions`` and ``labels`` tables and columns (default: the sample's).
 
     Returns:
         One row per window × group: ``window`` (when windowed), the ``by`` columns, ``n_labels``,
@@ -1248,17 +1270,18 @@ def labelled_precision_by_window(
     from sqlglot import exp
 
     con = as_connection(connection)
+    schema = schema or ModelTelemetry()
     groups = _groups(by)
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
         raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
     if window is not None and (not isinstance(window, str) or not window.strip()):
         raise ParameterError(f"window must be an interval string such as '1 day' or None, got {window!r}.")
 
-    def pcol(name: str, what: str = "column") -> exp.Column:
-        return exp.Column(this=identifier(name, what), table=exp.to_identifier("p"))
+    def pcol(name: str) -> exp.Column:
+        return schema.predictions.column(name, "p")
 
     def lcol(name: str) -> exp.Column:
-        return exp.Column(this=identifier(name, "column"), table=exp.to_identifier("l"))
+        return schema.labels.column(name, "l")
 
     weight = exp.Div(this=exp.Literal.number(1), expression=lcol("inclusion_prob"))
     label = exp.Cast(this=lcol("label"), to=exp.DataType.build("DOUBLE"))
@@ -1280,7 +1303,7 @@ def labelled_precision_by_window(
         )
         keys.append(exp.Alias(this=bucket, alias=exp.to_identifier("window", quoted=True)))
         params["window"] = window
-    keys += [exp.Alias(this=pcol(g, "group column"), alias=identifier(g, "group column")) for g in groups]
+    keys += [_prediction_column(schema, g, "p") for g in groups]
     selects = keys + [exp.Alias(this=e, alias=exp.to_identifier(n, quoted=True)) for n, e in aggregates.items()]
     conditions: list[exp.Expression] = [exp.EQ(this=pcol("prediction"), expression=exp.Literal.number(1))]
     if start is not None:
@@ -1292,17 +1315,15 @@ def labelled_precision_by_window(
         conditions.append(exp.LT(this=lcol("ts"), expression=exp.Placeholder(this="end")))
     query = (
         exp.select(*selects)
-        .from_(exp.Table(this=identifier("labels", "table name"), alias=exp.TableAlias(this=exp.to_identifier("l"))))
-        .join(
-            exp.Table(this=identifier("predictions", "table name"), alias=exp.TableAlias(this=exp.to_identifier("p"))),
-            on=exp.EQ(this=lcol("request_id"), expression=pcol("request_id")),
-        )
+        .from_(schema.labels.expr("l"))
+        .join(schema.predictions.expr("p"), on=exp.EQ(this=lcol("request_id"), expression=pcol("request_id")))
         .where(exp.and_(*conditions))
     )
     if keys:
         positions = [exp.Literal.number(i) for i in range(1, len(keys) + 1)]
         query = query.group_by(*positions).order_by(*[p.copy() for p in positions])
-    result = _run_windowed(con, query, params, window)
+    with schema.reading(con, "labels", "predictions"):
+        result = _run_windowed(con, query, params, window)
     frame = pd.DataFrame.from_records(result.rows, columns=list(result.columns))
     frame = frame[frame["n_labels"] > 0].reset_index(drop=True)
     frame["n_labels"] = frame["n_labels"].astype("int64")
@@ -1518,17 +1539,20 @@ def _fetch(con: Connection, query: exp.Expression, params: dict[str, Any]) -> pd
     return pd.DataFrame.from_records(result.rows, columns=list(result.columns))
 
 
-def _col(name: str) -> exp.Column:
-    from sqlglot import exp
-
-    return exp.Column(this=identifier(name, "column"))
-
-
-def _score_histograms(con: Connection, *, lo: datetime, cut: datetime, hi: datetime, bins: int) -> pd.DataFrame:
+def _score_histograms(
+    con: Connection,
+    *,
+    lo: datetime,
+    cut: datetime,
+    hi: datetime,
+    bins: int,
+    schema: ModelTelemetry | None = None,
+) -> pd.DataFrame:
     """Counts of ``score`` in ``bins`` equal bins of [0, 1] per segment, before and after ``cut`` (one query)."""
     from sqlglot import exp
 
-    ts, score = _col("ts"), _col("score")
+    predictions = (schema or ModelTelemetry()).predictions
+    ts, score = predictions.column("ts"), predictions.column("score")
     period = exp.If(
         this=exp.LT(this=ts.copy(), expression=exp.Placeholder(this="cut")),
         true=exp.Literal.string("before"),
@@ -1544,11 +1568,11 @@ def _score_histograms(con: Connection, *, lo: datetime, cut: datetime, hi: datet
     query = (
         exp.select(
             exp.Alias(this=period, alias=exp.to_identifier("period", quoted=True)),
-            _col("segment"),
+            predictions.aliased("segment"),
             exp.Alias(this=bin_, alias=exp.to_identifier("bin", quoted=True)),
             exp.Alias(this=exp.Count(this=exp.Star()), alias=exp.to_identifier("n", quoted=True)),
         )
-        .from_(exp.Table(this=identifier("predictions", "table name")))
+        .from_(predictions.expr())
         .where(
             exp.and_(
                 exp.Not(this=exp.Is(this=score.copy(), expression=exp.Null())),
@@ -1591,6 +1615,7 @@ def monitor_summary(
     min_effect: float = 0.05,
     score_bins: int = 20,
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> MonitorSummary:
     """Monitor the model telemetry (``ops``, ``predictions``, ``labels``, ``releases``) up to ``as_of``.
 
@@ -1635,6 +1660,9 @@ def monitor_summary(
         min_effect: Smallest precision drop worth a rollback.
         score_bins: Bins of the score histograms.
         alpha: Significance level of tests and intervals.
+        schema: Names of the ``predictions``, ``labels``, ``ops`` and ``releases`` tables and of their columns
+            (default: the sample's; in a project ``abnb.find_project().model_telemetry()``). The frames name their
+            columns as the sample does (``ts``, ``model_version``, ``segment`` ...), whatever the tables call them.
 
     Returns:
         The frames and a JSON-safe :meth:`MonitorSummary.summary`.
@@ -1642,21 +1670,25 @@ def monitor_summary(
     Raises:
         DataError: No predictions before ``as_of``, or no clean baseline (no window before the first release).
         ParameterError: Unknown ``model_version`` or malformed parameters.
+        SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
     from sqlglot import exp
 
     con = as_connection(connection)
+    schema = schema or ModelTelemetry()
+    predictions, ops, rel = schema.predictions, schema.ops, schema.releases
     end = _resolve_end(as_of)
     span_params: dict[str, Any] = {}
     span = exp.select(
-        exp.Alias(this=exp.Min(this=_col("ts")), alias=exp.to_identifier("first")),
-        exp.Alias(this=exp.Max(this=_col("ts")), alias=exp.to_identifier("last")),
-    ).from_(exp.Table(this=identifier("predictions", "table name")))
+        exp.Alias(this=exp.Min(this=predictions.column("ts")), alias=exp.to_identifier("first")),
+        exp.Alias(this=exp.Max(this=predictions.column("ts")), alias=exp.to_identifier("last")),
+    ).from_(predictions.expr())
     if end is not None:
-        span = span.where(exp.LT(this=_col("ts"), expression=exp.Placeholder(this="end")))
+        span = span.where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="end")))
         span_params["end"] = end
-    first, last = con.run(span, span_params).rows[0]
+    with schema.reading(con, "predictions"):
+        first, last = con.run(span, span_params).rows[0]
     if first is None:
         raise DataError(f"no predictions before {end}; nothing to monitor.")
     from datetime import timedelta
@@ -1665,14 +1697,15 @@ def monitor_summary(
         end = last + timedelta(microseconds=1)
     assert end is not None
     label = (end - timedelta(microseconds=1)).date().isoformat()
-    releases = _fetch(
-        con,
-        exp.select(_col("ts"), _col("model_version"), _col("description"))
-        .from_(exp.Table(this=identifier("releases", "table name")))
-        .where(exp.LT(this=_col("ts"), expression=exp.Placeholder(this="end")))
-        .order_by(exp.Literal.number(1)),
-        {"end": end},
-    )
+    with schema.reading(con, "releases"):
+        releases = _fetch(
+            con,
+            exp.select(rel.aliased("ts"), rel.aliased("model_version"), rel.aliased("description"))
+            .from_(rel.expr())
+            .where(exp.LT(this=rel.column("ts"), expression=exp.Placeholder(this="end")))
+            .order_by(exp.Literal.number(1)),
+            {"end": end},
+        )
     if model_version is not None and model_version not in set(releases["model_version"]):
         raise ParameterError(
             f"model_version {model_version!r} has no release before {end}; releases: {list(releases['model_version'])}."
@@ -1683,11 +1716,22 @@ def monitor_summary(
         raise DataError("no clean baseline: the first release is at or before the first prediction.")
 
     # traffic
-    ops_requests = windowed(con, "ops", ts="ts", value="requests", window=window, end=end, aggregates=("sum",))
-    ops_errors = windowed(con, "ops", ts="ts", value="errors", window=window, end=end, aggregates=("sum",))
-    latency = windowed(
-        con, "predictions", ts="ts", value="latency_ms", window=window, end=end, aggregates=("n", "p50", "p95", "p99")
-    )
+    def ops_sums(value: str, length: str) -> pd.DataFrame:
+        with schema.reading(con, "ops"):
+            return windowed(con, ops.table, ts=ops.ts, value=value, window=length, end=end, aggregates=("sum",))
+
+    ops_requests = ops_sums(ops.requests, window)
+    ops_errors = ops_sums(ops.errors, window)
+    with schema.reading(con, "predictions"):
+        latency = windowed(
+            con,
+            predictions.table,
+            ts=predictions.ts,
+            value=predictions.latency_ms,
+            window=window,
+            end=end,
+            aggregates=("n", "p50", "p95", "p99"),
+        )
     traffic = pd.DataFrame(
         {
             "window": ops_requests["window"],
@@ -1697,8 +1741,8 @@ def monitor_summary(
     )
     traffic["error_rate"] = traffic["errors"] / traffic["requests"]
     traffic = traffic.merge(latency.drop(columns="n"), on="window", how="left")
-    alert_requests = windowed(con, "ops", ts="ts", value="requests", window=alert_window, end=end, aggregates=("sum",))
-    alert_errors = windowed(con, "ops", ts="ts", value="errors", window=alert_window, end=end, aggregates=("sum",))
+    alert_requests = ops_sums(ops.requests, alert_window)
+    alert_errors = ops_sums(ops.errors, alert_window)
     error_windows = pd.DataFrame(
         {
             "window": alert_requests["window"],
@@ -1707,7 +1751,7 @@ def monitor_summary(
         }
     )
     error_windows["error_rate"] = error_windows["errors"] / error_windows["requests"]
-    precision = labelled_precision_by_window(con, window=window, by="segment", end=end, alpha=alpha)
+    precision = labelled_precision_by_window(con, window=window, by="segment", end=end, alpha=alpha, schema=schema)
 
     states: list[pd.DataFrame] = []
     alert_rows: list[dict[str, Any]] = []
@@ -1821,7 +1865,8 @@ def monitor_summary(
                     "reason": jump.reason,
                 }
             )
-        hist = _score_histograms(con, lo=lo, cut=marker, hi=hi, bins=score_bins)
+        with schema.reading(con, "predictions"):
+            hist = _score_histograms(con, lo=lo, cut=marker, hi=hi, bins=score_bins, schema=schema)
         if hist.empty:
             continue
         table = hist.pivot_table(index=["segment", "bin"], columns="period", values="n", aggfunc="sum", fill_value=0)
@@ -1867,7 +1912,9 @@ def monitor_summary(
     drift["drift"] = (drift["pvalue_adjusted"] <= alpha) & (drift["psi"] >= 0.1)
 
     # segment breakdown per version
-    by_version = labelled_precision_by_window(con, window=None, by=["model_version", "segment"], end=end, alpha=alpha)
+    by_version = labelled_precision_by_window(
+        con, window=None, by=["model_version", "segment"], end=end, alpha=alpha, schema=schema
+    )
     by_version["n_false_positive"] = by_version["n_labels"] - by_version["n_true_positive"]
     parts = []
     for version, rows in by_version.groupby("model_version", sort=True):

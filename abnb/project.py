@@ -127,16 +127,20 @@ class Source:
         """Read one ``[sources]`` entry: ``name = "path"`` or ``name = { path = "...", format = "csv" }``."""
         from abnb.engine import validate_identifier
 
-        validate_identifier(name, f"{where}: source name")
+        try:
+            validate_identifier(name, f"{where}: source name")
+        except SpecError as error:
+            raise ProjectError(str(error)) from error
         fmt: object = None
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"path", "format"})
-            if unknown or "path" not in value:
+            entry: Mapping[str, Any] = value
+            unknown = sorted(set(entry) - {"path", "format"})
+            if unknown or "path" not in entry:
                 raise ProjectError(
                     f"{where}: source {name!r} takes `path` and optionally `format` ({', '.join(SOURCE_FORMATS)}), "
-                    f"got {', '.join(sorted(value)) or 'nothing'}."
+                    f"got {', '.join(sorted(entry)) or 'nothing'}."
                 )
-            value, fmt = value["path"], value.get("format")
+            value, fmt = entry["path"], entry.get("format")
         if not isinstance(value, str) or not value.strip():
             raise ProjectError(f"{where}: source {name!r} must be a file path or glob (a string), got {value!r}.")
         path = Path(value).expanduser()
@@ -171,7 +175,8 @@ class Project:
         timezone: IANA zone of cutoffs, days and windows (default ``UTC``), whatever the process' own zone.
         defaults: ``[defaults]``: values every experiment spec of the project starts from.
         metrics: ``[[metrics]]`` of the project file (the metric library also reads ``metrics/*.toml``).
-        model: ``[model]``: the names of the model-telemetry tables and columns (:class:`abnb.telemetry.ModelTelemetry`).
+        model: ``[model]``: the names of the model-telemetry tables and columns
+            (:class:`abnb.telemetry.ModelTelemetry`).
     """
 
     root: Path
@@ -465,7 +470,12 @@ class Project:
 
                 raise ParameterError("frames are registered on DuckDB; with Spark, create temporary views instead.")
             return connect_spark(spark, sources=sources, timezone=self.timezone)
-        target: Any = database if database is not None else (self.database or ":memory:")
+        # Without a database file, or with only files given (Parquet, frames) and the project's file absent, the
+        # data are those files, in an in-memory DuckDB.
+        own = (
+            self.database if self.database is not None and (self.database.exists() or not (parquet or frames)) else None
+        )
+        target: str | os.PathLike[str] = database if database is not None else (own or ":memory:")
         return connect(
             target,
             read_only=read_only,
@@ -477,7 +487,7 @@ class Project:
 
 
 def packaged_notebook(kind: str) -> Path:
-    """abnb's own notebook of a report kind (package data)."""
+    """Abnb's own notebook of a report kind (package data)."""
     from importlib.resources import files
 
     known = ("experiment_report", "monitoring", "canary_release")
@@ -492,7 +502,9 @@ def _resolve_ref(entry: Mapping[str, Any], library: Mapping[str, Mapping[str, An
     ref = entry["ref"]
     if not isinstance(ref, str) or ref not in library:
         known = ", ".join(sorted(library)) or "none (add metrics/*.toml or [[metrics]] to abnb.toml)"
-        raise SpecError(f"{source}: metric ref {ref!r} is not in the project's metric library; library metrics: {known}.")
+        raise SpecError(
+            f"{source}: metric ref {ref!r} is not in the project's metric library; library metrics: {known}."
+        )
     fixed = {"name", "sql", "column", "denominator_sql", "denominator_column"} & set(entry)
     if fixed:
         raise SpecError(
@@ -509,7 +521,9 @@ def _table(data: Mapping[str, Any], key: str, allowed: tuple[str, ...] | None, w
     if allowed is not None:
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise ProjectError(f"{where}: [{key}] has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}.")
+            raise ProjectError(
+                f"{where}: [{key}] has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}."
+            )
     return dict(value)
 
 
@@ -552,7 +566,11 @@ def find_project(start: str | os.PathLike[str] | None = None) -> Project:
             folder = Path(env).expanduser().resolve()
             if not folder.exists():
                 raise ProjectError(f"${PROJECT_ENV} = {env!r}: no such folder; point it at a project folder.")
-            return Project.load(folder) if (folder / PROJECT_FILE).is_file() or folder.is_file() else Project.implicit(folder)
+            return (
+                Project.load(folder)
+                if (folder / PROJECT_FILE).is_file() or folder.is_file()
+                else Project.implicit(folder)
+            )
         start = Path.cwd()
     folder = Path(start).expanduser().resolve()
     if folder.is_file():

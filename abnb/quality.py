@@ -2,10 +2,11 @@
 
 Each function takes a connection and optional filters on the served request (``start`` inclusive and ``end``
 exclusive on ``predictions.ts``, ``model_version``, ``segment``), aggregates in DuckDB and hands the few
-aggregated rows to the matching pure estimator. Table and column names are those of the model-quality schema
-(:data:`abnb.telemetry.SCHEMAS`, sample data in :mod:`abnb.datasets.models`); every filter value and threshold is a
-bound parameter. Only :func:`labelled_precision_recall` fetches rows, and only those of the labelled sample
-(bounded by ``max_rows``), because its bootstrap needs them.
+aggregated rows to the matching pure estimator. Table and column names come from ``schema``
+(:class:`abnb.telemetry.ModelTelemetry`, the sample's names by default; in a project
+``abnb.find_project().model_telemetry()``). Queries are SQLGlot trees with quoted identifiers; every filter value
+and threshold is a bound parameter. Only :func:`labelled_precision_recall` fetches rows, and only those of the
+labelled sample (bounded by ``max_rows``), because its bootstrap needs them.
 
 | quality | function | feedback estimator |
 | --- | --- | --- |
@@ -24,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from abnb.engine import as_connection
 from abnb.errors import DataError, ParameterError
@@ -43,12 +44,15 @@ from abnb.feedback import (
     sampled_precision_recall,
 )
 from abnb.stats.ratio import RatioMoments
+from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    from sqlglot import exp
 
-    from abnb.engine import Connection, QueryResult
+    from abnb.engine import BaseConnection, Connection, QueryResult
+    from abnb.telemetry import Predictions
 
 __all__ = [
     "FareQualityResult",
@@ -85,16 +89,20 @@ def _moment(value: object, name: str) -> datetime:
     return ts.to_pydatetime()
 
 
-def _filters(start: object, end: object, model_version: object, segment: object) -> tuple[list[str], dict[str, Any]]:
+def _filters(
+    predictions: Predictions, start: object, end: object, model_version: object, segment: object
+) -> tuple[list[exp.Expression], dict[str, Any]]:
     """SQL conditions on the predictions alias ``p`` and their bound values."""
-    conditions: list[str] = []
+    from sqlglot import exp
+
+    conditions: list[exp.Expression] = []
     params: dict[str, Any] = {}
     if start is not None:
-        conditions.append("p.ts >= $start")
         params["start"] = _moment(start, "start")
+        conditions.append(exp.GTE(this=predictions.column("ts", "p"), expression=exp.Placeholder(this="start")))
     if end is not None:
-        conditions.append("p.ts < $end")
         params["end"] = _moment(end, "end")
+        conditions.append(exp.LT(this=predictions.column("ts", "p"), expression=exp.Placeholder(this="end")))
     if "start" in params and "end" in params and params["start"] >= params["end"]:
         raise ParameterError(f"start ({params['start']}) must be before end ({params['end']}).")
     for name, value in (("model_version", model_version), ("segment", segment)):
@@ -102,22 +110,58 @@ def _filters(start: object, end: object, model_version: object, segment: object)
             continue
         if not isinstance(value, str) or not value:
             raise ParameterError(f"{name} must be a non-empty string, got {value!r}.")
-        conditions.append(f"p.{name} = ${name}")
+        conditions.append(exp.EQ(this=predictions.column(name, "p"), expression=exp.Placeholder(this=name)))
         params[name] = value
     return conditions, params
 
 
-def _where(conditions: Sequence[str]) -> str:
-    return "WHERE " + " AND ".join(conditions) if conditions else ""
-
-
-def _run(con: Connection, sql: str, params: Mapping[str, Any]) -> QueryResult:
-    """Parse the fixed query text (identifiers from the schema, values as ``$name``) and run it."""
-    import sqlglot
+def _where(query: exp.Select, conditions: Sequence[exp.Expression]) -> exp.Select:
+    """``query`` with the conjunction of ``conditions`` (copied) as its WHERE clause, if there are any."""
     from sqlglot import exp
 
-    query = sqlglot.parse_one(sql, dialect="duckdb")
-    return con.run(cast("exp.Expression", query), params)
+    return query.where(exp.and_(*[c.copy() for c in conditions])) if conditions else query
+
+
+def _is_not_null(value: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
+
+
+def _coalesce0(value: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+
+
+def _named(value: exp.Expression, name: str) -> exp.Alias:
+    from sqlglot import exp
+
+    return exp.Alias(this=value, alias=exp.to_identifier(name, quoted=True))
+
+
+def _day(predictions: Predictions) -> exp.Expression:
+    """``date_trunc('day', p.ts)``: the request's day."""
+    from sqlglot import exp
+
+    return exp.TimestampTrunc(this=predictions.column("ts", "p"), unit=exp.Var(this="DAY"))
+
+
+def _joined(schema: ModelTelemetry, key: str, alias: str, select: Sequence[exp.Expression]) -> exp.Select:
+    """``SELECT <select> FROM <key table> AS <alias> JOIN predictions AS p ON p.request_id = <alias>.request_id``."""
+    from sqlglot import exp
+
+    table = schema.table(key)
+    on = exp.EQ(this=schema.predictions.column("request_id", "p"), expression=table.column("request_id", alias))
+    return exp.select(*select).from_(table.expr(alias)).join(schema.predictions.expr("p"), on=on)
+
+
+def _run(
+    con: BaseConnection, query: exp.Expression, params: Mapping[str, Any], schema: ModelTelemetry, *keys: str
+) -> QueryResult:
+    """Run a query over the model tables ``keys``; a missing table or column names its ``[model]`` setting."""
+    with schema.reading(con, *keys):
+        return con.run(query, params)
 
 
 def _alpha(alpha: float) -> float:
@@ -148,6 +192,7 @@ def labelled_precision_recall(
     n_boot: int = 1000,
     seed: int = 0,
     max_rows: int = 200_000,
+    schema: ModelTelemetry | None = None,
 ) -> PrecisionRecallResult:
     """Precision and recall of the profanity filter from the manually labelled sample (``labels ⋈ predictions``).
 
@@ -171,6 +216,7 @@ def labelled_precision_recall(
         n_boot: Bootstrap resamples.
         seed: Seed of the bootstrap.
         max_rows: Most labelled rows to fetch; more raises :class:`~abnb.errors.DataError`.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         The weighted precision and recall with intervals, and the naive (unweighted) ones for comparison.
@@ -183,26 +229,30 @@ def labelled_precision_recall(
         D. G. Horvitz, D. J. Thompson (1952), JASA 47; C.-E. Särndal, B. Swensson, J. Wretman (1992), "Model
         Assisted Survey Sampling", §5.7 (Hájek ratio).
     """
+    from sqlglot import exp
+
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
         raise ParameterError(f"max_rows must be a positive whole number, got {max_rows!r}.")
     con = as_connection(connection)
-    conditions, params = _filters(start, end, model_version, segment)
-    conditions.append("p.prediction IS NOT NULL")
+    schema = schema or ModelTelemetry()
+    p, lab = schema.predictions, schema.labels
+    conditions, params = _filters(p, start, end, model_version, segment)
+    conditions.append(_is_not_null(p.column("prediction", "p")))
     params["limit"] = max_rows + 1
-    sql = f"""
-        SELECT p.prediction, l.label, l.inclusion_prob
-        FROM labels AS l JOIN predictions AS p ON p.request_id = l.request_id
-        {_where(conditions)}
-        ORDER BY l.request_id
-        LIMIT $limit
-    """  # noqa: S608 - fixed identifiers, values bound
-    rows = _run(con, sql, params).rows
+    query = _joined(
+        schema,
+        "labels",
+        "l",
+        [p.aliased("prediction", "p"), lab.aliased("label", "l"), lab.aliased("inclusion_prob", "l")],
+    )
+    query = _where(query, conditions).order_by(lab.column("request_id", "l")).limit(exp.Placeholder(this="limit"))
+    rows = _run(con, query, params, schema, "labels", "predictions").rows
     if len(rows) > max_rows:
         raise DataError(
             f"more than {max_rows:,} labelled requests match the filters; narrow the window or raise max_rows."
         )
     if not rows:
-        raise DataError("no labelled requests match the filters (table 'labels' joined to 'predictions').")
+        raise DataError(f"no labelled requests match the filters (table {lab.table!r} joined to {p.table!r}).")
     predicted, label, inclusion = (list(column) for column in zip(*rows, strict=True))
     return sampled_precision_recall(predicted, label, inclusion, alpha=alpha, n_boot=n_boot, seed=seed)
 
@@ -222,6 +272,7 @@ def recall_from_user_corrections(
     model_version: str | None = None,
     segment: str | None = None,
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> RecallFromCorrectionsResult:
     """Recall of the filter from user corrections (reported misses) and the labelled sample (caught positives).
 
@@ -249,6 +300,7 @@ def recall_from_user_corrections(
         model_version: Only requests served by this version.
         segment: Only requests of this segment.
         alpha: Significance level.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         The recall with its interval; ``true_positives_found`` holds ``T̂``.
@@ -260,21 +312,37 @@ def recall_from_user_corrections(
     References:
         G. Casella, R. L. Berger (2002), "Statistical Inference", §5.5.4 (delta method); Horvitz, Thompson (1952).
     """
+    from sqlglot import exp
+
     alpha = _alpha(alpha)
     con = as_connection(connection)
-    conditions, params = _filters(start, end, model_version, segment)
-    tp_where = _where([*conditions, "p.prediction = 1", "l.label = 1"])
-    sql = f"""
-        SELECT
-            (SELECT coalesce(sum(1.0 / l.inclusion_prob), 0)
-             FROM labels AS l JOIN predictions AS p ON p.request_id = l.request_id {tp_where}) AS tp_total,
-            (SELECT coalesce(sum(1.0 / (l.inclusion_prob * l.inclusion_prob)), 0)
-             FROM labels AS l JOIN predictions AS p ON p.request_id = l.request_id {tp_where}) AS tp_variance,
-            (SELECT count(*)
-             FROM corrections AS c JOIN predictions AS p ON p.request_id = c.request_id {_where(conditions)})
-             AS corrections
-    """  # noqa: S608 - fixed identifiers, values bound
-    tp, tp_var, corrections = _run(con, sql, params).rows[0]
+    schema = schema or ModelTelemetry()
+    p, lab = schema.predictions, schema.labels
+    conditions, params = _filters(p, start, end, model_version, segment)
+    one = exp.Literal.number(1)
+    tp_conditions = [
+        *conditions,
+        exp.EQ(this=p.column("prediction", "p"), expression=one.copy()),
+        exp.EQ(this=lab.column("label", "l"), expression=one.copy()),
+    ]
+    pi = lab.column("inclusion_prob", "l")
+    weight = exp.Div(this=exp.Literal.number("1.0"), expression=pi.copy())
+    weight_sq = exp.Div(
+        this=exp.Literal.number("1.0"), expression=exp.Paren(this=exp.Mul(this=pi.copy(), expression=pi.copy()))
+    )
+
+    def total(value: exp.Expression) -> exp.Expression:
+        return exp.Subquery(
+            this=_where(_joined(schema, "labels", "l", [_coalesce0(exp.Sum(this=value))]), tp_conditions)
+        )
+
+    reports = _where(_joined(schema, "corrections", "c", [exp.Count(this=exp.Star())]), conditions)
+    query = exp.select(
+        _named(total(weight), "tp_total"),
+        _named(total(weight_sq), "tp_variance"),
+        _named(exp.Subquery(this=reports), "corrections"),
+    )
+    tp, tp_var, corrections = _run(con, query, params, schema, "labels", "corrections", "predictions").rows[0]
     tp, tp_var, corrections = float(tp), float(tp_var), int(corrections)
     if tp + corrections == 0:
         raise DataError("no labelled true positives and no corrections match the filters; recall is undefined.")
@@ -316,6 +384,7 @@ def satisfaction(
     model_version: str | None = None,
     segment: str | None = None,
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> CorrectedRatingResult:
     """Call-quality satisfaction corrected for who answers the rating prompt.
 
@@ -337,6 +406,7 @@ def satisfaction(
         model_version: Only requests served by this version.
         segment: Only requests of this segment.
         alpha: Significance level.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         The corrected and the naive mean rating.
@@ -348,16 +418,21 @@ def satisfaction(
     References:
         R. J. A. Little, D. B. Rubin (2019), "Statistical Analysis with Missing Data", 3rd ed., §3.3.
     """
+    from sqlglot import exp
+
     con = as_connection(connection)
-    conditions, params = _filters(start, end, model_version, segment)
-    sql = f"""
-        SELECT r.rating, count(*) AS responses
-        FROM ratings AS r JOIN predictions AS p ON p.request_id = r.request_id
-        {_where(conditions)}
-        GROUP BY r.rating
-        ORDER BY r.rating
-    """  # noqa: S608 - fixed identifiers, values bound
-    observed = {float(level): int(count) for level, count in _run(con, sql, params).rows if level is not None}
+    schema = schema or ModelTelemetry()
+    ratings = schema.ratings
+    conditions, params = _filters(schema.predictions, start, end, model_version, segment)
+    query = _where(
+        _joined(
+            schema, "ratings", "r", [ratings.aliased("rating", "r"), _named(exp.Count(this=exp.Star()), "responses")]
+        ),
+        conditions,
+    )
+    query = query.group_by(ratings.column("rating", "r")).order_by(ratings.column("rating", "r"))
+    rows = _run(con, query, params, schema, "ratings", "predictions").rows
+    observed = {float(level): int(count) for level, count in rows if level is not None}
     if isinstance(response_rates, Mapping):
         levels = [float(k) for k in response_rates]
     else:
@@ -474,6 +549,7 @@ def fare_quality(
     segment: str | None = None,
     error: Literal["relative", "absolute"] = "relative",
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> FareQualityResult:
     """Fare-prediction error from fares that arrive ``window_days`` after the request, on matured cohorts only.
 
@@ -497,6 +573,7 @@ def fare_quality(
         segment: Only requests of this segment.
         error: ``"relative"`` or ``"absolute"``.
         alpha: Significance level.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         The realised error, the naive error over every arrived fare, and the completeness curve.
@@ -514,39 +591,70 @@ def fare_quality(
         raise ParameterError(f"error must be 'relative' or 'absolute', got {error!r}.")
     if isinstance(window_days, bool) or not isinstance(window_days, int | float) or not window_days > 0:
         raise ParameterError(f"window_days must be a positive number, got {window_days!r}.")
+    from sqlglot import exp
+
     con = as_connection(connection)
+    schema = schema or ModelTelemetry()
+    p, fares = schema.predictions, schema.fares
     cutoff = _moment(as_of, "as_of")
-    conditions, params = _filters(start, end, model_version, segment)
-    conditions += ["p.fare_predicted IS NOT NULL", "p.ts <= $as_of"]
+    conditions, params = _filters(p, start, end, model_version, segment)
+    conditions += [
+        _is_not_null(p.column("fare_predicted", "p")),
+        exp.LTE(this=p.column("ts", "p"), expression=exp.Placeholder(this="as_of")),
+    ]
     params["as_of"] = cutoff
-    e = (
-        "(p.fare_predicted - f.fare_actual) / nullif(f.fare_actual, 0)"
-        if error == "relative"
-        else "(p.fare_predicted - f.fare_actual)"
+    difference = exp.Paren(
+        this=exp.Sub(this=p.column("fare_predicted", "p"), expression=fares.column("fare_actual", "f"))
     )
-    source = f"""
-        FROM predictions AS p LEFT JOIN fares AS f ON f.request_id = p.request_id AND f.ts <= $as_of
-        {_where(conditions)}
-    """
-    daily_sql = f"""
-        SELECT date_trunc('day', p.ts) AS day, count(*) AS predictions, count({e}) AS labels,
-               coalesce(sum(abs({e})), 0) AS abs_error_sum, coalesce(sum(({e}) * ({e})), 0) AS sq_error_sum
-        {source}
-        GROUP BY day ORDER BY day
-    """
-    daily_rows = _run(con, daily_sql, params)
+    e: exp.Expression = (
+        exp.Div(
+            this=difference,
+            expression=exp.Nullif(this=fares.column("fare_actual", "f"), expression=exp.Literal.number(0)),
+        )
+        if error == "relative"
+        else difference
+    )
+    arrived = exp.and_(
+        exp.EQ(this=fares.column("request_id", "f"), expression=p.column("request_id", "p")),
+        exp.LTE(this=fares.column("ts", "f"), expression=exp.Placeholder(this="as_of")),
+    )
+
+    def source(*select: exp.Expression) -> exp.Select:
+        query = exp.select(*select).from_(p.expr("p")).join(fares.expr("f"), on=arrived.copy(), join_type="left")
+        positions = exp.Literal.number(1)
+        return _where(query, conditions).group_by(positions).order_by(positions.copy())
+
+    daily_query = source(
+        _named(_day(p), "day"),
+        _named(exp.Count(this=exp.Star()), "predictions"),
+        _named(exp.Count(this=e.copy()), "labels"),
+        _named(_coalesce0(exp.Sum(this=exp.Abs(this=e.copy()))), "abs_error_sum"),
+        _named(
+            _coalesce0(exp.Sum(this=exp.Mul(this=exp.Paren(this=e.copy()), expression=exp.Paren(this=e.copy())))),
+            "sq_error_sum",
+        ),
+    )
+    daily_rows = _run(con, daily_query, params, schema, "predictions", "fares")
     daily = pd.DataFrame(daily_rows.rows, columns=list(daily_rows.columns))
     if daily.empty or int(daily["labels"].sum()) == 0:
         raise DataError("no fares have arrived for the fare predictions that match the filters.")
     realised = realised_error(daily, as_of=cutoff, window_days=float(window_days), alpha=alpha)
     params["day_us"] = _DAY_US
-    curve_sql = f"""
-        SELECT (epoch_us($as_of) - epoch_us(p.ts)) // $day_us AS age_days, count(*) AS predictions,
-               count(f.request_id) AS labelled
-        {source}
-        GROUP BY age_days ORDER BY age_days
-    """
-    curve = _run(con, curve_sql, params).rows
+    age = exp.IntDiv(
+        this=exp.Paren(
+            this=exp.Sub(
+                this=exp.Anonymous(this="epoch_us", expressions=[exp.Placeholder(this="as_of")]),
+                expression=exp.Anonymous(this="epoch_us", expressions=[p.column("ts", "p")]),
+            )
+        ),
+        expression=exp.Placeholder(this="day_us"),
+    )
+    curve_query = source(
+        _named(age, "age_days"),
+        _named(exp.Count(this=exp.Star()), "predictions"),
+        _named(exp.Count(this=fares.column("request_id", "f")), "labelled"),
+    )
+    curve = _run(con, curve_query, params, schema, "predictions", "fares").rows
     labels, predictions = float(daily["labels"].sum()), float(daily["predictions"].sum())
     return FareQualityResult(
         realised=realised,
@@ -575,6 +683,7 @@ def label_free_quality(
     end: object = None,
     model_version: str | None = None,
     segment: str | None = None,
+    schema: ModelTelemetry | None = None,
 ) -> CbpeResult:
     """Precision, recall and accuracy expected from the filter's scores alone (CBPE), from sums in SQL.
 
@@ -593,6 +702,7 @@ def label_free_quality(
         end: Request time bound (exclusive).
         model_version: Only requests served by this version.
         segment: Only requests of this segment.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         The expected metrics and the assumption they rest on.
@@ -606,21 +716,36 @@ def label_free_quality(
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise ParameterError(f"threshold must lie in [0, 1], got {threshold!r}.")
+    from sqlglot import exp
+
     con = as_connection(connection)
-    conditions, params = _filters(start, end, model_version, segment)
-    conditions.append("p.score IS NOT NULL")
+    schema = schema or ModelTelemetry()
+    p = schema.predictions
+    conditions, params = _filters(p, start, end, model_version, segment)
+    conditions.append(_is_not_null(p.column("score", "p")))
     params["threshold"] = float(threshold)
-    sql = f"""
-        SELECT count(*) AS n,
-               count(*) FILTER (WHERE p.score >= $threshold) AS positives,
-               coalesce(sum(p.score) FILTER (WHERE p.score >= $threshold), 0) AS tp,
-               coalesce(sum(p.score), 0) AS score_sum,
-               coalesce(sum(1 - p.score) FILTER (WHERE p.score < $threshold), 0) AS tn,
-               count(*) FILTER (WHERE p.score < 0 OR p.score > 1) AS invalid
-        FROM predictions AS p
-        {_where(conditions)}
-    """  # noqa: S608 - fixed identifiers, values bound
-    n, positives, tp, score_sum, tn, invalid = _run(con, sql, params).rows[0]
+
+    def score() -> exp.Column:
+        return p.column("score", "p")
+
+    def where(aggregate: exp.Expression, condition: exp.Expression | exp.Condition) -> exp.Expression:
+        return exp.Filter(this=aggregate, expression=exp.Where(this=condition))
+
+    above = exp.GTE(this=score(), expression=exp.Placeholder(this="threshold"))
+    below = exp.LT(this=score(), expression=exp.Placeholder(this="threshold"))
+    outside = exp.or_(
+        exp.LT(this=score(), expression=exp.Literal.number(0)), exp.GT(this=score(), expression=exp.Literal.number(1))
+    )
+    query = exp.select(
+        _named(exp.Count(this=exp.Star()), "n"),
+        _named(where(exp.Count(this=exp.Star()), above.copy()), "positives"),
+        _named(_coalesce0(where(exp.Sum(this=score()), above.copy())), "tp"),
+        _named(_coalesce0(exp.Sum(this=score())), "score_sum"),
+        _named(_coalesce0(where(exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=score())), below)), "tn"),
+        _named(where(exp.Count(this=exp.Star()), outside), "invalid"),
+    ).from_(p.expr("p"))
+    query = _where(query, conditions)
+    n, positives, tp, score_sum, tn, invalid = _run(con, query, params, schema, "predictions").rows[0]
     if not n:
         raise DataError("no scored requests match the filters.")
     if invalid:
@@ -652,6 +777,7 @@ def edit_rate(
     segment: str | None = None,
     alpha: float = 0.05,
     test: Literal["mann-kendall", "spearman"] = "mann-kendall",
+    schema: ModelTelemetry | None = None,
 ) -> ProxyTrendResult:
     """Daily share of transcript characters users edit, read as a trend of transcript errors, never as a level.
 
@@ -673,6 +799,7 @@ def edit_rate(
         segment: Only requests of this segment.
         alpha: Significance level of the daily intervals and the trend test.
         test: ``"mann-kendall"`` or ``"spearman"``.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         Daily ratios with intervals, the trend test and its interpretation.
@@ -684,19 +811,36 @@ def edit_rate(
     References:
         H. B. Mann (1945), Econometrica 13; A. Deng et al. (2018), KDD (delta method for ratios).
     """
+    from sqlglot import exp
+
     con = as_connection(connection)
-    conditions, params = _filters(start, end, model_version, segment)
-    sql = f"""
-        SELECT date_trunc('day', p.ts) AS day, count(*) AS n,
-               sum(e.edit_chars::DOUBLE) AS y_sum, sum(e.edit_chars::DOUBLE * e.edit_chars) AS y_sum_sq,
-               sum(e.transcript_chars::DOUBLE) AS d_sum,
-               sum(e.transcript_chars::DOUBLE * e.transcript_chars) AS d_sum_sq,
-               sum(e.edit_chars::DOUBLE * e.transcript_chars) AS yd_sum
-        FROM edits AS e JOIN predictions AS p ON p.request_id = e.request_id
-        {_where(conditions)}
-        GROUP BY day ORDER BY day
-    """  # noqa: S608 - fixed identifiers, values bound
-    rows = _run(con, sql, params).rows
+    schema = schema or ModelTelemetry()
+    edits = schema.edits
+    conditions, params = _filters(schema.predictions, start, end, model_version, segment)
+
+    def dbl(name: str) -> exp.Expression:
+        return exp.Cast(this=edits.column(name, "e"), to=exp.DataType.build("DOUBLE"))
+
+    def product(a: str, b: str) -> exp.Expression:
+        return exp.Sum(this=exp.Mul(this=dbl(a), expression=edits.column(b, "e")))
+
+    query = _joined(
+        schema,
+        "edits",
+        "e",
+        [
+            _named(_day(schema.predictions), "day"),
+            _named(exp.Count(this=exp.Star()), "n"),
+            _named(exp.Sum(this=dbl("edit_chars")), "y_sum"),
+            _named(product("edit_chars", "edit_chars"), "y_sum_sq"),
+            _named(exp.Sum(this=dbl("transcript_chars")), "d_sum"),
+            _named(product("transcript_chars", "transcript_chars"), "d_sum_sq"),
+            _named(product("edit_chars", "transcript_chars"), "yd_sum"),
+        ],
+    )
+    first = exp.Literal.number(1)
+    query = _where(query, conditions).group_by(first).order_by(first.copy())
+    rows = _run(con, query, params, schema, "edits", "predictions").rows
     if len(rows) < 3:
         raise DataError(f"only {len(rows)} day(s) with edits match the filters; a trend needs at least 3.")
     daily = {row[0].date().isoformat(): RatioMoments(int(row[1]), *(float(v) for v in row[2:])) for row in rows}

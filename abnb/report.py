@@ -2,8 +2,9 @@
 
 ``render("checkout_redesign")`` validates the spec against the data (:mod:`abnb.validate`, no kernel), then executes
 the experiment report notebook (the project's own ``notebooks/experiment_report.ipynb`` if it has one, else abnb's,
-``abnb/notebooks/``) with validated parameters into a private staging folder, exports HTML without code through the ``abnb_offline`` nbconvert template (no script,
-stylesheet or font is loaded from the network; charts are inline SVG), checks that, and only then moves the
+``abnb/notebooks/``) with validated parameters into a private staging folder, exports HTML without code through
+the ``abnb_offline`` nbconvert template (no script, stylesheet or font is loaded from the network; charts are
+inline SVG), checks that, and only then moves the
 ``.ipynb``, ``.html`` and ``summary.json`` into ``reports/<experiment>/`` with atomic renames. A run that fails at
 any step raises :class:`~abnb.errors.ReportError` naming the failing cell and leaves the previous report as it was.
 
@@ -133,7 +134,17 @@ class ReportParameters:
         return self.project_.load_experiment(self.experiment)
 
 
-REPORT_PARAMETERS = ("experiment", "spec_json", "database", "as_of", "summary_path", "engine", "parquet", "store", "project")
+REPORT_PARAMETERS = (
+    "experiment",
+    "spec_json",
+    "database",
+    "as_of",
+    "summary_path",
+    "engine",
+    "parquet",
+    "store",
+    "project",
+)
 
 
 def validate_parameters(**values: Any) -> ReportParameters:
@@ -693,9 +704,12 @@ def render(
         "project": str(where.root),
     }
     checked = validate_parameters(**parameters)
-    with where.connect(checked.database, engine=checked.engine, parquet=checked.parquet, lock_timeout=lock_timeout) as con:
+    with where.connect(
+        checked.database, engine=checked.engine, parquet=checked.parquet, lock_timeout=lock_timeout
+    ) as con:
         validation = validate(spec, con, as_of=as_of).raise_for_problems()
-    assert validation.as_of is not None and validation.label is not None
+    assert validation.as_of is not None  # a validation without problems resolved the cutoff
+    assert validation.label is not None
     parameters["as_of"] = validation.as_of.isoformat()
     return _publish_and_index(
         where.notebook("experiment_report"),

@@ -40,11 +40,17 @@ def init_project(directory: str | os.PathLike[str], *, name: str | None = None) 
     if not project_name.strip() or any(c in project_name for c in '"\\\n'):
         raise ProjectError(f"project name {project_name!r} must be non-empty, without quotes, backslashes or newlines.")
     planned: list[tuple[Path, str]] = [
-        (root / PROJECT_FILE, template.joinpath("abnb.toml").read_text(encoding="utf-8").replace("{name}", project_name)),
+        (
+            root / PROJECT_FILE,
+            template.joinpath("abnb.toml").read_text(encoding="utf-8").replace("{name}", project_name),
+        ),
         (root / ".gitignore", template.joinpath("gitignore").read_text(encoding="utf-8")),
         (root / "experiments" / "checkout_redesign.toml", spec_path("checkout_redesign").read_text(encoding="utf-8")),
         (root / "metrics" / "example.toml", template.joinpath("metrics", "example.toml").read_text(encoding="utf-8")),
-        (root / "notebooks" / "explore.ipynb", _without_pairing(template.joinpath("notebooks", "explore.ipynb").read_text("utf-8"))),
+        (
+            root / "notebooks" / "explore.ipynb",
+            _without_pairing(template.joinpath("notebooks", "explore.ipynb").read_text("utf-8")),
+        ),
     ]
     written = []
     try:
@@ -56,7 +62,9 @@ def init_project(directory: str | os.PathLike[str], *, name: str | None = None) 
             _write_new(path, text)
             written.append(path)
     except OSError as error:
-        raise ProjectError(f"could not create the project in {root}: {error.strerror or error} ({error.filename}).") from error
+        raise ProjectError(
+            f"could not create the project in {root}: {error.strerror or error} ({error.filename})."
+        ) from error
     return written
 
 

@@ -96,7 +96,8 @@ class Validation:
         window = ""
         if self.first_exposure is not None and self.label is not None:
             window = f"; exposures from {self.first_exposure:%Y-%m-%d}, data through {self.label}"
-        return f"{self.experiment}: ok ({self.database}; exposure rows {arms or 'not counted'}{window}; {self.seconds:.2f} s)"
+        counted = arms or "not counted"
+        return f"{self.experiment}: ok ({self.database}; exposure rows {counted}{window}; {self.seconds:.2f} s)"
 
     def __repr__(self) -> str:
         return f"Validation({self.summary()})"
@@ -236,7 +237,7 @@ def _arms(con: BaseConnection, spec: Experiment, problems: list[Problem]) -> dic
         params["start"] = spec.start
     query = query.where(exp.and_(*conditions)).group_by(arm.copy()).order_by(arm.copy()).limit(1001)
     try:
-        rows = con.run(query, params).rows
+        rows = con.run(query, con.time_values(params)).rows
     except AbnbError as error:
         problems.append(Problem("schema" if isinstance(error, SchemaError) else "spec", str(error)))
         return {}

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -50,11 +52,11 @@ else:
 # %% [markdown]
 # ## Feature flags
 #
-# `flags/one_click_checkout.toml`: QA always on, beta testers split 50/50, US mobile users ramped at 10%, everyone
-# else off. Raising a ramp's share only ever moves users *into* "on".
+# The sample flag file (`abnb.datasets.flag_file()`): QA always on, beta testers split 50/50, US mobile users
+# ramped at 10%, everyone else off. Raising a ramp's share only ever moves users *into* "on".
 
 # %%
-checkout_flags = flags.Flags.from_toml(abnb.report.PACKAGE_DIR.parent / "flags" / "one_click_checkout.toml")
+checkout_flags = flags.Flags.from_toml(abnb.datasets.flag_file("one_click_checkout"))
 [
     checkout_flags.evaluate(user, "one_click_checkout", attributes)
     for user, attributes in (("qa-alice", {}), ("u-1001", {}), ("u-9", {"country": "US", "platform": "ios"}))

@@ -27,8 +27,8 @@
 from IPython.display import display
 
 import abnb
-from abnb.rollout import shadow
 from abnb.datasets.models import SHADOW_TRUTH
+from abnb.rollout import shadow
 
 with abnb.connect() as con:
     result = shadow.compare(con, labels="truth")

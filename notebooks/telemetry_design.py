@@ -28,8 +28,8 @@ from IPython.display import display
 
 import abnb
 from abnb import feedback, quality
-from abnb.metrics import Metric, Telemetry, TelemetryDesign
 from abnb.datasets.models import MODEL_TRUTH as TRUTH
+from abnb.metrics import Metric, Telemetry, TelemetryDesign
 
 con = abnb.connect()
 comparison: list[dict[str, object]] = []

@@ -22,7 +22,8 @@ from abnb.engine import (
     connect,
     export_parquet,
     is_spark_spec,
-    register_parquet,
+    parquet_sources,
+    register_sources,
 )
 from abnb.errors import DatabaseNotFoundError, ParameterError, SchemaError, SpecError
 from abnb.report import validate_parameters
@@ -59,9 +60,20 @@ def test_duckdb_connection_is_an_adapter(sample_db: Path) -> None:
         as_connection("data.duckdb")
 
 
-def test_parquet_is_for_spark_only(sample_db: Path, tmp_path: Path) -> None:
-    with pytest.raises(ParameterError, match="Spark engine"):
-        connect(sample_db, parquet=tmp_path)
+def test_parquet_folders_are_views_on_duckdb_too(sample_db: Path, tmp_path: Path) -> None:
+    """--parquet used to be ignored with the DuckDB engine; now its files are views on either engine."""
+    export_parquet(sample_db, tmp_path, tables=["exposures"])
+    with connect(parquet=tmp_path) as con, connect(sample_db) as original:
+        assert con.database == ":memory:"
+        assert con.tables() == ["exposures"]
+        assert (
+            con.execute("SELECT count(*) FROM exposures").fetchone()
+            == original.execute("SELECT count(*) FROM exposures").fetchone()
+        )
+    with connect(sample_db, parquet=tmp_path) as both:  # a database and Parquet views side by side
+        assert "events" in both.tables()
+    with pytest.raises(DatabaseNotFoundError, match="abnb data export --parquet"):
+        connect(parquet=tmp_path / "missing")
 
 
 def test_export_parquet_round_trips_the_tables(sample_db: Path, tmp_path: Path) -> None:
@@ -104,19 +116,24 @@ class _FakeSession:
         self.conf = {"spark.sql.session.timeZone": zone, "spark.master": "local[1]"}
 
 
-def test_register_parquet_names_views_after_files(tmp_path: Path) -> None:
+def test_parquet_folders_become_views_named_after_files(tmp_path: Path) -> None:
     (tmp_path / "exposures.parquet").write_bytes(b"")
     (tmp_path / "events.parquet").mkdir()  # a folder of part files, as Spark writes them
     (tmp_path / "events.parquet" / "part-0.parquet").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("ignored")
     session = _FakeSession()
-    assert register_parquet(session, tmp_path) == ["events", "exposures"]
-    assert session.views["events"].endswith("events.parquet")
+    sources = parquet_sources(tmp_path)
+    assert register_sources(SparkConnection(session), {n: (p, "parquet") for n, p in sources.items()}) == [
+        "events",
+        "exposures",
+    ]
+    assert session.views["events"].endswith("events.parquet/*.parquet")
+    assert session.views["exposures"].endswith("exposures.parquet")
     with pytest.raises(DatabaseNotFoundError, match="abnb data export --parquet"):
-        register_parquet(session, tmp_path / "missing")
+        parquet_sources(tmp_path / "missing")
     (tmp_path / "bad name.parquet").write_bytes(b"")
     with pytest.raises(SpecError, match="bad name"):
-        register_parquet(session, tmp_path)
+        parquet_sources(tmp_path)
 
 
 def test_spark_sql_is_transpiled_with_named_markers() -> None:
@@ -150,11 +167,12 @@ def test_naive_datetimes_get_the_session_zone(zone: str, offset: timedelta) -> N
 def test_report_engine_parameter() -> None:
     params = validate_parameters(experiment="x", engine="local[2]", parquet="/data/pq")
     assert (params.engine, params.parquet) == ("local[2]", "/data/pq")
-    assert validate_parameters(experiment="x").engine == "duckdb"
+    assert validate_parameters(experiment="x").engine is None  # the project's engine
     with pytest.raises(ParameterError, match="engine 'postgres' is not 'duckdb' or a Spark spec"):
         validate_parameters(experiment="x", engine="postgres")
-    with pytest.raises(ParameterError, match="parquet registers Parquet views in Spark"):
-        validate_parameters(experiment="x", parquet="/data/pq")
+    assert validate_parameters(experiment="x", parquet="/data/pq").parquet == "/data/pq"  # views on DuckDB too
+    with pytest.raises(ParameterError, match="database names a DuckDB file, but engine is 'local"):
+        validate_parameters(experiment="x", engine="local[2]", database="/data/x.duckdb")
 
 
 def test_duckdb_adapter_still_forwards_to_duckdb(sample_db: Path) -> None:

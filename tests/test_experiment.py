@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +9,10 @@ import pytest
 from scipy import stats as sps
 
 import abnb
+from abnb.datasets.sample import GROUND_TRUTH
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.experiment import Experiment, resolve_as_of
 from abnb.metrics import Metric
-from abnb.datasets.sample import GROUND_TRUTH
 
 
 def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) -> dict[str, np.ndarray]:
@@ -96,10 +96,18 @@ def test_covariate_sums_match_raw_values(con: abnb.Connection, spec: Experiment)
 
 
 def test_one_query_and_only_aggregates_reach_python(con: abnb.Connection, spec: Experiment) -> None:
-    result = spec.analyze(con)
+    result = spec.analyze(con, as_of="2026-10-14")
     assert con.queries_run == 2  # the aggregate scan, and the LIMIT 1 pilot query of the shifts it binds
     levels = 5 + 3  # countries + platforms in the sample
     assert con.rows_fetched == result.rows_fetched + 1 <= (1 + len(spec.arms)) * (1 + levels) + 1
+
+
+def test_default_as_of_costs_one_small_query(con: abnb.Connection, spec: Experiment) -> None:
+    """Without as_of, one more query reads the last data time (max of ts per source): one row."""
+    result = spec.analyze(con)
+    assert con.queries_run == 3
+    assert con.rows_fetched == result.rows_fetched + 2
+    assert result.label == date(2026, 10, 14)  # exposures end on 2026-10-10; the events run to the 14th
 
 
 def test_planted_truth_is_recovered(con: abnb.Connection, spec: Experiment) -> None:
@@ -399,10 +407,10 @@ def test_distributions_use_all_units_below_the_limit(con: abnb.Connection, spec:
 
 def test_distributions_fetch_a_bounded_reproducible_sample(sample_db: Path, spec: Experiment) -> None:
     with abnb.connect(sample_db) as con:
-        (first,) = spec.distributions(con, "revenue", limit=500)
+        (first,) = spec.distributions(con, "revenue", limit=500, as_of="2026-10-14")
         assert con.rows_fetched == 2 * 500  # two arms, never more than the limit
     with abnb.connect(sample_db) as con:
-        (again,) = spec.distributions(con, "revenue", limit=500)
+        (again,) = spec.distributions(con, "revenue", limit=500)  # the default as_of: the same data
     assert first.sampled
     assert "sample of 500 units" in first.note
     assert first.shift.pvalue == again.shift.pvalue

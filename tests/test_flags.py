@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from abnb.assign import uniform, uniform_many
+from abnb.datasets import flag_file
 from abnb.errors import ParameterError, SpecError
 from abnb.flags import Flag, Flags, parse_condition
 
-SAMPLE = Path(__file__).resolve().parents[1] / "flags" / "one_click_checkout.toml"
+SAMPLE = flag_file("one_click_checkout")
 USERS = [f"user-{i}" for i in range(200_000)]  # the issue asks for a 200k-user rollout
 
 

@@ -16,10 +16,10 @@ import pytest
 
 import abnb
 import abnb.incremental as incremental
+from abnb.datasets.sample import generate
 from abnb.errors import EngineError, ParameterError, SpecError
 from abnb.experiment import ExperimentResult
 from abnb.incremental import Store
-from abnb.datasets.sample import generate
 from abnb.stats import Moments, RatioMoments
 
 TOL = 1e-9

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 import abnb
+from abnb.datasets.models import MODEL_TRUTH
+from abnb.datasets.sample import generate
 from abnb.engine import Connection
 from abnb.errors import ParameterError, ReportError
 from abnb.monitor import (
@@ -23,8 +25,6 @@ from abnb.monitor import (
     validate_monitoring_parameters,
 )
 from abnb.report import RenderedReport, external_resources, render_monitoring
-from abnb.datasets.sample import generate
-from abnb.datasets.models import MODEL_TRUTH
 
 REQUESTS = 200_000
 V2, V3 = MODEL_TRUTH.release("v2"), MODEL_TRUTH.release("v3")

@@ -8,7 +8,14 @@ import jupytext
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").rglob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+# the checkout's notebooks, the report templates (package data) and the notebook `abnb init` gives a project
+NOTEBOOKS = sorted(
+    path
+    for folder in (ROOT / "notebooks", ROOT / "abnb" / "notebooks", ROOT / "abnb" / "templates" / "project")
+    for path in folder.rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in path.parts
+)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

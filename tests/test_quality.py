@@ -14,9 +14,9 @@ import pytest
 
 import abnb
 from abnb import feedback, quality
-from abnb.errors import DataError, ParameterError
-from abnb.datasets.sample import generate
 from abnb.datasets.models import MODEL_TRUTH as TRUTH
+from abnb.datasets.sample import generate
+from abnb.errors import DataError, ParameterError
 from abnb.stats.ratio import RatioMoments
 
 REQUESTS = 400_000

@@ -18,9 +18,9 @@ import pytest
 
 import abnb
 from abnb.aggregate import build_query
+from abnb.datasets.sample import generate
 from abnb.engine import SparkConnection, connect, export_parquet
 from abnb.errors import SchemaError, SpecError
-from abnb.datasets.sample import generate
 from abnb.telemetry import check_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from abnb.report import TEACHING, WIDGET_VIEW, export_notebook, external_resources
+from abnb.report import WIDGET_VIEW, export_notebook, external_resources
+
+TEACHING = Path(__file__).resolve().parents[1] / "notebooks" / "teaching"
 
 pytestmark = pytest.mark.slow
 

@@ -1,3 +1,5 @@
+"""check_table: a table and its columns, named with the database it was looked up in and the fix."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -5,8 +7,11 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
+from abnb.datasets.schemas import SCHEMAS, create_tables
 from abnb.errors import AbnbError, SchemaError
-from abnb.telemetry import MODEL_TABLES, SCHEMAS, check_table, create_tables
+from abnb.telemetry import check_table
+
+EVENTS = [c for c, _ in SCHEMAS["events"]]
 
 
 @pytest.fixture
@@ -14,46 +19,6 @@ def connection() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     yield con
     con.close()
-
-
-def test_schemas_spell_out_the_sample_tables() -> None:
-    assert list(SCHEMAS) == ["exposures", "events", *MODEL_TABLES]  # experiment tables, then model telemetry
-    assert SCHEMAS["exposures"] == (
-        ("experiment", "VARCHAR"),
-        ("unit", "BIGINT"),
-        ("arm", "VARCHAR"),
-        ("ts", "TIMESTAMP"),
-        ("country", "VARCHAR"),
-        ("platform", "VARCHAR"),
-    )
-    assert SCHEMAS["events"] == (
-        ("unit", "BIGINT"),
-        ("ts", "TIMESTAMP"),
-        ("event", "VARCHAR"),
-        ("value", "DOUBLE"),
-    )
-
-
-def test_create_tables_uses_the_declared_types(connection: duckdb.DuckDBPyConnection) -> None:
-    create_tables(connection)
-    for table, columns in SCHEMAS.items():
-        rows = connection.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        assert tuple(rows) == columns
-        assert check_table(connection, table) == dict(columns)
-
-
-def test_create_tables_refuses_to_overwrite_unless_asked(connection: duckdb.DuckDBPyConnection) -> None:
-    create_tables(connection)
-    connection.execute("INSERT INTO events VALUES (1, TIMESTAMP '2026-10-01 00:00:00', 'session', 3.0)")
-    with pytest.raises(SchemaError, match="'exposures' already exists"):
-        create_tables(connection)
-    assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)
-    create_tables(connection, replace=True)
-    assert connection.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
 def test_missing_table_names_it_lists_what_exists_and_the_fix(connection: duckdb.DuckDBPyConnection) -> None:
@@ -78,7 +43,7 @@ def test_missing_column_names_table_column_and_existing_columns(
 ) -> None:
     connection.execute("CREATE TABLE events (unit BIGINT, ts TIMESTAMP, name VARCHAR, amount DOUBLE)")
     with pytest.raises(SchemaError) as caught:
-        check_table(connection, "events")
+        check_table(connection, "events", EVENTS)
     message = str(caught.value)
     assert "table 'events' lacks columns 'event', 'value'" in message
     assert "it has: unit BIGINT, ts TIMESTAMP, name VARCHAR, amount DOUBLE" in message
@@ -108,7 +73,7 @@ def test_table_name_is_bound_not_spliced(connection: duckdb.DuckDBPyConnection) 
     hostile = "events' OR 1=1; DROP TABLE events; --"
     with pytest.raises(SchemaError, match="does not exist"):
         check_table(connection, hostile, ["unit"])
-    assert check_table(connection, "events") == dict(SCHEMAS["events"])
+    assert check_table(connection, "events", EVENTS) == dict(SCHEMAS["events"])
 
 
 def test_only_the_current_schema_is_searched(connection: duckdb.DuckDBPyConnection) -> None:

@@ -100,8 +100,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from abnb.errors import DataError, ParameterError
 from abnb.datasets.schemas import MODEL_TABLES, SCHEMAS
+from abnb.errors import DataError, ParameterError
 from abnb.telemetry import check_table
 
 __all__ = ["MODEL_TRUTH", "SHADOW_TRUTH", "ModelTruth", "ShadowTruth", "generate_models"]

@@ -71,10 +71,10 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm import tqdm
 
-from abnb.errors import ParameterError
 from abnb.datasets.concurrent import generate_concurrent
 from abnb.datasets.models import generate_models
 from abnb.datasets.schemas import EVENT_NAMES, create_tables
+from abnb.errors import ParameterError
 
 __all__ = ["GROUND_TRUTH", "GroundTruth", "SampleSummary", "generate", "is_sample"]
 
@@ -327,8 +327,9 @@ def _mark(connection: duckdb.DuckDBPyConnection, *, users: int, seed: int) -> No
     from abnb import __version__
     from abnb.datasets import SAMPLE_TABLE
 
-    connection.execute(f'CREATE TABLE "{SAMPLE_TABLE}" (users BIGINT, seed BIGINT, abnb_version VARCHAR)')
-    connection.execute(f'INSERT INTO "{SAMPLE_TABLE}" VALUES (?, ?, ?)', [users, seed, __version__])
+    table = f'"{SAMPLE_TABLE}"'  # a constant of the package, not an input
+    connection.execute(f"CREATE TABLE {table} (users BIGINT, seed BIGINT, abnb_version VARCHAR)")
+    connection.execute(f"INSERT INTO {table} VALUES (?, ?, ?)", [users, seed, __version__])  # noqa: S608
 
 
 def is_sample(database: str | Path) -> bool:

@@ -139,6 +139,7 @@ MODEL_TABLES: tuple[str, ...] = (
 EVENT_NAMES: tuple[str, ...] = ("session", "page_view", "purchase")
 """Event names written by :mod:`abnb.datasets.sample`, in the order of their integer codes."""
 
+
 def _quote_identifier(name: str) -> str:
     """Quote a SQL identifier for DuckDB.
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -45,6 +47,7 @@ params = canary.validate_canary_parameters(
     versions=versions, steps=steps, step_hours=step_hours, as_of=as_of, database=database, summary_path=summary_path
 )
 plan = params.plan
+schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
 
 # %% [markdown]
 # ## 1. The judge on Kayenta's published vector
@@ -100,13 +103,15 @@ display(abnb.report.note(f"**Score {run.score:.0f} â†’ {run.classification}** â€
 
 # %%
 with abnb.connect(params.database) as con:
-    replays = [canary.replay_ramp(con, v, plan=plan) for v in params.versions]
+    replays = [canary.replay_ramp(con, v, plan=plan, schema=schema) for v in params.versions]
     clean_version = replays[0].baseline_version
     clean_start = replays[0].start - timedelta(hours=plan.promote_hours)
-    clean = canary.replay_ramp(con, clean_version, plan=plan, start=clean_start, baseline_version=clean_version)
+    clean = canary.replay_ramp(
+        con, clean_version, plan=plan, start=clean_start, baseline_version=clean_version, schema=schema
+    )
     speeds = {
         hours: [
-            canary.replay_ramp(con, v, plan=canary.RampPlan(steps=plan.steps, step_hours=hours))
+            canary.replay_ramp(con, v, plan=canary.RampPlan(steps=plan.steps, step_hours=hours), schema=schema)
             for v in params.versions
         ]
         for hours in (6.0, 12.0, 24.0)
@@ -170,7 +175,7 @@ display(
 
 # %%
 with abnb.connect(params.database) as con:
-    switches = [bluegreen.compare_switch(con, v) for v in params.versions]
+    switches = [bluegreen.compare_switch(con, v, schema=schema) for v in params.versions]
 for switch in switches:
     display(
         abnb.report.note(

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -32,9 +34,12 @@ from abnb import monitor
 params = monitor.validate_monitoring_parameters(
     window=window, as_of=as_of, model_version=model_version, database=database, summary_path=summary_path
 )
+schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
 abnb.charts.use_static()
 with abnb.connect(params.database or None) as con:
-    result = monitor.monitor_summary(con, window=params.window, as_of=params.as_of, model_version=params.model_version)
+    result = monitor.monitor_summary(
+        con, window=params.window, as_of=params.as_of, model_version=params.model_version, schema=schema
+    )
 summary = abnb.report.write_summary(result, params.summary_path)
 decision = summary["decision"]
 abnb.report.note(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
+from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
     import duckdb
@@ -95,20 +96,27 @@ class BlueGreenSwitch:
 
 
 def _series(con: Connection, lo: datetime, hi: datetime, window: str, precision_window: str,
-            segments: Sequence[str]) -> dict[str, pd.DataFrame]:  # fmt: skip
+            segments: Sequence[str], schema: ModelTelemetry | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Per-window series from aggregate queries: error rate, latency p95, labelled precision (all, per segment)."""
     from abnb.monitor import labelled_precision_by_window, windowed
 
-    errors = windowed(con, "ops", ts="ts", value="errors", window=window, start=lo, end=hi, aggregates=("sum",))
-    requests = windowed(con, "ops", ts="ts", value="requests", window=window, start=lo, end=hi, aggregates=("sum",))
+    schema = schema or ModelTelemetry()
+    ops, predictions = schema.ops, schema.predictions
+    with schema.reading(con, "ops"):
+        errors = windowed(con, ops.table, ts=ops.ts, value=ops.errors, window=window, start=lo, end=hi,
+                          aggregates=("sum",))  # fmt: skip
+        requests = windowed(con, ops.table, ts=ops.ts, value=ops.requests, window=window, start=lo, end=hi,
+                            aggregates=("sum",))  # fmt: skip
     rate = errors[["window"]].copy()
     rate["value"] = errors["sum"].to_numpy(dtype=float) / requests["sum"].to_numpy(dtype=float)
-    latency = windowed(con, "predictions", ts="ts", value="latency_ms", window=window, start=lo, end=hi,
-                       aggregates=("p95",))  # fmt: skip
+    with schema.reading(con, "predictions"):
+        latency = windowed(con, predictions.table, ts=predictions.ts, value=predictions.latency_ms, window=window,
+                           start=lo, end=hi, aggregates=("p95",))  # fmt: skip
     out = {"error_rate": rate, "latency_p95": latency.rename(columns={"p95": "value"})[["window", "value"]]}
-    overall = labelled_precision_by_window(con, window=precision_window, by=None, start=lo, end=hi)
+    overall = labelled_precision_by_window(con, window=precision_window, by=None, start=lo, end=hi, schema=schema)
     out["precision"] = overall.rename(columns={"precision": "value"})[["window", "value"]]
-    by_segment = labelled_precision_by_window(con, window=precision_window, by="segment", start=lo, end=hi)
+    by_segment = labelled_precision_by_window(con, window=precision_window, by="segment", start=lo, end=hi,
+                                              schema=schema)  # fmt: skip
     for segment in segments:
         part = by_segment[by_segment["segment"] == segment]
         out[f"precision:{segment}"] = part.rename(columns={"precision": "value"})[["window", "value"]]
@@ -129,6 +137,7 @@ def compare_switch(
     k_sigma: float = 3.0,
     for_windows: int = 2,
     rollback_minutes: float = 1.0,
+    schema: ModelTelemetry | None = None,
 ) -> BlueGreenSwitch:
     """Compare the windows before and after a blue/green switch and time the rollback a rule would trigger.
 
@@ -161,6 +170,8 @@ def compare_switch(
         k_sigma: Width of the detection threshold in before-switch standard deviations.
         for_windows: Consecutive bad windows before the detection rule fires.
         rollback_minutes: Time to switch traffic back (blue is still provisioned).
+        schema: Names of the ``ops``, ``predictions``, ``labels`` and ``releases`` tables and columns (default: the
+            sample's; in a project ``abnb.find_project().model_telemetry()``).
 
     Returns:
         The comparison, the decision and the detection time.
@@ -169,6 +180,7 @@ def compare_switch(
 
     Raises:
         DataError: No release marker for ``version`` (and no ``switch``).
+        SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
     from sqlglot import exp
@@ -179,18 +191,32 @@ def compare_switch(
     if hours_before <= 0 or hours_after <= 0 or k_sigma <= 0:
         raise ParameterError("hours_before, hours_after and k_sigma must be > 0.")
     con = as_connection(connection)
+    schema = schema or ModelTelemetry()
+    releases, predictions = schema.releases, schema.predictions
     if switch is None:
-        rows = con.run(exp.select("min(ts)").from_("releases").where("model_version = $v"), {"v": version}).rows
+        marker = (
+            exp.select(exp.Min(this=releases.column("ts")))
+            .from_(releases.expr())
+            .where(exp.EQ(this=releases.column("model_version"), expression=exp.Placeholder(this="v")))
+        )
+        with schema.reading(con, "releases"):
+            rows = con.run(marker, {"v": version}).rows
         if not rows or rows[0][0] is None:
-            raise DataError(f"no release marker for {version!r} in table releases; pass switch=.")
+            raise DataError(f"no release marker for {version!r} in table {releases.table}; pass switch=.")
         switch = rows[0][0]
     at = pd.Timestamp(switch).to_pydatetime()
-    rows = con.run(
-        exp.select("model_version").from_("predictions").where("ts < $t").order_by("ts DESC").limit(1), {"t": at}
-    ).rows
+    last = (
+        exp.select(predictions.column("model_version"))
+        .from_(predictions.expr())
+        .where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="t")))
+        .order_by(exp.Ordered(this=predictions.column("ts"), desc=True))
+        .limit(1)
+    )
+    with schema.reading(con, "predictions"):
+        rows = con.run(last, {"t": at}).rows
     previous = str(rows[0][0]) if rows else ""
     lo, hi = at - timedelta(hours=hours_before), at + timedelta(hours=hours_after)
-    series = _series(con, lo, hi, window, precision_window, segments)
+    series = _series(con, lo, hi, window, precision_window, segments, schema)
     table: list[tuple[Any, ...]] = []
     detections: list[datetime] = []
     degraded: list[str] = []

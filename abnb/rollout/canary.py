@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from abnb.errors import DataError, ParameterError
+from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
     import duckdb
@@ -537,44 +538,53 @@ def _scalar(con: Connection, query: Any, params: dict[str, Any]) -> Any:
     return rows[0][0] if rows else None
 
 
-def _sample(con: Connection, version: str, lo: datetime, hi: datetime, label_end: datetime, limit: int) -> pd.DataFrame:
-    """Bounded per-request sample of one version in ``[lo, hi)`` with its manual label (if it arrived by then)."""
+def _sample(
+    con: Connection,
+    version: str,
+    lo: datetime,
+    hi: datetime,
+    label_end: datetime,
+    limit: int,
+    schema: ModelTelemetry | None = None,
+) -> pd.DataFrame:
+    """Bounded per-request sample of one version in ``[lo, hi)`` with its manual label (if it arrived by then).
+
+    Columns ``ts``, ``unit``, ``segment``, ``latency_ms``, ``prediction``, ``error`` (0/1), ``label`` and
+    ``inclusion_prob``, whatever the schema's tables call them.
+    """
     import pandas as pd
     from sqlglot import exp
 
-    from abnb.engine import identifier
-
-    def col(table: str, name: str) -> exp.Column:
-        return exp.Column(this=identifier(name, "column"), table=exp.to_identifier(table))
-
+    schema = schema or ModelTelemetry()
+    p, lab = schema.predictions, schema.labels
     labelled = exp.and_(
-        exp.EQ(this=col("l", "request_id"), expression=col("p", "request_id")),
-        exp.LT(this=col("l", "ts"), expression=exp.Placeholder(this="label_end")),
+        exp.EQ(this=lab.column("request_id", "l"), expression=p.column("request_id", "p")),
+        exp.LT(this=lab.column("ts", "l"), expression=exp.Placeholder(this="label_end")),
     )
     query = (
         exp.select(
-            *[col("p", c) for c in ("ts", "unit", "segment", "latency_ms", "prediction")],
-            exp.Alias(this=exp.Cast(this=col("p", "error"), to=exp.DataType.build("INT")), alias="error"),
-            col("l", "label"),
-            col("l", "inclusion_prob"),
+            *[p.aliased(c, "p") for c in ("ts", "unit", "segment", "latency_ms", "prediction")],
+            exp.Alias(
+                this=exp.Cast(this=p.column("error", "p"), to=exp.DataType.build("INT")),
+                alias=exp.to_identifier("error", quoted=True),
+            ),
+            lab.aliased("label", "l"),
+            lab.aliased("inclusion_prob", "l"),
         )
-        .from_(exp.Table(this=identifier("predictions", "table"), alias=exp.TableAlias(this=exp.to_identifier("p"))))
-        .join(
-            exp.Table(this=identifier("labels", "table"), alias=exp.TableAlias(this=exp.to_identifier("l"))),
-            on=labelled,
-            join_type="left",
-        )
+        .from_(p.expr("p"))
+        .join(lab.expr("l"), on=labelled, join_type="left")
         .where(
             exp.and_(
-                exp.EQ(this=col("p", "model_version"), expression=exp.Placeholder(this="version")),
-                exp.GTE(this=col("p", "ts"), expression=exp.Placeholder(this="lo")),
-                exp.LT(this=col("p", "ts"), expression=exp.Placeholder(this="hi")),
+                exp.EQ(this=p.column("model_version", "p"), expression=exp.Placeholder(this="version")),
+                exp.GTE(this=p.column("ts", "p"), expression=exp.Placeholder(this="lo")),
+                exp.LT(this=p.column("ts", "p"), expression=exp.Placeholder(this="hi")),
             )
         )
-        .order_by(col("p", "ts"))
+        .order_by(p.column("ts", "p"))
         .limit(exp.Literal.number(limit + 1))
     )
-    result = con.run(query, {"version": version, "lo": lo, "hi": hi, "label_end": label_end})
+    with schema.reading(con, "predictions", "labels"):
+        result = con.run(query, {"version": version, "lo": lo, "hi": hi, "label_end": label_end})
     if len(result.rows) > limit:
         raise DataError(
             f"more than max_rows={limit} requests of {version} in [{lo}, {hi}); raise RampPlan.max_rows or shorten "
@@ -620,6 +630,7 @@ def replay_ramp(
     plan: RampPlan | None = None,
     start: datetime | str | None = None,
     baseline_version: str | None = None,
+    schema: ModelTelemetry | None = None,
 ) -> RampReplay:
     """Replay a canary ramp on history: what would the judge have decided, and when?
 
@@ -642,12 +653,15 @@ def replay_ramp(
         plan: The ramp plan (default :class:`RampPlan`).
         start: Ramp start; default the release marker of ``canary_version`` in ``releases``.
         baseline_version: The version compared with; default the version serving just before ``start``.
+        schema: Names of the ``predictions``, ``labels`` and ``releases`` tables and columns (default: the sample's;
+            in a project ``abnb.find_project().model_telemetry()``).
 
     Returns:
         The replay: outcome, time to decision, exposure, and each judged window.
 
     Raises:
         DataError: No release marker or baseline, or a window holds more than ``max_rows`` requests.
+        SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
     from sqlglot import exp
@@ -657,33 +671,54 @@ def replay_ramp(
 
     plan = plan or RampPlan()
     con = as_connection(connection)
+    schema = schema or ModelTelemetry()
+    predictions, releases = schema.predictions, schema.releases
     if start is None:
-        query = exp.select("min(ts)").from_("releases").where("model_version = $version")
-        start = _scalar(con, query, {"version": canary_version})
+        query = (
+            exp.select(exp.Min(this=releases.column("ts")))
+            .from_(releases.expr())
+            .where(exp.EQ(this=releases.column("model_version"), expression=exp.Placeholder(this="version")))
+        )
+        with schema.reading(con, "releases"):
+            start = _scalar(con, query, {"version": canary_version})
         if start is None:
-            raise DataError(f"no release marker for {canary_version!r} in table releases; pass start=.")
+            raise DataError(f"no release marker for {canary_version!r} in table {releases.table}; pass start=.")
     origin = pd.Timestamp(start).to_pydatetime()
     if baseline_version is None:
-        query = exp.select("model_version").from_("predictions").where("ts < $start").order_by("ts DESC").limit(1)
-        baseline_version = _scalar(con, query, {"start": origin})
+        query = (
+            exp.select(predictions.column("model_version"))
+            .from_(predictions.expr())
+            .where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="start")))
+            .order_by(exp.Ordered(this=predictions.column("ts"), desc=True))
+            .limit(1)
+        )
+        with schema.reading(con, "predictions"):
+            baseline_version = _scalar(con, query, {"start": origin})
         if baseline_version is None:
             raise DataError(f"no requests before {origin}; pass baseline_version=.")
-    horizon = pd.Timestamp(_scalar(con, exp.select("max(ts)").from_("predictions"), {})).to_pydatetime()
+    with schema.reading(con, "predictions"):
+        horizon_at = _scalar(con, exp.select(exp.Max(this=predictions.column("ts"))).from_(predictions.expr()), {})
+    horizon = pd.Timestamp(horizon_at).to_pydatetime()
     day = timedelta(days=1)
     n_windows = len(plan.steps) * (1 + plan.max_holds)
     end = min(origin + n_windows * plan.step, horizon + timedelta(microseconds=1))
-    canary = _sample(con, canary_version, origin, end, end, plan.max_rows)
+    canary = _sample(con, canary_version, origin, end, end, plan.max_rows, schema)
     base_lo = origin - plan.step - day
-    baseline = _sample(con, baseline_version, base_lo, origin, origin, plan.max_rows)
+    baseline = _sample(con, baseline_version, base_lo, origin, origin, plan.max_rows, schema)
     for role, version, frame, lo, hi in (
         ("canary_version", canary_version, canary, origin, end),
         ("baseline_version", baseline_version, baseline, base_lo, origin),
     ):
         if len(frame) == 0:  # a typo or an unknown version would otherwise be judged as "no data" and rolled back
-            known = exp.select("model_version").distinct().from_("predictions").order_by("model_version")
+            known = (
+                exp.select(predictions.column("model_version"))
+                .distinct()
+                .from_(predictions.expr())
+                .order_by(predictions.column("model_version"))
+            )
             versions = [row[0] for row in con.run(known, {}).rows]
             what = (
-                "is not a model_version in predictions"
+                f"is not a {predictions.model_version} in {predictions.table}"
                 if version not in versions
                 else f"served no request in [{lo}, {hi})"
             )

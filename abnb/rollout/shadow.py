@@ -13,7 +13,8 @@ square, label sums and the counts of the paired correctness table. Everything el
   per-request Brier losses ``(s − y)²``;
 * the same per segment, with Benjamini–Hochberg adjusted p-values (:func:`abnb.stats.adjust`).
 
-:func:`disagreements_to_label` picks the flipped requests most worth labelling, reproducibly.
+:func:`disagreements_to_label` picks the flipped requests most worth labelling, reproducibly. Both read the tables
+and columns named by ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by default).
 
 References:
     Q. McNemar (1947), "Note on the sampling error of the difference between correlated proportions or
@@ -23,14 +24,15 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from abnb._display import FlatResult
-from abnb.engine import Connection, as_connection, identifier
+from abnb.engine import Connection, as_connection, identifier, validate_table_name
 from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments, adjust, paired
+from abnb.telemetry import Labels, ModelTelemetry, Truth
 
 if TYPE_CHECKING:
     import duckdb
@@ -153,12 +155,44 @@ def _wilson(successes: float, n: float, z: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _tables(
+    schema: ModelTelemetry | None,
+    live: str | None,
+    shadow: str | None,
+    labels: str | None = None,
+) -> tuple[ModelTelemetry, str | None]:
+    """The schema with the tables named by ``live``/``shadow``/``labels``, and the ``[model]`` key of the labels.
+
+    ``labels`` is ``"truth"`` or ``"labels"`` (the schema's tables of those keys), ``None``, or a table name with the
+    columns of the truth table.
+    """
+    schema = schema or ModelTelemetry()
+    if live is not None:
+        schema = replace(schema, predictions=replace(schema.predictions, table=validate_table_name(live, "table name")))
+    if shadow is not None:
+        schema = replace(schema, shadow=replace(schema.shadow, table=validate_table_name(shadow, "table name")))
+    if labels is None or labels in ("truth", "labels"):
+        return schema, labels
+    truth = replace(schema.truth, table=validate_table_name(labels, "table name"))
+    return replace(schema, truth=truth), "truth"
+
+
+def _segment_column(schema: ModelTelemetry, segment: str | None) -> exp.Expression:
+    """The live table's segment column (``None``: the schema's; ``""``: one segment ``'all'``)."""
+    from sqlglot import exp
+
+    if segment is None:
+        return schema.predictions.column("segment", "l")
+    if segment == "":
+        return exp.Literal.string("all")
+    return exp.Column(this=identifier(segment, "column"), table=exp.to_identifier("l"))
+
+
 def _aggregate_query(
     *,
-    live: str,
-    shadow: str,
+    schema: ModelTelemetry,
     labels: str | None,
-    segment: str,
+    segment: str | None,
     with_start: bool,
     with_end: bool,
 ) -> exp.Expression:
@@ -166,7 +200,11 @@ def _aggregate_query(
     from sqlglot import exp
 
     def col(alias: str, name: str) -> exp.Column:
-        return exp.Column(this=identifier(name, "column"), table=exp.to_identifier(alias))
+        if alias == "t":
+            return label_table.column(name, alias)
+        return (schema.predictions if alias == "l" else schema.shadow).column(name, alias)
+
+    label_table: Labels | Truth = schema.labels if labels == "labels" else schema.truth
 
     def num(value: float | int) -> exp.Expression:
         return exp.Literal.number(value)
@@ -227,7 +265,7 @@ def _aggregate_query(
             "sum_loss_d2": total(sq(loss_d.copy())),
         }
     keys: dict[str, exp.Expression] = {
-        "segment": col("l", segment) if segment else exp.Literal.string("all"),
+        "segment": _segment_column(schema, segment),
         "d_bin": bin_of(d.copy(), -1.0, 2.0, "bins"),
         "live_bin": bin_of(ls.copy(), 0.0, 1.0, "calibration_bins"),
         "shadow_bin": bin_of(ss.copy(), 0.0, 1.0, "calibration_bins"),
@@ -243,17 +281,12 @@ def _aggregate_query(
         conditions.append(exp.LT(this=col("s", "ts"), expression=exp.Placeholder(this="end")))
     query = (
         exp.select(*selects)
-        .from_(exp.Table(this=identifier(shadow, "table name"), alias=exp.TableAlias(this=exp.to_identifier("s"))))
-        .join(
-            exp.Table(this=identifier(live, "table name"), alias=exp.TableAlias(this=exp.to_identifier("l"))),
-            on=eq(col("s", "request_id"), col("l", "request_id")),
-        )
+        .from_(schema.shadow.expr("s"))
+        .join(schema.predictions.expr("l"), on=eq(col("s", "request_id"), col("l", "request_id")))
     )
     if labels is not None:
         query = query.join(
-            exp.Table(this=identifier(labels, "table name"), alias=exp.TableAlias(this=exp.to_identifier("t"))),
-            on=eq(col("s", "request_id"), col("t", "request_id")),
-            join_type="left",
+            label_table.expr("t"), on=eq(col("s", "request_id"), col("t", "request_id")), join_type="left"
         )
     positions = [num(i) for i in range(1, len(keys) + 1)]
     return query.where(exp.and_(*conditions)).group_by(*positions).order_by(*[p.copy() for p in positions])
@@ -465,20 +498,24 @@ def _check_window(start: datetime | str | None, end: datetime | str | None) -> d
 def compare(
     con: Connection | duckdb.DuckDBPyConnection,
     *,
-    live: str = "predictions",
-    shadow: str = "shadow",
+    live: str | None = None,
+    shadow: str | None = None,
     labels: str | None = "truth",
-    segment: str = "segment",
+    segment: str | None = None,
     start: datetime | str | None = None,
     end: datetime | str | None = None,
     bins: int = 40,
     calibration_bins: int = 10,
     alpha: float = 0.05,
+    schema: ModelTelemetry | None = None,
 ) -> ShadowComparison:
     """Compare a shadow model with the live one on the requests both scored (one aggregate query).
 
     Both tables need ``request_id``, ``score`` (probability of class 1) and ``prediction`` (0/1); ``shadow`` also
     ``ts`` (the window filters on it); ``live`` the ``segment`` column; ``labels`` ``request_id`` and ``label``.
+    Column names are those of ``schema`` (:class:`abnb.telemetry.Predictions` for ``live``,
+    :class:`~abnb.telemetry.Shadow` for ``shadow``, :class:`~abnb.telemetry.Truth` or
+    :class:`~abnb.telemetry.Labels` for ``labels``), whichever tables hold them.
 
     Formulas: agreement ``(n₀₀ + n₁₁)/n`` with a Wilson interval; calibration shift ``d̄ = Σd/n`` with
     ``d = s_shadow − s_live`` and the paired t interval of :func:`abnb.stats.paired` from ``(n, Σd, Σd²)``;
@@ -488,16 +525,20 @@ def compare(
 
     Args:
         con: A connection (abnb or DuckDB).
-        live: Table of the served model's predictions.
-        shadow: Table of the shadow model's predictions.
-        labels: Table of true labels (``truth`` in the sample data; ``labels`` gives a sample selected on the live
-            prediction, so its accuracies are conditional on that selection); ``None`` skips the paired tests.
-        segment: Segment column of ``live``; ``""`` for no segments.
+        live: Table of the served model's predictions (default: the schema's ``predictions`` table).
+        shadow: Table of the shadow model's predictions (default: the schema's ``shadow`` table).
+        labels: The labels: ``"truth"`` (default), the schema's table of true labels (``[model.truth]``);
+            ``"labels"``, the schema's sampled manual labels (selected on the live prediction, so the accuracies are
+            conditional on that selection); any other name, a table with the truth table's columns; ``None`` skips
+            the paired tests.
+        segment: Segment column of ``live`` (default: the schema's); ``""`` for no segments.
         start: Only shadow requests at or after this time.
         end: Only shadow requests before this time.
         bins: Number of equal bins of the score difference over [−1, 1].
         calibration_bins: Number of equal score bins over [0, 1] for the calibration curves.
         alpha: Significance level of the intervals.
+        schema: Names of the model-telemetry tables and columns (default: the sample's; in a project
+            ``abnb.find_project().model_telemetry()``).
 
     Returns:
         The comparison; ``segments()``, ``histogram()``, ``calibration()`` give the tables.
@@ -517,11 +558,13 @@ def compare(
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}.")
     params = _check_window(start, end)
     connection = as_connection(con)
+    names, label_key = _tables(schema, live, shadow, labels)
     query = _aggregate_query(
-        live=live, shadow=shadow, labels=labels, segment=segment, with_start="start" in params, with_end="end" in params
+        schema=names, labels=label_key, segment=segment, with_start="start" in params, with_end="end" in params
     )
     params |= {"bins": bins, "calibration_bins": calibration_bins}
-    result = connection.run(query, params)
+    with names.reading(connection, "shadow", "predictions", *([label_key] if label_key else [])):
+        result = connection.run(query, params)
     width = len(_COUNT_COLUMNS)
     cells = tuple(
         tuple(row[:4]) + tuple(0 if v is None else v for v in row[4:]) + (0,) * (width + 4 - len(row))
@@ -529,7 +572,8 @@ def compare(
     )
     if not cells:
         raise DataError(
-            f"no request of {shadow!r} joins {live!r} by request_id with both scores present; check the window."
+            f"no request of {names.shadow.table!r} joins {names.predictions.table!r} by "
+            f"{names.predictions.request_id} with both scores present; check the window."
         )
     totals = {name: sum(float(row[4 + i]) for row in cells) for i, name in enumerate(_COUNT_COLUMNS)}
     summary = _summary("all", totals, float(alpha))
@@ -557,11 +601,12 @@ def disagreements_to_label(
     *,
     strategy: Strategy = "uncertainty",
     seed: int = 0,
-    live: str = "predictions",
-    shadow: str = "shadow",
-    segment: str = "segment",
+    live: str | None = None,
+    shadow: str | None = None,
+    segment: str | None = None,
     start: datetime | str | None = None,
     end: datetime | str | None = None,
+    schema: ModelTelemetry | None = None,
 ) -> pd.DataFrame:
     """Pick ``n`` requests where the two models disagree (predictions differ), the most informative first.
 
@@ -579,11 +624,12 @@ def disagreements_to_label(
         n: Number of requests to return (at most).
         strategy: ``"uncertainty"``, ``"margin"`` or ``"random"``.
         seed: Salt of the hash ordering.
-        live: Table of the served model's predictions.
-        shadow: Table of the shadow model's predictions.
-        segment: Segment column of ``live`` (returned for stratification); ``""`` for none.
+        live: Table of the served model's predictions (default: the schema's ``predictions`` table).
+        shadow: Table of the shadow model's predictions (default: the schema's ``shadow`` table).
+        segment: Segment column of ``live`` (returned for stratification; default: the schema's); ``""`` for none.
         start: Only shadow requests at or after this time.
         end: Only shadow requests before this time.
+        schema: Names of the model-telemetry tables and columns (default: the sample's).
 
     Returns:
         Columns ``request_id``, ``segment``, ``live_score``, ``shadow_score``, ``live_prediction``,
@@ -602,15 +648,16 @@ def disagreements_to_label(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ParameterError(f"seed must be an integer, got {seed!r}.")
     params = _check_window(start, end)
+    names, _ = _tables(schema, live, shadow)
 
     def col(alias: str, name: str) -> exp.Column:
-        return exp.Column(this=identifier(name, "column"), table=exp.to_identifier(alias))
+        return (names.predictions if alias == "l" else names.shadow).column(name, alias)
 
     ls, ss = col("l", "score"), col("s", "score")
     diff = exp.Sub(this=ss.copy(), expression=ls.copy())
     selects = {
         "request_id": col("s", "request_id"),
-        "segment": col("l", segment) if segment else exp.Literal.string("all"),
+        "segment": _segment_column(names, segment),
         "live_score": ls.copy(),
         "shadow_score": ss.copy(),
         "live_prediction": col("l", "prediction"),
@@ -639,15 +686,14 @@ def disagreements_to_label(
         conditions.append(exp.LT(this=col("s", "ts"), expression=exp.Placeholder(this="end")))
     query = (
         exp.select(*[exp.Alias(this=e, alias=exp.to_identifier(k, quoted=True)) for k, e in selects.items()])
-        .from_(exp.Table(this=identifier(shadow, "table name"), alias=exp.TableAlias(this=exp.to_identifier("s"))))
-        .join(
-            exp.Table(this=identifier(live, "table name"), alias=exp.TableAlias(this=exp.to_identifier("l"))),
-            on=exp.EQ(this=col("s", "request_id"), expression=col("l", "request_id")),
-        )
+        .from_(names.shadow.expr("s"))
+        .join(names.predictions.expr("l"), on=exp.EQ(this=col("s", "request_id"), expression=col("l", "request_id")))
         .where(exp.and_(*conditions))
         .order_by(*order)
         .limit(exp.Placeholder(this="n"))
     )
     params |= {"salt": f"{seed}.", "n": n}
-    result = as_connection(con).run(query, params)
+    connection = as_connection(con)
+    with names.reading(connection, "shadow", "predictions"):
+        result = connection.run(query, params)
     return pd.DataFrame.from_records(result.rows, columns=list(result.columns))

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 
 import abnb.datasets.sample
-from abnb.errors import DataError, ParameterError
-from abnb.datasets.sample import generate
 from abnb.datasets.models import MODEL_TRUTH, generate_models
+from abnb.datasets.sample import generate
 from abnb.datasets.schemas import MODEL_TABLES, SCHEMAS
+from abnb.errors import DataError, ParameterError
 from abnb.telemetry import check_table
 
 REQUESTS = 40_000

@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 
 import abnb.datasets.sample
-from abnb.errors import ParameterError
 from abnb.datasets.sample import GROUND_TRUTH, SampleSummary, generate
 from abnb.datasets.schemas import SCHEMAS
+from abnb.errors import ParameterError
 from abnb.telemetry import check_table
 
 SMALL = 20_000

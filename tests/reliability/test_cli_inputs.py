@@ -21,7 +21,10 @@ import abnb
 from abnb.cli import main
 from abnb.errors import DatabaseNotFoundError, DataError, EngineError, ParameterError, SpecError
 from abnb.experiment import Experiment
-from abnb.report import NOTEBOOK, validate_parameters
+from abnb.project import packaged_notebook
+from abnb.report import validate_parameters
+
+NOTEBOOK = packaged_notebook("experiment_report")
 
 INJECTION = "x'; DROP TABLE exposures; --"
 

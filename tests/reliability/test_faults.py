@@ -36,6 +36,7 @@ from abnb.errors import (
     ReportError,
     ReportLockedError,
 )
+from abnb.project import packaged_notebook
 from abnb.report import RenderedReport, render, write_index
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
@@ -172,7 +173,7 @@ def fake_papermill(monkeypatch: pytest.MonkeyPatch, run: str) -> None:
 
 def fake_publish(root: Path) -> RenderedReport:
     published = report._publish(
-        report.NOTEBOOK,
+        packaged_notebook("experiment_report"),
         root / "fake",
         STEM,
         {"summary_path": "{staging}/summary.json"},
@@ -287,6 +288,7 @@ KILL_AFTER = textwrap.dedent(
     from pathlib import Path
     import papermill
     import abnb.report as report
+    from abnb.project import packaged_notebook
 
     root, kill_after = Path(sys.argv[1]), int(sys.argv[2])
 
@@ -308,8 +310,8 @@ KILL_AFTER = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
     os.replace = replace
-    report._publish(report.NOTEBOOK, root / "fake", "2026-10-14", {"summary_path": "{staging}/summary.json"},
-                    kernel_name="python3", timeout=10)
+    report._publish(packaged_notebook("experiment_report"), root / "fake", "2026-10-14",
+                    {"summary_path": "{staging}/summary.json"}, kernel_name="python3", timeout=10)
     """
 )
 

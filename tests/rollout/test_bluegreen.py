@@ -8,10 +8,10 @@ from datetime import datetime
 import pytest
 
 import abnb
+from abnb.datasets.sample import generate
 from abnb.engine import Connection
 from abnb.errors import DataError, ParameterError
 from abnb.rollout.bluegreen import compare_switch
-from abnb.datasets.sample import generate
 
 
 @pytest.fixture(scope="module")

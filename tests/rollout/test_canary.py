@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 import abnb
+from abnb.datasets.sample import generate
 from abnb.engine import Connection
 from abnb.errors import ParameterError
 from abnb.rollout import judge, mann_whitney, score
 from abnb.rollout.canary import Judgement
-from abnb.datasets.sample import generate
 
 HIGH = ([10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0])
 

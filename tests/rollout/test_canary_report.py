@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from abnb.datasets.sample import generate
 from abnb.errors import ParameterError
 from abnb.report import RenderedReport, external_resources, render_canary
-from abnb.datasets.sample import generate
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
+from abnb.datasets.models import SHADOW_TRUTH, generate_models
 from abnb.errors import ParameterError
 from abnb.rollout.shadow import compare, disagreements_to_label, mcnemar
-from abnb.datasets.models import SHADOW_TRUTH, generate_models
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 0), (3, 9), (12, 12), (1, 20), (30, 51), (188, 48), (5, 6)])
