@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from abnb.experiment import Experiment, ExperimentResult, load
     from abnb.metrics import Metric
     from abnb.project import Project, find_project
+    from abnb.telemetry import ModelTelemetry
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,7 @@ _NAMES = {
     "ExperimentResult": "abnb.experiment",
     "load": "abnb.experiment",
     "Metric": "abnb.metrics",
+    "ModelTelemetry": "abnb.telemetry",
     "Project": "abnb.project",
     "find_project": "abnb.project",
 }
@@ -103,6 +105,7 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "Metric",
+    "ModelTelemetry",
     "ParameterError",
     "Project",
     "ProjectError",

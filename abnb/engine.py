@@ -237,8 +237,10 @@ class BaseConnection:
         raise NotImplementedError
 
     def time_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters with each ``datetime`` (naive: wall clock of the session zone) in the form this engine compares
-        right with every kind of time column. The base returns them unchanged."""
+        """Parameters with each ``datetime`` in the form this engine compares right with every kind of time column.
+
+        A naive ``datetime`` is wall-clock time of the session zone. The base returns the parameters unchanged.
+        """
         return dict(params)
 
     def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:

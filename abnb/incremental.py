@@ -75,6 +75,7 @@ __all__ = ["STORE_VERSION", "RefreshStats", "Store", "analyze", "default_store",
 STORE_VERSION = 1
 STORE = "abnb_store"
 TELEMETRY = "abnb_telemetry"
+VERSION = "abnb_store_version"  # one row: the schema_version of the store's tables
 WATERMARKS = "watermarks"
 _FIXED_COLUMNS = ("unit", "exposed_at", "arm_min", "arm_max", "arm")
 
@@ -254,8 +255,26 @@ class Store:
             raw.close()
             raise
         raw.execute(f'USE "{STORE}"')
+        try:
+            self._check_version()
+        except BaseException:
+            raw.close()
+            raise
         self.connection.run(self._watermarks_ddl())
         self.last_refresh: RefreshStats | None = None
+
+    def _check_version(self) -> None:
+        """Stamp a new store with :data:`abnb.project.SCHEMA_VERSION`; refuse one written by a newer abnb."""
+        from abnb.project import SCHEMA_VERSION, check_schema_version
+
+        raw = self.connection.raw
+        table = f'"{STORE}"."main"."{VERSION}"'  # constants of this module, not inputs
+        raw.execute(f"CREATE TABLE IF NOT EXISTS {table} (schema_version INTEGER)")
+        rows = raw.execute(f"SELECT max(schema_version) FROM {table}").fetchall()  # noqa: S608
+        if rows[0][0] is None:
+            raw.execute(f"INSERT INTO {table} VALUES ($v)", {"v": SCHEMA_VERSION})  # noqa: S608
+            return
+        check_schema_version(int(rows[0][0]), f"incremental store {self.path}")
 
     def __enter__(self) -> Store:
         return self

@@ -933,20 +933,29 @@ def _publish_and_index(
 
 
 def _latest_day(project: Project, database: Path, lock_timeout: float | None) -> date:
-    """The day of the last prediction in ``database`` (the default label of a monitoring report)."""
+    """The day of the last prediction in ``database`` (the default label of a monitoring or canary report).
+
+    The predictions table and its time column are the project's (``[model.predictions]`` of ``abnb.toml``).
+    """
     from sqlglot import exp
 
-    try:
-        with project.connect(database, lock_timeout=lock_timeout) as connection:
-            last = connection.run(exp.select("max(ts)").from_("predictions")).rows[0][0]
-    except AbnbError as error:
-        raise ReportError(
-            f"the monitoring report could not be rendered: {error} The previous report is kept."
-        ) from error
-    if last is None:
-        raise ReportError(f"{database} has no predictions; nothing to monitor. The previous report is kept.")
     from abnb.engine import wall_clock
 
+    try:
+        telemetry = project.model_telemetry()
+        predictions = telemetry.predictions
+        with (
+            project.connect(database, lock_timeout=lock_timeout) as connection,
+            telemetry.reading(connection, "predictions"),
+        ):
+            query = exp.select(exp.Max(this=predictions.column("ts"))).from_(predictions.expr())
+            last = connection.run(query).rows[0][0]
+    except AbnbError as error:
+        raise ReportError(f"the report could not be rendered: {error} The previous report is kept.") from error
+    if last is None:
+        raise ReportError(
+            f"{database} has no rows in {predictions.table!r}; nothing to monitor. The previous report is kept."
+        )
     day = wall_clock(last, project.timezone)
     assert day is not None
     return day.date()

@@ -42,7 +42,7 @@ def init_project(directory: str | os.PathLike[str], *, name: str | None = None) 
     planned: list[tuple[Path, str]] = [
         (
             root / PROJECT_FILE,
-            template.joinpath("abnb.toml").read_text(encoding="utf-8").replace("{name}", project_name),
+            template.joinpath("abnb.toml.in").read_text(encoding="utf-8").replace("{name}", project_name),
         ),
         (root / ".gitignore", template.joinpath("gitignore").read_text(encoding="utf-8")),
         (root / "experiments" / "checkout_redesign.toml", spec_path("checkout_redesign").read_text(encoding="utf-8")),

@@ -16,6 +16,18 @@ SMALL_USERS = 20_000
 SEED = 7
 
 
+@pytest.fixture(autouse=True)
+def _project_environment() -> Iterator[None]:
+    """Restore $ABNB_PROJECT and $ABNB_DATABASE after each test (`abnb --project` sets the first for its kernels)."""
+    saved = {name: os.environ.get(name) for name in ("ABNB_PROJECT", "ABNB_DATABASE")}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 20,000-user sample database (read it only; copy it to change it)."""

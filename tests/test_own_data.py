@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,9 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> OwnData:
         raw.register("a", assignments)
         raw.register("o", orders)
         raw.execute("CREATE TABLE assignments AS SELECT * FROM a")
-        raw.execute("CREATE TABLE orders AS SELECT customer, placed_at, CAST(amount_eur AS DECIMAL(10, 2)) AS amount_eur FROM o")
+        raw.execute(
+            "CREATE TABLE orders AS SELECT customer, placed_at, CAST(amount_eur AS DECIMAL(10, 2)) AS amount_eur FROM o"
+        )
         (folder / "pq" / "orders").mkdir(parents=True)
         raw.execute(f"COPY assignments TO '{folder}/pq/assignments.parquet' (FORMAT parquet)")
         half = len(orders) // 2
@@ -180,9 +182,7 @@ WAYS: dict[str, Callable[[OwnData, Path], ExperimentResult]] = {
         )
     ),
     "data_import": lambda own, tmp: _imported(own, tmp),
-    "pandas_frames": lambda own, tmp: _spec().analyze(
-        {"assignments": own.assignments, "orders": own.orders}, as_of=AS_OF
-    ),
+    "pandas_frames": lambda own, tmp: _pandas(own, tmp),
     "arrow_frames": lambda own, tmp: _arrow(own),
     "temp_tables": lambda own, tmp: _in_memory(
         lambda raw: raw.execute(
@@ -223,10 +223,24 @@ def _imported(own: OwnData, tmp: Path) -> ExperimentResult:
         )
         assert result.exit_code == 0, result.output
         assert f"into {table} of {tmp / 'data' / 'imported.duckdb'}" in result.output
-    again = runner.invoke(main, ["--project", str(tmp), "data", "import", str(own.folder / "csv" / "orders.csv"), "--table", "orders"])
+    again = runner.invoke(
+        main, ["--project", str(tmp), "data", "import", str(own.folder / "csv" / "orders.csv"), "--table", "orders"]
+    )
     assert again.exit_code == 1
-    assert "already exists" in again.output and "--replace" in again.output
+    assert "already exists" in again.output
+    assert "--replace" in again.output
     return _analyze(project)
+
+
+def _pandas(own: OwnData, tmp: Path) -> ExperimentResult:
+    """``analyze`` on a mapping of frames, run inside the project (its zone is the session's)."""
+    _project(tmp, "")
+    here = Path.cwd()
+    os.chdir(tmp)
+    try:
+        return _spec().analyze({"assignments": own.assignments, "orders": own.orders}, as_of=AS_OF)
+    finally:
+        os.chdir(here)
 
 
 def _arrow(own: OwnData) -> ExperimentResult:
@@ -336,7 +350,7 @@ def test_the_process_time_zone_changes_nothing(own: OwnData) -> None:
 
 
 @pytest.fixture
-def csv_project(own: OwnData, tmp_path: Path) -> Iterator[Path]:
+def csv_project(own: OwnData, tmp_path: Path) -> Path:
     """A project made with `abnb init`, reading the CSV files as sources, with the own experiment's spec."""
     root = tmp_path / "shop"
     runner = CliRunner()
@@ -352,7 +366,7 @@ def csv_project(own: OwnData, tmp_path: Path) -> Iterator[Path]:
     (root / "abnb.toml").write_text(text)
     (root / "experiments" / "checkout_redesign.toml").unlink()  # the sample's example; this team has its own
     (root / "experiments" / "checkout_v2.toml").write_text(_toml(SPEC))
-    yield root
+    return root
 
 
 def _toml(spec: dict[str, Any]) -> str:
@@ -366,9 +380,12 @@ def _toml(spec: dict[str, Any]) -> str:
     for metric in spec["metrics"]:
         lines.append("[[metrics]]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in metric.items()]
-    return "\n".join(lines).replace('"2026-10-01T00:00:00"', "2026-10-01T00:00:00").replace(
-        '"2026-10-15T00:00:00"', "2026-10-15T00:00:00"
-    ) + "\n"
+    return (
+        "\n".join(lines)
+        .replace('"2026-10-01T00:00:00"', "2026-10-01T00:00:00")
+        .replace('"2026-10-15T00:00:00"', "2026-10-15T00:00:00")
+        + "\n"
+    )
 
 
 def test_validate_then_fail_fast_on_own_data(csv_project: Path) -> None:

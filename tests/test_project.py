@@ -46,7 +46,9 @@ def test_found_from_any_folder_inside(tmp_path: Path, monkeypatch: pytest.Monkey
     assert abnb.engine.default_database() == project.database
 
 
-def test_a_folder_without_a_project_file_is_an_implicit_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_without_a_project_file_is_an_implicit_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ABNB_PROJECT", raising=False)
     monkeypatch.delenv("ABNB_DATABASE", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -66,7 +68,7 @@ def test_the_environment_chooses_the_project_and_the_database(tmp_path: Path, mo
     monkeypatch.setenv("ABNB_DATABASE", str(tmp_path / "other.duckdb"))
     assert find_project().database == (tmp_path / "other.duckdb").resolve()
     monkeypatch.setenv("ABNB_PROJECT", str(tmp_path / "missing"))
-    with pytest.raises(ProjectError, match="ABNB_PROJECT.*no such folder"):
+    with pytest.raises(ProjectError, match=r"ABNB_PROJECT.*no such folder"):
         find_project()
 
 
@@ -103,7 +105,7 @@ def test_mistakes_in_the_project_file_name_the_key_and_the_file(tmp_path: Path, 
 
 def test_a_newer_project_file_is_refused_with_the_upgrade_step(tmp_path: Path) -> None:
     root = _write(tmp_path, f"schema_version = {SCHEMA_VERSION + 1}\n")
-    with pytest.raises(ProjectError, match="written by a newer abnb.*pip install --upgrade abnb"):
+    with pytest.raises(ProjectError, match=r"written by a newer abnb.*pip install --upgrade abnb"):
         Project.load(root)
 
 
@@ -127,11 +129,13 @@ def test_defaults_and_the_metric_library(tmp_path: Path) -> None:
 def test_metric_library_files_and_their_mistakes(tmp_path: Path) -> None:
     root = _write(tmp_path, "")
     (root / "metrics").mkdir()
-    (root / "metrics" / "a.toml").write_text("[[metrics]]\nname = 'orders'\nsql = 'SELECT unit, ts, 1 AS value FROM o'\n")
+    (root / "metrics" / "a.toml").write_text(
+        "[[metrics]]\nname = 'orders'\nsql = 'SELECT unit, ts, 1 AS value FROM o'\n"
+    )
     project = Project.load(root)
     assert list(project.metric_library()) == ["orders"]
     (root / "metrics" / "b.toml").write_text("[[metrics]]\nname = 'orders'\nsql = 'SELECT 1'\n")
-    with pytest.raises(ProjectError, match="'orders' is defined twice.*a.toml.*b.toml"):
+    with pytest.raises(ProjectError, match=r"'orders' is defined twice.*a.toml.*b.toml"):
         project.metric_library()
     (root / "metrics" / "b.toml").unlink()
     spec_data = {"name": "x", "metrics": [{"ref": "order"}]}
@@ -145,7 +149,7 @@ def test_unknown_experiment_lists_the_projects(tmp_path: Path) -> None:
     root = _write(tmp_path, "")
     (root / "experiments").mkdir()
     (root / "experiments" / "one.toml").write_text("name = 'one'\n")
-    with pytest.raises(SpecError, match="no experiment 'two' in project.*known experiments: one"):
+    with pytest.raises(SpecError, match=r"no experiment 'two' in project.*known experiments: one"):
         Project.load(root).load_experiment("two")
 
 

@@ -85,12 +85,29 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
-def test_failed_run_keeps_the_previous_report(rendered: RenderedReport, tmp_path: Path) -> None:
+def test_failed_run_keeps_the_previous_report(rendered: RenderedReport, sample_db: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    from abnb.errors import DatabaseNotFoundError
+    from abnb.project import packaged_notebook
+
     output = tmp_path / "reports"
     shutil.copytree(rendered.html.parent.parent, output)
     before = _files(output / "checkout_redesign")
-    with pytest.raises(ReportError, match=r"cell \d+ failed with DatabaseNotFoundError.*previous report"):
+    # a missing database is refused by the validation, before any kernel starts
+    with pytest.raises(DatabaseNotFoundError, match="missing.duckdb does not exist"):
         render("checkout_redesign", database=tmp_path / "missing.duckdb", output_dir=output)
+    assert _files(output / "checkout_redesign") == before
+    assert not list((output / "checkout_redesign").glob(".failed-*.ipynb"))
+    # a cell that fails in the kernel: a project whose own report notebook (it wins over abnb's) breaks at the end
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "abnb.toml").write_text(f'[engine]\ndatabase = "{sample_db}"\n')
+    notebook = nbformat.read(packaged_notebook("experiment_report"), as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('broken on purpose')"))
+    nbformat.write(notebook, project / "notebooks" / "experiment_report.ipynb")
+    with pytest.raises(ReportError, match=r"cell \d+ failed with RuntimeError: broken on purpose.*previous report"):
+        render(abnb.datasets.experiment("checkout_redesign"), output_dir=output, project=project)
     assert _files(output / "checkout_redesign") == before
     assert not list((output / "checkout_redesign").glob(".staging-*"))
     failed = list((output / "checkout_redesign").glob(".failed-*.ipynb"))
@@ -101,7 +118,7 @@ def test_papermill_type_trap_is_caught_in_the_notebook(tmp_path: Path) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    notebook = ROOT / "notebooks" / "experiment_report.ipynb"
+    notebook = ROOT / "abnb" / "notebooks" / "experiment_report.ipynb"
     with pytest.raises(PapermillExecutionError) as caught:
         papermill.execute_notebook(
             str(notebook),

@@ -70,7 +70,9 @@ def test_init_demo_validate_run_in_a_new_project(sample_db: Path, tmp_path: Path
     demo = subprocess.run([abnb_command, "demo"], cwd=root, env=env, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.strip() == f"report: {root.resolve() / 'reports' / 'checkout_redesign' / '2026-10-14.html'}"
-    checked = subprocess.run([abnb_command, "validate", "--all"], cwd=root / "notebooks", env=env, capture_output=True, text=True)
+    checked = subprocess.run(
+        [abnb_command, "validate", "--all"], cwd=root / "notebooks", env=env, capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("checkout_redesign: ok (")
     (root / "experiments" / "extra.toml").write_text(

@@ -30,7 +30,8 @@ def test_a_good_spec_validates_quickly_and_says_what_it_would_cover(con: abnb.Co
     rows = con.raw.execute("SELECT arm, count(*) FROM exposures WHERE experiment = 'checkout_redesign' GROUP BY arm")
     assert checked.arms == dict(rows.fetchall())  # exposure rows (units seen twice count twice)
     assert str(checked.label) == "2026-10-14"  # the events run to the 14th; exposures end on the 10th
-    assert checked.as_of is not None and checked.as_of.isoformat() == "2026-10-15T00:00:00"
+    assert checked.as_of is not None
+    assert checked.as_of.isoformat() == "2026-10-15T00:00:00"
     assert checked.raise_for_problems() is checked
     assert "checkout_redesign: ok" in checked.summary()
     assert spec.analyze(con).label == checked.label  # the analysis takes the same default
@@ -50,10 +51,15 @@ def test_every_problem_is_listed_with_the_database(con: abnb.Connection, spec: E
     checked = validate(bad, con)
     messages = [p.message for p in checked.problems]
     assert len(messages) == 4
-    assert "metric 'typo'" in messages[0] and "valeu" in messages[0] and con.database in messages[0]
-    assert "text_value" in messages[1] and "must be numeric" in messages[1]
-    assert "epoch" in messages[2] and "must be a TIMESTAMP" in messages[2]
-    assert "text_unit" in messages[3] and "cast one to the other's type" in messages[3]
+    assert "metric 'typo'" in messages[0]
+    assert "valeu" in messages[0]
+    assert con.database in messages[0]
+    assert "text_value" in messages[1]
+    assert "must be numeric" in messages[1]
+    assert "epoch" in messages[2]
+    assert "must be a TIMESTAMP" in messages[2]
+    assert "text_unit" in messages[3]
+    assert "cast one to the other's type" in messages[3]
     with pytest.raises(SchemaError, match="has 4 problems: \\(1\\)"):
         checked.raise_for_problems()
 
@@ -98,13 +104,12 @@ def test_the_exposures_time_must_be_a_time(tmp_path: Path, spec: Experiment) -> 
     with abnb.connect(path) as con:
         (problem,) = validate(spec, con).problems
     assert "column 'ts' of exposures table 'exposures'" in problem.message
-    assert "INTEGER" in problem.message and "to_timestamp(ts)" in problem.message
+    assert "INTEGER" in problem.message
+    assert "to_timestamp(ts)" in problem.message
     assert str(path) in problem.message
 
 
-def test_validate_all_refuses_twins_and_reports_specs_that_do_not_load(
-    con: abnb.Connection, spec: Experiment
-) -> None:
+def test_validate_all_refuses_twins_and_reports_specs_that_do_not_load(con: abnb.Connection, spec: Experiment) -> None:
     results = validate_all(
         [("a", spec), ("b", spec), ("broken", SchemaError("x.toml is broken"))], con, as_of="2026-10-14"
     )
@@ -130,7 +135,8 @@ def test_report_and_run_validate_before_any_kernel(sample_db: Path, tmp_path: Pa
     )
     seconds = time.perf_counter() - started
     assert result.exit_code == 1
-    assert "SchemaError" in result.output and "lacks column 'browser'" in result.output
+    assert "SchemaError" in result.output
+    assert "lacks column 'browser'" in result.output
     assert str(sample_db) in result.output
     assert seconds < 10  # no kernel was started
     assert not (tmp_path / "out" / "checkout_redesign").exists()
