@@ -508,6 +508,8 @@ def connect(
     connection = _connect_duckdb(
         ":memory:" if database is None else database, read_only=read_only, timeout=lock_timeout, timezone=timezone
     )
+    if connection.database == ":memory:" and (extra or frames):
+        connection.database = f"in-memory DuckDB over {', '.join(sorted([*extra, *(frames or {})]))}"
     try:
         register_sources(connection, extra)
         for name, frame in (frames or {}).items():

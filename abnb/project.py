@@ -79,7 +79,7 @@ _SUFFIXES = {
     ".ndjson": "json",
     ".jsonl": "json",
 }
-_TOP_KEYS = ("schema_version", "timezone", "project", "engine", "sources", "paths", "defaults", "metrics", "model")
+TOP_KEYS = ("schema_version", "timezone", "project", "engine", "sources", "paths", "defaults", "metrics", "model")
 DEFAULT_KEYS = ("arms", "control", "weights", "alpha", "exposures", "segments", "srm_threshold", "correction", "tuning")
 """Experiment keys a project's ``[defaults]`` may set (specs override them; ``exposures`` merges key by key)."""
 
@@ -224,9 +224,9 @@ class Project:
     @classmethod
     def _build(cls, root: Path, file: Path | None, data: Mapping[str, Any]) -> Project:
         where = str(file) if file else f"{root} (no {PROJECT_FILE}: defaults)"
-        unknown = sorted(set(data) - set(_TOP_KEYS))
+        unknown = sorted(set(data) - set(TOP_KEYS))
         if unknown:
-            raise ProjectError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_TOP_KEYS)}.")
+            raise ProjectError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(TOP_KEYS)}.")
         check_schema_version(data.get("schema_version"), where)
         project = _table(data, "project", ("name",), where)
         engine = _table(data, "engine", ("database", "url"), where)

@@ -16,7 +16,6 @@ manifest committed in the staging folder, so a run killed half-way is completed 
 from __future__ import annotations
 
 import errno
-import fcntl
 import html
 import json
 import os
@@ -425,6 +424,18 @@ MANIFEST = "PUBLISH.json"
 _STAGING_PREFIX = ".staging-"
 
 
+def _fcntl() -> Any:
+    """The POSIX ``fcntl`` module, or a clear error where there is none (abnb's report locks need Linux or macOS)."""
+    try:
+        import fcntl
+    except ImportError as error:  # Windows
+        raise ReportError(
+            "publishing a report locks its folder with POSIX file locks (fcntl), which this platform lacks; abnb's "
+            "report commands run on Linux and macOS (on Windows, use WSL)."
+        ) from error
+    return fcntl
+
+
 @contextmanager
 def _report_lock(folder: Path) -> Iterator[None]:
     """Hold ``<folder>/.lock`` (``fcntl.flock``, exclusive) while one run stages and publishes into ``folder``.
@@ -440,6 +451,7 @@ def _report_lock(folder: Path) -> Iterator[None]:
         raise _write_error(error, path) from error
     try:
         try:
+            fcntl = _fcntl()
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             from abnb.engine import process_kind
@@ -470,6 +482,7 @@ def _index_lock(root: Path) -> Iterator[None]:
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / INDEX_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        fcntl = _fcntl()
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

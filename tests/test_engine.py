@@ -64,7 +64,7 @@ def test_parquet_folders_are_views_on_duckdb_too(sample_db: Path, tmp_path: Path
     """--parquet used to be ignored with the DuckDB engine; now its files are views on either engine."""
     export_parquet(sample_db, tmp_path, tables=["exposures"])
     with connect(parquet=tmp_path) as con, connect(sample_db) as original:
-        assert con.database == ":memory:"
+        assert con.database == "in-memory DuckDB over exposures"
         assert con.tables() == ["exposures"]
         assert (
             con.execute("SELECT count(*) FROM exposures").fetchone()

@@ -248,7 +248,7 @@ def _arrow(own: OwnData) -> ExperimentResult:
 
     frames = {"assignments": pa.Table.from_pandas(own.assignments), "orders": pa.Table.from_pandas(own.orders)}
     with abnb.connect(frames=frames, timezone=ZONE) as con:
-        assert con.database == ":memory:"
+        assert con.database == "in-memory DuckDB over assignments, orders"
         return _spec().analyze(con, as_of=AS_OF)
 
 
@@ -392,7 +392,7 @@ def test_validate_then_fail_fast_on_own_data(csv_project: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(main, ["--project", str(csv_project), "validate", "--all"])
     assert ok.exit_code == 0, ok.output
-    assert "checkout_v2: ok (in-memory" in ok.output or "checkout_v2: ok (:memory:" in ok.output
+    assert "checkout_v2: ok (in-memory DuckDB over assignments, orders;" in ok.output
     assert "data through 2026-10-14" in ok.output  # the last order is on the 14th (Berlin)
     late = runner.invoke(main, ["--project", str(csv_project), "validate", "checkout_v2", "--as-of", "2026-11-01"])
     assert late.exit_code == 1

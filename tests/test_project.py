@@ -171,7 +171,7 @@ def test_sources_are_views_relative_to_the_project(tmp_path: Path, monkeypatch: 
     (root / "data" / "units.csv").write_text("unit,arm\n1,a\n2,b\n")
     monkeypatch.chdir(tmp_path)  # elsewhere: the path is the project's, not the working directory's
     with Project.load(root).connect() as con:
-        assert con.database == ":memory:"
+        assert con.database == "in-memory DuckDB over units"
         assert con.tables() == ["units"]
         assert con.execute("SELECT count(*) FROM units").fetchone() == (2,)
     (root / "data" / "units.csv").unlink()

@@ -19,7 +19,7 @@ import pytest
 import abnb
 from abnb.aggregate import build_query
 from abnb.datasets.sample import generate
-from abnb.engine import SparkConnection, connect, export_parquet
+from abnb.engine import SparkConnection, connect, connect_spark, export_parquet
 from abnb.errors import SchemaError, SpecError
 from abnb.telemetry import check_table
 
@@ -203,3 +203,30 @@ def test_spark_distributions_sample_the_same_units(spark_con: SparkConnection, s
     actual = spec.distributions(spark_con, "revenue", limit=500)
     assert len(actual) == 1
     _assert_close(expected, actual, "distributions")
+
+
+def test_own_schema_on_spark_equals_duckdb(spark: Any, tmp_path: Path) -> None:
+    """The own-schema dataset of tests/test_own_data.py (string units and arms, TIMESTAMPTZ with several offsets),
+    as Parquet sources on Spark in the project's zone, gives DuckDB's numbers."""
+    import duckdb
+
+    from tests.test_own_data import AS_OF, NUMBERS, SPEC, ZONE, _frames
+
+    assignments, orders = _frames()
+    with duckdb.connect() as raw:
+        raw.register("a", assignments)
+        raw.register("o", orders)
+        raw.execute(f"COPY a TO '{tmp_path}/assignments.parquet' (FORMAT parquet)")
+        raw.execute(f"COPY o TO '{tmp_path}/orders.parquet' (FORMAT parquet)")
+    spec = abnb.Experiment.from_dict(SPEC)
+    with abnb.connect(parquet=tmp_path, timezone=ZONE) as duck:
+        expected = spec.analyze(duck, as_of=AS_OF)
+    spark.conf.set("spark.sql.session.timeZone", ZONE)  # abnb sets it on the sessions it builds
+    try:
+        con = connect_spark(spark, parquet=tmp_path, timezone=ZONE)
+        got = spec.analyze(con, as_of=AS_OF)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert got.units == expected.units
+    for column in NUMBERS:
+        assert list(got.to_frame()[column]) == pytest.approx(list(expected.to_frame()[column]), rel=REL), column
