@@ -58,6 +58,11 @@ def _valid_as_of(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
+def _database_option(help_text: str) -> Any:
+    """A ``--database PATH`` option (a DuckDB file) with its own help text."""
+    return click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help_text)
+
+
 def _set_project(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """``--project DIR``: every command (and every report kernel it starts) works in that project."""
     if value is not None:
@@ -103,12 +108,7 @@ def init(directory: Path, name: str | None) -> None:
 
 @main.command()
 @click.option("--users", type=click.IntRange(min=100), default=200_000, show_default=True)
-@click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where the sample goes (default: the project's database).",
-)
+@_database_option("Where the sample goes (default: the project's database).")
 @click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default: the project's."
 )
@@ -170,12 +170,7 @@ def data() -> None:
     """Telemetry: generate the sample, import files, export to Parquet."""
 
 
-_data_database = click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB file (default: the project's database, or $ABNB_DATABASE).",
-)
+_data_database = _database_option("DuckDB file (default: the project's database, or $ABNB_DATABASE).")
 
 
 def _database_or_project(database: Path | None) -> Path:
@@ -245,12 +240,7 @@ def data_export(directory: Path, database: Path | None, tables: tuple[str, ...])
 
 # --- experiments -------------------------------------------------------------------------------------------------
 
-_database = click.option(
-    "--database",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB file instead of the project's (abnb.toml [engine] database, or $ABNB_DATABASE).",
-)
+_database = _database_option("DuckDB file instead of the project's (abnb.toml [engine] database, or $ABNB_DATABASE).")
 _output = click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -600,6 +600,36 @@ class ModelTelemetry:
                 )
         return error if isinstance(error, SchemaError) else SchemaError(message)
 
+    def release_time(self, connection: BaseConnection, version: str) -> Any:
+        """When ``version`` was released: the earliest release marker of it, or ``None`` without one."""
+        from sqlglot import exp
+
+        releases = self.releases
+        query = (
+            exp.select(exp.Min(this=releases.column("ts")))
+            .from_(releases.expr())
+            .where(exp.EQ(this=releases.column("model_version"), expression=exp.Placeholder(this="version")))
+        )
+        with self.reading(connection, "releases"):
+            rows = connection.run(query, {"version": version}).rows
+        return rows[0][0] if rows else None
+
+    def serving_version(self, connection: BaseConnection, before: Any) -> str | None:
+        """The model version of the last request served before ``before``, or ``None`` without one."""
+        from sqlglot import exp
+
+        predictions = self.predictions
+        query = (
+            exp.select(predictions.column("model_version"))
+            .from_(predictions.expr())
+            .where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="before")))
+            .order_by(exp.Ordered(this=predictions.column("ts"), desc=True))
+            .limit(1)
+        )
+        with self.reading(connection, "predictions"):
+            rows = connection.run(query, {"before": before}).rows
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
     @contextmanager
     def reading(self, connection: BaseConnection | Any, *keys: str) -> Iterator[None]:
         """Run the block's queries over the model tables ``keys``; a :class:`SchemaError` is :meth:`explain`-ed.

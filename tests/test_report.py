@@ -95,7 +95,7 @@ def test_failed_run_keeps_the_previous_report(rendered: RenderedReport, sample_d
     shutil.copytree(rendered.html.parent.parent, output)
     before = _files(output / "checkout_redesign")
     # a missing database is refused by the validation, before any kernel starts
-    with pytest.raises(DatabaseNotFoundError, match="missing.duckdb does not exist"):
+    with pytest.raises(DatabaseNotFoundError, match=r"missing\.duckdb does not exist"):
         render("checkout_redesign", database=tmp_path / "missing.duckdb", output_dir=output)
     assert _files(output / "checkout_redesign") == before
     assert not list((output / "checkout_redesign").glob(".failed-*.ipynb"))

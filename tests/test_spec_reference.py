@@ -9,7 +9,7 @@ from pathlib import Path
 from abnb.aggregate import ExposureSource
 from abnb.experiment import Experiment
 from abnb.metrics import Metric
-from abnb.project import TOP_KEYS, DEFAULT_KEYS, PATH_KEYS
+from abnb.project import DEFAULT_KEYS, PATH_KEYS, TOP_KEYS
 from abnb.telemetry import ModelTelemetry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "spec-reference.md"

@@ -183,7 +183,6 @@ def compare_switch(
         SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
-    from sqlglot import exp
 
     from abnb.engine import as_connection
     from abnb.monitor import ThresholdRule, release_jump, replay
@@ -192,29 +191,13 @@ def compare_switch(
         raise ParameterError("hours_before, hours_after and k_sigma must be > 0.")
     con = as_connection(connection)
     schema = schema or ModelTelemetry()
-    releases, predictions = schema.releases, schema.predictions
+    releases = schema.releases
     if switch is None:
-        marker = (
-            exp.select(exp.Min(this=releases.column("ts")))
-            .from_(releases.expr())
-            .where(exp.EQ(this=releases.column("model_version"), expression=exp.Placeholder(this="v")))
-        )
-        with schema.reading(con, "releases"):
-            rows = con.run(marker, {"v": version}).rows
-        if not rows or rows[0][0] is None:
+        switch = schema.release_time(con, version)
+        if switch is None:
             raise DataError(f"no release marker for {version!r} in table {releases.table}; pass switch=.")
-        switch = rows[0][0]
     at = pd.Timestamp(switch).to_pydatetime()
-    last = (
-        exp.select(predictions.column("model_version"))
-        .from_(predictions.expr())
-        .where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="t")))
-        .order_by(exp.Ordered(this=predictions.column("ts"), desc=True))
-        .limit(1)
-    )
-    with schema.reading(con, "predictions"):
-        rows = con.run(last, {"t": at}).rows
-    previous = str(rows[0][0]) if rows else ""
+    previous = schema.serving_version(con, at) or ""
     lo, hi = at - timedelta(hours=hours_before), at + timedelta(hours=hours_after)
     series = _series(con, lo, hi, window, precision_window, segments, schema)
     table: list[tuple[Any, ...]] = []

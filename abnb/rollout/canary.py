@@ -674,26 +674,12 @@ def replay_ramp(
     schema = schema or ModelTelemetry()
     predictions, releases = schema.predictions, schema.releases
     if start is None:
-        query = (
-            exp.select(exp.Min(this=releases.column("ts")))
-            .from_(releases.expr())
-            .where(exp.EQ(this=releases.column("model_version"), expression=exp.Placeholder(this="version")))
-        )
-        with schema.reading(con, "releases"):
-            start = _scalar(con, query, {"version": canary_version})
+        start = schema.release_time(con, canary_version)
         if start is None:
             raise DataError(f"no release marker for {canary_version!r} in table {releases.table}; pass start=.")
     origin = pd.Timestamp(start).to_pydatetime()
     if baseline_version is None:
-        query = (
-            exp.select(predictions.column("model_version"))
-            .from_(predictions.expr())
-            .where(exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="start")))
-            .order_by(exp.Ordered(this=predictions.column("ts"), desc=True))
-            .limit(1)
-        )
-        with schema.reading(con, "predictions"):
-            baseline_version = _scalar(con, query, {"start": origin})
+        baseline_version = schema.serving_version(con, origin)
         if baseline_version is None:
             raise DataError(f"no requests before {origin}; pass baseline_version=.")
     with schema.reading(con, "predictions"):
