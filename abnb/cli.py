@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,6 +19,8 @@ from abnb.errors import AbnbError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
     from abnb.project import Project
     from abnb.report import RenderedReport
@@ -58,7 +60,7 @@ def _valid_as_of(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def _database_option(help_text: str) -> Any:
+def _database_option(help_text: str) -> Callable[[_F], _F]:
     """A ``--database PATH`` option (a DuckDB file) with its own help text."""
     return click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help_text)
 

@@ -89,8 +89,7 @@ class ReportParameters:
     store: str | None = None
     project: str | None = None
 
-    @property
-    def project_(self) -> Project:
+    def resolve_project(self) -> Project:
         """The project the report belongs to (``project``, else the current directory's)."""
         return find_project(self.project) if self.project else find_project()
 
@@ -110,17 +109,17 @@ class ReportParameters:
         """The DuckDB file the report reads (``database``, else the project's), ``None`` for other engines."""
         if self.database:
             return self.database
-        database = self.project_.database
+        database = self.resolve_project().database
         return None if database is None else str(database)
 
     def connect(self) -> BaseConnection:
         """Open the report's engine: the project's (or ``database``, ``engine``), with its sources and ``parquet``."""
-        return self.project_.connect(self.database, engine=self.engine, parquet=self.parquet)
+        return self.resolve_project().connect(self.database, engine=self.engine, parquet=self.parquet)
 
     @property
     def engine_label(self) -> str:
         """Where the data are read from, for the report's header."""
-        return self.project_.engine_label(self.database, self.engine)
+        return self.resolve_project().engine_label(self.database, self.engine)
 
     def spec(self) -> Experiment:
         """The experiment to report on (from ``spec_json`` if given, else by name or path in the project)."""
@@ -130,7 +129,7 @@ class ReportParameters:
             except json.JSONDecodeError as error:
                 raise ParameterError(f"report parameter spec_json is not valid JSON: {error}.") from error
             return Experiment.from_dict(data, source="spec_json")
-        return self.project_.load_experiment(self.experiment)
+        return self.resolve_project().load_experiment(self.experiment)
 
 
 REPORT_PARAMETERS = (
