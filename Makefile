@@ -7,7 +7,7 @@ SPARK  := $(VENV)/.spark
 DB     := data/telemetry.duckdb
 USERS  ?= 200000
 
-.PHONY: demo test lint typecheck lab data report teaching clean-venv bench
+.PHONY: demo test lint typecheck lab data report teaching clean-venv bench smoke
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP) $(SPARK) $(DB)
 	$(BIN)/ruff check abnb tests benchmarks notebooks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The wheel, installed without extras in a clean venv, run in an empty folder (what .ci/run does after make test).
+smoke:
+	bash .ci/wheel-smoke
 
 teaching: $(STAMP)
 	$(BIN)/abnb teach export

@@ -662,7 +662,7 @@ def unit_values(
     params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start, source=source)
     params.update(arm=arm, salt=salt, limit=limit)
     has_start = start is not None and source.ts is not None
-    result = connection.run(build_sample_query(source, metric, has_start=has_start), connection.time_values(params))
+    result = connection.run(build_sample_query(source, metric, has_start=has_start), params)
     values = [float(row[0]) for row in result.rows]
     bad = sum(1 for v in values if not math.isfinite(v))
     if bad:
@@ -783,7 +783,7 @@ def data_extent(
         if key not in seen:
             seen.add(key)
             selects.append(_alias(exp.Subquery(this=latest), f"last_{len(seen)}"))
-    row = connection.run(exp.select(*selects), connection.time_values(params)).rows[0]
+    row = connection.run(exp.select(*selects), params).rows[0]
     first = wall_clock(row[0], connection.timezone)
     if first is None:
         return None, None
@@ -809,9 +809,7 @@ def aggregate(
     """
     check_inputs(connection, source, metrics, segments)
     plan, pilot, query = _compiled(source, tuple(metrics), tuple(segments), start is not None and source.ts is not None)
-    params = connection.time_values(
-        query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
-    )
+    params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
     shifts: dict[str, float] = {}
     if pilot is not None:
         (row,) = connection.run(pilot).records()

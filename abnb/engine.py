@@ -236,13 +236,6 @@ class BaseConnection:
     def _execute(self, sql: str, params: dict[str, Any]) -> QueryResult:
         raise NotImplementedError
 
-    def time_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters with each ``datetime`` in the form this engine compares right with every kind of time column.
-
-        A naive ``datetime`` is wall-clock time of the session zone. The base returns the parameters unchanged.
-        """
-        return dict(params)
-
     def describe(self, query: exp.Query, params: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Column names and types that ``query`` would return, without running it over the data.
 
@@ -285,15 +278,23 @@ class Connection(BaseConnection):
     def time_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters with each ``datetime`` as ISO text, which DuckDB casts to the type of the column it meets.
 
+        :meth:`run` binds every parameter this way.
+
         A naive cutoff then means wall-clock time for a ``TIMESTAMP`` column and the session zone (the project's)
         for ``TIMESTAMPTZ`` of any precision, folded to one constant, so the filter still prunes. Bound as a
         ``datetime``, DuckDB 2.0 compares it with ``TIMESTAMPTZ_NS`` columns (what pandas writes to Parquet) as
         if it were UTC. On a ``DATE`` column a cutoff inside a day counts that day out.
         """
-        return {
-            name: value.isoformat(sep=" ") if isinstance(value, datetime) and value.tzinfo is None else value
-            for name, value in params.items()
-        }
+        bound: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, datetime):
+                if value.tzinfo is not None:  # an instant: its wall-clock time in the session zone
+                    from zoneinfo import ZoneInfo
+
+                    value = value.astimezone(ZoneInfo(self.timezone or "UTC")).replace(tzinfo=None)
+                value = value.isoformat(sep=" ")
+            bound[name] = value
+        return bound
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
@@ -303,7 +304,7 @@ class Connection(BaseConnection):
         import duckdb
 
         try:
-            cursor = self.raw.execute(sql, params)
+            cursor = self.raw.execute(sql, self.time_values(params))
             rows = cursor.fetchall()
         except duckdb.CatalogException as error:
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error

@@ -237,7 +237,7 @@ def _arms(con: BaseConnection, spec: Experiment, problems: list[Problem]) -> dic
         params["start"] = spec.start
     query = query.where(exp.and_(*conditions)).group_by(arm.copy()).order_by(arm.copy()).limit(1001)
     try:
-        rows = con.run(query, con.time_values(params)).rows
+        rows = con.run(query, params).rows
     except AbnbError as error:
         problems.append(Problem("schema" if isinstance(error, SchemaError) else "spec", str(error)))
         return {}
