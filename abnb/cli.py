@@ -503,7 +503,7 @@ def monitor(database: Path | None, output_dir: Path | None, as_of: str | None, w
 @click.option(
     "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
 )
-@click.option("--versions", default="v2,v3", show_default=True, help="Releases to replay, comma-separated.")
+@click.option("--versions", default="", help="Releases to replay, comma-separated (default: every release).")
 @click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
 @click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
 def canary(

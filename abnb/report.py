@@ -817,7 +817,7 @@ def render_canary(
     database: str | Path | None = None,
     output_dir: str | Path | None = None,
     as_of: date | datetime | str | None = None,
-    versions: str = "v2,v3",
+    versions: str = "",
     steps: str = "1,5,25,50,100",
     step_hours: str = "24",
     kernel_name: str = "python3",
@@ -835,7 +835,7 @@ def render_canary(
         database: DuckDB file (default: the project's database / ``$ABNB_DATABASE``).
         output_dir: Folder holding the ``canary/`` report folder and ``index.html`` (default: the project's).
         as_of: Report label (a date); default: the day of the last prediction in the database.
-        versions: Releases to replay, comma-separated.
+        versions: Releases to replay, comma-separated; empty: every release in the releases table.
         steps: Ramp steps in percent, comma-separated, ending at 100.
         step_hours: Hours each ramp step is judged.
         kernel_name: Jupyter kernel that executes the notebook.

@@ -600,6 +600,41 @@ class ModelTelemetry:
                 )
         return error if isinstance(error, SchemaError) else SchemaError(message)
 
+    def segment_values(self, connection: BaseConnection, *, limit: int = 20) -> tuple[str, ...]:
+        """The values of the predictions' segment column, most requests first (at most ``limit``).
+
+        What the canary and blue/green comparisons break precision down by when no segments are given.
+        """
+        from sqlglot import exp
+
+        predictions = self.predictions
+        segment = predictions.column("segment")
+        query = (
+            exp.select(segment)
+            .from_(predictions.expr())
+            .where(exp.Not(this=exp.Is(this=segment.copy(), expression=exp.Null())))
+            .group_by(segment.copy())
+            .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True), segment.copy())
+            .limit(limit)
+        )
+        with self.reading(connection, "predictions"):
+            return tuple(str(row[0]) for row in connection.run(query).rows)
+
+    def release_versions(self, connection: BaseConnection) -> tuple[str, ...]:
+        """Every released model version, in the order of their first release marker."""
+        from sqlglot import exp
+
+        releases = self.releases
+        version = releases.column("model_version")
+        query = (
+            exp.select(version)
+            .from_(releases.expr())
+            .group_by(version.copy())
+            .order_by(exp.Min(this=releases.column("ts")), version.copy())
+        )
+        with self.reading(connection, "releases"):
+            return tuple(str(row[0]) for row in connection.run(query).rows)
+
     def release_time(self, connection: BaseConnection, version: str) -> Any:
         """When ``version`` was released: the earliest release marker of it, or ``None`` without one."""
         from sqlglot import exp

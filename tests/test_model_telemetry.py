@@ -13,6 +13,7 @@ import math
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import fields, is_dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,14 @@ def test_explicit_end_needs_no_releases_table(both: tuple[abnb.Connection, abnb.
     )
     with pytest.raises(SchemaError, match=r"\[model.releases\] table"):
         chaos.load_clean_requests(renamed, schema=no_releases)
+
+
+def test_segments_and_releases_come_from_the_data(both: tuple[abnb.Connection, abnb.Connection]) -> None:
+    """The canary and blue/green defaults: the team's segments and releases, not the sample's names."""
+    original, renamed = both
+    counts = dict(original.execute("SELECT segment, count(*) FROM predictions GROUP BY 1").fetchall())
+    segments = ModelTelemetry().segment_values(original)
+    assert segments == tuple(sorted(counts, key=lambda s: (-counts[s], s)))  # most requests first: en, de, ...
+    assert RENAMED.segment_values(renamed) == segments
+    assert ModelTelemetry().release_versions(original) == ("v2", "v3") == RENAMED.release_versions(renamed)
+    assert ModelTelemetry().serving_version(original, datetime(2026, 10, 10)) == "v1"

@@ -27,11 +27,11 @@
 # side, it refuses more); the blue/green comparison uses aggregate queries only.
 
 # %% tags=["parameters"]
-versions: str = "v2,v3"  # releases to replay, comma-separated
+versions: str = ""  # releases to replay, comma-separated; empty: every release in the releases table
 steps: str = "1,5,25,50,100"  # canary traffic per ramp step, percent, ending at 100
 step_hours: str = "24"  # hours each step is judged
 as_of: str = ""  # report label (ISO date); empty: none
-database: str = ""  # DuckDB file; empty: the embedded sample (or $ABNB_DATABASE)
+database: str = ""  # DuckDB file; empty: the project's database (or $ABNB_DATABASE)
 summary_path: str = ""  # where to write summary.json; empty: nowhere
 
 # %%
@@ -48,6 +48,8 @@ params = canary.validate_canary_parameters(
 )
 plan = params.plan
 schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
+with abnb.connect(params.database) as con:
+    versions = params.versions or schema.release_versions(con)
 
 # %% [markdown]
 # ## 1. The judge on Kayenta's published vector
@@ -103,7 +105,7 @@ display(abnb.report.note(f"**Score {run.score:.0f} â†’ {run.classification}** â€
 
 # %%
 with abnb.connect(params.database) as con:
-    replays = [canary.replay_ramp(con, v, plan=plan, schema=schema) for v in params.versions]
+    replays = [canary.replay_ramp(con, v, plan=plan, schema=schema) for v in versions]
     clean_version = replays[0].baseline_version
     clean_start = replays[0].start - timedelta(hours=plan.promote_hours)
     clean = canary.replay_ramp(
@@ -112,7 +114,7 @@ with abnb.connect(params.database) as con:
     speeds = {
         hours: [
             canary.replay_ramp(con, v, plan=canary.RampPlan(steps=plan.steps, step_hours=hours), schema=schema)
-            for v in params.versions
+            for v in versions
         ]
         for hours in (6.0, 12.0, 24.0)
     }
@@ -175,7 +177,7 @@ display(
 
 # %%
 with abnb.connect(params.database) as con:
-    switches = [bluegreen.compare_switch(con, v, schema=schema) for v in params.versions]
+    switches = [bluegreen.compare_switch(con, v, schema=schema) for v in versions]
 for switch in switches:
     display(
         abnb.report.note(

@@ -132,7 +132,7 @@ def compare_switch(
     hours_after: float = 96.0,
     window: str = "1 hour",
     precision_window: str = "6 hours",
-    segments: Sequence[str] = ("en", "de", "es", "fr"),
+    segments: Sequence[str] | None = None,
     alpha: float = 0.01,
     k_sigma: float = 3.0,
     for_windows: int = 2,
@@ -165,7 +165,8 @@ def compare_switch(
         hours_after: Length of the period after it.
         window: Window of the error-rate and latency series.
         precision_window: Window of the precision series (labels are sparse: use hours).
-        segments: Segments whose precision is compared besides the overall precision.
+        segments: Segments whose precision is compared besides the overall precision; ``None``: the values of the
+            predictions' segment column, most requests first.
         alpha: Significance level of the jump tests (several metrics: keep it strict).
         k_sigma: Width of the detection threshold in before-switch standard deviations.
         for_windows: Consecutive bad windows before the detection rule fires.
@@ -199,6 +200,8 @@ def compare_switch(
     at = pd.Timestamp(switch).to_pydatetime()
     previous = schema.serving_version(con, at) or ""
     lo, hi = at - timedelta(hours=hours_before), at + timedelta(hours=hours_after)
+    if segments is None:
+        segments = schema.segment_values(con)
     series = _series(con, lo, hi, window, precision_window, segments, schema)
     table: list[tuple[Any, ...]] = []
     detections: list[datetime] = []

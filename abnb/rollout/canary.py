@@ -408,7 +408,8 @@ class RampPlan:
         critical: Metrics whose High/Low (or Nodata) zeroes the score, e.g. ``("latency", "precision:de")``.
         error_window_minutes: Sub-window of the per-window error rates fed to the judge.
         precision_window_hours: Sub-window of the per-window labelled precision fed to the judge.
-        segments: Segments whose precision is judged besides the overall precision.
+        segments: Segments whose precision is judged besides the overall precision; ``None``: the values of the
+            predictions' segment column, most requests first (:meth:`abnb.telemetry.ModelTelemetry.segment_values`).
         quality_from: Smallest step (percent) at which precision is judged; below it the canary's few labels
             would make every quality metric Nodata, so only latency and errors are judged.
         min_values: A metric with fewer values in either arm is not judged in that window (recorded as skipped);
@@ -428,7 +429,7 @@ class RampPlan:
     critical: tuple[str, ...] = ()
     error_window_minutes: int = 60
     precision_window_hours: float = 6.0
-    segments: tuple[str, ...] = ("en", "de", "es", "fr")
+    segments: tuple[str, ...] | None = None
     quality_from: float = 25.0
     min_values: int = 3
     salt: str = "abnb.canary"
@@ -604,7 +605,9 @@ def _window_values(frame: pd.DataFrame, origin: datetime, minutes: float, value:
     return ((frame[value] * w).groupby(bucket).sum() / w.groupby(bucket).sum()).to_numpy(dtype=float)
 
 
-def _metric_values(frame: pd.DataFrame, origin: datetime, plan: RampPlan) -> dict[str, Any]:
+def _metric_values(
+    frame: pd.DataFrame, origin: datetime, plan: RampPlan, segments: Sequence[str]
+) -> dict[str, Any]:
     ok = frame[frame["error"] == 0]
     values: dict[str, Any] = {
         "latency": frame["latency_ms"].dropna().to_numpy(dtype=float),
@@ -613,7 +616,7 @@ def _metric_values(frame: pd.DataFrame, origin: datetime, plan: RampPlan) -> dic
     flagged = ok[(ok["prediction"] == 1) & ok["label"].notna()]
     minutes = plan.precision_window_hours * 60.0
     values["precision"] = _window_values(flagged, origin, minutes, "label", "inclusion_prob")
-    for segment in plan.segments:
+    for segment in segments:
         part = flagged[flagged["segment"] == segment]
         values[f"precision:{segment}"] = _window_values(part, origin, minutes, "label", "inclusion_prob")
     return values
@@ -673,6 +676,7 @@ def replay_ramp(
     con = as_connection(connection)
     schema = schema or ModelTelemetry()
     predictions, releases = schema.predictions, schema.releases
+    segments = plan.segments if plan.segments is not None else schema.segment_values(con)
     if start is None:
         start = schema.release_time(con, canary_version)
         if start is None:
@@ -731,8 +735,8 @@ def replay_ramp(
         c_rows = c_rows[c_rows["label"].isna() | (c_rows["ts"] < b)]
         lo, hi = a - k * day, b - k * day
         b_rows = baseline[(baseline["ts"] >= lo) & (baseline["ts"] < hi) & (baseline["u"] >= 1.0 - p)]
-        c_values = _metric_values(c_rows, a, plan)
-        b_values = _metric_values(b_rows, lo, plan)
+        c_values = _metric_values(c_rows, a, plan, segments)
+        b_values = _metric_values(b_rows, lo, plan, segments)
         verdicts: dict[str, list[Judgement]] = {}
         names: dict[str, list[str]] = {}
         for metric, values in c_values.items():
@@ -825,7 +829,8 @@ class CanaryParameters:
 def validate_canary_parameters(**values: Any) -> CanaryParameters:
     """Validate the canary notebook's parameters (call it on the line after the ``parameters`` cell).
 
-    Every parameter is a string: ``versions`` comma-separated release names (``"v2,v3"``); ``steps``
+    Every parameter is a string: ``versions`` comma-separated release names (``"v2,v3"``; empty: every release
+    in the releases table, :meth:`abnb.telemetry.ModelTelemetry.release_versions`); ``steps``
     comma-separated percentages ending at 100; ``step_hours`` a positive number; ``as_of`` an ISO date or empty;
     ``database`` a DuckDB file or empty (embedded sample); ``summary_path`` where to write ``summary.json`` or
     empty.
@@ -845,8 +850,8 @@ def validate_canary_parameters(**values: Any) -> CanaryParameters:
                 f"canary parameter {name} must be a string, got {type(value).__name__} {value!r}; "
                 f"pass it as a raw string (papermill -r {name} VALUE)."
             )
-    versions = tuple(v.strip() for v in values.get("versions", "v2,v3").split(",") if v.strip())
-    if not versions or not all(re.fullmatch(r"[A-Za-z0-9_.\-]+", v) for v in versions):
+    versions = tuple(v.strip() for v in values.get("versions", "").split(",") if v.strip())
+    if not all(re.fullmatch(r"[A-Za-z0-9_.\-]+", v) for v in versions):
         raise ParameterError(f"canary parameter versions must be comma-separated version names, got {versions!r}.")
     try:
         steps = tuple(float(s) for s in values.get("steps", "1,5,25,50,100").split(","))
