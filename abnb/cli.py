@@ -445,12 +445,30 @@ def run(
     paths = list(iter_specs(experiments)) if experiments is not None else project.experiment_files()
     if not paths:
         click.echo(f"no experiment specs in {experiments or project.experiments_dir}", err=True)
-    failed = 0
+    loaded: list[tuple[Path, Any]] = []
     for path in paths:
         try:
-            spec = project.load_experiment(path)
+            loaded.append((path, project.load_experiment(path)))
+        except AbnbError as error:
+            loaded.append((path, error))
+    names: dict[str, list[str]] = {}
+    for path, spec in loaded:
+        if not isinstance(spec, AbnbError):
+            names.setdefault(spec.name, []).append(path.name)
+    failed = 0
+    for path, spec in loaded:
+        try:
+            if isinstance(spec, AbnbError):
+                raise spec
             if spec.status != "active":
                 continue
+            if len(names[spec.name]) > 1:
+                from abnb.errors import SpecError
+
+                raise SpecError(
+                    f"{len(names[spec.name])} specs are named {spec.name!r} ({', '.join(names[spec.name])}); they "
+                    "would publish into the same report folder, so none of them is rendered. Give each its own name."
+                )
             click.echo(
                 _published(
                     _render_experiment,

@@ -88,3 +88,14 @@ def test_init_demo_validate_run_in_a_new_project(sample_db: Path, tmp_path: Path
     assert reports == ["checkout_redesign", "index.html"]
     page = (root / "reports" / "checkout_redesign" / "2026-10-14.html").read_text()
     assert "<h1>checkout_redesign</h1>" in page
+
+
+def test_run_refuses_two_specs_with_one_name(tmp_path: Path) -> None:
+    """The hostile pass's W3: a copy with the same name silently replaced the other's report."""
+    init_project(tmp_path)
+    spec = (tmp_path / "experiments" / "checkout_redesign.toml").read_text()
+    (tmp_path / "experiments" / "zzz_copy.toml").write_text(spec)
+    result = CliRunner().invoke(main, ["--project", str(tmp_path), "run"])
+    assert result.exit_code == 2
+    assert result.output.count("2 specs are named 'checkout_redesign'") == 2
+    assert not (tmp_path / "reports" / "checkout_redesign").exists()
