@@ -83,6 +83,7 @@ __all__ = [
 
 STATUSES = ("active", "paused", "done")
 CORRECTIONS = ("holm", "bonferroni", "hochberg", "bh", "by", "none")
+DECISION_RULES = ("frequentist", "bayesian")
 Verdict = Literal["ship", "harm", "continue", "invalid"]
 
 
@@ -202,6 +203,13 @@ class Experiment:
         correction: Multiple-testing correction over goal metrics × treatment arms: ``holm`` (default),
             ``bonferroni``, ``hochberg``, ``bh``, ``by`` or ``none``.
         tuning: Sample size the confidence sequence is tightest at (its tuning parameter N).
+        decision_rule: ``"frequentist"`` (default: significance after the correction, the confidence sequence
+            before the end) or ``"bayesian"`` (chance to beat control and expected loss, as GrowthBook's Bayesian
+            engine decides; see :attr:`ExperimentResult.decision`).
+        chance_to_win: With the Bayesian rule: the chance to beat control (or, for a guardrail, to be worse) that
+            decides (default 0.95).
+        max_expected_loss: With the Bayesian rule: the largest expected loss of shipping an arm, in the units of
+            the Bayesian panel (rate difference for proportions, relative lift for means); ``None``: no limit.
     """
 
     name: str
@@ -219,6 +227,9 @@ class Experiment:
     srm_threshold: float = 0.001
     correction: str = "holm"
     tuning: int = 5000
+    decision_rule: str = "frequentist"
+    chance_to_win: float = 0.95
+    max_expected_loss: float | None = None
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "experiment name")
@@ -274,6 +285,22 @@ class Experiment:
             )
         if isinstance(self.tuning, bool) or not isinstance(self.tuning, int) or self.tuning < 1:
             raise SpecError(f"tuning of experiment {self.name!r} must be a positive whole number, got {self.tuning!r}.")
+        if self.decision_rule not in DECISION_RULES:
+            raise SpecError(
+                f"decision_rule {self.decision_rule!r} of experiment {self.name!r} is not one of "
+                f"{', '.join(DECISION_RULES)}."
+            )
+        chance = self.chance_to_win
+        if isinstance(chance, bool) or not isinstance(chance, int | float) or not 0.5 < chance < 1:
+            raise SpecError(f"chance_to_win of experiment {self.name!r} must lie in (0.5, 1), got {chance!r}.")
+        loss = self.max_expected_loss
+        if loss is not None and (
+            isinstance(loss, bool) or not isinstance(loss, int | float) or not math.isfinite(loss) or loss <= 0
+        ):
+            raise SpecError(
+                f"max_expected_loss of experiment {self.name!r} must be a positive number (units of the Bayesian "
+                f"panel: a rate difference for proportions, a relative lift for means), got {loss!r}."
+            )
         object.__setattr__(self, "start", _as_datetime(self.start, "start"))
         object.__setattr__(self, "end", _as_datetime(self.end, "end"))
 
@@ -459,14 +486,21 @@ class Experiment:
         if self.correction == "none" or len(goals) < 2:
             return effects
         method: Any = self.correction
-        adjusted = adjust([effects[i].absolute.pvalue for i in goals], method=method)
-        adjusted_relative = adjust([effects[i].relative.pvalue for i in goals], method=method)
+
+        def family(pvalues: list[float]) -> list[float]:
+            # a comparison the data could not test still counts in the family (as p = 1) and stays untested
+            adjusted = adjust([p if math.isfinite(p) else 1.0 for p in pvalues], method=method)
+            return [float(a) if math.isfinite(p) else math.nan for p, a in zip(pvalues, adjusted, strict=True)]
+
+        adjusted = family([effects[i].absolute.pvalue for i in goals])
+        adjusted_relative = family([effects[i].relative.pvalue for i in goals])
         corrected = list(effects)
         for i, p, p_rel in zip(goals, adjusted, adjusted_relative, strict=True):
+            relative = effects[i].relative
             corrected[i] = replace(
                 effects[i],
-                pvalue_adjusted=float(p),
-                rel_ci_adjusted=adjusted_interval(effects[i].relative, float(p_rel)),
+                pvalue_adjusted=p,
+                rel_ci_adjusted=adjusted_interval(relative, p_rel) if math.isfinite(p_rel) else None,
             )
         return corrected
 
@@ -521,6 +555,7 @@ class Experiment:
                     )
                 )
         effects = self._correct(effects)
+        warnings.extend(note for effect in effects for note in effect.notes)
         return ExperimentResult(
             experiment=self,
             as_of=cutoff,
@@ -582,6 +617,8 @@ class MetricEffect:
         rel_ci_adjusted: The relative CI backed out of the corrected p-value of the lift (it excludes 0 exactly
             when the corrected test rejects); ``None`` when no correction applies.
         mde: Relative effect detectable with 80% power at the current sample size.
+        notes: What could not be computed for this comparison and why, and what a Fieller set that is not an
+            interval means (e.g. "no relative lift ...: the control mean is 0; the absolute difference stands").
     """
 
     metric: Metric
@@ -598,6 +635,7 @@ class MetricEffect:
     pvalue_adjusted: float | None = None
     rel_ci_adjusted: ConfidenceInterval | None = None
     mde: float | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def pvalue(self) -> float:
@@ -606,7 +644,10 @@ class MetricEffect:
 
     @property
     def significant(self) -> bool:
-        """Whether the two-sided test rejects "no difference" at the experiment's alpha (after correction)."""
+        """Whether the two-sided test rejects "no difference" at the experiment's alpha (after correction).
+
+        A test the data could not support (NaN p-value) is never significant.
+        """
         return self.pvalue < self.absolute.alpha
 
     @property
@@ -668,6 +709,8 @@ class MetricEffect:
             "noninferiority_passed": ni.passed if ni else None,
             "noninferiority_pvalue": ni.pvalue if ni else nan,
             "mde_relative": nan if self.mde is None else self.mde,
+            "rel_ci_note": self.relative.ci_note,
+            "notes": "; ".join(self.notes),
         }
 
 
@@ -682,45 +725,69 @@ def compare(
     panels: bool = False,
     tuning: int = 5000,
 ) -> MetricEffect:
-    """Compare one metric between two arms: Welch t for means, unpooled z for proportions.
+    """Compare one metric between two arms: Welch t for means, unpooled z for proportions, delta method for ratios.
 
-    With ``panels=True`` also the CUPED-adjusted lift (when the metric has covariate sums), the Bayesian chance to
-    beat control, the confidence sequence, the non-inferiority test of guardrails with a margin, and the MDE.
+    The relative lift ``(t − c)/|c|`` has Fieller's interval (it excludes 0 exactly when the test of the difference
+    rejects). With ``panels=True`` also the CUPED-adjusted lift (when the metric has covariate sums), the Bayesian
+    chance to beat control, the confidence sequence, the non-inferiority test of guardrails with a margin, and the
+    MDE. Nothing that cannot be computed stops the comparison: a test that the data cannot support (zero variance
+    in both arms, a control mean of 0 for the lift, ...) is reported as not available (NaN) and the reason is kept
+    in :attr:`MetricEffect.notes`, so one degenerate metric never hides the others.
 
     Ratio metrics (:class:`RatioMoments`) get the delta-method comparison only.
 
     Raises:
-        DataError: The difference cannot be tested (e.g. zero variance in both arms), naming metric and arms.
+        ParameterError: The two arms carry different kinds of sufficient statistics.
     """
+    notes: list[str] = []
+    where = f"metric {metric.name!r}, {arm!r} vs {control_arm!r}"
+    if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
+
+        def test(relative: bool) -> Effect:
+            return ratio(control, treatment, alpha=alpha, relative=relative)
+
+    elif isinstance(control, Moments) and isinstance(treatment, Moments):
+        chosen = ztest if metric.kind == "proportion" else welch
+
+        def test(relative: bool) -> Effect:
+            return chosen(control, treatment, alpha=alpha, relative=relative)
+
+    else:
+        raise ParameterError(f"metric {metric.name!r}: both arms need the same kind of sufficient statistics.")
     try:
-        if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
-            absolute = ratio(control, treatment, alpha=alpha)
-            relative = ratio(control, treatment, alpha=alpha, relative=True)
-        elif isinstance(control, Moments) and isinstance(treatment, Moments):
-            test = ztest if metric.kind == "proportion" else welch
-            absolute = test(control, treatment, alpha=alpha)
-            relative = test(control, treatment, alpha=alpha, relative=True)
-        else:
-            raise ParameterError(f"metric {metric.name!r}: both arms need the same kind of sufficient statistics.")
+        absolute = test(False)
     except DataError as error:
-        raise DataError(f"metric {metric.name!r}, {arm!r} vs {control_arm!r}: {error}") from error
-    effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative)
+        notes.append(f"{where}: {error} No test of the difference is reported; the other metrics stand.")
+        absolute = _not_available(control, treatment, alpha, relative=False, reason=str(error))
+    try:
+        relative = test(True)
+    except DataError as error:
+        if math.isfinite(absolute.pvalue):
+            notes.append(f"{where}: no relative lift ({error}); the absolute difference stands.")
+        relative = _not_available(control, treatment, alpha, relative=True, reason=str(error))
+    if relative.ci_note:
+        notes.append(f"{where}: the relative interval is {relative.ci_note}.")
+    effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative, notes=tuple(notes))
     if not panels or not isinstance(control, Moments) or not isinstance(treatment, Moments):
         return effect
-    return replace(
+    panel = partial(_panel, notes, where)
+    effect = replace(
         effect,
-        adjusted=_optional(lambda: cuped(control, treatment, alpha=alpha, relative=True))
+        adjusted=panel("CUPED", lambda: cuped(control, treatment, alpha=alpha, relative=True))
         if control.x_sum is not None
         else None,
-        bayes=_optional(
-            lambda: chance_to_beat(control, treatment, method="beta" if metric.kind == "proportion" else "lift")
+        bayes=panel(
+            "chance to beat control",
+            lambda: chance_to_beat(control, treatment, method="beta" if metric.kind == "proportion" else "lift"),
         ),
-        sequential=_optional(
-            lambda: confidence_sequence(control, treatment, relative=True, tuning=tuning, alpha=alpha)
+        sequential=panel(
+            "anytime-valid interval",
+            lambda: confidence_sequence(control, treatment, relative=True, tuning=tuning, alpha=alpha),
         ),
         noninferiority=None
         if metric.margin is None
-        else _optional(
+        else panel(
+            "non-inferiority test",
             partial(
                 noninferiority,
                 control,
@@ -729,30 +796,54 @@ def compare(
                 direction=metric.direction,
                 relative=True,
                 alpha=alpha,
-            )
+            ),
         ),
-        mde=_optional(
+        mde=panel(
+            "MDE",
             lambda: mde(
                 control.n,
-                control.mean,
+                abs(control.mean),
                 relative=True,
                 alpha=alpha,
                 ratio=treatment.n / control.n,
                 sd=None if metric.kind == "proportion" else control.std,
-            )
+            ),
         ),
     )
+    return replace(effect, notes=tuple(notes))
 
 
 _T = TypeVar("_T")
 
 
-def _optional(compute: Callable[[], _T]) -> _T | None:
-    """A secondary panel's value, or ``None`` where the data cannot support it (the main effect still stands)."""
+def _panel(notes: list[str], where: str, what: str, compute: Callable[[], _T]) -> _T | None:
+    """A secondary panel's value, or ``None`` with the reason appended to ``notes`` (the main effect stands)."""
     try:
         return compute()
-    except (DataError, ParameterError):
+    except (DataError, ParameterError) as error:
+        notes.append(f"{where}: no {what} ({error}).")
         return None
+
+
+def _not_available(control: ArmStats, treatment: ArmStats, alpha: float, *, relative: bool, reason: str) -> Effect:
+    """An effect the data cannot support: the means as they are, every statistic NaN, the reason as its method."""
+    nan = math.nan
+    m_c = control.ratio if isinstance(control, RatioMoments) else control.mean if control.n else nan
+    m_t = treatment.ratio if isinstance(treatment, RatioMoments) else treatment.mean if treatment.n else nan
+    return Effect(
+        estimate=nan,
+        se=nan,
+        ci_low=nan,
+        ci_high=nan,
+        pvalue=nan,
+        statistic=nan,
+        df=None,
+        alpha=alpha,
+        method=f"not available: {reason}",
+        relative=relative,
+        control_mean=m_c,
+        treatment_mean=m_t,
+    )
 
 
 @dataclass(frozen=True)
@@ -767,6 +858,7 @@ class DistributionComparison:
     limit: int
     shift: ShiftResult
     quantiles: tuple[QuantileDifferenceResult, ...]
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def compute(
@@ -791,15 +883,20 @@ class DistributionComparison:
                 "names in the spec, the exposures table and as_of."
             )
         levels = metric.quantiles or (0.5, 0.9, 0.99)
-        quantiles = tuple(
-            q
-            for q in (
-                _optional(partial(quantile_difference, control, treatment, level, alpha=alpha)) for level in levels
+        notes: list[str] = []
+        where = f"metric {metric.name!r}, {arm!r} vs {control_arm!r}"
+        found = [
+            _panel(
+                notes,
+                where,
+                f"P{100 * level:g} difference",
+                partial(quantile_difference, control, treatment, level, alpha=alpha),
             )
-            if q is not None
-        )
+            for level in levels
+        ]
         shift = mann_whitney(control, treatment, alpha=alpha)
-        return cls(metric, control_arm, arm, len(control), len(treatment), limit, shift, quantiles)
+        quantiles = tuple(q for q in found if q is not None)
+        return cls(metric, control_arm, arm, len(control), len(treatment), limit, shift, quantiles, tuple(notes))
 
     @property
     def sampled(self) -> bool:
@@ -865,6 +962,27 @@ class Decision:
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.reason}"
+
+
+def _change(effect: MetricEffect) -> str:
+    """The effect in words: the relative lift when there is one, else the absolute difference."""
+    if math.isfinite(effect.relative.estimate):
+        return f"{effect.relative.estimate:+.2%}"
+    return f"{effect.absolute.estimate:+.4g} absolute"
+
+
+def _chance_better(effect: MetricEffect) -> float | None:
+    """Posterior chance that the arm is better in the metric's direction (``None`` without a posterior)."""
+    if effect.bayes is None:
+        return None
+    return effect.bayes.chance if effect.metric.higher_is_better else 1.0 - effect.bayes.chance
+
+
+def _loss_of_shipping(effect: MetricEffect) -> float | None:
+    """Expected loss of shipping the arm, in the metric's better direction (``None`` without a posterior)."""
+    if effect.bayes is None:
+        return None
+    return effect.bayes.expected_loss if effect.metric.higher_is_better else effect.bayes.expected_loss_control
 
 
 def _sequentially_better(effect: MetricEffect) -> bool:
@@ -934,8 +1052,11 @@ class ExperimentResult:
         1. SRM (p < srm_threshold): ``invalid`` — the assignment is broken, no effect is trusted.
         2. A guardrail significantly worse in an arm: ``harm`` for that arm.
         3. An arm with a goal metric significantly better (after the multiple-testing correction), none
-           significantly worse, and every guardrail with a margin shown non-inferior: ``ship`` (the largest
-           relative improvement on the first goal metric wins among several). Before the planned ``end`` the
+           significantly worse, and every guardrail with a margin shown non-inferior (a non-inferiority test that
+           could not be computed counts as not shown): ``ship``. Among several such arms the largest improvement
+           of the first goal metric wins, measured as the direction-aware absolute difference ``s·(t − c)`` (all
+           arms share the control, so this ranks as the relative lift does, and no sign convention of a
+           negative control mean can reverse it). Before the planned ``end`` the
            improvement must also be shown by the anytime-valid confidence sequence (looking early does not
            inflate the error rate); at or after the end the fixed-horizon test decides.
         4. Otherwise ``continue``, saying what is missing.
@@ -947,13 +1068,15 @@ class ExperimentResult:
                 f"sample ratio mismatch (χ² p = {self.srm.pvalue:.3g} < {self.experiment.srm_threshold}): the "
                 "allocation differs from the plan, so no winner can be called. Find the cause before reading effects.",
             )
+        if self.experiment.decision_rule == "bayesian":
+            return self._bayesian_decision()
         for item in self.effects:
             if item.metric.role == "guardrail" and item.worsened:
                 return Decision(
                     "harm",
                     item.arm,
                     f"guardrail {item.metric.name} got worse in {item.arm} "
-                    f"({item.relative.estimate:+.2%}, p = {item.absolute.pvalue:.3g}).",
+                    f"({_change(item)}, p = {item.absolute.pvalue:.3g}).",
                 )
         candidates = []
         unproven: list[str] = []
@@ -966,27 +1089,96 @@ class ExperimentResult:
                     names = ", ".join(e.metric.name for e in early)
                     unproven.append(
                         f"{arm} improves {names} at the fixed horizon, but the experiment runs until "
-                        f"{self.experiment.end:%Y-%m-%d} and the anytime-valid interval still includes 0"
+                        f"{self.experiment.end:%Y-%m-%d} and the anytime-valid interval does not yet lie on the "
+                        "better side of 0"
                     )
                     continue
-            open_guardrails = [
-                e.metric.name
-                for e in self.effects
-                if e.arm == arm and e.noninferiority is not None and not e.noninferiority.passed
-            ]
+            open_guardrails = self._open_guardrails(arm)
             if any(e.improved for e in goals) and not any(e.worsened for e in goals):
                 if open_guardrails:
                     unproven.append(f"{arm} improves but {', '.join(open_guardrails)} is not yet shown non-inferior")
                     continue
                 first = goals[0]
-                gain = first.relative.estimate if first.metric.higher_is_better else -first.relative.estimate
-                candidates.append((gain, arm, [e.metric.name for e in goals if e.improved]))
+                gain = first.absolute.estimate if first.metric.higher_is_better else -first.absolute.estimate
+                candidates.append(
+                    (gain if math.isfinite(gain) else -math.inf, arm, [e.metric.name for e in goals if e.improved])
+                )
         if candidates:
             _, arm, metrics = max(candidates)
             return Decision("ship", arm, f"{arm} improves {', '.join(metrics)} with no guardrail worse.")
         if unproven:
             return Decision("continue", None, "; ".join(unproven) + ".")
         return Decision("continue", None, "no arm improves a goal metric significantly yet.")
+
+    def _open_guardrails(self, arm: str) -> list[str]:
+        """Guardrails with a margin not (yet) shown non-inferior in ``arm`` (an uncomputable test counts as not)."""
+        return [
+            e.metric.name
+            for e in self.effects
+            if e.arm == arm
+            and e.metric.margin is not None
+            and (e.noninferiority is None or not e.noninferiority.passed)
+        ]
+
+    def _bayesian_decision(self) -> Decision:
+        """The Bayesian rule (``decision_rule = "bayesian"``), GrowthBook's reading of the posteriors.
+
+        With ``P(better)`` the posterior chance that the arm beats control in the metric's better direction and
+        the expected loss of shipping it (:func:`abnb.stats.chance_to_beat`, the metric's ``prior``):
+
+        1. A guardrail whose chance of being worse reaches ``chance_to_win``: ``harm``.
+        2. An arm whose first goal metric has ``P(better) ≥ chance_to_win``, an expected loss of at most
+           ``max_expected_loss`` (when set), and every guardrail with a margin shown non-inferior: ``ship`` (the
+           largest direction-aware absolute gain among several).
+        3. Otherwise ``continue``, saying what is missing. No multiple-testing correction or sequential rule
+           applies: the posterior is read as it stands at every look.
+        """
+        spec = self.experiment
+        for item in self.effects:
+            chance = _chance_better(item)
+            if item.metric.role == "guardrail" and chance is not None and 1.0 - chance >= spec.chance_to_win:
+                return Decision(
+                    "harm",
+                    item.arm,
+                    f"guardrail {item.metric.name} is worse in {item.arm} with probability {1.0 - chance:.1%} "
+                    f"(≥ {spec.chance_to_win:.0%}; {_change(item)}).",
+                )
+        candidates = []
+        missing: list[str] = []
+        for arm in spec.treatments:
+            goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
+            if not goals:
+                continue
+            first = goals[0]
+            chance = _chance_better(first)
+            if chance is None:
+                missing.append(f"{arm}: no posterior for {first.metric.name}")
+                continue
+            loss = _loss_of_shipping(first)
+            if chance < spec.chance_to_win:
+                missing.append(
+                    f"{arm}: chance to beat control on {first.metric.name} {chance:.1%} < {spec.chance_to_win:.0%}"
+                )
+                continue
+            if spec.max_expected_loss is not None and (loss is None or loss > spec.max_expected_loss):
+                missing.append(
+                    f"{arm}: expected loss on {first.metric.name} {loss:.3g} > {spec.max_expected_loss:g}"
+                    if loss is not None
+                    else f"{arm}: no expected loss for {first.metric.name}"
+                )
+                continue
+            open_guardrails = self._open_guardrails(arm)
+            if open_guardrails:
+                missing.append(f"{arm} is likely better but {', '.join(open_guardrails)} is not yet shown non-inferior")
+                continue
+            gain = first.absolute.estimate if first.metric.higher_is_better else -first.absolute.estimate
+            candidates.append((gain if math.isfinite(gain) else -math.inf, arm, first.metric.name, chance))
+        if candidates:
+            _, arm, metric, chance = max(candidates)
+            return Decision(
+                "ship", arm, f"{arm} beats control on {metric} with probability {chance:.1%} and no guardrail worse."
+            )
+        return Decision("continue", None, ("; ".join(missing) or "no goal metric has a posterior yet") + ".")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric and treatment arm: means, absolute and relative effects with CIs, p-values."""

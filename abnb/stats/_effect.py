@@ -81,7 +81,7 @@ class Effect(FlatResult):
     """The estimated effect of the treatment on one metric, with its uncertainty.
 
     Attributes:
-        estimate: Difference in means ``m_t − m_c``, or the lift ``m_t / m_c − 1`` when ``relative``.
+        estimate: Difference in means ``m_t − m_c``, or the lift ``(m_t − m_c) / |m_c|`` when ``relative``.
         se: Standard error of ``estimate``.
         ci_low: Lower end of the ``1 − alpha`` confidence interval.
         ci_high: Upper end of the ``1 − alpha`` confidence interval.
@@ -93,6 +93,8 @@ class Effect(FlatResult):
         relative: Whether ``estimate`` is a relative lift.
         control_mean: Mean of the control arm.
         treatment_mean: Mean of the treatment arm.
+        ci_note: What the confidence set is when it is not the interval ``[ci_low, ci_high]`` (a Fieller set when
+            the control mean is not distinguishable from 0: "at least +20%", or undefined); empty otherwise.
     """
 
     estimate: float
@@ -107,6 +109,7 @@ class Effect(FlatResult):
     relative: bool
     control_mean: float
     treatment_mean: float
+    ci_note: str = ""
     _interval: Callable[[float], tuple[float, float]] | None = field(default=None, repr=False, compare=False)
     _log_pvalue: float | None = field(default=None, repr=False, compare=False)
 
@@ -122,11 +125,12 @@ class Effect(FlatResult):
             return self._log_pvalue / math.log(10.0)
         return math.log10(self.pvalue) if self.pvalue > 0.0 else -math.inf
 
-    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
         """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.
 
         Args:
-            confidence_level: Coverage of the interval, in (0, 1).
+            confidence_level: Coverage of the interval, in (0, 1); ``None``: ``1 − alpha`` of the call that made
+                the effect (the interval in ``ci_low``/``ci_high``).
 
         Returns:
             The interval.
@@ -134,9 +138,9 @@ class Effect(FlatResult):
         Raises:
             ParameterError: If ``confidence_level`` is outside (0, 1), or the effect was built without an
                 interval function and ``confidence_level`` differs from ``1 − alpha``.
-            DataError: If the interval does not exist at this level (e.g. an unbounded Fieller interval).
         """
-        return interval_at(confidence_level, self._interval, self.alpha, (self.ci_low, self.ci_high), "Effect")
+        level = 1.0 - self.alpha if confidence_level is None else confidence_level
+        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), "Effect")
 
     def _repr_html_(self) -> str:
         pct = self.relative
@@ -153,6 +157,8 @@ class Effect(FlatResult):
             ("treatment mean", _fmt(self.treatment_mean)),
             ("method", self.method),
         ]
+        if self.ci_note:
+            rows.insert(2, ("confidence set", self.ci_note))
         return html_table(rows, "abnb-effect")
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ Three posteriors, all computed from sufficient statistics without Monte Carlo:
 * ``"beta"``: exact Beta–Binomial posteriors of two conversion rates; the probability, the expected losses
   and the credible interval of ``p_t − p_c`` come from one-dimensional numerical quadrature.
 * ``"normal"``: a normal approximation of the absolute difference in means, ``m_t − m_c``.
-* ``"lift"``: GrowthBook's convention, a normal approximation of the relative lift ``m_t / m_c − 1`` with the
+* ``"lift"``: GrowthBook's convention, a normal approximation of the relative lift ``(m_t − m_c) / |m_c|`` with the
   delta-method variance, optionally combined with a normal prior on the lift.
 
 The three answer slightly different questions (a difference of rates, a difference of means, a ratio), which
@@ -60,7 +60,7 @@ class BayesResult(FlatResult):
         sd: Posterior standard deviation of the effect.
         credible_level: Posterior mass inside ``[ci_low, ci_high]``.
         method: The posterior used.
-        relative: Whether the effect is the relative lift ``m_t / m_c − 1`` (``"lift"``) rather than the
+        relative: Whether the effect is the relative lift ``(m_t − m_c) / |m_c|`` (``"lift"``) rather than the
             absolute difference ``m_t − m_c`` (``"beta"`` and ``"normal"``). Losses and the interval are in
             the same units as the effect.
         control_mean: Observed mean (rate) of the control arm.
@@ -290,7 +290,9 @@ def chance_to_beat(
     * the credible interval of ``p_t − p_c`` inverts ``P(p_t − p_c ≤ d) = ∫ f_c(x) F_t(x + d) dx``.
 
     ``method="normal"``: the absolute difference ``d = m_t − m_c`` is ``N(d, v_t/n_t + v_c/n_c)`` (unpooled);
-    ``method="lift"``: the relative lift ``L = m_t/m_c − 1`` is ``N(L, v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴))``
+    ``method="lift"``: the relative lift ``L = (m_t − m_c)/|m_c|`` (``m_t/m_c − 1`` for a positive control mean;
+    with the difference's sign for a negative one, as GrowthBook now does) is
+    ``N(L, v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴))``
     (delta method, GrowthBook's convention). Either may be combined with a normal prior ``(mean, variance)``
     on the effect by precision weighting (``None``: flat prior, the data alone). For a ``N(μ, σ²)`` posterior,
     ``chance = Φ(μ/σ)``, ``expected_loss = σφ(μ/σ) − μΦ(−μ/σ)``, ``expected_loss_control = σφ(μ/σ) + μΦ(μ/σ)``
@@ -369,12 +371,12 @@ def chance_to_beat(
     else:
         if m_c == 0.0:
             raise DataError(
-                "the relative lift treatment/control − 1 is undefined because the control mean is 0; "
+                "the relative lift (treatment − control)/|control| is undefined because the control mean is 0; "
                 "use method='normal' for the absolute difference."
             )
-        estimate = m_t / m_c - 1.0
+        estimate = treatment.difference_from(control) / abs(m_c)
         variance = v_t / (n_t * m_c**2) + m_t**2 * v_c / (n_c * m_c**4)
-        description = "normal approximation of the relative lift (delta-method variance)"
+        description = "normal approximation of the relative lift (t − c)/|c| (delta-method variance)"
     if variance == 0.0:
         raise DataError(
             "the effect has zero sampling variance (every unit within each arm has the same value), so its "

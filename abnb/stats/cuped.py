@@ -32,8 +32,8 @@ from abnb.stats.frequentist import (
     _check_relative_ci,
     _effect,
     _Interval,
-    _ratio_lift,
     _symmetric,
+    relative_lift,
     welch_df,
 )
 from abnb.stats.moments import Moments
@@ -50,9 +50,9 @@ class CupedEffect(Effect):
 
     Attributes:
         theta: The CUPED coefficient ``θ = Cov(x, y) / Var(x)`` pooled over both arms.
-        variance_reduction: ``1 − Var(estimate) / Var(unadjusted estimate)``: the share of the variance of the
-            estimate (absolute or relative, as requested) removed by the adjustment. Close to ``ρ²``, the squared
-            correlation of metric and covariate; negative if the adjustment hurt.
+        variance_reduction: ``1 − (v_t/n_t + v_c/n_c) / (V_t/n_t + V_c/n_c)``: the share of the variance of the
+            difference in means removed by the adjustment (the same for the absolute and the relative effect).
+            Close to ``ρ²``, the squared correlation of metric and covariate; negative if the adjustment hurt.
         control_unadjusted_mean: Mean ``ȳ`` of the control arm before adjustment.
         treatment_unadjusted_mean: Mean ``ȳ`` of the treatment arm before adjustment.
     """
@@ -95,7 +95,7 @@ def cuped(
     *,
     alpha: float = 0.05,
     relative: bool = False,
-    relative_ci: RelativeCI = "delta",
+    relative_ci: RelativeCI = "fieller",
 ) -> CupedEffect:
     """CUPED-adjusted difference (or relative lift) between two means, from sums with a covariate.
 
@@ -110,9 +110,9 @@ def cuped(
 
     Absolute effect ``d = a_t − a_c`` with ``se = sqrt(v_t/n_t + v_c/n_c)``.
 
-    Relative effect ``L = (a_t − a_c) / ȳ_c`` (over the *unadjusted* control mean) with the delta-method variance,
-    its gradient evaluated with the pre-period means of the arms equal (as randomisation makes them in
-    expectation; GrowthBook's convention):
+    Relative effect with ``relative_ci="delta"``: ``L = (a_t − a_c) / |ȳ_c|`` (over the *unadjusted* control
+    mean) with the delta-method variance, its gradient evaluated with the pre-period means of the arms equal (as
+    randomisation makes them in expectation; GrowthBook's convention):
 
     ``Var(L) ≈ v_t / (n_t ȳ_c²) + (ȳ_t²/ȳ_c² · V_y,c − 2θ ȳ_t/ȳ_c · C_c + θ² V_x,c) / (n_c ȳ_c²)``.
 
@@ -122,24 +122,25 @@ def cuped(
     (practically normal at A/B-test sizes; chosen to match GrowthBook's frequentist engine). The interval is
     ``estimate ± t_{1−α/2, df}·se``.
 
-    ``relative_ci`` chooses the interval of the relative lift (same ``df``). ``"delta"`` (default) is the
-    GrowthBook convention above. ``"log"`` and ``"fieller"`` instead take the lift as the ratio of the *adjusted*
-    means, ``L' = a_t / a_c − 1``, with the arms independent and ``Var(a) = v/n`` (``θ`` treated as known); the
-    delta convention divides the adjusted difference by the *unadjusted* control mean. Both estimate the same lift
-    (``E[a_c] = E[ȳ_c]`` under randomisation) but differ in finite samples, so the estimate changes with the option:
+    ``relative_ci`` chooses the interval of the relative lift (same ``df``). ``"fieller"`` (default) and ``"log"``
+    take the lift as the relative difference of the *adjusted* means, ``L' = (a_t − a_c)/|a_c|``, with the arms
+    independent and ``Var(a) = v/n`` (``θ`` treated as known); ``"delta"`` is the GrowthBook convention above,
+    over the *unadjusted* control mean. Both estimate the same lift (``E[a_c] = E[ȳ_c]`` under randomisation) but
+    differ in finite samples, so the estimate changes with the option:
 
+    * ``"fieller"``: Fieller's interval, the ``R`` with ``(a_t − R a_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, mapped
+      to the lift; the p-value is that of the adjusted difference ``a_t − a_c`` (interval and test agree) and
+      ``se`` the delta-method SE of ``a_t/a_c``;
     * ``"log"``: ``exp(log(a_t/a_c) ± t·se_log) − 1`` with ``se_log² = v_t/(n_t a_t²) + v_c/(n_c a_c²)``
-      (asymmetric); statistic ``log(a_t/a_c) / se_log``, ``se`` reported as ``(a_t/a_c)·se_log``;
-    * ``"fieller"``: Fieller's interval, the ``R`` with ``(a_t − R a_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, minus 1;
-      the p-value is that of the adjusted difference ``a_t − a_c`` and ``se`` the delta-method SE of ``a_t/a_c``.
+      (asymmetric); statistic ``log(a_t/a_c) / se_log``, ``se`` reported as ``(a_t/a_c)·se_log``.
 
     Args:
         control: Moments of the control arm, with covariate sums ``x_sum``, ``x_sum_sq``, ``xy_sum``.
         treatment: Moments of the treatment arm, with covariate sums.
         alpha: Significance level; the interval has coverage ``1 − alpha``.
         relative: Estimate the relative lift instead of the difference.
-        relative_ci: Interval for the lift: ``"delta"`` (over the unadjusted control mean, GrowthBook), ``"log"``
-            or ``"fieller"`` (ratio of the adjusted means); ignored unless ``relative``.
+        relative_ci: Interval for the lift: ``"fieller"`` (default) or ``"log"`` (ratio of the adjusted means), or
+            ``"delta"`` (over the unadjusted control mean, GrowthBook); ignored unless ``relative``.
 
     Returns:
         A :class:`CupedEffect` (an ``Effect`` with ``theta`` and ``variance_reduction``). If the covariate is
@@ -193,11 +194,12 @@ def cuped(
     m_c, m_t = control.mean, treatment.mean
     # a_t − a_c from differences around the common shifts (large means cancel exactly; see Moments.difference_from)
     adjusted_difference = treatment.difference_from(control) - theta * treatment.x_difference_from(control)
+    raw = control.variance / n_c + treatment.variance / n_t  # Var of the unadjusted difference
     interval: _Interval
+    note = ""
     if not relative:
         estimate = adjusted_difference
         variance = var_c + var_t
-        unadjusted = control.variance / n_c + treatment.variance / n_t
         method += ", absolute difference"
     else:
         if m_c == 0.0:
@@ -206,31 +208,31 @@ def cuped(
                 "use relative=False for the absolute difference."
             )
         ratio = m_t / m_c
-        unadjusted = treatment.variance / (n_t * m_c**2) + ratio * ratio * control.variance / (n_c * m_c**2)
         if relative_ci == "delta":
-            estimate = adjusted_difference / m_c
+            estimate = adjusted_difference / abs(m_c)
             control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
             control_part += theta * theta * control.x_variance
             variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
-            method += ", relative lift over the unadjusted control mean, delta-method CI"
+            method += ", relative lift over |unadjusted control mean|, delta-method CI"
             if variance == 0.0:
                 raise DataError("the delta-method standard error of the CUPED lift is 0; use relative=False.")
         else:
-            if a_c == 0.0:
-                raise DataError(
-                    f"the relative lift a_t/a_c − 1 with relative_ci={relative_ci!r} is undefined because the "
-                    "adjusted control mean is 0; use relative_ci='delta' or relative=False."
-                )
-            statistic_diff = adjusted_difference / math.sqrt(var_c + var_t)
-            estimate, se, statistic, interval = _ratio_lift(
-                a_c, var_c, a_t, var_t, df, relative_ci, statistic_diff=statistic_diff, what="adjusted mean"
+            lift = relative_lift(
+                a_c,
+                var_c,
+                a_t,
+                var_t,
+                df,
+                relative_ci,
+                alpha=alpha,
+                statistic_diff=adjusted_difference / math.sqrt(var_c + var_t),
+                difference=adjusted_difference,
+                what="adjusted mean",
             )
+            estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
             variance = se * se
-            method += ", relative lift as the ratio of the adjusted means a_t/a_c − 1 (arms independent), "
-            if relative_ci == "log":
-                method += "log-ratio CI (exponentiated, asymmetric)"
-            else:
-                method += "Fieller CI; p-value from the test of the adjusted difference"
+            method += ", relative lift as the ratio of the adjusted means, (a_t − a_c)/|a_c| (arms independent), "
+            method += lift.method
     if not relative or relative_ci == "delta":
         se = math.sqrt(variance)
         statistic = estimate / se
@@ -248,7 +250,8 @@ def cuped(
         control_mean=a_c,
         treatment_mean=a_t,
         theta=theta,
-        variance_reduction=1.0 - variance / unadjusted if unadjusted > 0.0 else 0.0,
+        variance_reduction=1.0 - (var_c + var_t) / raw if raw > 0.0 else 0.0,
         control_unadjusted_mean=m_c,
         treatment_unadjusted_mean=m_t,
+        ci_note=note,
     )

@@ -69,11 +69,11 @@ class ExactTestResult(FlatResult):
     treatment_rate: float
     _table: _Table = field(repr=False, compare=False, default=((0, 0), (0, 0)))
 
-    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
         """The exact (Cornfield) interval of the odds ratio at ``confidence_level``, for ``alternative``.
 
         Args:
-            confidence_level: Coverage of the interval, in (0, 1).
+            confidence_level: Coverage of the interval, in (0, 1); ``None``: ``1 − alpha`` of the call.
 
         Returns:
             The interval (one-sided, with an infinite or zero end, when ``alternative`` is not two-sided).
@@ -81,7 +81,7 @@ class ExactTestResult(FlatResult):
         Raises:
             ParameterError: If ``confidence_level`` is outside (0, 1).
         """
-        level = check_level(confidence_level)
+        level = check_level(1.0 - self.alpha if confidence_level is None else confidence_level)
         return _odds_ratio_interval(self._table, level, self.alternative)
 
     def _repr_html_(self) -> str:

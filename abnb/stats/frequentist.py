@@ -2,7 +2,12 @@
 
 Both functions take the :class:`~abnb.stats.moments.Moments` of a control and a treatment arm and return an
 :class:`~abnb.stats.Effect`: the absolute difference in means ``m_t − m_c`` or the relative lift
-``m_t / m_c − 1``, its standard error, a two-sided confidence interval and a two-sided p-value.
+``(m_t − m_c) / |m_c|``, its standard error, a two-sided confidence interval and a two-sided p-value.
+
+The lift divides by the *absolute* control mean, so it has the sign of the difference whatever the sign of the
+control mean (profit, latency deltas and net promoter scores can be negative); it is undefined only at
+``m_c = 0``. Its default interval is Fieller's, which excludes 0 exactly when the test of the difference rejects
+at the same level (one critical value for both), so the lift interval never contradicts the p-value beside it.
 
 scipy is imported inside the functions so that ``import abnb`` stays light.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Literal, TypeVar
 
@@ -28,7 +34,7 @@ from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import Effect
 from abnb.stats.moments import Moments
 
-__all__ = ["RelativeCI", "welch", "ztest"]
+__all__ = ["RelativeCI", "fieller_note", "relative_lift", "welch", "ztest"]
 
 RelativeCI = Literal["delta", "log", "fieller"]
 _RELATIVE_CIS = ("delta", "log", "fieller")
@@ -256,26 +262,49 @@ def _fieller_interval(
 ) -> _Interval:
     """Fieller's interval for ``m_t/m_c`` (minus 1) of two independent estimates with variances ``var_c``, ``var_t``.
 
-    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)``; unbounded (DataError) when ``m_c`` is not
-    significantly different from 0 at the level.
+    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)``, a quadratic ``aR² − 2bR + c ≤ 0`` with
+    ``a = m_c² − q² var_c``, ``b = m_t m_c``. When ``m_c`` is significantly different from 0 (``a > 0``) it is
+    the interval ``(b ± q·sqrt(m_t² var_c + a var_t))/a``; otherwise the set is not an interval (two half-lines,
+    or every value), reported as ``(−inf, inf)`` and described by :func:`fieller_note`.
     """
 
     def interval(level: float) -> tuple[float, float]:
         q = _critical_value(level, df)
         a = m_c * m_c - q * q * var_c
         if a <= 0.0:
-            t_c = abs(m_c) / math.sqrt(var_c) if var_c > 0.0 else math.inf
-            raise DataError(
-                f"the Fieller interval for the lift is unbounded at confidence level {level:.4g}: the "
-                f"control {what} ({m_c:.6g}) is not significantly different from 0 "
-                f"(|t| = {t_c:.4g} <= {q:.4g}), so the ratio treatment/control can be arbitrarily large. "
-                "Use relative_ci='delta' (or an absolute difference) instead."
-            )
+            return -math.inf, math.inf
         half = q * math.sqrt(m_t * m_t * var_c + a * var_t)
         low, high = (m_t * m_c - half) / a, (m_t * m_c + half) / a
         return low - 1.0, high - 1.0
 
     return interval
+
+
+def fieller_note(
+    m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, level: float, *, what: str = "mean"
+) -> str:
+    """What Fieller's confidence set for the lift ``(m_t − m_c)/|m_c|`` is when it is not an interval ("" if it is).
+
+    With ``a = m_c² − q² var_c ≤ 0`` (the control estimate is not distinguishable from 0 at ``level``) the set of
+    ratios is two half-lines ``R ≤ r₁ or R ≥ r₂`` when the discriminant ``q²(m_t² var_c + a var_t)`` is positive,
+    else every value. Ratios below 0 are impossible when both means are non-negative, so a set whose lower
+    branch lies there reads "at least ...".
+    """
+    q = _critical_value(level, df)
+    a = m_c * m_c - q * q * var_c
+    if a > 0.0:
+        return ""
+    t_c = abs(m_c) / math.sqrt(var_c) if var_c > 0.0 else math.inf
+    why = f"the control {what} ({m_c:.4g}) is not distinguishable from 0 at {level:.4g} (|t| = {t_c:.3g} ≤ {q:.3g})"
+    disc = q * q * (m_t * m_t * var_c + a * var_t)
+    if a == 0.0 or disc <= 0.0:
+        return f"undefined: {why}, so every lift is compatible with the data"
+    r1, r2 = (m_t * m_c + q * math.sqrt(disc)) / a, (m_t * m_c - q * math.sqrt(disc)) / a  # r1 < r2 (a < 0)
+    sign = 1.0 if m_c > 0 else -1.0
+    low_branch, high_branch = sorted((sign * (r1 - 1.0), sign * (r2 - 1.0)))
+    if m_c > 0 and m_t >= 0 and r1 < 0.0:
+        return f"at least {high_branch:+.3g} ({high_branch:+.1%}; Fieller's set is unbounded above: {why})"
+    return f"not an interval: lift ≤ {low_branch:+.3g} or ≥ {high_branch:+.3g} ({why})"
 
 
 def _ratio_lift(
@@ -289,20 +318,96 @@ def _ratio_lift(
     statistic_diff: float,
     what: str = "mean",
 ) -> tuple[float, float, float, _Interval]:
-    """Lift ``m_t/m_c − 1`` of two independent estimates with a log-ratio or Fieller interval.
+    """Lift ``(m_t − m_c)/|m_c|`` of two independent estimates with a log-ratio or Fieller interval.
 
     ``var_c`` and ``var_t`` are the variances of the estimates (not per unit). Returns ``(estimate, se,
     statistic, interval)``: for ``"log"`` the statistic is ``log(m_t/m_c)/se_log`` and ``se = (m_t/m_c)·se_log``;
     for ``"fieller"`` the statistic is ``statistic_diff`` (the Fieller test of ratio 1 is the test of the
-    difference) and ``se`` the delta-method one. Both SEs are algebraically the delta-method SE.
+    difference) and ``se`` the delta-method one. Both SEs are algebraically the delta-method SE. For a negative
+    control mean the lift is ``1 − m_t/m_c`` and the interval of the ratio is mirrored.
     """
-    estimate = m_t / m_c - 1.0
+    sign = 1.0 if m_c > 0 else -1.0
+    estimate = sign * (m_t / m_c - 1.0)
     if relative_ci == "log":
         log_ratio, se_log = _log_ratio(m_c, var_c, m_t, var_t, what=what)
-        interval = _log_interval(m_c, var_c, m_t, var_t, df, what=what)
-        return estimate, (m_t / m_c) * se_log, log_ratio / se_log, interval
-    interval = _fieller_interval(m_c, var_c, m_t, var_t, df, what=what)
-    return estimate, _lift_se_delta(m_c, var_c, m_t, var_t), statistic_diff, interval
+        interval = _signed(_log_interval(m_c, var_c, m_t, var_t, df, what=what), sign)
+        return estimate, (m_t / m_c) * se_log, sign * log_ratio / se_log, interval
+    interval = _signed(_fieller_interval(m_c, var_c, m_t, var_t, df, what=what), sign)
+    try:
+        se = _lift_se_delta(m_c, var_c, m_t, var_t)
+    except DataError:  # a control mean near 0: the SE overflows, Fieller's set (not an interval then) does not
+        se = math.inf
+    return estimate, se, statistic_diff, interval
+
+
+def _signed(interval: _Interval, sign: float) -> _Interval:
+    """``interval`` of ``m_t/m_c − 1`` as an interval of the lift ``sign·(m_t/m_c − 1)`` (mirrored for sign −1)."""
+    if sign > 0:
+        return interval
+
+    def mirrored(level: float) -> tuple[float, float]:
+        low, high = interval(level)
+        return -high, -low
+
+    return mirrored
+
+
+@dataclass(frozen=True)
+class _Lift:
+    """A relative lift: estimate, SE, statistic, interval, the method's words and Fieller's note."""
+
+    estimate: float
+    se: float
+    statistic: float
+    interval: _Interval
+    method: str
+    note: str
+
+
+def relative_lift(
+    m_c: float,
+    var_c: float,
+    m_t: float,
+    var_t: float,
+    df: float | None,
+    relative_ci: RelativeCI,
+    *,
+    alpha: float,
+    statistic_diff: float,
+    difference: float | None = None,
+    what: str = "mean",
+) -> _Lift:
+    """The lift ``(m_t − m_c)/|m_c|`` of two independent estimates (variances ``var_c``, ``var_t``) and its interval.
+
+    One place for every two-arm comparison (means, proportions, ratios, CUPED-adjusted means). ``"fieller"``
+    and ``"log"`` come from :func:`_ratio_lift`; ``"delta"`` is ``L ± q·se`` with the delta-method SE. For
+    Fieller the statistic is ``statistic_diff`` (the test of the difference), so interval and p-value agree.
+    ``difference`` (default ``m_t − m_c``) lets callers pass a difference computed without cancellation.
+
+    Raises:
+        DataError: ``m_c`` is 0, the delta SE is 0, or the log-ratio is undefined (means of opposite signs).
+    """
+    if m_c == 0.0:
+        raise DataError(
+            f"the relative lift (treatment − control)/|control| is undefined because the control {what} is 0; "
+            "the absolute difference stands (relative=False)."
+        )
+    if relative_ci == "delta":
+        estimate = (m_t - m_c if difference is None else difference) / abs(m_c)
+        se = _lift_se_delta(m_c, var_c, m_t, var_t)
+        if se == 0.0:
+            raise DataError(
+                "the delta-method standard error of the lift is 0 (the treatment mean is 0 with zero variance); "
+                "use relative_ci='fieller' or relative=False."
+            )
+        return _Lift(estimate, se, estimate / se, _symmetric(estimate, se, df), "delta-method CI", "")
+    estimate, se, statistic, interval = _ratio_lift(
+        m_c, var_c, m_t, var_t, df, relative_ci, statistic_diff=statistic_diff, what=what
+    )
+    if relative_ci == "log":
+        return _Lift(estimate, se, statistic, interval, "log-ratio CI (exponentiated, asymmetric)", "")
+    note = fieller_note(m_c, var_c, m_t, var_t, df, 1.0 - alpha, what=what)
+    return _Lift(estimate, se, statistic, interval, "Fieller CI; p-value from the test of the difference", note)
 
 
 _E = TypeVar("_E", bound=Effect)
@@ -374,6 +479,7 @@ def _build(
     v_c, v_t = control.variance, treatment.variance
     n_c, n_t = control.n, treatment.n
     interval: _Interval
+    note = ""
     if not relative:
         estimate = treatment.difference_from(control)
         se = se_diff
@@ -381,34 +487,20 @@ def _build(
         interval = _symmetric(estimate, se, df)
         method += ", absolute difference"
     else:
-        if m_c == 0.0:
-            raise DataError(
-                "the relative lift treatment/control − 1 is undefined because the control mean is 0; "
-                "use relative=False for the absolute difference."
-            )
-        var_c, var_t = v_c / n_c, v_t / n_t
-        if relative_ci == "delta":
-            estimate = m_t / m_c - 1.0
-            # delta method: Var(m_t/m_c) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)
-            se = _lift_se_delta(m_c, var_c, m_t, var_t)
-            if se == 0.0:
-                raise DataError(
-                    "the delta-method standard error of the lift is 0 (the treatment mean is 0 with zero "
-                    "variance); use relative_ci='fieller' or relative=False."
-                )
-            statistic = estimate / se
-            interval = _symmetric(estimate, se, df)
-            method += ", relative lift, delta-method CI"
-        else:
-            estimate, se, statistic, interval = _ratio_lift(
-                m_c, var_c, m_t, var_t, df, relative_ci, statistic_diff=statistic_diff
-            )
-            if relative_ci == "log":
-                method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
-            else:
-                method += ", relative lift, Fieller CI"
-                test_from_difference = True
-        if test_from_difference:
+        lift = relative_lift(
+            m_c,
+            v_c / n_c,
+            m_t,
+            v_t / n_t,
+            df,
+            relative_ci,
+            alpha=alpha,
+            statistic_diff=statistic_diff,
+            difference=treatment.difference_from(control),
+        )
+        estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
+        method += f", relative lift (t − c)/|c|, {lift.method}"
+        if test_from_difference and relative_ci != "fieller":
             statistic = statistic_diff
             method += "; p-value from the test of the difference in means"
     return _effect(
@@ -423,6 +515,7 @@ def _build(
         relative=relative,
         control_mean=m_c,
         treatment_mean=m_t,
+        ci_note=note,
     )
 
 
@@ -436,7 +529,7 @@ def welch(
     *,
     alpha: float = 0.05,
     relative: bool = False,
-    relative_ci: RelativeCI = "delta",
+    relative_ci: RelativeCI = "fieller",
 ) -> Effect:
     """Welch's unequal-variance t-test of the difference (or relative lift) between two means.
 
@@ -447,23 +540,27 @@ def welch(
       ``df = (v_t/n_t + v_c/n_c)² / ((v_t/n_t)²/(n_t − 1) + (v_c/n_c)²/(n_c − 1))``;
     * ``p = 2·P(T_df > |t|)`` and the interval ``d ± t_{1−α/2, df}·se``.
 
-    With ``relative=True`` the estimate is the lift ``L = m_t/m_c − 1`` and the same ``df`` is used with:
+    With ``relative=True`` the estimate is the lift ``L = (m_t − m_c)/|m_c|`` (``m_t/m_c − 1`` for a positive
+    control mean; its sign is the difference's for a negative one) and the same ``df`` is used with:
 
-    * ``"delta"`` (default): ``Var(L) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)``, interval ``L ± t·se``,
-      p-value from ``L / se`` (Deng et al. 2018);
+    * ``"fieller"`` (default): Fieller's (1954) interval for the ratio of two independent means, the set of
+      ``R`` with ``(m_t − R m_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, mapped to the lift; the p-value is that of
+      ``d`` (the Fieller test of ``R = 1`` is the test of ``d = 0``), so the interval excludes 0 exactly when
+      the test of the difference rejects at the same level. When the control mean is not distinguishable from
+      0 the set is not an interval: ``ci_low``/``ci_high`` are ``−inf``/``inf`` and ``ci_note`` says what it
+      is ("at least +20%", or undefined). ``se`` is the delta-method one;
+    * ``"delta"``: ``Var(L) ≈ v_t/(n_t m_c²) + m_t² v_c/(n_c m_c⁴)``, interval ``L ± t·se``, p-value from
+      ``L / se`` (Deng et al. 2018); it can disagree with the test of the difference for rare events;
     * ``"log"``: ``Var(log(m_t/m_c)) ≈ v_t/(n_t m_t²) + v_c/(n_c m_c²)``, interval
       ``exp(log(m_t/m_c) ± t·se_log) − 1`` (asymmetric), p-value from ``log(m_t/m_c) / se_log``;
-      ``se`` is reported as ``(m_t/m_c)·se_log``;
-    * ``"fieller"``: Fieller's (1954) interval for the ratio of two independent means, the set of ``R``
-      with ``(m_t − R m_c)² ≤ t²(v_t/n_t + R² v_c/n_c)``, minus 1; the p-value is that of ``d`` (the
-      Fieller test of ``R = 1`` is the test of ``d = 0``) and ``se`` is the delta-method one.
+      ``se`` is reported as ``(m_t/m_c)·se_log``; it needs means of the same sign.
 
     Args:
         control: Moments of the control arm.
         treatment: Moments of the treatment arm.
         alpha: Significance level; the interval has coverage ``1 − alpha``.
         relative: Estimate the relative lift instead of the absolute difference.
-        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless
+        relative_ci: Interval for the lift: ``"fieller"`` (default), ``"delta"`` or ``"log"`` (ignored unless
             ``relative``).
 
     Returns:
@@ -472,8 +569,8 @@ def welch(
     Raises:
         ParameterError: If ``alpha`` is outside (0, 1), an arm has fewer than 2 units, the arms are not
             ``Moments`` or disagree on ``proportion``, or ``relative_ci`` is unknown.
-        DataError: If both arms have zero variance, the control mean is 0 for a relative effect, the
-            log-ratio is undefined, or the Fieller interval is unbounded.
+        DataError: If both arms have zero variance, the control mean is 0 for a relative effect, or the
+            log-ratio is undefined.
 
     References:
         Welch (1947), Biometrika 34; Satterthwaite (1946), Biometrics Bulletin 2; Fieller (1954), JRSS B 16;
@@ -509,7 +606,7 @@ def ztest(
     relative: bool = False,
     pooled: bool = False,
     continuity: bool = False,
-    relative_ci: RelativeCI = "delta",
+    relative_ci: RelativeCI = "fieller",
 ) -> Effect:
     """Two-sample z-test (normal approximation) of the difference (or relative lift) between two means.
 
@@ -536,7 +633,7 @@ def ztest(
         relative: Estimate the relative lift instead of the absolute difference.
         pooled: Use the pooled standard error for the test statistic and p-value (not the interval).
         continuity: Apply Yates' continuity correction to the test statistic (proportions only).
-        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless
+        relative_ci: Interval for the lift: ``"fieller"`` (default), ``"delta"`` or ``"log"`` (ignored unless
             ``relative``).
 
     Returns:

@@ -111,19 +111,21 @@ def _fmt(value: float, *, percent: bool = False) -> str:
 def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInterval:
     """The confidence interval of ``effect`` widened to agree with a multiplicity-adjusted p-value.
 
-    The interval is backed out of the adjusted p-value (as GrowthBook does): with the effect's reference
-    distribution F (Student t with the effect's df, or normal) and q_a = F⁻¹(1 − p_adj/2), the adjusted standard
-    error is se' = |estimate| / q_a and the interval estimate ± F⁻¹(1 − α/2)·se'. It excludes 0 exactly when
-    p_adj < α, so interval and adjusted test never disagree. For p_adj = 1 the interval is unbounded.
+    The effect's own interval (its formula: symmetric, log-ratio or Fieller) at the level whose critical value
+    is ``q' = F⁻¹(1 − α/2)·|z|/q_a``, with F the effect's reference distribution (Student t with its df, or
+    normal), ``z`` its test statistic and ``q_a = F⁻¹(1 − p_adj/2)``: the interval excludes 0 exactly when
+    ``p_adj < α``, so interval and adjusted test never disagree. For a symmetric interval this is GrowthBook's
+    back-out ``estimate ± F⁻¹(1 − α/2)·|estimate|/q_a``; for Fieller's, whose test is the test of the difference,
+    the same rule holds on the ratio scale. For ``p_adj = 1`` the interval is unbounded.
 
     Args:
-        effect: An effect with a symmetric interval (absolute difference, or relative lift with delta-method CI).
+        effect: An effect (absolute difference, or relative lift with any interval).
         pvalue_adjusted: Its adjusted p-value (from :func:`adjust`), at least its raw p-value.
 
     Raises:
         ParameterError: ``pvalue_adjusted`` is not in [0, 1].
     """
-    from scipy.special import ndtri, stdtrit
+    from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
     if not 0 <= pvalue_adjusted <= 1 or math.isnan(pvalue_adjusted):
         raise ParameterError(f"pvalue_adjusted must lie in [0, 1], got {pvalue_adjusted!r}.")
@@ -131,13 +133,17 @@ def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInter
     def quantile(tail: float) -> float:
         return float(ndtri(tail) if effect.df is None else stdtrit(effect.df, tail))
 
+    unbounded = ConfidenceInterval(-math.inf, math.inf)
     if pvalue_adjusted >= 1:
-        return ConfidenceInterval(-math.inf, math.inf)
+        return unbounded
     q_adjusted = quantile(1 - pvalue_adjusted / 2)
-    if q_adjusted <= 0 or effect.estimate == 0:
-        return ConfidenceInterval(-math.inf, math.inf)
-    half = quantile(1 - effect.alpha / 2) * abs(effect.estimate) / q_adjusted
-    return ConfidenceInterval(effect.estimate - half, effect.estimate + half)
+    if q_adjusted <= 0 or effect.statistic == 0 or not math.isfinite(effect.statistic):
+        return unbounded
+    critical = quantile(1 - effect.alpha / 2) * abs(effect.statistic) / q_adjusted
+    level = 2.0 * float(ndtr(critical) if effect.df is None else stdtr(effect.df, critical)) - 1.0
+    if not 0.0 < level < 1.0:
+        return unbounded
+    return effect.confidence_interval(level)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ class NonInferiorityResult(FlatResult):
     """Result of a one-sided non-inferiority test of a guardrail metric.
 
     Attributes:
-        estimate: Difference ``m_t − m_c`` (or lift ``m_t/m_c − 1`` when ``relative``).
+        estimate: Difference ``m_t − m_c`` (or lift ``(m_t − m_c)/|m_c|`` when ``relative``).
         margin: Tolerated degradation, in the units of ``estimate`` (positive).
         threshold: The boundary of the null hypothesis on the estimate's scale: ``−margin`` when
             ``direction="increase"``, ``+margin`` when ``direction="decrease"``.
@@ -237,11 +243,13 @@ def noninferiority(
     * Absolute margin (``relative=False``, metric units): ``Δ = m_t − m_c``,
       ``t = s·(Δ̂ + s·margin) / se`` with ``se² = v_t/n_t + v_c/n_c`` and Welch–Satterthwaite ``df``; the
       one-sided bound is ``Δ̂ − s·t_{1−α,df}·se``.
-    * Relative margin (``relative=True``, a fraction of the control mean, e.g. 0.02 for 2 %): with
-      ``r = 1 − s·margin`` the null is ``s·(m_t − r·m_c) ≤ 0`` (for a positive control mean), tested exactly as
-      a linear contrast: ``t = s·(m̂_t − r·m̂_c) / sqrt(v_t/n_t + r²·v_c/n_c)`` with its Welch–Satterthwaite
-      ``df``. The bound on the lift ``m_t/m_c − 1`` is the matching one-sided Fieller bound (the ratio ``R``
-      where the contrast's t equals ``t_{1−α,df}``), so ``passed`` and the bound always agree.
+    * Relative margin (``relative=True``, a fraction of the absolute control mean, e.g. 0.02 for 2 %): the null
+      ``s·(m_t − m_c) ≤ −margin·|m_c|`` is, with ``r = 1 − s·margin·sign(m_c)``, ``s·(m_t − r·m_c) ≤ 0``, tested
+      exactly as a linear contrast: ``t = s·(m̂_t − r·m̂_c) / sqrt(v_t/n_t + r²·v_c/n_c)`` with its
+      Welch–Satterthwaite ``df``. The bound on the lift ``(m_t − m_c)/|m_c|`` is the matching one-sided Fieller
+      bound (the ratio ``R`` where the contrast's t equals ``t_{1−α,df}``, mirrored for a negative control
+      mean), so ``passed`` and the bound always agree. A negative control mean (profit, NPS) works like a
+      positive one; only ``m_c = 0`` is refused.
 
     ``pvalue = P(T_df ≥ t)``; ``passed`` is ``pvalue < alpha``. Proportions use ``v = p(1 − p)``.
 
@@ -262,7 +270,7 @@ def noninferiority(
         ParameterError: If an arm is not ``Moments`` or has fewer than 2 units, the arms disagree on
             ``proportion``, ``margin`` is negative or not finite, ``direction`` is unknown, ``alpha`` is
             outside (0, 1), or a relative margin is 1 or more.
-        DataError: If both arms have zero variance, or the control mean is not positive for a relative margin.
+        DataError: If both arms have zero variance, or the control mean is 0 for a relative margin.
 
     References:
         S. Wellek (2010), *Testing Statistical Hypotheses of Equivalence and Noninferiority*, 2nd ed., CRC;
@@ -311,15 +319,16 @@ def noninferiority(
     else:
         if margin >= 1.0:
             raise ParameterError(f"a relative margin must be below 1 (100 % of the control mean), got {margin!r}.")
-        if m_c <= 0.0:
-            raise DataError(f"a relative margin needs a positive control mean, got {m_c:.6g}; use an absolute margin.")
-        ratio = 1.0 - sign * margin
+        if m_c == 0.0:
+            raise DataError("a relative margin needs a non-zero control mean (it is 0); use an absolute margin.")
+        c_sign = 1.0 if m_c > 0.0 else -1.0
+        ratio = 1.0 - sign * margin * c_sign  # s·(m_t − r·m_c) = s·(m_t − m_c) + margin·|m_c|
         contrast_var = a + ratio**2 * b
         df = _welch_df(a, ratio**2 * b, treatment.n, control.n)
-        estimate = m_t / m_c - 1.0
+        estimate = (m_t - m_c) / abs(m_c)
         statistic = sign * (m_t - ratio * m_c) / math.sqrt(contrast_var)
         critical = float(special.stdtrit(df, 1.0 - alpha))
-        bound = _fieller_bound(m_t, m_c, a, b, critical, sign) - 1.0
+        bound = c_sign * (_fieller_bound(m_t, m_c, a, b, critical, sign * c_sign) - 1.0)
         threshold = -sign * margin
         method = f"one-sided Welch t non-inferiority test, relative margin (Fieller contrast), {side} bound"
     pvalue = float(special.stdtr(df, -statistic))

@@ -26,9 +26,8 @@ from abnb.stats.frequentist import (
     _check_relative_ci,
     _effect,
     _Interval,
-    _lift_se_delta,
-    _ratio_lift,
     _symmetric,
+    relative_lift,
     welch_df,
 )
 from abnb.stats.moments import _as_count, _as_finite, _finite_array
@@ -204,7 +203,7 @@ def ratio(
     *,
     alpha: float = 0.05,
     relative: bool = False,
-    relative_ci: RelativeCI = "delta",
+    relative_ci: RelativeCI = "fieller",
 ) -> Effect:
     """Compare a ratio metric ``R = Σy / Σd`` between two arms by the delta method.
 
@@ -213,7 +212,7 @@ def ratio(
     ``Var(R) ≈ (V_y − 2R·Cov(y, d) + R²·V_d) / (n·d̄²)``.
 
     * Absolute: ``R_t − R_c`` with ``se = sqrt(Var(R_t) + Var(R_c))``.
-    * Relative: ``L = R_t / R_c − 1`` with ``Var(L) ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴`` (arms independent).
+    * Relative: ``L = (R_t − R_c)/|R_c|`` with ``Var(L) ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴`` (arms independent).
 
     The statistic is ``estimate / se``, referred to Student's t with the Welch–Satterthwaite degrees of freedom
     ``df = (Var(R_t) + Var(R_c))² / (Var(R_t)²/(n_t − 1) + Var(R_c)²/(n_c − 1))`` (as GrowthBook does; practically
@@ -222,18 +221,21 @@ def ratio(
     For the relative lift, ``relative_ci`` chooses the interval (same ``df``, arms independent), as in
     :func:`~abnb.stats.welch`:
 
-    * ``"delta"`` (default): the symmetric interval above;
+    * ``"fieller"`` (default): Fieller's interval, the set of ``θ`` with
+      ``(R_t − θR_c)² ≤ t²(Var(R_t) + θ²Var(R_c))``, mapped to the lift; the p-value is that of the difference
+      ``R_t − R_c`` (interval and test agree) and ``se`` the delta-method one; ``ci_note`` describes a set that
+      is not an interval;
+    * ``"delta"``: the symmetric interval above;
     * ``"log"``: ``exp(log(R_t/R_c) ± t·se_log) − 1`` with ``se_log² = Var(R_t)/R_t² + Var(R_c)/R_c²``
-      (asymmetric); the statistic is ``log(R_t/R_c) / se_log`` and ``se`` is reported as ``(R_t/R_c)·se_log``;
-    * ``"fieller"``: Fieller's interval, the set of ``θ`` with ``(R_t − θR_c)² ≤ t²(Var(R_t) + θ²Var(R_c))``,
-      minus 1; the p-value is that of the difference ``R_t − R_c`` and ``se`` the delta-method one.
+      (asymmetric); the statistic is ``log(R_t/R_c) / se_log`` and ``se`` is reported as ``(R_t/R_c)·se_log``.
 
     Args:
         control: Ratio moments of the control arm.
         treatment: Ratio moments of the treatment arm.
         alpha: Significance level; the interval has coverage ``1 − alpha``.
-        relative: Estimate the relative lift ``R_t / R_c − 1`` instead of the difference.
-        relative_ci: Interval for the lift: ``"delta"``, ``"log"`` or ``"fieller"`` (ignored unless ``relative``).
+        relative: Estimate the relative lift ``(R_t − R_c)/|R_c|`` instead of the difference.
+        relative_ci: Interval for the lift: ``"fieller"`` (default), ``"delta"`` or ``"log"`` (ignored unless
+            ``relative``).
 
     Returns:
         The effect; ``control_mean`` and ``treatment_mean`` hold the ratios ``R_c`` and ``R_t``.
@@ -242,8 +244,7 @@ def ratio(
         ParameterError: If ``alpha`` is outside (0, 1), an arm is not ``RatioMoments`` or has fewer than 2 units,
             or ``relative_ci`` is unknown.
         DataError: If an arm's denominator sum is 0, both ratio variances are 0, ``R_c = 0`` for a relative
-            effect, the ratios have opposite signs for ``"log"``, or the Fieller interval is unbounded (``R_c`` not
-            significantly different from 0).
+            effect, or the ratios have opposite signs for ``"log"``.
 
     References:
         Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD; Kohavi, Tang & Xu
@@ -264,6 +265,7 @@ def ratio(
     method = "ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)"
     se_diff = math.sqrt(var_c + var_t)
     interval: _Interval
+    note = ""
     if not relative:
         estimate = r_t - r_c
         se = se_diff
@@ -271,26 +273,19 @@ def ratio(
         interval = _symmetric(estimate, se, df)
         method += ", absolute difference"
     else:
-        if r_c == 0.0:
-            raise DataError(
-                "the relative lift of the ratio is undefined because the control ratio is 0; use relative=False."
-            )
-        if relative_ci == "delta":
-            estimate = r_t / r_c - 1.0
-            se = _lift_se_delta(r_c, var_c, r_t, var_t)
-            if se == 0.0:
-                raise DataError("the delta-method standard error of the lift is 0; use relative=False.")
-            statistic = estimate / se
-            interval = _symmetric(estimate, se, df)
-            method += ", relative lift, delta-method CI"
-        else:
-            estimate, se, statistic, interval = _ratio_lift(
-                r_c, var_c, r_t, var_t, df, relative_ci, statistic_diff=(r_t - r_c) / se_diff, what="ratio"
-            )
-            if relative_ci == "log":
-                method += ", relative lift, log-ratio CI (exponentiated, asymmetric)"
-            else:
-                method += ", relative lift, Fieller CI; p-value from the test of the difference in ratios"
+        lift = relative_lift(
+            r_c,
+            var_c,
+            r_t,
+            var_t,
+            df,
+            relative_ci,
+            alpha=alpha,
+            statistic_diff=(r_t - r_c) / se_diff,
+            what="ratio",
+        )
+        estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
+        method += f", relative lift (R_t − R_c)/|R_c|, {lift.method}"
     return _effect(
         Effect,
         estimate=estimate,
@@ -303,4 +298,5 @@ def ratio(
         relative=relative,
         control_mean=r_c,
         treatment_mean=r_t,
+        ci_note=note,
     )

@@ -172,7 +172,7 @@ def confidence_sequence(
     Args:
         control: Moments of the control arm at the current look.
         treatment: Moments of the treatment arm at the current look.
-        relative: Estimate the lift ``m_t/m_c − 1`` (delta-method standard error) instead of ``m_t − m_c``.
+        relative: Estimate the lift ``(m_t − m_c)/|m_c|`` (delta-method standard error) instead of ``m_t − m_c``.
         tuning: ``N_tune``, the total sample size (both arms) at which the interval should be narrowest;
             GrowthBook's default is 5000. Fix it before the experiment starts.
         alpha: Significance level; the sequence covers the true effect at all sample sizes simultaneously
@@ -192,7 +192,7 @@ def confidence_sequence(
     """
     alpha = _check_alpha(alpha)
     tuning = _check_positive(tuning, "tuning")
-    fixed = welch(control, treatment, alpha=alpha, relative=relative)
+    fixed = welch(control, treatment, alpha=alpha, relative=relative, relative_ci="delta")
     estimate, se = fixed.estimate, fixed.se
     n_total = control.n + treatment.n
 

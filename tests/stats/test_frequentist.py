@@ -73,7 +73,7 @@ def test_welch_growthbook_published_absolute() -> None:
 
 def test_welch_growthbook_published_relative_delta() -> None:
     # Same source, relative difference: lift 0.70732, se 0.37879, CI [-0.03526, 1.44989], p 0.06191.
-    effect = welch(GB_CONTROL, GB_TREATMENT, relative=True)
+    effect = welch(GB_CONTROL, GB_TREATMENT, relative=True, relative_ci="delta")
     assert effect.estimate == pytest.approx(0.70732, abs=5e-6)
     assert effect.se == pytest.approx(0.37879, abs=5e-6)
     assert effect.ci_low == pytest.approx(-0.03526, abs=5e-6)
@@ -86,7 +86,7 @@ def test_welch_growthbook_published_relative_delta() -> None:
 def test_welch_growthbook_published_proportions() -> None:
     # Same source (test_two_sided_ttest_binom): 14/28 vs 16/30, relative: se 0.2717, CI [-0.47767, 0.61101],
     # p 0.80707 — a Welch test with Bernoulli variances p(1 - p).
-    effect = welch(Moments.from_counts(14, 28), Moments.from_counts(16, 30), relative=True)
+    effect = welch(Moments.from_counts(14, 28), Moments.from_counts(16, 30), relative=True, relative_ci="delta")
     assert effect.estimate == pytest.approx(0.06667, abs=5e-6)
     assert effect.se == pytest.approx(0.2717, abs=5e-5)
     assert effect.ci_low == pytest.approx(-0.47767, abs=5e-6)
@@ -113,7 +113,7 @@ def _numeric_delta_se(c: Moments, t: Moments) -> float:
 def test_relative_delta_se_matches_numeric_gradient(rng: np.random.Generator) -> None:
     for control, treatment in _samples(rng):
         c, t = Moments.from_values(control), Moments.from_values(treatment)
-        effect = welch(c, t, relative=True)
+        effect = welch(c, t, relative=True, relative_ci="delta")
         assert effect.se == pytest.approx(_numeric_delta_se(c, t), rel=1e-6)
         assert effect.estimate == pytest.approx(treatment.mean() / control.mean() - 1, rel=1e-12)
         assert effect.statistic == pytest.approx(effect.estimate / effect.se, rel=1e-12)
@@ -169,14 +169,16 @@ def test_relative_fieller_matches_root_finding(rng: np.random.Generator) -> None
         assert effect.pvalue == pytest.approx(welch(c, t).pvalue, rel=1e-12)
 
 
-def test_fieller_unbounded_when_control_mean_is_not_significant() -> None:
+def test_fieller_set_is_described_when_control_mean_is_not_significant() -> None:
     control = Moments.from_values([-1.0, 1.2, -0.9, 0.8, 0.1, -0.3])
     treatment = Moments.from_values([1.0, 2.0, 1.5, 1.7, 2.2, 0.9])
-    expected = r"unbounded.*not significantly different from 0.*relative_ci='delta'"
-    with pytest.raises(DataError, match=expected):
-        welch(control, treatment, relative=True, relative_ci="fieller")
-    # the delta method still answers
-    assert math.isfinite(welch(control, treatment, relative=True).se)
+    effect = welch(control, treatment, relative=True, relative_ci="fieller")
+    assert (effect.ci_low, effect.ci_high) == (-math.inf, math.inf)
+    assert "control mean" in effect.ci_note
+    assert "not distinguishable from 0" in effect.ci_note
+    assert effect.pvalue == welch(control, treatment).pvalue  # the test of the difference stands
+    # the delta method still answers with a finite (and here misleading) interval
+    assert math.isfinite(welch(control, treatment, relative=True, relative_ci="delta").se)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -291,10 +293,10 @@ def test_effect_presentation() -> None:
     record = effect.to_dict()
     assert list(record) == [
         "estimate", "se", "ci_low", "ci_high", "pvalue", "statistic", "df", "alpha", "method",
-        "relative", "control_mean", "treatment_mean",
+        "relative", "control_mean", "treatment_mean", "ci_note",
     ]  # fmt: skip
     frame = effect.to_frame()
-    assert frame.shape == (1, 12)
+    assert frame.shape == (1, 13)  # the flat fields, ci_note included
     assert frame.loc[0, "pvalue"] == effect.pvalue
     html = effect._repr_html_()
     assert "<table" in html

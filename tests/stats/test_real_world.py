@@ -1,0 +1,203 @@
+"""Real-world metrics: negative control means, zero-event arms, rare events. Properties over generated inputs.
+
+Each property is a class of inputs the side-by-side run with peers found wrong, not one example: a lift must keep
+the sign of the difference whatever the sign of the control mean, its default interval must never contradict the
+test of the difference, non-inferiority and chance to beat must read a negative metric like a positive one, and
+``confidence_interval()`` without a level is the interval of the call's ``alpha``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from abnb.stats import Moments, chance_to_beat, confidence_sequence, noninferiority, ratio, welch, ztest
+from abnb.stats.ratio import RatioMoments
+
+finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+spread = st.floats(min_value=0.05, max_value=50.0, allow_nan=False)
+sizes = st.integers(min_value=5, max_value=5_000)
+alphas = st.sampled_from([0.01, 0.05, 0.1, 0.2])
+
+
+def _arm(n: int, mean: float, sd: float) -> Moments:
+    """Moments with exactly this mean and sample SD (ddof 1)."""
+    total = n * mean
+    return Moments(n, total, sd * sd * (n - 1) + total * total / n)
+
+
+def _mirror(arm: Moments) -> Moments:
+    """The arm of the negated values: Σ(−y) = −Σy, Σ(−y)² = Σy²."""
+    return Moments(arm.n, -arm.sum, arm.sum_sq)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread, alpha=alphas)
+def test_the_lift_keeps_the_sign_of_the_difference_and_mirrors(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float, alpha: float
+) -> None:
+    assume(abs(m_c) > 1e-3)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    absolute = welch(control, treatment, alpha=alpha)
+    for relative_ci in ("fieller", "delta"):
+        lift = welch(control, treatment, alpha=alpha, relative=True, relative_ci=relative_ci)
+        assert math.copysign(1.0, lift.estimate) == math.copysign(1.0, absolute.estimate) or lift.estimate == 0.0
+        assert lift.estimate == pytest.approx(absolute.estimate / abs(m_c), rel=1e-9, abs=1e-12)
+        mirrored = welch(_mirror(control), _mirror(treatment), alpha=alpha, relative=True, relative_ci=relative_ci)
+        assert mirrored.estimate == pytest.approx(-lift.estimate, rel=1e-9, abs=1e-12)
+        assert mirrored.pvalue == pytest.approx(lift.pvalue, rel=1e-9)
+        if math.isfinite(lift.ci_low):
+            assert (mirrored.ci_low, mirrored.ci_high) == pytest.approx((-lift.ci_high, -lift.ci_low), rel=1e-7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread, alpha=alphas)
+def test_the_default_lift_interval_agrees_with_the_test_of_the_difference(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float, alpha: float
+) -> None:
+    assume(m_c != 0.0)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    absolute = welch(control, treatment, alpha=alpha)
+    lift = welch(control, treatment, alpha=alpha, relative=True)
+    assert lift.pvalue == absolute.pvalue  # one test: Fieller's set excludes 0 exactly when this one rejects
+    assume(abs(absolute.pvalue - alpha) > 1e-9)
+    if math.isinf(lift.ci_low) or math.isinf(lift.ci_high):
+        assert lift.ci_note  # not an interval: said in words, never a silent (−inf, inf)
+        return
+    excludes_zero = lift.ci_low > 0 or lift.ci_high < 0
+    assert excludes_zero == (absolute.pvalue < alpha)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(min_value=10_000, max_value=10_000_000),
+    x_c=st.integers(min_value=1, max_value=60),
+    x_t=st.integers(min_value=0, max_value=60),
+    alpha=alphas,
+)
+def test_rare_events_never_contradict(n: int, x_c: int, x_t: int, alpha: float) -> None:
+    control, treatment = Moments.from_counts(x_c, n), Moments.from_counts(x_t, n)
+    assume(x_c + x_t > 0)
+    absolute = ztest(control, treatment, alpha=alpha)
+    lift = ztest(control, treatment, alpha=alpha, relative=True)
+    assert lift.pvalue == absolute.pvalue
+    if math.isfinite(lift.ci_low) and math.isfinite(lift.ci_high) and abs(absolute.pvalue - alpha) > 1e-9:
+        assert (lift.ci_low > 0 or lift.ci_high < 0) == (absolute.pvalue < alpha)
+
+
+def test_ten_versus_twenty_five_events_in_ten_million() -> None:
+    """The side-by-side example: the delta interval [−33%, +333%] contradicted p = 0.011; Fieller's does not."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    control, treatment = Moments.from_counts(10, 10_000_000), Moments.from_counts(25, 10_000_000)
+    absolute = ztest(control, treatment)
+    wald = test_proportions_2indep(25, 10_000_000, 10, 10_000_000, method="wald", compare="diff")
+    assert absolute.pvalue == pytest.approx(wald.pvalue, rel=1e-9)  # 0.01123
+    fieller = ztest(control, treatment, relative=True)
+    assert fieller.pvalue == absolute.pvalue
+    assert fieller.ci_low > 0  # at least ... : the lift is positive, as the test says
+    delta = ztest(control, treatment, relative=True, relative_ci="delta")
+    assert delta.ci_low < 0 < delta.ci_high  # the contradiction the default no longer shows
+    assert delta.pvalue > 0.1
+    log = ztest(control, treatment, relative=True, relative_ci="log")
+    assert log.pvalue == pytest.approx(0.014, abs=1e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread)
+def test_chance_to_beat_reads_negative_metrics_like_positive_ones(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float
+) -> None:
+    assume(abs(m_c) > 1e-3)
+    assume(abs(m_t - m_c) > 1e-6)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    lift = chance_to_beat(control, treatment, method="lift")
+    normal = chance_to_beat(control, treatment, method="normal")
+    assert (lift.chance > 0.5) == (m_t > m_c) == (normal.chance > 0.5)
+    mirrored = chance_to_beat(_mirror(control), _mirror(treatment), method="lift")
+    assert mirrored.chance == pytest.approx(1.0 - lift.chance, abs=1e-9)
+
+
+def test_a_clearly_better_treatment_of_a_negative_metric_is_likely_better() -> None:
+    """The side-by-side example: profit −10 vs −9 per user, Welch p ≈ 1e-5; 'lift' used to say ~0."""
+    control, treatment = _arm(4000, -10.0, 10.0), _arm(4000, -9.0, 10.0)
+    assert welch(control, treatment).pvalue < 1e-4
+    assert chance_to_beat(control, treatment, method="lift").chance > 0.9999
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n_c=sizes,
+    n_t=sizes,
+    m_c=finite,
+    m_t=finite,
+    s_c=spread,
+    s_t=spread,
+    margin=st.floats(min_value=0.001, max_value=0.5),
+    direction=st.sampled_from(["increase", "decrease"]),
+)
+def test_noninferiority_of_a_negative_metric_is_the_mirror_of_a_positive_one(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float, margin: float, direction: str
+) -> None:
+    assume(abs(m_c) > 1e-2)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    flipped = "decrease" if direction == "increase" else "increase"
+    ours = noninferiority(control, treatment, margin=margin, direction=direction, relative=True)  # type: ignore[arg-type]
+    mirror = noninferiority(
+        _mirror(control),
+        _mirror(treatment),
+        margin=margin,
+        direction=flipped,
+        relative=True,  # type: ignore[arg-type]
+    )
+    assert mirror.statistic == pytest.approx(ours.statistic, rel=1e-9, abs=1e-12)
+    assert mirror.passed == ours.passed
+    assert mirror.estimate == pytest.approx(-ours.estimate, rel=1e-9, abs=1e-12)
+    if math.isfinite(ours.bound):
+        assert mirror.bound == pytest.approx(-ours.bound, rel=1e-7, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread, alpha=alphas)
+def test_confidence_sequence_and_fixed_lift_share_the_sign(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float, alpha: float
+) -> None:
+    assume(abs(m_c) > 1e-3)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    sequence = confidence_sequence(control, treatment, relative=True, alpha=alpha)
+    assert sequence.estimate == pytest.approx(welch(control, treatment, relative=True).estimate, rel=1e-12, abs=1e-15)
+    if sequence.may_stop:  # the sequence excludes 0 on the side of the difference
+        assert (sequence.ci_low > 0) == (m_t > m_c)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread, alpha=alphas)
+def test_confidence_interval_without_a_level_is_the_calls(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float, alpha: float
+) -> None:
+    assume(m_c != 0.0)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    for effect in (welch(control, treatment, alpha=alpha), welch(control, treatment, alpha=alpha, relative=True)):
+        low, high = effect.confidence_interval()
+        assert (low, high) == (effect.ci_low, effect.ci_high)
+    assert tuple(welch(control, treatment, alpha=alpha).confidence_interval(0.95)) == pytest.approx(
+        (welch(control, treatment).ci_low, welch(control, treatment).ci_high), rel=1e-12
+    )
+
+
+def test_ratio_lift_of_a_negative_ratio_keeps_the_sign() -> None:
+    rng = np.random.default_rng(3)
+    d = rng.integers(1, 5, size=(2, 500)).astype(float)
+    y = -2.0 * d + rng.normal(0.0, 1.0, size=d.shape)
+    y[1] += 0.4 * d[1]  # the treatment's ratio is less negative: better when higher is better
+    control, treatment = RatioMoments.from_values(y[0], d[0]), RatioMoments.from_values(y[1], d[1])
+    absolute = ratio(control, treatment)
+    lift = ratio(control, treatment, relative=True)
+    assert absolute.estimate > 0
+    assert lift.estimate > 0
+    assert lift.pvalue == absolute.pvalue
+    assert lift.ci_low > 0
