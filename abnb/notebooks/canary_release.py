@@ -60,7 +60,7 @@ with abnb.connect(params.database) as con:
 # `direction` says which of the two fails the metric (latency, errors: "increase"; precision: "decrease").
 
 # %%
-shift = canary.mann_whitney([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95)
+shift = canary.mann_whitney(experiment=[10, 20, 30, 40], control=[1, 2, 3, 4], confidence=0.95)
 display(shift.to_frame())
 cases = {
     "either": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95),

@@ -50,8 +50,11 @@ abnb.report.headline(result, engine=params.engine_label)
 # %% [markdown]
 # ## Effects
 #
-# Relative effect = treatment mean / control mean − 1, with a delta-method confidence interval; means use
-# Welch's t-test, proportions an unpooled z-test. Green: significantly better; red: significantly worse.
+# Relative effect = (treatment mean − control mean) / |control mean|, so a better treatment of a negative metric has a
+# positive lift. Its interval is Fieller's: it excludes 0 exactly when the test of the difference (Welch's t-test
+# for means, an unpooled z-test for proportions, the delta method for ratios) rejects, so interval and p-value
+# never disagree. Where the control mean is not distinguishable from 0 the interval is unbounded, and the data
+# notes above say what it is. Green: significantly better; red: significantly worse.
 
 # %%
 abnb.charts.effects_chart(result.to_frame())
@@ -63,7 +66,8 @@ result.table()
 # ## Variance reduction (CUPED)
 #
 # Metrics with a pre-period covariate: the same lift, adjusted by θ·(pre-period mean difference) with θ pooled over
-# arms. The relative effect divides by the unadjusted control mean; `cuped_variance_reduction` ≈ ρ².
+# arms. The relative effect is that of the adjusted means, with Fieller's interval; `cuped_variance_reduction`
+# (of the difference in means) ≈ ρ².
 
 # %%
 result.table("cuped")

@@ -100,8 +100,13 @@ class Shift(_Result):
         )
 
 
-def mann_whitney(experiment: npt.ArrayLike, control: npt.ArrayLike, *, confidence: float = 0.95) -> Shift:
+def mann_whitney(*, experiment: npt.ArrayLike, control: npt.ArrayLike, confidence: float = 0.95) -> Shift:
     """Location shift of ``experiment`` over ``control`` as Kayenta's Mann–Whitney test reports it.
+
+    Argument order: both samples are keyword-only, because Kayenta's order ``(experiment, control)`` is the
+    reverse of :func:`abnb.stats.mann_whitney`'s ``(control, treatment)``; a positional call would silently flip
+    the sign of the shift. ``estimate`` is ``experiment − control`` (= ``treatment − control`` in
+    :func:`abnb.stats.mann_whitney`, which this calls as ``mann_whitney(control, experiment)``).
 
     ``estimate = median_{i,j}(e_i − c_j)`` (Hodges–Lehmann) and the interval ``[D_(k), D_(mn+1−k)]`` inverting the
     rank-sum test (Bauer 1972), computed by :func:`abnb.stats.mann_whitney` with ``alpha = 1 − confidence``.
@@ -118,11 +123,12 @@ def mann_whitney(experiment: npt.ArrayLike, control: npt.ArrayLike, *, confidenc
 
     Raises:
         ParameterError: On empty or non-finite samples or a confidence outside (0, 1).
+        TypeError: If the samples are passed positionally (name them: ``experiment=``, ``control=``).
     """
     from abnb import stats
 
     confidence = _confidence(confidence)
-    result = stats.mann_whitney(control, experiment, alpha=1.0 - confidence)
+    result = stats.mann_whitney(control=control, treatment=experiment, alpha=1.0 - confidence)
     return Shift(
         estimate=float(result.estimate),
         ci_low=float(result.ci_low),
@@ -272,7 +278,7 @@ def judge(
     if np.array_equal(np.sort(e), np.sort(c)) or np.unique(np.concatenate([e, c])).size == 1:
         return Judgement("Pass", "canary and baseline data are identical", 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
                          e_mean, c_mean, **common)  # fmt: skip
-    shift = mann_whitney(e, c, confidence=confidence)
+    shift = mann_whitney(experiment=e, control=c, confidence=confidence)
     critical_value = tolerance * abs(shift.estimate)
     deviation = 1.0 if c_mean == 0.0 else e_mean / c_mean
     high = direction in ("increase", "either") and shift.ci_low > critical_value and deviation >= allowed_increase

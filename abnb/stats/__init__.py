@@ -7,6 +7,8 @@ methods), results are frozen dataclasses whose ``method`` names the formula.
 | --- | --- |
 | sufficient statistics | ``Moments``, ``RatioMoments`` |
 | two-sample tests | ``welch``, ``ztest``, ``fisher``, ``barnard``, ``paired`` |
+| rates (score intervals) | ``wilson``, ``proportion_difference``, ``proportion_ratio`` |
+| variance reduction by strata | ``poststratify`` |
 | ratio metrics, variance reduction | ``ratio``, ``cuped`` |
 | rank, resampling, quantiles | ``mann_whitney``, ``bootstrap``, ``quantile_ci``, ``quantile_difference`` |
 | Bayesian | ``chance_to_beat`` (methods ``beta``, ``normal``, ``lift``) |
@@ -35,6 +37,14 @@ from abnb.stats.nonparametric import (
     quantile_difference,
 )
 from abnb.stats.power import duration, mde, sample_size
+from abnb.stats.proportions import (
+    ProportionDifference,
+    ProportionInterval,
+    ProportionRatio,
+    proportion_difference,
+    proportion_ratio,
+    wilson,
+)
 from abnb.stats.ratio import RatioMoments, ratio
 from abnb.stats.sequential import (
     GroupSequentialResult,
@@ -46,6 +56,7 @@ from abnb.stats.sequential import (
 )
 from abnb.stats.simulate import CalibrationResult, PeekingResult, aa_test, calibrate, peeking
 from abnb.stats.srm import SrmResult, srm
+from abnb.stats.stratify import poststratify
 
 __all__ = [
     "BayesResult",
@@ -59,6 +70,9 @@ __all__ = [
     "Moments",
     "NonInferiorityResult",
     "PeekingResult",
+    "ProportionDifference",
+    "ProportionInterval",
+    "ProportionRatio",
     "QuantileDifferenceResult",
     "QuantileResult",
     "RatioMoments",
@@ -84,11 +98,15 @@ __all__ = [
     "noninferiority",
     "paired",
     "peeking",
+    "poststratify",
+    "proportion_difference",
+    "proportion_ratio",
     "quantile_ci",
     "quantile_difference",
     "ratio",
     "sample_size",
     "srm",
     "welch",
+    "wilson",
     "ztest",
 ]

@@ -303,8 +303,8 @@ def fieller_note(
     sign = 1.0 if m_c > 0 else -1.0
     low_branch, high_branch = sorted((sign * (r1 - 1.0), sign * (r2 - 1.0)))
     if m_c > 0 and m_t >= 0 and r1 < 0.0:
-        return f"at least {high_branch:+.3g} ({high_branch:+.1%}; Fieller's set is unbounded above: {why})"
-    return f"not an interval: lift ≤ {low_branch:+.3g} or ≥ {high_branch:+.3g} ({why})"
+        return f"at least {high_branch:+.1%} (Fieller's set is unbounded above: {why})"
+    return f"not an interval: lift ≤ {low_branch:+.1%} or ≥ {high_branch:+.1%} ({why})"
 
 
 def _ratio_lift(

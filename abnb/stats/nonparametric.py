@@ -458,6 +458,11 @@ def mann_whitney(
 ) -> ShiftResult:
     r"""Mann–Whitney U test with the Hodges–Lehmann shift and its distribution-free confidence interval.
 
+    Argument order: ``(control, treatment)``, like every two-arm test in :mod:`abnb.stats`; ``estimate`` and the
+    interval are for ``treatment − control`` and ``U`` counts treatment values above control values. (The
+    Kayenta-facing :func:`abnb.rollout.mann_whitney` takes the reverse roles, ``experiment`` then ``control``, and
+    therefore only by keyword.)
+
     With ``D_(1) ≤ … ≤ D_(mn)`` the ``mn = n_t·n_c`` ordered differences ``t_i − c_j``:
 
     * ``statistic`` ``U = #{t_i > c_j} + ½ #{t_i = c_j}``; ``pvalue`` is exactly
@@ -484,8 +489,8 @@ def mann_whitney(
     by selection on the sorted samples (``O((n_t + n_c) log)`` time and memory per pruning step).
 
     Args:
-        control: Values of the control arm.
-        treatment: Values of the treatment arm.
+        control: Values of the control arm (first positional argument).
+        treatment: Values of the treatment arm (second); the shift is ``treatment − control``.
         alpha: Significance level; the interval has coverage at least ``1 − alpha`` (exact case).
         alternative: ``"greater"`` when treatment is expected to be stochastically larger, ``"less"``, or
             ``"two-sided"``.

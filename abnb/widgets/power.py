@@ -326,7 +326,7 @@ class SampleSizeState:
 
 
 def power_at(
-    n: Any, baseline: float, treatment_rate: float, *, alpha: float = 0.05, formula: Formula = "evan-miller"
+    n: Any, baseline: float, treatment_rate: float, *, alpha: float = 0.05, formula: Formula = "unpooled"
 ) -> Any:
     """Power of a two-sided test of two proportions with ``n`` units per arm: the inverse of the sample-size formulas.
 
@@ -377,7 +377,7 @@ def compute_sample_size(
     alpha: float = 0.05,
     power: float = 0.8,
     daily_traffic: int = 5000,
-    formula: str = "evan-miller",
+    formula: str = "unpooled",
 ) -> SampleSizeState:
     """Units per arm by the four formulas of :func:`abnb.stats.sample_size`, the duration and the power curve.
 
@@ -534,13 +534,19 @@ def sample_size_app(**initial: Any) -> App:
         "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
         "power": w.FloatSlider(value=0.8, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="power"),
         "daily_traffic": w.IntSlider(value=5000, min=100, max=100_000, step=100, description="users/day"),
-        "formula": w.Dropdown(options=list(FORMULAS), value="evan-miller", description="formula"),
+        "formula": w.Dropdown(options=list(FORMULAS), value="unpooled", description="formula"),
     }
-    presets = {
+    presets: dict[str, dict[str, Any]] = {
         "10% baseline, +10%": {"baseline": 0.10, "mde": 0.10},
         "rare conversions: 1%, +10%": {"baseline": 0.01, "mde": 0.10},
         "big change: 10%, +30%": {"baseline": 0.10, "mde": 0.30},
-        "Evan Miller: 20% → 25%": {"baseline": 0.20, "mde": 0.25, "alpha": 0.05, "power": 0.8},
+        "Evan Miller: 20% → 25%": {
+            "baseline": 0.20,
+            "mde": 0.25,
+            "alpha": 0.05,
+            "power": 0.8,
+            "formula": "evan-miller",
+        },
     }
     return App(title, controls, compute_sample_size, render_sample_size, presets, initial=initial)
 

@@ -19,7 +19,7 @@ HIGH = ([10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0])
 
 def test_published_vector() -> None:
     # Kayenta MannWhitneySuite: experiment [10, 20, 30, 40] vs control [1, 2, 3, 4], 0.95 -> 22.5, [6, 39].
-    shift = mann_whitney(*HIGH, confidence=0.95)
+    shift = mann_whitney(experiment=HIGH[0], control=HIGH[1], confidence=0.95)
     assert shift.estimate == 22.5
     assert (shift.ci_low, shift.ci_high) == (6.0, 39.0)
     assert shift.pvalue == pytest.approx(2 / 70 * 1)  # exact: P(U = 16 or U = 0) = 2 / C(8, 4)

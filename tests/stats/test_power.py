@@ -8,6 +8,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from abnb.errors import ParameterError
+from abnb.stats import Moments, ztest
 from abnb.stats import power as pw
 from abnb.stats.power import duration, mde, sample_size
 
@@ -33,8 +34,21 @@ def test_evan_miller_published_calculator_value() -> None:
     # His calculator rounds to the nearest unit (1030.22 → 1,030); abnb rounds up.
     raw = _raw(0.20, 0.05)
     assert round(raw) == 1030
-    assert sample_size(0.20, 0.05) == 1031
-    assert sample_size(0.20, 0.25, relative=True) == 1031
+    assert sample_size(0.20, 0.05, formula="evan-miller") == 1031
+    assert sample_size(0.20, 0.25, relative=True, formula="evan-miller") == 1031
+
+
+def test_default_formula_is_the_unpooled_z_test() -> None:
+    # the default sizes abnb's own test (ztest, pooled=False): (z_a + z_b)² (p1 q1 + p2 q2 / k) / δ²
+    for p1, delta, k in [(0.2, 0.05, 1.0), (0.01, 0.01, 1.0), (0.1, -0.02, 2.0)]:
+        p2 = p1 + delta
+        by_hand = (Z_A + Z_B) ** 2 * (p1 * (1 - p1) + p2 * (1 - p2) / k) / delta**2
+        assert sample_size(p1, delta, ratio=k) == math.ceil(by_hand)
+        assert sample_size(p1, delta, ratio=k, formula="unpooled") == math.ceil(by_hand)
+        if delta > 0:
+            assert mde(by_hand, p1, ratio=k) == pytest.approx(delta, rel=1e-9)
+    assert sample_size(0.20, 0.05) == 1091  # Evan Miller's formula: 1,031
+    assert sample_size(0.01, 1.0, relative=True) == 2316  # Evan Miller's formula: 1,767
 
 
 def test_evan_miller_formula_by_hand() -> None:
@@ -156,3 +170,56 @@ def test_simulated_power_of_the_pooled_z_test_hits_the_target() -> None:
     z_u = (r2 - r1) / np.sqrt((r1 * (1 - r1) + r2 * (1 - r2)) / n_u)
     assert float(np.mean(np.abs(z_u) > Z_A)) == pytest.approx(0.8, abs=4 * math.sqrt(0.8 * 0.2 / reps) + 0.005)
     assert time.perf_counter() - start < 3.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the default formula powers abnb's own test; Evan Miller's formula does not
+
+_REPS = 20_000
+_POWER_FLOOR = 0.8 - 3 * math.sqrt(0.8 * 0.2 / _REPS)  # 0.7915: three binomial SEs below the target
+
+
+def _ztest_power(n_c: int, n_t: int, p_c: float, p_t: float, rng: np.random.Generator) -> float:
+    """Share of ``_REPS`` simulated experiments in which abnb's ``ztest`` (unpooled, two-sided, α 0.05) rejects."""
+    x_c, x_t = rng.binomial(n_c, p_c, _REPS), rng.binomial(n_t, p_t, _REPS)
+    r_c, r_t = x_c / n_c, x_t / n_t
+    se = np.sqrt(r_c * (1 - r_c) / n_c + r_t * (1 - r_t) / n_t)
+    z = np.divide(r_t - r_c, se, out=np.zeros(_REPS), where=se > 0)  # se = 0: ztest refuses, counted as no rejection
+    # the vectorised statistic is abnb's ztest (checked on the first draws)
+    for i in range(3):
+        effect = ztest(Moments.from_counts(int(x_c[i]), n_c), Moments.from_counts(int(x_t[i]), n_t))
+        assert effect.statistic == pytest.approx(z[i], rel=1e-12)
+        assert (effect.pvalue < 0.05) == (abs(z[i]) > Z_A)
+    return float(np.mean(np.abs(z) > Z_A))
+
+
+# baselines 1 %, 5 %, 20 %, 50 % × relative effects +10 %, +50 %, +100 % (50 % → 100 % is no rate) and an absolute
+# decrease of a fifth of the baseline
+_GRID = [
+    (baseline, effect, relative)
+    for baseline in (0.01, 0.05, 0.2, 0.5)
+    for effect, relative in ((0.1, True), (0.5, True), (1.0, True), (-0.2 * baseline, False))
+    if 0.0 < (baseline * (1 + effect) if relative else baseline + effect) < 1.0
+]
+
+
+def test_default_sample_size_powers_abnbs_ztest_and_evan_miller_falls_short() -> None:
+    start = time.perf_counter()
+    rng = np.random.default_rng(20240611)
+    short = []
+    for baseline, effect, relative in _GRID:
+        treated = baseline * (1 + effect) if relative else baseline + effect
+        n = sample_size(baseline, effect, relative=relative)
+        simulated = _ztest_power(n, n, baseline, treated, rng)
+        assert simulated >= _POWER_FLOOR, (baseline, effect, n, simulated)
+        n_em = sample_size(baseline, effect, relative=relative, formula="evan-miller")
+        simulated_em = _ztest_power(n_em, n_em, baseline, treated, rng)
+        if simulated_em < _POWER_FLOOR:
+            short.append((baseline, treated, n_em, simulated_em))
+    # Why the default changed: Evan Miller's null variance at the baseline (2·p1 q1 < p1 q1 + p2 q2 for an increase)
+    # leaves the unpooled z-test under-powered, worst for large relative effects on small rates
+    # (1 % → 2 %: 1,767 per arm, power ≈ 0.69; the unpooled formula's 2,316 give 0.80).
+    assert len(short) >= 5
+    assert min(power for *_, power in short) < 0.72
+    assert any(b == 0.01 and t == pytest.approx(0.02) and n == 1767 for b, t, n, _ in short)
+    assert time.perf_counter() - start < 5.0

@@ -91,7 +91,7 @@ def test_sample_size_uses_abnb_formulas_and_duration() -> None:
 def test_evan_miller_published_example() -> None:
     # evanmiller.org/ab-testing/sample-size.html: 20% → 25% (+5 points absolute), α = 0.05, power 0.8: 1,030
     # (1030.2 unrounded; abnb rounds up).
-    state = power.compute_sample_size(baseline=0.20, mde=0.25)
+    state = power.compute_sample_size(baseline=0.20, mde=0.25, formula="evan-miller")
     assert state.treatment_rate == pytest.approx(0.25)
     assert state.n_per_arm == 1031
 
