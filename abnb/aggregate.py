@@ -7,30 +7,37 @@ finds the shifts of the mean metrics' sums, :func:`build_pilot_query`):
    exposure). A unit seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison.
    Exposure rows with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with only such rows
    is excluded and counted like one in several arms).
-2. ``p<k>`` (event level): per group of metrics one scan can serve (one table, same ``unit`` and ``ts``; other
-   metrics alone), each unit's rows at or after its first exposure (and before ``as_of``) reduced to one value per
-   metric, and the pre-exposure lookback reduced the same way for covariates.
+2. ``p<k>`` (event level): per group of values one scan can serve (one table, same ``unit`` and ``ts``; other
+   SQL alone), each unit's rows at or after its first exposure (before exposure + ``window_hours`` when the metric
+   has a conversion window, and before ``as_of``) reduced to one value per metric and denominator, and the
+   pre-exposure lookbacks reduced the same way for covariates (the metric's own ``covariate_days``, a ratio
+   denominator's, and ``covariates`` of other SQL with ``days``); a covariate without a window (a model's
+   prediction) is its SQL reduced per unit.
 3. ``units``: exposures left-joined to those steps, missing values as 0 — or, at unit level, the table itself
-   (trusted to hold one row per unit).
+   (trusted to hold one row per unit). Capped values are winsorised here: at ``$cap_<i>``, or at a quantile of the
+   uncapped values (``units_raw``) over the units in a single arm, computed in a one-row ``caps`` step.
 4. ``cells``: one ``GROUP BY`` of the units by arm × every segment column: ``n``, ``Σ(y − c)``, ``Σ(y − c)²`` (and
-   ``Σx``, ``Σx²``, ``Σxy`` for covariates and denominators).
+   ``Σx``, ``Σx²``, ``Σxy`` for covariates and denominators), and the sums and cross products of every variable of
+   a metric with several (:class:`~abnb.stats.joint.JointMoments`); a sum needed twice is taken once.
 5. The result: the cells rolled up by ``GROUPING SETS`` (arm; arm × each segment) — a few dozen rows whatever the
    number of units.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from abnb.engine import BaseConnection, identifier, table_expr, validate_identifier, validate_table_name, wall_clock
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
-from abnb.metrics import Metric
+from abnb.metrics import Covariate, Metric
 from abnb.stats import Moments, RatioMoments
+from abnb.stats.joint import JointMoments
 
 ArmStats = Moments | RatioMoments
 
@@ -44,10 +51,12 @@ __all__ = [
     "aggregate",
     "build_query",
     "build_sample_query",
+    "check_covariate",
     "check_exposures",
     "check_inputs",
     "check_metric",
     "data_extent",
+    "for_dialect",
     "unit_values",
 ]
 
@@ -147,11 +156,24 @@ def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Condition)
 
 @dataclass(frozen=True)
 class _Part:
-    """One per-unit value the units step needs: metric ``index``'s values (``m``) or its denominator's (``d``)."""
+    """One per-unit value (or two) a per-unit step computes.
+
+    Attributes:
+        name: Prefix of its columns: ``m<i>`` (metric ``i``), ``d<i>`` (its denominator), ``k<i>_<j>`` (its
+            ``j``-th covariate of other SQL).
+        metric: The metric whose SQL and aggregate it reads.
+        index: The metric's position in the analysis.
+        post: Whether it computes ``<name>_y``, the value from exposure on (in the window, if any).
+        lookback: Parameter with the days of its pre-period ``<name>_x`` (``None``: no pre-period).
+        window: Parameter with the conversion window in microseconds (``None``: no window).
+    """
 
     name: str
     metric: Metric
     index: int
+    post: bool = True
+    lookback: str | None = None
+    window: str | None = None
 
 
 def _single_table(query: exp.Query) -> exp.Table | None:
@@ -217,10 +239,10 @@ def _fused_rows(parts: Sequence[_Part]) -> exp.Select:
 
 
 def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.Select:
-    """Per exposed unit, each part's ``<name>_y`` and, with a covariate, ``<name>_x``.
+    """Per exposed unit, each part's ``<name>_y`` and, with a pre-period, ``<name>_x``.
 
-    ``y`` reduces the rows at or after exposure, ``x`` those in the lookback before it, from ``rows`` (a metric's
-    SQL, or the fused scan of several).
+    ``y`` reduces the rows at or after exposure (and before exposure + the window, if any), ``x`` those in the
+    lookback before it, from ``rows`` (a metric's SQL, or the fused scan of several).
     """
     from sqlglot import exp
 
@@ -234,13 +256,19 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
         member: exp.Expression = (
             exp.Not(this=exp.Is(this=_col(f"f_{part.name}", m), expression=exp.Null())) if counted else exp.true()
         )
-        after = exp.and_(exp.GTE(this=ts.copy(), expression=exposed_at.copy()), member.copy())
-        selects.append(_alias(_unit_value(part.metric, value, after), f"{part.name}_y"))
+        if part.post:
+            after = exp.and_(exp.GTE(this=ts.copy(), expression=exposed_at.copy()), member.copy())
+            if part.window is not None:
+                end = exp.TimestampAdd(
+                    this=exposed_at.copy(),
+                    expression=exp.Cast(this=exp.Placeholder(this=part.window), to=exp.DataType.build("BIGINT")),
+                    unit=exp.var("MICROSECOND"),
+                )
+                after = exp.and_(after, exp.LT(this=ts.copy(), expression=end))
+            selects.append(_alias(_unit_value(part.metric, value, after), f"{part.name}_y"))
         lower: exp.Expression = exposed_at.copy()
-        if part.metric.covariate_days is not None:
-            lookback = exp.ToDays(
-                this=exp.Cast(this=exp.Placeholder(this=f"lookback_{part.index}"), to=exp.DataType.build("INT"))
-            )
+        if part.lookback is not None:
+            lookback = exp.ToDays(this=exp.Cast(this=exp.Placeholder(this=part.lookback), to=exp.DataType.build("INT")))
             lower = exp.Sub(this=exposed_at.copy(), expression=lookback)
             before = exp.and_(
                 exp.LT(this=ts.copy(), expression=exposed_at.copy()),
@@ -256,12 +284,7 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
     )
     return (
         exp.select(*selects)
-        .from_(
-            exp.Table(
-                this=exp.to_identifier("assignment", quoted=True),
-                alias=exp.TableAlias(this=exp.to_identifier(a, quoted=True)),
-            )
-        )
+        .from_(_assignment_table(a))
         .join(
             rows.subquery(exp.to_identifier(m, quoted=True)),
             on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
@@ -271,17 +294,67 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
     )
 
 
+def _assignment_table(alias: str) -> exp.Table:
+    from sqlglot import exp
+
+    return exp.Table(
+        this=exp.to_identifier("assignment", quoted=True),
+        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
+    )
+
+
+def _value_cte(part: _Part) -> exp.Select:
+    """Per exposed unit, ``<name>_x``: the rows of a covariate without a window (``unit``, ``value``) reduced."""
+    from sqlglot import exp
+
+    m, a = "m", "a"
+    value = exp.Cast(this=_col("value", m), to=exp.DataType.build("DOUBLE"))
+    return (
+        exp.select(_col("unit", a), _alias(_unit_value(part.metric, value, exp.true()), f"{part.name}_x"))
+        .from_(_assignment_table(a))
+        .join(
+            part.metric.query.subquery(exp.to_identifier(m, quoted=True)),
+            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+        )
+        .group_by(_col("unit", a))
+    )
+
+
+def _parts(metrics: Sequence[Metric]) -> list[_Part]:
+    """Every per-unit value of an event-level analysis: metrics, denominators, covariates of other SQL."""
+    parts = [
+        _Part(
+            f"m{i}",
+            m,
+            i,
+            lookback=f"lookback_{i}" if m.covariate_days is not None else None,
+            window=f"window_{i}" if m.window_hours is not None else None,
+        )
+        for i, m in enumerate(metrics)
+    ]
+    for i, m in enumerate(metrics):
+        d = m.denominator
+        if d is not None:
+            lookback = f"lookback_{i}" if d.covariate_days is not None else None
+            parts.append(_Part(f"d{i}", d, i, lookback=lookback, window=f"window_{i}" if d.window_hours else None))
+    for i, m in enumerate(metrics):
+        for j, covariate in enumerate(m.covariates):
+            lookback = f"lookback_{i}_{j}" if covariate.windowed else None
+            parts.append(_Part(f"k{i}_{j}", covariate.as_metric(m.name), i, post=False, lookback=lookback))
+    return parts
+
+
 def _metric_ctes(metrics: Sequence[Metric]) -> list[tuple[str, list[_Part], exp.Select]]:
-    """The per-unit steps of an event-level analysis: one per group of metrics that one scan can serve."""
-    parts = [_Part(f"m{i}", m, i) for i, m in enumerate(metrics)]
-    parts += [_Part(f"d{i}", m.denominator, i) for i, m in enumerate(metrics) if m.denominator is not None]
+    """The per-unit steps of an event-level analysis: one per group of values that one scan can serve."""
     groups: dict[str, list[_Part]] = {}
-    for part in parts:
-        shape = _scan_shape(part.metric.query)
+    for part in _parts(metrics):
+        shape = _scan_shape(part.metric.query) if part.post or part.lookback is not None else None
         groups.setdefault(shape[0] if shape else f"alone:{part.name}", []).append(part)
     steps = []
     for k, members in enumerate(groups.values()):
-        if len(members) == 1:
+        if len(members) == 1 and not members[0].post and members[0].lookback is None:
+            steps.append((f"p{k}", members, _value_cte(members[0])))
+        elif len(members) == 1:
             steps.append((f"p{k}", members, _metric_cte(members, members[0].metric.query, fused=False)))
         else:
             steps.append((f"p{k}", members, _metric_cte(members, _fused_rows(members), fused=True)))
@@ -330,7 +403,7 @@ def _filter(source: ExposureSource, alias: str, *, has_start: bool) -> exp.Condi
 
 @dataclass(frozen=True)
 class _Plan:
-    """Where the ``units`` step keeps each metric's per-unit values, and which of them are shifted.
+    """Where the ``units`` step keeps each metric's per-unit values, which are shifted, and which are capped.
 
     Attributes:
         y: Per metric, the ``units`` column with its value.
@@ -339,6 +412,11 @@ class _Plan:
         unit_values: At unit level, column -> the expression reading it from the table.
         indicators: Columns whose unit value is the indicator ``value > 0`` (``aggregate = "any"``): their Σy is
             ``COUNT_IF(value > 0)`` and their Σy² the same column, since 0/1 values are their own squares.
+        variables: Per metric, ``(name, column)`` of each of its :attr:`Metric.variables` (``y``, ``d``, ``x``,
+            ``w``, covariates), the layout of its :class:`JointMoments`.
+        caps: Capped column -> the parameter of its cap: ``cap_<i>`` (a fixed cap, applied where the column is
+            made) or ``cap_quantile_<i>`` (a quantile of the column over the analysed units, computed in the
+            ``caps`` step).
     """
 
     y: tuple[str, ...]
@@ -346,11 +424,27 @@ class _Plan:
     pilots: dict[str, exp.Expression]
     unit_values: dict[str, exp.Expression]
     indicators: frozenset[str] = frozenset()
+    variables: tuple[tuple[tuple[str, str], ...], ...] = ()
+    caps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def quantile_caps(self) -> dict[str, str]:
+        """The columns capped at a quantile, with their parameter."""
+        return {column: p for column, p in self.caps.items() if p.startswith("cap_quantile_")}
 
 
 def _shifted(metric: Metric) -> bool:
     """Whether the metric's sums are taken around a pilot value (means; counts, proportions and ratios are not)."""
     return metric.kind == "mean" and metric.aggregate in ("sum", "max")
+
+
+def _cap_parameter(metric: Metric, index: int) -> str | None:
+    """The parameter holding metric ``index``'s cap (``None`` if it is not capped)."""
+    if metric.cap is not None:
+        return f"cap_{index}"
+    if metric.cap_quantile is not None:
+        return f"cap_quantile_{index}"
+    return None
 
 
 def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Expression:
@@ -374,6 +468,25 @@ def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Ex
     return exp.Coalesce(this=exp.Subquery(this=first.limit(1)), expressions=[exp.Literal.number(0)])
 
 
+def _at_most(value: exp.Expression, cap: exp.Expression) -> exp.Expression:
+    """``CASE WHEN value > cap THEN cap ELSE value END``: the value winsorised at ``cap`` (values are never NULL).
+
+    A ``CASE`` rather than ``LEAST``, which SQLGlot wraps in NULL checks for DuckDB (whose ``LEAST`` skips NULLs).
+    """
+    from sqlglot import exp
+
+    return exp.Case().when(exp.GT(this=value, expression=cap), cap.copy()).else_(value.copy())
+
+
+def _fixed_cap(value: exp.Expression, parameter: str | None) -> exp.Expression:
+    """``value`` winsorised at ``$cap_<i>`` for a fixed cap; the value itself otherwise (quantile caps come later)."""
+    from sqlglot import exp
+
+    if parameter is None or parameter.startswith("cap_quantile_"):
+        return value
+    return _at_most(value, exp.Cast(this=exp.Placeholder(this=parameter), to=exp.DataType.build("DOUBLE")))
+
+
 def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
     """Name the per-unit value columns; at unit level, metrics reading the same column the same way share one."""
     from sqlglot import exp
@@ -382,12 +495,14 @@ def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
     xs: list[str | None] = []
     pilots: dict[str, exp.Expression] = {}
     unit_values: dict[str, exp.Expression] = {}
-    keys: dict[tuple[str, bool, bool], str] = {}
+    keys: dict[tuple[str, bool, bool, str | None], str] = {}
     indicators: set[str] = set()
+    variables: list[tuple[tuple[str, str], ...]] = []
+    caps: dict[str, str] = {}
     zero = exp.Literal.number(0)
 
-    def read(column: str, metric: Metric, *, indicator: bool, shifted: bool) -> str:
-        name = keys.setdefault((column, indicator, shifted), f"v{len(keys)}")
+    def read(column: str, metric: Metric, *, indicator: bool, shifted: bool, cap: str | None = None) -> str:
+        name = keys.setdefault((column, indicator, shifted, cap), f"v{len(keys)}")
         if name not in unit_values:
             raw: exp.Expression = exp.Coalesce(
                 this=exp.Cast(
@@ -395,24 +510,37 @@ def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
                 ),
                 expressions=[zero.copy()],
             )
-            unit_values[name] = raw
+            unit_values[name] = _fixed_cap(raw, cap)
             if indicator:
                 indicators.add(name)
             if shifted:
                 pilots[name] = _pilot(source, metric, column)
+            if cap is not None:
+                caps[name] = cap
         return name
 
     for i, metric in enumerate(metrics):
         shifted = _shifted(metric)
+        cap = _cap_parameter(metric, i)
         if source.level == "unit":
             if metric.column is None:
                 raise SpecError(
                     f"metric {metric.name!r} has SQL, but exposures table {source.table!r} is declared unit-level; "
                     "give the metric a `column` of that table, or declare the exposures at event level."
                 )
-            ys.append(read(metric.column, metric, indicator=metric.aggregate == "any", shifted=shifted))
-            second = metric.covariate_column or metric.denominator_column
-            xs.append(None if second is None else read(second, metric, indicator=False, shifted=shifted))
+            ys.append(read(metric.column, metric, indicator=metric.aggregate == "any", shifted=shifted, cap=cap))
+            own: list[tuple[str, str]] = [("y", ys[-1])]
+            second: str | None = None
+            if metric.denominator_column is not None:
+                second = read(metric.denominator_column, metric, indicator=False, shifted=shifted)
+                own.append(("d", second))
+            elif metric.covariate_column is not None:
+                second = read(metric.covariate_column, metric, indicator=False, shifted=shifted, cap=cap)
+                own.append(("x", second))
+            xs.append(second)
+            for column in metric.covariate_columns:
+                own.append((column, read(column, metric, indicator=False, shifted=shifted, cap=cap)))
+            variables.append(tuple(own))
             continue
         if metric.column is not None:
             raise SpecError(
@@ -421,19 +549,42 @@ def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
             )
         ys.append(f"m{i}_y")
         xs.append(f"m{i}_x" if metric.has_covariate or metric.kind == "ratio" else None)
-        if metric.aggregate == "any":  # already 0/1 per unit
-            indicators.update(c for c in (ys[-1], xs[-1]) if c is not None)
+        if metric.aggregate == "any":  # already 0/1 per unit (a ratio's denominator has its own aggregate)
+            indicators.update(c for c in (ys[-1], xs[-1] if metric.kind != "ratio" else None) if c is not None)
         if shifted:
             pilots[f"m{i}_y"] = _pilot(source, metric, None)
             if metric.has_covariate:
                 pilots[f"m{i}_x"] = pilots[f"m{i}_y"].copy()
-    return _Plan(tuple(ys), tuple(xs), pilots, unit_values, frozenset(indicators))
+        if metric.kind == "ratio":
+            own = [("y", f"m{i}_y"), ("d", f"m{i}_x")]
+            if metric.covariate_days is not None:
+                own += [("x", f"m{i}_px"), ("w", f"m{i}_pw")]
+            capped = [f"m{i}_y", f"m{i}_px"] if metric.covariate_days is not None else [f"m{i}_y"]
+        else:
+            own = [("y", f"m{i}_y")] + ([("x", f"m{i}_x")] if metric.has_covariate else [])
+            capped = [column for _, column in own]
+        for j, covariate in enumerate(metric.covariates):
+            column = f"m{i}_k{j}"
+            own.append((covariate.name, column))
+            capped.append(column)
+            if covariate.aggregate in ("sum", "max"):
+                pilots[column] = _pilot(source, covariate.as_metric(metric.name), None)
+        variables.append(tuple(own))
+        if cap is not None:
+            caps.update(dict.fromkeys(capped, cap))
+    return _Plan(tuple(ys), tuple(xs), pilots, unit_values, frozenset(indicators), tuple(variables), caps)
 
 
 def _units(
     source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str], plan: _Plan, *, has_start: bool
 ) -> tuple[exp.Select, exp.Select]:
-    """The steps before ``units`` (as a query to add ``WITH`` clauses to) and ``units``: one row per unit."""
+    """The steps before ``units`` (as a query to add ``WITH`` clauses to) and ``units``: one row per unit.
+
+    Fixed caps are applied where a column is made; quantile caps need every unit's value first, so the units are
+    then made in three steps: ``units_raw`` (uncapped), ``caps`` (one row: each capped column's quantile over the
+    units in a single arm) and ``units`` (each capped column at ``LEAST(value, cap)``, and the cap itself as
+    ``cap_<column>``, which the cells and the result carry up).
+    """
     from sqlglot import exp
 
     query = exp.select()
@@ -446,17 +597,12 @@ def _units(
             .from_(table_expr(source.table, "exposures table", alias="t"))
             .where(_filter(source, "t", has_start=has_start))
         )
-        return query, units
+        return _quantile_caps(query, units, segments, plan)
     query = query.with_("assignment", as_=_assignment(source, segments, has_start=has_start))
     units_selects: list[exp.Expression] = [_col("unit", "a"), _col("arm", "a"), *[_col(s, "a") for s in segments]]
-    units = exp.select().from_(
-        exp.Table(
-            this=exp.to_identifier("assignment", quoted=True),
-            alias=exp.TableAlias(this=exp.to_identifier("a", quoted=True)),
-        )
-    )
+    units = exp.select().from_(_assignment_table("a"))
     zero = exp.Literal.number(0)
-    columns: dict[str, tuple[str, str]] = {}  # units column -> (step, its column)
+    columns: dict[str, tuple[str, str]] = {}  # step column -> (step, its column)
     for step, parts, cte in _metric_ctes(metrics):
         query = query.with_(step, as_=cte)
         units = units.join(
@@ -465,17 +611,64 @@ def _units(
             join_type="left",
         )
         for part in parts:
-            columns[f"{part.name}_y"] = (step, f"{part.name}_y")
-            if part.metric.covariate_days is not None:
+            if part.post:
+                columns[f"{part.name}_y"] = (step, f"{part.name}_y")
+            if part.lookback is not None or not part.post:
                 columns[f"{part.name}_x"] = (step, f"{part.name}_x")
     for i, metric in enumerate(metrics):
         wanted = [(plan.y[i], f"m{i}_y")]
         if plan.x[i] is not None:  # the denominator of a ratio takes the covariate's place: x
             wanted.append((f"m{i}_x", f"d{i}_y" if metric.denominator is not None else f"m{i}_x"))
+        if metric.kind == "ratio" and metric.covariate_days is not None:  # ratio CUPED: both pre-periods
+            wanted += [(f"m{i}_px", f"m{i}_x"), (f"m{i}_pw", f"d{i}_x")]
+        wanted += [(f"m{i}_k{j}", f"k{i}_{j}_x") for j in range(len(metric.covariates))]
         for name, source_column in wanted:
             step, column = columns[source_column]
-            units_selects.append(_alias(exp.Coalesce(this=_col(column, step), expressions=[zero.copy()]), name))
-    return query, units.select(*units_selects)
+            value = exp.Coalesce(this=_col(column, step), expressions=[zero.copy()])
+            units_selects.append(_alias(_fixed_cap(value, plan.caps.get(name)), name))
+    return _quantile_caps(query, units.select(*units_selects), segments, plan)
+
+
+def _quantile_caps(
+    query: exp.Select, units: exp.Select, segments: Sequence[str], plan: _Plan
+) -> tuple[exp.Select, exp.Select]:
+    """Cap the columns with a quantile cap (see :func:`_units`); without any, ``units`` as it is."""
+    from sqlglot import exp
+
+    capped = plan.quantile_caps
+    if not capped:
+        return query, units
+    raw, caps = "units_raw", "caps"
+    query = query.with_(raw, as_=units)
+    double = exp.DataType.build("DOUBLE")
+    quantiles = [
+        _alias(
+            exp.PercentileCont(
+                this=_col(column, "r"), expression=exp.Cast(this=exp.Placeholder(this=parameter), to=double)
+            ),
+            column,
+        )
+        for column, parameter in capped.items()
+    ]
+    raw_table = exp.Table(
+        this=exp.to_identifier(raw, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("r", quoted=True))
+    )
+    single_arm = exp.Not(this=exp.Is(this=_col("arm", "r"), expression=exp.Null()))
+    query = query.with_(caps, as_=exp.select(*quantiles).from_(raw_table.copy()).where(single_arm))
+    selects: list[exp.Expression] = [_col("unit", "r"), _col("arm", "r"), *[_col(s, "r") for s in segments]]
+    for expression in units.expressions:
+        name = expression.alias_or_name
+        if name in ("unit", "arm") or name in segments:
+            continue
+        if name in capped:
+            selects.append(_alias(_at_most(_col(name, "r"), _col(name, "c")), name))
+            selects.append(_alias(_col(name, "c"), f"cap_{name}"))
+        else:
+            selects.append(_col(name, "r"))
+    caps_table = exp.Table(
+        this=exp.to_identifier(caps, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("c", quoted=True))
+    )
+    return query, exp.select(*selects).from_(raw_table).join(caps_table, join_type="cross")
 
 
 def build_pilot_query(source: ExposureSource, metrics: Sequence[Metric]) -> exp.Select | None:
@@ -489,6 +682,23 @@ def build_pilot_query(source: ExposureSource, metrics: Sequence[Metric]) -> exp.
     return exp.select(*[_alias(p, f"shift_{name}") for name, p in pilots.items()]) if pilots else None
 
 
+@dataclass(frozen=True)
+class _Joint:
+    """Where the result holds one metric's :class:`JointMoments`.
+
+    Attributes:
+        names: The variables (:attr:`Metric.variables`).
+        columns: The ``units`` column of each variable (its shift is ``$shift_<column>`` if shifted).
+        sums: The result column with ``Σ(z_i − c_i)`` of each variable.
+        cross: The result column with ``Σ(z_i − c_i)(z_j − c_j)`` of each pair (a symmetric table).
+    """
+
+    names: tuple[str, ...]
+    columns: tuple[str, ...]
+    sums: tuple[str, ...]
+    cross: tuple[tuple[str, ...], ...]
+
+
 def build_query(
     source: ExposureSource,
     metrics: Sequence[Metric],
@@ -499,20 +709,31 @@ def build_query(
     """Build the single aggregate query of an analysis.
 
     Steps: ``units`` (one row per unit: arm, segments and per-unit values; computed from events at event level,
-    read from the table at unit level), ``cells`` (one ``GROUP BY`` over arm × every segment column: the only pass
-    over the units) and the result, a roll-up of the few cells by ``GROUPING SETS`` (arm; arm × each segment).
-    Sums of a mean metric are taken around a shift bound as ``$shift_<column>`` (:func:`build_pilot_query`).
+    read from the table at unit level; capped), ``cells`` (one ``GROUP BY`` over arm × every segment column: the
+    only pass over the units) and the result, a roll-up of the few cells by ``GROUPING SETS`` (arm; arm × each
+    segment). Sums of a mean metric are taken around a shift bound as ``$shift_<column>``
+    (:func:`build_pilot_query`).
 
     The query takes bound parameters ``$as_of`` (exclusive end of the data window; unused at unit level without
     ``ts``), ``$experiment`` (when the source has an experiment column), ``$start`` (when ``has_start``),
-    ``$lookback_<i>`` (metrics with a covariate days window) and the shifts. :func:`query_parameters` builds the
-    first four.
+    ``$lookback_<i>`` (metrics with a covariate days window), ``$lookback_<i>_<j>`` (their covariates with a
+    window), ``$window_<i>`` (conversion windows, in microseconds), ``$cap_<i>`` / ``$cap_quantile_<i>`` (caps)
+    and the shifts. :func:`query_parameters` builds all but the shifts.
 
     Returns:
         A SQLGlot ``SELECT`` returning per arm (and arm × segment level) ``n`` and, for metric ``i``,
         ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate or denominator, ``m<i>_x_sum``, ``m<i>_x_sum_sq``,
-        ``m<i>_xy_sum``; plus ``g_<segment>`` grouping flags (0 when the row is broken down by that segment).
+        ``m<i>_xy_sum``; the sums and cross products of its :attr:`Metric.variables` (``j<i>_…``, or the
+        ``m<i>_…`` column holding the same sum); ``cap_<column>`` with each quantile cap; plus ``g_<segment>``
+        grouping flags (0 when the row is broken down by that segment).
     """
+    return _build_query(source, tuple(metrics), tuple(segments), has_start)[0]
+
+
+def _build_query(
+    source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str], has_start: bool
+) -> tuple[exp.Select, tuple[_Joint, ...]]:
+    """:func:`build_query` and where its result holds each metric's joint moments."""
     from sqlglot import exp
 
     if not metrics:
@@ -536,6 +757,7 @@ def build_query(
     final_selects += [_alias(exp.Grouping(expressions=[_col(s)]), f"g_{s}") for s in segments]
     final_selects.append(_alias(exp.Sum(this=_col("n")), "n"))
     sums: dict[tuple[str, ...], str] = {}  # (sum kind, columns) -> its column in cells: shared columns, shared sums
+    finals: dict[str, str] = {}  # cells column -> the first result column summing it
 
     def indicator(column: str) -> exp.Expression:
         return exp.Case().when(exp.GT(this=_col(column, "u"), expression=zero.copy()), one.copy()).else_(zero.copy())
@@ -551,18 +773,46 @@ def build_query(
             return exp.Sum(this=x)
         return exp.Sum(this=exp.Mul(this=x, expression=x.copy() if kind == "sum_sq" else y))
 
+    def cell(key: tuple[str, ...]) -> str:
+        if key[0] == "sum_sq" and key[1] in plan.indicators:
+            key = ("sum", key[1])
+        if key[0] == "xy_sum" and key not in sums and (key[0], key[2], key[1]) in sums:
+            key = (key[0], key[2], key[1])  # Σxy = Σyx: one sum whichever way round it was first asked for
+        if key not in sums:
+            sums[key] = f"s{len(sums)}"
+            cell_selects.append(_alias(aggregated(key), sums[key]))
+        return sums[key]
+
+    def result(key: tuple[str, ...], alias: str) -> str:
+        """The result column with the sum ``key``: one already summing its cells column, else a new ``alias``."""
+        column = cell(key)
+        if column not in finals:
+            finals[column] = alias
+            final_selects.append(_alias(exp.Sum(this=_col(column)), alias))
+        return finals[column]
+
     for i, (y_column, x_column) in enumerate(zip(plan.y, plan.x, strict=True)):
         keys: list[tuple[str, ...]] = [("sum", y_column), ("sum_sq", y_column)]
         if x_column is not None:
             keys += [("sum", x_column), ("sum_sq", x_column), ("xy_sum", x_column, y_column)]
         names = ["sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum"]
         for name, key in zip(names, keys, strict=False):
-            if key[0] == "sum_sq" and key[1] in plan.indicators:
-                key = ("sum", key[1])
-            if key not in sums:
-                sums[key] = f"s{len(sums)}"
-                cell_selects.append(_alias(aggregated(key), sums[key]))
-            final_selects.append(_alias(exp.Sum(this=_col(sums[key])), f"m{i}_{name}"))
+            column = cell(key)
+            finals.setdefault(column, f"m{i}_{name}")
+            final_selects.append(_alias(exp.Sum(this=_col(column)), f"m{i}_{name}"))
+    layout: list[_Joint] = []
+    for i, variables in enumerate(plan.variables):
+        names_, columns = tuple(n for n, _ in variables), tuple(c for _, c in variables)
+        totals = tuple(result(("sum", c), f"j{i}_s{a}") for a, c in enumerate(columns))
+        table = [["" for _ in columns] for _ in columns]
+        for a, first in enumerate(columns):
+            for b in range(a, len(columns)):
+                key = ("sum_sq", first) if a == b else ("xy_sum", columns[b], first)
+                table[a][b] = table[b][a] = result(key, f"j{i}_c{a}_{b}")
+        layout.append(_Joint(names_, columns, totals, tuple(map(tuple, table))))
+    for column in plan.quantile_caps:  # every unit carries the same cap: its maximum over the cells is the cap
+        cell_selects.append(_alias(exp.Max(this=_col(f"cap_{column}", "u")), f"cap_{column}"))
+        final_selects.append(_alias(exp.Max(this=_col(f"cap_{column}")), f"cap_{column}"))
     cells = (
         exp.select(*cell_selects)
         .from_(
@@ -580,7 +830,7 @@ def build_query(
         query.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     else:
         query = query.group_by(_col("arm"))
-    return query
+    return query, tuple(layout)
 
 
 def query_parameters(
@@ -601,17 +851,35 @@ def query_parameters(
     for i, metric in enumerate(metrics):
         if metric.covariate_days is not None:
             params[f"lookback_{i}"] = metric.covariate_days
+        for j, covariate in enumerate(metric.covariates):
+            if covariate.days is not None:
+                params[f"lookback_{i}_{j}"] = covariate.days
+        if metric.window_hours is not None:
+            params[f"window_{i}"] = round(metric.window_hours * 3_600_000_000)  # microseconds
+        if metric.cap is not None:
+            params[f"cap_{i}"] = metric.cap
+        if metric.cap_quantile is not None:
+            params[f"cap_quantile_{i}"] = metric.cap_quantile
     return params
+
+
+def _outcome_only(metric: Metric) -> Metric:
+    """The metric without covariates of other SQL or columns (a sample of its values does not need them)."""
+    if not metric.covariates and not metric.covariate_columns:
+        return metric
+    return dataclasses.replace(metric, covariates=(), covariate_columns=())
 
 
 def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: bool = False) -> exp.Select:
     """Per-unit values of one metric in one arm, a reproducible pseudo-random sample of at most ``$limit`` units.
 
     Units are ordered by ``md5(unit || $salt)`` (uniform and repeatable for a salt), so the sample is the same on
-    every run and engine. Parameters: those of :func:`build_query` plus ``$arm``, ``$salt`` and ``$limit``.
+    every run and engine. Parameters: those of :func:`build_query` plus ``$arm``, ``$salt`` and ``$limit``. The
+    values are those the analysis compares (in the metric's window, capped); covariates of other SQL are left out.
     """
     from sqlglot import exp
 
+    metric = _outcome_only(metric)
     plan = _plan(source, [metric])
     query, units = _units(source, [metric], (), plan, has_start=has_start)
     order = exp.MD5(
@@ -659,7 +927,7 @@ def unit_values(
         raise ParameterError(f"limit must be a positive whole number of units, got {limit!r}.")
     if source.level == "event":
         check_metric(connection, metric)
-    params = query_parameters([metric], as_of=as_of, experiment=experiment, start=start, source=source)
+    params = query_parameters([_outcome_only(metric)], as_of=as_of, experiment=experiment, start=start, source=source)
     params.update(arm=arm, salt=salt, limit=limit)
     has_start = start is not None and source.ts is not None
     result = connection.run(build_sample_query(source, metric, has_start=has_start), params)
@@ -685,6 +953,14 @@ class Aggregates:
         excluded_units: Units exposed to more than one arm, or whose every exposure row has a NULL arm (excluded
             from every comparison).
         rows_fetched: Rows the engine returned.
+        joint: ``{metric: {arm: JointMoments}}`` over all units: the sums and cross products of every variable of
+            the metric (:attr:`Metric.variables`: ``y``, ``d`` for a ratio, ``x`` and ``w`` for its pre-periods,
+            then its covariates), the input of :func:`abnb.stats.regression.regression_adjust` and
+            :func:`abnb.stats.regression.ratio_cuped`. ``joint[m][arm].to_moments("y", "x")`` (or ``to_ratio()``)
+            is ``overall[m][arm]``.
+        joint_segments: ``{(segment column, level): {metric: {arm: JointMoments}}}``.
+        caps: ``{metric: {variable: cap}}`` for capped metrics: the fixed ``cap``, or the ``cap_quantile``
+            quantile the engine computed (e.g. ``{"revenue": {"y": 412.7, "x": 380.2}}``).
     """
 
     overall: dict[str, dict[str, ArmStats]]
@@ -692,6 +968,9 @@ class Aggregates:
     units: dict[str, int]
     excluded_units: int
     rows_fetched: int
+    joint: dict[str, dict[str, JointMoments]] = field(default_factory=dict)
+    joint_segments: dict[tuple[str, str], dict[str, dict[str, JointMoments]]] = field(default_factory=dict)
+    caps: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def check_metric(connection: BaseConnection, metric: Metric) -> None:
@@ -801,14 +1080,18 @@ def aggregate(
     experiment: str | None = None,
     start: datetime | None = None,
 ) -> Aggregates:
-    """Run the analysis' single aggregate query and parse its rows into :class:`Moments`.
+    """Run the analysis' single aggregate query and parse its rows into :class:`Moments` and :class:`JointMoments`.
+
+    Two queries: the ``LIMIT 1`` pilot (shifts) and the scan. The result also carries every metric's joint moments
+    (``joint``, ``joint_segments``) and the caps used (``caps``).
 
     Raises:
         SchemaError: A table or column is missing, or a metric's value is not numeric.
         DataError: No unit was exposed in the window.
     """
     check_inputs(connection, source, metrics, segments)
-    plan, pilot, query = _compiled(source, tuple(metrics), tuple(segments), start is not None and source.ts is not None)
+    has_start = start is not None and source.ts is not None
+    plan, layout, pilot, query = _compiled(source, tuple(metrics), tuple(segments), has_start, connection.dialect)
     params = query_parameters(metrics, as_of=as_of, experiment=experiment, start=start, source=source)
     shifts: dict[str, float] = {}
     if pilot is not None:
@@ -820,7 +1103,10 @@ def aggregate(
         (shifts.get(y, 0.0), 0.0 if x is None else shifts.get(x, 0.0)) for y, x in zip(plan.y, plan.x, strict=True)
     ]
     try:
-        return _parse(result.records(), metrics, segments, len(result.rows), metric_shifts, source)
+        parsed = _parse(result.records(), metrics, segments, len(result.rows), metric_shifts, source)
+        joint, joint_segments = _parse_joint(result.records(), metrics, segments, layout, shifts, source)
+        caps = _caps(result.records(), metrics, plan, params)
+        return dataclasses.replace(parsed, joint=joint, joint_segments=joint_segments, caps=caps)
     except _NoUnitsError as error:
         window = f"before {as_of:%Y-%m-%d %H:%M}" if source.ts is not None else "in the table"
         if start is not None and source.ts is not None:
@@ -849,6 +1135,8 @@ def _exposure_fixes(source: ExposureSource, metrics: Sequence[Metric], segments:
             column = getattr(metric, key)
             if column is not None:
                 fixes.setdefault(column, f'set `{key} = "<column>"` of metric {metric.name!r}')
+        for column in metric.covariate_columns:
+            fixes.setdefault(column, f"fix `covariate_columns` of metric {metric.name!r}")
     return fixes
 
 
@@ -871,6 +1159,7 @@ def check_exposures(
 
     fixes = _exposure_fixes(source, metrics, segments)
     columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
+    columns += [c for m in metrics for c in m.covariate_columns if c not in columns]
     found = check_table(connection, source.table, [*source.columns, *segments, *columns], fixes=fixes)
     types = {name.lower(): kind.upper() for name, kind in found.items()}
     if source.ts is not None and not types[source.ts.lower()].startswith(_TIMES):
@@ -899,13 +1188,48 @@ def check_inputs(
             check_metric(connection, metric)
             if metric.denominator is not None:
                 check_metric(connection, metric.denominator)
+            for covariate in metric.covariates:
+                check_covariate(connection, metric, covariate)
+
+
+def check_covariate(connection: BaseConnection, metric: Metric, covariate: Covariate) -> None:
+    """Check, without scanning data, a covariate's SQL: ``unit``, a numeric ``value`` and, with ``days``, a time ``ts``.
+
+    Raises:
+        SchemaError: A table or column is missing, or a column has the wrong type (the message names metric,
+            covariate and fix).
+    """
+    where = f"covariate {covariate.name!r} of metric {metric.name!r}"
+    try:
+        columns = connection.describe(covariate.query)
+    except SchemaError as error:
+        raise SchemaError(f"{where}: {error}") from error
+    needed = ("unit", "ts", "value") if covariate.windowed else ("unit", "value")
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        shape = "unit, ts and value (a pre-period window, `days`)" if covariate.windowed else "unit and value"
+        raise SchemaError(
+            f"the SQL of {where} returns columns {', '.join(columns)}; it must return {shape} (missing: "
+            f"{', '.join(missing)}). Alias them, e.g. `SELECT user_id AS unit, ...`."
+        )
+    if not columns["value"].upper().startswith(_NUMERIC):
+        raise SchemaError(
+            f"{where} returns a value of type {columns['value'].upper()}; it must be numeric or boolean. Cast it in "
+            "the SQL (e.g. `CAST(x AS DOUBLE) AS value`)."
+        )
+    if covariate.windowed and not columns["ts"].upper().startswith(_TIMES):
+        raise SchemaError(
+            f"{where} returns ts of type {columns['ts'].upper()}; a pre-period window needs a TIMESTAMP, TIMESTAMPTZ "
+            "or DATE. Convert it in the SQL, e.g. `to_timestamp(epoch_s) AS ts`."
+        )
 
 
 def _check_unit_columns(source: ExposureSource, metrics: Sequence[Metric], types: Mapping[str, str]) -> None:
     """Refuse a unit-level metric column that is not numeric (a VARCHAR would be cast, or fail, row by row)."""
     for metric in metrics:
-        for key in ("column", "covariate_column", "denominator_column"):
-            column = getattr(metric, key)
+        named = [(key, getattr(metric, key)) for key in ("column", "covariate_column", "denominator_column")]
+        named += [("covariate_columns", column) for column in metric.covariate_columns]
+        for _, column in named:
             kind = types.get(column.lower(), "") if column is not None else ""
             if column is not None and not kind.upper().startswith(_NUMERIC):
                 raise SchemaError(
@@ -925,18 +1249,38 @@ class _NoUnitsError(Exception):
 
 @functools.lru_cache(maxsize=64)
 def _compiled(
-    source: ExposureSource, metrics: tuple[Metric, ...], segments: tuple[str, ...], has_start: bool
-) -> tuple[_Plan, exp.Select | None, exp.Select]:
-    """The plan, pilot query and aggregate query of a spec, built once per spec.
+    source: ExposureSource, metrics: tuple[Metric, ...], segments: tuple[str, ...], has_start: bool, dialect: str = ""
+) -> tuple[_Plan, tuple[_Joint, ...], exp.Select | None, exp.Select]:
+    """The plan, joint layout, pilot query and aggregate query of a spec, built once per spec and engine.
 
     The trees are never mutated and adapters cache their rendered text, so re-running an analysis (a notebook, a
     benchmark, a scheduled report in a long-lived kernel) pays only for the engine's work.
     """
-    return (
-        _plan(source, metrics),
-        build_pilot_query(source, metrics),
-        build_query(source, metrics, segments, has_start=has_start),
-    )
+    query, layout = _build_query(source, metrics, segments, has_start)
+    return _plan(source, metrics), layout, build_pilot_query(source, metrics), for_dialect(query, dialect)
+
+
+def for_dialect(query: exp.Select, dialect: str) -> exp.Select:
+    """The aggregate tree with the one node SQLGlot does not transpile to an engine's own function.
+
+    SQLGlot renders ``PercentileCont(x, q)`` as DuckDB's exact ``QUANTILE_CONT(x, q)`` but as Spark's
+    ``PERCENTILE_CONT(x, q)``, which Spark does not accept (and ``WITHIN GROUP`` becomes the approximate
+    ``PERCENTILE_APPROX``): for Spark it becomes ``Quantile``, rendered as Spark's exact ``PERCENTILE(x, q)``
+    (linear interpolation between order statistics, as ``QUANTILE_CONT`` and numpy's default percentile).
+    """
+    from sqlglot import exp
+
+    if dialect != "spark" or query.find(exp.PercentileCont) is None:
+        return query
+
+    def exact(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.PercentileCont):
+            return exp.Quantile(this=node.this, quantile=node.expression)
+        return node
+
+    transformed = query.transform(exact)
+    assert isinstance(transformed, exp.Select)
+    return transformed
 
 
 def _finite(
@@ -950,10 +1294,12 @@ def _finite(
     prefix = f"m{index}_"
     names = ("sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum")
     values = [row.get(prefix + name) for name in names] + list(shifts)
+    values += [v for k, v in row.items() if k.startswith((f"j{index}_", "cap_"))]
     if all(v is None or math.isfinite(float(v)) for v in values):
         return
     if source.level == "unit":
         columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
+        columns += list(metric.covariate_columns)
         where = f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}"
         fix = (
             f"filter them where the values come from (a view over {source.table!r} with "
@@ -961,6 +1307,7 @@ def _finite(
         )
     else:
         where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
+        where += " or its covariates' SQL" if metric.covariates else ""
         fix = "filter them in the metric's SQL (e.g. `... WHERE isfinite(value)`) or clean the telemetry"
     raise DataError(
         f"metric {metric.name!r} has NaN or infinite values (or values whose squares overflow) in arm {arm!r}, "
@@ -1029,3 +1376,63 @@ def _parse(
     if not units:
         raise _NoUnitsError(excluded)
     return Aggregates(overall, by_segment, units, excluded, rows)
+
+
+def _joint_moments(row: Mapping[str, Any], joint: _Joint, metric: Metric, shifts: Mapping[str, float]) -> JointMoments:
+    def number(column: str) -> float:
+        return float(row[column] or 0.0)
+
+    return JointMoments(
+        n=int(row["n"]),
+        names=joint.names,
+        sums=tuple(number(c) for c in joint.sums),
+        cross=tuple(tuple(number(c) for c in line) for line in joint.cross),
+        shifts=tuple(shifts.get(c, 0.0) for c in joint.columns),
+        proportion=metric.kind == "proportion",
+    )
+
+
+def _parse_joint(
+    records: list[dict[str, Any]],
+    metrics: Sequence[Metric],
+    segments: Sequence[str],
+    layout: Sequence[_Joint],
+    shifts: Mapping[str, float],
+    source: ExposureSource,
+) -> tuple[dict[str, dict[str, JointMoments]], dict[tuple[str, str], dict[str, dict[str, JointMoments]]]]:
+    """Every metric's :class:`JointMoments` per arm, overall and per segment level (rows as :func:`_parse`)."""
+    overall: dict[str, dict[str, JointMoments]] = {m.name: {} for m in metrics}
+    by_segment: dict[tuple[str, str], dict[str, dict[str, JointMoments]]] = {}
+    for row in records:
+        if row["arm"] is None:
+            continue
+        arm = str(row["arm"])
+        broken_down = [s for s in segments if row[f"g_{s}"] == 0]
+        if broken_down:
+            level = MISSING if row[broken_down[0]] is None else str(row[broken_down[0]])
+            cell = by_segment.setdefault((broken_down[0], level), {m.name: {} for m in metrics})
+        else:
+            cell = overall
+        for metric, joint in zip(metrics, layout, strict=True):
+            cell[metric.name][arm] = _joint_moments(row, joint, metric, shifts)
+    return overall, by_segment
+
+
+def _caps(
+    records: list[dict[str, Any]], metrics: Sequence[Metric], plan: _Plan, params: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
+    """The cap of each capped variable per metric: the bound fixed cap, or the quantile the query returned."""
+    caps: dict[str, dict[str, float]] = {}
+    row = records[0] if records else {}
+    for metric, variables in zip(metrics, plan.variables, strict=True):
+        found = {}
+        for name, column in variables:
+            parameter = plan.caps.get(column)
+            if parameter is None:
+                continue
+            value = params[parameter] if column not in plan.quantile_caps else row.get(f"cap_{column}")
+            if value is not None:
+                found[name] = float(value)
+        if found:
+            caps[metric.name] = found
+    return caps

@@ -45,10 +45,12 @@ from abnb.stats import (
     ConfidenceInterval,
     CupedEffect,
     Effect,
+    JointMoments,
     Moments,
     NonInferiorityResult,
     QuantileDifferenceResult,
     RatioMoments,
+    RegressionEffect,
     SequentialEffect,
     ShiftResult,
     SrmResult,
@@ -62,6 +64,8 @@ from abnb.stats import (
     noninferiority,
     quantile_difference,
     ratio,
+    ratio_cuped,
+    regression_adjust,
     srm,
     welch,
     ztest,
@@ -210,6 +214,9 @@ class Experiment:
             decides (default 0.95).
         max_expected_loss: With the Bayesian rule: the largest expected loss of shipping an arm, in the units of
             the Bayesian panel (rate difference for proportions, relative lift for means); ``None``: no limit.
+        poststratify: A segment column (one of ``segments``) to post-stratify the effects by: each metric also
+            gets the effect weighted over that column's levels (:func:`abnb.stats.poststratify`), from the per-level
+            sums the aggregate query already returns.
     """
 
     name: str
@@ -230,6 +237,7 @@ class Experiment:
     decision_rule: str = "frequentist"
     chance_to_win: float = 0.95
     max_expected_loss: float | None = None
+    poststratify: str | None = None
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "experiment name")
@@ -285,6 +293,11 @@ class Experiment:
             )
         if isinstance(self.tuning, bool) or not isinstance(self.tuning, int) or self.tuning < 1:
             raise SpecError(f"tuning of experiment {self.name!r} must be a positive whole number, got {self.tuning!r}.")
+        if self.poststratify is not None and self.poststratify not in self.segments:
+            raise SpecError(
+                f"poststratify {self.poststratify!r} of experiment {self.name!r} must be one of its segments "
+                f"({', '.join(self.segments) or 'none'}): add it to `segments`."
+            )
         if self.decision_rule not in DECISION_RULES:
             raise SpecError(
                 f"decision_rule {self.decision_rule!r} of experiment {self.name!r} is not one of "
@@ -356,7 +369,7 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe mapping that :meth:`from_dict` turns back into this experiment."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["metrics"] = [{f.name: getattr(m, f.name) for f in fields(m) if f.init} for m in self.metrics]
+        data["metrics"] = [m.to_dict() for m in self.metrics]
         data["exposures"] = {f.name: getattr(self.exposures, f.name) for f in fields(self.exposures)}
         for key in ("arms", "weights", "segments"):
             data[key] = None if data[key] is None else list(data[key])
@@ -480,6 +493,28 @@ class Experiment:
             for arm in self.treatments
         ]
 
+    def _stratified(self, effect: MetricEffect, aggregates: Aggregates) -> MetricEffect:
+        """``effect`` with its lift post-stratified by the ``poststratify`` column (sparse levels dropped)."""
+        from abnb.stats import poststratify
+
+        column = self.poststratify
+        cells = {
+            level: metrics[effect.metric.name] for (col, level), metrics in aggregates.segments.items() if col == column
+        }
+        control = {level: arms[effect.control_arm] for level, arms in cells.items() if effect.control_arm in arms}
+        treatment = {level: arms[effect.arm] for level, arms in cells.items() if effect.arm in arms}
+        if not all(isinstance(m, Moments) for m in (*control.values(), *treatment.values())):
+            return effect
+        notes = list(effect.notes)
+        where = f"metric {effect.metric.name!r}, {effect.arm!r} vs {effect.control_arm!r}"
+        stratified = _panel(
+            notes,
+            where,
+            f"post-stratification by {column}",
+            lambda: poststratify(control, treatment, alpha=self.alpha, relative=True, drop_sparse=True),  # type: ignore[arg-type]
+        )
+        return replace(effect, stratified=stratified, notes=tuple(notes))
+
     def _correct(self, effects: list[MetricEffect]) -> list[MetricEffect]:
         """Adjust the p-values of goal metrics × treatment arms with the spec's correction."""
         goals = [i for i, e in enumerate(effects) if e.metric.role == "goal"]
@@ -537,10 +572,12 @@ class Experiment:
             )
         for metric in self.metrics:
             arms = aggregates.overall[metric.name]
+            joint = aggregates.joint.get(metric.name)
             for arm in self.arms:
                 stats = arms[arm]
                 if isinstance(stats, Moments) and stats.n >= 2 and stats.variance == 0:
                     warnings.append(f"metric {metric.name!r} has zero variance in arm {arm!r}.")
+            warnings.extend(_cap_notes(metric, aggregates.caps.get(metric.name, {})))
             for arm in self.treatments:
                 effects.append(
                     compare(
@@ -552,8 +589,11 @@ class Experiment:
                         self.alpha,
                         panels=True,
                         tuning=self.tuning,
+                        joint=None if joint is None else (joint[self.control], joint[arm]),
                     )
                 )
+        if self.poststratify is not None:
+            effects = [self._stratified(effect, aggregates) for effect in effects]
         effects = self._correct(effects)
         warnings.extend(note for effect in effects for note in effect.notes)
         return ExperimentResult(
@@ -608,7 +648,8 @@ class MetricEffect:
         treatment: Treatment moments.
         absolute: Difference of means (Welch t for means, unpooled z for proportions).
         relative: Relative lift with a delta-method CI.
-        adjusted: CUPED-adjusted relative lift (metrics with a pre-period covariate), else ``None``.
+        adjusted: Covariate-adjusted relative lift: CUPED (one covariate), regression adjustment (several: CUPAC)
+            or ratio CUPED; ``None`` without a covariate.
         bayes: Chance to beat control (Beta posteriors for proportions, normal lift for means).
         sequential: Anytime-valid confidence sequence of the lift: whether the experiment may stop now.
         noninferiority: One-sided non-inferiority test (guardrails with a ``margin``), else ``None``.
@@ -619,6 +660,7 @@ class MetricEffect:
         mde: Relative effect detectable with 80% power at the current sample size.
         notes: What could not be computed for this comparison and why, and what a Fieller set that is not an
             interval means (e.g. "no relative lift ...: the control mean is 0; the absolute difference stands").
+        stratified: The relative lift post-stratified by the spec's ``poststratify`` column, else ``None``.
     """
 
     metric: Metric
@@ -628,7 +670,7 @@ class MetricEffect:
     treatment: ArmStats
     absolute: Effect
     relative: Effect
-    adjusted: CupedEffect | None = None
+    adjusted: CupedEffect | RegressionEffect | None = None
     bayes: BayesResult | None = None
     sequential: SequentialEffect | None = None
     noninferiority: NonInferiorityResult | None = None
@@ -636,6 +678,7 @@ class MetricEffect:
     rel_ci_adjusted: ConfidenceInterval | None = None
     mde: float | None = None
     notes: tuple[str, ...] = ()
+    stratified: Effect | None = None
 
     @property
     def pvalue(self) -> float:
@@ -710,6 +753,10 @@ class MetricEffect:
             "noninferiority_pvalue": ni.pvalue if ni else nan,
             "mde_relative": nan if self.mde is None else self.mde,
             "rel_ci_note": self.relative.ci_note,
+            "strat_rel_estimate": self.stratified.estimate if self.stratified else nan,
+            "strat_rel_ci_low": self.stratified.ci_low if self.stratified else nan,
+            "strat_rel_ci_high": self.stratified.ci_high if self.stratified else nan,
+            "strat_pvalue": self.stratified.pvalue if self.stratified else nan,
             "notes": "; ".join(self.notes),
         }
 
@@ -724,17 +771,20 @@ def compare(
     *,
     panels: bool = False,
     tuning: int = 5000,
+    joint: tuple[JointMoments, JointMoments] | None = None,
 ) -> MetricEffect:
     """Compare one metric between two arms: Welch t for means, unpooled z for proportions, delta method for ratios.
 
     The relative lift ``(t − c)/|c|`` has Fieller's interval (it excludes 0 exactly when the test of the difference
     rejects). With ``panels=True`` also the CUPED-adjusted lift (when the metric has covariate sums), the Bayesian
     chance to beat control, the confidence sequence, the non-inferiority test of guardrails with a margin, and the
-    MDE. Nothing that cannot be computed stops the comparison: a test that the data cannot support (zero variance
-    in both arms, a control mean of 0 for the lift, ...) is reported as not available (NaN) and the reason is kept
-    in :attr:`MetricEffect.notes`, so one degenerate metric never hides the others.
+    MDE. The adjustment panel is CUPED (one covariate), regression adjustment over every covariate of the metric
+    (several, e.g. a model's prediction: CUPAC) or ratio CUPED (a ratio with ``covariate_days``), from the metric's
+    ``joint`` sums. Nothing that cannot be computed stops the comparison: a test that the data cannot support
+    (zero variance in both arms, a control mean of 0 for the lift, ...) is reported as not available (NaN) and the
+    reason is kept in :attr:`MetricEffect.notes`, so one degenerate metric never hides the others.
 
-    Ratio metrics (:class:`RatioMoments`) get the delta-method comparison only.
+    Ratio metrics (:class:`RatioMoments`) get the delta-method comparison and, with a covariate, ratio CUPED.
 
     Raises:
         ParameterError: The two arms carry different kinds of sufficient statistics.
@@ -765,21 +815,40 @@ def compare(
         if math.isfinite(absolute.pvalue):
             notes.append(f"{where}: no relative lift ({error}); the absolute difference stands.")
         relative = _not_available(control, treatment, alpha, relative=True, reason=str(error))
+    if metric.interval != "wald" and isinstance(control, Moments) and isinstance(treatment, Moments):
+        absolute, relative = _score_intervals(metric, control, treatment, alpha, absolute, relative, notes, where)
     if relative.ci_note:
         notes.append(f"{where}: the relative interval is {relative.ci_note}.")
     effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative, notes=tuple(notes))
-    if not panels or not isinstance(control, Moments) or not isinstance(treatment, Moments):
+    if not panels:
         return effect
     panel = partial(_panel, notes, where)
+    if not isinstance(control, Moments) or not isinstance(treatment, Moments):
+        if joint is None or metric.covariate_days is None:
+            return effect
+        adjusted = panel("ratio CUPED", lambda: ratio_cuped(joint[0], joint[1], alpha=alpha, relative=True))
+        return replace(effect, adjusted=adjusted, notes=tuple(notes))
+    covariates = metric.adjusted_by
+    adjustment: Callable[[], CupedEffect | RegressionEffect] | None = None
+    if len(covariates) > 1 and joint is not None:
+
+        def adjustment() -> CupedEffect | RegressionEffect:
+            assert joint is not None
+            return regression_adjust(
+                joint[0], joint[1], covariates=covariates, alpha=alpha, relative=True, pooling="total"
+            )
+
+    elif control.x_sum is not None:
+
+        def adjustment() -> CupedEffect | RegressionEffect:
+            return cuped(control, treatment, alpha=alpha, relative=True)
+
     effect = replace(
         effect,
-        adjusted=panel("CUPED", lambda: cuped(control, treatment, alpha=alpha, relative=True))
-        if control.x_sum is not None
-        else None,
-        bayes=panel(
-            "chance to beat control",
-            lambda: chance_to_beat(control, treatment, method="beta" if metric.kind == "proportion" else "lift"),
-        ),
+        adjusted=None
+        if adjustment is None
+        else panel("CUPED" if len(covariates) < 2 else "regression adjustment", adjustment),
+        bayes=panel("chance to beat control", partial(_bayes, metric, control, treatment)),
         sequential=panel(
             "anytime-valid interval",
             lambda: confidence_sequence(control, treatment, relative=True, tuning=tuning, alpha=alpha),
@@ -814,6 +883,85 @@ def compare(
 
 
 _T = TypeVar("_T")
+
+
+def _bayes(metric: Metric, control: Moments, treatment: Moments) -> BayesResult:
+    """The Bayesian panel: Beta posteriors for a proportion, a normal lift for a mean; the metric's ``prior``."""
+    if metric.kind == "proportion":
+        return chance_to_beat(control, treatment, method="beta", prior=metric.prior)
+    prior = None if metric.prior is None else (metric.prior[0], metric.prior[1] ** 2)
+    return chance_to_beat(control, treatment, method="lift", prior=prior)
+
+
+def _score_intervals(
+    metric: Metric,
+    control: Moments,
+    treatment: Moments,
+    alpha: float,
+    absolute: Effect,
+    relative: Effect,
+    notes: list[str],
+    where: str,
+) -> tuple[Effect, Effect]:
+    """A proportion's difference with its ``interval`` (Newcombe, Agresti–Caffo), the lift with Koopman's score CI.
+
+    The estimates and p-values stay the z-test's; only the intervals change (they stay within the range of rates).
+    """
+    from abnb.stats import proportion_difference, proportion_ratio
+
+    method: Any = metric.interval
+    difference = _panel(
+        notes,
+        where,
+        f"{metric.interval} interval",
+        lambda: proportion_difference(control, treatment, alpha=alpha, method=method),
+    )
+    if difference is not None:
+        found = difference
+
+        def interval(level: float) -> tuple[float, float]:
+            low, high = found.confidence_interval(level)
+            return low, high
+
+        absolute = replace(
+            absolute,
+            ci_low=difference.ci_low,
+            ci_high=difference.ci_high,
+            method=f"{absolute.method}; interval: {difference.method}",
+            _interval=interval,
+        )
+    if control.mean > 0 and math.isfinite(relative.estimate):
+        score = _panel(
+            notes,
+            where,
+            "score interval of the ratio",
+            lambda: proportion_ratio(control, treatment, alpha=alpha, method="score"),
+        )
+        if score is not None:
+
+            def lift(level: float) -> tuple[float, float]:
+                low, high = score.confidence_interval(level)
+                return low - 1.0, high - 1.0
+
+            low, high = lift(1.0 - alpha)
+            relative = replace(
+                relative,
+                ci_low=low,
+                ci_high=high,
+                ci_note="",
+                method=f"{relative.method.split(', Fieller CI')[0]}, interval: {score.method} minus 1",
+                _interval=lift,
+            )
+    return absolute, relative
+
+
+def _cap_notes(metric: Metric, caps: Mapping[str, float]) -> list[str]:
+    """What capping did to a metric, in words (its cap per variable, and where it came from)."""
+    if not caps:
+        return []
+    how = f"the P{100 * metric.cap_quantile:g} of its per-unit values" if metric.cap_quantile else "a fixed cap"
+    values = ", ".join(f"{variable} at {value:.6g}" for variable, value in caps.items())
+    return [f"metric {metric.name!r} is capped ({how}): {values}."]
 
 
 def _panel(notes: list[str], where: str, what: str, compute: Callable[[], _T]) -> _T | None:
@@ -1268,7 +1416,7 @@ class ExperimentResult:
             view: ``"effects"`` (means, relative lift, CI, raw and corrected p-values, method), ``"cuped"`` (raw vs
                 CUPED-adjusted lift, metrics with a covariate), ``"bayes"`` (chance to beat control, expected loss),
                 ``"sequential"`` (anytime-valid interval, may stop), ``"power"`` (MDE at the current n, guardrail
-                non-inferiority).
+                non-inferiority), ``"stratified"`` (the lift post-stratified by the spec's ``poststratify`` column).
         """
         if view not in _VIEWS:
             raise ParameterError(f"unknown table view {view!r}; choose one of {', '.join(_VIEWS)}.")
@@ -1276,6 +1424,8 @@ class ExperimentResult:
         frame = self.to_frame()
         if view == "cuped":
             frame = frame[frame["cuped_rel_estimate"].notna()]
+        if view == "stratified":
+            frame = frame[frame["strat_rel_estimate"].notna()]
         formats: dict[Any, Any] = {c: f for c, f in _FORMATS.items() if c in columns}
         return frame[columns].style.format(formats, na_rep="–").hide(axis="index")
 
@@ -1332,6 +1482,7 @@ _FORMATS = {
     "pvalue": "{:.3g}",
     "pvalue_adjusted": "{:.3g}",
     "cuped_pvalue": "{:.3g}",
+    "strat_pvalue": "{:.3g}",
     "cuped_variance_reduction": "{:.1%}",
     "chance_to_beat": "{:.1%}",
     "expected_loss": "{:.3g}",
@@ -1349,6 +1500,9 @@ _FORMATS = {
             "rel_ci_high_adjusted",
             "seq_ci_low",
             "seq_ci_high",
+            "strat_rel_estimate",
+            "strat_rel_ci_low",
+            "strat_rel_ci_high",
         ),
         _PERCENT,
     ),
@@ -1382,6 +1536,15 @@ _VIEWS = {
         "cuped_variance_reduction",
     ],
     "bayes": ["metric", "arm", "rel_estimate", "chance_to_beat", "expected_loss", "bayes_method"],
+    "stratified": [
+        "metric",
+        "arm",
+        "rel_estimate",
+        "strat_rel_estimate",
+        "strat_rel_ci_low",
+        "strat_rel_ci_high",
+        "strat_pvalue",
+    ],
     "sequential": [
         "metric",
         "arm",
@@ -1409,7 +1572,9 @@ _VIEWS = {
 def mean_interval(stats: ArmStats, confidence_level: float) -> tuple[float, float, float]:
     """One arm's metric value with its confidence interval.
 
-    Means: ȳ ± q·s/√n with q from Student t (n−1 df); proportions: normal q; ratios: Σy/Σd ± z·√Var_delta(R).
+    Means: ȳ ± q·s/√n with q from Student t (n−1 df); proportions: Wilson's score interval (it stays within
+    [0, 1], where the Wald interval p ± z·√(p(1−p)/n) can leave it for rare or near-certain events); ratios:
+    Σy/Σd ± z·√Var_delta(R).
     """
     from scipy.special import ndtri, stdtrit
 
@@ -1418,9 +1583,14 @@ def mean_interval(stats: ArmStats, confidence_level: float) -> tuple[float, floa
     tail = (1 + confidence_level) / 2
     if isinstance(stats, RatioMoments):
         center, se, q = stats.ratio, math.sqrt(stats.ratio_variance), float(ndtri(tail))
+    elif stats.proportion:
+        from abnb.stats import wilson
+
+        interval = wilson(round(stats.sum), stats.n, alpha=1.0 - confidence_level)
+        return (stats.mean, interval.ci_low, interval.ci_high)
     else:
         center, se = stats.mean, math.sqrt(stats.variance / stats.n)
-        q = float(ndtri(tail) if stats.proportion else stdtrit(stats.n - 1, tail))
+        q = float(stdtrit(stats.n - 1, tail))
     return (center, center - q * se, center + q * se)
 
 

@@ -9,7 +9,8 @@ all inside the engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -19,7 +20,18 @@ from abnb.errors import SpecError
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["AGGREGATES", "DIRECTIONS", "KINDS", "ROLES", "Metric", "Telemetry", "TelemetryCheck", "TelemetryDesign"]
+__all__ = [
+    "AGGREGATES",
+    "DIRECTIONS",
+    "KINDS",
+    "RESERVED_NAMES",
+    "ROLES",
+    "Covariate",
+    "Metric",
+    "Telemetry",
+    "TelemetryCheck",
+    "TelemetryDesign",
+]
 
 Kind = Literal["mean", "proportion", "ratio"]
 Role = Literal["goal", "guardrail", "secondary"]
@@ -30,13 +42,124 @@ KINDS: tuple[str, ...] = get_args(Kind)
 ROLES: tuple[str, ...] = get_args(Role)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 AGGREGATES: tuple[str, ...] = get_args(Aggregate)
+INTERVALS = ("wald", "newcombe", "agresti-caffo")
 METRIC_COLUMNS = ("unit", "ts", "value")
+#: Names of a metric's own per-unit variables in :class:`~abnb.stats.JointMoments`: the outcome, a ratio's
+#: denominator, the pre-period of the metric's SQL (``covariate_days``/``covariate_column``) and of its denominator.
+RESERVED_NAMES = ("y", "d", "x", "w")
+_COVARIATE_KEYS = ("name", "sql", "days", "aggregate")
 
 
 def _choice(value: object, allowed: tuple[str, ...], what: str, metric: str) -> str:
     if value not in allowed:
         raise SpecError(f"unknown {what} {value!r} for metric {metric!r}; choose one of {', '.join(allowed)}.")
     return str(value)
+
+
+def _days(value: object, what: str) -> int | None:
+    """``value`` as a whole number of days from 1 to 366 (``None`` stays ``None``), else a ``SpecError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 366:
+        raise SpecError(f"{what} must be a whole number of days from 1 to 366, got {value!r}.")
+    return value
+
+
+def _positive(value: object, what: str) -> float | None:
+    """``value`` as a finite number > 0 (``None`` stays ``None``), else a ``SpecError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise SpecError(f"{what} must be a finite number > 0, got {value!r}.")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """A covariate of a metric read from other telemetry (``covariates = [...]`` in a spec).
+
+    Two forms:
+
+    * a pre-period window of another SQL (``days`` set): the SQL returns ``unit``, ``ts`` and ``value``; each
+      unit's rows in ``[first exposure − days, first exposure)`` are reduced with ``aggregate`` (e.g. the orders
+      of the 14 days before exposure, for a revenue metric);
+    * a per-unit value that needs no window (``days`` left out): the SQL returns ``unit`` and ``value`` — e.g. a
+      model's prediction of the metric from pre-exposure features (CUPAC) — reduced per unit with ``aggregate``
+      (one row per unit is expected; the default ``sum`` adds duplicates). The value must not depend on the
+      treatment: compute it from data before exposure.
+
+    Units without rows get 0, as for metrics.
+
+    Args:
+        name: Identifier of the covariate in results (letters, digits, underscores; not ``y``, ``d``, ``x`` or
+            ``w``, which name the metric's own variables).
+        sql: One ``SELECT`` returning ``unit``, (``ts``,) ``value``.
+        days: Length of the pre-period window in days (1 to 366), or ``None`` for a per-unit value.
+        aggregate: How a unit's rows become its value: ``sum`` (default), ``count``, ``max`` or ``any``.
+    """
+
+    name: str
+    sql: str
+    days: int | None = None
+    aggregate: Aggregate = "sum"
+    _parsed: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise SpecError(f"covariate name must be a string, got {self.name!r}.")
+        validate_identifier(self.name, "covariate name")
+        if self.name in RESERVED_NAMES:
+            raise SpecError(
+                f"covariate name {self.name!r} is reserved ({', '.join(RESERVED_NAMES)} name the metric's own "
+                "outcome, denominator and pre-periods); choose another name."
+            )
+        _days(self.days, f"`days` of covariate {self.name!r}")
+        _choice(self.aggregate, AGGREGATES, "aggregate", f"covariate {self.name!r}")
+        if not isinstance(self.sql, str) or not self.sql.strip():
+            raise SpecError(f"covariate {self.name!r} needs `sql` (a SELECT returning unit, [ts,] value).")
+        object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name, "covariate"))
+
+    @classmethod
+    def from_dict(cls, data: object) -> Covariate:
+        """Build a covariate from a TOML/JSON table, naming unknown keys."""
+        if isinstance(data, Covariate):
+            return data
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                "an entry of `covariates` must be a table with `name`, `sql` and optionally `days` and `aggregate`, "
+                f"got {data!r}."
+            )
+        unknown = sorted(set(data) - set(_COVARIATE_KEYS))
+        if unknown:
+            raise SpecError(
+                f"covariate {data.get('name', '<unnamed>')!r} has unknown key(s) {', '.join(map(str, unknown))}; "
+                f"allowed: {', '.join(_COVARIATE_KEYS)}."
+            )
+        if "name" not in data or "sql" not in data:
+            raise SpecError(f"covariate {data.get('name', '<unnamed>')!r} needs `name` and `sql`.")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe mapping that :meth:`from_dict` turns back into this covariate."""
+        data: dict[str, Any] = {"name": self.name, "sql": self.sql, "aggregate": self.aggregate}
+        if self.days is not None:
+            data["days"] = self.days
+        return data
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the covariate is a pre-period window (``days``) rather than a per-unit value."""
+        return self.days is not None
+
+    @property
+    def query(self) -> exp.Query:
+        """The covariate's SQL as a SQLGlot tree (a fresh copy)."""
+        parsed: exp.Query = self._parsed
+        return parsed.copy()
+
+    def as_metric(self, owner: str) -> Metric:
+        """The covariate as a metric of its own (same SQL, aggregate and window), for the per-unit step."""
+        return Metric(f"{owner}_{self.name}", self.sql, kind="mean", aggregate=self.aggregate, covariate_days=self.days)
 
 
 @dataclass(frozen=True)
@@ -53,7 +176,8 @@ class Metric:
         aggregate: How a unit's rows become its value: ``"sum"`` (default for means), ``"count"`` of rows,
             ``"max"``, or ``"any"`` (1 if any row has value > 0; the default for proportions).
         covariate_days: If set, the same SQL over the ``covariate_days`` days before each unit's first exposure
-            gives a pre-period covariate (its sums feed variance reduction).
+            gives a pre-period covariate (its sums feed variance reduction). For a ratio metric, the numerator's
+            and the denominator's SQL over those days give the pre-period ratio that adjusts it (ratio CUPED).
         denominator_sql: For ``kind="ratio"``: the denominator's SQL (``unit``, ``ts``, ``value``), reduced per
             unit with ``denominator_aggregate``. The metric is Σ numerator / Σ denominator over units (e.g. revenue
             per session with users randomised), analysed by the delta method.
@@ -68,6 +192,28 @@ class Metric:
             unit with a value > 0 as a success; NULL counts as 0.
         covariate_column: With ``column``: the column holding the unit's pre-period covariate (CUPED).
         denominator_column: With ``column`` and ``kind="ratio"``: the column holding the unit's denominator.
+        cap: Winsorise each unit's value at this upper cap (a finite number > 0: units without rows count as 0,
+            which a cap must not move) after it is reduced per unit and before the sums. Covariates of the metric
+            are capped at the same number; a ratio's denominator (and its pre-period) is not capped. Not for
+            proportions or ``aggregate = "any"`` (0/1 per unit).
+        cap_quantile: Instead of ``cap``, cap at this quantile (in (0, 1), e.g. 0.99) of the per-unit values over
+            every analysed unit (both arms pooled, units in several arms left out), computed in the engine in the
+            same query (linear interpolation, as numpy's default percentile). Each covariate is capped at the same
+            quantile of its own per-unit values. The caps used are returned in ``Aggregates.caps``.
+        window_hours: Conversion window: only a unit's rows with ``exposed_at <= ts < exposed_at + window_hours``
+            (and before ``as_of``) count; a finite number > 0. A ratio's denominator takes the same window; the
+            pre-period of covariates is not affected. Event level only.
+        covariates: Covariates from other telemetry (:class:`Covariate`, or tables with ``name``, ``sql`` and
+            optionally ``days`` and ``aggregate``): several covariates adjust the metric by regression
+            (multivariate CUPED; CUPAC with a model's prediction). Event level; not for ratio metrics.
+        covariate_columns: With ``column``: further columns of the unit-level table holding covariates (each
+            named after its column in the results).
+        prior: A proper prior for the Bayesian panel (:func:`abnb.stats.chance_to_beat`): for a proportion
+            ``[a, b]`` of a Beta(a, b) prior on each arm's rate (both > 0; default Beta(1, 1)); for a mean
+            ``[mean, sd]`` of a normal prior on the relative lift (sd > 0; default flat). Not for ratios.
+        interval: Interval of a proportion's difference: ``"wald"`` (default; agrees with the z-test),
+            ``"newcombe"`` (hybrid score, stays within [−1, 1]) or ``"agresti-caffo"``; with either of the last two
+            the lift gets Koopman's score interval for the ratio of rates. The p-value stays the z-test's.
     """
 
     name: str
@@ -85,9 +231,17 @@ class Metric:
     column: str | None = None
     covariate_column: str | None = None
     denominator_column: str | None = None
+    cap: float | None = None
+    cap_quantile: float | None = None
+    window_hours: float | None = None
+    covariates: tuple[Covariate, ...] = ()
+    covariate_columns: tuple[str, ...] = ()
+    prior: tuple[float, float] | None = None
+    interval: str = "wald"
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._check_bayes_and_interval()
         validate_identifier(self.name, "metric name")
         _choice(self.kind, KINDS, "metric kind", self.name)
         _choice(self.role, ROLES, "role", self.name)
@@ -95,15 +249,7 @@ class Metric:
         if self.aggregate is None:
             object.__setattr__(self, "aggregate", "any" if self.kind == "proportion" else "sum")
         _choice(self.aggregate, AGGREGATES, "aggregate", self.name)
-        if self.covariate_days is not None and (
-            isinstance(self.covariate_days, bool)
-            or not isinstance(self.covariate_days, int)
-            or not 1 <= self.covariate_days <= 366
-        ):
-            raise SpecError(
-                f"covariate_days of metric {self.name!r} must be a whole number of days from 1 to 366, "
-                f"got {self.covariate_days!r}."
-            )
+        _days(self.covariate_days, f"covariate_days of metric {self.name!r}")
         if self.margin is not None and (
             isinstance(self.margin, bool) or not isinstance(self.margin, int | float) or not 0 < self.margin < 1
         ):
@@ -134,10 +280,7 @@ class Metric:
                 f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
                 f"(kind is {self.kind!r})."
             )
-        if self.kind == "ratio" and self.has_covariate:
-            raise SpecError(
-                f"metric {self.name!r}: CUPED for ratio metrics is not supported yet; remove covariate_days."
-            )
+        self._check_extensions()
         if self.column is not None:
             return
         if not isinstance(self.sql, str) or not self.sql.strip():
@@ -146,6 +289,101 @@ class Metric:
                 "exposures, `column`."
             )
         object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
+
+    def _check_extensions(self) -> None:
+        """Validate capping, conversion windows and several covariates (each error names metric and key)."""
+        where = f"metric {self.name!r}"
+        object.__setattr__(self, "cap", _positive(self.cap, f"`cap` of {where}"))
+        quantile = self.cap_quantile
+        if quantile is not None and (
+            isinstance(quantile, bool) or not isinstance(quantile, int | float) or not 0 < quantile < 1
+        ):
+            raise SpecError(f"`cap_quantile` of {where} is a quantile level in (0, 1) such as 0.99, got {quantile!r}.")
+        if quantile is not None:
+            object.__setattr__(self, "cap_quantile", float(quantile))
+        if self.cap is not None and self.cap_quantile is not None:
+            raise SpecError(f"{where} has both `cap` and `cap_quantile`; choose one (a fixed cap or a quantile).")
+        if self.capped and (self.kind == "proportion" or self.aggregate == "any"):
+            key = "cap" if self.cap is not None else "cap_quantile"
+            raise SpecError(
+                f"{where}: `{key}` does not apply to a proportion or to aggregate 'any' (each unit's value is 0 or "
+                f"1); remove `{key}`."
+            )
+        object.__setattr__(self, "window_hours", _positive(self.window_hours, f"`window_hours` of {where}"))
+        if self.window_hours is not None and self.column is not None:
+            raise SpecError(
+                f"{where} reads `column` {self.column!r} of a unit-level table, which is already one value per unit: "
+                "`window_hours` needs event rows; compute the window where the table is built, or use SQL."
+            )
+        covariates = self.covariates
+        if isinstance(covariates, Mapping | str) or not isinstance(covariates, Sequence):
+            raise SpecError(f"`covariates` of {where} must be an array of tables, got {covariates!r}.")
+        try:
+            parsed = tuple(Covariate.from_dict(entry) for entry in covariates)
+        except SpecError as error:
+            raise SpecError(f"{where}, key `covariates`: {error}") from None
+        object.__setattr__(self, "covariates", parsed)
+        columns = self.covariate_columns
+        if isinstance(columns, str) or not isinstance(columns, Sequence):
+            raise SpecError(f"`covariate_columns` of {where} must be an array of column names, got {columns!r}.")
+        for column in columns:
+            if not isinstance(column, str):
+                raise SpecError(f"`covariate_columns` of {where} must hold column names, got {column!r}.")
+            validate_identifier(column, f"covariate_columns of {where}")
+        object.__setattr__(self, "covariate_columns", tuple(columns))
+        if parsed and self.column is not None:
+            raise SpecError(
+                f"{where} reads `column` {self.column!r} of a unit-level table: name its covariates with "
+                "`covariate_columns`, not `covariates` (which are SQL over events)."
+            )
+        if self.covariate_columns and self.column is None:
+            raise SpecError(
+                f"{where}: `covariate_columns` go with `column` (unit-level exposures); with `sql`, use "
+                "`covariates` (or covariate_days)."
+            )
+        if self.kind == "ratio" and (parsed or self.covariate_columns or self.covariate_column is not None):
+            key = "covariates" if parsed else "covariate_columns" if self.covariate_columns else "covariate_column"
+            raise SpecError(
+                f"{where}: a ratio metric is adjusted by its own pre-period ratio (`covariate_days`, ratio CUPED); "
+                f"`{key}` is not supported for ratio metrics."
+            )
+        names = self.variables
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise SpecError(
+                f"{where}: covariate names must be unique, but {', '.join(map(repr, twice))} appear(s) twice "
+                "(a covariate column counts once; covariate_column is named 'x')."
+            )
+
+    def _check_bayes_and_interval(self) -> None:
+        """Validate ``prior`` (a pair of finite numbers, positive where they must be) and ``interval``."""
+        if self.prior is not None:
+            pair = self.prior
+            if (
+                not isinstance(pair, list | tuple)
+                or len(pair) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+            ):
+                raise SpecError(
+                    f"prior of metric {self.name!r} must be two numbers: [a, b] of a Beta prior for a proportion, "
+                    f"[mean, sd] of a normal prior on the lift for a mean; got {pair!r}."
+                )
+            if self.kind == "ratio":
+                raise SpecError(f"metric {self.name!r}: a ratio metric has no Bayesian panel; remove `prior`.")
+            first, second = float(pair[0]), float(pair[1])
+            if second <= 0 or (self.kind == "proportion" and first <= 0):
+                raise SpecError(
+                    f"prior of metric {self.name!r}: "
+                    + ("both Beta parameters must be > 0" if self.kind == "proportion" else "the sd must be > 0")
+                    + f", got {list(pair)!r}."
+                )
+            object.__setattr__(self, "prior", (first, second))
+        _choice(self.interval, INTERVALS, "interval", self.name)
+        if self.interval != "wald" and self.kind != "proportion":
+            raise SpecError(
+                f"metric {self.name!r}: interval {self.interval!r} is for proportions (a score interval of two rates); "
+                f"this metric is a {self.kind}."
+            )
 
     def _check_columns(self) -> None:
         """Validate a unit-level metric: identifiers only, and no event-level options."""
@@ -186,8 +424,44 @@ class Metric:
 
     @property
     def has_covariate(self) -> bool:
-        """Whether the metric has a pre-period covariate (``covariate_days`` or ``covariate_column``)."""
+        """Whether the metric has a pre-period covariate (``covariate_days`` or ``covariate_column``).
+
+        For a ratio metric, ``covariate_days`` means ratio CUPED: the pre-period numerator ``x`` and denominator
+        ``w`` (see :attr:`variables`).
+        """
         return self.covariate_days is not None or self.covariate_column is not None
+
+    @property
+    def capped(self) -> bool:
+        """Whether each unit's value is capped (``cap`` or ``cap_quantile``)."""
+        return self.cap is not None or self.cap_quantile is not None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The per-unit variables of the metric, as named in :class:`~abnb.stats.JointMoments`.
+
+        ``y`` (the value), ``d`` (a ratio's denominator), ``x`` (the pre-period of the metric's own SQL, or
+        ``covariate_column``), ``w`` (a ratio denominator's pre-period), then the names of ``covariates`` or the
+        ``covariate_columns``.
+        """
+        if self.kind == "ratio":
+            return ("y", "d", "x", "w") if self.covariate_days is not None else ("y", "d")
+        own = ("x",) if self.has_covariate else ()
+        return ("y", *own, *(c.name for c in self.covariates), *self.covariate_columns)
+
+    @property
+    def adjusted_by(self) -> tuple[str, ...]:
+        """The covariates that adjust the metric (its :attr:`variables` after ``y``, and ``d`` for a ratio)."""
+        return tuple(v for v in self.variables if v not in ("y", "d"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe mapping of every key (covariates as tables), which :meth:`from_dict` turns back.
+
+        ``Experiment.to_dict`` should take its metrics from here: a :class:`Covariate` is not JSON.
+        """
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        data["covariates"] = [c.to_dict() for c in self.covariates]
+        return data
 
     @property
     def query(self) -> exp.Query:
@@ -209,7 +483,12 @@ class Metric:
         if self.denominator_sql is None:
             return None
         return Metric(
-            f"{self.name}_denominator", self.denominator_sql, kind="mean", aggregate=self.denominator_aggregate
+            f"{self.name}_denominator",
+            self.denominator_sql,
+            kind="mean",
+            aggregate=self.denominator_aggregate,
+            covariate_days=self.covariate_days,  # ratio CUPED: the denominator's pre-period w
+            window_hours=self.window_hours,  # a denominator counts in its metric's window
         )
 
     @property
@@ -229,7 +508,11 @@ class Metric:
             )
         if "name" not in data or ("sql" not in data and "column" not in data):
             raise SpecError(f"metric {name!r} needs `name` and either `sql` or (unit-level exposures) `column`.")
-        return cls(**dict(data))
+        values = dict(data)
+        for key in ("covariates", "covariate_columns"):
+            if key in values and not isinstance(values[key], list | tuple):
+                raise SpecError(f"`{key}` of metric {name!r} must be an array, got {values[key]!r}.")
+        return cls(**values)
 
     def describe(self) -> str:
         """A plain-text description: the quality, its operationalization and how it is analysed."""
@@ -245,10 +528,24 @@ class Metric:
                 lines.append(f"  covariate: column {self.covariate_column}")
         if self.covariate_days:
             lines.append(f"  covariate: the same SQL over {self.covariate_days} days before exposure")
+        for covariate in self.covariates:
+            window = f"over {covariate.days} days before exposure" if covariate.days else "per unit (no window)"
+            lines.append(
+                f"  covariate {covariate.name}: {covariate.aggregate} of {' '.join(covariate.sql.split())} {window}"
+            )
+        for column in self.covariate_columns:
+            lines.append(f"  covariate: column {column}")
+        if self.window_hours is not None:
+            lines.append(f"  window: rows within {self.window_hours:g} hours of first exposure")
+        if self.cap is not None:
+            lines.append(f"  capped at {self.cap:g} per unit")
+        if self.cap_quantile is not None:
+            lines.append(f"  capped at the P{100 * self.cap_quantile:g} of per-unit values")
         return "\n".join(lines)
 
 
-def _parse_select(sql: str, name: str) -> exp.Query:
+def _parse_select(sql: str, name: str, what: str = "metric") -> exp.Query:
+    """Parse one SELECT of a ``what`` (metric or covariate) called ``name``, or raise a ``SpecError`` naming it."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError
@@ -256,10 +553,10 @@ def _parse_select(sql: str, name: str) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as error:
-        raise SpecError(f"the SQL of metric {name!r} does not parse: {str(error).splitlines()[0]}") from error
+        raise SpecError(f"the SQL of {what} {name!r} does not parse: {str(error).splitlines()[0]}") from error
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise SpecError(
-            f"the SQL of metric {name!r} must be exactly one SELECT statement returning unit, ts, value "
+            f"the SQL of {what} {name!r} must be exactly one SELECT statement returning unit, ts, value "
             f"(found {len(statements)} statement(s): {', '.join(type(s).__name__ for s in statements)})."
         )
     return statements[0]

@@ -80,7 +80,20 @@ _SUFFIXES = {
     ".jsonl": "json",
 }
 TOP_KEYS = ("schema_version", "timezone", "project", "engine", "sources", "paths", "defaults", "metrics", "model")
-DEFAULT_KEYS = ("arms", "control", "weights", "alpha", "exposures", "segments", "srm_threshold", "correction", "tuning")
+DEFAULT_KEYS = (
+    "arms",
+    "control",
+    "weights",
+    "alpha",
+    "exposures",
+    "segments",
+    "srm_threshold",
+    "correction",
+    "tuning",
+    "decision_rule",
+    "chance_to_win",
+    "max_expected_loss",
+)
 """Experiment keys a project's ``[defaults]`` may set (specs override them; ``exposures`` merges key by key)."""
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import abnb
-from abnb.aggregate import build_query
+from abnb.aggregate import aggregate, build_query, for_dialect
 from abnb.datasets.sample import generate
 from abnb.engine import SparkConnection, connect, connect_spark, export_parquet
 from abnb.errors import SchemaError, SpecError
@@ -230,3 +230,47 @@ def test_own_schema_on_spark_equals_duckdb(spark: Any, tmp_path: Path) -> None:
     assert got.units == expected.units
     for column in NUMBERS:
         assert list(got.to_frame()[column]) == pytest.approx(list(expected.to_frame()[column]), rel=REL), column
+
+
+@pytest.fixture(scope="module")
+def raw_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The capping/window dataset of tests/test_aggregate.py as Parquet files (microsecond timestamps)."""
+    import duckdb
+
+    from tests.test_aggregate import raw_frames
+
+    out = tmp_path_factory.mktemp("raw_parquet")
+    with duckdb.connect() as raw:
+        for name, frame in raw_frames().items():
+            raw.register("frame", frame)
+            casts = "REPLACE (CAST(ts AS TIMESTAMP) AS ts)" if "ts" in frame.columns else ""
+            raw.execute(f"COPY (SELECT * {casts} FROM frame) TO '{out}/{name}.parquet' (FORMAT parquet)")
+            raw.unregister("frame")
+    return out
+
+
+def test_caps_windows_and_joint_moments_on_spark_equal_duckdb(spark: Any, raw_parquet: Path) -> None:
+    """Quantile and fixed caps, conversion windows, covariates of other SQL and ratio CUPED sums: Spark = DuckDB."""
+    from tests.test_aggregate import CAPPED_METRICS, RAW_AS_OF, RAW_SOURCE
+
+    with abnb.connect(parquet=raw_parquet) as duck:
+        expected = aggregate(duck, RAW_SOURCE, CAPPED_METRICS, ("country",), as_of=RAW_AS_OF)
+    con = connect_spark(spark, parquet=raw_parquet)
+    actual = aggregate(con, RAW_SOURCE, CAPPED_METRICS, ("country",), as_of=RAW_AS_OF)
+    assert expected.caps["revenue"]["y"] > 0
+    for name in ("units", "excluded_units", "overall", "segments", "joint", "joint_segments", "caps"):
+        _assert_close(getattr(expected, name), getattr(actual, name), name)
+    assert actual.rows_fetched == expected.rows_fetched
+
+
+def test_spark_sql_of_caps_and_windows(spark_con: SparkConnection) -> None:
+    from tests.test_aggregate import CAPPED_METRICS, RAW_SOURCE
+
+    query = for_dialect(build_query(RAW_SOURCE, CAPPED_METRICS, ("country",)), "spark")
+    sql = spark_con.render(query)
+    assert sql.count("PERCENTILE(") == 5  # exact, linear interpolation (not PERCENTILE_APPROX)
+    assert "PERCENTILE_APPROX" not in sql
+    assert "DATE_ADD(MICROSECOND, CAST(:window_0 AS BIGINT)" in sql
+    for name in ("cap_1", "cap_quantile_0", "lookback_0_0", "window_3"):
+        assert f":{name}" in sql
+    assert "$" not in sql

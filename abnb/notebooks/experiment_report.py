@@ -72,6 +72,20 @@ result.table()
 # %%
 result.table("cuped")
 
+# %%
+(
+    abnb.report.note(
+        f"**Post-stratified by {spec.poststratify}**: the lift weighted over the column's levels (their share of all "
+        "units), with the post-stratification variance (Miratrix, Sekhon & Yu 2013); levels too small in an arm are "
+        "left out and said in the data notes."
+    )
+    if spec.poststratify
+    else abnb.report.note("No post-stratification (`poststratify` in the spec names a segment column to use).")
+)
+
+# %%
+result.table("stratified") if spec.poststratify else None
+
 # %% [markdown]
 # ## Bayesian view
 #

@@ -5,11 +5,11 @@ methods), results are frozen dataclasses whose ``method`` names the formula.
 
 | concept | names |
 | --- | --- |
-| sufficient statistics | ``Moments``, ``RatioMoments`` |
+| sufficient statistics | ``Moments``, ``RatioMoments``, ``JointMoments`` (several variables: covariates, ratios) |
 | two-sample tests | ``welch``, ``ztest``, ``fisher``, ``barnard``, ``paired`` |
 | rates (score intervals) | ``wilson``, ``proportion_difference``, ``proportion_ratio`` |
 | variance reduction by strata | ``poststratify`` |
-| ratio metrics, variance reduction | ``ratio``, ``cuped`` |
+| ratio metrics, variance reduction | ``ratio``, ``cuped``, ``regression_adjust`` (covariates, CUPAC), ``ratio_cuped`` |
 | rank, resampling, quantiles | ``mann_whitney``, ``bootstrap``, ``quantile_ci``, ``quantile_difference`` |
 | Bayesian | ``chance_to_beat`` (methods ``beta``, ``normal``, ``lift``) |
 | many arms and metrics | ``adjust``, ``adjusted_interval``, ``noninferiority`` |
@@ -24,6 +24,7 @@ from abnb.stats.bayesian import BayesResult, chance_to_beat
 from abnb.stats.cuped import CupedEffect, cuped
 from abnb.stats.exact import ExactTestResult, barnard, fisher, paired
 from abnb.stats.frequentist import welch, ztest
+from abnb.stats.joint import JointMoments
 from abnb.stats.moments import Moments
 from abnb.stats.multiple import NonInferiorityResult, adjust, adjusted_interval, noninferiority
 from abnb.stats.nonparametric import (
@@ -46,6 +47,7 @@ from abnb.stats.proportions import (
     wilson,
 )
 from abnb.stats.ratio import RatioMoments, ratio
+from abnb.stats.regression import RegressionEffect, ratio_cuped, regression_adjust
 from abnb.stats.sequential import (
     GroupSequentialResult,
     SequentialEffect,
@@ -67,6 +69,7 @@ __all__ = [
     "Effect",
     "ExactTestResult",
     "GroupSequentialResult",
+    "JointMoments",
     "Moments",
     "NonInferiorityResult",
     "PeekingResult",
@@ -76,6 +79,7 @@ __all__ = [
     "QuantileDifferenceResult",
     "QuantileResult",
     "RatioMoments",
+    "RegressionEffect",
     "SequentialEffect",
     "ShiftResult",
     "SrmResult",
@@ -104,6 +108,8 @@ __all__ = [
     "quantile_ci",
     "quantile_difference",
     "ratio",
+    "ratio_cuped",
+    "regression_adjust",
     "sample_size",
     "srm",
     "welch",

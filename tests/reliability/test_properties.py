@@ -582,8 +582,12 @@ def test_prop25_welch_with_tiny_values_gives_a_number() -> None:
 def test_prop26_relative_lift_with_a_tiny_control_mean_is_a_clear_error() -> None:
     c = RatioMoments.from_values([0.0, 0.0, 1.3355739754869053e-215], [1.0, 1.0, 1.0])
     t = RatioMoments.from_values([0.0, 0.0, 1.0], [1.0, 1.0, 1.0])
-    with pytest.raises(DataError, match="not representable"):  # the SE overflows: a clear error, not NaN
-        ratio(c, t, relative=True)
+    with pytest.raises(DataError, match="not representable"):  # the delta SE overflows: a clear error, not NaN
+        ratio(c, t, relative=True, relative_ci="delta")
+    fieller = ratio(c, t, relative=True)  # the default: Fieller's set, which is not an interval here, said so
+    assert (fieller.ci_low, fieller.ci_high) == (-math.inf, math.inf)
+    assert "not distinguishable from 0" in fieller.ci_note
+    assert fieller.pvalue == ratio(c, t).pvalue
     # a control mean of 7.9e-129 still gives a representable (huge) lift: the numbers, not a ZeroDivisionError
     control, treatment = Moments.from_values([0.0, 1.572412362341202e-128]), Moments.from_values([0.0, 1.0])
     effect = welch(control, treatment, relative=True)
