@@ -611,9 +611,7 @@ def _window_values(frame: pd.DataFrame, origin: datetime, minutes: float, value:
     return ((frame[value] * w).groupby(bucket).sum() / w.groupby(bucket).sum()).to_numpy(dtype=float)
 
 
-def _metric_values(
-    frame: pd.DataFrame, origin: datetime, plan: RampPlan, segments: Sequence[str]
-) -> dict[str, Any]:
+def _metric_values(frame: pd.DataFrame, origin: datetime, plan: RampPlan, segments: Sequence[str]) -> dict[str, Any]:
     ok = frame[frame["error"] == 0]
     values: dict[str, Any] = {
         "latency": frame["latency_ms"].dropna().to_numpy(dtype=float),

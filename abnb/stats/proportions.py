@@ -602,6 +602,7 @@ def proportion_ratio(
     estimate = p_t / p_c if p_c > 0.0 else (math.inf if p_t > 0.0 else math.nan)
     interval: _Interval
     if method == "score":
+
         def interval(level: float) -> tuple[float, float]:
             return _score_ratio_interval(x_t, n_t, x_c, n_c, _critical(level))
 
