@@ -201,3 +201,48 @@ def test_ratio_lift_of_a_negative_ratio_keeps_the_sign() -> None:
     assert lift.estimate > 0
     assert lift.pvalue == absolute.pvalue
     assert lift.ci_low > 0
+
+
+counts = st.integers(min_value=0, max_value=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_c=st.integers(min_value=2, max_value=400), n_t=st.integers(min_value=2, max_value=400), data=st.data())
+def test_a_comparison_never_stops_the_analysis(n_c: int, n_t: int, data: st.DataObject) -> None:
+    """Zero-event arms, constant arms, a control at 0: the absolute test stands or a note says why not."""
+    from abnb.experiment import compare
+    from abnb.metrics import Metric
+
+    proportion = data.draw(st.booleans())
+    if proportion:
+        control = Moments.from_counts(data.draw(st.integers(0, n_c)), n_c)
+        treatment = Moments.from_counts(data.draw(st.integers(0, n_t)), n_t)
+        metric = Metric("m", "SELECT unit, ts, 1 AS value FROM e", kind="proportion", margin=0.05, role="guardrail")
+    else:
+        value = st.sampled_from([0.0, 1.0, -2.0, 3.5])
+        control = _arm(n_c, data.draw(value), data.draw(st.sampled_from([0.0, 1.0])) or 1e-300)
+        treatment = _arm(n_t, data.draw(value), data.draw(st.sampled_from([0.0, 1.0])) or 1e-300)
+        metric = Metric("m", "SELECT unit, ts, value FROM e", margin=0.05, role="guardrail")
+    effect = compare(metric, control, treatment, "c", "t", 0.05, panels=True)
+    if math.isnan(effect.absolute.pvalue):
+        assert any("No test of the difference" in note for note in effect.notes)
+    if math.isnan(effect.relative.estimate) and not math.isnan(effect.absolute.pvalue):
+        assert any("no relative lift" in note for note in effect.notes)
+    if effect.noninferiority is None:
+        assert any("non-inferiority" in note for note in effect.notes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x_c=counts, x_t=counts, extra_c=counts, extra_t=counts)
+def test_score_intervals_stay_in_range(x_c: int, x_t: int, extra_c: int, extra_t: int) -> None:
+    from abnb.stats import proportion_difference, wilson
+
+    n_c, n_t = x_c + extra_c, x_t + extra_t
+    assume(n_c > 0 and n_t > 0)
+    for successes, n in ((x_c, n_c), (x_t, n_t)):
+        rate = wilson(successes, n)
+        assert 0.0 <= rate.ci_low <= successes / n <= rate.ci_high <= 1.0
+    control, treatment = Moments.from_counts(x_c, n_c), Moments.from_counts(x_t, n_t)
+    difference = proportion_difference(control, treatment, method="newcombe")  # a score interval: within range
+    assert -1.0 <= difference.ci_low <= difference.ci_high <= 1.0
+    # Agresti–Caffo is an adjusted Wald interval and, like statsmodels' (0/1 vs 1/1: upper end 1.09), can leave it
