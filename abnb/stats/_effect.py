@@ -13,7 +13,7 @@ from abnb.errors import ParameterError
 if TYPE_CHECKING:
     pass
 
-__all__ = ["ConfidenceInterval", "Effect", "check_level"]
+__all__ = ["ConfidenceInterval", "Effect", "IntervalOnDemand", "check_level"]
 
 
 def check_level(confidence_level: float) -> float:
@@ -76,8 +76,35 @@ class ConfidenceInterval:
         yield self.high
 
 
+class IntervalOnDemand:
+    """``confidence_interval(level)`` for a result with ``alpha``, ``ci_low``, ``ci_high`` and an ``_interval`` formula.
+
+    ``None`` means ``1 − alpha`` of the call that made the result (its ``ci_low``/``ci_high``); any other level is
+    recomputed by the same formula.
+    """
+
+    alpha: float
+    ci_low: float
+    ci_high: float
+    _interval: Callable[[float], tuple[float, float]] | None
+
+    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
+        """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.
+
+        Args:
+            confidence_level: Coverage of the interval, in (0, 1); ``None``: ``1 − alpha`` of the call that made
+                the result (the interval in ``ci_low``/``ci_high``).
+
+        Raises:
+            ParameterError: If ``confidence_level`` is outside (0, 1), or the result was built without an
+                interval function and ``confidence_level`` differs from ``1 − alpha``.
+        """
+        level = 1.0 - self.alpha if confidence_level is None else confidence_level
+        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), type(self).__name__)
+
+
 @dataclass(frozen=True)
-class Effect(FlatResult):
+class Effect(IntervalOnDemand, FlatResult):
     """The estimated effect of the treatment on one metric, with its uncertainty.
 
     Attributes:
@@ -124,23 +151,6 @@ class Effect(FlatResult):
         if self._log_pvalue is not None:
             return self._log_pvalue / math.log(10.0)
         return math.log10(self.pvalue) if self.pvalue > 0.0 else -math.inf
-
-    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
-        """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.
-
-        Args:
-            confidence_level: Coverage of the interval, in (0, 1); ``None``: ``1 − alpha`` of the call that made
-                the effect (the interval in ``ci_low``/``ci_high``).
-
-        Returns:
-            The interval.
-
-        Raises:
-            ParameterError: If ``confidence_level`` is outside (0, 1), or the effect was built without an
-                interval function and ``confidence_level`` differs from ``1 − alpha``.
-        """
-        level = 1.0 - self.alpha if confidence_level is None else confidence_level
-        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), "Effect")
 
     def _repr_html_(self) -> str:
         pct = self.relative

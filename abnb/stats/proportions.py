@@ -39,7 +39,7 @@ from typing import Literal
 
 from abnb._display import FlatResult, format_value, html_table
 from abnb.errors import DataError, ParameterError
-from abnb.stats._effect import ConfidenceInterval, interval_at
+from abnb.stats._effect import IntervalOnDemand
 from abnb.stats.moments import Moments
 
 __all__ = [
@@ -144,7 +144,7 @@ def _fmt_rate(value: float) -> str:
 
 
 @dataclass(frozen=True)
-class ProportionInterval(FlatResult):
+class ProportionInterval(IntervalOnDemand, FlatResult):
     """One rate with its confidence interval.
 
     Attributes:
@@ -166,15 +166,6 @@ class ProportionInterval(FlatResult):
     n: int
     _interval: _Interval | None = field(default=None, repr=False, compare=False)
 
-    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
-        """The interval at ``confidence_level`` (``None``: ``1 − alpha``) by the same formula.
-
-        Raises:
-            ParameterError: If ``confidence_level`` is outside (0, 1).
-        """
-        level = 1.0 - self.alpha if confidence_level is None else confidence_level
-        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), "ProportionInterval")
-
     def _repr_html_(self) -> str:
         rows = [
             ("rate", _fmt_rate(self.estimate)),
@@ -192,7 +183,7 @@ class ProportionInterval(FlatResult):
 
 
 @dataclass(frozen=True)
-class ProportionDifference(FlatResult):
+class ProportionDifference(IntervalOnDemand, FlatResult):
     """The difference of two rates ``p_t − p_c`` with a confidence interval and the Wald z-test beside it.
 
     Attributes:
@@ -225,15 +216,6 @@ class ProportionDifference(FlatResult):
     treatment_n: int
     _interval: _Interval | None = field(default=None, repr=False, compare=False)
 
-    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
-        """The interval at ``confidence_level`` (``None``: ``1 − alpha``) by the same formula.
-
-        Raises:
-            ParameterError: If ``confidence_level`` is outside (0, 1).
-        """
-        level = 1.0 - self.alpha if confidence_level is None else confidence_level
-        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), "ProportionDifference")
-
     def _repr_html_(self) -> str:
         rows = [
             ("difference", f"{100.0 * self.estimate:.4g} points"),
@@ -256,7 +238,7 @@ class ProportionDifference(FlatResult):
 
 
 @dataclass(frozen=True)
-class ProportionRatio(FlatResult):
+class ProportionRatio(IntervalOnDemand, FlatResult):
     """The ratio of two rates ``p_t / p_c`` with a confidence interval and the test of ratio 1 that it inverts.
 
     Attributes:
@@ -286,15 +268,6 @@ class ProportionRatio(FlatResult):
     control_n: int
     treatment_n: int
     _interval: _Interval | None = field(default=None, repr=False, compare=False)
-
-    def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
-        """The interval at ``confidence_level`` (``None``: ``1 − alpha``) by the same formula.
-
-        Raises:
-            ParameterError: If ``confidence_level`` is outside (0, 1).
-        """
-        level = 1.0 - self.alpha if confidence_level is None else confidence_level
-        return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), "ProportionRatio")
 
     def _repr_html_(self) -> str:
         rows = [
