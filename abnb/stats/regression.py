@@ -28,7 +28,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -48,6 +48,7 @@ _POOLINGS = ("within", "total")
 
 #: Reciprocal condition number below which covariates count as collinear (their θ is the minimum-norm solution).
 _RCOND = 1e-12
+_A = TypeVar("_A", bound=Effect)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -140,6 +141,41 @@ def _solve(
         if rank < keep.size:
             notes.append("collinear covariates: minimum-norm θ")
     return theta, "; ".join(notes)
+
+
+def _adjusted(
+    kind: type[_A],
+    *,
+    estimate: float,
+    variance: float,
+    raw_variance: float,
+    df: float,
+    alpha: float,
+    method: str,
+    relative: bool,
+    adjusted_means: tuple[float, float],
+    unadjusted_means: tuple[float, float],
+    **extra: Any,
+) -> _A:
+    """Build an adjusted effect with a symmetric Welch-t interval; the variance reduction is 1 − var / raw var."""
+    se = math.sqrt(variance)
+    return _effect(
+        kind,
+        estimate=estimate,
+        se=se,
+        statistic=estimate / se,
+        df=df,
+        alpha=alpha,
+        interval=_symmetric(estimate, se, df),
+        method=method,
+        relative=relative,
+        control_mean=adjusted_means[0],
+        treatment_mean=adjusted_means[1],
+        variance_reduction=1.0 - variance / raw_variance if raw_variance > 0.0 else 0.0,
+        control_unadjusted_mean=unadjusted_means[0],
+        treatment_unadjusted_mean=unadjusted_means[1],
+        **extra,
+    )
 
 
 def regression_adjust(
@@ -268,24 +304,19 @@ def regression_adjust(
         method += ", relative lift over |unadjusted control mean|, delta-method CI"
         if variance == 0.0:
             raise DataError("the delta-method standard error of the adjusted lift is 0; use relative=False.")
-    se = math.sqrt(variance)
-    return _effect(
+    return _adjusted(
         RegressionEffect,
         estimate=estimate,
-        se=se,
-        statistic=estimate / se,
+        variance=variance,
+        raw_variance=raw,
         df=df,
         alpha=alpha,
-        interval=_symmetric(estimate, se, df),
         method=method,
         relative=relative,
-        control_mean=a_c,
-        treatment_mean=a_t,
+        adjusted_means=(a_c, a_t),
+        unadjusted_means=(m_c, m_t),
         covariates=names,
         theta=tuple(float(t) for t in theta),
-        variance_reduction=1.0 - variance / raw if raw > 0.0 else 0.0,
-        control_unadjusted_mean=m_c,
-        treatment_unadjusted_mean=m_t,
     )
 
 
@@ -431,21 +462,16 @@ def ratio_cuped(
         method += ", relative lift Δ/|R_c|, delta-method CI"
         if variance <= 0.0:
             raise DataError("the delta-method standard error of the adjusted ratio lift is 0; use relative=False.")
-    se = math.sqrt(variance)
-    return _effect(
+    return _adjusted(
         CupedEffect,
         estimate=estimate,
-        se=se,
-        statistic=estimate / se,
+        variance=variance,
+        raw_variance=raw,
         df=df,
         alpha=alpha,
-        interval=_symmetric(estimate, se, df),
         method=method,
         relative=relative,
-        control_mean=a_c,
-        treatment_mean=a_t,
+        adjusted_means=(a_c, a_t),
+        unadjusted_means=(r_c, r_t),
         theta=theta,
-        variance_reduction=1.0 - variance / raw if raw > 0.0 else 0.0,
-        control_unadjusted_mean=r_c,
-        treatment_unadjusted_mean=r_t,
     )
