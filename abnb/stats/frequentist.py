@@ -257,25 +257,40 @@ def _log_interval(
     return interval
 
 
-def _fieller_interval(
-    m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, *, what: str = "mean"
-) -> _Interval:
+def _fieller_roots(
+    m_c: float, var_c: float, m_t: float, var_t: float, q: float
+) -> tuple[float, tuple[float, float] | None]:
+    """The quadratic behind Fieller's set for ``R = m_t/m_c``: its leading coefficient and its roots.
+
+    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)`` is ``aR² − 2bR + c ≤ 0`` with
+    ``a = m_c² − q² var_c``, ``b = m_t m_c``, ``c = m_t² − q² var_t``; its discriminant is
+    ``b² − ac = q²(m_t² var_c + a var_t)``, so the roots are ``(b ± q·sqrt(m_t² var_c + a var_t))/a``.
+    Returns ``(a, (low, high))`` with the roots in increasing order, or ``(a, None)`` when there is no real pair
+    (``a = 0`` or a negative discriminant: then the set is every value or empty). Fieller (1954), J. R. Stat. Soc. B
+    16(2), 175–185.
+    """
+    a = m_c * m_c - q * q * var_c
+    inner = m_t * m_t * var_c + a * var_t
+    if a == 0.0 or inner < 0.0:
+        return a, None
+    half = q * math.sqrt(max(inner, 0.0))
+    low, high = sorted(((m_t * m_c - half) / a, (m_t * m_c + half) / a))
+    return a, (low, high)
+
+
+def _fieller_interval(m_c: float, var_c: float, m_t: float, var_t: float, df: float | None) -> _Interval:
     """Fieller's interval for ``m_t/m_c`` (minus 1) of two independent estimates with variances ``var_c``, ``var_t``.
 
-    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)``, a quadratic ``aR² − 2bR + c ≤ 0`` with
-    ``a = m_c² − q² var_c``, ``b = m_t m_c``. When ``m_c`` is significantly different from 0 (``a > 0``) it is
-    the interval ``(b ± q·sqrt(m_t² var_c + a var_t))/a``; otherwise the set is not an interval (two half-lines,
-    or every value), reported as ``(−inf, inf)`` and described by :func:`fieller_note`.
+    When ``m_c`` is significantly different from 0 (``a > 0`` in :func:`_fieller_roots`) the set is the interval
+    between the roots; otherwise it is not an interval (two half-lines, or every value), reported as
+    ``(−inf, inf)`` and described by :func:`fieller_note`.
     """
 
     def interval(level: float) -> tuple[float, float]:
-        q = _critical_value(level, df)
-        a = m_c * m_c - q * q * var_c
-        if a <= 0.0:
+        a, roots = _fieller_roots(m_c, var_c, m_t, var_t, _critical_value(level, df))
+        if a <= 0.0 or roots is None:
             return -math.inf, math.inf
-        half = q * math.sqrt(m_t * m_t * var_c + a * var_t)
-        low, high = (m_t * m_c - half) / a, (m_t * m_c + half) / a
-        return low - 1.0, high - 1.0
+        return roots[0] - 1.0, roots[1] - 1.0
 
     return interval
 
@@ -285,21 +300,20 @@ def fieller_note(
 ) -> str:
     """What Fieller's confidence set for the lift ``(m_t − m_c)/|m_c|`` is when it is not an interval ("" if it is).
 
-    With ``a = m_c² − q² var_c ≤ 0`` (the control estimate is not distinguishable from 0 at ``level``) the set of
-    ratios is two half-lines ``R ≤ r₁ or R ≥ r₂`` when the discriminant ``q²(m_t² var_c + a var_t)`` is positive,
-    else every value. Ratios below 0 are impossible when both means are non-negative, so a set whose lower
-    branch lies there reads "at least ...".
+    With ``a ≤ 0`` in :func:`_fieller_roots` (the control estimate is not distinguishable from 0 at ``level``) the
+    set of ratios is the two half-lines outside the roots, ``R ≤ r₁ or R ≥ r₂``, when the discriminant is
+    positive, else every value. Ratios below 0 are impossible when both means are non-negative, so a set whose
+    lower branch lies there reads "at least ...".
     """
     q = _critical_value(level, df)
-    a = m_c * m_c - q * q * var_c
+    a, roots = _fieller_roots(m_c, var_c, m_t, var_t, q)
     if a > 0.0:
         return ""
     t_c = abs(m_c) / math.sqrt(var_c) if var_c > 0.0 else math.inf
     why = f"the control {what} ({m_c:.4g}) is not distinguishable from 0 at {level:.4g} (|t| = {t_c:.3g} ≤ {q:.3g})"
-    disc = q * q * (m_t * m_t * var_c + a * var_t)
-    if a == 0.0 or disc <= 0.0:
+    if roots is None or roots[0] == roots[1]:
         return f"undefined: {why}, so every lift is compatible with the data"
-    r1, r2 = (m_t * m_c + q * math.sqrt(disc)) / a, (m_t * m_c - q * math.sqrt(disc)) / a  # r1 < r2 (a < 0)
+    r1, r2 = roots
     sign = 1.0 if m_c > 0 else -1.0
     low_branch, high_branch = sorted((sign * (r1 - 1.0), sign * (r2 - 1.0)))
     if m_c > 0 and m_t >= 0 and r1 < 0.0:
@@ -332,7 +346,7 @@ def _ratio_lift(
         log_ratio, se_log = _log_ratio(m_c, var_c, m_t, var_t, what=what)
         interval = _signed(_log_interval(m_c, var_c, m_t, var_t, df, what=what), sign)
         return estimate, (m_t / m_c) * se_log, sign * log_ratio / se_log, interval
-    interval = _signed(_fieller_interval(m_c, var_c, m_t, var_t, df, what=what), sign)
+    interval = _signed(_fieller_interval(m_c, var_c, m_t, var_t, df), sign)
     try:
         se = _lift_se_delta(m_c, var_c, m_t, var_t)
     except DataError:  # a control mean near 0: the SE overflows, Fieller's set (not an interval then) does not

@@ -17,7 +17,7 @@ import numpy as np
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._effect import ConfidenceInterval, Effect
-from abnb.stats.frequentist import welch_df
+from abnb.stats.frequentist import _fieller_roots, welch_df
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -356,10 +356,7 @@ def _fieller_bound(m_t: float, m_c: float, a: float, b: float, critical: float, 
     Returns ``−inf``/``+inf`` when the control mean is not clearly positive (``m_c² ≤ t² b``), where the
     Fieller set is unbounded.
     """
-    quad_a = m_c * m_c - critical * critical * b
-    if quad_a <= 0.0:
+    quad_a, roots = _fieller_roots(m_c, b, m_t, a, critical)
+    if quad_a <= 0.0 or roots is None:
         return -sign * math.inf
-    half_b = m_t * m_c
-    quad_c = m_t * m_t - critical * critical * a
-    disc = max(half_b * half_b - quad_a * quad_c, 0.0)
-    return (half_b - sign * math.sqrt(disc)) / quad_a
+    return roots[0] if sign > 0 else roots[1]

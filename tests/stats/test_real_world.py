@@ -246,3 +246,41 @@ def test_score_intervals_stay_in_range(x_c: int, x_t: int, extra_c: int, extra_t
     difference = proportion_difference(control, treatment, method="newcombe")  # a score interval: within range
     assert -1.0 <= difference.ci_low <= difference.ci_high <= 1.0
     # Agresti–Caffo is an adjusted Wald interval and, like statsmodels' (0/1 vs 1/1: upper end 1.09), can leave it
+
+
+def _fieller_edges(m_c: float, var_c: float, m_t: float, var_t: float, q: float) -> list[float]:
+    """Lifts at the edges of Fieller's set: real roots of (m_t − R m_c)² − q²(var_t + R² var_c), by numpy."""
+    coefficients = [m_c * m_c - q * q * var_c, -2.0 * m_t * m_c, m_t * m_t - q * q * var_t]
+    sign = 1.0 if m_c > 0 else -1.0
+    return sorted(sign * (float(r.real) - 1.0) for r in np.roots(coefficients) if abs(r.imag) < 1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n_c=sizes, n_t=sizes, m_c=finite, m_t=finite, s_c=spread, s_t=spread)
+def test_a_fieller_set_that_is_not_an_interval_is_described_by_its_true_edges(
+    n_c: int, n_t: int, m_c: float, m_t: float, s_c: float, s_t: float
+) -> None:
+    import re
+
+    from scipy import stats
+
+    assume(m_c != 0.0)
+    control, treatment = _arm(n_c, m_c, s_c), _arm(n_t, m_t, s_t)
+    lift = welch(control, treatment, relative=True)
+    printed = [float(v) / 100.0 for v in re.findall(r"([+-]\d+(?:\.\d+)?)%", lift.ci_note)]
+    assume(printed)
+    q = float(stats.t.ppf(0.975, lift.df))
+    edges = _fieller_edges(m_c, control.variance / n_c, m_t, treatment.variance / n_t, q)
+    for value in printed:  # each printed end is an edge of the set, to the note's 0.1-point rounding
+        assert min(abs(value - edge) for edge in edges) <= 5e-4 + 1e-9 * abs(value)
+
+
+def test_the_note_of_an_unbounded_fieller_set_names_its_finite_edge() -> None:
+    """0.03 vs 0.01 with SE 0.01 each: the set is R ≥ 0.656 (lift ≥ −34.4%) or R ≤ −2.77 (checked
+    by numpy: the roots of (0.03 − 0.01R)² = 1.96²·1e-4(1 + R²))."""
+    from abnb.stats.frequentist import fieller_note
+
+    note = fieller_note(0.01, 1e-4, 0.03, 1e-4, None, 0.95)
+    edges = _fieller_edges(0.01, 1e-4, 0.03, 1e-4, 1.959963984540054)
+    assert note.startswith("not an interval") or note.startswith("at least")
+    assert f"{edges[-1]:+.1%}" in note
