@@ -284,3 +284,21 @@ def test_the_note_of_an_unbounded_fieller_set_names_its_finite_edge() -> None:
     edges = _fieller_edges(0.01, 1e-4, 0.03, 1e-4, 1.959963984540054)
     assert note.startswith("not an interval") or note.startswith("at least")
     assert f"{edges[-1]:+.1%}" in note
+
+
+def test_the_cookbook_and_the_statistics_notes_cite_the_numbers_the_code_gives() -> None:
+    """The prose quoted Fieller edges computed by an older, wrong note; it must quote what abnb returns."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cookbook = (root / "notebooks" / "statistics_cookbook.py").read_text(encoding="utf-8")
+    notes = (root / "docs" / "statistics.md").read_text(encoding="utf-8")
+    rare = ztest(Moments.from_counts(10, 10_000_000), Moments.from_counts(25, 10_000_000), relative=True)
+    high = f"+{rare.ci_high:.0%}"  # +587%
+    assert f"+{rare.ci_low:.0%} to {high}" in cookbook
+    assert f"[+{rare.ci_low:.0%}, {high}]" in notes
+    noisy = Moments.from_values([-1.0, 1.2, -0.9, 0.8, 0.1, -0.3])
+    better = Moments.from_values([1.0, 2.0, 1.5, 1.7, 2.2, 0.9])
+    note = welch(noisy, better, relative=True).ci_note
+    assert "-78.8%" in note and "+271.5%" in note
+    assert "at most −79% or at\n# least +272%" in cookbook
