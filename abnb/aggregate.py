@@ -21,6 +21,13 @@ finds the shifts of the mean metrics' sums, :func:`build_pilot_query`):
    a metric with several (:class:`~abnb.stats.joint.JointMoments`); a sum needed twice is taken once.
 5. The result: the cells rolled up by ``GROUPING SETS`` (arm; arm × each segment) — a few dozen rows whatever the
    number of units.
+
+Names: the query never gives a user's name to anything it makes. Segments travel as ``seg<k>``, user columns are
+read qualified by the alias of their own table, every step after ``#assignment`` reads only columns the query
+made, and the steps are called ``#<name>``, which no table can be (identifiers have no ``#``). A segment, metric,
+column or table named like an internal one (``s0``, ``m0_y``, ``n``, ``units``) is therefore read as itself.
+A NULL segment value is its own level, :data:`MISSING`, distinct from every string. Per-unit values beyond 2^53 in
+magnitude are refused (:func:`_check_magnitudes`): in double precision they would lose their last digits.
 """
 
 from __future__ import annotations
@@ -60,7 +67,6 @@ __all__ = [
     "unit_values",
 ]
 
-MISSING = "(missing)"
 LEVELS = ("event", "unit")
 _NUMERIC = (
     "TINYINT",
@@ -79,6 +85,40 @@ _NUMERIC = (
     "DECIMAL",
     "BOOLEAN",
 )
+
+
+class _NullLevel(str):
+    """The segment level of units whose segment value is NULL (:data:`MISSING`).
+
+    It is a ``str`` (it displays, sorts and serialises as ``"(NULL)"``) but equals no other string and hashes
+    apart from them, so a unit with a NULL segment and one whose value is the literal text ``"(NULL)"`` or
+    ``"(missing)"`` stay in two levels. Copies and pickles return the one instance.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NullLevel)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, _NullLevel)
+
+    def __hash__(self) -> int:
+        return hash((_NullLevel, "NULL"))
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _null_level, ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+def _null_level() -> _NullLevel:
+    return MISSING
+
+
+MISSING: _NullLevel = _NullLevel("(NULL)")
+"""The level of a NULL segment value: shown as ``(NULL)``, distinct from every string (even ``"(NULL)"``)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +178,41 @@ def _alias(expression: exp.Expression, name: str) -> exp.Expression:
     from sqlglot import exp
 
     return exp.Alias(this=expression, alias=exp.to_identifier(name, quoted=True))
+
+
+def _step(name: str) -> str:
+    """The name of a step (``WITH`` clause) of the query: ``#<name>``, which no table can be called.
+
+    Table names are identifiers (:func:`~abnb.engine.validate_table_name`: letters, digits, underscores), so a
+    metric reading a table called ``assignment``, ``units`` or ``p0`` reads that table, not a step of the query.
+    """
+    return f"#{name}"
+
+
+def _cte(name: str) -> exp.TableAlias:
+    from sqlglot import exp
+
+    return exp.TableAlias(this=exp.to_identifier(_step(name), quoted=True))
+
+
+def _segment(k: int) -> str:
+    """The internal column of the ``k``-th segment (``seg<k>``).
+
+    No user name is ever an alias of the query: segments travel as ``seg<k>``, user columns are read qualified by
+    the alias of their own table, and every step after ``assignment`` reads only columns the query itself made. A
+    segment, metric or column named like an internal column (``s0``, ``m0_y``, ``n``, ``arm``) thus cannot bind to
+    it.
+    """
+    return f"seg{k}"
+
+
+def _grouping(k: int) -> str:
+    """The result column flagging rows broken down by the ``k``-th segment (``GROUPING``: 0 there)."""
+    return f"g_seg{k}"
+
+
+def _segment_columns(segments: Sequence[str], table: str | None = None) -> list[exp.Column]:
+    return [_col(_segment(k), table) for k in range(len(segments))]
 
 
 def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Condition) -> exp.Expression:
@@ -298,7 +373,7 @@ def _assignment_table(alias: str) -> exp.Table:
     from sqlglot import exp
 
     return exp.Table(
-        this=exp.to_identifier("assignment", quoted=True),
+        this=exp.to_identifier(_step("assignment"), quoted=True),
         alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
     )
 
@@ -353,11 +428,11 @@ def _metric_ctes(metrics: Sequence[Metric]) -> list[tuple[str, list[_Part], exp.
     steps = []
     for k, members in enumerate(groups.values()):
         if len(members) == 1 and not members[0].post and members[0].lookback is None:
-            steps.append((f"p{k}", members, _value_cte(members[0])))
+            steps.append((_step(f"p{k}"), members, _value_cte(members[0])))
         elif len(members) == 1:
-            steps.append((f"p{k}", members, _metric_cte(members, members[0].metric.query, fused=False)))
+            steps.append((_step(f"p{k}"), members, _metric_cte(members, members[0].metric.query, fused=False)))
         else:
-            steps.append((f"p{k}", members, _metric_cte(members, _fused_rows(members), fused=True)))
+            steps.append((_step(f"p{k}"), members, _metric_cte(members, _fused_rows(members), fused=True)))
     return steps
 
 
@@ -376,7 +451,10 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
             _alias(_col(source.unit, e), "unit"),
             _alias(exp.Min(this=_col(source.ts, e)), "exposed_at"),
             _alias(exp.Case().when(single_arm, exp.Min(this=_col(source.arm, e))), "arm"),
-            *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in segments],
+            *[
+                _alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), _segment(k))
+                for k, s in enumerate(segments)
+            ],
         )
         .from_(table_expr(source.table, "exposures table", alias=e))
         .where(_filter(source, e, has_start=has_start))
@@ -590,7 +668,7 @@ def _units(
     query = exp.select()
     if source.level == "unit":
         selects = [_alias(_col(source.unit, "t"), "unit"), _alias(_col(source.arm, "t"), "arm")]
-        selects += [_alias(_col(s, "t"), s) for s in segments]
+        selects += [_alias(_col(s, "t"), _segment(k)) for k, s in enumerate(segments)]
         selects += [_alias(value, name) for name, value in plan.unit_values.items()]
         units = (
             exp.select(*selects)
@@ -598,13 +676,13 @@ def _units(
             .where(_filter(source, "t", has_start=has_start))
         )
         return _quantile_caps(query, units, segments, plan)
-    query = query.with_("assignment", as_=_assignment(source, segments, has_start=has_start))
-    units_selects: list[exp.Expression] = [_col("unit", "a"), _col("arm", "a"), *[_col(s, "a") for s in segments]]
+    query = query.with_(_cte("assignment"), as_=_assignment(source, segments, has_start=has_start))
+    units_selects: list[exp.Expression] = [_col("unit", "a"), _col("arm", "a"), *_segment_columns(segments, "a")]
     units = exp.select().from_(_assignment_table("a"))
     zero = exp.Literal.number(0)
     columns: dict[str, tuple[str, str]] = {}  # step column -> (step, its column)
     for step, parts, cte in _metric_ctes(metrics):
-        query = query.with_(step, as_=cte)
+        query = query.with_(exp.TableAlias(this=exp.to_identifier(step, quoted=True)), as_=cte)
         units = units.join(
             exp.Table(this=exp.to_identifier(step, quoted=True)),
             on=exp.EQ(this=_col("unit", step), expression=_col("unit", "a")),
@@ -638,8 +716,8 @@ def _quantile_caps(
     capped = plan.quantile_caps
     if not capped:
         return query, units
-    raw, caps = "units_raw", "caps"
-    query = query.with_(raw, as_=units)
+    raw, caps = _step("units_raw"), _step("caps")
+    query = query.with_(exp.TableAlias(this=exp.to_identifier(raw, quoted=True)), as_=units)
     double = exp.DataType.build("DOUBLE")
     quantiles = [
         _alias(
@@ -654,11 +732,14 @@ def _quantile_caps(
         this=exp.to_identifier(raw, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("r", quoted=True))
     )
     single_arm = exp.Not(this=exp.Is(this=_col("arm", "r"), expression=exp.Null()))
-    query = query.with_(caps, as_=exp.select(*quantiles).from_(raw_table.copy()).where(single_arm))
-    selects: list[exp.Expression] = [_col("unit", "r"), _col("arm", "r"), *[_col(s, "r") for s in segments]]
+    query = query.with_(
+        exp.TableAlias(this=exp.to_identifier(caps, quoted=True)),
+        as_=exp.select(*quantiles).from_(raw_table.copy()).where(single_arm),
+    )
+    selects: list[exp.Expression] = [_col("unit", "r"), _col("arm", "r"), *_segment_columns(segments, "r")]
     for expression in units.expressions:
         name = expression.alias_or_name
-        if name in ("unit", "arm") or name in segments:
+        if name in ("unit", "arm") or name in {_segment(k) for k in range(len(segments))}:
             continue
         if name in capped:
             selects.append(_alias(_at_most(_col(name, "r"), _col(name, "c")), name))
@@ -742,7 +823,7 @@ def _build_query(
         validate_identifier(segment, "segment column")
     plan = _plan(source, metrics)
     query, units = _units(source, metrics, segments, plan, has_start=has_start)
-    query = query.with_("units", as_=units)
+    query = query.with_(_cte("units"), as_=units)
 
     zero, one = exp.Literal.number(0), exp.Literal.number(1)
 
@@ -751,10 +832,10 @@ def _build_query(
             return exp.Paren(this=exp.Sub(this=_col(column, "u"), expression=exp.Placeholder(this=f"shift_{column}")))
         return _col(column, "u")
 
-    cell_selects: list[exp.Expression] = [_col("arm", "u"), *[_col(s, "u") for s in segments]]
+    cell_selects: list[exp.Expression] = [_col("arm", "u"), *_segment_columns(segments, "u")]
     cell_selects.append(_alias(exp.Count(this=exp.Star()), "n"))
-    final_selects: list[exp.Expression] = [_col("arm"), *[_col(s) for s in segments]]
-    final_selects += [_alias(exp.Grouping(expressions=[_col(s)]), f"g_{s}") for s in segments]
+    final_selects: list[exp.Expression] = [_col("arm"), *_segment_columns(segments)]
+    final_selects += [_alias(exp.Grouping(expressions=[_col(_segment(k))]), _grouping(k)) for k in range(len(segments))]
     final_selects.append(_alias(exp.Sum(this=_col("n")), "n"))
     sums: dict[tuple[str, ...], str] = {}  # (sum kind, columns) -> its column in cells: shared columns, shared sums
     finals: dict[str, str] = {}  # cells column -> the first result column summing it
@@ -810,6 +891,13 @@ def _build_query(
                 key = ("sum_sq", first) if a == b else ("xy_sum", columns[b], first)
                 table[a][b] = table[b][a] = result(key, f"j{i}_c{a}_{b}")
         layout.append(_Joint(names_, columns, totals, tuple(map(tuple, table))))
+    magnitudes: list[str] = []  # largest |value| of each value column: doubles hold integers exactly to 2^53 only
+    for variables in plan.variables:
+        for _, column in variables:
+            if column not in plan.indicators and column not in magnitudes:
+                magnitudes.append(column)
+                cell_selects.append(_alias(exp.Max(this=exp.Abs(this=_col(column, "u"))), f"abs{len(magnitudes) - 1}"))
+                final_selects.append(_alias(exp.Max(this=_col(f"abs{len(magnitudes) - 1}")), f"max_abs_{column}"))
     for column in plan.quantile_caps:  # every unit carries the same cap: its maximum over the cells is the cap
         cell_selects.append(_alias(exp.Max(this=_col(f"cap_{column}", "u")), f"cap_{column}"))
         final_selects.append(_alias(exp.Max(this=_col(f"cap_{column}")), f"cap_{column}"))
@@ -817,16 +905,18 @@ def _build_query(
         exp.select(*cell_selects)
         .from_(
             exp.Table(
-                this=exp.to_identifier("units", quoted=True),
+                this=exp.to_identifier(_step("units"), quoted=True),
                 alias=exp.TableAlias(this=exp.to_identifier("u", quoted=True)),
             )
         )
-        .group_by(_col("arm", "u"), *[_col(s, "u") for s in segments])
+        .group_by(_col("arm", "u"), *_segment_columns(segments, "u"))
     )
-    query = query.with_("cells", as_=cells)
-    query = query.select(*final_selects).from_(exp.Table(this=exp.to_identifier("cells", quoted=True)))
+    query = query.with_(_cte("cells"), as_=cells)
+    query = query.select(*final_selects).from_(exp.Table(this=exp.to_identifier(_step("cells"), quoted=True)))
     if segments:
-        sets = [exp.Paren(this=_col("arm"))] + [exp.Tuple(expressions=[_col("arm"), _col(s)]) for s in segments]
+        sets = [exp.Paren(this=_col("arm"))] + [
+            exp.Tuple(expressions=[_col("arm"), column]) for column in _segment_columns(segments)
+        ]
         query.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     else:
         query = query.group_by(_col("arm"))
@@ -896,9 +986,9 @@ def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: boo
             .else_(exp.Literal.number(0))
         )
     return (
-        query.with_("units", as_=units)
+        query.with_(_cte("units"), as_=units)
         .select(_alias(y, "y"))
-        .from_(exp.Table(this=exp.to_identifier("units", quoted=True)))
+        .from_(exp.Table(this=exp.to_identifier(_step("units"), quoted=True)))
         .where(exp.EQ(this=_col("arm"), expression=exp.Placeholder(this="arm")))
         .order_by(order)
         .limit(exp.Placeholder(this="limit"))
@@ -1104,6 +1194,7 @@ def aggregate(
     ]
     try:
         parsed = _parse(result.records(), metrics, segments, len(result.rows), metric_shifts, source)
+        _check_magnitudes(result.records(), metrics, plan, source)
         joint, joint_segments = _parse_joint(result.records(), metrics, segments, layout, shifts, source)
         caps = _caps(result.records(), metrics, plan, params)
         return dataclasses.replace(parsed, joint=joint, joint_segments=joint_segments, caps=caps)
@@ -1315,6 +1406,50 @@ def _finite(
     )
 
 
+EXACT_LIMIT = 2.0**53
+"""Largest magnitude at which every integer is a double: 9,007,199,254,740,992 (values beyond are refused)."""
+
+
+def _check_magnitudes(
+    records: list[dict[str, Any]], metrics: Sequence[Metric], plan: _Plan, source: ExposureSource
+) -> None:
+    """Refuse a metric whose per-unit values exceed 2^53 in magnitude (a :class:`DataError` naming it and the fix).
+
+    The engine casts every value to DOUBLE, whose spacing beyond 2^53 is 2 or more (16,384 at 1e20): HUGEINT,
+    UBIGINT or DECIMAL(38, …) values that differ by less would become equal before any sum, and the analysis
+    would report, wrongly, that every unit has the same value (or a spread that is rounding noise). Abnb does not
+    compute in exact arithmetic; the user subtracts a baseline or rescales where the values are made, which is
+    exact in the engine's own type.
+    """
+    for metric, variables in zip(metrics, plan.variables, strict=True):
+        largest = 0.0
+        for row in records:
+            if row["arm"] is None:
+                continue
+            for _, column in variables:
+                value = row.get(f"max_abs_{column}")
+                if value is not None and math.isfinite(float(value)):
+                    largest = max(largest, float(value))
+        if largest <= EXACT_LIMIT:
+            continue
+        if source.level == "unit":
+            columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
+            columns += list(metric.covariate_columns)
+            where = f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}"
+            fix = f"in a view over {source.table!r}"
+        else:
+            where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
+            where += " or its covariates' SQL" if metric.covariates else ""
+            fix = "in the metric's SQL"
+        raise DataError(
+            f"metric {metric.name!r} has per-unit values up to {largest:.6g} in magnitude (from {where}), beyond "
+            f"2^53 = 9,007,199,254,740,992: abnb sums in double precision, where such values lose their last "
+            "digits, so units that differ would look the same and the variance would be rounding noise. Subtract a "
+            f"baseline or rescale {fix}, which the engine does exactly in the column's own type (e.g. "
+            "`value - 100000000000000000000 AS value`, or `value / 1e6 AS value` for a unit of a million)."
+        )
+
+
 def _moments(row: Mapping[str, Any], index: int, metric: Metric, shifts: tuple[float, float]) -> ArmStats:
     prefix = f"m{index}_"
     n = int(row["n"])
@@ -1341,6 +1476,12 @@ def _moments(row: Mapping[str, Any], index: int, metric: Metric, shifts: tuple[f
     return Moments(**fields)
 
 
+def _level(row: Mapping[str, Any], segments: Sequence[str], k: int) -> tuple[str, str]:
+    """``(segment column, level)`` of a result row broken down by the ``k``-th segment; NULL is :data:`MISSING`."""
+    value = row[_segment(k)]
+    return segments[k], MISSING if value is None else str(value)
+
+
 def _parse(
     records: list[dict[str, Any]],
     metrics: Sequence[Metric],
@@ -1354,7 +1495,7 @@ def _parse(
     units: dict[str, int] = {}
     excluded = 0
     for row in records:
-        broken_down = [s for s in segments if row[f"g_{s}"] == 0]
+        broken_down = [k for k in range(len(segments)) if row[_grouping(k)] == 0]
         arm = row["arm"]
         if arm is None:
             if not broken_down:
@@ -1368,9 +1509,7 @@ def _parse(
             for i, metric in enumerate(metrics):
                 overall[metric.name][arm] = _moments(row, i, metric, shifts[i])
             continue
-        segment = broken_down[0]
-        level = MISSING if row[segment] is None else str(row[segment])
-        cell = by_segment.setdefault((segment, level), {m.name: {} for m in metrics})
+        cell = by_segment.setdefault(_level(row, segments, broken_down[0]), {m.name: {} for m in metrics})
         for i, metric in enumerate(metrics):
             cell[metric.name][arm] = _moments(row, i, metric, shifts[i])
     if not units:
@@ -1407,10 +1546,9 @@ def _parse_joint(
         if row["arm"] is None:
             continue
         arm = str(row["arm"])
-        broken_down = [s for s in segments if row[f"g_{s}"] == 0]
+        broken_down = [k for k in range(len(segments)) if row[_grouping(k)] == 0]
         if broken_down:
-            level = MISSING if row[broken_down[0]] is None else str(row[broken_down[0]])
-            cell = by_segment.setdefault((broken_down[0], level), {m.name: {} for m in metrics})
+            cell = by_segment.setdefault(_level(row, segments, broken_down[0]), {m.name: {} for m in metrics})
         else:
             cell = overall
         for metric, joint in zip(metrics, layout, strict=True):

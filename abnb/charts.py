@@ -3,6 +3,8 @@
 Every builder takes one of the small frames that result objects produce (``ExperimentResult.to_frame()``,
 ``arms_frame()``, ``segments_frame()``): one row per metric × arm (× segment level), never telemetry rows.
 :func:`use_static` switches the notebook to static SVG output (vl-convert), which reports need to open offline.
+A frame with more rows to draw than :data:`MAX_ROWS` (only the drawn metric counts) gives a chart holding a note
+that says so, never an error: a report never fails for a chart.
 """
 
 from __future__ import annotations
@@ -36,11 +38,32 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
         raise ParameterError(
             f"{builder} needs columns {', '.join(missing)} in its frame (it has {', '.join(map(str, frame.columns))})."
         )
-    if len(frame) > 5000:
-        raise ParameterError(
-            f"{builder} got {len(frame)} rows; charts take aggregated frames (one row per metric × arm × level). "
-            "Aggregate in the engine first."
-        )
+
+
+MAX_ROWS = 5000
+"""Most rows a chart draws; past it a builder returns a note (:func:`_note`) instead of a chart."""
+
+
+def _note(rows: int, builder: str, *, title: str, what: str) -> alt.Chart:
+    """A chart holding only a sentence: why nothing is drawn (a report shows it and goes on, it never fails).
+
+    Charts take aggregated frames: one row per metric × arm (× segment level). A frame of thousands of rows is a
+    design problem (a segment column with thousands of levels, a thousand arms) that a chart cannot show legibly,
+    and drawing it would cost minutes of rendering; the numbers stay in the table the frame came from.
+    """
+    import altair as alt
+    import pandas as pd
+
+    text = (
+        f"Not drawn: {what} has {rows:,} rows, more than the {MAX_ROWS:,} a chart shows ({builder}). "
+        "The table of the same frame holds every number."
+    )
+    return (  # type: ignore[no-any-return]
+        alt.Chart(pd.DataFrame({"note": [text]}))
+        .mark_text(align="left", baseline="top", fontSize=12)
+        .encode(text="note:N", x=alt.value(0), y=alt.value(0))
+        .properties(title=title, width=420, height=20, padding=_PADDING)
+    )
 
 
 def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs control") -> alt.Chart:
@@ -58,6 +81,8 @@ def effects_chart(frame: pd.DataFrame, *, title: str = "Relative effect vs contr
         ["metric", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "improved", "worsened"],
         "effects_chart",
     )
+    if len(frame) > MAX_ROWS:
+        return _note(len(frame), "effects_chart", title=title, what="the effects frame")
     data = frame.assign(
         verdict=[
             "better" if imp else "worse" if wor else "no significant change"
@@ -83,6 +108,8 @@ def arm_means_chart(frame: pd.DataFrame, *, title: str = "Mean per arm") -> alt.
     import altair as alt
 
     _require(frame, ["metric", "arm", "mean", "ci_low", "ci_high"], "arm_means_chart")
+    if len(frame) > MAX_ROWS:
+        return _note(len(frame), "arm_means_chart", title=title, what="the arms frame")
     data = frame[["metric", "arm", "mean", "ci_low", "ci_high", "n"]]
     base = alt.Chart().encode(y=alt.Y("arm:N", title=None), color=alt.Color("arm:N", legend=None))
     bars = base.mark_rule(strokeWidth=3).encode(
@@ -118,9 +145,12 @@ def segments_chart(frame: pd.DataFrame, metric: str, *, title: str | None = None
     data = frame[frame["metric"] == metric]
     if data.empty:
         raise ParameterError(f"segments_chart: no rows for metric {metric!r}; metrics: {sorted(set(frame['metric']))}.")
+    title = title or f"{metric}: relative effect by segment"
+    if len(data) > MAX_ROWS:  # only the drawn metric counts (the frame holds every metric)
+        return _note(len(data), "segments_chart", title=title, what=f"metric {metric!r} by segment level and arm")
     data = data.assign(label=[f"{s}={v}" for s, v in zip(data["segment"], data["level"], strict=True)])
     data = data[["label", "arm", "rel_estimate", "rel_ci_low", "rel_ci_high", "n_treatment"]]
-    return _relative_intervals(data, alt.Color("arm:N"), title=title or f"{metric}: relative effect by segment")
+    return _relative_intervals(data, alt.Color("arm:N"), title=title)
 
 
 def _relative_intervals(data: pd.DataFrame, color: alt.Color, *, title: str) -> alt.Chart:

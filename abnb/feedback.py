@@ -28,6 +28,7 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError, SchemaError
+from abnb.stats._alpha import check_alpha
 from abnb.stats.ratio import RatioMoments
 
 if TYPE_CHECKING:
@@ -82,12 +83,6 @@ def _short(value: object) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value)
-
-
-def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    return float(alpha)
 
 
 def _z(alpha: float) -> float:
@@ -205,7 +200,7 @@ def sampled_precision_recall(
         universe", JASA 47; J. Hájek (1971), comment in "Foundations of Statistical Inference";
         C.-E. Särndal, B. Swensson, J. Wretman (1992), "Model Assisted Survey Sampling", ch. 5.7.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
         raise ParameterError(f"n_boot must be a whole number >= 100, got {n_boot!r}.")
     pred = _binary(predicted, "predicted")
@@ -343,7 +338,7 @@ def recall_from_corrections(
         G. Casella, R. L. Berger (2002), "Statistical Inference", §5.5.4 (delta method); the corrections-as-
         telemetry pattern follows C. Kästner's lecture "Quality Assessment in Production" (CMU 17-445).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     tp = _nonneg(true_positives_found, "true_positives_found")
     c = _nonneg(corrections, "corrections")
     r = _nonneg(reporting_rate, "reporting_rate")
@@ -448,7 +443,7 @@ def corrected_rating(
         D. G. Horvitz, D. J. Thompson (1952), JASA 47; R. J. A. Little, D. B. Rubin (2019), "Statistical Analysis
         with Missing Data", 3rd ed., §3.3 (weighting class adjustments).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
 
     def as_mapping(values: Mapping[float, float] | Sequence[float], name: str) -> dict[float, float]:
         if isinstance(values, Mapping):
@@ -755,7 +750,7 @@ def realised_error(
     References:
         A. Deng, U. Knoblich, J. Lu (2018), "Applying the Delta Method in Metric Analytics", KDD (cluster ratio).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     needed = [day_column, predictions_column, labels_column, abs_error_column, sq_error_column]
     missing = [c for c in needed if c not in daily.columns]
     if missing:
@@ -970,7 +965,7 @@ def proxy_trend(
     """
     from scipy import stats as sps
 
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if test not in ("mann-kendall", "spearman"):
         raise ParameterError(f"test must be 'mann-kendall' or 'spearman', got {test!r}.")
     if isinstance(daily_proxy_values, Mapping):

@@ -33,6 +33,7 @@ from abnb._display import format_value as _fmt
 from abnb.engine import Connection, as_connection, identifier, table_expr
 from abnb.errors import DataError, EngineError, ParameterError
 from abnb.stats import Moments, adjust, mann_whitney, welch, ztest
+from abnb.stats._alpha import check_alpha
 from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
@@ -635,8 +636,7 @@ def false_alarm_rate(rule: Rule, clean_series: Any, *, ts: str = "window", alpha
     """
     from scipy import stats
 
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    check_alpha(alpha)
     result = replay(rule, clean_series, ts=ts)
     n, a = result.n_windows, result.n_alerts
     low = 0.0 if a == 0 else float(stats.chi2.ppf(alpha / 2.0, 2 * a)) / 2.0 / n
@@ -736,6 +736,10 @@ def release_jump(
         direction: Which way is better for the metric.
         min_effect: Smallest degradation (absolute, in metric units) worth a rollback.
 
+    When every window of both periods has the same value (e.g. a precision of 1 in every window of a small
+    sample), no test applies: the jump is the exact difference, its interval is that single point and the p-value
+    is the limit of the test as the spread goes to 0 (0 for a jump, 1 for none); the reason says so.
+
     Returns:
         The jump with its interval, p-value and the rollback advice.
 
@@ -751,26 +755,55 @@ def release_jump(
     min_effect = _real(min_effect, "min_effect")
     if min_effect < 0:
         raise ParameterError(f"min_effect must be >= 0, got {min_effect}.")
-    if method == "welch":
-        m_before = before if isinstance(before, Moments) else Moments.from_values(before)
-        m_after = after if isinstance(after, Moments) else Moments.from_values(after)
+    if method not in ("welch", "mann_whitney"):
+        raise ParameterError(f"method must be 'welch' or 'mann_whitney', got {method!r}.")
+    if method == "mann_whitney" and (isinstance(before, Moments) or isinstance(after, Moments)):
+        raise ParameterError("method='mann_whitney' ranks the values; pass per-window values, not Moments.")
+    m_before = before if isinstance(before, Moments) else Moments.from_values(before)
+    m_after = after if isinstance(after, Moments) else Moments.from_values(after)
+    constant = (
+        not m_before.proportion
+        and not m_after.proportion
+        and min(m_before.n, m_after.n) >= 2
+        and m_before.variance == 0.0
+        and m_after.variance == 0.0
+    )
+    if constant:
+        # Every window of each period has the same value: the jump is known exactly and no test applies. Report
+        # the limit of Welch's test as the spread goes to 0 (p = 0 for a jump, 1 for none) instead of failing.
+        estimate = m_after.difference_from(m_before)
+        low = high = estimate
+        pvalue = 0.0 if estimate != 0.0 else 1.0
+        name = "exact difference (both periods constant, no window-to-window variation to test against)"
+        mean_before, mean_after, n_before, n_after = m_before.mean, m_after.mean, m_before.n, m_after.n
+    elif method == "welch":
         effect = welch(m_before, m_after, alpha=alpha)
         estimate, low, high, pvalue, name = effect.estimate, effect.ci_low, effect.ci_high, effect.pvalue, effect.method
         mean_before, mean_after, n_before, n_after = m_before.mean, m_after.mean, m_before.n, m_after.n
-    elif method == "mann_whitney":
-        if isinstance(before, Moments) or isinstance(after, Moments):
-            raise ParameterError("method='mann_whitney' ranks the values; pass per-window values, not Moments.")
+    else:
         b = np.asarray(before, dtype=np.float64)
         a = np.asarray(after, dtype=np.float64)
         shift = mann_whitney(b, a, alpha=alpha)
         estimate, low, high, pvalue, name = shift.estimate, shift.ci_low, shift.ci_high, shift.pvalue, shift.method
         mean_before, mean_after, n_before, n_after = float(b.mean()), float(a.mean()), int(b.size), int(a.size)
-    else:
-        raise ParameterError(f"method must be 'welch' or 'mann_whitney', got {method!r}.")
     bad_sign = estimate < 0 if direction == "increase" else estimate > 0
     significant = pvalue < alpha
     degraded = bool(significant and bad_sign and abs(estimate) > min_effect)
     if degraded:
+        advice = "roll back."
+    elif bad_sign:
+        advice = f"not larger than min_effect {min_effect:g}: keep watching."
+    else:
+        advice = "keep the release."
+    if constant and estimate == 0.0:
+        reason = f"both periods are constant at {mean_before:.4g}: no jump; keep the release and keep watching."
+    elif constant:
+        reason = (
+            f"every window before the release is {mean_before:.4g} and every window after it {mean_after:.4g}: "
+            f"an exact {'drop' if estimate < 0 else 'rise'} of {abs(estimate):.4g} with no variation to test "
+            "(check that the metric has enough data per window); " + advice
+        )
+    elif degraded:
         reason = (
             f"the metric {'dropped' if estimate < 0 else 'rose'} by {abs(estimate):.4g} after the release "
             f"(p = {pvalue:.3g} < {alpha:g}; {1 - alpha:.0%} CI [{low:.4g}, {high:.4g}]), and "
@@ -874,8 +907,7 @@ def segment_breakdown(
         raise ParameterError(f"ci must be 'wilson' or 'normal', got {ci!r}.")
     if worse not in ("higher", "lower", "either"):
         raise ParameterError(f"worse must be 'higher', 'lower' or 'either', got {worse!r}.")
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    check_alpha(alpha)
     grouped = frame.groupby(segment, sort=True, dropna=False)[[successes, trials]].sum()
     if len(grouped) < 2:
         raise ParameterError(f"segment_breakdown needs at least two segments in {segment!r}, got {len(grouped)}.")
@@ -1272,8 +1304,7 @@ def labelled_precision_by_window(
     con = as_connection(connection)
     schema = schema or ModelTelemetry()
     groups = _groups(by)
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    check_alpha(alpha)
     if window is not None and (not isinstance(window, str) or not window.strip()):
         raise ParameterError(f"window must be an interval string such as '1 day' or None, got {window!r}.")
 
@@ -1532,6 +1563,41 @@ class MonitorSummary:
         )
 
 
+#: Shortest window of :func:`monitor_summary`: the ``ops`` table has one row per minute, so a shorter window holds
+#: no traffic (and no precision) in most buckets.
+MIN_MONITOR_WINDOW = "1 minute"
+#: Longest window of :func:`monitor_summary`: a rule and a release jump need several windows in the data.
+MAX_MONITOR_WINDOW = "366 days"
+
+
+def _check_window(con: Connection, window: object, name: str) -> str:
+    """Refuse a monitoring window the dashboard cannot use, naming ``name`` and the valid range.
+
+    The engine reads the interval (so ``"15 minutes"``, ``"1 day"``, ``"1 month"`` mean what they mean in SQL);
+    it must lie between :data:`MIN_MONITOR_WINDOW` and :data:`MAX_MONITOR_WINDOW`.
+    """
+    from datetime import timedelta
+
+    from sqlglot import exp
+
+    if not isinstance(window, str) or not window.strip():
+        raise ParameterError(f"{name} must be an interval string such as '1 day' or '10 minutes', got {window!r}.")
+    query = exp.select(exp.Cast(this=exp.Placeholder(this="w"), to=exp.DataType.build("INTERVAL")))
+    try:
+        length = con.run(query, {"w": window}).rows[0][0]
+    except EngineError as error:
+        raise ParameterError(
+            f"{name} {window!r} is not an interval the engine understands ({error}); "
+            "use e.g. '10 minutes', '6 hours' or '1 day'."
+        ) from error
+    if isinstance(length, timedelta) and not timedelta(minutes=1) <= length <= timedelta(days=366):
+        raise ParameterError(
+            f"{name} must be an interval from {MIN_MONITOR_WINDOW} to {MAX_MONITOR_WINDOW} (the ops telemetry has one "
+            f"row per minute), got {window!r} ({length})."
+        )
+    return window
+
+
 def _fetch(con: Connection, query: exp.Expression, params: dict[str, Any]) -> pd.DataFrame:
     import pandas as pd
 
@@ -1645,10 +1711,11 @@ def monitor_summary(
 
     Args:
         connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
-        window: Window of the dashboard and of the precision/latency rules (``"1 day"``).
+        window: Window of the dashboard and of the precision/latency rules (``"1 day"``), from
+            ``MIN_MONITOR_WINDOW`` (1 minute) to ``MAX_MONITOR_WINDOW`` (366 days).
         as_of: Data cutoff: a date means through that day; ``None`` for all data.
         model_version: Restrict release jumps and drift to this release; ``None`` for all.
-        alert_window: Window of the error-rate rule.
+        alert_window: Window of the error-rate rule (same range as ``window``).
         error_threshold: Error rate that fires the threshold rule.
         error_clear: Error rate below which a firing error alert clears.
         for_windows: Consecutive bad windows before the error alert fires.
@@ -1669,13 +1736,16 @@ def monitor_summary(
 
     Raises:
         DataError: No predictions before ``as_of``, or no clean baseline (no window before the first release).
-        ParameterError: Unknown ``model_version`` or malformed parameters.
+        ParameterError: Unknown ``model_version``, a ``window`` or ``alert_window`` outside 1 minute to 366 days,
+            or malformed parameters.
         SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
     from sqlglot import exp
 
     con = as_connection(connection)
+    window = _check_window(con, window, "window")
+    alert_window = _check_window(con, alert_window, "alert_window")
     schema = schema or ModelTelemetry()
     predictions, ops, rel = schema.predictions, schema.ops, schema.releases
     end = _resolve_end(as_of)

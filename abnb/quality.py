@@ -43,6 +43,7 @@ from abnb.feedback import (
     recall_from_corrections,
     sampled_precision_recall,
 )
+from abnb.stats._alpha import check_alpha
 from abnb.stats.ratio import RatioMoments
 from abnb.telemetry import ModelTelemetry
 
@@ -162,12 +163,6 @@ def _run(
     """Run a query over the model tables ``keys``; a missing table or column names its ``[model]`` setting."""
     with schema.reading(con, *keys):
         return con.run(query, params)
-
-
-def _alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    return float(alpha)
 
 
 def _z(alpha: float) -> float:
@@ -314,7 +309,7 @@ def recall_from_user_corrections(
     """
     from sqlglot import exp
 
-    alpha = _alpha(alpha)
+    alpha = check_alpha(alpha)
     con = as_connection(connection)
     schema = schema or ModelTelemetry()
     p, lab = schema.predictions, schema.labels

@@ -267,7 +267,7 @@ def test_distributions_at_unit_level_sample_the_column(unit_con: abnb.Connection
 
 def test_metrics_over_one_table_share_one_scan(con: abnb.Connection, spec: Experiment) -> None:
     sql = build_query(spec.exposures, spec.metrics, spec.segments).sql("duckdb")
-    assert sql.count('FROM "assignment" AS "a" JOIN (') == 1  # five metrics and a denominator: one pass over events
+    assert sql.count('FROM "#assignment" AS "a" JOIN (') == 1  # five metrics and a denominator: one pass over events
     # a metric whose SQL aggregates or joins cannot share it and gets its own pass
     grouped = Metric(
         "purchase_days",
@@ -276,7 +276,7 @@ def test_metrics_over_one_table_share_one_scan(con: abnb.Connection, spec: Exper
     )
     mixed = dataclasses.replace(spec, metrics=(*spec.metrics, grouped))
     sql = build_query(mixed.exposures, mixed.metrics, mixed.segments).sql("duckdb")
-    assert sql.count('FROM "assignment" AS "a" JOIN (') == 2
+    assert sql.count('FROM "#assignment" AS "a" JOIN (') == 2
     together = mixed.analyze(con)
     for metric in mixed.metrics:  # each metric alone, unfused, gives the same numbers
         alone = dataclasses.replace(mixed, metrics=(metric,), correction="none").analyze(con)
@@ -517,7 +517,7 @@ def test_the_sample_analysis_returns_joint_moments_at_no_extra_cost(con: abnb.Co
 
 def test_windows_and_covariates_join_the_fused_scan(raw_data: dict[str, pd.DataFrame]) -> None:
     sql = build_query(RAW_SOURCE, CAPPED_METRICS, ("country",)).sql("duckdb")
-    assert sql.count('FROM "assignment" AS "a" JOIN (') == 2  # every events SQL in one pass; the predictions
+    assert sql.count('FROM "#assignment" AS "a" JOIN (') == 2  # every events SQL in one pass; the predictions
     assert sql.count("MICROSECOND") == 6  # one window per windowed value (revenue, sessions, rps and d, ...)
     assert sql.count("QUANTILE_CONT") == 5
     assert "$cap_1" in sql

@@ -32,6 +32,7 @@ from abnb._display import FlatResult
 from abnb.engine import Connection, as_connection, identifier, validate_table_name
 from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments, adjust, paired
+from abnb.stats._alpha import check_alpha
 from abnb.telemetry import Labels, ModelTelemetry, Truth
 
 if TYPE_CHECKING:
@@ -554,8 +555,7 @@ def compare(
     for name, value in (("bins", bins), ("calibration_bins", calibration_bins)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ParameterError(f"{name} must be an integer >= 1, got {value!r}.")
-    if not isinstance(alpha, float | int) or not 0 < alpha < 1:
-        raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}.")
+    check_alpha(alpha)
     params = _check_window(start, end)
     connection = as_connection(con)
     names, label_key = _tables(schema, live, shadow, labels)

@@ -9,6 +9,7 @@ works from these few numbers, so a 100-million-row experiment costs one aggregat
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,28 @@ __all__ = ["Moments"]
 _X_FIELDS = ("x_sum", "x_sum_sq", "xy_sum")
 
 
+#: Largest finite float; a Python int above it cannot become the float the statistics work in.
+_FLOAT_MAX = sys.float_info.max
+
+
+def _beyond_float_range(value: int, name: str) -> ParameterError:
+    """The error for an integer whose magnitude exceeds the float range (the value itself may be too long to print)."""
+    digits = len(str(abs(value))) if value.bit_length() < 10_000 else int(value.bit_length() * math.log10(2)) + 1
+    return ParameterError(
+        f"{name} is an integer of {digits} digits, beyond the float range (magnitude at most about "
+        f"{_FLOAT_MAX:.4g}) the statistics are computed in; pass a value within that range."
+    )
+
+
 def _as_count(value: object, name: str) -> int:
     """Return ``value`` as a Python ``int`` if it is a whole number, else raise ``ParameterError``."""
     if isinstance(value, bool):
         raise ParameterError(f"{name} must be a whole number, got the boolean {value!r}.")
     if isinstance(value, Integral):
-        return int(value)
+        count = int(value)
+        if abs(count) > _FLOAT_MAX:
+            raise _beyond_float_range(count, name)
+        return count
     if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
         return int(float(value))
     raise ParameterError(f"{name} must be a whole number, got {value!r}.")
@@ -40,6 +57,8 @@ def _as_finite(value: object, name: str) -> float:
     """Return ``value`` as a finite Python ``float``, else raise ``ParameterError``."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ParameterError(f"{name} must be a real number, got {value!r}.")
+    if isinstance(value, Integral) and abs(int(value)) > _FLOAT_MAX:
+        raise _beyond_float_range(int(value), name)
     result = float(value)
     if not math.isfinite(result):
         raise ParameterError(f"{name} must be finite, got {result!r}; check the aggregate for NaN or overflow.")
@@ -64,6 +83,28 @@ def _finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
             "drop or impute them before computing moments."
         )
     return array
+
+
+def _centred(array: NDArray[np.float64], name: str) -> tuple[NDArray[np.float64], float]:
+    """``(array − c, c)`` with sums ``Σ(y − c)`` and ``Σ(y − c)²`` that fit in a float, or ``DataError``.
+
+    ``c`` is the first value (exact for constant data, as the engine's aggregate does). When the spread is so
+    large that ``y − c`` or its squares overflow (e.g. ``[1e308, 1e308, -1e308]``), the midpoint of the range is
+    tried instead; if ``Σ(y − c)²`` still exceeds the float range, no shift can hold it and the values are refused.
+    """
+    if not array.size:
+        return array, 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for shift in (float(array[0]), 0.5 * float(array.min()) + 0.5 * float(array.max())):
+            centred = array - shift
+            if math.isfinite(float(np.dot(centred, centred))) and math.isfinite(float(centred.sum())):
+                return centred, shift
+    low, high = float(array.min()), float(array.max())
+    raise DataError(
+        f"{name} range from {low:.6g} to {high:.6g}: the sum of squared deviations Σ(y − c)² that Moments stores "
+        f"exceeds the float range (about {_FLOAT_MAX:.4g}) for any centre c, so their variance cannot be "
+        "computed in floating point. Rescale the values (e.g. express them in larger units) before computing moments."
+    )
 
 
 #: Relative slack of the Cauchy–Schwarz check ``Σy² ≥ (Σy)²/n``: sums rounded by an engine (parallel double sums
@@ -192,25 +233,30 @@ class Moments:
             DataError: If the values are not numbers, not one-dimensional, contain NaN or infinity, or the
                 covariate has a different length.
         """
-        y = _finite_array(values, "values")
-        shift = float(y[0]) if y.size else 0.0
-        y = y - shift
+        raw_y = _finite_array(values, "values")
+        y, shift = _centred(raw_y, "values")
         if covariate is None:
             return cls(n=int(y.size), sum=float(y.sum()), sum_sq=float(np.dot(y, y)), shift=shift)
-        x = _finite_array(covariate, "covariate values")
-        if x.size != y.size:
+        raw_x = _finite_array(covariate, "covariate values")
+        if raw_x.size != y.size:
             raise DataError(
-                f"covariate has {x.size} values but values has {y.size}; pass one covariate value per unit."
+                f"covariate has {raw_x.size} values but values has {y.size}; pass one covariate value per unit."
             )
-        x_shift = float(x[0]) if x.size else 0.0
-        x = x - x_shift
+        x, x_shift = _centred(raw_x, "covariate values")
+        with np.errstate(over="ignore", invalid="ignore"):
+            xy_sum = float(np.dot(x, y))
+        if not math.isfinite(xy_sum):
+            raise DataError(
+                "the sum of products of the centred values and covariate values overflows the float range "
+                f"(about {_FLOAT_MAX:.4g}), so Moments cannot hold it; rescale the metric or the covariate."
+            )
         return cls(
             n=int(y.size),
             sum=float(y.sum()),
             sum_sq=float(np.dot(y, y)),
             x_sum=float(x.sum()),
             x_sum_sq=float(np.dot(x, x)),
-            xy_sum=float(np.dot(x, y)),
+            xy_sum=xy_sum,
             shift=shift,
             x_shift=x_shift,
         )

@@ -16,6 +16,7 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import ConfidenceInterval, Effect
 from abnb.stats.frequentist import _fieller_roots, welch_df
 from abnb.stats.moments import Moments
@@ -292,9 +293,7 @@ def noninferiority(
         raise ParameterError(
             f"direction must be 'increase' (higher is better) or 'decrease' (lower is better), got {direction!r}."
         )
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    alpha = float(alpha)
+    alpha = check_alpha(alpha)
     if not isinstance(relative, bool):
         raise ParameterError(f"relative must be True or False, got {relative!r}.")
     sign = 1.0 if direction == "increase" else -1.0

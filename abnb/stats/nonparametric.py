@@ -21,8 +21,10 @@ References:
     Statistics 34, 598–611.
     D. F. Bauer (1972), "Constructing confidence sets using rank statistics", JASA 67, 687–690.
     M. Hollander, D. A. Wolfe (1999), *Nonparametric Statistical Methods*, 2nd ed., Wiley, §4.3.
-    D. B. Johnson, T. Mizoguchi (1978), "Selecting the Kth element in X + Y and X1 + X2 + ... + Xm",
-    SIAM Journal on Computing 7, 147–153.
+    R. W. Floyd, R. L. Rivest (1975), "Expected time bounds for selection", Communications of the ACM 18,
+    165–172.
+    J. F. Monahan (1984), "Algorithm 616: fast computation of the Hodges–Lehmann location estimator", ACM
+    Transactions on Mathematical Software 10, 265–270.
     B. Efron, R. J. Tibshirani (1993), *An Introduction to the Bootstrap*, Chapman & Hall, ch. 13–14.
     W. J. Conover (1999), *Practical Nonparametric Statistics*, 3rd ed., Wiley, §3.2.
     A. Deng, U. Knoblich, J. Lu (2018), "Applying the Delta Method in Metric Analytics: A Practical Guide
@@ -44,6 +46,7 @@ import numpy.typing as npt
 
 from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import ConfidenceInterval, interval_at
 
 if TYPE_CHECKING:
@@ -70,8 +73,17 @@ MAX_PAIRS = 4_000_000
 #: Samples smaller than this in both arms (and without ties) get the exact-distribution interval by default,
 #: as in R's ``wilcox.test``.
 _EXACT_CI_SIZE = 50
+#: Fewest differences drawn per selection step of the Hodges–Lehmann order statistics (at least ``(n_t + n_c)/4``;
+#: see ``_kth_pairwise_difference``).
+_SELECTION_SAMPLE = 65_536
 #: Elements handled at once by the bootstrap (``batch_size × (n_c + n_t)``).
 _BOOTSTRAP_ELEMENTS = 2_000_000
+#: Most bootstrap replicates: their array takes 8 bytes each (80 MB here); Monte Carlo error of a percentile
+#: interval is far below the sampling error long before this.
+MAX_RESAMPLES = 10_000_000
+#: Most elements of one bootstrap batch with an explicit ``batch_size`` (``batch_size × (n_c + n_t)``); each
+#: element costs 16 bytes (an index and a value), so a batch stays below about 1.6 GB.
+MAX_BATCH_ELEMENTS = 100_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -292,9 +304,7 @@ def _check_sample(name: str, values: object) -> FloatArray:
 
 
 def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must lie strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    return float(alpha)
+    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
 
 
 def _check_q(q: object) -> float:
@@ -369,12 +379,16 @@ def _first_le(t: FloatArray, c: FloatArray, p: float, *, strict: bool) -> IntArr
 def _kth_pairwise_difference(t: FloatArray, c: FloatArray, k: int, *, enumerate_below: int) -> float:
     """The k-th smallest (1-based) of the differences ``t_i − c_j`` without materialising them all.
 
-    Selection in ``X + Y`` by weighted-median pruning (Johnson & Mizoguchi 1978): each row ``i`` keeps a
-    window ``[L_i, R_i)`` of indices of sorted ``c`` still in play (differences decrease with ``j``, so
-    ``j ≥ R_i`` lies below the window). The pivot is the weighted median of the row medians, which has at least
-    a quarter of the window on each side; two counting passes (``≤ pivot``, ``< pivot``), each
-    ``O(n_t log n_c)``, either return the pivot or discard that quarter. When at most ``enumerate_below``
-    candidates remain they are materialised and partitioned. Memory is ``O(n_t + n_c + enumerate_below)``.
+    Selection in ``X + Y`` with sampled pivots (Floyd & Rivest 1975; Monahan 1984 for the Hodges–Lehmann
+    estimator): each row ``i`` keeps a window ``[L_i, R_i)`` of indices of sorted ``c`` still in play
+    (differences decrease with ``j``, so ``j ≥ R_i`` lies below the window). Each step draws ``s`` differences
+    uniformly from the window and takes two pivots ``a ≤ b`` at sample ranks ``k'·s/T ∓ 3√s`` around the target;
+    two counting passes (``< a`` and ``≤ b``, each ``O(n_t log n_c)``) keep only the part below ``a``, above
+    ``b`` or in ``[a, b]`` — about ``6/√s`` of the window, so a 10¹²-pair problem needs about 3 steps. When
+    ``[a, b]`` holds the whole window (ties), two more passes return a pivot or keep the part strictly between
+    them, which drops at least the sampled ``a`` and ``b``, so the loop ends. The draw is seeded, and the result
+    is the exact order statistic whatever the draw. When at most ``enumerate_below`` candidates remain they are
+    materialised and partitioned. Memory is ``O(n_t + n_c + s + enumerate_below)``, ``s = max(65536, (n_t + n_c)/4)``.
 
     Args:
         t: Sorted treatment values.
@@ -389,35 +403,57 @@ def _kth_pairwise_difference(t: FloatArray, c: FloatArray, k: int, *, enumerate_
     lo_idx = np.zeros(t.size, dtype=np.intp)
     hi_idx = np.full(t.size, n_c, dtype=np.intp)
     below = 0
+    rng = np.random.default_rng(k)
+    sample_size = max(_SELECTION_SAMPLE, (t.size + c.size) // 4)
     while True:
         widths = hi_idx - lo_idx
         total = int(widths.sum())
         target = k - below
+        rows = np.flatnonzero(widths)
+        w = widths[rows]
         if total <= enumerate_below:
-            rows = np.flatnonzero(widths)
-            w = widths[rows]
             starts = np.cumsum(w) - w
             offsets = np.arange(total, dtype=np.intp) - np.repeat(starts, w)
             cols = np.repeat(lo_idx[rows], w) + offsets
             diffs = t[np.repeat(rows, w)] - c[cols]
             return float(np.partition(diffs, target - 1)[target - 1])
-        rows = np.flatnonzero(widths)
-        w = widths[rows]
-        medians = t[rows] - c[(lo_idx[rows] + hi_idx[rows] - 1) // 2]
-        order = np.argsort(medians, kind="stable")
-        cum = np.cumsum(w[order])
-        pivot = float(medians[order[int(np.searchsorted(cum, 0.5 * total))]])
-        le_start = np.clip(_first_le(t, c, pivot, strict=False), lo_idx, hi_idx)
-        lt_start = np.clip(_first_le(t, c, pivot, strict=True), lo_idx, hi_idx)
-        n_le = int((hi_idx - le_start).sum())
-        n_lt = int((hi_idx - lt_start).sum())
-        if n_lt < target <= n_le:
-            return pivot
-        if n_le < target:
-            below += n_le
-            hi_idx = le_start
-        else:
-            lo_idx = lt_start
+        size = min(sample_size, total)
+        cum = np.cumsum(w)
+        picks = np.sort(rng.integers(0, total, size=size))  # sorted: the lookups below run in order
+        which = np.searchsorted(cum, picks, side="right")
+        cols = lo_idx[rows[which]] + (picks - (cum[which] - w[which]))
+        sample = np.sort(t[rows[which]] - c[cols])
+        centre = target / total * size
+        margin = 3.0 * math.sqrt(size)
+        a = float(sample[min(max(math.floor(centre - margin), 0), size - 1)])
+        b = float(sample[min(max(math.ceil(centre + margin), 0), size - 1)])
+        lt_a = np.clip(_first_le(t, c, a, strict=True), lo_idx, hi_idx)
+        n_lt_a = int((hi_idx - lt_a).sum())
+        if target <= n_lt_a:
+            lo_idx = lt_a
+            continue
+        le_b = np.clip(_first_le(t, c, b, strict=False), lo_idx, hi_idx)
+        n_le_b = int((hi_idx - le_b).sum())
+        if target > n_le_b:
+            below += n_le_b
+            hi_idx = le_b
+            continue
+        if n_le_b - n_lt_a < total:
+            # a ≤ D_(k) ≤ b, and the window shrank: keep the differences in [a, b].
+            below += n_lt_a
+            lo_idx, hi_idx = le_b, lt_a
+            continue
+        # Every candidate lies in [a, b] (ties, or an extreme rank): settle the pivots themselves, then keep the
+        # differences strictly between them, which drops at least the sampled a and b.
+        le_a = np.clip(_first_le(t, c, a, strict=False), lo_idx, hi_idx)
+        n_le_a = int((hi_idx - le_a).sum())
+        if target <= n_le_a:
+            return a
+        lt_b = np.clip(_first_le(t, c, b, strict=True), lo_idx, hi_idx)
+        if target > int((hi_idx - lt_b).sum()):
+            return b
+        below += n_le_a
+        lo_idx, hi_idx = lt_b, le_a
 
 
 def _pairwise_order_statistics(t: FloatArray, c: FloatArray, ranks: Sequence[int], max_pairs: int) -> list[float]:
@@ -428,7 +464,26 @@ def _pairwise_order_statistics(t: FloatArray, c: FloatArray, ranks: Sequence[int
         part = np.partition(diffs, idx)
         return [float(part[r - 1]) for r in ranks]
     enumerate_below = max(4 * (t.size + c.size), 65_536)
-    return [_kth_pairwise_difference(t, c, r, enumerate_below=enumerate_below) for r in ranks]
+    found: dict[int, float] = {}
+    for r in sorted(set(ranks)):
+        if r - 1 in found:
+            found[r] = _next_pairwise_difference(t, c, found[r - 1], r)
+        else:
+            found[r] = _kth_pairwise_difference(t, c, r, enumerate_below=enumerate_below)
+    return [found[r] for r in ranks]
+
+
+def _next_pairwise_difference(t: FloatArray, c: FloatArray, previous: float, k: int) -> float:
+    """``D_(k)`` given ``D_(k−1) = previous``, with one counting pass.
+
+    ``previous`` again if at least ``k`` differences are ``≤`` it, else the smallest difference above it (used for
+    the two middle ranks of an even ``mn``).
+    """
+    le = _first_le(t, c, previous, strict=False)
+    if int((c.size - le).sum()) >= k:
+        return previous
+    rows = np.flatnonzero(le > 0)
+    return float(np.min(t[rows] - c[le[rows] - 1]))
 
 
 def _exact_rank(cdf: FloatArray, tail: float) -> int:
@@ -486,7 +541,9 @@ def mann_whitney(
     estimate 22.5 and interval ``[6, 39]``.
 
     Above ``max_pairs`` pairs the differences are never materialised: each needed order statistic is found
-    by selection on the sorted samples (``O((n_t + n_c) log)`` time and memory per pruning step).
+    by selection on the sorted samples with sampled pivots (about 3 steps of two ``O(n log n)`` counting passes,
+    ``O(n_t + n_c)`` memory), so 10⁶ values per arm take seconds, not minutes; the result is the exact order
+    statistic.
 
     Args:
         control: Values of the control arm (first positional argument).
@@ -671,18 +728,20 @@ def bootstrap(
         treatment: Values of the treatment arm.
         statistic: ``"mean"``, ``"median"``, ``"pNN"`` (quantile ``NN/100``, e.g. ``"p90"``, ``"p99.9"``,
             ``np.quantile`` linear) or a callable ``f(x, axis=-1)`` reducing the last axis (e.g. ``np.std``).
-        n_resamples: Number of bootstrap replicates ``B``.
+        n_resamples: Number of bootstrap replicates ``B`` (2 to ``MAX_RESAMPLES`` = 10⁷).
         alpha: Significance level of the two-sided interval.
         seed: Seed of the random generator.
         method: ``"percentile"`` or ``"bca"``.
         relative: Report the relative difference ``s(t)/s(c) − 1``.
-        batch_size: Replicates computed at once.
+        batch_size: Replicates computed at once (at most ``MAX_BATCH_ELEMENTS`` = 10⁸ resampled values per
+            batch).
 
     Returns:
         The bootstrap result; ``confidence_interval(level)`` reuses the same replicates.
 
     Raises:
-        ParameterError: On empty input, NaN or infinite values, or an invalid option.
+        ParameterError: On empty input, NaN or infinite values, an invalid option, ``n_resamples`` above
+            ``MAX_RESAMPLES`` or a batch above ``MAX_BATCH_ELEMENTS``.
         DataError: If ``relative`` and ``s(c) = 0``, or BCa needs a jackknife from an arm of one value.
     """
     from scipy import special
@@ -691,6 +750,11 @@ def bootstrap(
     t = _check_sample("treatment", treatment)
     alpha = _check_alpha(alpha)
     n_resamples = _check_positive_int("n_resamples", n_resamples, minimum=2)
+    if n_resamples > MAX_RESAMPLES:
+        raise ParameterError(
+            f"n_resamples must be at most {MAX_RESAMPLES:,} (the replicates are kept in memory, 8 bytes each), "
+            f"got {n_resamples:,}; 2,000–10,000 resamples are plenty for a 95% interval."
+        )
     method = _check_choice("method", method, _BOOTSTRAP_METHODS)  # type: ignore[assignment]
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
         raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
@@ -699,7 +763,12 @@ def bootstrap(
     if batch_size is None:
         batch = max(1, min(n_resamples, _BOOTSTRAP_ELEMENTS // (c.size + t.size)))
     else:
-        batch = _check_positive_int("batch_size", batch_size)
+        batch = min(_check_positive_int("batch_size", batch_size), n_resamples)
+        if batch * (c.size + t.size) > MAX_BATCH_ELEMENTS:
+            raise ParameterError(
+                f"batch_size {batch:,} × {c.size + t.size:,} values = {batch * (c.size + t.size):,} elements per "
+                f"batch, more than {MAX_BATCH_ELEMENTS:,} (about 1.6 GB); use a smaller batch_size or leave it None."
+            )
 
     def combine(s_c: Any, s_t: Any) -> FloatArray:
         s_c = np.asarray(s_c, dtype=np.float64)

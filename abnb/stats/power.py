@@ -19,6 +19,7 @@ from numbers import Real
 from typing import Literal
 
 from abnb.errors import ParameterError
+from abnb.stats._alpha import check_alpha
 
 __all__ = ["Formula", "duration", "mde", "sample_size"]
 
@@ -49,7 +50,7 @@ def _check_formula(formula: object) -> Formula:
 def _check_common(
     alpha: object, power: object, formula: object, ratio: object, cuped_rho: object
 ) -> tuple[float, float, Formula, float, float]:
-    checked_alpha = _open_unit(alpha, "alpha")
+    checked_alpha = check_alpha(_open_unit(alpha, "alpha"))
     checked_power = _open_unit(power, "power")
     checked_formula = _check_formula(formula)
     checked_ratio = _number(ratio, "ratio")

@@ -39,6 +39,7 @@ from typing import Literal
 
 from abnb._display import FlatResult, format_value, html_table
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import IntervalOnDemand
 from abnb.stats.moments import Moments
 
@@ -66,9 +67,7 @@ _Interval = Callable[[float], tuple[float, float]]
 
 
 def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    return float(alpha)
+    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
 
 
 def _whole(value: object, name: str) -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 from abnb.errors import ParameterError
@@ -102,9 +103,19 @@ class SrmResult:
         )
 
 
+def _beyond_float_range(value: int, where: str) -> ParameterError:
+    digits = len(str(abs(value))) if value.bit_length() < 10_000 else int(value.bit_length() * math.log10(2)) + 1
+    return ParameterError(
+        f"{where} is an integer of {digits} digits, beyond the float range (at most about {sys.float_info.max:.4g}) "
+        "the χ² test is computed in; pass counts within that range."
+    )
+
+
 def _whole(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ParameterError(f"{where} must be a non-negative whole number, got {value!r}.")
+    if isinstance(value, Integral) and abs(int(value)) > sys.float_info.max:
+        raise _beyond_float_range(int(value), where)
     number = float(value)
     if not math.isfinite(number) or not number.is_integer() or number < 0:
         raise ParameterError(f"{where} must be a non-negative whole number, got {value!r}.")
@@ -114,6 +125,8 @@ def _whole(value: object, where: str) -> int:
 def _positive(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ParameterError(f"{where} must be a positive number, got {value!r}.")
+    if isinstance(value, Integral) and abs(int(value)) > sys.float_info.max:
+        raise _beyond_float_range(int(value), where)
     number = float(value)
     if not math.isfinite(number) or number <= 0:
         raise ParameterError(f"{where} must be positive and finite, got {value!r}.")
@@ -162,6 +175,8 @@ def srm(
     total = sum(observed)
     if total <= 0:
         raise ParameterError("counts sum to 0; there are no units to check the sample ratio of.")
+    if total > sys.float_info.max:
+        raise _beyond_float_range(total, "the sum of counts")
 
     if weights is None:
         raw_weights: list[object] = [1.0] * len(observed)
@@ -186,9 +201,18 @@ def srm(
             f"weights has {len(raw_weights)} entries but counts has {len(observed)} arms; give one weight per arm."
         )
     planned = [_positive(w, f"weights[{labels[i] if labels else i}]") for i, w in enumerate(raw_weights)]
-    scale = math.fsum(planned)
-    shares = tuple(w / scale for w in planned)
+    # Scale by the largest weight first: the sum of weights near the float maximum (1e308 each) would overflow.
+    largest = max(planned)
+    relative = [w / largest for w in planned]
+    scale = math.fsum(relative)
+    shares = tuple(w / scale for w in relative)
     expected = tuple(total * share for share in shares)
+    for i, e in enumerate(expected):
+        if e <= 0.0:
+            raise ParameterError(
+                f"weights[{labels[i] if labels else i}] = {planned[i]!r} is so small next to the largest weight "
+                f"({largest!r}) that its expected count underflows to 0; give weights of comparable scale."
+            )
     statistic = math.fsum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
     df = len(observed) - 1
     return SrmResult(

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from numbers import Real
 
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import Effect
 from abnb.stats.moments import Moments
 
@@ -34,9 +35,7 @@ _TINY_PVALUE = 1e-280
 
 
 def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    return float(alpha)
+    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
 
 
 def _check_arm(name: str, arm: object) -> Mapping[str, Moments]:

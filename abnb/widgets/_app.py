@@ -9,6 +9,7 @@ exported to HTML keeps the last state as SVG and text, while JupyterLab shows th
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from abnb.errors import ParameterError
+from abnb.errors import AbnbError, ParameterError
 
 if TYPE_CHECKING:
     import altair as alt
@@ -130,6 +131,9 @@ class App:
     _verdict_html: Any = field(init=False, default=None)
     _box: Any = field(init=False, default=None)
     _muted: bool = field(init=False, default=False)
+    _error_html: Any = field(init=False, default=None)
+    _accepted: dict[str, Any] | None = field(init=False, default=None)
+    _error_text: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         import ipywidgets
@@ -139,13 +143,14 @@ class App:
             self.controls[name].value = value
         self._chart_html = ipywidgets.HTML()
         self._verdict_html = ipywidgets.HTML()
+        self._error_html = ipywidgets.HTML()
         rows: list[Any] = [ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>")]
         if self.presets:
             chooser = ipywidgets.Dropdown(options=["(custom)", *self.presets], value="(custom)", description="preset")
             chooser.observe(lambda change: self.apply_preset(change["new"]), names="value")
             rows.append(chooser)
         rows += [ipywidgets.HBox(list(self.controls.values()), layout={"flex_flow": "row wrap"})]
-        rows += [self._chart_html, self._verdict_html]
+        rows += [self._error_html, self._chart_html, self._verdict_html]
         self._box = ipywidgets.VBox(rows)
         for control in self.controls.values():
             control.observe(self._changed, names="value")
@@ -153,7 +158,33 @@ class App:
 
     def _changed(self, _change: Mapping[str, Any]) -> None:
         if not self._muted:
-            self.update()
+            # a value typed into a control: update() shows the message and puts the controls back
+            with contextlib.suppress(AbnbError):
+                self.update()
+
+    @property
+    def error(self) -> str:
+        """The message of the last rejected value (``""`` when the last update succeeded)."""
+        return str(self._error_text)
+
+    def _reject(self, error: AbnbError) -> None:
+        """Show why a value was rejected, and put the controls back to the values the view still shows."""
+        self._error_text = str(error)
+        restored = ""
+        if self._accepted is not None:
+            self._muted = True
+            try:
+                for name, value in self._accepted.items():
+                    if self.controls[name].value != value:
+                        self.controls[name].value = value
+            finally:
+                self._muted = False
+            restored = " The controls are back at the last valid values, which the chart and table below show."
+        self._error_html.value = (
+            "<p class='abnb-error' style='color:#b2182b'><b>Value rejected:</b> "
+            f"{html.escape(str(error))}{html.escape(restored)}</p>"
+        )
+        self._publish()
 
     def values(self) -> dict[str, Any]:
         """The current control values by name."""
@@ -180,24 +211,46 @@ class App:
         return self.set(**self.presets[name])
 
     def update(self) -> View:
-        """Recompute from the controls and refresh the chart, the verdict and the static snapshot."""
+        """Recompute from the controls and refresh the chart, the verdict and the static snapshot.
+
+        Raises:
+            AbnbError: If ``compute`` rejects the control values (a :class:`ParameterError` names the control and
+                its range; a ``DataError`` says the combination has no answer). The app then shows the message
+                above the chart (escaped) and puts the controls back to the last accepted values, so what the
+                controls say and what the view shows never disagree; a value typed into a control is handled the
+                same way without the exception.
+        """
         start = time.perf_counter()
-        self.state = self.compute(**self.values())
-        self.view = self.render(self.state)
-        self._chart_html.value = svg(self.view.chart) if self.view.chart is not None else ""
+        values = self.values()
+        try:
+            state = self.compute(**values)
+            view = self.render(state)
+            chart = svg(view.chart) if view.chart is not None else ""
+        except AbnbError as error:
+            self._reject(error)
+            raise
+        self.state, self.view = state, view
+        self._accepted = values
+        self._error_text = ""
+        self._error_html.value = ""
+        self._chart_html.value = chart
         self._verdict_html.value = self.view.verdict
         self.seconds = time.perf_counter() - start
         self.updates += 1
+        self._publish()
+        return self.view
+
+    def _publish(self) -> None:
         if self._display_id is not None:
             from IPython.display import update_display
 
             update_display(self._bundle(), raw=True, display_id=self._display_id)
-        return self.view
 
     def snapshot(self) -> str:
         """The current state as static HTML: inline SVG chart and the verdict."""
         return (
-            f"<div><b>{html.escape(self.title)}</b>{self._chart_html.value}<div>{self._verdict_html.value}</div></div>"
+            f"<div><b>{html.escape(self.title)}</b>{self._error_html.value}{self._chart_html.value}"
+            f"<div>{self._verdict_html.value}</div></div>"
         )
 
     def _bundle(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BASELINE",
     "EDITABLE",
+    "MAX_VISITORS",
     "METHODS",
     "VARIANTS",
     "ConversionState",
@@ -56,6 +57,10 @@ VARIANTS: dict[str, tuple[int, int]] = {
 BASELINE = "Original Page"
 #: The variant whose counts the app lets students edit.
 EDITABLE = "Try it out"
+#: Largest visitor count the app accepts: the chart's JSON (vl-convert) holds 64-bit integers only (2**70 failed to
+#: parse), and far beyond any real test, the exact Beta chance is still accurate (huge posteriors are integrated over
+#: their quantile function, see :mod:`abnb.stats.bayesian`).
+MAX_VISITORS = 10**12
 #: Bayesian methods of :func:`abnb.stats.chance_to_beat` and what they assume.
 METHODS: dict[str, str] = {
     "normal": "normal approximation of the difference of rates (VWO-style tables)",
@@ -110,7 +115,7 @@ def compute_conversion(
         method: ``"normal"``, ``"beta"`` or ``"lift"`` (see :data:`METHODS`).
         confidence_level: Level of the "±" in (0, 1).
         conversions: Conversions of ``"Try it out"``, ``0 <= conversions <= visitors``.
-        visitors: Visitors of ``"Try it out"``, >= 2.
+        visitors: Visitors of ``"Try it out"``, from 2 to :data:`MAX_VISITORS` (10¹²).
 
     Returns:
         The table and the edited variant's numbers.
@@ -120,7 +125,7 @@ def compute_conversion(
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
-    visitors = whole_in("visitors", visitors, 2)
+    visitors = whole_in("visitors", visitors, 2, MAX_VISITORS)
     conversions = whole_in("conversions", conversions, 0, visitors)
     confidence_level = number_in("confidence_level", confidence_level, 0.0, 1.0, open_low=True, open_high=True)
     variants = {**VARIANTS, EDITABLE: (conversions, visitors)}
@@ -266,8 +271,10 @@ def conversion_app(**initial: Any) -> App:
         "confidence_level": w.FloatSlider(
             value=0.95, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="± level"
         ),
-        "conversions": w.IntText(value=VARIANTS[EDITABLE][0], description=f"{EDITABLE}: conv."),
-        "visitors": w.IntText(value=VARIANTS[EDITABLE][1], description="visitors"),
+        "conversions": w.BoundedIntText(
+            value=VARIANTS[EDITABLE][0], min=0, max=MAX_VISITORS, description=f"{EDITABLE}: conv."
+        ),
+        "visitors": w.BoundedIntText(value=VARIANTS[EDITABLE][1], min=2, max=MAX_VISITORS, description="visitors"),
     }
     presets: dict[str, Mapping[str, Any]] = {
         "published table (normal)": {

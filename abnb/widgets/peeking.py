@@ -131,7 +131,7 @@ def compute_peeking(
         users_per_day: Users per arm per day, >= 2.
         simulations: Number of simulated A/A tests, >= 1.
         alpha: Significance level in (0, 0.5].
-        seed: Seed of the simulation.
+        seed: Seed of the simulation, from 0 to 2⁶³ − 1.
 
     Returns:
         The rates and the frame for the chart.
@@ -145,6 +145,7 @@ def compute_peeking(
     users_per_day = whole_in("users_per_day", users_per_day, 2, 10**9)
     simulations = whole_in("simulations", simulations, 1, 10**7)
     alpha = number_in("alpha", alpha, 0.0, 0.5, open_low=True)
+    seed = whole_in("seed", seed, 0, 2**63 - 1)
     n_per_arm = users_per_day * days
     tuning = float(2 * n_per_arm)
     parts = []
