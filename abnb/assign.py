@@ -4,15 +4,28 @@ Every draw is a pure function of ``(unit, salt)``: the same user gets the same a
 machine, with no state to store. The hash is PlanOut's (Bakshy, Eckles & Bernstein, "Designing and Deploying
 Online Field Experiments", WWW 2014): the first 15 hexadecimal digits of ``SHA-1("{salt}.{unit}")`` read as an
 integer, so values computed here match PlanOut's reference implementation bit for bit.
+
+The assignment script (:func:`parse_script`) is bounded so that a hostile script fails fast with a
+:class:`~abnb.errors.SpecError` naming the line and the limit instead of exhausting memory or CPU:
+:data:`MAX_SCRIPT_LENGTH` characters of source, :data:`MAX_SCRIPT_DEPTH` levels of nesting (checked on the tokens
+before :func:`ast.parse` builds anything), numbers of at most :data:`MAX_NUMBER_DIGITS` digits (literals and
+integer results), strings and lists of at most :data:`MAX_VALUE_SIZE` characters or items (checked before ``*``,
+``+`` and ``%`` build them), and :data:`MAX_RUN_WORK` units of work per run.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import itertools
+import keyword
 import math
+import operator
+import re
 import textwrap
+import tokenize
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
@@ -27,6 +40,11 @@ T = TypeVar("T")
 
 __all__ = [
     "LONG_SCALE",
+    "MAX_NUMBER_DIGITS",
+    "MAX_RUN_WORK",
+    "MAX_SCRIPT_DEPTH",
+    "MAX_SCRIPT_LENGTH",
+    "MAX_VALUE_SIZE",
     "Layer",
     "LayerExperiment",
     "Namespace",
@@ -53,12 +71,32 @@ __all__ = [
 #: Largest value of :func:`hash_unit` (``16**15 - 1``); PlanOut's ``LONG_SCALE``.
 LONG_SCALE = 0xFFFFFFFFFFFFFFF
 
+#: Longest assignment script :func:`parse_script` accepts, in characters.
+MAX_SCRIPT_LENGTH = 100_000
+#: Deepest nesting in a script: brackets plus operators within one expression, and ``if``/``elif`` blocks.
+MAX_SCRIPT_DEPTH = 100
+#: Most digits of a number literal in a script; integer results must also stay below ``10**MAX_NUMBER_DIGITS``.
+MAX_NUMBER_DIGITS = 100
+#: Largest string or list a script may build: characters, or list items counting nested items and characters.
+MAX_VALUE_SIZE = 100_000
+#: Most work of one :meth:`Script.assign` run: characters and items built or compared, plus 50 per hash.
+MAX_RUN_WORK = 10_000_000
+
+_INT_LIMIT = 10**MAX_NUMBER_DIGITS
+_INT_LIMIT_BITS = _INT_LIMIT.bit_length()
+_HASH_WORK = 50  # one SHA-1 of a short text costs about as much as copying 50 list items
+
 
 def _unit_text(unit: object) -> str:
     """Render a unit (or a sequence of units, joined by ``"."``) as PlanOut does with ``str``."""
-    if isinstance(unit, (list, tuple)):
-        return ".".join(str(u) for u in unit)
-    return str(unit)
+    try:
+        if isinstance(unit, (list, tuple)):
+            return ".".join(str(u) for u in unit)
+        return str(unit)
+    except ValueError as exc:  # an int of more than sys.get_int_max_str_digits() digits
+        raise ParameterError(
+            f"the unit cannot be written as text to be hashed ({exc}); pass such a long id as a string"
+        ) from None
 
 
 def hash_unit(unit: object | Sequence[object], salt: str) -> int:
@@ -73,6 +111,9 @@ def hash_unit(unit: object | Sequence[object], salt: str) -> int:
 
     Returns:
         A 60-bit non-negative integer.
+
+    Raises:
+        ParameterError: The unit is an integer too long for ``str`` (more than 4300 digits by default).
 
     References:
         Bakshy, Eckles & Bernstein (2014), PlanOut ``RandomUnitOp.getHash``.
@@ -242,6 +283,8 @@ def random_integer(low: int, high: int, *, unit: object, salt: str) -> int:
     """Uniform integer in ``[low, high]`` (both ends included).
 
     ``low + hash_unit(unit, salt) % (high - low + 1)`` (PlanOut ``RandomInteger`` with ``min=low, max=high``).
+    The hash has 60 bits, so a range of more than ``2**60`` values would never reach its upper part; such a range
+    is refused (PlanOut returns the biased value silently).
 
     Args:
         low: Smallest value.
@@ -253,13 +296,26 @@ def random_integer(low: int, high: int, *, unit: object, salt: str) -> int:
         The integer.
 
     Raises:
-        ParameterError: If ``high < low`` or a bound is not an integer.
+        ParameterError: If ``high < low``, a bound is not an integer, or the range has more than ``2**60`` values.
     """
     if isinstance(low, bool) or isinstance(high, bool) or not isinstance(low, int) or not isinstance(high, int):
         raise ParameterError(f"low and high must be integers, got {low!r} and {high!r}")
     if high < low:
-        raise ParameterError(f"high ({high}) must be >= low ({low})")
+        raise ParameterError(f"high ({_show_int(high)}) must be >= low ({_show_int(low)})")
+    if high - low > LONG_SCALE:
+        raise ParameterError(
+            f"the range [{_show_int(low)}, {_show_int(high)}] has {_show_int(high - low + 1)} values, more than "
+            "the 2**60 the 60-bit hash can reach (LONG_SCALE + 1), so values above low + 2**60 would never be "
+            "drawn; use a range of at most 2**60 values"
+        )
     return low + hash_unit(unit, salt) % (high - low + 1)
+
+
+def _show_int(value: int) -> str:
+    """An integer for a message: exact when short, ``±2**k`` when it has more than 60 digits."""
+    if value.bit_length() <= 200:
+        return str(value)
+    return f"{'-' if value < 0 else ''}about 2**{value.bit_length() - 1}"
 
 
 def random_float(low: float, high: float, *, unit: object, salt: str) -> float:
@@ -348,6 +404,120 @@ def _script_error(node: ast.AST, message: str) -> SpecError:
     return SpecError(f"assignment script, line {line}: {message}")
 
 
+def _limit_error(line: object, what: str, limit: str, value: int, fix: str) -> SpecError:
+    """A SpecError for a script that exceeds one of the documented bounds: the line, the limit and the fix."""
+    return SpecError(f"assignment script, line {line}: {what}; the limit is {limit} = {value:,}. {fix}")
+
+
+_NOT_DEPTH_OPS = frozenset({",", "=", ":", ";", "(", ")", "[", "]", "{", "}", "->"})
+_DEPTH_KEYWORDS = frozenset({"and", "or", "not", "if", "else", "in", "is", "lambda", "await", "yield", "from"})
+
+
+def _prescan(text: str) -> None:
+    """Refuse a script that exceeds a bound before :func:`ast.parse` builds (and recurses over) its tree.
+
+    One pass over the tokens (linear): number literals longer than MAX_NUMBER_DIGITS; expression nesting deeper
+    than MAX_SCRIPT_DEPTH, counted as the open brackets plus every operator token since the last comma of each
+    open bracket (an upper bound of the depth of the tree, so ``[-1, -2, ...]`` is shallow and ``- - - 1`` is
+    not; ``.`` and a bracket right after a name or a closing bracket, as in ``a.b``, ``f()()`` or ``a[0][0]``, count
+    as operators); and ``if``/``elif`` blocks nested deeper than MAX_SCRIPT_DEPTH (each ``elif`` is an ``if`` nested
+    in the previous ``else``). F-strings, which the language does not have and whose insides Python parses
+    separately, are refused here. A tokenizing error stops the scan; ast.parse then reports the syntax error.
+    """
+    frames = [0]  # operators in the current comma-separated part of each open bracket (frames[0]: no bracket)
+    elifs = [0]  # elif count of the current if-chain at each indentation level
+    indent = 0
+    start_of_statement = True
+    operand_before = False  # the previous token ends an operand: a bracket now opens a call or a subscript
+
+    def too_deep(line: int, depth: int, what: str, fix: str) -> SpecError:
+        return _limit_error(line, f"{what} is nested {depth} levels deep", "MAX_SCRIPT_DEPTH", MAX_SCRIPT_DEPTH, fix)
+
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            kind, string, line = token.type, token.string, token.start[0]
+            if kind in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if kind == tokenize.NEWLINE:
+                frames, start_of_statement, operand_before = [0], True, False
+                continue
+            if kind == tokenize.INDENT:
+                indent += 1
+                elifs.append(0)
+                continue
+            if kind == tokenize.DEDENT:
+                indent -= 1
+                del elifs[indent + 1 :]
+                continue
+            if start_of_statement:
+                start_of_statement = False
+                if string == "elif":
+                    elifs[indent] += 1
+                elif string != "else":
+                    elifs[indent] = 0
+                depth = indent + sum(elifs)
+                if depth > MAX_SCRIPT_DEPTH:
+                    raise too_deep(
+                        line,
+                        depth,
+                        "an if/elif block",
+                        "Use fewer elif branches (e.g. uniform_choice or a list lookup) or less indentation.",
+                    )
+            trailer = operand_before
+            operand_before = (
+                kind in (tokenize.NUMBER, tokenize.STRING)
+                or (kind == tokenize.NAME and not keyword.iskeyword(string))
+                or (kind == tokenize.OP and string in ")]}")
+            )
+            if kind == tokenize.STRING and "f" in string[: string.find(string[-1])].lower():
+                raise SpecError(
+                    f"assignment script, line {line}: unsupported expression (f-string); build strings with + or %"
+                )
+            if kind == tokenize.NUMBER:
+                digits = sum(ch.isalnum() for ch in string)
+                if digits > MAX_NUMBER_DIGITS:
+                    raise _limit_error(
+                        line,
+                        f"a number literal of {digits:,} digits",
+                        "MAX_NUMBER_DIGITS",
+                        MAX_NUMBER_DIGITS,
+                        "Write long ids as strings.",
+                    )
+                continue
+            if kind == tokenize.OP and string in "([{":
+                frames[-1] += trailer  # f(...) and a[...] nest the call or subscript around what came before
+                frames.append(0)
+            elif kind == tokenize.OP and string in ")]}":
+                if len(frames) > 1:
+                    frames.pop()
+                continue
+            elif kind == tokenize.OP and string == ",":
+                frames[-1] = 0
+                continue
+            elif kind == tokenize.OP and string == ";" and len(frames) == 1:
+                frames, start_of_statement = [0], True
+                continue
+            elif (kind == tokenize.OP and string not in _NOT_DEPTH_OPS) or (
+                kind == tokenize.NAME and string in _DEPTH_KEYWORDS
+            ):
+                frames[-1] += 1
+            else:
+                continue
+            depth = len(frames) - 1 + sum(frames)
+            if depth > MAX_SCRIPT_DEPTH:
+                raise too_deep(
+                    line,
+                    depth,
+                    "an expression (brackets and operators)",
+                    "Split the expression over several assignments (y = ...; x = y + 1).",
+                )
+    except (tokenize.TokenError, SyntaxError):
+        return
+
+
+_FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
+
+
 @dataclass(frozen=True)
 class Script:
     """A parsed assignment script; build it with :func:`parse_script`.
@@ -386,11 +556,80 @@ class Script:
 
 
 class _Runner:
+    """Walks a validated script for one unit, within MAX_VALUE_SIZE per value and MAX_RUN_WORK per run."""
+
     def __init__(self, inputs: dict[str, object], params: dict[str, object], experiment_salt: str) -> None:
         self.inputs = inputs
         self.params = params
         self.experiment_salt = experiment_salt
+        self.work = 0
+        # id(list) -> (the list, size, depth): lists are measured once (they are never mutated during a run);
+        # the list is kept so that its id cannot be reused.
+        self._measured: dict[int, tuple[object, int, int]] = {}
 
+    # ------------------------------------------------------------------------------------------------- bounds
+    def charge(self, amount: int, node: ast.AST) -> None:
+        self.work += amount
+        if self.work > MAX_RUN_WORK:
+            raise _limit_error(
+                getattr(node, "lineno", "?"),
+                f"one run of the script did more than {MAX_RUN_WORK:,} units of work (characters and list items "
+                "built, compared or hashed; 50 per hash)",
+                "MAX_RUN_WORK",
+                MAX_RUN_WORK,
+                "An assignment script chooses parameters; keep its values small.",
+            )
+
+    def measure(self, value: object, node: ast.AST, level: int = 0) -> tuple[int, int]:
+        """``(size, depth)`` of a value: characters of a string; items plus the sizes of the items of a list."""
+        if isinstance(value, str):
+            return len(value), 0
+        if not isinstance(value, (list, tuple)):
+            return 0, 0
+        known = self._measured.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1], known[2]
+        if level >= MAX_SCRIPT_DEPTH:
+            raise _limit_error(
+                getattr(node, "lineno", "?"),
+                f"a list is nested more than {MAX_SCRIPT_DEPTH} levels deep",
+                "MAX_SCRIPT_DEPTH",
+                MAX_SCRIPT_DEPTH,
+                "Flatten the list.",
+            )
+        size, depth = len(value), 0
+        for item in value:
+            item_size, item_depth = self.measure(item, node, level + 1)
+            size += item_size
+            depth = max(depth, item_depth)
+        return self.remember(value, size, depth + 1)
+
+    def remember(self, value: object, size: int, depth: int) -> tuple[int, int]:
+        if isinstance(value, (list, tuple)):
+            self._measured[id(value)] = (value, size, depth)
+        return size, depth
+
+    def check_size(self, size: int, node: ast.AST, what: str) -> None:
+        if size > MAX_VALUE_SIZE:
+            raise _limit_error(
+                getattr(node, "lineno", "?"),
+                f"{what} would have {size:,} characters or list items",
+                "MAX_VALUE_SIZE",
+                MAX_VALUE_SIZE,
+                "An assignment script chooses parameters; build smaller strings and lists.",
+            )
+
+    def check_int(self, value: object, node: ast.AST) -> None:
+        if isinstance(value, int) and not isinstance(value, bool) and not -_INT_LIMIT < value < _INT_LIMIT:
+            raise _limit_error(
+                getattr(node, "lineno", "?"),
+                f"an integer result of about {value.bit_length() * 3 // 10 + 1:,} digits",
+                "MAX_NUMBER_DIGITS",
+                MAX_NUMBER_DIGITS,
+                "Integers in a script must stay below 10**MAX_NUMBER_DIGITS in magnitude.",
+            )
+
+    # ---------------------------------------------------------------------------------------------- walking
     def lookup(self, name: str, node: ast.AST) -> object:
         if name in self.params:
             return self.params[name]
@@ -413,14 +652,26 @@ class _Runner:
         if isinstance(node, ast.Name):
             return self.lookup(node.id, node)
         if isinstance(node, (ast.List, ast.Tuple)):
-            return [self.eval(e, parameter) for e in node.elts]
+            items = [self.eval(e, parameter) for e in node.elts]
+            size, depth = self.measure(items, node)
+            self.check_size(size, node, "this list")
+            if depth > MAX_SCRIPT_DEPTH:
+                raise _limit_error(
+                    node.lineno,
+                    f"this list is nested {depth} levels deep",
+                    "MAX_SCRIPT_DEPTH",
+                    MAX_SCRIPT_DEPTH,
+                    "Flatten the list.",
+                )
+            return items
         if isinstance(node, ast.UnaryOp):
             value = self.eval(node.operand, parameter)
             if isinstance(node.op, ast.Not):
                 return not value
-            if isinstance(node.op, ast.USub):
-                return -value
-            return +value
+            try:
+                return -value if isinstance(node.op, ast.USub) else +value
+            except TypeError as exc:
+                raise _script_error(node, f"arithmetic failed: {exc}") from exc
         if isinstance(node, ast.BoolOp):
             if isinstance(node.op, ast.And):
                 result: Any = True
@@ -439,10 +690,11 @@ class _Runner:
             left = self.eval(node.left, parameter)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
                 right = self.eval(comparator, parameter)
+                self.charge(self.measure(left, node)[0] + self.measure(right, node)[0], node)
                 try:
                     ok = _COMPARE[type(op)](left, right)
-                except TypeError as exc:
-                    raise _script_error(node, f"cannot compare {left!r} with {right!r}") from exc
+                except (TypeError, ValueError) as exc:
+                    raise _script_error(node, f"cannot compare {left!r:.80} with {right!r:.80}") from exc
                 if not ok:
                     return False
                 left = right
@@ -450,13 +702,99 @@ class _Runner:
         if isinstance(node, ast.BinOp):
             left, right = self.eval(node.left, parameter), self.eval(node.right, parameter)
             try:
-                return _ARITH[type(node.op)](left, right)
-            except (TypeError, ZeroDivisionError) as exc:
+                return self.arithmetic(node, left, right)
+            except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
+                if isinstance(exc, SpecError):
+                    raise
                 raise _script_error(node, f"arithmetic failed: {exc}") from exc
         if isinstance(node, ast.IfExp):
             return self.eval(node.body if self.eval(node.test, parameter) else node.orelse, parameter)
         assert isinstance(node, ast.Call)
         return self.call(node, parameter)
+
+    def arithmetic(self, node: ast.BinOp, left: Any, right: Any) -> Any:
+        """``left op right``, refusing results beyond MAX_VALUE_SIZE or 10**MAX_NUMBER_DIGITS before building them."""
+        op = type(node.op)
+        sequences = (str, list, tuple)
+        if op is ast.Mult and (isinstance(left, sequences) or isinstance(right, sequences)):
+            sequence, times = (left, right) if isinstance(left, sequences) else (right, left)
+            try:
+                count = operator.index(times)
+            except TypeError:
+                return _ARITH[op](left, right)  # raises the TypeError of Python, e.g. 'a' * 'b'
+            size, depth = self.measure(sequence, node)
+            built = size * max(count, 0)
+            self.check_size(built, node, f"{type(sequence).__name__} * {_show_int(count)}")
+            self.charge(built, node)
+            result = sequence * count
+            self.remember(result, built, depth)
+            return result
+        if op is ast.Add and (
+            (isinstance(left, str) and isinstance(right, str))
+            or (isinstance(left, list) and isinstance(right, list))
+            or (isinstance(left, tuple) and isinstance(right, tuple))
+        ):
+            (left_size, left_depth), (right_size, right_depth) = self.measure(left, node), self.measure(right, node)
+            built = left_size + right_size
+            self.check_size(built, node, "this concatenation")
+            self.charge(built, node)
+            result = _ARITH[op](left, right)
+            self.remember(result, built, max(left_depth, right_depth))
+            return result
+        if op is ast.Mod and isinstance(left, str):
+            self.check_size(self.format_bound(left, right, node), node, "this %-formatting")
+            text = left % right
+            self.check_size(len(text), node, "this %-formatting")
+            self.charge(len(text), node)
+            return text
+        if (
+            op is ast.Mult
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and left
+            and right
+            and left.bit_length() + right.bit_length() - 2 >= _INT_LIMIT_BITS
+        ):
+            # |left * right| >= 2**(bits - 2) >= 10**MAX_NUMBER_DIGITS: refuse without multiplying
+            raise _limit_error(
+                node.lineno,
+                f"an integer product of about {(left.bit_length() + right.bit_length()) * 3 // 10:,} digits",
+                "MAX_NUMBER_DIGITS",
+                MAX_NUMBER_DIGITS,
+                "Integers in a script must stay below 10**MAX_NUMBER_DIGITS in magnitude.",
+            )
+        result = _ARITH[op](left, right)
+        self.check_int(result, node)
+        return result
+
+    def format_bound(self, template: str, argument: object, node: ast.AST) -> int:
+        """An upper bound of ``len(template % argument)``, from the widths and precisions of the conversions."""
+
+        def text_bound(value: object) -> int:
+            if isinstance(value, str):
+                return 10 * len(value) + 2  # ascii() writes a character as up to 10 (\U0001f600)
+            if isinstance(value, bool) or value is None:
+                return 5
+            if isinstance(value, int):
+                return value.bit_length() * 3 // 10 + 3
+            if isinstance(value, float):
+                return 330  # '%f' % 1e308 has 316 characters
+            if isinstance(value, (list, tuple)):
+                return 40 * (self.measure(value, node)[0] + 1)
+            return len(repr(value)) + 2
+
+        numbers = [v for v in argument if isinstance(v, int)] if isinstance(argument, tuple) else []
+        star = max((abs(v) for v in numbers), default=0)
+        whole = text_bound(argument)
+        bound = len(template)
+        for match in _FORMAT_SPEC.finditer(template):
+            width, precision = match.group(1) or "", match.group(2) or ""
+            for part in (width, precision):
+                bound += star if part == "*" else int(part) if 0 < len(part) <= 12 else 10**12 if part else 0
+            bound += whole
+            if bound > MAX_VALUE_SIZE:
+                break
+        return bound
 
     def unit_of(self, node: ast.expr, parameter: str | None) -> object:
         # unit="userid" names an input; unit=["userid", "itemid"] names several; any other expression is a value.
@@ -482,12 +820,15 @@ class _Runner:
             if key == "unit":
                 unit = self.unit_of(kw.value, parameter)
             elif key == "salt":
-                salt = str(self.eval(kw.value, parameter))
+                salt_value = self.eval(kw.value, parameter)
+                self.charge(self.measure(salt_value, kw.value)[0], kw.value)
+                salt = str(salt_value)
             else:
                 args[key] = self.eval(kw.value, parameter)
         if salt is None:
             raise _script_error(node, f"{name}() outside an assignment needs salt=")
         full_salt = salt_for(self.experiment_salt, salt)
+        self.charge(self.operator_work(name, args, unit, full_salt, node), node)
         try:
             if name == "uniform_choice":
                 return uniform_choice(args["choices"], unit=unit, salt=full_salt)
@@ -500,15 +841,33 @@ class _Runner:
             if name == "random_float":
                 return random_float(args["low"], args["high"], unit=unit, salt=full_salt)
             return sample(args["choices"], args.get("k"), unit=unit, salt=full_salt)
-        except ParameterError as exc:
+        except (ParameterError, TypeError, ValueError, OverflowError) as exc:
             raise _script_error(node, f"{name}(): {exc}") from exc
+
+    def operator_work(self, name: str, args: dict[str, Any], unit: object, salt: str, node: ast.AST) -> int:
+        """Work of one operator call: the hashed text and the choices it reads, 50 units per hash."""
+        choices = args.get("choices")
+        count = len(choices) if isinstance(choices, (list, tuple)) else 1
+        hashes = max(count - 1, 1) if name == "sample" else 1
+        text = self.measure(unit, node)[0] + len(salt) + 1
+        return (
+            hashes * (_HASH_WORK + text) + self.measure(choices, node)[0] + self.measure(args.get("weights"), node)[0]
+        )
 
 
 def _validate_expr(node: ast.expr) -> None:
     """Reject every expression outside the whitelist; raises SpecError naming the line."""
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, (str, int, float, bool, type(None))):
-            raise _script_error(node, f"unsupported literal {node.value!r}")
+            raise _script_error(node, f"unsupported literal {node.value!r:.80}")
+        if isinstance(node.value, int) and not -_INT_LIMIT < node.value < _INT_LIMIT:
+            raise _limit_error(
+                node.lineno,
+                f"an integer literal of about {node.value.bit_length() * 3 // 10 + 1:,} digits",
+                "MAX_NUMBER_DIGITS",
+                MAX_NUMBER_DIGITS,
+                "Write long ids as strings.",
+            )
     elif isinstance(node, ast.Name):
         if not isinstance(node.ctx, ast.Load):
             raise _script_error(node, "unsupported use of a name")
@@ -567,14 +926,13 @@ def _validate_expr(node: ast.expr) -> None:
         raise _script_error(node, f"unsupported expression ({type(node).__name__})")
 
 
-def _validate_body(body: Sequence[ast.stmt], names: list[str]) -> None:
+def _validate_body(body: Sequence[ast.stmt], names: dict[str, None]) -> None:
     for stmt in body:
         if isinstance(stmt, ast.Assign):
             if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
                 raise _script_error(stmt, "assign to exactly one plain name, e.g. button_color = ...")
             _validate_expr(stmt.value)
-            if stmt.targets[0].id not in names:
-                names.append(stmt.targets[0].id)
+            names.setdefault(stmt.targets[0].id, None)  # a dict keeps the order of first appearance
         elif isinstance(stmt, ast.If):
             _validate_expr(stmt.test)
             _validate_body(stmt.body, names)
@@ -607,6 +965,14 @@ def parse_script(text: str) -> Script:
     used as the unit's value. ``salt="..."`` overrides the parameter salt, which defaults to the assigned name.
     The source is parsed by :mod:`ast` and walked by a small interpreter that accepts only the node types above.
 
+    Bounds (each one a :class:`~abnb.errors.SpecError` naming the line and the limit): at most
+    :data:`MAX_SCRIPT_LENGTH` characters; nesting of at most :data:`MAX_SCRIPT_DEPTH` (brackets plus operators in
+    one expression, and ``if``/``elif`` blocks), checked on the tokens before :func:`ast.parse` runs; number
+    literals of at most :data:`MAX_NUMBER_DIGITS` digits. When the script runs, integer results stay below
+    ``10**MAX_NUMBER_DIGITS``, a string or list built by ``*``, ``+``, ``%`` or a list display has at most
+    :data:`MAX_VALUE_SIZE` characters or items (checked before it is built), and one run does at most
+    :data:`MAX_RUN_WORK` units of work.
+
     Args:
         text: The script.
 
@@ -614,15 +980,30 @@ def parse_script(text: str) -> Script:
         A :class:`Script`.
 
     Raises:
-        SpecError: Naming the line, for a syntax error or any construct outside the whitelist.
+        SpecError: Naming the line, for a syntax error, any construct outside the whitelist, or a bound exceeded.
     """
     if not isinstance(text, str):
         raise SpecError(f"assignment script must be a string, got {type(text).__name__}")
+    if len(text) > MAX_SCRIPT_LENGTH:
+        raise SpecError(
+            f"assignment script is {len(text):,} characters long; the limit is MAX_SCRIPT_LENGTH = "
+            f"{MAX_SCRIPT_LENGTH:,}. An assignment script chooses parameters; move data (long lists) to the inputs."
+        )
+    source = textwrap.dedent(text)
+    _prescan(source)
     try:
-        tree = ast.parse(textwrap.dedent(text), mode="exec")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal" for 1if: not the caller's concern
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source, mode="exec")
     except SyntaxError as exc:
-        raise SpecError(f"assignment script, line {exc.lineno}: syntax error: {exc.msg}") from exc
-    names: list[str] = []
+        raise SpecError(f"assignment script, line {exc.lineno or '?'}: syntax error: {exc.msg}") from exc
+    except ValueError as exc:  # e.g. a NUL character (Python 3.11)
+        raise SpecError(f"assignment script: syntax error: {exc}") from exc
+    except RecursionError:  # not reached after _prescan; kept as a last guard
+        raise SpecError(
+            f"assignment script is nested too deeply to be parsed; the limit is MAX_SCRIPT_DEPTH = {MAX_SCRIPT_DEPTH}."
+        ) from None
+    names: dict[str, None] = {}
     _validate_body(tree.body, names)
     return Script(source=text, parameters=tuple(names), _body=tuple(tree.body))
 

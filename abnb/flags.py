@@ -32,6 +32,12 @@ Conditions are a tiny language parsed without ``eval``::
 
 An attribute missing from ``attributes`` makes its comparison false, whatever the operator.
 
+Bounds (each violation is a :class:`~abnb.errors.SpecError` naming the limit): a condition has at most
+:data:`MAX_CONDITION_LENGTH` characters, nests parentheses and ``not`` at most :data:`MAX_CONDITION_DEPTH` deep,
+and writes numbers with at most :data:`MAX_NUMBER_DIGITS` digits; a flag file nests tables and arrays at most
+:data:`MAX_FLAG_FILE_DEPTH` deep. The tokenizer is one compiled regular expression applied left to right, so
+parsing takes time linear in the length of the condition.
+
 References:
     Bakshy, Eckles & Bernstein (2014), "Designing and Deploying Online Field Experiments", WWW (the hash).
     Split "targeting rules, traffic allocation, default rule, kill switch" and LaunchDarkly "percentage
@@ -50,7 +56,26 @@ from abnb._toml import read_toml
 from abnb.assign import uniform
 from abnb.errors import ParameterError, SpecError
 
-__all__ = ["Evaluation", "Flag", "Flags", "Rule", "parse_condition"]
+__all__ = [
+    "MAX_CONDITION_DEPTH",
+    "MAX_CONDITION_LENGTH",
+    "MAX_FLAG_FILE_DEPTH",
+    "MAX_NUMBER_DIGITS",
+    "Evaluation",
+    "Flag",
+    "Flags",
+    "Rule",
+    "parse_condition",
+]
+
+#: Longest ``if`` condition accepted, in characters (a real condition is a line or two).
+MAX_CONDITION_LENGTH = 1_000_000
+#: Deepest nesting of parentheses and ``not`` in a condition (the parser and the evaluator recurse on it).
+MAX_CONDITION_DEPTH = 100
+#: Most digits of a number in a condition (Python refuses to read integers beyond 4300 digits).
+MAX_NUMBER_DIGITS = 100
+#: Deepest nesting of tables and arrays in a flag document (a flag file needs about five levels).
+MAX_FLAG_FILE_DEPTH = 32
 
 _FLAG_KEYS = {
     "key",
@@ -75,6 +100,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_SPACE = re.compile(r"\s*")
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
 
 
@@ -85,7 +111,21 @@ class _InSegment:
     negate: bool = False
 
     def holds(self, user: str, attributes: Mapping[str, object], segments: Mapping[str, frozenset[str]]) -> bool:
-        return (user in segments[self.segment]) != self.negate
+        try:
+            members = segments[self.segment]
+        except KeyError:
+            known = sorted(str(name) for name in segments)
+            raise ParameterError(
+                f"condition 'user {'not ' if self.negate else ''}in {self.segment}' needs segment "
+                f"{self.segment!r}, which is not in `segments` (known: {known}); pass "
+                f"segments={{{self.segment!r}: [user ids]}}."
+            ) from None
+        except TypeError:
+            raise ParameterError(
+                f"`segments` must map segment names to user ids, e.g. {{{self.segment!r}: {{'u1', 'u2'}}}}; "
+                f"got {type(segments).__name__}."
+            ) from None
+        return (user in members) != self.negate
 
     def segment_names(self) -> set[str]:
         return {self.segment}
@@ -153,14 +193,21 @@ class _Parser:
         self.text = text
         self.where = where
         self.tokens: list[tuple[str, object, int]] = []
+        self.index = 0
+        self.depth = 0
+        if len(text) > MAX_CONDITION_LENGTH:
+            raise SpecError(
+                f"{where}: the condition is {len(text):,} characters long; the limit is MAX_CONDITION_LENGTH = "
+                f"{MAX_CONDITION_LENGTH:,}. Put long lists of users in a segment ([segments]) and write 'user in name'."
+            )
+        # One compiled pattern applied left to right: linear in len(text) (no slicing or stripping of the rest).
         position = 0
-        while position < len(text):
-            if text[position:].strip() == "":
-                break
+        end = len(text.rstrip())
+        while position < end:
             match = _TOKEN.match(text, position)
             if match is None or match.end() == position:
-                rest = text[position:].lstrip()
-                self._fail(f"unexpected character {rest[:1]!r}", len(text) - len(rest))
+                column = _SPACE.match(text, position).end()  # type: ignore[union-attr]
+                self._fail(f"unexpected character {text[column : column + 1]!r}", column)
             assert match is not None
             kind = match.lastgroup or ""
             raw = match.group(kind)
@@ -169,6 +216,13 @@ class _Parser:
             if kind == "string":
                 value = raw[1:-1]
             elif kind == "number":
+                digits = len(raw) - raw.count(".") - raw.count("-")
+                if digits > MAX_NUMBER_DIGITS:
+                    self._fail(
+                        f"a number of {digits:,} digits; the limit is MAX_NUMBER_DIGITS = {MAX_NUMBER_DIGITS}. "
+                        "Quote long identifiers as strings",
+                        start,
+                    )
                 value = float(raw) if "." in raw else int(raw)
             elif kind == "name" and raw in ("true", "false"):
                 kind, value = "literal", raw == "true"
@@ -176,13 +230,13 @@ class _Parser:
                 kind = "keyword"
             self.tokens.append((kind, value, start))
             position = match.end()
-        self.index = 0
 
     def _fail(self, message: str, position: int | None = None) -> None:
         if position is None:
             position = self.tokens[self.index][2] if self.index < len(self.tokens) else len(self.text)
+        shown = self.text if len(self.text) <= 200 else f"{self.text[:200]}… ({len(self.text):,} characters)"
         raise SpecError(
-            f"{self.where}: condition {self.text!r} is malformed at column {position + 1}: {message}. "
+            f"{self.where}: condition {shown!r} is malformed at column {position + 1}: {message}. "
             'Write e.g. "user in qa", \'country == "US"\', \'platform in ["ios", "android"]\', joined by and/or/not.'
         )
 
@@ -223,12 +277,26 @@ class _Parser:
             parts.append(self._factor())
         return parts[0] if len(parts) == 1 else _All(tuple(parts))
 
+    def _enter(self) -> None:
+        """One level deeper in parentheses or ``not``; refuses more than MAX_CONDITION_DEPTH before recursing."""
+        self.depth += 1
+        if self.depth > MAX_CONDITION_DEPTH:
+            self._fail(
+                f"parentheses and 'not' are nested more than MAX_CONDITION_DEPTH = {MAX_CONDITION_DEPTH} levels "
+                "deep; flatten the condition (not not x is x; a or (b or c) is a or b or c)"
+            )
+
     def _factor(self) -> _Condition:
         if self._accept("keyword", "not"):
-            return _Not(self._factor())
+            self._enter()
+            negated = _Not(self._factor())
+            self.depth -= 1
+            return negated
         if self._accept("op", "("):
+            self._enter()
             inner = self._or()
             self._expect("op", ")", "')'")
+            self.depth -= 1
             return inner
         token = self._peek()
         if token is None or token[0] != "name":
@@ -277,7 +345,8 @@ def parse_condition(text: str, *, where: str = "condition") -> _Condition:
         A predicate object with ``holds(user, attributes, segments)`` and ``segment_names()``.
 
     Raises:
-        SpecError: The condition is malformed; the message gives the column and an example.
+        SpecError: The condition is malformed, or exceeds :data:`MAX_CONDITION_LENGTH`, :data:`MAX_CONDITION_DEPTH`
+            or :data:`MAX_NUMBER_DIGITS`; the message gives the column and an example.
     """
     if not isinstance(text, str):
         raise SpecError(f'{where}: `if` must be a string such as "user in qa", got {text!r}.')
@@ -403,6 +472,7 @@ class Flag:
         origin = f" in {source}" if source else ""
         if not isinstance(data, Mapping):
             raise SpecError(f"a flag{origin} must be a TOML table, got {data!r}.")
+        _check_depth(data, f"a flag{origin}")
         key = data.get("key")
         if not isinstance(key, str) or not key:
             raise SpecError(f'a flag{origin} has no `key`; add key = "my_flag".')
@@ -542,6 +612,32 @@ class Flag:
         return f"Flag(key={self.key!r}, treatments={list(self.treatments)}, default={self.default!r}, {state})"
 
 
+def _check_depth(data: object, what: str) -> None:
+    """Refuse a document whose tables and arrays nest deeper than MAX_FLAG_FILE_DEPTH (iterative, linear).
+
+    Deeper values would make the messages that quote them (``repr``) or a recursive reader raise RecursionError.
+    """
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[object] = value.values()
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if depth > MAX_FLAG_FILE_DEPTH:
+            raise SpecError(
+                f"{what} nests tables and arrays more than MAX_FLAG_FILE_DEPTH = {MAX_FLAG_FILE_DEPTH} levels deep; "
+                "a flag needs about five (flags → rules → split → value). Flatten it."
+            )
+        stack.extend(
+            (child, depth + 1)
+            for child in children
+            if not isinstance(child, (str, int, float)) and isinstance(child, (Mapping, list, tuple))
+        )
+
+
 def _members(members: object, what: str) -> frozenset[str]:
     if isinstance(members, (str, bytes)) or not isinstance(members, Collection):
         raise SpecError(f"{what} must be a list of user ids, got {members!r}.")
@@ -646,6 +742,7 @@ class Flags:
         Raises:
             SpecError: Any validation error of :meth:`Flag.from_dict`, or a duplicate key.
         """
+        _check_depth(data, f"flag file {source}" if source else "the flag document")
         if "flags" not in data:
             return cls([Flag.from_dict(data, segments=segments, source=source)])
         extra = set(data) - {"flags", "segments"}
@@ -673,7 +770,14 @@ class Flags:
         files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
         flags: list[Flag] = []
         for file in files:
-            flags.extend(cls.from_dict(read_toml(file, "flag file"), segments=segments, source=str(file)).values())
+            try:
+                data = read_toml(file, "flag file")
+            except RecursionError:  # read_toml turns it into a SpecError; kept for any other reader
+                raise SpecError(
+                    f"flag file {file} nests arrays or tables too deeply to be read; the limit is "
+                    f"MAX_FLAG_FILE_DEPTH = {MAX_FLAG_FILE_DEPTH} levels. Flatten it."
+                ) from None
+            flags.extend(cls.from_dict(data, segments=segments, source=str(file)).values())
         return cls(flags)
 
     def __getitem__(self, key: str) -> Flag:
