@@ -1,15 +1,93 @@
-"""Display helpers shared by the flat result dataclasses of abnb (``to_dict``, ``to_frame``, ``_repr_html_``)."""
+"""Display helpers shared by the flat result dataclasses of abnb (``to_dict``, ``to_frame``, ``_repr_html_``).
+
+Every string that reaches an HTML page (a report, the index, a notebook output) may come from telemetry, a spec, a
+flag file or a parameter, so it goes through one of the escaping helpers here: :func:`escape_html` for HTML built
+by hand, :func:`escape_markdown` for text placed into Markdown, and :func:`styled` for tables (a pandas ``Styler``
+does not escape cells, index labels or axis names by default).
+"""
 
 from __future__ import annotations
 
 import html
+import re
+import string
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
-__all__ = ["FlatResult", "format_value", "html_table"]
+__all__ = ["FlatResult", "MarkdownFormatter", "escape_html", "escape_markdown", "format_value", "html_table", "styled"]
+
+
+def escape_html(value: object) -> str:
+    """``str(value)`` with ``&``, ``<``, ``>``, ``"`` and ``'`` replaced by HTML character references.
+
+    Safe in element text and in quoted attribute values; the one escaping function of abnb's HTML output.
+    """
+    return html.escape(str(value), quote=True)
+
+
+# Every ASCII punctuation character can start Markdown syntax somewhere (emphasis, links, autolinks, HTML, headings,
+# lists, tables, code); line breaks can start a new block. All of them become numeric character references, which
+# Markdown renderers show as the literal character and never read as syntax (CommonMark §2.5, §6.2).
+_MARKDOWN_SIGNIFICANT = re.compile("[" + re.escape(string.punctuation) + r"\r\n\t\v\f]")
+
+
+def escape_markdown(value: object) -> str:
+    """``str(value)`` made inert inside Markdown: no emphasis, link, autolink, raw HTML, heading or new block.
+
+    Markdown passes raw HTML through (``IPython.display.Markdown``, nbconvert), so text from data must be escaped
+    before it is placed into a Markdown string; the rendered page shows the original characters. Whitespace at
+    either end is encoded too, so a value keeps a template's emphasis around it intact.
+    """
+    text = _MARKDOWN_SIGNIFICANT.sub(lambda m: f"&#{ord(m.group())};", str(value))
+    # whitespace at either end would stop a template's ``**{field}**`` from being emphasis (CommonMark flanking)
+    stripped = text.strip()
+    if stripped == text:
+        return text
+    start = text.index(stripped) if stripped else len(text)
+    head, tail = text[:start], text[start + len(stripped) :]
+    return "".join(f"&#{ord(c)};" for c in head) + stripped + "".join(f"&#{ord(c)};" for c in tail)
+
+
+class MarkdownFormatter(string.Formatter):
+    """``str.format`` for Markdown templates: the template is Markdown, every replacement field is escaped.
+
+    ``MarkdownFormatter().format("**{verdict}** — {reason}", verdict=..., reason=...)`` keeps the template's
+    emphasis and escapes the values with :func:`escape_markdown` after their format spec is applied.
+    """
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return escape_markdown(format(value, format_spec))
+
+
+def styled(
+    frame: pd.DataFrame,
+    formats: Mapping[Any, Any] | None = None,
+    *,
+    na_rep: str | None = None,
+    index: bool = False,
+) -> Styler:
+    """A display table (pandas ``Styler``) of ``frame`` whose every cell, label and axis name is HTML-escaped.
+
+    Args:
+        frame: The table.
+        formats: Format strings or callables per column (``Styler.format``); other columns use the default.
+        na_rep: Shown for missing values.
+        index: Whether to show the row labels.
+    """
+    shown = frame.copy(deep=False)
+    shown.index = shown.index.set_names([None if n is None else escape_html(n) for n in shown.index.names])
+    shown.columns = shown.columns.set_names([None if n is None else escape_html(n) for n in shown.columns.names])
+    style = (
+        shown.style.format(dict(formats or {}), na_rep=na_rep, escape="html")
+        .format_index(escape="html", axis=0)
+        .format_index(escape="html", axis=1)
+    )
+    return style if index else style.hide(axis="index")
 
 
 def format_value(value: object) -> str:
@@ -24,10 +102,10 @@ def format_value(value: object) -> str:
 def html_table(rows: list[tuple[str, str]], css_class: str) -> str:
     """An HTML table of ``(name, value)`` rows, both escaped."""
     body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+        f"<tr><th style='text-align:left'>{escape_html(name)}</th><td>{escape_html(value)}</td></tr>"
         for name, value in rows
     )
-    return f"<table class='{css_class}'>{body}</table>"
+    return f"<table class='{escape_html(css_class)}'>{body}</table>"
 
 
 class FlatResult:
@@ -48,7 +126,7 @@ class FlatResult:
 
     def _repr_html_(self) -> str:
         body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(format_value(v))}</td></tr>"
+            f"<tr><th style='text-align:left'>{escape_html(k)}</th><td>{escape_html(format_value(v))}</td></tr>"
             for k, v in self.to_dict().items()
             if not (self._html_skips_tuples and isinstance(v, tuple))
         )

@@ -667,7 +667,7 @@ def run(
             say(f"generated in {generate_s:.1f} s ({path.stat().st_size / _MB:,.0f} MB)")
         database_mb = path.stat().st_size / _MB
         spec = event_spec() if events else user_spec()
-        with connect(path) as con:
+        with connect(path, external_access=True) as con:  # trusted code: ibis sets the session's time zone
             calls, peer_import_s = _methods(con, spec, chosen, events, notes)
             measurements = {m: Measurement() for m in chosen}
             rss_method = ""

@@ -37,6 +37,55 @@ def _fail(error: AbnbError) -> _Failure:
     return _Failure(f"{type(error).__name__}: {error}")
 
 
+def _unexpected(error: BaseException, argv: list[str]) -> str:
+    """One line for an exception that is not an :class:`AbnbError`, naming the command and its input.
+
+    Bad input can still reach Python's limits (a file nested thousands of levels deep, a value too large for
+    memory) or the operating system (a file that cannot be opened); the user gets what went wrong and where,
+    not a traceback. ``$ABNB_DEBUG=1`` shows the traceback instead.
+    """
+    command = " ".join(["abnb", *argv]) if argv else "abnb"
+    if isinstance(error, RecursionError):
+        return (
+            f"RecursionError: the input of `{command}` is nested too deeply to be read (a TOML, SQL or condition with "
+            "thousands of levels); flatten it."
+        )
+    if isinstance(error, MemoryError):
+        return (
+            f"MemoryError: `{command}` ran out of memory on its input ({error or 'an allocation failed'}); make the "
+            "input smaller (fewer rows, levels or repetitions) or give the process more memory."
+        )
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        detail = error.strerror or str(error)
+        return f"{type(error).__name__}: `{command}` could not use{where}: {detail}. Check that path and run again."
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return (
+        f"internal error in `{command}`: {type(error).__name__}: {text}. This is a bug in abnb; set ABNB_DEBUG=1 "
+        "for the traceback and report it."
+    )
+
+
+class _Main(click.Group):
+    """The ``abnb`` group: any error a command lets escape ends as one line on stderr (exit status 1)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["abnb.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except AbnbError as error:
+            raise _fail(error) from error
+        except Exception as error:
+            if os.environ.get("ABNB_DEBUG"):
+                raise
+            raise _Failure(_unexpected(error, ctx.meta.get("abnb.argv", []))) from error
+
+
 def _project() -> Project:
     from abnb.project import current_project
 
@@ -74,7 +123,7 @@ def _set_project(ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
-@click.group()
+@click.group(cls=_Main)
 @click.version_option(package_name="abnb")
 @click.option(
     "--project",
@@ -194,11 +243,13 @@ def data_generate(users: int, seed: int, database: Path | None) -> None:
     """Write deterministic synthetic telemetry with planted effects into a DuckDB file."""
     from abnb.datasets.sample import generate
 
+    requested = _database_or_project(database)
     try:
-        summary = generate(_database_or_project(database), users=users, seed=seed)
+        summary = generate(requested, users=users, seed=seed)
     except AbnbError as error:
         raise _fail(error) from error
-    click.echo(f"wrote {summary.path}: {summary.users:,} users in {summary.seconds:.1f} s")
+    through = f" (through the symbolic link {requested})" if requested.is_symlink() else ""
+    click.echo(f"wrote {summary.path}{through}: {summary.users:,} users in {summary.seconds:.1f} s")
 
 
 @data.command("import")
@@ -254,6 +305,14 @@ _as_of = click.option(
     default=None,
     callback=_valid_as_of,
     help="Data through this ISO date, or up to a datetime (default: the earlier of the end and the last data day).",
+)
+
+_cell_timeout = click.option(
+    "--cell-timeout",
+    type=click.IntRange(min=1, max=86_400),
+    default=600,
+    show_default=True,
+    help="Seconds one notebook cell may run before the report fails (a hanging query is stopped).",
 )
 
 
@@ -394,6 +453,7 @@ def validate(
 @_output
 @_as_of
 @_engine_options
+@_cell_timeout
 def report(
     experiment: str,
     database: Path | None,
@@ -402,6 +462,7 @@ def report(
     engine: str | None,
     parquet: Path | None,
     incremental: bool,
+    cell_timeout: int,
 ) -> None:
     """Validate and render the report of EXPERIMENT (a name in the project or a TOML path); print its HTML path."""
     click.echo(
@@ -414,6 +475,7 @@ def report(
             engine=engine,
             parquet=parquet,
             incremental=incremental,
+            timeout=cell_timeout,
         )
     )
 
@@ -429,6 +491,7 @@ def report(
     default=None,
     help="Render the specs of this folder instead of the project's experiments folder.",
 )
+@_cell_timeout
 def run(
     database: Path | None,
     output_dir: Path | None,
@@ -437,6 +500,7 @@ def run(
     parquet: Path | None,
     incremental: bool,
     experiments: Path | None,
+    cell_timeout: int,
 ) -> None:
     """Render every active experiment of the project (what cron calls); the exit status is the number that failed."""
     from abnb.experiment import iter_specs
@@ -446,28 +510,37 @@ def run(
     if not paths:
         click.echo(f"no experiment specs in {experiments or project.experiments_dir}", err=True)
     loaded: list[tuple[Path, Any]] = []
-    for path in paths:
+    for path in paths:  # every spec is loaded first: one that cannot be read is reported, the others still run
         try:
             loaded.append((path, project.load_experiment(path)))
         except AbnbError as error:
             loaded.append((path, error))
+        except (RecursionError, MemoryError, OSError) as error:
+            loaded.append((path, click.ClickException(_unexpected(error, ["run", str(path)]))))
     names: dict[str, list[str]] = {}
     for path, spec in loaded:
-        if not isinstance(spec, AbnbError):
-            names.setdefault(spec.name, []).append(path.name)
+        if not isinstance(spec, Exception):
+            # report folders are per name; a case-insensitive file system (macOS) would merge Ab and ab
+            names.setdefault(spec.name.casefold(), []).append(path.name)
+
+    def loaded_specs(files: list[str]) -> list[tuple[Path, Any]]:
+        return [(p, x) for p, x in loaded if p.name in files and not isinstance(x, Exception)]
+
     failed = 0
     for path, spec in loaded:
         try:
-            if isinstance(spec, AbnbError):
+            if isinstance(spec, Exception):
                 raise spec
             if spec.status != "active":
                 continue
-            if len(names[spec.name]) > 1:
+            same = names[spec.name.casefold()]
+            if len(same) > 1:
                 from abnb.errors import SpecError
 
+                case = " or the same up to case" if len({n.name for _, n in loaded_specs(same)}) > 1 else ""
                 raise SpecError(
-                    f"{len(names[spec.name])} specs are named {spec.name!r} ({', '.join(names[spec.name])}); they "
-                    "would publish into the same report folder, so none of them is rendered. Give each its own name."
+                    f"{len(same)} specs are named {spec.name!r}{case} ({', '.join(same)}); they would publish into "
+                    "the same report folder, so none of them is rendered. Give each its own name."
                 )
             click.echo(
                 _published(
@@ -479,12 +552,16 @@ def run(
                     engine=engine,
                     parquet=parquet,
                     incremental=incremental,
+                    timeout=cell_timeout,
                 )
             )
         except (AbnbError, click.ClickException) as error:
             failed += 1
             message = error.format_message() if isinstance(error, click.ClickException) else str(error)
             click.echo(f"{path.stem}: {message}", err=True)
+        except (RecursionError, MemoryError, OSError) as error:
+            failed += 1
+            click.echo(f"{path.stem}: {_unexpected(error, ['run', str(path)])}", err=True)
     sys.exit(min(failed, 100))
 
 
@@ -499,7 +576,15 @@ def run(
 )
 @click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
 @click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
-def monitor(database: Path | None, output_dir: Path | None, as_of: str | None, window: str, model_version: str) -> None:
+@_cell_timeout
+def monitor(
+    database: Path | None,
+    output_dir: Path | None,
+    as_of: str | None,
+    window: str,
+    model_version: str,
+    cell_timeout: int,
+) -> None:
     """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
@@ -511,6 +596,7 @@ def monitor(database: Path | None, output_dir: Path | None, as_of: str | None, w
             as_of=as_of,
             window=window,
             model_version=model_version,
+            timeout=cell_timeout,
         )
     )
 
@@ -524,8 +610,15 @@ def monitor(database: Path | None, output_dir: Path | None, as_of: str | None, w
 @click.option("--versions", default="", help="Releases to replay, comma-separated (default: every release).")
 @click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
 @click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
+@_cell_timeout
 def canary(
-    database: Path | None, output_dir: Path | None, as_of: str | None, versions: str, steps: str, step_hours: str
+    database: Path | None,
+    output_dir: Path | None,
+    as_of: str | None,
+    versions: str,
+    steps: str,
+    step_hours: str,
+    cell_timeout: int,
 ) -> None:
     """Render the canary / blue-green report into the project's reports/canary/ and print its HTML path."""
     from abnb.report import render_canary
@@ -539,6 +632,7 @@ def canary(
             versions=versions,
             steps=steps,
             step_hours=step_hours,
+            timeout=cell_timeout,
         )
     )
 

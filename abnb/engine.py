@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -34,6 +34,7 @@ from abnb.errors import (
     DatabaseNotFoundError,
     EngineError,
     ParameterError,
+    ReportError,
     SchemaError,
     SpecError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "BaseConnection",
     "Connection",
     "QueryResult",
+    "Snapshot",
     "SparkConnection",
     "as_connection",
     "connect",
@@ -267,6 +269,7 @@ class Connection(BaseConnection):
     def __init__(self, raw: duckdb.DuckDBPyConnection, *, database: str, read_only: bool) -> None:
         super().__init__(raw, database=database)
         self.read_only = read_only
+        self.restricted = False  # set by restrict_access(): SQL reaches only the database, sources and frames
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
@@ -310,13 +313,12 @@ class Connection(BaseConnection):
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
         except duckdb.BinderException as error:
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
+        except duckdb.PermissionException as error:
+            raise _outside(error, self.database) from error
         except duckdb.IOException as error:
-            raise EngineError(
-                f"database {self.database} could not be read: {_first_line(error)}. The file may be truncated or "
-                "corrupt: restore it from a backup, or regenerate it (`abnb data generate` for the sample)."
-            ) from error
+            raise EngineError(_read_failure(self.database, _first_line(error))) from error
         except duckdb.Error as error:
-            raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
+            raise _engine_failure(error) from error
         columns = tuple(d[0] for d in cursor.description or ())
         return QueryResult(columns, rows)
 
@@ -339,8 +341,12 @@ class Connection(BaseConnection):
             raise SchemaError(f"{_first_line(error)} (database {self.database}).") from error
         except duckdb.ParserException as error:
             raise SpecError(f"the SQL could not be parsed by DuckDB: {_first_line(error)}") from error
+        except duckdb.PermissionException as error:
+            raise _outside(error, self.database) from error
+        except duckdb.IOException as error:
+            raise EngineError(_read_failure(self.database, _first_line(error))) from error
         except duckdb.Error as error:
-            raise EngineError(f"the query failed in DuckDB: {_first_line(error)}") from error
+            raise _engine_failure(error) from error
 
     def columns(self, table: str) -> dict[str, str] | None:
         """Columns of ``table`` and their DuckDB types, or ``None`` if there is no such relation.
@@ -359,6 +365,10 @@ class Connection(BaseConnection):
             rows = self.raw.execute("DESCRIBE " + self.render(query)).fetchall()
         except duckdb.CatalogException:
             return None
+        except duckdb.PermissionException as error:
+            raise _outside(error, self.database) from error
+        except duckdb.IOException as error:
+            raise EngineError(_read_failure(self.database, _first_line(error))) from error
         except duckdb.Error as error:
             raise EngineError(
                 f"cannot read the columns of {table!r} in {self.database}: {_first_line(error)}"
@@ -415,6 +425,77 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
+FileId = tuple[str, int, int, int, int]
+"""``(path, device, inode, size, mtime_ns)``: which file a path is, and whether it was written since."""
+
+
+class Snapshot:
+    """The local files one render reads, fingerprinted at its first connection; later connections must match.
+
+    A report that opens the engine more than once (one connection per section) could otherwise read a database
+    that was replaced in between and publish numbers from two of them. :meth:`connect` records the fingerprint
+    of the files (:meth:`fingerprint`) before and after its first open; any later open that sees another file,
+    size or modification time fails with a :class:`ReportError` (nothing is published). Tables of a Spark session
+    or a SQL server are not local files; only local sources count there.
+
+    Args:
+        patterns: Paths or globs (``**`` recursive) of the files the render reads: the DuckDB file and its WAL,
+            the project's sources, Parquet folders.
+    """
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self.files: tuple[FileId, ...] | None = None
+
+    def fingerprint(self) -> tuple[FileId, ...]:
+        """The identity of every file the patterns match now (missing files are left out)."""
+        import glob
+
+        found: list[FileId] = []
+        for pattern in self.patterns:
+            for name in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+                try:
+                    status = os.stat(name)
+                except OSError:
+                    continue
+                found.append((name, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns))
+        return tuple(found)
+
+    def check(self, *seen: tuple[FileId, ...]) -> None:
+        """Record the first fingerprint; fail if any of ``seen`` differs from it.
+
+        Raises:
+            ReportError: naming the files that changed; run again once the data are written.
+        """
+        if self.files is None and seen:
+            self.files = seen[0]
+        for files in seen:
+            if files != self.files:
+                changed = sorted({f[0] for f in set(files) ^ set(self.files or ())})
+                raise ReportError(
+                    "the data changed while the report was rendering: "
+                    f"{', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''} "
+                    "was replaced or written since the first query, so its sections would mix two versions of the "
+                    "data. Nothing was published; run the report again once the data are written (abnb data "
+                    "generate and imports replace the file at the end)."
+                )
+
+    def connect(self, opener: Callable[[], BaseConnection]) -> BaseConnection:
+        """``opener()``, checked against the render's first fingerprint before and after the open.
+
+        Raises:
+            ReportError: A file changed since the first connection (the new connection is closed).
+        """
+        before = self.fingerprint()
+        connection = opener()
+        try:
+            self.check(before, self.fingerprint())
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+
 SourceSpec = str | os.PathLike[str] | tuple[str, str]
 """A source: a file path or glob (format from the suffix), or ``(path, format)`` with format parquet/csv/json."""
 
@@ -429,6 +510,7 @@ def connect(
     sources: Mapping[str, SourceSpec] | None = None,
     frames: Mapping[str, Any] | None = None,
     timezone: str | None = None,
+    external_access: bool = False,
 ) -> Connection: ...
 
 
@@ -442,6 +524,7 @@ def connect(
     sources: Mapping[str, SourceSpec] | None = None,
     frames: Mapping[str, Any] | None = None,
     timezone: str | None = None,
+    external_access: bool = False,
 ) -> BaseConnection: ...
 
 
@@ -454,6 +537,7 @@ def connect(
     sources: Mapping[str, SourceSpec] | None = None,
     frames: Mapping[str, Any] | None = None,
     timezone: str | None = None,
+    external_access: bool = False,
 ) -> BaseConnection:
     """Open the current project's engine, a DuckDB database, in-memory data, or Apache Spark.
 
@@ -478,6 +562,10 @@ def connect(
         frames: pandas or Arrow frames (anything DuckDB can scan) registered as views, by name (DuckDB only).
         timezone: IANA zone of the session: naive cutoffs compare with ``TIMESTAMPTZ`` columns in it, and days
             are cut in it. ``None``: the current project's ``timezone`` (``UTC`` without a project file).
+        external_access: DuckDB only. ``False`` (the default): SQL on the connection reaches only the database,
+            ``sources``/``parquet`` and ``frames``: no other file, URL, ``COPY``, ``ATTACH`` or extension
+            download, and the session's configuration is locked (:func:`restrict_access`, docs/security.md).
+            ``True`` leaves DuckDB's own defaults, for trusted Python code that imports or exports files.
 
     Returns:
         A :class:`Connection` (DuckDB) or a :class:`SparkConnection`; close it after use
@@ -497,7 +585,9 @@ def connect(
     if database is None and not extra and not frames:
         from abnb.project import current_project
 
-        return current_project().connect(read_only=read_only, lock_timeout=lock_timeout)
+        return current_project().connect(
+            read_only=read_only, lock_timeout=lock_timeout, external_access=external_access
+        )
     if timezone is None:
         from abnb.project import current_project
 
@@ -507,7 +597,11 @@ def connect(
             raise ParameterError("frames are registered on DuckDB; with Spark, create temporary views instead.")
         return connect_spark(database, sources=extra, timezone=timezone)
     connection = _connect_duckdb(
-        ":memory:" if database is None else database, read_only=read_only, timeout=lock_timeout, timezone=timezone
+        ":memory:" if database is None else database,
+        read_only=read_only,
+        timeout=lock_timeout,
+        timezone=timezone,
+        own_instance=not external_access,
     )
     if connection.database == ":memory:" and (extra or frames):
         connection.database = f"in-memory DuckDB over {', '.join(sorted([*extra, *(frames or {})]))}"
@@ -516,6 +610,8 @@ def connect(
         for name, frame in (frames or {}).items():
             validate_identifier(name, "frame name")
             connection.raw.register(name, frame)
+        if not external_access:
+            restrict_access(connection, [str(s[0]) if isinstance(s, tuple) else os.fspath(s) for s in extra.values()])
     except BaseException:
         connection.close()
         raise
@@ -631,6 +727,7 @@ def parquet_sources(directory: str | os.PathLike[str]) -> dict[str, str]:
 LOCK_TIMEOUT_ENV = "ABNB_LOCK_TIMEOUT"
 _BACKOFF_FIRST = 0.1  # seconds before the second attempt; doubled each time
 _BACKOFF_MAX = 2.0  # longest single wait between attempts
+LOCK_TIMEOUT_MAX = 86_400.0  # one day: longer than any scheduled run should wait for a lock
 
 
 def lock_timeout(value: float | None = None) -> float:
@@ -640,7 +737,7 @@ def lock_timeout(value: float | None = None) -> float:
     ``abnb run`` set ``ABNB_LOCK_TIMEOUT=30`` unless it is already set, and their report kernels inherit it.
 
     Raises:
-        ParameterError: The value (or the variable) is not a number ≥ 0.
+        ParameterError: The value (or the variable) is not a number from 0 to :data:`LOCK_TIMEOUT_MAX` (one day).
     """
     source = "lock_timeout"
     raw: object = value
@@ -653,13 +750,22 @@ def lock_timeout(value: float | None = None) -> float:
         raise ParameterError(f"{source} must be a number of seconds ≥ 0, got {raw!r}.") from None
     if not seconds >= 0 or seconds == float("inf"):
         raise ParameterError(f"{source} must be a finite number of seconds ≥ 0, got {raw!r}.")
+    if seconds > LOCK_TIMEOUT_MAX:
+        raise ParameterError(
+            f"{source} must be at most {LOCK_TIMEOUT_MAX:,.0f} seconds (one day), got {raw!r}; a run that waits "
+            "longer for a lock is stuck, not patient. Give a smaller number of seconds."
+        )
     return seconds
 
 
 def backoff_schedule(timeout: float) -> list[float]:
-    """The waits between attempts on a locked file: 0.1 s, doubling, at most 2 s each, summing to ``timeout``."""
+    """The waits between attempts on a locked file: 0.1 s, doubling, at most 2 s each, summing to ``timeout``.
+
+    ``timeout`` is capped at :data:`LOCK_TIMEOUT_MAX` (one day), so the schedule has at most about 43,000 entries
+    whatever it is given (a huge value such as ``1e308`` no longer loops forever: ``left -= 2`` did not change it).
+    """
     waits: list[float] = []
-    delay, left = _BACKOFF_FIRST, timeout
+    delay, left = _BACKOFF_FIRST, min(timeout, LOCK_TIMEOUT_MAX) if timeout == timeout else 0.0
     while left > 1e-9:
         wait = min(delay, left)
         waits.append(wait)
@@ -728,8 +834,40 @@ def _lock_message(name: str, message: str, *, read_only: bool, waited: float, at
     )
 
 
+def _open_own_instance(name: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance of its own (in memory) with the file ``name`` attached and in use.
+
+    ``duckdb.connect(path)`` shares one instance (and its configuration) among the connections of a process to the
+    same file; :func:`restrict_access` sets and locks configuration per instance, so every abnb connection gets its
+    own instance and attaches the file, under the catalog name DuckDB would give it (the file's stem). Read-only
+    attachments of one file by several instances coexist; the file lock between processes is the same as for
+    ``duckdb.connect``.
+    """
+    import duckdb
+    from sqlglot import exp as sqlexp
+
+    stem = re.sub(r"\W", "_", Path(name).stem) or "db"
+    alias = f"db_{stem}" if stem[0].isdigit() or stem.lower() in {"memory", "temp", "system", "main"} else stem
+    quoted = sqlexp.to_identifier(alias, quoted=True).sql(dialect="duckdb")
+    raw = duckdb.connect(":memory:")
+    try:
+        raw.execute(f"ATTACH $path AS {quoted}{' (READ_ONLY)' if read_only else ''}", {"path": name})
+        raw.execute(f"USE {quoted}")
+        temp = sqlexp.Literal.string(f"{os.path.abspath(name)}.tmp").sql(dialect="duckdb")
+        raw.execute(f"SET temp_directory = {temp}")  # where DuckDB spills for a file it opened itself
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
 def _connect_duckdb(
-    database: str | os.PathLike[str], *, read_only: bool, timeout: float | None = None, timezone: str = "UTC"
+    database: str | os.PathLike[str],
+    *,
+    read_only: bool,
+    timeout: float | None = None,
+    timezone: str = "UTC",
+    own_instance: bool = False,
 ) -> Connection:
     import duckdb
 
@@ -751,7 +889,10 @@ def _connect_duckdb(
     while True:
         attempts += 1
         try:
-            raw = duckdb.connect(name, read_only=read_only and name != ":memory:")
+            if own_instance and name != ":memory:":
+                raw = _open_own_instance(name, read_only=read_only)
+            else:
+                raw = duckdb.connect(name, read_only=read_only and name != ":memory:")
             break
         except duckdb.IOException as error:
             message = _first_line(error)
@@ -765,7 +906,13 @@ def _connect_duckdb(
                 ) from error
             time.sleep(waits[attempts - 1])
         except duckdb.Error as error:
-            raise EngineError(_not_duckdb(name, _first_line(error))) from error
+            message = _first_line(error)
+            if "file handle conflict" in message.lower() or "different configuration" in message.lower():
+                raise EngineError(
+                    f"database {name} is already open in this process with another mode ({message}): close the "
+                    "other connection (a read-write one excludes every other), then connect again."
+                ) from error
+            raise EngineError(_not_duckdb(name, message)) from error
     # The progress bar has crashed Jupyter kernels. In a kernel without ipywidgets DuckDB refuses the setting:
     # then there is no bar to hide.
     with contextlib.suppress(duckdb.Error):
@@ -794,6 +941,174 @@ def set_timezone(connection: Connection, timezone: str) -> None:
         ) from error
     connection.raw.execute(f"SET TimeZone = {sqlexp.Literal.string(timezone).sql(dialect='duckdb')}")
     connection.timezone = timezone
+
+
+# --- the trust boundary: what SQL on an abnb connection may reach (docs/security.md) ---------------------------
+
+_GLOB_CHARS = re.compile(r"[*?\[{]")
+# Settings a notebook may still change after the session is locked: they bound resources, they reach nothing.
+_ALLOWED_CONFIGS = ("threads", "memory_limit", "max_temp_directory_size", "enable_progress_bar")
+
+
+def allowed_location(path: str) -> tuple[str, str]:
+    """``("path", file)`` or ``("directory", folder/)`` that DuckDB must allow for a source path or glob to be read.
+
+    A glob allows the folder before its first wildcard (``data/orders/*.parquet`` → ``data/orders/``), a folder
+    itself; a plain file only itself. Relative paths are made absolute against the current directory, as DuckDB
+    resolves them.
+    """
+    text = os.path.abspath(os.path.expanduser(path))
+    match = _GLOB_CHARS.search(text)
+    if match is None:
+        return ("directory", text.rstrip(os.sep) + os.sep) if os.path.isdir(text) else ("path", text)
+    folder = text[: match.start()].rsplit(os.sep, 1)[0]
+    return "directory", (folder or os.sep).rstrip(os.sep) + os.sep
+
+
+def _view_files(raw: duckdb.DuckDBPyConnection) -> list[str]:
+    """String literals that the views stored in the database pass to table functions (the files they read).
+
+    The database's own views were written by whoever writes the database (the data pipeline), so the files they
+    read count as declared; temporary views are abnb's sources, allowed on their own.
+    """
+    import sqlglot
+    from sqlglot import exp as sqlexp
+
+    try:
+        texts = [
+            row[0]
+            for row in raw.execute("SELECT sql FROM duckdb_views() WHERE NOT internal AND NOT temporary").fetchall()
+        ]
+    except Exception:
+        return []
+    files: list[str] = []
+    for text in texts:
+        try:
+            tree = sqlglot.parse_one(text or "", read="duckdb")
+        except Exception:
+            continue
+        for table in tree.find_all(sqlexp.Table):
+            if isinstance(table.this, sqlexp.Func):
+                files += [str(lit.this) for lit in table.this.find_all(sqlexp.Literal) if lit.is_string]
+            elif isinstance(table.this, sqlexp.Identifier) and ("/" in table.name or "." in table.name):
+                files.append(table.name)  # FROM 'file.parquet'
+    return files
+
+
+def restrict_access(connection: Connection, files: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Confine a DuckDB session to its database, the given files and its registered frames, then lock it.
+
+    The trust boundary of docs/security.md: metric SQL comes from specs, which are reviewed like code but are not
+    trusted with the host. After this call the session has ``allowed_directories``/``allowed_paths`` set to
+    ``files`` (globs allow their folder) and the files the database's own views read; DuckDB adds the database file,
+    its WAL and its temporary directory itself. ``enable_external_access`` is off (no other file, no URL, no
+    ``COPY``, no ``ATTACH``, no ``getenv``), extensions are neither installed nor loaded on demand (no download),
+    community extensions are refused, and ``lock_configuration`` is set last, after the time zone and progress
+    bar, so no statement can undo it. Only ``threads``, ``memory_limit``, ``max_temp_directory_size`` and
+    ``enable_progress_bar`` can still be set.
+
+    Raises:
+        EngineError: DuckDB refused a setting.
+    """
+    import duckdb
+
+    directories: set[str] = set()
+    paths: set[str] = set()
+    for item in [*(os.fspath(f) for f in files), *_view_files(connection.raw)]:
+        if "://" in item:  # a URL is never allowed
+            continue
+        kind, location = allowed_location(item)
+        (directories if kind == "directory" else paths).add(location)
+    if connection.database not in (":memory:", "") and Path(connection.database).exists():
+        database = os.path.abspath(connection.database)
+        paths.update({database, f"{database}.wal"})
+
+    def listing(values: set[str]) -> str:
+        from sqlglot import exp as sqlexp
+
+        return sqlexp.Array(expressions=[sqlexp.Literal.string(v) for v in sorted(values)]).sql(dialect="duckdb")
+
+    statements = [
+        "SET autoinstall_known_extensions = false",
+        "SET autoload_known_extensions = false",
+        "SET allow_community_extensions = false",
+        f"SET allowed_directories = {listing(directories)}",
+        f"SET allowed_paths = {listing(paths)}",
+        "SET enable_external_access = false",
+        f"SET allowed_configs = {listing(set(_ALLOWED_CONFIGS))}",
+        "SET lock_configuration = true",
+    ]
+    for statement in statements:
+        try:
+            connection.raw.execute(statement)
+        except duckdb.Error as error:
+            raise EngineError(
+                f"cannot confine the DuckDB session of {connection.database} ({statement}): {_first_line(error)}"
+            ) from error
+    connection.restricted = True
+
+
+def _outside(error: BaseException, database: str) -> SpecError | EngineError:
+    """The error for SQL that DuckDB refused to let reach a file, URL or extension outside the boundary.
+
+    A ``SpecError`` naming the file or URL; for a relative path (which no spec can contain: metric SQL names no
+    files) the message of :func:`_read_failure`: a view of the database reads a path relative to the working
+    directory, which DuckDB looked for (as a file, then as a folder) in the wrong place.
+    """
+    message = _first_line(error)
+    found = re.search(r'Cannot access (?:file|directory) "([^"]*)"', message)
+    target = re.sub(r"/\*\*/\*\.parquet$", "", found.group(1)) if found else ""
+    if target and "://" not in target and not os.path.isabs(os.path.expanduser(target)):
+        return EngineError(_read_failure(database, f'No files found that match the pattern "{target}"'))
+    what = f"reads {target!r}" if found else f"was refused ({message})"
+    return SpecError(
+        f"the SQL {what}, outside what abnb lets SQL reach on database {database}: its tables and views, the project's "
+        "declared [sources] and registered frames; no other file, URL, COPY, ATTACH or extension. Declare the files "
+        "in abnb.toml [sources] (or use an absolute path in the database's view); see docs/security.md."
+    )
+
+
+_MISSING_FILES = re.compile(r'No files found that match the pattern "([^"]*)"')
+_CORRUPT = re.compile(r"corrupt|checksum|truncat|not a valid DuckDB|could not read enough bytes|magic", re.IGNORECASE)
+
+
+def _read_failure(database: str, message: str) -> str:
+    """The message for a DuckDB ``IOException`` during a query: advice for what the text says went wrong.
+
+    A missing file of a view or source is not a damaged database: a relative path is resolved against the
+    working directory, which differs between a shell, a notebook kernel (``notebooks/``) and a scheduled job. Only
+    DuckDB's own words for a damaged file (corrupt, checksum, truncated) lead to the advice to restore it.
+    """
+    missing = _MISSING_FILES.search(message)
+    if missing:
+        pattern = missing.group(1)
+        where = (
+            f"it is a relative path, read from the working directory ({os.getcwd()}), which differs between a shell, "
+            "a notebook kernel (it runs in notebooks/) and a scheduled job"
+            if not os.path.isabs(os.path.expanduser(pattern)) and "://" not in pattern
+            else "check that the files exist"
+        )
+        return (
+            f"a view or source of database {database} reads {pattern!r}, and no file matches it: {where}. Give the "
+            "view an absolute path (CREATE OR REPLACE VIEW ... read_parquet('/abs/path/...')), or declare the files "
+            "in abnb.toml [sources] (paths there are relative to the project folder)."
+        )
+    if _CORRUPT.search(message):
+        return (
+            f"database {database} could not be read: {message}. The file may be truncated or corrupt: restore it "
+            "from a backup, or regenerate it (`abnb data generate` for the sample)."
+        )
+    return f"database {database}, or a file one of its views reads, could not be read: {message}."
+
+
+def _engine_failure(error: BaseException) -> EngineError:
+    message = _first_line(error)
+    if "Values were not provided for the following parameters" in message:
+        return EngineError(
+            f"the query failed in DuckDB: {message}. Metric SQL must not contain parameters ($name or ?): abnb binds "
+            "the cutoffs itself; write the value into the SQL, or use the spec's start/end and as_of."
+        )
+    return EngineError(f"the query failed in DuckDB: {message}")
 
 
 def _not_duckdb(name: str, message: str) -> str:
@@ -1130,7 +1445,9 @@ def export_parquet(
     """
     out = Path(directory)
     con = (
-        database if isinstance(database, Connection) else connect(default_database() if database is None else database)
+        database
+        if isinstance(database, Connection)
+        else connect(default_database() if database is None else database, external_access=True)
     )
     try:
         present = con.tables()

@@ -28,6 +28,7 @@ metric and treatment arm.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -35,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from abnb._display import escape_html, styled
 from abnb._toml import read_toml
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
 from abnb.engine import BaseConnection, as_connection, validate_identifier
@@ -70,6 +72,7 @@ from abnb.stats import (
     welch,
     ztest,
 )
+from abnb.stats._alpha import check_alpha
 
 if TYPE_CHECKING:
     import duckdb
@@ -88,6 +91,9 @@ __all__ = [
 STATUSES = ("active", "paused", "done")
 CORRECTIONS = ("holm", "bonferroni", "hochberg", "bh", "by", "none")
 DECISION_RULES = ("frequentist", "bayesian")
+RESERVED_NAMES = ("canary", "monitoring", "screenshots", "teaching")
+"""Folder names the kit itself uses under ``reports/`` (``abnb canary``, ``abnb monitor``, ``abnb teach export``, the
+browser tests' screenshots): an experiment of that name (in any case) would share the folder with them."""
 Verdict = Literal["ship", "harm", "continue", "invalid"]
 
 
@@ -98,28 +104,36 @@ def experiments_dir() -> Path:
     return current_project().experiments_dir
 
 
+def _parse_datetime(value: object, what: str) -> datetime | None:
+    """A datetime from a date, datetime or ISO text; one with an offset (``+02:00``) keeps it.
+
+    Raises:
+        ParameterError: ``value`` is none of these (the message names ``what``).
+    """
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ParameterError(
+        f"{what} must be an ISO date or datetime such as 2026-10-15 or 2026-10-15T06:00:00+02:00, got {value!r}."
+    )
+
+
 def _as_datetime(value: object, what: str, zone: tzinfo | None = None) -> datetime | None:
     """A naive datetime (wall clock in ``zone``, UTC if ``None``) from a date, datetime or ISO text.
 
     An aware datetime (or text with an offset such as ``+02:00``) is converted to ``zone`` first, so a cutoff
     given in any zone means the same instant.
     """
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(zone or UTC).replace(tzinfo=None)
-        return value
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return datetime.combine(value, time())
-    if isinstance(value, str):
-        try:
-            return _as_datetime(datetime.fromisoformat(value), what, zone)
-        except ValueError:
-            pass
-    raise ParameterError(
-        f"{what} must be an ISO date or datetime such as 2026-10-15 or 2026-10-15T06:00:00+02:00, got {value!r}."
-    )
+    parsed = _parse_datetime(value, what)
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed.astimezone(zone or UTC).replace(tzinfo=None)
+    return parsed
 
 
 def _zone(timezone: str | tzinfo | None) -> tzinfo:
@@ -185,6 +199,23 @@ def _next_midnight(day: date, what: str) -> datetime:
     return datetime.combine(day, time()) + timedelta(days=1)
 
 
+def arm_spelling_hint(missing: Iterable[str], found: Iterable[str]) -> str:
+    """Name the logged arms that differ from a spec's arm only invisibly (case, outer spaces, Unicode form).
+
+    Returns:
+        A sentence starting with a space, or ``""`` when no logged arm is such a near miss.
+    """
+
+    def key(arm: str) -> str:
+        return unicodedata.normalize("NFC", arm).strip().casefold()
+
+    logged = {key(arm): arm for arm in found}
+    pairs = [f"{arm!r} is logged as {logged[key(arm)]!r}" for arm in missing if key(arm) in logged]
+    if not pairs:
+        return ""
+    return f" {'; '.join(pairs)} (they differ in case, spaces or Unicode normalisation)."
+
+
 @dataclass(frozen=True)
 class Experiment:
     """An experiment: arms, planned allocation, exposures, metrics and error rate.
@@ -241,6 +272,11 @@ class Experiment:
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "experiment name")
+        if self.name.casefold() in RESERVED_NAMES:
+            raise SpecError(
+                f"experiment name {self.name!r} is reserved: reports/{self.name.casefold()}/ belongs to the kit's own "
+                f"reports (reserved: {', '.join(RESERVED_NAMES)}), so the two would overwrite each other. Rename it."
+            )
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "arms", tuple(self.arms))
         object.__setattr__(self, "segments", tuple(self.segments))
@@ -267,10 +303,10 @@ class Experiment:
                     f"{list(self.arms)}), got {list(weights)}."
                 )
             object.__setattr__(self, "weights", weights)
-        for what in ("alpha", "srm_threshold"):
-            value = getattr(self, what)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-                raise SpecError(f"{what} of experiment {self.name!r} must be a number in (0, 1), got {value!r}.")
+        check_alpha(self.alpha, what=f"alpha of experiment {self.name!r}", error=SpecError)
+        value = self.srm_threshold
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise SpecError(f"srm_threshold of experiment {self.name!r} must be a number in (0, 1), got {value!r}.")
         if self.status not in STATUSES:
             raise SpecError(f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}.")
         for segment in self.segments:
@@ -314,8 +350,19 @@ class Experiment:
                 f"max_expected_loss of experiment {self.name!r} must be a positive number (units of the Bayesian "
                 f"panel: a rate difference for proportions, a relative lift for means), got {loss!r}."
             )
-        object.__setattr__(self, "start", _as_datetime(self.start, "start"))
-        object.__setattr__(self, "end", _as_datetime(self.end, "end"))
+        # kept as given (an offset stays): the zone that turns them into wall-clock time is the connection's
+        object.__setattr__(self, "start", _parse_datetime(self.start, "start"))
+        object.__setattr__(self, "end", _parse_datetime(self.end, "end"))
+
+    def window(self, timezone: str | tzinfo | None = None) -> tuple[datetime | None, datetime | None]:
+        """``start`` and ``end`` as naive wall-clock times in ``timezone`` (the connection's; UTC if ``None``).
+
+        Naive times in a spec are wall-clock times in the project's zone and stay as they are; a time with an
+        offset (``2026-10-01T00:00:00+02:00``) is the same instant in every zone and is converted, so the window
+        does not depend on where the spec was written or the job runs.
+        """
+        zone = _zone(timezone)
+        return _as_datetime(self.start, "start", zone), _as_datetime(self.end, "end", zone)
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -405,17 +452,18 @@ class Experiment:
         that day.
         """
         last_day = None
+        start, end = self.window(connection.timezone)
         if as_of is None or as_of == "":
             from abnb.aggregate import check_inputs, data_extent
 
             experiment = self.name if self.exposures.experiment_column else None
             try:
-                last = data_extent(connection, self.exposures, self.metrics, experiment=experiment, start=self.start)[1]
+                last = data_extent(connection, self.exposures, self.metrics, experiment=experiment, start=start)[1]
             except AbnbError:
                 check_inputs(connection, self.exposures, self.metrics, self.segments)  # names the table or column
                 raise
             last_day = None if last is None else last.date()
-        return resolve_as_of(as_of, self.end, timezone=connection.timezone, last_day=last_day)
+        return resolve_as_of(as_of, end, timezone=connection.timezone, last_day=last_day)
 
     def analyze(
         self,
@@ -452,7 +500,7 @@ class Experiment:
             self.segments,
             as_of=cutoff,
             experiment=self.name if self.exposures.experiment_column else None,
-            start=self.start,
+            start=self.window(con.timezone)[0],
         )
         return self._result(aggregates, cutoff, label)
 
@@ -480,9 +528,10 @@ class Experiment:
         con = as_connection(connection)
         cutoff, _ = self.cutoff(con, as_of)
         experiment = self.name if self.exposures.experiment_column else None
+        start = self.window(con.timezone)[0]
         values = {
             arm: unit_values(
-                con, self.exposures, target, arm=arm, as_of=cutoff, experiment=experiment, start=self.start, limit=limit
+                con, self.exposures, target, arm=arm, as_of=cutoff, experiment=experiment, start=start, limit=limit
             )
             for arm in self.arms
         }
@@ -544,15 +593,16 @@ class Experiment:
         missing = [a for a in self.arms if a not in found]
         if missing:
             raise DataError(
-                f"arm(s) {', '.join(missing)} of experiment {self.name!r} have no exposures in table "
-                f"{self.exposures.table!r} before {cutoff:%Y-%m-%d %H:%M}; arms found: {', '.join(sorted(found))}. "
+                f"arm(s) {', '.join(map(repr, missing))} of experiment {self.name!r} have no exposures in table "
+                f"{self.exposures.table!r} before {cutoff:%Y-%m-%d %H:%M}; arms found: "
+                f"{', '.join(map(repr, sorted(found)))}.{arm_spelling_hint(missing, found)} "
                 "Check the arm names in the spec or the exposure logging."
             )
         extra = sorted(found - set(self.arms))
         if extra:
             raise DataError(
                 f"table {self.exposures.table!r} has exposures of experiment {self.name!r} in arm(s) "
-                f"{', '.join(extra)} that the spec does not list; add them to `arms` or fix the logging."
+                f"{', '.join(map(repr, extra))} that the spec does not list; add them to `arms` or fix the logging."
             )
         few = [f"{a} ({aggregates.units[a]})" for a in self.arms if aggregates.units[a] < 2]
         if few:
@@ -1427,7 +1477,7 @@ class ExperimentResult:
         if view == "stratified":
             frame = frame[frame["strat_rel_estimate"].notna()]
         formats: dict[Any, Any] = {c: f for c, f in _FORMATS.items() if c in columns}
-        return frame[columns].style.format(formats, na_rep="–").hide(axis="index")
+        return styled(frame[columns], formats, na_rep="–")
 
     @property
     def correction_note(self) -> str:
@@ -1457,20 +1507,18 @@ class ExperimentResult:
         return "\n".join(lines + [f"  note: {w}" for w in self.warnings])
 
     def _repr_html_(self) -> str:
-        from html import escape
-
         decision = self.decision
         banner = ""
         if self.srm_detected:
             banner = (
                 f'<div class="abnb-srm" style="background:#b00020;color:white;padding:8px">'
-                f"<b>Sample ratio mismatch.</b> {escape(decision.reason)}</div>"
+                f"<b>Sample ratio mismatch.</b> {escape_html(decision.reason)}</div>"
             )
         table = self.table().to_html()
-        notes = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
+        notes = "".join(f"<li>{escape_html(w)}</li>" for w in self.warnings)
         return (
-            f"{banner}<p><b>{escape(self.experiment.name)}</b>, data through {self.label}: "
-            f"<b>{escape(decision.verdict)}</b> — {escape(decision.reason)}</p>{table}"
+            f"{banner}<p><b>{escape_html(self.experiment.name)}</b>, data through {self.label}: "
+            f"<b>{escape_html(decision.verdict)}</b> — {escape_html(decision.reason)}</p>{table}"
             + (f"<ul>{notes}</ul>" if notes else "")
         )
 

@@ -164,8 +164,8 @@ def _value_columns(spec: Experiment) -> list[str]:
     return columns
 
 
-def fingerprint(spec: Experiment, database: str) -> str:
-    """Hash of what the store's contents depend on (metric SQL and aggregates, exposures, segments, start).
+def fingerprint(spec: Experiment, database: str, timezone: str = "UTC") -> str:
+    """Hash of what the store's contents depend on (metric SQL and aggregates, exposures, segments, start, zone).
 
     Alpha, arms, weights, correction, tuning, roles and directions are left out: they act on the statistics,
     which are recomputed from the store on every analysis.
@@ -178,6 +178,7 @@ def fingerprint(spec: Experiment, database: str) -> str:
         "exposures": data["exposures"],
         "segments": data.get("segments", []),
         "start": data.get("start"),
+        "timezone": timezone,
         "metrics": [
             {k: m.get(k) for k in ("sql", "aggregate", "covariate_days", "denominator_sql", "denominator_aggregate")}
             for m in data["metrics"]
@@ -235,33 +236,75 @@ class Store:
         lock_timeout: Seconds to retry (with backoff) while another process holds the store or the telemetry
             database; ``None``: ``$ABNB_LOCK_TIMEOUT``, else 0. Two report runs using one store therefore
             take turns: DuckDB's file lock serialises them, each refresh is one transaction.
+        database: The telemetry database the store will read (its session may then read that file).
+        timezone: IANA zone of the session, in which naive cutoffs meet ``TIMESTAMPTZ`` columns and days are cut
+            (as :func:`abnb.connect`); ``None``: the current project's (UTC without a project file). The store's
+            contents depend on it, so a store built in another zone is rebuilt.
 
     Raises:
         DatabaseLockedError: Another process has the store open (after ``lock_timeout`` seconds of retries).
         EngineError: The file is not a DuckDB database.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float | None = None) -> None:
-        import duckdb
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float | None = None,
+        database: str | os.PathLike[str] | None = None,
+        timezone: str | None = None,
+    ) -> None:
+        if timezone is None:
+            from abnb.project import current_project
 
+            timezone = current_project().timezone
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self.timezone = timezone
+        self.telemetry: Path | None = None
+        self.last_refresh: RefreshStats | None = None
+        self._open(None if database is None else Path(database).resolve())
+
+    def _open(self, telemetry: Path | None) -> None:
+        """Open the session, confined to the store file and ``telemetry`` (docs/security.md), and lock it.
+
+        Metric SQL runs in this session, so it gets the boundary of :func:`abnb.engine.restrict_access`: the store
+        and its WAL, the telemetry database and its WAL, and the files the telemetry's own views read; nothing
+        else, no extension download. DuckDB cannot widen the allowed paths later, so another telemetry database
+        reopens the session (:meth:`_confine`).
+        """
+        import duckdb
+
+        from abnb.engine import _view_files, restrict_access, set_timezone
+
         raw = duckdb.connect(":memory:")
         raw.execute("SET enable_progress_bar = false")
         self.connection = Connection(raw, database=str(self.path), read_only=False)
         try:
+            set_timezone(self.connection, self.timezone)
             self._attach(self.path, STORE, read_only=False)
-        except BaseException:
-            raw.close()
-            raise
-        raw.execute(f'USE "{STORE}"')
-        try:
+            raw.execute(f'USE "{STORE}"')
             self._check_version()
+            self.connection.run(self._watermarks_ddl())
+            raw.execute(f'ALTER TABLE "{STORE}"."main"."{WATERMARKS}" ADD COLUMN IF NOT EXISTS source VARCHAR')
+            files = [str(self.path), f"{self.path}.wal"]
+            if telemetry is not None:
+                files += [str(telemetry), f"{telemetry}.wal"]
+                if telemetry.exists():  # the files the telemetry's own views read count as declared
+                    self._attach(telemetry, TELEMETRY, read_only=True)
+                    files += _view_files(raw)
+                    raw.execute(f'DETACH "{TELEMETRY}"')
+            restrict_access(self.connection, files)
         except BaseException:
             raw.close()
             raise
-        self.connection.run(self._watermarks_ddl())
-        self.last_refresh: RefreshStats | None = None
+        self.telemetry = telemetry
+
+    def _confine(self, telemetry: Path) -> None:
+        """Make sure the session may read ``telemetry``: reopen it confined to that database if it is another."""
+        if self.telemetry != telemetry:
+            self.connection.close()
+            self._open(telemetry)
 
     def _check_version(self) -> None:
         """Stamp a new store with :data:`abnb.project.SCHEMA_VERSION`; refuse one written by a newer abnb."""
@@ -574,7 +617,7 @@ def _set_watermark(experiment: str) -> tuple[exp.Expression, exp.Expression]:
         this=_table(WATERMARKS, catalog=STORE),
         where=exp.Where(this=exp.EQ(this=exp.column("experiment"), expression=exp.Placeholder(this="experiment"))),
     )
-    names = ("experiment", "fingerprint", "database", "as_of", "built_at", "refreshed_at")
+    names = ("experiment", "fingerprint", "database", "as_of", "built_at", "refreshed_at", "source")
     insert = exp.Insert(
         this=exp.Schema(this=_table(WATERMARKS, catalog=STORE), expressions=[identifier(c, "column") for c in names]),
         expression=exp.Values(expressions=[exp.Tuple(expressions=[exp.Placeholder(this=c) for c in names])]),
@@ -641,14 +684,13 @@ def refresh(
         SchemaError: A telemetry table or column is missing, or a metric's SQL is malformed.
         DatabaseLockedError, DatabaseNotFoundError: The telemetry database cannot be opened read-only.
     """
-    from abnb.telemetry import check_table
-
     started = time.perf_counter()
     _check_spec(spec)
-    cutoff, _ = resolve_as_of(as_of, spec.end)
+    cutoff, _ = resolve_as_of(as_of, spec.window(store.timezone)[1], timezone=store.timezone)
     path = Path(default_database() if database is None else database).resolve()
+    store._confine(path)
     con = store.connection
-    print_ = fingerprint(spec, str(path))
+    print_ = fingerprint(spec, str(path), store.timezone)
     mark = store.watermark(spec.name)
     reason = ""
     if full:
@@ -659,6 +701,73 @@ def refresh(
         reason = "spec or telemetry database changed"
     elif not store.has_units(spec.name):
         reason = "store table missing"
+    before = _identity(path) if path.exists() else None  # a missing file: _attach says so
+    store._attach(path, TELEMETRY, read_only=True)
+    raw = con.raw
+    try:
+        raw.execute(f'USE "{TELEMETRY}"')
+        identity = _identity(path)
+        if identity != before:
+            raise EngineError(
+                f"telemetry database {path} was replaced while the incremental store opened it; run again."
+            )
+        if not reason and mark is not None:
+            reason = _source_changed(mark, identity)
+        stats = _refresh_attached(spec, store, path, cutoff, mark, reason, print_, identity, started)
+    finally:
+        raw.execute(f'USE "{STORE}"')
+        raw.execute(f'DETACH "{TELEMETRY}"')
+    store.last_refresh = stats
+    return stats
+
+
+def _identity(path: Path) -> dict[str, int]:
+    """Which file ``path`` is now: its device and inode (a database replaced by ``os.replace`` is another file)."""
+    status = path.stat()
+    return {"device": status.st_dev, "inode": status.st_ino}
+
+
+def _source_changed(mark: Mapping[str, Any], identity: Mapping[str, int]) -> str:
+    """Why the telemetry file is not the one the store was built from ("" if it is the same file).
+
+    The store records the telemetry file's identity (device, inode). Another file at the same path (``abnb data
+    generate``, most exports and ``mv``/``os.replace`` write a new file and rename it) means the stored per-unit
+    values describe other data: the store is rebuilt from the new file, never mixed with it. Rows appended to or
+    deleted from the same file (a daily load, a retention policy) keep the file and are what the store is for.
+    A file copied over the old one in place (``cp new old`` keeps the inode) is not noticed: rebuild with
+    ``full=True`` after that (docs/incremental.md).
+    """
+    try:
+        source = json.loads(mark.get("source") or "null")
+    except (TypeError, ValueError):
+        source = None
+    if not isinstance(source, dict):
+        return "no fingerprint of the telemetry database (a store from an older abnb): rebuilt once"
+    if {k: source.get(k) for k in identity} != dict(identity):
+        return (
+            f"telemetry database {mark.get('database')} was replaced by another file at the same path (device/inode "
+            f"{source.get('device')}/{source.get('inode')} -> {identity['device']}/{identity['inode']}): rebuilt from "
+            "the new file"
+        )
+    return ""
+
+
+def _refresh_attached(
+    spec: Experiment,
+    store: Store,
+    path: Path,
+    cutoff: datetime,
+    mark: Mapping[str, Any] | None,
+    reason: str,
+    print_: str,
+    identity: Mapping[str, int],
+    started: float,
+) -> RefreshStats:
+    """The rest of :func:`refresh`, with the telemetry attached as ``abnb_telemetry`` and in use."""
+    from abnb.telemetry import check_table
+
+    con = store.connection
+    raw = con.raw
     if not reason and mark is not None and cutoff < mark["as_of"]:
         raise ParameterError(
             f"as_of {cutoff:%Y-%m-%d %H:%M} is before the watermark {mark['as_of']:%Y-%m-%d %H:%M} of experiment "
@@ -666,14 +775,13 @@ def refresh(
             "as of that date, or analyse the telemetry directly with spec.analyze(connection, as_of=...)."
         )
     if not reason and mark is not None and cutoff == mark["as_of"]:
-        stats = RefreshStats(spec.name, "current", "already at as_of", None, cutoff, 0, 0, store.units(spec.name), 0.0)
-        store.last_refresh = stats
-        return stats
+        return RefreshStats(spec.name, "current", "already at as_of", None, cutoff, 0, 0, store.units(spec.name), 0.0)
     window_start = None if reason else mark["as_of"] if mark is not None else None
-    has_start = spec.start is not None
+    start = spec.window(store.timezone)[0]
+    has_start = start is not None
     params: dict[str, Any] = {"as_of": cutoff, "experiment": spec.name}
     if has_start:
-        params["start"] = spec.start
+        params["start"] = start
     if window_start is not None:
         params["from"] = window_start
     for i, metric in enumerate(spec.metrics):
@@ -683,55 +791,49 @@ def refresh(
             lookback = timedelta(days=metric.covariate_days or 0)
             params[f"scan_{i}"] = window_start - lookback
 
-    store._attach(path, TELEMETRY, read_only=True)
-    raw = con.raw
+    check_table(
+        raw,
+        spec.exposures.table,
+        [*spec.exposures.columns, *spec.segments],
+        fixes=_exposure_fixes(spec.exposures, spec.metrics, spec.segments),
+    )
+    for metric in spec.metrics:
+        check_metric(con, metric)
+        if metric.denominator is not None:
+            check_metric(con, metric.denominator)
+    windowed = window_start is not None
+    if windowed:
+        steps = [_update_arms(spec, has_start=has_start), _insert_units(spec, has_start=has_start)]
+    else:
+        steps = [_build_units(spec, has_start=has_start)]
+    steps += [_update_metric(spec, i, metric, column, windowed=windowed) for i, metric, column in _parts(spec)]
+    now = datetime.now().replace(microsecond=0)
+    built_at = now if window_start is None else mark["built_at"] if mark is not None else now
+    marks = {
+        "fingerprint": print_,
+        "database": str(path),
+        "built_at": built_at,
+        "refreshed_at": now,
+        "source": json.dumps(dict(identity)),
+    }
+    counts: list[int] = []
+    raw.execute("BEGIN TRANSACTION")
     try:
-        raw.execute(f'USE "{TELEMETRY}"')
-        check_table(
-            raw,
-            spec.exposures.table,
-            [*spec.exposures.columns, *spec.segments],
-            fixes=_exposure_fixes(spec.exposures, spec.metrics, spec.segments),
-        )
-        for metric in spec.metrics:
-            check_metric(con, metric)
-            if metric.denominator is not None:
-                check_metric(con, metric.denominator)
-        windowed = window_start is not None
-        if windowed:
-            steps = [_update_arms(spec, has_start=has_start), _insert_units(spec, has_start=has_start)]
-        else:
-            steps = [_build_units(spec, has_start=has_start)]
-        steps += [_update_metric(spec, i, metric, column, windowed=windowed) for i, metric, column in _parts(spec)]
-        now = datetime.now().replace(microsecond=0)
-        built_at = now if window_start is None else mark["built_at"] if mark is not None else now
-        marks = {
-            "fingerprint": print_,
-            "database": str(path),
-            "built_at": built_at,
-            "refreshed_at": now,
-        }
-        counts: list[int] = []
-        raw.execute("BEGIN TRANSACTION")
-        try:
-            for step in steps:
-                result = con.run(step, _bind(step, params))
-                counts.append(int(result.rows[0][0]) if result.rows and result.rows[0] else 0)
-            for step in _set_watermark(spec.name):
-                con.run(step, _bind(step, {**params, **marks}))
-            raw.execute("COMMIT")
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
-    finally:
-        raw.execute(f'USE "{STORE}"')
-        raw.execute(f'DETACH "{TELEMETRY}"')
+        for step in steps:
+            result = con.run(step, _bind(step, params))
+            counts.append(int(result.rows[0][0]) if result.rows and result.rows[0] else 0)
+        for step in _set_watermark(spec.name):
+            con.run(step, _bind(step, {**params, **marks}))
+        raw.execute("COMMIT")
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
     units = store.units(spec.name)
     if window_start is None:
         added, reexposed = units, 0
     else:
         reexposed, added = counts[0], counts[1]
-    stats = RefreshStats(
+    return RefreshStats(
         spec.name,
         "full" if window_start is None else "incremental",
         reason or "watermark",
@@ -742,8 +844,6 @@ def refresh(
         units,
         time.perf_counter() - started,
     )
-    store.last_refresh = stats
-    return stats
 
 
 def analyze(
@@ -753,6 +853,7 @@ def analyze(
     database: str | os.PathLike[str] | None = None,
     as_of: date | datetime | str | None = None,
     full: bool = False,
+    timezone: str | None = None,
 ) -> ExperimentResult:
     """Refresh the store up to ``as_of`` and analyse ``spec`` from it: the same result as ``spec.analyze``.
 
@@ -766,15 +867,18 @@ def analyze(
         database: The telemetry database file (default: the embedded sample / ``$ABNB_DATABASE``).
         as_of: Data cutoff (a date means "through that day"; default the spec's ``end``).
         full: Rebuild the store from all history first.
+        timezone: The zone of a store opened here (:class:`Store`); a given :class:`Store` has its own.
 
     Raises:
         The errors of :func:`refresh` and of :meth:`abnb.Experiment.analyze`.
     """
     if not isinstance(store, Store):
-        with Store(default_store(database) if store is None else store) as opened:
+        telemetry = default_database() if database is None else database
+        path = default_store(database) if store is None else store
+        with Store(path, database=telemetry, timezone=timezone) as opened:
             return analyze(spec, opened, database=database, as_of=as_of, full=full)
     refresh(spec, store, database=database, as_of=as_of, full=full)
-    cutoff, _ = resolve_as_of(as_of, spec.end)
+    cutoff, _ = resolve_as_of(as_of, spec.window(store.timezone)[1], timezone=store.timezone)
     result = unit_spec(spec).analyze(store.connection, as_of=cutoff)
     originals = {m.name: m for m in spec.metrics}
     effects = tuple(replace(e, metric=originals[e.metric.name]) for e in result.effects)

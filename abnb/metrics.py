@@ -10,6 +10,7 @@ all inside the engine.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -559,7 +560,61 @@ def _parse_select(sql: str, name: str, what: str = "metric") -> exp.Query:
             f"the SQL of {what} {name!r} must be exactly one SELECT statement returning unit, ts, value "
             f"(found {len(statements)} statement(s): {', '.join(type(s).__name__ for s in statements)})."
         )
+    _check_reach(statements[0], name, what)
     return statements[0]
+
+
+# Table functions metric SQL may use: they generate rows and read nothing.
+_ROW_GENERATORS = ("GenerateSeries", "Unnest", "ExplodingGenerateSeries")
+# Functions that read files, URLs, other databases, the environment or the engine's settings, or run SQL text.
+_REACHING = re.compile(
+    r"^(read_\w+|\w+_scan|\w+_attach|\w+_metadata|\w+_schema|glob|getenv|query|query_table|current_setting|"
+    r"duckdb_secrets|which_secret|load_extension|install_extension|sniff_csv|iceberg_\w+|delta_\w+)$",
+    re.IGNORECASE,
+)
+_FILE_NAME = re.compile(
+    r"[/\\:]|\.(csv|tsv|txt|parquet|pq|json|jsonl|ndjson|gz|zst|db|duckdb|sqlite|xlsx)$", re.IGNORECASE
+)
+
+
+def _check_reach(query: exp.Query, name: str, what: str) -> None:
+    """Refuse metric SQL that reaches beyond tables and views, or that carries parameters (docs/security.md).
+
+    Metric SQL may read the engine's tables and views (the database's, the project's ``[sources]``, registered
+    frames) and generate rows (``range``, ``generate_series``, ``unnest``); it may not name a file
+    (``FROM 'x.csv'``), call a function that reads files, URLs or other databases (``read_csv``, ``read_text``,
+    ``glob``, ``sqlite_scan`` ...), run SQL text (``query``) or read the environment (``getenv``). On DuckDB the
+    engine enforces the same boundary (:func:`abnb.engine.restrict_access`); this check names the metric before any
+    query runs, on every engine.
+
+    Raises:
+        SpecError: naming the metric and the function, file or parameter.
+    """
+    from sqlglot import exp
+
+    where = f"the SQL of {what} {name!r}"
+    fix = (
+        "metric SQL may read only tables and views: declare files in abnb.toml [sources] (they become views) and "
+        "select from the view; see docs/security.md."
+    )
+    for parameter in query.find_all(exp.Placeholder, exp.Parameter):
+        shown = parameter.sql(dialect="duckdb")
+        raise SpecError(
+            f"{where} contains the parameter {shown}: metric SQL must not contain parameters ($name or ?). abnb "
+            "binds its own cutoffs (the spec's start/end and as_of); write constant values into the SQL."
+        )
+    for table in query.find_all(exp.Table):
+        target = table.this
+        if isinstance(target, exp.Func) and type(target).__name__ not in _ROW_GENERATORS:
+            reader = target.sql_name() if not isinstance(target, exp.Anonymous) else str(target.this)
+            raise SpecError(f"{where} reads the table function {reader.lower()}(...): {fix}")
+        parts = [part.name for part in table.parts]
+        if any(_FILE_NAME.search(part) for part in parts if isinstance(part, str)):
+            raise SpecError(f"{where} names the file {'.'.join(parts)!r} as a table: {fix}")
+    for function in query.find_all(exp.Func):
+        named = str(function.this) if isinstance(function, exp.Anonymous) else function.sql_name()
+        if _REACHING.match(named or ""):
+            raise SpecError(f"{where} calls {named.lower()}(...), which reaches outside the telemetry: {fix}")
 
 
 @dataclass(frozen=True)

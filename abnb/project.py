@@ -450,6 +450,7 @@ class Project:
         frames: Mapping[str, Any] | None = None,
         read_only: bool = True,
         lock_timeout: float | None = None,
+        external_access: bool = False,
     ) -> BaseConnection:
         """Open the project's engine with its sources as views, in the project's time zone.
 
@@ -460,6 +461,8 @@ class Project:
             frames: pandas or Arrow frames to register as views, by name.
             read_only: Open a DuckDB file read-only (the default; a Lab kernel and a report share the file).
             lock_timeout: Seconds to retry a DuckDB file locked by a writer (:func:`abnb.engine.connect`).
+            external_access: DuckDB: ``False`` confines SQL to the database, the sources, ``parquet`` and
+                ``frames`` (:func:`abnb.engine.connect`, docs/security.md). Spark: the account's permissions apply.
 
         Raises:
             DatabaseNotFoundError: The DuckDB file or a source's files do not exist.
@@ -496,6 +499,7 @@ class Project:
             sources=sources,
             frames=frames,
             timezone=self.timezone,
+            external_access=external_access,
         )
 
 

@@ -16,25 +16,29 @@ manifest committed in the staging folder, so a run killed half-way is completed 
 from __future__ import annotations
 
 import errno
-import html
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
-from abnb.engine import BaseConnection, connect, is_spark_spec
+from abnb._display import MarkdownFormatter, escape_html, styled
+from abnb.engine import BaseConnection, Snapshot, connect, is_spark_spec
 from abnb.errors import AbnbError, ParameterError, ReportError, ReportLockedError
 from abnb.experiment import Experiment, resolve_as_of
 from abnb.project import SCHEMA_VERSION, Project, check_schema_version, find_project
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from abnb.experiment import DistributionComparison, ExperimentResult
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "render",
     "render_canary",
     "render_monitoring",
+    "styled_table",
     "validate_parameters",
     "write_index",
     "write_summary",
@@ -88,6 +93,7 @@ class ReportParameters:
     parquet: str | None = None
     store: str | None = None
     project: str | None = None
+    _snapshot: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def resolve_project(self) -> Project:
         """The project the report belongs to (``project``, else the current directory's)."""
@@ -101,9 +107,39 @@ class ReportParameters:
         if self.store:
             from abnb import incremental
 
-            return incremental.analyze(spec, self.store, database=self.database_path(), as_of=self.as_of)
+            snapshot = self.snapshot()
+            before = snapshot.fingerprint()
+            result = incremental.analyze(
+                spec,
+                self.store,
+                database=self.database_path(),
+                as_of=self.as_of,
+                timezone=self.resolve_project().timezone,
+            )
+            snapshot.check(before, snapshot.fingerprint())
+            return result
         with self.connect() as connection:
             return spec.analyze(connection, as_of=self.as_of)
+
+    def data_files(self) -> list[str]:
+        """Paths and globs of the local files the report reads.
+
+        The DuckDB file and its WAL, the project's sources and ``parquet``; a Spark or SQL server's tables are not
+        local files.
+        """
+        database = self.database_path() if not self.engine or self.engine == "duckdb" else None
+        patterns = [database, f"{database}.wal"] if database else []
+        patterns += [source.path for source in self.resolve_project().sources]
+        if self.parquet:
+            patterns.append(str(Path(self.parquet).expanduser() / "**" / "*.parquet"))
+        return patterns
+
+    def snapshot(self) -> Snapshot:
+        """The render's :class:`abnb.engine.Snapshot`: every connection of one render reads the same files."""
+        if "snapshot" not in self._snapshot:
+            self._snapshot["snapshot"] = Snapshot(self.data_files())
+        snapshot: Snapshot = self._snapshot["snapshot"]
+        return snapshot
 
     def database_path(self) -> str | None:
         """The DuckDB file the report reads (``database``, else the project's), ``None`` for other engines."""
@@ -113,8 +149,14 @@ class ReportParameters:
         return None if database is None else str(database)
 
     def connect(self) -> BaseConnection:
-        """Open the report's engine: the project's (or ``database``, ``engine``), with its sources and ``parquet``."""
-        return self.resolve_project().connect(self.database, engine=self.engine, parquet=self.parquet)
+        """Open the report's engine: the project's (or ``database``, ``engine``), with its sources and ``parquet``.
+
+        Every connection of one render must read the same data: the first records the files' fingerprint, and a
+        later one fails with a :class:`ReportError` if a file was replaced or written in between (W2 of the
+        hostile cases: a database swapped after the analysis cell).
+        """
+        project = self.resolve_project()
+        return self.snapshot().connect(lambda: project.connect(self.database, engine=self.engine, parquet=self.parquet))
 
     @property
     def engine_label(self) -> str:
@@ -230,36 +272,56 @@ def headline(result: ExperimentResult, *, engine: str = "") -> Any:
     spec = result.experiment
     window = f"{spec.start:%Y-%m-%d}" if spec.start else "first exposure"
     planned = f", planned end {spec.end:%Y-%m-%d}" if spec.end else ""
-    source = f"; data from {html.escape(engine)}" if engine else ""
+    source = f"; data from {escape_html(engine)}" if engine else ""
     parts = [
-        f"<h1>{html.escape(spec.name)}</h1>",
-        f"<p>{html.escape(spec.description)}</p>" if spec.description else "",
-        f"<p>Arms {html.escape(', '.join(spec.arms))} (control {html.escape(spec.control)}); from {window}"
+        f"<h1>{escape_html(spec.name)}</h1>",
+        f"<p>{escape_html(spec.description)}</p>" if spec.description else "",
+        f"<p>Arms {escape_html(', '.join(spec.arms))} (control {escape_html(spec.control)}); from {window}"
         f"{planned}; data through {result.label}{source}.</p>",
     ]
     if result.srm_detected:
         counts = ", ".join(f"{arm}: {n:,}" for arm, n in result.units.items())
         parts.append(
             '<div style="background:#b00020;color:#fff;padding:12px;font-size:1.1em">'
-            f"<b>Sample ratio mismatch</b> (χ² p = {result.srm.pvalue:.2g}; units {html.escape(counts)}). "
+            f"<b>Sample ratio mismatch</b> (χ² p = {result.srm.pvalue:.2g}; units {escape_html(counts)}). "
             "The assignment or the logging is broken: no winner is called until the cause is found.</div>"
         )
     parts.append(
         f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:8px 0">'
-        f"<b>Decision: {html.escape(decision.verdict)}</b> — {html.escape(decision.reason)}<br>"
+        f"<b>Decision: {escape_html(decision.verdict)}</b> — {escape_html(decision.reason)}<br>"
         f"Data through {result.label}; {sum(result.units.values()):,} units; α = {result.experiment.alpha}.</div>"
     )
     if result.warnings:
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
+        items = "".join(f"<li>{escape_html(w)}</li>" for w in result.warnings)
         parts.append(f"<div><b>Data notes</b><ul>{items}</ul></div>")
     return HTML("".join(parts))
 
 
-def note(text: str) -> Any:
-    """A line of prose computed by the analysis, shown as Markdown in the report."""
+def note(text: str, /, **values: Any) -> Any:
+    """A line of prose computed by the analysis, shown as Markdown in the report.
+
+    Args:
+        text: A Markdown template written in the notebook. Never put data into it with an f-string: name them as
+            ``{fields}`` (format specs and attribute lookups work as in ``str.format``) and pass them as ``values``.
+        values: The template's fields. Each is formatted, then escaped (:func:`abnb._display.escape_markdown`), so
+            text from telemetry, a spec or a parameter shows as text and never becomes Markdown or HTML.
+    """
     from IPython.display import Markdown
 
-    return Markdown(text)
+    return Markdown(MarkdownFormatter().format(text, **values) if values else text)
+
+
+def styled_table(frame: pd.DataFrame, formats: dict[Any, Any] | None = None, *, na_rep: str | None = None) -> Any:
+    """A display table (pandas ``Styler``, no row labels) of ``frame`` with every cell and label HTML-escaped.
+
+    The report notebooks show every data frame through this (a bare ``frame.style`` does not escape).
+
+    Args:
+        frame: The table.
+        formats: Format strings or callables per column, as for ``Styler.format``.
+        na_rep: Shown for missing values.
+    """
+    return styled(frame, formats, na_rep=na_rep)
 
 
 def distributions_table(comparisons: list[DistributionComparison]) -> Any:
@@ -271,7 +333,8 @@ def distributions_table(comparisons: list[DistributionComparison]) -> Any:
     import pandas as pd
 
     frame = pd.concat([c.to_frame() for c in comparisons], ignore_index=True)
-    styled = frame.style.format(
+    table = styled(
+        frame,
         {
             "control": "{:.4g}",
             "treatment": "{:.4g}",
@@ -281,15 +344,22 @@ def distributions_table(comparisons: list[DistributionComparison]) -> Any:
             "pvalue": "{:.3g}",
         },
         na_rep="–",
-    ).hide(axis="index")
-    notes = "".join(f"<li>{html.escape(c.note)}</li>" for c in comparisons)
-    return HTML(f"{styled.to_html()}<ul>{notes}</ul>")
+    )
+    notes = "".join(f"<li>{escape_html(c.note)}</li>" for c in comparisons)
+    return HTML(f"{table.to_html()}<ul>{notes}</ul>")
 
 
-def _write_file(path: Path, text: str) -> None:
-    """Write ``text`` to a new file ``path`` and flush it to disk (``fsync``); the one place reports write bytes."""
+def _write_file(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` to a new file ``path`` and flush it to disk (``fsync``); the one place reports write bytes.
+
+    The file must not exist yet (``O_EXCL``): a name planted in its place, a symbolic link above all, is never
+    opened, followed or truncated (``FileExistsError``). ``mode`` is set on the new file whatever the umask.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, "w", encoding="utf-8") as handle:
+        fd = os.open(path, flags, mode)
+        with open(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -338,11 +408,13 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
-        _write_file(tmp, text)
-        os.chmod(tmp, 0o644)
+        if path.is_symlink():
+            raise ReportError(
+                f"{path} is a symbolic link: abnb replaces report files only when they are plain files and never "
+                "writes through a link. Remove the link (it is not abnb's) and run again."
+            )
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        _write_file(tmp, text)  # O_EXCL: a new file of our own, never a planted one
         os.replace(tmp, path)
     except OSError as error:
         if tmp is not None:
@@ -435,19 +507,58 @@ def _fcntl() -> Any:
     return fcntl
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_LOCK_MAX_BYTES = 64  # an abnb lock file holds a pid and a newline, nothing more
+
+
+def _open_lock(path: Path) -> int:
+    """Open (creating it if needed) the persistent lock file ``path`` without following a symbolic link.
+
+    The lock is not opened with ``O_EXCL``: a run killed by ``SIGKILL`` leaves it behind, and the next run must be
+    able to take it. What is refused is anything that is not abnb's own small regular file: a symbolic link
+    (``O_NOFOLLOW``), a hard link to another file, a directory or device, or a file with more than a pid in it.
+    Whatever is refused is left exactly as it was (never truncated).
+
+    Raises:
+        ReportError: ``path`` cannot be opened, or is not a lock file abnb could have written.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP or path.is_symlink():
+            raise ReportError(
+                f"{path} is a symbolic link: abnb never follows links for its lock files, so it neither opens nor "
+                "truncates what the link points to. Remove the link (abnb did not make it) and run again."
+            ) from None
+        raise _write_error(error, path) from error
+    info = os.fstat(fd)
+    problem = ""
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_nlink != 1:
+        problem = f"has {info.st_nlink} hard links (it is another file's data too)"
+    elif info.st_size > _LOCK_MAX_BYTES:
+        problem = f"holds {info.st_size} bytes, more than the pid abnb writes there"
+    if problem:
+        os.close(fd)
+        raise ReportError(
+            f"{path} {problem}: it is not an abnb lock file, so this run leaves it untouched and stops. Move it "
+            "away (it may be someone's data) and run again."
+        )
+    return fd
+
+
 @contextmanager
 def _report_lock(folder: Path) -> Iterator[None]:
     """Hold ``<folder>/.lock`` (``fcntl.flock``, exclusive) while one run stages and publishes into ``folder``.
 
     Non-blocking: a second run for the same folder fails at once with :class:`ReportLockedError` naming the pid
     written in the lock file. The kernel drops the lock when the holder exits, even on ``SIGKILL``, so a killed
-    run never leaves a stale lock behind.
+    run never leaves a stale lock behind. The file is opened by :func:`_open_lock` (never through a link).
     """
     path = folder / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise _write_error(error, path) from error
+    fd = _open_lock(path)
     try:
         try:
             fcntl = _fcntl()
@@ -479,7 +590,7 @@ def _report_lock(folder: Path) -> Iterator[None]:
 def _index_lock(root: Path) -> Iterator[None]:
     """Hold ``<root>/.index.lock`` (blocking) while the index is rebuilt, so two runs cannot lose each other's row."""
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / INDEX_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(root / INDEX_LOCK_FILE)
     try:
         fcntl = _fcntl()
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -488,20 +599,89 @@ def _index_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _published_names(stem: str) -> list[str]:
+    """The files one run publishes, in the order they are moved (the notebook and HTML first, summaries last)."""
+    return [f"{stem}.ipynb", f"{stem}.html", f"{stem}.summary.json", "summary.json"]
+
+
+def _plain_name(name: object) -> bool:
+    """``name`` is a plain file name: no folder part, not hidden, not ``.``/``..``, no NUL."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and not name.startswith(".")
+    )
+
+
+def _read_manifest(staging: Path) -> list[str]:
+    """The file names a committed staging folder's manifest lists, checked before anything is moved.
+
+    A manifest is refused unless it is a regular file (not a link) holding ``{"stem": ..., "files": [...]}``
+    where the stem is a plain name and every file is one of the names a run of that stem publishes
+    (:func:`_published_names`): a planted manifest cannot move a file into another folder (``d/pwn.txt``
+    through a linked ``d``) or over a file abnb does not own.
+
+    Raises:
+        ValueError: The manifest is not one abnb could have written (the message says why).
+    """
+    fd = os.open(staging / MANIFEST, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(f"{MANIFEST} is not a regular file")
+        manifest = json.loads(handle.read(1 << 16).decode("utf-8"))
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        raise ValueError(f"{MANIFEST} has no list of files")
+    stem = manifest.get("stem")
+    if not _plain_name(stem):
+        raise ValueError(f"{MANIFEST} names stem {stem!r}, which is not a plain file name")
+    allowed = _published_names(str(stem))
+    files = manifest["files"]
+    bad = [name for name in files if name not in allowed]
+    if bad or len(set(files)) != len(files):
+        raise ValueError(f"{MANIFEST} lists {bad or files!r}; only {', '.join(allowed)} may be published")
+    return [str(name) for name in files]
+
+
+def _check_targets(folder: Path, names: list[str]) -> None:
+    """Refuse to publish over a symbolic link, a folder or anything else that is not a plain file.
+
+    Raises:
+        ReportError: A target in ``folder`` is such a thing (named); nothing has been published.
+    """
+    for name in names:
+        target = folder / name
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            kind = "a symbolic link" if target.is_symlink() else "not a regular file"
+            raise ReportError(
+                f"{target} is {kind}: abnb publishes reports only over plain files of its own and never through a "
+                "link. Remove it (abnb did not make it) and run again; nothing was published."
+            )
+
+
 def _roll_forward(staging: Path, folder: Path) -> list[str]:
     """Move the files a committed staging folder lists in its manifest into ``folder``, in the manifest's order.
 
     A file already moved (by the run itself before it was killed) is skipped, so this is idempotent. The order
     puts the notebook and HTML first, then ``<stem>.summary.json`` (which makes the run appear in the index),
-    then ``summary.json`` (the latest run).
+    then ``summary.json`` (the latest run). The manifest is checked first (:func:`_read_manifest`); a source that
+    is not a regular file of the staging folder is skipped, and a target that is a link or folder is refused.
     """
-    manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
+    names = _read_manifest(staging)
     moved = []
-    for name in manifest["files"]:
+    for name in names:
         source = staging / name
-        if source.exists():
-            os.replace(source, folder / name)
-            moved.append(name)
+        try:
+            info = source.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{source.name} in {staging.name} is not a regular file")
+        _check_targets(folder, [name])
+        os.replace(source, folder / name)
+        moved.append(name)
     _fsync_dir(folder)
     return moved
 
@@ -511,23 +691,76 @@ def _recover(folder: Path) -> list[str]:
 
     A ``.staging-*`` folder with a manifest was committed: its remaining files are published (rolled forward).
     One without a manifest was killed before the commit point and is deleted, as are temporary files of
-    interrupted atomic writes. Returns what was done, one line per staging folder.
+    interrupted atomic writes and failed-notebook copies that are empty or not a notebook (a full disk).
+    A ``.staging-*`` that is a symbolic link (abnb never makes one) is removed without being followed, and a
+    manifest that is not one abnb could have written is discarded (:func:`_read_manifest`). Returns what was done,
+    one line per staging folder.
     """
     done = []
     for staging in sorted(folder.glob(f"{_STAGING_PREFIX}*")):
+        if staging.is_symlink():
+            staging.unlink(missing_ok=True)
+            done.append(f"{staging.name}: removed (a symbolic link, not followed)")
+            continue
         if not staging.is_dir():
             continue
         action = "removed"
-        if (staging / MANIFEST).exists():
+        if (staging / MANIFEST).exists() or (staging / MANIFEST).is_symlink():
             try:
                 action = f"rolled forward {', '.join(_roll_forward(staging, folder)) or 'nothing left'}"
-            except (OSError, ValueError, KeyError, TypeError) as error:
+            except (OSError, ValueError, KeyError, TypeError, ReportError) as error:
                 action = f"removed (its manifest could not be replayed: {error})"
         shutil.rmtree(staging, ignore_errors=True)
         done.append(f"{staging.name}: {action}")
     for tmp in folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+    for failed in folder.glob(".failed-*.ipynb"):
+        if failed.is_symlink() or not _is_notebook(failed):
+            failed.unlink(missing_ok=True)
     return done
+
+
+def _is_notebook(path: Path) -> bool:
+    """``path`` is a regular file holding a readable notebook (a failed copy worth keeping)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        import nbformat
+
+        nbformat.read(path, as_version=4)
+    except Exception:  # any unreadable file is not worth keeping
+        return False
+    return True
+
+
+def _keep_failed(executed: Path, folder: Path, stem: str) -> Path | None:
+    """Copy a notebook that failed in a cell to ``<folder>/.failed-<stem>.ipynb`` for debugging, or return None.
+
+    Only a readable notebook is kept, written atomically (never through a planted link): when the copy cannot
+    be made (a full disk, papermill wrote nothing useful) no empty or partial file is left behind.
+    """
+    if not _is_notebook(executed):
+        return None
+    failed = folder / f".failed-{stem}.ipynb"
+    try:
+        if failed.is_symlink():
+            failed.unlink()
+        _write_atomic(failed, executed.read_text(encoding="utf-8"))
+    except (OSError, ReportError):
+        return None
+    return failed
+
+
+def _latest_stem(folder: Path) -> str | None:
+    """The stem (the as_of) of the run ``<folder>/summary.json`` describes, or None when there is none to read."""
+    try:
+        fd = os.open(folder / "summary.json", os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as handle:
+            summary = json.loads(handle.read(1 << 24).decode("utf-8"))
+        stem = str(summary["report"]["html"]).removesuffix(".html")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return stem if _plain_name(stem) else None
 
 
 def _commit(staging: Path, folder: Path, stem: str, page: str, summary: dict[str, Any]) -> RenderedReport:
@@ -535,19 +768,30 @@ def _commit(staging: Path, folder: Path, stem: str, page: str, summary: dict[str
 
     Before the manifest exists nothing in ``folder`` has changed; after it exists the publication is decided and
     a run killed in the middle of the renames is completed by the next one (:func:`_recover`).
+
+    ``summary.json`` is the summary of the *latest* run, by as_of (the stem), as the index's "Latest" table:
+    a backfill of an older as_of publishes its ``<stem>.*`` files and leaves ``summary.json`` alone. A target
+    that is a symbolic link or a folder is refused before the commit point (:func:`_check_targets`).
     """
     text = json.dumps(summary, indent=2) + "\n"
     with open(staging / f"{stem}.ipynb", "rb") as executed:  # papermill wrote it without fsync
         os.fsync(executed.fileno())
+    files = _published_names(stem)
+    latest = _latest_stem(folder)
+    if latest is not None and latest > stem:  # ISO dates: the text order is the time order
+        files.remove("summary.json")
+    _check_targets(folder, files)
     _write_file(staging / f"{stem}.html", page)
     _write_file(staging / f"{stem}.summary.json", text)
-    _write_file(staging / "summary.json", text)
-    files = [f"{stem}.ipynb", f"{stem}.html", f"{stem}.summary.json", "summary.json"]
+    (staging / "summary.json").unlink(missing_ok=True)  # the notebook's own copy, without the report block
+    if "summary.json" in files:
+        _write_file(staging / "summary.json", text)
     _write_file(staging / f"{MANIFEST}.tmp", json.dumps({"stem": stem, "files": files}) + "\n")
     os.replace(staging / f"{MANIFEST}.tmp", staging / MANIFEST)  # the commit point
     _fsync_dir(staging)
     _roll_forward(staging, folder)
-    return RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "summary.json")
+    latest_summary = "summary.json" if "summary.json" in files else f"{stem}.summary.json"
+    return RenderedReport(folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / latest_summary)
 
 
 @contextmanager
@@ -589,7 +833,9 @@ def _publish(
     ``<folder>/.lock``; it first finishes or removes what a killed
     run left (:func:`_recover`). Publication commits through a manifest (:func:`_commit`, docs/reliability.md).
     Any failure raises :class:`ReportError` and leaves ``folder`` as it was, except for a
-    ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell.
+    ``.failed-<stem>.ipynb`` copy of a notebook that failed in a cell (named in the error; kept only when it is a
+    readable notebook, removed by the next successful run of that stem). Nothing is written through a symbolic
+    link: a linked report folder, lock, staging folder or target file is refused or removed, never followed.
 
     Raises:
         ReportLockedError: Another run holds the folder's lock.
@@ -597,6 +843,12 @@ def _publish(
     """
     import papermill
 
+    if folder.is_symlink():
+        raise ReportError(
+            f"report folder {folder} is a symbolic link: abnb creates report folders itself and never publishes "
+            "through a link (it could point anywhere). Replace the link by a folder, or point --output-dir at the "
+            "real location; nothing was written."
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -623,10 +875,7 @@ def _publish(
                         cwd=str(cwd or notebook.parent),
                     )
             except Exception as error:
-                failed = folder / f".failed-{stem}.ipynb"
-                if executed.exists():
-                    shutil.copyfile(executed, failed)
-                raise _failure(error, failed if executed.exists() else None) from error
+                raise _failure(error, _keep_failed(executed, folder, stem)) from error
             if metadata:
                 _add_metadata(executed, metadata)
             page = _export_html(executed)
@@ -1093,11 +1342,12 @@ def _write_index(root: Path) -> Path:
     def row(run: dict[str, str], columns: tuple[str, ...]) -> str:
         cells = []
         for column in columns:
-            text = html.escape(run[column])
+            text = escape_html(run[column])
             if column == "as_of":
-                text = f'<a href="{html.escape(run["link"])}">{text}</a>'
+                # percent-encoded, so a planted folder name such as ``javascript:…`` stays a relative link
+                text = f'<a href="{escape_html(quote(run["link"]))}">{text}</a>'
             cells.append(
-                f'<td class="{html.escape(run["verdict"])}">{text}</td>' if column == "verdict" else f"<td>{text}</td>"
+                f'<td class="{escape_html(run["verdict"])}">{text}</td>' if column == "verdict" else f"<td>{text}</td>"
             )
         return "<tr>" + "".join(cells) + "</tr>"
 

@@ -155,7 +155,7 @@ def import_table(
     listing = exp.Array(expressions=[exp.Literal.string(path) for path, _ in checked])
     select = exp.select("*").from_(exp.func(reader, listing))
     target = table_expr(table, "table name")
-    with connect(database, read_only=False, timezone=timezone) as con:
+    with connect(database, read_only=False, timezone=timezone, external_access=True) as con:  # reads `files`
         if con.columns(table) is not None and not replace:
             raise SchemaError(
                 f"table {table!r} already exists in {con.database}; pass replace=True (abnb data import --replace) to "

@@ -142,7 +142,8 @@ def validate(
         problems.append(Problem(kind, str(error)))
 
     try:
-        requested = None if as_of in (None, "") else resolve_as_of(as_of, spec.end, timezone=con.timezone)
+        end = spec.window(con.timezone)[1]
+        requested = None if as_of in (None, "") else resolve_as_of(as_of, end, timezone=con.timezone)
     except ParameterError as error:
         record(error)
         requested = None
@@ -167,7 +168,9 @@ def validate(
     first = last = None
     if arms and not any(p.kind == "schema" for p in problems):
         try:
-            first, last = data_extent(con, spec.exposures, spec.metrics, experiment=experiment, start=spec.start)
+            first, last = data_extent(
+                con, spec.exposures, spec.metrics, experiment=experiment, start=spec.window(con.timezone)[0]
+            )
         except AbnbError as error:
             record(error)
     cutoff, label = _cutoff(spec, con, requested, first, last, problems)
@@ -231,10 +234,11 @@ def _arms(con: BaseConnection, spec: Experiment, problems: list[Problem]) -> dic
         column = exp.Column(this=identifier(source.experiment_column, "exposures experiment column"))
         conditions.append(exp.EQ(this=column, expression=exp.Placeholder(this="experiment")))
         params["experiment"] = spec.name
-    if spec.start is not None and source.ts is not None:
+    start = spec.window(con.timezone)[0]
+    if start is not None and source.ts is not None:
         ts = exp.Column(this=identifier(source.ts, "exposures ts column"))
         conditions.append(exp.GTE(this=ts, expression=exp.Placeholder(this="start")))
-        params["start"] = spec.start
+        params["start"] = start
     query = query.where(exp.and_(*conditions)).group_by(arm.copy()).order_by(arm.copy()).limit(1001)
     try:
         rows = con.run(query, params).rows
@@ -244,7 +248,7 @@ def _arms(con: BaseConnection, spec: Experiment, problems: list[Problem]) -> dic
     found = {str(a): int(n) for a, n in rows}
     where = f"table {source.table!r} ({con.database})"
     if not found:
-        since = f" from {spec.start:%Y-%m-%d %H:%M}" if spec.start is not None and source.ts is not None else ""
+        since = f" from {start:%Y-%m-%d %H:%M}" if start is not None and source.ts is not None else ""
         of = f" with {source.experiment_column} = {spec.name!r}" if source.experiment_column else ""
         problems.append(
             Problem(
@@ -259,11 +263,14 @@ def _arms(con: BaseConnection, spec: Experiment, problems: list[Problem]) -> dic
     extra = [a for a in found if a not in spec.arms]
     listing = ", ".join(repr(a) for a in found)
     if missing:
+        from abnb.experiment import arm_spelling_hint
+
         problems.append(
             Problem(
                 "data",
                 f"arm(s) {', '.join(repr(a) for a in missing)} of the spec have no exposures in {where}; arms found: "
-                f"{listing}. Spell `arms` exactly as logged (case, spaces and accents count).",
+                f"{listing}.{arm_spelling_hint(missing, found)} Spell `arms` exactly as logged (case, spaces and "
+                "accents count).",
             )
         )
     if extra:
@@ -304,17 +311,18 @@ def _cutoff(
     """The cutoff an analysis would use, and the problems of a requested one outside the data."""
     from abnb.experiment import resolve_as_of
 
+    start, end = spec.window(con.timezone)
     if requested is None:
         if first is None and spec.exposures.ts is not None:
             return None, None
-        return resolve_as_of(None, spec.end, timezone=con.timezone, last_day=None if last is None else last.date())
+        return resolve_as_of(None, end, timezone=con.timezone, last_day=None if last is None else last.date())
     cutoff, label = requested
-    if spec.start is not None and cutoff <= spec.start:
+    if start is not None and cutoff <= start:
         problems.append(
             Problem(
                 "data",
                 f"as_of {label} (cutoff {cutoff:%Y-%m-%d %H:%M}) is not after the experiment's start "
-                f"{spec.start:%Y-%m-%d %H:%M}: there is nothing to analyse yet. Choose a later as_of.",
+                f"{start:%Y-%m-%d %H:%M}: there is nothing to analyse yet. Choose a later as_of.",
             )
         )
     elif first is not None and cutoff <= first:

@@ -40,7 +40,8 @@ variants = {
     "Try it out": (395, 3504),
 }
 table = abnb.counts.conversion_table(variants, baseline="Original Page")
-table.style.format(
+abnb.report.styled_table(
+    table,
     {
         "rate": "{:.1%}",
         "plus_minus": "±{:.1%}",
@@ -51,7 +52,7 @@ table.style.format(
         "chance_lift": "{:.1%}",
     },
     na_rep="",
-).hide(axis="index")
+)
 
 # %% [markdown]
 # For "Try it out" the three chances differ in the first decimal:

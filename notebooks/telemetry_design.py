@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -229,7 +231,8 @@ fq.completeness_curve().head(10)
 # ## Naive versus corrected
 
 # %%
-pd.DataFrame(comparison).style.format(precision=3, na_rep="").hide(axis="index")
+comparison_frame = pd.DataFrame(comparison)
+abnb.report.styled_table(comparison_frame, dict.fromkeys(comparison_frame.select_dtypes("number"), "{:.3f}"), na_rep="")
 
 # %% [markdown]
 # ## Engineering levers

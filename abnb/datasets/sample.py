@@ -71,6 +71,7 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm import tqdm
 
+from abnb._display import escape_html
 from abnb.datasets.concurrent import generate_concurrent
 from abnb.datasets.models import generate_models
 from abnb.datasets.schemas import EVENT_NAMES, create_tables
@@ -217,8 +218,8 @@ class SampleSummary:
 
     def _repr_html_(self) -> str:
         caption = f"{self.path}: {self.users:,} users, seed {self.seed}, {self.seconds:.2f} s"
-        table: str = self.to_frame().to_html(index=False)
-        return f"<p>{caption}</p>{table}"
+        table: str = self.to_frame().to_html(index=False)  # DataFrame.to_html escapes cells and labels
+        return f"<p>{escape_html(caption)}</p>{table}"
 
 
 STALE_SECONDS = 600.0
@@ -253,6 +254,8 @@ def generate(
     The tables are built in a temporary file next to ``database`` and moved into place with ``os.replace``
     only after the last chunk and a ``CHECKPOINT``; a failed or interrupted run leaves any existing file
     untouched. Parent directories are created. Readers holding the old file open keep reading the old data.
+    A ``database`` that is a symbolic link is written through: the file it points to is replaced and the link is
+    kept (the summary's ``path`` is that file).
 
     Args:
         database: Path of the DuckDB file to (re)create.
@@ -278,6 +281,16 @@ def generate(
         raise ParameterError(f"requests must be an integer >= 0, got {requests!r}")
     started = time.perf_counter()
     target = Path(database)
+    if target.is_symlink():
+        # Write through the link: the link stays, the file it points to gets the new data (os.replace of the link
+        # itself would turn it into a regular file and leave its target stale).
+        try:
+            target = target.resolve()
+        except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
+            raise ParameterError(
+                f"database {database} is a symbolic link that cannot be followed ({error}); point it at a file path "
+                "or remove it."
+            ) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(target)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")

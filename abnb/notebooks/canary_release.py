@@ -48,7 +48,7 @@ params = canary.validate_canary_parameters(
 )
 plan = params.plan
 schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
-with abnb.connect(params.database) as con:
+with params.connect() as con:
     versions = params.versions or schema.release_versions(con)
 
 # %% [markdown]
@@ -91,7 +91,14 @@ verdicts = {
 }
 run = canary.score(verdicts, {"latency": 40, "errors": 30, "quality": 30})
 display(pd.DataFrame(run.group_scores, columns=["group", "group score", "weight"]))
-display(abnb.report.note(f"**Score {run.score:.0f} → {run.classification}** — {run.reason}."))
+display(
+    abnb.report.note(
+        "**Score {score:.0f} → {classification}** — {reason}.",
+        score=run.score,
+        classification=run.classification,
+        reason=run.reason,
+    )
+)
 
 # %% [markdown]
 # ## 3. Replaying the ramp on each release
@@ -104,7 +111,7 @@ display(abnb.report.note(f"**Score {run.score:.0f} → {run.classification}** �
 # first release.
 
 # %%
-with abnb.connect(params.database) as con:
+with params.connect() as con:
     replays = [canary.replay_ramp(con, v, plan=plan, schema=schema) for v in versions]
     clean_version = replays[0].baseline_version
     clean_start = replays[0].start - timedelta(hours=plan.promote_hours)
@@ -125,7 +132,14 @@ display(outcomes[["release", "start", "outcome", "hours", "exposure", "failed_me
 
 # %%
 for replay in [*replays, clean]:
-    display(abnb.report.note(f"**{replay.canary_version} from {replay.start:%Y-%m-%d %H:%M}**: {replay.outcome}"))
+    display(
+        abnb.report.note(
+            "**{version} from {start:%Y-%m-%d %H:%M}**: {outcome}",
+            version=replay.canary_version,
+            start=replay.start,
+            outcome=replay.outcome,
+        )
+    )
     display(replay.to_frame())
 
 # %% [markdown]
@@ -176,14 +190,20 @@ display(
 # fired (if it did).
 
 # %%
-with abnb.connect(params.database) as con:
+with params.connect() as con:
     switches = [bluegreen.compare_switch(con, v, schema=schema) for v in versions]
 for switch in switches:
     display(
         abnb.report.note(
-            f"**{switch.previous_version} → {switch.version} at {switch.switch:%Y-%m-%d %H:%M}**: "
-            f"{'ROLL BACK' if switch.rollback else 'keep'} — {switch.reason} Decision after "
-            f"{switch.detection_hours:.0f} h; switching back takes about {switch.rollback_minutes:g} min."
+            "**{previous} → {version} at {switch:%Y-%m-%d %H:%M}**: {action} — {reason} Decision after "
+            "{hours:.0f} h; switching back takes about {minutes:g} min.",
+            previous=switch.previous_version,
+            version=switch.version,
+            switch=switch.switch,
+            action="ROLL BACK" if switch.rollback else "keep",
+            reason=switch.reason,
+            hours=switch.detection_hours,
+            minutes=switch.rollback_minutes,
         )
     )
     display(switch.to_frame())
@@ -212,7 +232,7 @@ summary = canary.write_canary_summary(
 )
 display(
     abnb.report.note(
-        "Summary: "
-        + "; ".join(f"{r['canary_version']}: ramp {r['outcome']} after {r['hours']:g} h" for r in summary["ramps"])
+        "Summary: {ramps}",
+        ramps="; ".join(f"{r['canary_version']}: ramp {r['outcome']} after {r['hours']:g} h" for r in summary["ramps"]),
     )
 )

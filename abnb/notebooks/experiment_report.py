@@ -75,9 +75,10 @@ result.table("cuped")
 # %%
 (
     abnb.report.note(
-        f"**Post-stratified by {spec.poststratify}**: the lift weighted over the column's levels (their share of all "
+        "**Post-stratified by {column}**: the lift weighted over the column's levels (their share of all "
         "units), with the post-stratification variance (Miratrix, Sekhon & Yu 2013); levels too small in an arm are "
-        "left out and said in the data notes."
+        "left out and said in the data notes.",
+        column=spec.poststratify,
     )
     if spec.poststratify
     else abnb.report.note("No post-stratification (`poststratify` in the spec names a segment column to use).")
@@ -137,7 +138,7 @@ result.table("power")
 abnb.charts.arm_means_chart(result.arms_frame())
 
 # %%
-result.srm.to_frame().style.hide(axis="index")
+abnb.report.styled_table(result.srm.to_frame())
 
 # %% [markdown]
 # ## Segments

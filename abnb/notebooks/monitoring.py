@@ -43,8 +43,12 @@ with abnb.connect(params.database or None) as con:
 summary = abnb.report.write_summary(result, params.summary_path)
 decision = summary["decision"]
 abnb.report.note(
-    f"**{decision['verdict'].upper()}** — {decision['reason']}  \n"
-    f"Data through {result.as_of}; windows of {result.window}; baseline before {result.baseline_end:%Y-%m-%d}."
+    "**{verdict}** — {reason}  \nData through {as_of}; windows of {window}; baseline before {baseline:%Y-%m-%d}.",
+    verdict=decision["verdict"].upper(),
+    reason=decision["reason"],
+    as_of=result.as_of,
+    window=result.window,
+    baseline=result.baseline_end,
 )
 
 # %% [markdown]
@@ -54,7 +58,7 @@ abnb.report.note(
 # `for` and hysteresis; precision: two-sided CUSUM per segment; latency p95: EWMA chart.
 
 # %%
-result.alerts.drop(columns="method").style.hide(axis="index")
+abnb.report.styled_table(result.alerts.drop(columns="method"))
 
 # %% [markdown]
 # ### False alarms on the clean baseline
@@ -63,7 +67,7 @@ result.alerts.drop(columns="method").style.hide(axis="index")
 # exact Poisson interval of alarms per window).
 
 # %%
-result.false_alarms.style.hide(axis="index").format({"per_window": "{:.3g}", "ci_high": "{:.3g}"})
+abnb.report.styled_table(result.false_alarms, {"per_window": "{:.3g}", "ci_high": "{:.3g}"})
 
 # %% [markdown]
 # ## Traffic, errors and latency
@@ -92,7 +96,8 @@ monitor.precision_chart(result)
 # degradation (precision: by more than 0.05).
 
 # %%
-result.release_jumps.drop(columns=["n_before", "n_after"]).style.hide(axis="index").format(
+abnb.report.styled_table(
+    result.release_jumps.drop(columns=["n_before", "n_after"]),
     {
         "before_mean": "{:.4g}",
         "after_mean": "{:.4g}",
@@ -100,7 +105,7 @@ result.release_jumps.drop(columns=["n_before", "n_after"]).style.hide(axis="inde
         "ci_low": "{:.4g}",
         "ci_high": "{:.4g}",
         "pvalue": "{:.3g}",
-    }
+    },
 )
 
 # %% [markdown]
@@ -110,7 +115,8 @@ result.release_jumps.drop(columns=["n_before", "n_after"]).style.hide(axis="inde
 # segments pooled, Benjamini–Hochberg at 5%.
 
 # %%
-result.segments.style.hide(axis="index").format(
+abnb.report.styled_table(
+    result.segments,
     {
         "rate": "{:.3f}",
         "ci_low": "{:.3f}",
@@ -120,7 +126,7 @@ result.segments.style.hide(axis="index").format(
         "statistic": "{:.2f}",
         "pvalue": "{:.3g}",
         "pvalue_adjusted": "{:.3g}",
-    }
+    },
 )
 
 # %% [markdown]
@@ -131,7 +137,8 @@ result.segments.style.hide(axis="index").format(
 # distribution unchanged: only the labelled precision sees it.
 
 # %%
-result.drift.style.hide(axis="index").format(
+abnb.report.styled_table(
+    result.drift,
     {
         "psi": "{:.3f}",
         "ks_d": "{:.3f}",
@@ -139,5 +146,5 @@ result.drift.style.hide(axis="index").format(
         "chi2": "{:.1f}",
         "pvalue": "{:.3g}",
         "pvalue_adjusted": "{:.3g}",
-    }
+    },
 )

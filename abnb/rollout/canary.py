@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from abnb.engine import BaseConnection, Snapshot
 from abnb.errors import DataError, ParameterError
 from abnb.telemetry import ModelTelemetry
 
@@ -819,8 +820,9 @@ class CanaryParameters:
         versions: Releases to replay.
         plan: The ramp plan.
         as_of: Label of the report (ISO date) or None.
-        database: DuckDB file, None for the embedded sample.
+        database: DuckDB file, None for the project's.
         summary_path: Where to write ``summary.json``, None for nowhere.
+        snapshot: The files the render reads; each :meth:`connect` checks they are the ones the first one read.
     """
 
     versions: tuple[str, ...]
@@ -828,6 +830,17 @@ class CanaryParameters:
     as_of: str | None
     database: str | None
     summary_path: str | None
+    snapshot: Snapshot = field(default_factory=lambda: Snapshot(()), compare=False, repr=False)
+
+    def connect(self) -> BaseConnection:
+        """Open the database (read-only, confined); every section's connection must see the same files.
+
+        Raises:
+            ReportError: The database was replaced or written since the render's first connection.
+        """
+        from abnb.engine import connect
+
+        return self.snapshot.connect(lambda: connect(self.database))
 
 
 def validate_canary_parameters(**values: Any) -> CanaryParameters:
@@ -873,13 +886,27 @@ def validate_canary_parameters(**values: Any) -> CanaryParameters:
             datetime.fromisoformat(as_of)
         except ValueError as error:
             raise ParameterError(f"canary parameter as_of must be an ISO date, got {as_of!r}.") from error
+    database = values.get("database", "").strip() or None
     return CanaryParameters(
         versions=versions,
         plan=RampPlan(steps=steps, step_hours=step_hours),
         as_of=as_of,
-        database=values.get("database", "").strip() or None,
+        database=database,
         summary_path=values.get("summary_path", "").strip() or None,
+        snapshot=Snapshot(_database_files(database)),
     )
+
+
+def _database_files(database: str | None) -> list[str]:
+    """The DuckDB file (``database``, else the project's) and its WAL; none when the project has no such file."""
+    from abnb.engine import default_database
+    from abnb.errors import ProjectError
+
+    try:
+        path = str(database or default_database())
+    except ProjectError:
+        return []
+    return [path, f"{path}.wal"]
 
 
 def write_canary_summary(

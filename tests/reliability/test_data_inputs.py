@@ -351,7 +351,7 @@ def test_data25_exposures_with_a_null_timestamp_are_dropped() -> None:
 def test_data26_unknown_arm_in_the_data() -> None:
     raw = _db([*EXPOSURES, (50, "treatment_b", EXPOSED)], EVENTS)
     with pytest.raises(
-        DataError, match=r"table 'exposures' has exposures .* in arm\(s\) treatment_b .*add them to `arms`"
+        DataError, match=r"table 'exposures' has exposures .* in arm\(s\) 'treatment_b' .*add them to `arms`"
     ):
         _spec().analyze(raw)
 
@@ -360,7 +360,7 @@ def test_data27_spec_arm_without_exposures() -> None:
     raw = _db(EXPOSURES, EVENTS)
     spec = _spec(arms=("control", "treatment", "treatment_b"))
     with pytest.raises(
-        DataError, match=r"arm\(s\) treatment_b of experiment 't' have no exposures in table 'exposures'"
+        DataError, match=r"arm\(s\) 'treatment_b' of experiment 't' have no exposures in table 'exposures'"
     ):
         spec.analyze(raw)
     with pytest.raises(DataError, match=r"metric 'revenue': arm\(s\) treatment_b have no exposed unit"):
