@@ -1374,6 +1374,21 @@ def for_dialect(query: exp.Select, dialect: str) -> exp.Select:
     return transformed
 
 
+def _value_origin(metric: Metric, source: ExposureSource) -> tuple[str, list[str]]:
+    """Where a metric's per-unit values come from, for an error message, and its columns.
+
+    A unit-level table's columns (named with the table), or the metric's SQL (and its denominator's and
+    covariates'); the columns are empty for SQL metrics.
+    """
+    if source.level == "unit":
+        columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
+        columns += list(metric.covariate_columns)
+        return f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}", columns
+    where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
+    where += " or its covariates' SQL" if metric.covariates else ""
+    return where, []
+
+
 def _finite(
     row: Mapping[str, Any], index: int, metric: Metric, shifts: tuple[float, float], source: ExposureSource, arm: str
 ) -> None:
@@ -1388,17 +1403,13 @@ def _finite(
     values += [v for k, v in row.items() if k.startswith((f"j{index}_", "cap_"))]
     if all(v is None or math.isfinite(float(v)) for v in values):
         return
+    where, columns = _value_origin(metric, source)
     if source.level == "unit":
-        columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
-        columns += list(metric.covariate_columns)
-        where = f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}"
         fix = (
             f"filter them where the values come from (a view over {source.table!r} with "
             f"`WHERE isfinite({columns[0]})`, or the SQL that fills the table) or clean the table"
         )
     else:
-        where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
-        where += " or its covariates' SQL" if metric.covariates else ""
         fix = "filter them in the metric's SQL (e.g. `... WHERE isfinite(value)`) or clean the telemetry"
     raise DataError(
         f"metric {metric.name!r} has NaN or infinite values (or values whose squares overflow) in arm {arm!r}, "
@@ -1432,15 +1443,8 @@ def _check_magnitudes(
                     largest = max(largest, float(value))
         if largest <= EXACT_LIMIT:
             continue
-        if source.level == "unit":
-            columns = [c for c in (metric.column, metric.covariate_column, metric.denominator_column) if c]
-            columns += list(metric.covariate_columns)
-            where = f"column(s) {', '.join(repr(c) for c in columns)} of table {source.table!r}"
-            fix = f"in a view over {source.table!r}"
-        else:
-            where = "its SQL" + (" or its denominator's SQL" if metric.denominator is not None else "")
-            where += " or its covariates' SQL" if metric.covariates else ""
-            fix = "in the metric's SQL"
+        where, _ = _value_origin(metric, source)
+        fix = f"in a view over {source.table!r}" if source.level == "unit" else "in the metric's SQL"
         raise DataError(
             f"metric {metric.name!r} has per-unit values up to {largest:.6g} in magnitude (from {where}), beyond "
             f"2^53 = 9,007,199,254,740,992: abnb sums in double precision, where such values lose their last "

@@ -36,13 +36,12 @@ from abnb.errors import (
     ReportError,
     ReportLockedError,
 )
-from abnb.project import packaged_notebook
-from abnb.report import RenderedReport, render, write_index
+from abnb.report import render, write_index
+from tests.reliability.fake_publication import STEM, fake_papermill, fake_publish, published_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 ROOT = Path(__file__).resolve().parents[2]
 ABNB = Path(sys.executable).with_name("abnb")
-STEM = "2026-10-14"
 EXPERIMENT = "checkout_redesign"
 
 
@@ -152,57 +151,6 @@ def tiny_db(tmp_path: Path) -> Path:
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE t AS SELECT range AS x FROM range(10)")
     return path
-
-
-# --- a fake papermill: the publication path without a kernel --------------------------------------------------
-
-
-def fake_papermill(monkeypatch: pytest.MonkeyPatch, run: str) -> None:
-    """Replace papermill and the HTML export by fakes that write what a real run writes, tagged with ``run``."""
-    import papermill
-
-    def execute_notebook(_input: str, output: str, *, parameters: dict[str, str], **_: Any) -> None:
-        notebook = {"cells": [], "metadata": {"run": run}, "nbformat": 4, "nbformat_minor": 5}
-        Path(output).write_text(json.dumps(notebook))
-        summary = {"experiment": "fake", "as_of": STEM, "decision": {"verdict": "ship", "stop": True}, "run": run}
-        Path(parameters["summary_path"]).write_text(json.dumps(summary))
-
-    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
-    monkeypatch.setattr(report, "_export_html", lambda _path: f"<html><body>{run}</body></html>\n")
-
-
-def fake_publish(root: Path) -> RenderedReport:
-    published = report._publish(
-        packaged_notebook("experiment_report"),
-        root / "fake",
-        STEM,
-        {"summary_path": "{staging}/summary.json"},
-        kernel_name="python3",
-        timeout=10,
-    )
-    write_index(root)
-    return published
-
-
-def published_runs(root: Path) -> dict[str, str]:
-    """Which run each published file of the fake report comes from."""
-    folder = root / "fake"
-    return {
-        "ipynb": json.loads((folder / f"{STEM}.ipynb").read_text())["metadata"]["run"],
-        "html": (folder / f"{STEM}.html").read_text().split("<body>")[1].split("<")[0],
-        "stem.summary": json.loads((folder / f"{STEM}.summary.json").read_text())["run"],
-        "summary": json.loads((folder / "summary.json").read_text())["run"],
-    }
-
-
-@pytest.fixture
-def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A report folder with one published run ``"old"`` (fake papermill), and the fake set to run ``"new"``."""
-    root = tmp_path / "reports"
-    fake_papermill(monkeypatch, "old")
-    fake_publish(root)
-    fake_papermill(monkeypatch, "new")
-    return root
 
 
 # --- real renders: killed, concurrent, and the next run -------------------------------------------------------

@@ -31,60 +31,13 @@ from abnb.experiment import RESERVED_NAMES, Experiment
 from abnb.flags import Flags
 from abnb.project import packaged_notebook
 from abnb.report import write_index
+from tests.reliability.fake_publication import STEM, fake_papermill, fake_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 
 ROOT = Path(__file__).resolve().parents[2]
-STEM = "2026-10-14"
 VICTIM = "IMPORTANT DATA - do not lose\n"
 HEALTHY = "checkout_redesign"
-
-
-# --- a fake papermill: the publication path without a kernel ----------------------------------------------------
-
-
-def fake_papermill(monkeypatch: pytest.MonkeyPatch, run: str, *, fail: bool = False, notebook: bool = True) -> None:
-    """Papermill and the HTML export replaced by fakes that write what a real run writes, tagged with ``run``.
-
-    ``fail``: the execution raises after writing the notebook (a failing cell); ``notebook=False``: it writes an
-    empty notebook file first (what a full disk leaves).
-    """
-    import papermill
-
-    def execute_notebook(_input: str, output: str, *, parameters: dict[str, str], **_: Any) -> None:
-        body = {"cells": [], "metadata": {"run": run}, "nbformat": 4, "nbformat_minor": 5}
-        Path(output).write_text(json.dumps(body) if notebook else "")
-        if fail:
-            raise RuntimeError(f"cell failed in run {run}")
-        stem = Path(output).stem
-        summary = {"experiment": "fake", "as_of": stem, "decision": {"verdict": "ship", "stop": True}, "run": run}
-        Path(parameters["summary_path"]).write_text(json.dumps(summary))
-
-    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
-    monkeypatch.setattr(report, "_export_html", lambda _path: f"<html><body>{run}</body></html>\n")
-
-
-def fake_publish(root: Path, stem: str = STEM) -> report.RenderedReport:
-    published = report._publish(
-        packaged_notebook("experiment_report"),
-        root / "fake",
-        stem,
-        {"summary_path": "{staging}/summary.json"},
-        kernel_name="python3",
-        timeout=10,
-    )
-    write_index(root)
-    return published
-
-
-@pytest.fixture
-def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A reports folder with one published fake run ``"old"``; the fake is then set to run ``"new"``."""
-    root = tmp_path / "reports"
-    fake_papermill(monkeypatch, "old")
-    fake_publish(root)
-    fake_papermill(monkeypatch, "new")
-    return root
 
 
 def victim(tmp_path: Path) -> Path:

@@ -58,23 +58,30 @@ def _reference() -> float:
     return float(sps.ttest_ind(values[1::2], values[0::2], equal_var=False).pvalue)
 
 
-def test_w1_timestamptz_results_do_not_depend_on_the_process_time_zone(tmp_path: Path) -> None:
-    """Before: 200/200 units under TZ=UTC, 50/50 under Los Angeles, an error under Tokyo (the session took the
-    host's zone). Now the session's zone is the project's (UTC here), whatever TZ the process has."""
-    database = tmp_path / "tz.duckdb"
-    _tz_database(database)
+def _assert_same_under_zones(folder: Path, zones: tuple[str, ...], script: str, database: str) -> None:
+    """``script DATABASE 2026-10-14 STORE`` prints the same counts and p under every ``TZ``: 200/200 units and
+    Welch's p of scipy (each zone gets a store of its own)."""
     seen = set()
-    for zone in ("UTC", "America/Los_Angeles", "Asia/Tokyo", "Pacific/Kiritimati"):
-        env = {**os.environ, "TZ": zone}
+    for zone in zones:
         out = subprocess.run(
-            [sys.executable, "-c", ANALYZE, str(database), "2026-10-14"],
-            capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+            [sys.executable, "-c", script, database, "2026-10-14", str(folder / f"{zone.replace('/', '_')}.store")],
+            capture_output=True, text=True, env={**os.environ, "TZ": zone}, cwd=folder, check=True,
         )  # fmt: skip
         seen.add(out.stdout.strip())
     assert len(seen) == 1
     n_control, n_treatment, pvalue = json.loads(seen.pop())
     assert (n_control, n_treatment) == (200, 200)
     assert pvalue == pytest.approx(_reference(), rel=1e-9)
+
+
+def test_w1_timestamptz_results_do_not_depend_on_the_process_time_zone(tmp_path: Path) -> None:
+    """Before: 200/200 units under TZ=UTC, 50/50 under Los Angeles, an error under Tokyo (the session took the
+    host's zone). Now the session's zone is the project's (UTC here), whatever TZ the process has."""
+    database = tmp_path / "tz.duckdb"
+    _tz_database(database)
+    _assert_same_under_zones(
+        tmp_path, ("UTC", "America/Los_Angeles", "Asia/Tokyo", "Pacific/Kiritimati"), ANALYZE, str(database)
+    )
 
 
 INCREMENTAL = """
@@ -94,17 +101,7 @@ def test_w1_the_incremental_store_does_not_depend_on_the_process_time_zone(tmp_p
     cutoff fell 9 hours earlier. Now it has the project's zone; one store per TZ, same numbers as the full scan."""
     database = tmp_path / "tz.duckdb"
     _tz_database(database)
-    seen = set()
-    for zone in ("UTC", "America/Los_Angeles", "Asia/Tokyo"):
-        out = subprocess.run(
-            [sys.executable, "-c", INCREMENTAL, str(database), "2026-10-14", str(tmp_path / f"{zone[:4]}.store")],
-            capture_output=True, text=True, env={**os.environ, "TZ": zone}, cwd=tmp_path, check=True,
-        )  # fmt: skip
-        seen.add(out.stdout.strip())
-    assert len(seen) == 1
-    n_control, n_treatment, pvalue = json.loads(seen.pop())
-    assert (n_control, n_treatment) == (200, 200)
-    assert pvalue == pytest.approx(_reference(), rel=1e-9)
+    _assert_same_under_zones(tmp_path, ("UTC", "America/Los_Angeles", "Asia/Tokyo"), INCREMENTAL, str(database))
 
 
 def test_w1_a_start_with_an_offset_is_the_same_instant_in_any_project_zone(tmp_path: Path) -> None:
