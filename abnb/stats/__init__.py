@@ -17,8 +17,10 @@ methods), results are frozen dataclasses whose ``method`` names the formula.
 | sequential | ``confidence_sequence``, ``group_sequential_bounds``, ``group_sequential_test``, ``msprt`` |
 | allocation | ``srm`` |
 | calibration by simulation | ``calibrate``, ``aa_test``, ``peeking`` |
+| the significance level | ``check_alpha`` (the one accepted range, ``ALPHA_MIN`` < alpha <= ``ALPHA_MAX``) |
 """
 
+from abnb.stats._alpha import ALPHA_MAX, ALPHA_MIN, check_alpha
 from abnb.stats._effect import ConfidenceInterval, Effect
 from abnb.stats.bayesian import BayesResult, chance_to_beat
 from abnb.stats.cuped import CupedEffect, cuped
@@ -61,6 +63,8 @@ from abnb.stats.srm import SrmResult, srm
 from abnb.stats.stratify import poststratify
 
 __all__ = [
+    "ALPHA_MAX",
+    "ALPHA_MIN",
     "BayesResult",
     "BootstrapResult",
     "CalibrationResult",
@@ -90,6 +94,7 @@ __all__ = [
     "bootstrap",
     "calibrate",
     "chance_to_beat",
+    "check_alpha",
     "confidence_sequence",
     "cuped",
     "duration",

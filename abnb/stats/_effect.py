@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import ParameterError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ConfidenceInterval", "Effect", "IntervalOnDemand", "check_level"]
 
@@ -29,7 +25,7 @@ def check_level(confidence_level: float) -> float:
     return level
 
 
-def _fmt(value: float | None, *, percent: bool = False) -> str:
+def fmt(value: float | None, *, percent: bool = False) -> str:
     """Format a number with 4 significant digits (as a percentage when ``percent``); ``None`` as a dash."""
     if value is None:
         return "—"
@@ -155,16 +151,16 @@ class Effect(IntervalOnDemand, FlatResult):
     def _repr_html_(self) -> str:
         pct = self.relative
         level = 1.0 - self.alpha
-        ci = f"[{_fmt(self.ci_low, percent=pct)}, {_fmt(self.ci_high, percent=pct)}]"
+        ci = f"[{fmt(self.ci_low, percent=pct)}, {fmt(self.ci_high, percent=pct)}]"
         rows = [
-            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
-            (f"{_fmt(level, percent=True)} CI", ci),
-            ("p-value", _fmt(self.pvalue)),
-            ("standard error", _fmt(self.se, percent=pct)),
-            ("statistic", _fmt(self.statistic)),
-            ("df", _fmt(self.df)),
-            ("control mean", _fmt(self.control_mean)),
-            ("treatment mean", _fmt(self.treatment_mean)),
+            ("lift" if pct else "difference", fmt(self.estimate, percent=pct)),
+            (f"{fmt(level, percent=True)} CI", ci),
+            ("p-value", fmt(self.pvalue)),
+            ("standard error", fmt(self.se, percent=pct)),
+            ("statistic", fmt(self.statistic)),
+            ("df", fmt(self.df)),
+            ("control mean", fmt(self.control_mean)),
+            ("treatment mean", fmt(self.treatment_mean)),
             ("method", self.method),
         ]
         if self.ci_note:
@@ -173,6 +169,6 @@ class Effect(IntervalOnDemand, FlatResult):
 
     def __repr__(self) -> str:
         return (
-            f"Effect(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
-            f"pvalue={_fmt(self.pvalue)}, method={self.method!r})"
+            f"Effect(estimate={fmt(self.estimate)}, ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], "
+            f"pvalue={fmt(self.pvalue)}, method={self.method!r})"
         )

@@ -25,6 +25,9 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
+from abnb.stats._common import check_arms, critical_value
+from abnb.stats._effect import fmt
+from abnb.stats._validate import check_choice
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -33,16 +36,13 @@ if TYPE_CHECKING:
 __all__ = ["BayesMethod", "BayesResult", "chance_to_beat"]
 
 BayesMethod = Literal["beta", "normal", "lift"]
-_METHODS = ("beta", "normal", "lift")
+_METHODS: tuple[BayesMethod, ...] = ("beta", "normal", "lift")
 
 # Tail mass left out of each quadrature range; far below the 1e-9 accuracy the results aim for.
 _TAIL = 1e-15
 
-
-def _fmt(value: float, *, percent: bool = False) -> str:
-    if percent and math.isfinite(value):
-        return f"{100.0 * value:.4g}%"
-    return f"{value:.4g}"
+#: A posterior summary of the effect: chance, loss of shipping, loss of keeping, interval ends, mean and sd.
+_Summary = tuple[float, float, float, float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -82,40 +82,29 @@ class BayesResult(FlatResult):
 
     def _repr_html_(self) -> str:
         pct = self.relative
-        ci = f"[{_fmt(self.ci_low, percent=pct)}, {_fmt(self.ci_high, percent=pct)}]"
+        ci = f"[{fmt(self.ci_low, percent=pct)}, {fmt(self.ci_high, percent=pct)}]"
         rows = [
-            ("chance to beat control", _fmt(self.chance, percent=True)),
-            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
-            (f"{_fmt(self.credible_level, percent=True)} credible interval", ci),
-            ("expected loss (ship treatment)", _fmt(self.expected_loss, percent=pct)),
-            ("expected loss (keep control)", _fmt(self.expected_loss_control, percent=pct)),
-            ("posterior sd", _fmt(self.sd, percent=pct)),
-            ("control mean", _fmt(self.control_mean)),
-            ("treatment mean", _fmt(self.treatment_mean)),
+            ("chance to beat control", fmt(self.chance, percent=True)),
+            ("lift" if pct else "difference", fmt(self.estimate, percent=pct)),
+            (f"{fmt(self.credible_level, percent=True)} credible interval", ci),
+            ("expected loss (ship treatment)", fmt(self.expected_loss, percent=pct)),
+            ("expected loss (keep control)", fmt(self.expected_loss_control, percent=pct)),
+            ("posterior sd", fmt(self.sd, percent=pct)),
+            ("control mean", fmt(self.control_mean)),
+            ("treatment mean", fmt(self.treatment_mean)),
             ("method", self.method),
         ]
         return html_table(rows, "abnb-bayes")
 
     def __repr__(self) -> str:
         return (
-            f"BayesResult(chance={_fmt(self.chance)}, expected_loss={_fmt(self.expected_loss)}, "
-            f"ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], method={self.method!r})"
+            f"BayesResult(chance={fmt(self.chance)}, expected_loss={fmt(self.expected_loss)}, "
+            f"ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], method={self.method!r})"
         )
 
 
 # ------------------------------------------------------------------------------------------------------
 # validation
-
-
-def _check_arm(name: str, arm: object, minimum: int) -> Moments:
-    if not isinstance(arm, Moments):
-        raise ParameterError(
-            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
-            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
-        )
-    if arm.n < minimum:
-        raise ParameterError(f"{name} has n={arm.n} unit(s); this method needs at least {minimum} per arm.")
-    return arm
 
 
 def _check_level(credible_level: object) -> float:
@@ -168,7 +157,7 @@ def _unit_gauss_hermite(points: int = 160) -> tuple[NDArray[np.float64], NDArray
 
 def _beta_posterior_huge_control(
     control: tuple[float, float], treatment: tuple[float, float], level: float
-) -> tuple[float, float, float, float, float, float, float]:
+) -> _Summary:
     """:func:`_beta_posterior` when the control posterior is the narrower one and has huge shapes (≥ 1e7).
 
     Every quantity is an expectation over ``p_c ~ Beta(α_c, β_c)``; with ``Z ~ N(0, 1)``, ``p_c = F_c⁻¹(Φ(Z))``
@@ -231,9 +220,7 @@ def _gauss_legendre_nodes(low: float, middle: float, high: float) -> tuple[NDArr
     return np.concatenate(nodes), np.concatenate(weights)
 
 
-def _beta_posterior(
-    control: Moments, treatment: Moments, prior: tuple[float, float], level: float
-) -> tuple[float, float, float, float, float, float, float]:
+def _beta_posterior(control: Moments, treatment: Moments, prior: tuple[float, float], level: float) -> _Summary:
     """Chance, losses, interval, mean and sd of ``p_t − p_c`` under independent Beta posteriors.
 
     The integrals run over the control posterior's density against the treatment's (smooth) distribution
@@ -321,8 +308,8 @@ def _beta_posterior(
 # normal posteriors
 
 
-def _normal_summary(mean: float, sd: float, level: float) -> tuple[float, float, float, float, float]:
-    """Chance, losses and interval of a N(mean, sd²) effect, in closed form."""
+def _normal_summary(mean: float, sd: float, level: float) -> _Summary:
+    """Chance, losses, interval, mean and sd of a N(mean, sd²) effect, in closed form."""
     from scipy import special
 
     z = mean / sd
@@ -331,8 +318,8 @@ def _normal_summary(mean: float, sd: float, level: float) -> tuple[float, float,
     # E[max(−X, 0)] = sd·φ(z) − mean·Φ(−z);  E[max(X, 0)] = sd·φ(z) + mean·Φ(z).
     loss_treatment = sd * density - mean * float(special.ndtr(-z))
     loss_control = sd * density + mean * chance
-    half = float(special.ndtri(0.5 * (1.0 + level))) * sd
-    return chance, max(loss_treatment, 0.0), max(loss_control, 0.0), mean - half, mean + half
+    half = critical_value(level) * sd
+    return chance, max(loss_treatment, 0.0), max(loss_control, 0.0), mean - half, mean + half, mean, sd
 
 
 def _combine(estimate: float, variance: float, prior: tuple[float, float] | None) -> tuple[float, float]:
@@ -396,51 +383,56 @@ def chance_to_beat(
         C. Stucchio (2015), "Bayesian A/B Testing at VWO"; GrowthBook, "Bayesian statistics"
         (docs.growthbook.io/statistics/bayesian).
     """
-    if method not in _METHODS:
-        raise ParameterError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}.")
+    method = check_choice("method", method, _METHODS)
     level = _check_level(credible_level)
-    minimum = 1 if method == "beta" else 2
-    control = _check_arm("control", control, minimum)
-    treatment = _check_arm("treatment", treatment, minimum)
-    if control.proportion != treatment.proportion:
-        raise ParameterError(
-            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
-            "build both with Moments.from_counts or both with Moments.from_values."
-        )
-    m_c, m_t = control.mean, treatment.mean
-
+    control, treatment = check_arms(control, treatment, minimum=1 if method == "beta" else 2, purpose="this method")
     if method == "beta":
-        if not control.proportion:
-            raise ParameterError(
-                "method='beta' needs proportions (Moments.from_counts(successes, n)); "
-                "use method='normal' or method='lift' for means."
-            )
-        a0, b0 = (1.0, 1.0) if prior is None else _check_pair(prior, ("alpha0", "beta0"))
-        if a0 <= 0 or b0 <= 0:
-            raise ParameterError(f"the Beta prior parameters must be > 0, got ({a0!r}, {b0!r}).")
-        chance, loss_t, loss_c, low, high, mean, sd = _beta_posterior(control, treatment, (a0, b0), level)
-        return BayesResult(
-            chance=chance,
-            expected_loss=loss_t,
-            expected_loss_control=loss_c,
-            ci_low=low,
-            ci_high=high,
-            estimate=mean,
-            sd=sd,
-            credible_level=level,
-            method=f"Beta-Binomial posteriors, Beta({a0:g}, {b0:g}) prior, exact quadrature",
-            relative=False,
-            control_mean=m_c,
-            treatment_mean=m_t,
-        )
+        summary, description = _beta_summary(control, treatment, prior, level)
+    else:
+        summary, description = _normal_posterior(control, treatment, method == "lift", prior, level)
+    chance, loss_t, loss_c, low, high, mean, sd = summary
+    return BayesResult(
+        chance=chance,
+        expected_loss=loss_t,
+        expected_loss_control=loss_c,
+        ci_low=low,
+        ci_high=high,
+        estimate=mean,
+        sd=sd,
+        credible_level=level,
+        method=description,
+        relative=method == "lift",
+        control_mean=control.mean,
+        treatment_mean=treatment.mean,
+    )
 
+
+def _beta_summary(control: Moments, treatment: Moments, prior: object, level: float) -> tuple[_Summary, str]:
+    """The summary of ``p_t − p_c`` under Beta posteriors (prior ``(α0, β0)``, default uniform) and its description."""
+    if not control.proportion:
+        raise ParameterError(
+            "method='beta' needs proportions (Moments.from_counts(successes, n)); "
+            "use method='normal' or method='lift' for means."
+        )
+    a0, b0 = (1.0, 1.0) if prior is None else _check_pair(prior, ("alpha0", "beta0"))
+    if a0 <= 0 or b0 <= 0:
+        raise ParameterError(f"the Beta prior parameters must be > 0, got ({a0!r}, {b0!r}).")
+    summary = _beta_posterior(control, treatment, (a0, b0), level)
+    return summary, f"Beta-Binomial posteriors, Beta({a0:g}, {b0:g}) prior, exact quadrature"
+
+
+def _normal_posterior(
+    control: Moments, treatment: Moments, relative: bool, prior: object, level: float
+) -> tuple[_Summary, str]:
+    """The summary of the normal posterior of the difference (or the lift), with an optional normal prior."""
     normal_prior: tuple[float, float] | None = None
     if prior is not None:
         normal_prior = _check_pair(prior, ("mean", "variance"))
         if normal_prior[1] <= 0:
             raise ParameterError(f"the normal prior variance must be > 0, got {normal_prior[1]!r}.")
+    m_c, m_t = control.mean, treatment.mean
     v_c, v_t, n_c, n_t = control.variance, treatment.variance, control.n, treatment.n
-    if method == "normal":
+    if not relative:
         estimate, variance = m_t - m_c, v_t / n_t + v_c / n_c
         description = "normal approximation of the absolute difference (unpooled variance)"
     else:
@@ -462,19 +454,4 @@ def chance_to_beat(
         description += ", flat prior"
     else:
         description += f", N({normal_prior[0]:g}, {normal_prior[1]:g}) prior"
-    sd = math.sqrt(variance)
-    chance, loss_t, loss_c, low, high = _normal_summary(mean, sd, level)
-    return BayesResult(
-        chance=chance,
-        expected_loss=loss_t,
-        expected_loss_control=loss_c,
-        ci_low=low,
-        ci_high=high,
-        estimate=mean,
-        sd=sd,
-        credible_level=level,
-        method=description,
-        relative=method == "lift",
-        control_mean=m_c,
-        treatment_mean=m_t,
-    )
+    return _normal_summary(mean, math.sqrt(variance), level), description

@@ -22,20 +22,14 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from abnb.errors import DataError, ParameterError
-from abnb.stats._effect import Effect, _fmt
-from abnb.stats.frequentist import (
-    RelativeCI,
-    _check_alpha,
-    _check_arms,
-    _check_relative_ci,
-    _effect,
-    _Interval,
-    _symmetric,
-    relative_lift,
-    welch_df,
-)
+from abnb.stats._alpha import check_alpha
+from abnb.stats._common import check_arms, symmetric_effect
+from abnb.stats._effect import Effect, fmt
+from abnb.stats._validate import check_choice
+from abnb.stats.frequentist import RELATIVE_CIS, RelativeCI, difference_effect, welch_df
 from abnb.stats.moments import Moments
 
 __all__ = ["CupedEffect", "cuped"]
@@ -66,17 +60,17 @@ class CupedEffect(Effect):
         extra = "".join(
             f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
             for name, value in (
-                ("CUPED θ", _fmt(self.theta)),
-                ("variance reduction", _fmt(self.variance_reduction, percent=True)),
+                ("CUPED θ", fmt(self.theta)),
+                ("variance reduction", fmt(self.variance_reduction, percent=True)),
             )
         )
         return Effect._repr_html_(self).replace("</table>", extra + "</table>")
 
     def __repr__(self) -> str:
         return (
-            f"CupedEffect(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
-            f"pvalue={_fmt(self.pvalue)}, theta={_fmt(self.theta)}, "
-            f"variance_reduction={_fmt(self.variance_reduction)}, method={self.method!r})"
+            f"CupedEffect(estimate={fmt(self.estimate)}, ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], "
+            f"pvalue={fmt(self.pvalue)}, theta={fmt(self.theta)}, "
+            f"variance_reduction={fmt(self.variance_reduction)}, method={self.method!r})"
         )
 
 
@@ -158,100 +152,99 @@ def cuped(
         Utilizing Pre-Experiment Data", WSDM; GrowthBook ``gbstats`` (regression adjustment, CUPED); Fieller
         (1954), JRSS B 16.
     """
-    alpha = _check_alpha(alpha)
-    relative_ci = _check_relative_ci(relative_ci)
-    control, treatment = _check_arms(control, treatment)
+    alpha = check_alpha(alpha)
+    relative_ci = check_choice("relative_ci", relative_ci, RELATIVE_CIS)
+    control, treatment = check_arms(control, treatment)
     treatment = treatment.shifted(control.shift, control.x_shift)  # the pooled sums need one shift
-    xc, xxc, xyc = _covariate_sums("control", control)
-    xt, xxt, xyt = _covariate_sums("treatment", treatment)
-    n_c, n_t = control.n, treatment.n
-    big_n = n_c + n_t
-    x_all, y_all = xc + xt, control.sum + treatment.sum
-    sxx = (xxc + xxt) - x_all * x_all / big_n
-    sxy = (xyc + xyt) - x_all * y_all / big_n
-    method = "CUPED (pooled θ), Welch t-test (Welch–Satterthwaite df)"
-    if sxx <= 0.0:
-        theta = 0.0
-        method += ", covariate constant so θ = 0 (no adjustment)"
-    else:
-        theta = sxy / sxx
-    x_pooled = control.x_shift + x_all / big_n
-
-    def adjusted(arm: Moments) -> tuple[float, float]:
-        mean = arm.mean - theta * (arm.x_mean - x_pooled)
-        var = max(arm.variance + theta * theta * arm.x_variance - 2.0 * theta * arm.covariance, 0.0)
-        return mean, var
-
-    a_c, v_c = adjusted(control)
-    a_t, v_t = adjusted(treatment)
-    var_c, var_t = v_c / n_c, v_t / n_t
+    theta, x_pooled, method = _pooled_theta(control, treatment)
+    (a_c, v_c), (a_t, v_t) = _adjusted(control, theta, x_pooled), _adjusted(treatment, theta, x_pooled)
+    var_c, var_t = v_c / control.n, v_t / treatment.n
     if var_c + var_t == 0.0:
         raise DataError(
             "the CUPED-adjusted metric has zero variance in both arms (y is an exact linear function of the "
             "covariate), so the difference cannot be tested; check the metric and covariate definitions."
         )
-    df = welch_df(var_c, n_c, var_t, n_t)
+    df = welch_df(var_c, control.n, var_t, treatment.n)
     m_c, m_t = control.mean, treatment.mean
     # a_t − a_c from differences around the common shifts (large means cancel exactly; see Moments.difference_from)
     adjusted_difference = treatment.difference_from(control) - theta * treatment.x_difference_from(control)
-    raw = control.variance / n_c + treatment.variance / n_t  # Var of the unadjusted difference
-    interval: _Interval
-    note = ""
-    if not relative:
-        estimate = adjusted_difference
-        variance = var_c + var_t
-        method += ", absolute difference"
-    else:
-        if m_c == 0.0:
-            raise DataError(
-                "the relative lift is undefined because the unadjusted control mean is 0; "
-                "use relative=False for the absolute difference."
-            )
-        ratio = m_t / m_c
-        if relative_ci == "delta":
-            estimate = adjusted_difference / abs(m_c)
-            control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
-            control_part += theta * theta * control.x_variance
-            variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
-            method += ", relative lift over |unadjusted control mean|, delta-method CI"
-            if variance == 0.0:
-                raise DataError("the delta-method standard error of the CUPED lift is 0; use relative=False.")
-        else:
-            lift = relative_lift(
-                a_c,
-                var_c,
-                a_t,
-                var_t,
-                df,
-                relative_ci,
-                alpha=alpha,
-                statistic_diff=adjusted_difference / math.sqrt(var_c + var_t),
-                difference=adjusted_difference,
-                what="adjusted mean",
-            )
-            estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
-            variance = se * se
-            method += ", relative lift as the ratio of the adjusted means, (a_t − a_c)/|a_c| (arms independent), "
-            method += lift.method
-    if not relative or relative_ci == "delta":
-        se = math.sqrt(variance)
-        statistic = estimate / se
-        interval = _symmetric(estimate, se, df)
-    return _effect(
+    raw = control.variance / control.n + treatment.variance / treatment.n  # Var of the unadjusted difference
+    adjustment: dict[str, Any] = {  # the CupedEffect's own fields
+        "theta": theta,
+        "variance_reduction": 1.0 - (var_c + var_t) / raw if raw > 0.0 else 0.0,
+        "control_unadjusted_mean": m_c,
+        "treatment_unadjusted_mean": m_t,
+    }
+    if relative and m_c == 0.0:
+        raise DataError(
+            "the relative lift is undefined because the unadjusted control mean is 0; "
+            "use relative=False for the absolute difference."
+        )
+    if relative and relative_ci == "delta":
+        estimate, se = _delta_lift(control, treatment, theta, adjusted_difference, var_t)
+        return symmetric_effect(
+            CupedEffect,
+            estimate=estimate,
+            se=se,
+            df=df,
+            alpha=alpha,
+            method=method + ", relative lift over |unadjusted control mean|, delta-method CI",
+            relative=relative,
+            control_mean=a_c,
+            treatment_mean=a_t,
+            **adjustment,
+        )
+    return difference_effect(
         CupedEffect,
-        estimate=estimate,
-        se=se,
-        statistic=statistic,
+        means=(a_c, a_t),
+        variances=(var_c, var_t),
+        difference=adjusted_difference,
+        statistic=adjusted_difference / math.sqrt(var_c + var_t),
         df=df,
         alpha=alpha,
-        interval=interval,
-        method=method,
         relative=relative,
-        control_mean=a_c,
-        treatment_mean=a_t,
-        theta=theta,
-        variance_reduction=1.0 - (var_c + var_t) / raw if raw > 0.0 else 0.0,
-        control_unadjusted_mean=m_c,
-        treatment_unadjusted_mean=m_t,
-        ci_note=note,
+        relative_ci=relative_ci,
+        method=method,
+        lift_label="as the ratio of the adjusted means, (a_t − a_c)/|a_c| (arms independent)",
+        what="adjusted mean",
+        **adjustment,
     )
+
+
+def _pooled_theta(control: Moments, treatment: Moments) -> tuple[float, float, str]:
+    """The pooled CUPED coefficient θ, the pooled covariate mean and the method's name (θ = 0 for a constant x).
+
+    ``treatment`` must have the sums around ``control``'s shifts.
+    """
+    xc, xxc, xyc = _covariate_sums("control", control)
+    xt, xxt, xyt = _covariate_sums("treatment", treatment)
+    big_n = control.n + treatment.n
+    x_all, y_all = xc + xt, control.sum + treatment.sum
+    sxx = (xxc + xxt) - x_all * x_all / big_n
+    sxy = (xyc + xyt) - x_all * y_all / big_n
+    method = "CUPED (pooled θ), Welch t-test (Welch–Satterthwaite df)"
+    if sxx <= 0.0:
+        return 0.0, control.x_shift + x_all / big_n, method + ", covariate constant so θ = 0 (no adjustment)"
+    return sxy / sxx, control.x_shift + x_all / big_n, method
+
+
+def _adjusted(arm: Moments, theta: float, x_pooled: float) -> tuple[float, float]:
+    """The adjusted mean ``ȳ − θ(x̄ − x̄_pooled)`` of an arm and the variance ``V_y + θ²V_x − 2θC`` of its units."""
+    mean = arm.mean - theta * (arm.x_mean - x_pooled)
+    var = max(arm.variance + theta * theta * arm.x_variance - 2.0 * theta * arm.covariance, 0.0)
+    return mean, var
+
+
+def _delta_lift(
+    control: Moments, treatment: Moments, theta: float, adjusted_difference: float, var_t: float
+) -> tuple[float, float]:
+    """GrowthBook's CUPED lift ``(a_t − a_c)/|ȳ_c|`` and its delta-method SE (pre-period means taken as equal)."""
+    m_c = control.mean
+    ratio = treatment.mean / m_c
+    estimate = adjusted_difference / abs(m_c)
+    control_part = ratio * ratio * control.variance - 2.0 * theta * ratio * control.covariance
+    control_part += theta * theta * control.x_variance
+    variance = var_t / m_c**2 + max(control_part, 0.0) / (control.n * m_c**2)
+    if variance == 0.0:
+        raise DataError("the delta-method standard error of the CUPED lift is 0; use relative=False.")
+    return estimate, math.sqrt(variance)

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
-from abnb.stats._effect import ConfidenceInterval, Effect, _fmt, check_level
-from abnb.stats.frequentist import _check_alpha, _effect, _symmetric
-from abnb.stats.moments import Moments, _as_count
-
-if TYPE_CHECKING:
-    pass
+from abnb.stats._alpha import check_alpha
+from abnb.stats._common import symmetric_effect
+from abnb.stats._effect import ConfidenceInterval, Effect, check_level, fmt
+from abnb.stats._validate import as_count, check_choice
+from abnb.stats.moments import Moments
 
 __all__ = ["Alternative", "ExactTestResult", "barnard", "fisher", "paired"]
 
 Alternative = Literal["two-sided", "less", "greater"]
-_ALTERNATIVES = ("two-sided", "less", "greater")
+_ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "less", "greater")
 
 _Table = tuple[tuple[int, int], tuple[int, int]]
 
@@ -86,21 +85,21 @@ class ExactTestResult(FlatResult):
 
     def _repr_html_(self) -> str:
         rows = [
-            ("p-value", _fmt(self.pvalue)),
-            ("odds ratio", _fmt(self.odds_ratio)),
-            (f"{_fmt(1.0 - self.alpha, percent=True)} CI", f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"),
-            ("statistic", _fmt(self.statistic)),
+            ("p-value", fmt(self.pvalue)),
+            ("odds ratio", fmt(self.odds_ratio)),
+            (f"{fmt(1.0 - self.alpha, percent=True)} CI", f"[{fmt(self.ci_low)}, {fmt(self.ci_high)}]"),
+            ("statistic", fmt(self.statistic)),
             ("alternative", self.alternative),
-            ("control rate", _fmt(self.control_rate)),
-            ("treatment rate", _fmt(self.treatment_rate)),
+            ("control rate", fmt(self.control_rate)),
+            ("treatment rate", fmt(self.treatment_rate)),
             ("method", self.method),
         ]
         return html_table(rows, "abnb-exact")
 
     def __repr__(self) -> str:
         return (
-            f"ExactTestResult(pvalue={_fmt(self.pvalue)}, odds_ratio={_fmt(self.odds_ratio)}, "
-            f"ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], method={self.method!r})"
+            f"ExactTestResult(pvalue={fmt(self.pvalue)}, odds_ratio={fmt(self.odds_ratio)}, "
+            f"ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], method={self.method!r})"
         )
 
 
@@ -113,17 +112,6 @@ def _odds_ratio_interval(table: _Table, level: float, alternative: str) -> Confi
     return ConfidenceInterval(float(ci.low), float(ci.high))
 
 
-def _check_alternative(alternative: object) -> Alternative:
-    if alternative == "two-sided":
-        return "two-sided"
-    if alternative == "less":
-        return "less"
-    if alternative == "greater":
-        return "greater"
-    choices = ", ".join(map(repr, _ALTERNATIVES))
-    raise ParameterError(f"alternative must be one of {choices}, got {alternative!r}.")
-
-
 def _table(control_successes: object, control_n: object, treatment_successes: object, treatment_n: object) -> _Table:
     """The 2×2 table ``[[s_t, s_c], [f_t, f_c]]``: columns are the arms (treatment first), rows success/failure."""
     counts = {}
@@ -131,8 +119,8 @@ def _table(control_successes: object, control_n: object, treatment_successes: ob
         ("control", control_successes, control_n),
         ("treatment", treatment_successes, treatment_n),
     ):
-        n_units = _as_count(n, f"{arm}_n")
-        count = _as_count(successes, f"{arm}_successes")
+        n_units = as_count(n, f"{arm}_n")
+        count = as_count(successes, f"{arm}_successes")
         if n_units < 1:
             raise ParameterError(f"{arm}_n must be >= 1 (the number of units in the {arm} arm), got {n_units}.")
         if not 0 <= count <= n_units:
@@ -202,8 +190,8 @@ def fisher(
     """
     from scipy import stats
 
-    alpha = _check_alpha(alpha)
-    alternative = _check_alternative(alternative)
+    alpha = check_alpha(alpha)
+    alternative = check_choice("alternative", alternative, _ALTERNATIVES)
     table = _table(control_successes, control_n, treatment_successes, treatment_n)
     result = stats.fisher_exact([list(row) for row in table], alternative=alternative)
     return _exact_result(
@@ -250,8 +238,8 @@ def barnard(
     """
     from scipy import stats
 
-    alpha = _check_alpha(alpha)
-    alternative = _check_alternative(alternative)
+    alpha = check_alpha(alpha)
+    alternative = check_choice("alternative", alternative, _ALTERNATIVES)
     if not isinstance(pooled, bool):
         raise ParameterError(f"pooled must be True or False, got {pooled!r}.")
     table = _table(control_successes, control_n, treatment_successes, treatment_n)
@@ -284,7 +272,7 @@ def paired(differences: Moments, *, alpha: float = 0.05) -> Effect:
     References:
         "Student" (1908), "The probable error of a mean", Biometrika 6, 1–25.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not isinstance(differences, Moments):
         raise ParameterError(
             f"differences must be abnb.stats.Moments, got {type(differences).__name__}; "
@@ -305,17 +293,12 @@ def paired(differences: Moments, *, alpha: float = 0.05) -> Effect:
             f"every unit changed by the same amount ({mean:.6g}), so the differences have zero variance and "
             "the paired t-test is undefined."
         )
-    df = float(n - 1)
-    statistic = mean / se
-    interval = _symmetric(mean, se, df)
-    return _effect(
+    return symmetric_effect(
         Effect,
         estimate=mean,
         se=se,
-        statistic=statistic,
-        df=df,
+        df=float(n - 1),
         alpha=alpha,
-        interval=interval,
         method="paired t-test on per-unit differences (after − before)",
         relative=False,
         control_mean=math.nan,

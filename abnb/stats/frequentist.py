@@ -25,148 +25,35 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._common import (
+    Interval,
+    build_effect,
+    check_arms,
+    critical_value,
+    fieller_roots,
+    symmetric,
+    symmetric_effect,
+)
 from abnb.stats._effect import Effect
+from abnb.stats._validate import check_choice
 from abnb.stats.moments import Moments
 
 __all__ = ["RelativeCI", "fieller_note", "relative_lift", "welch", "ztest"]
 
 RelativeCI = Literal["delta", "log", "fieller"]
-_RELATIVE_CIS = ("delta", "log", "fieller")
+RELATIVE_CIS: tuple[RelativeCI, ...] = ("delta", "log", "fieller")
+"""The intervals of a relative lift, for ``check_choice("relative_ci", value, RELATIVE_CIS)``."""
 
-_Interval = Callable[[float], tuple[float, float]]
-
-
-# ------------------------------------------------------------------------------------------------------
-# reference distributions (scipy.special ufuncs: exact same numerics as scipy.stats, far less overhead)
-
-
-def _critical_value(confidence_level: float, df: float | None) -> float:
-    """Two-sided critical value: the ``(1 + level)/2`` quantile of Student's t with ``df`` (None: normal)."""
-    from scipy import special
-
-    upper = 0.5 * (1.0 + confidence_level)
-    if df is None:
-        return float(special.ndtri(upper))
-    return float(special.stdtrit(df, upper))
-
-
-#: Below this, scipy's ``ndtr``/``stdtr`` flush to 0 before the double range ends (``ndtr(-38)`` is 0.0 although
-#: the tail is 2.9e-316), so tiny p-values are recomputed in log space.
-_TINY_PVALUE = 1e-280
-
-
-def _log_gamma_ratio_half(a: float) -> float:
-    """``log Γ(a + 1/2) − log Γ(a)`` without the cancellation of two huge ``lgamma`` values.
-
-    For ``a ≥ 10`` Stirling's series of both terms, subtracted term by term:
-    ``½ log a + (a·log1p(1/(2a)) − ½) + Σ_k B_2k/(2k(2k−1))·((a + ½)^(1−2k) − a^(1−2k))`` (absolute error < 1e-13).
-    """
-    if a < 10.0:
-        return math.lgamma(a + 0.5) - math.lgamma(a)
-    total = 0.5 * math.log(a) + (a * math.log1p(0.5 / a) - 0.5)
-    for coefficient, power in ((1.0 / 12.0, 1), (-1.0 / 360.0, 3), (1.0 / 1260.0, 5), (-1.0 / 1680.0, 7)):
-        total += coefficient * ((a + 0.5) ** -power - a**-power)
-    return total
-
-
-def _log_t_sf(t: float, df: float) -> float:
-    """``log P(T_df > t)`` for ``t > 0``, accurate where the tail underflows a double.
-
-    ``P(T > t) = f(t) · ∫_0^∞ f(t + y)/f(t) dy`` with the density ``f(s) = Γ((ν+1)/2)/(Γ(ν/2)√(νπ)) ·
-    (1 + s²/ν)^(−(ν+1)/2)``. With ``y = t·w`` and ``q = t²/(ν + t²)`` the ratio is
-    ``(1 + w(2 + w)q)^(−(ν+1)/2)``, computed with ``log1p`` (no cancellation) and integrated by adaptive
-    quadrature; ``log f(t)`` is formed in log space. Agrees with ``scipy.special.stdtr`` to 3e-13 relative where
-    both are representable, and with the closed forms for ν = 1, 2 far beyond it.
-    """
-    from scipy import integrate
-
-    if not math.isfinite(t):
-        return -math.inf
-    exponent = 0.5 * (df + 1.0)
-    ratio = t / math.sqrt(df)
-    log1p_sq = math.log1p(ratio * ratio) if ratio < 1e150 else 2.0 * math.log(ratio)
-    log_density = _log_gamma_ratio_half(0.5 * df) - 0.5 * math.log(df * math.pi) - exponent * log1p_sq
-    inverse = 1.0 / ratio
-    q = 1.0 / (1.0 + inverse * inverse)
-    length = 1.0 / (2.0 * exponent * q)  # the tail's natural scale in units of t: integrate over s = w / length
-
-    def ratio_at(s: float) -> float:
-        w = s * length
-        return math.exp(-exponent * math.log1p(w * (2.0 + w) * q))
-
-    integral, _ = integrate.quad(ratio_at, 0.0, math.inf, epsabs=0.0, epsrel=1e-13, limit=200)
-    return log_density + math.log(t) + math.log(integral * length)
-
-
-def _log_two_sided_pvalue(statistic: float, df: float | None) -> float:
-    """Natural log of the two-sided p-value ``2·P(T > |statistic|)``, finite far below the smallest double."""
-    from scipy import special
-
-    if df is None:
-        return math.log(2.0) + float(special.log_ndtr(-abs(statistic)))
-    return math.log(2.0) + _log_t_sf(abs(statistic), df)
-
-
-def _two_sided_pvalue(statistic: float, df: float | None) -> float:
-    """Two-sided p-value ``2·P(T > |statistic|)`` for Student's t with ``df`` (normal if None).
-
-    Below 1e-280 the value is recomputed in log space (:func:`_log_two_sided_pvalue`) and exponentiated, so it is
-    the correctly rounded double down to the subnormal range; it is 0.0 only when the p-value is below the
-    smallest positive double (≈ 4.9e-324), and :attr:`Effect.log10_pvalue` still gives its size.
-    """
-    from scipy import special
-
-    tail = -abs(statistic)
-    pvalue = float(2.0 * special.ndtr(tail)) if df is None else float(2.0 * special.stdtr(df, tail))
-    if pvalue < _TINY_PVALUE:
-        pvalue = math.exp(_log_two_sided_pvalue(statistic, df))
-    return pvalue
+_E = TypeVar("_E", bound=Effect)
 
 
 # ------------------------------------------------------------------------------------------------------
 # validation
-
-
-def _check_alpha(alpha: object) -> float:
-    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
-
-
-def _check_arm(name: str, arm: object) -> Moments:
-    if not isinstance(arm, Moments):
-        raise ParameterError(
-            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
-            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
-        )
-    if arm.n < 2:
-        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
-    return arm
-
-
-def _check_arms(control: object, treatment: object) -> tuple[Moments, Moments]:
-    checked_control, checked_treatment = _check_arm("control", control), _check_arm("treatment", treatment)
-    if checked_control.proportion != checked_treatment.proportion:
-        raise ParameterError(
-            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
-            "build both with Moments.from_counts or both with Moments.from_values."
-        )
-    return checked_control, checked_treatment
-
-
-def _check_relative_ci(relative_ci: object) -> RelativeCI:
-    if relative_ci == "delta":
-        return "delta"
-    if relative_ci == "log":
-        return "log"
-    if relative_ci == "fieller":
-        return "fieller"
-    choices = ", ".join(map(repr, _RELATIVE_CIS))
-    raise ParameterError(f"relative_ci must be one of {choices}, got {relative_ci!r}.")
 
 
 def _zero_variance_error(control: Moments, treatment: Moments) -> DataError:
@@ -187,16 +74,41 @@ def _zero_variance_error(control: Moments, treatment: Moments) -> DataError:
     )
 
 
+def _variances(control: Moments, treatment: Moments) -> tuple[float, float, float]:
+    """Variances ``v/n`` of the two arms' means and the unpooled SE of their difference (DataError when it is 0)."""
+    var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
+    se = math.sqrt(var_c + var_t)
+    if se == 0.0:
+        raise _zero_variance_error(control, treatment)
+    return var_c, var_t, se
+
+
+def _z_statistic(
+    control: Moments, treatment: Moments, difference: float, se: float, *, pooled: bool, continuity: bool
+) -> tuple[float, str]:
+    """The z statistic of ``difference`` (pooled SE and Yates' correction on request) and the test's name."""
+    n_c, n_t = control.n, treatment.n
+    method = "two-sample z-test" + (" for proportions" if control.proportion else "")
+    if pooled:
+        if control.proportion:
+            p = (control.sum + treatment.sum) / (n_c + n_t)
+            var0 = p * (1.0 - p)
+        else:
+            var0 = ((n_c - 1) * control.variance + (n_t - 1) * treatment.variance) / (n_c + n_t - 2)
+        se_test = math.sqrt(var0 * (1.0 / n_c + 1.0 / n_t))
+        method += " (pooled SE for the test, unpooled SE for the CI)"
+    else:
+        se_test = se
+        method += " (unpooled SE)"
+    numerator = difference
+    if continuity:
+        numerator = math.copysign(max(abs(difference) - 0.5 * (1.0 / n_c + 1.0 / n_t), 0.0), difference)
+        method += " with Yates continuity correction"
+    return numerator / se_test, method
+
+
 # ------------------------------------------------------------------------------------------------------
-# shared construction of the Effect
-
-
-def _symmetric(center: float, se: float, df: float | None) -> _Interval:
-    def interval(level: float) -> tuple[float, float]:
-        half = _critical_value(level, df) * se
-        return center - half, center + half
-
-    return interval
+# the difference and the relative lift of two independent estimates
 
 
 def welch_df(var_c: float, n_c: int, var_t: float, n_t: int) -> float:
@@ -242,12 +154,12 @@ _LOG_DOUBLE_MAX = math.log(sys.float_info.max)
 
 def _log_interval(
     m_c: float, var_c: float, m_t: float, var_t: float, df: float | None, *, what: str = "mean"
-) -> _Interval:
+) -> Interval:
     """Interval ``exp(log(m_t/m_c) ± q·se_log) − 1`` for the lift of two independent estimates."""
     log_ratio, se_log = _log_ratio(m_c, var_c, m_t, var_t, what=what)
 
     def interval(level: float) -> tuple[float, float]:
-        half = _critical_value(level, df) * se_log
+        half = critical_value(level, df) * se_log
         # beyond e^709 the upper end is not a double: the interval is unbounded above at this level
         upper = math.expm1(log_ratio + half) if log_ratio + half < _LOG_DOUBLE_MAX else math.inf
         return math.expm1(log_ratio - half), upper
@@ -255,37 +167,16 @@ def _log_interval(
     return interval
 
 
-def _fieller_roots(
-    m_c: float, var_c: float, m_t: float, var_t: float, q: float
-) -> tuple[float, tuple[float, float] | None]:
-    """The quadratic behind Fieller's set for ``R = m_t/m_c``: its leading coefficient and its roots.
-
-    The set of ``R`` with ``(m_t − R m_c)² ≤ q²(var_t + R² var_c)`` is ``aR² − 2bR + c ≤ 0`` with
-    ``a = m_c² − q² var_c``, ``b = m_t m_c``, ``c = m_t² − q² var_t``; its discriminant is
-    ``b² − ac = q²(m_t² var_c + a var_t)``, so the roots are ``(b ± q·sqrt(m_t² var_c + a var_t))/a``.
-    Returns ``(a, (low, high))`` with the roots in increasing order, or ``(a, None)`` when there is no real pair
-    (``a = 0`` or a negative discriminant: then the set is every value or empty). Fieller (1954), J. R. Stat. Soc. B
-    16(2), 175–185.
-    """
-    a = m_c * m_c - q * q * var_c
-    inner = m_t * m_t * var_c + a * var_t
-    if a == 0.0 or inner < 0.0:
-        return a, None
-    half = q * math.sqrt(max(inner, 0.0))
-    low, high = sorted(((m_t * m_c - half) / a, (m_t * m_c + half) / a))
-    return a, (low, high)
-
-
-def _fieller_interval(m_c: float, var_c: float, m_t: float, var_t: float, df: float | None) -> _Interval:
+def _fieller_interval(m_c: float, var_c: float, m_t: float, var_t: float, df: float | None) -> Interval:
     """Fieller's interval for ``m_t/m_c`` (minus 1) of two independent estimates with variances ``var_c``, ``var_t``.
 
-    When ``m_c`` is significantly different from 0 (``a > 0`` in :func:`_fieller_roots`) the set is the interval
+    When ``m_c`` is significantly different from 0 (``a > 0`` in :func:`fieller_roots`) the set is the interval
     between the roots; otherwise it is not an interval (two half-lines, or every value), reported as
     ``(−inf, inf)`` and described by :func:`fieller_note`.
     """
 
     def interval(level: float) -> tuple[float, float]:
-        a, roots = _fieller_roots(m_c, var_c, m_t, var_t, _critical_value(level, df))
+        a, roots = fieller_roots(m_c, var_c, m_t, var_t, critical_value(level, df))
         if a <= 0.0 or roots is None:
             return -math.inf, math.inf
         return roots[0] - 1.0, roots[1] - 1.0
@@ -298,13 +189,13 @@ def fieller_note(
 ) -> str:
     """What Fieller's confidence set for the lift ``(m_t − m_c)/|m_c|`` is when it is not an interval ("" if it is).
 
-    With ``a ≤ 0`` in :func:`_fieller_roots` (the control estimate is not distinguishable from 0 at ``level``) the
+    With ``a ≤ 0`` in :func:`fieller_roots` (the control estimate is not distinguishable from 0 at ``level``) the
     set of ratios is the two half-lines outside the roots, ``R ≤ r₁ or R ≥ r₂``, when the discriminant is
     positive, else every value. Ratios below 0 are impossible when both means are non-negative, so a set whose
     lower branch lies there reads "at least ...".
     """
-    q = _critical_value(level, df)
-    a, roots = _fieller_roots(m_c, var_c, m_t, var_t, q)
+    q = critical_value(level, df)
+    a, roots = fieller_roots(m_c, var_c, m_t, var_t, q)
     if a > 0.0:
         return ""
     t_c = abs(m_c) / math.sqrt(var_c) if var_c > 0.0 else math.inf
@@ -329,7 +220,7 @@ def _ratio_lift(
     *,
     statistic_diff: float,
     what: str = "mean",
-) -> tuple[float, float, float, _Interval]:
+) -> tuple[float, float, float, Interval]:
     """Lift ``(m_t − m_c)/|m_c|`` of two independent estimates with a log-ratio or Fieller interval.
 
     ``var_c`` and ``var_t`` are the variances of the estimates (not per unit). Returns ``(estimate, se,
@@ -352,7 +243,7 @@ def _ratio_lift(
     return estimate, se, statistic_diff, interval
 
 
-def _signed(interval: _Interval, sign: float) -> _Interval:
+def _signed(interval: Interval, sign: float) -> Interval:
     """``interval`` of ``m_t/m_c − 1`` as an interval of the lift ``sign·(m_t/m_c − 1)`` (mirrored for sign −1)."""
     if sign > 0:
         return interval
@@ -371,7 +262,7 @@ class _Lift:
     estimate: float
     se: float
     statistic: float
-    interval: _Interval
+    interval: Interval
     method: str
     note: str
 
@@ -412,7 +303,7 @@ def relative_lift(
                 "the delta-method standard error of the lift is 0 (the treatment mean is 0 with zero variance); "
                 "use relative_ci='fieller' or relative=False."
             )
-        return _Lift(estimate, se, estimate / se, _symmetric(estimate, se, df), "delta-method CI", "")
+        return _Lift(estimate, se, estimate / se, symmetric(estimate, se, df), "delta-method CI", "")
     estimate, se, statistic, interval = _ratio_lift(
         m_c, var_c, m_t, var_t, df, relative_ci, statistic_diff=statistic_diff, what=what
     )
@@ -422,112 +313,69 @@ def relative_lift(
     return _Lift(estimate, se, statistic, interval, "Fieller CI; p-value from the test of the difference", note)
 
 
-_E = TypeVar("_E", bound=Effect)
-
-
-def _effect(
+def difference_effect(
     kind: type[_E],
     *,
-    estimate: float,
-    se: float,
+    means: tuple[float, float],
+    variances: tuple[float, float],
+    difference: float,
     statistic: float,
-    df: float | None,
-    alpha: float,
-    interval: _Interval,
-    method: str,
-    relative: bool,
-    control_mean: float,
-    treatment_mean: float,
-    **extra: Any,
-) -> _E:
-    """Build an :class:`Effect` (or subclass): the interval at 1 − alpha and the two-sided p-value of ``statistic``."""
-    low, high = interval(1.0 - alpha)
-    pvalue = _two_sided_pvalue(statistic, df)
-    log_pvalue = None
-    if pvalue < _TINY_PVALUE:
-        log_pvalue = _log_two_sided_pvalue(statistic, df)
-        if pvalue == 0.0:
-            method += (
-                f"; p-value below the smallest double, reported as 0 (log10 p = {log_pvalue / math.log(10.0):.6g})"
-            )
-    return kind(
-        estimate=estimate,
-        se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=pvalue,
-        statistic=statistic,
-        df=df,
-        alpha=alpha,
-        method=method,
-        relative=relative,
-        control_mean=control_mean,
-        treatment_mean=treatment_mean,
-        _interval=interval,
-        _log_pvalue=log_pvalue,
-        **extra,
-    )
-
-
-def _build(
-    control: Moments,
-    treatment: Moments,
-    *,
-    se_diff: float,
-    statistic_diff: float,
     df: float | None,
     alpha: float,
     relative: bool,
     relative_ci: RelativeCI,
     method: str,
-    test_from_difference: bool,
-) -> Effect:
-    """Assemble the Effect for the difference (or the lift) from the per-arm moments.
+    lift_label: str = "(t − c)/|c|",
+    what: str = "mean",
+    test_from_difference: bool = False,
+    **extra: Any,
+) -> _E:
+    """The Effect (``kind``) of the difference of two independent estimates, or of their relative lift.
 
-    ``statistic_diff`` is the test statistic of the absolute difference (possibly pooled or
-    continuity-corrected); ``se_diff`` the unpooled standard error of the difference used for its interval.
+    ``means`` and ``variances`` are those of the control and the treatment estimate (variances of the estimates,
+    not per unit), ``difference`` is ``m_t − m_c`` computed without cancellation and ``statistic`` the test
+    statistic of the difference (possibly pooled or continuity-corrected). The difference gets the interval
+    ``difference ± q·se`` with the unpooled ``se``; the lift ``(m_t − m_c)/|m_c|`` (``lift_label`` in ``method``)
+    gets the interval and statistic of :func:`relative_lift`, or the p-value of ``statistic`` when
+    ``test_from_difference`` (a pooled or corrected test of the same null hypothesis).
     """
-    m_c, m_t = control.mean, treatment.mean
-    v_c, v_t = control.variance, treatment.variance
-    n_c, n_t = control.n, treatment.n
-    interval: _Interval
-    note = ""
+    (m_c, m_t), (var_c, var_t) = means, variances
     if not relative:
-        estimate = treatment.difference_from(control)
-        se = se_diff
-        statistic = statistic_diff
-        interval = _symmetric(estimate, se, df)
-        method += ", absolute difference"
-    else:
-        lift = relative_lift(
-            m_c,
-            v_c / n_c,
-            m_t,
-            v_t / n_t,
-            df,
-            relative_ci,
+        return symmetric_effect(
+            kind,
+            estimate=difference,
+            se=math.sqrt(var_c + var_t),
+            statistic=statistic,
+            df=df,
             alpha=alpha,
-            statistic_diff=statistic_diff,
-            difference=treatment.difference_from(control),
+            method=method + ", absolute difference",
+            relative=relative,
+            control_mean=m_c,
+            treatment_mean=m_t,
+            **extra,
         )
-        estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
-        method += f", relative lift (t − c)/|c|, {lift.method}"
-        if test_from_difference and relative_ci != "fieller":
-            statistic = statistic_diff
-            method += "; p-value from the test of the difference in means"
-    return _effect(
-        Effect,
-        estimate=estimate,
-        se=se,
+    lift = relative_lift(
+        m_c, var_c, m_t, var_t, df, relative_ci, alpha=alpha, statistic_diff=statistic, difference=difference, what=what
+    )
+    method += f", relative lift {lift_label}, {lift.method}"
+    if test_from_difference and relative_ci != "fieller":
+        method += "; p-value from the test of the difference in means"
+    else:
+        statistic = lift.statistic
+    return build_effect(
+        kind,
+        estimate=lift.estimate,
+        se=lift.se,
         statistic=statistic,
         df=df,
         alpha=alpha,
-        interval=interval,
+        interval=lift.interval,
         method=method,
         relative=relative,
         control_mean=m_c,
         treatment_mean=m_t,
-        ci_note=note,
+        ci_note=lift.note,
+        **extra,
     )
 
 
@@ -588,25 +436,22 @@ def welch(
         Welch (1947), Biometrika 34; Satterthwaite (1946), Biometrics Bulletin 2; Fieller (1954), JRSS B 16;
         Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD.
     """
-    alpha = _check_alpha(alpha)
-    control, treatment = _check_arms(control, treatment)
-    relative_ci = _check_relative_ci(relative_ci)
-    var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
-    se = math.sqrt(var_c + var_t)
-    if se == 0.0:
-        raise _zero_variance_error(control, treatment)
-    df = welch_df(var_c, control.n, var_t, treatment.n)
-    return _build(
-        control,
-        treatment,
-        se_diff=se,
-        statistic_diff=treatment.difference_from(control) / se,
-        df=df,
+    alpha = check_alpha(alpha)
+    control, treatment = check_arms(control, treatment)
+    relative_ci = check_choice("relative_ci", relative_ci, RELATIVE_CIS)
+    var_c, var_t, se = _variances(control, treatment)
+    difference = treatment.difference_from(control)
+    return difference_effect(
+        Effect,
+        means=(control.mean, treatment.mean),
+        variances=(var_c, var_t),
+        difference=difference,
+        statistic=difference / se,
+        df=welch_df(var_c, control.n, var_t, treatment.n),
         alpha=alpha,
         relative=relative,
         relative_ci=relative_ci,
         method="Welch t-test (Welch–Satterthwaite df)",
-        test_from_difference=False,
     )
 
 
@@ -661,40 +506,23 @@ def ztest(
         Yates (1934), "Contingency tables involving small numbers and the χ² test", JRSS Suppl. 1;
         Fieller (1954), JRSS B 16; Deng, Knoblich & Lu (2018), KDD.
     """
-    alpha = _check_alpha(alpha)
-    control, treatment = _check_arms(control, treatment)
-    relative_ci = _check_relative_ci(relative_ci)
+    alpha = check_alpha(alpha)
+    control, treatment = check_arms(control, treatment)
+    relative_ci = check_choice("relative_ci", relative_ci, RELATIVE_CIS)
     if continuity and not control.proportion:
         raise ParameterError(
             "continuity=True applies Yates' correction, which is defined for proportions only; build the "
             "arms with Moments.from_counts or set continuity=False."
         )
-    n_c, n_t = control.n, treatment.n
-    se = math.sqrt(control.variance / n_c + treatment.variance / n_t)
-    if se == 0.0:
-        raise _zero_variance_error(control, treatment)
-    diff = treatment.difference_from(control)
-    method = "two-sample z-test" + (" for proportions" if control.proportion else "")
-    if pooled:
-        if control.proportion:
-            p = (control.sum + treatment.sum) / (n_c + n_t)
-            var0 = p * (1.0 - p)
-        else:
-            var0 = ((n_c - 1) * control.variance + (n_t - 1) * treatment.variance) / (n_c + n_t - 2)
-        se_test = math.sqrt(var0 * (1.0 / n_c + 1.0 / n_t))
-        method += " (pooled SE for the test, unpooled SE for the CI)"
-    else:
-        se_test = se
-        method += " (unpooled SE)"
-    numerator = diff
-    if continuity:
-        numerator = math.copysign(max(abs(diff) - 0.5 * (1.0 / n_c + 1.0 / n_t), 0.0), diff)
-        method += " with Yates continuity correction"
-    return _build(
-        control,
-        treatment,
-        se_diff=se,
-        statistic_diff=numerator / se_test,
+    var_c, var_t, se = _variances(control, treatment)
+    difference = treatment.difference_from(control)
+    statistic, method = _z_statistic(control, treatment, difference, se, pooled=pooled, continuity=continuity)
+    return difference_effect(
+        Effect,
+        means=(control.mean, treatment.mean),
+        variances=(var_c, var_t),
+        difference=difference,
+        statistic=statistic,
         df=None,
         alpha=alpha,
         relative=relative,

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
-from abnb.stats.moments import Moments, _as_count, _as_finite, _finite_array
+from abnb.stats._validate import as_count, as_finite, finite_array
+from abnb.stats.moments import Moments
 from abnb.stats.ratio import RatioMoments
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class JointMoments:
     proportion: bool = False
 
     def __post_init__(self) -> None:
-        n = _as_count(self.n, "JointMoments.n")
+        n = as_count(self.n, "JointMoments.n")
         if n < 0:
             raise ParameterError(f"JointMoments.n must be >= 0, got {n}.")
         object.__setattr__(self, "n", n)
@@ -87,7 +88,7 @@ class JointMoments:
             raise ParameterError(f"JointMoments.names must be unique, non-empty strings, got {list(names)!r}.")
         object.__setattr__(self, "names", names)
         k = len(names)
-        sums = tuple(_as_finite(v, f"JointMoments.sums[{i}]") for i, v in enumerate(self.sums))
+        sums = tuple(as_finite(v, f"JointMoments.sums[{i}]") for i, v in enumerate(self.sums))
         if len(sums) != k:
             raise ParameterError(f"JointMoments.sums has {len(sums)} entries for {k} variables {list(names)}.")
         rows = tuple(tuple(row) for row in self.cross)
@@ -96,10 +97,10 @@ class JointMoments:
                 f"JointMoments.cross must be a {k} x {k} table (one row and column per variable {list(names)})."
             )
         cross = tuple(
-            tuple(_as_finite(v, f"JointMoments.cross[{i}][{j}]") for j, v in enumerate(row))
+            tuple(as_finite(v, f"JointMoments.cross[{i}][{j}]") for j, v in enumerate(row))
             for i, row in enumerate(rows)
         )
-        shifts = tuple(_as_finite(v, f"JointMoments.shifts[{i}]") for i, v in enumerate(self.shifts)) or (0.0,) * k
+        shifts = tuple(as_finite(v, f"JointMoments.shifts[{i}]") for i, v in enumerate(self.shifts)) or (0.0,) * k
         if len(shifts) != k:
             raise ParameterError(f"JointMoments.shifts has {len(shifts)} entries for {k} variables {list(names)}.")
         if not isinstance(self.proportion, bool | np.bool_):
@@ -164,7 +165,7 @@ class JointMoments:
         """
         if not columns:
             raise ParameterError("JointMoments.from_values needs at least one variable.")
-        arrays = [_finite_array(values, f"values of {name!r}") for name, values in columns.items()]
+        arrays = [finite_array(values, f"values of {name!r}") for name, values in columns.items()]
         sizes = {a.size for a in arrays}
         if len(sizes) != 1:
             raise DataError(

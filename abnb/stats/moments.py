@@ -9,14 +9,13 @@ works from these few numbers, so a 100-million-row experiment costs one aggregat
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
+from abnb.stats._validate import FLOAT_MAX, as_count, as_finite, finite_array
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -24,65 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["Moments"]
 
 _X_FIELDS = ("x_sum", "x_sum_sq", "xy_sum")
-
-
-#: Largest finite float; a Python int above it cannot become the float the statistics work in.
-_FLOAT_MAX = sys.float_info.max
-
-
-def _beyond_float_range(value: int, name: str) -> ParameterError:
-    """The error for an integer whose magnitude exceeds the float range (the value itself may be too long to print)."""
-    digits = len(str(abs(value))) if value.bit_length() < 10_000 else int(value.bit_length() * math.log10(2)) + 1
-    return ParameterError(
-        f"{name} is an integer of {digits} digits, beyond the float range (magnitude at most about "
-        f"{_FLOAT_MAX:.4g}) the statistics are computed in; pass a value within that range."
-    )
-
-
-def _as_count(value: object, name: str) -> int:
-    """Return ``value`` as a Python ``int`` if it is a whole number, else raise ``ParameterError``."""
-    if isinstance(value, bool):
-        raise ParameterError(f"{name} must be a whole number, got the boolean {value!r}.")
-    if isinstance(value, Integral):
-        count = int(value)
-        if abs(count) > _FLOAT_MAX:
-            raise _beyond_float_range(count, name)
-        return count
-    if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
-        return int(float(value))
-    raise ParameterError(f"{name} must be a whole number, got {value!r}.")
-
-
-def _as_finite(value: object, name: str) -> float:
-    """Return ``value`` as a finite Python ``float``, else raise ``ParameterError``."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(f"{name} must be a real number, got {value!r}.")
-    if isinstance(value, Integral) and abs(int(value)) > _FLOAT_MAX:
-        raise _beyond_float_range(int(value), name)
-    result = float(value)
-    if not math.isfinite(result):
-        raise ParameterError(f"{name} must be finite, got {result!r}; check the aggregate for NaN or overflow.")
-    return result
-
-
-def _finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Convert ``values`` to a 1-D float array, raising ``DataError`` on non-numeric or non-finite entries."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numbers; could not convert them to floats ({exc}).") from exc
-    if array.ndim != 1:
-        raise DataError(f"{name} must be one-dimensional (one value per unit), got shape {array.shape}.")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        n_nan = int(np.isnan(array).sum())
-        n_inf = int(bad.sum()) - n_nan
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{name} contain {n_nan} NaN and {n_inf} infinite value(s) (first at position {first}); "
-            "drop or impute them before computing moments."
-        )
-    return array
 
 
 def _centred(array: NDArray[np.float64], name: str) -> tuple[NDArray[np.float64], float]:
@@ -102,7 +42,7 @@ def _centred(array: NDArray[np.float64], name: str) -> tuple[NDArray[np.float64]
     low, high = float(array.min()), float(array.max())
     raise DataError(
         f"{name} range from {low:.6g} to {high:.6g}: the sum of squared deviations Σ(y − c)² that Moments stores "
-        f"exceeds the float range (about {_FLOAT_MAX:.4g}) for any centre c, so their variance cannot be "
+        f"exceeds the float range (about {FLOAT_MAX:.4g}) for any centre c, so their variance cannot be "
         "computed in floating point. Rescale the values (e.g. express them in larger units) before computing moments."
     )
 
@@ -176,12 +116,12 @@ class Moments:
     x_shift: float = 0.0
 
     def __post_init__(self) -> None:
-        n = _as_count(self.n, "Moments.n")
+        n = as_count(self.n, "Moments.n")
         if n < 0:
             raise ParameterError(f"Moments.n must be >= 0, got {n}.")
         object.__setattr__(self, "n", n)
-        object.__setattr__(self, "sum", _as_finite(self.sum, "Moments.sum"))
-        sum_sq = _as_finite(self.sum_sq, "Moments.sum_sq")
+        object.__setattr__(self, "sum", as_finite(self.sum, "Moments.sum"))
+        sum_sq = as_finite(self.sum_sq, "Moments.sum_sq")
         if sum_sq < 0:
             raise ParameterError(f"Moments.sum_sq is a sum of squares and must be >= 0, got {sum_sq!r}.")
         object.__setattr__(self, "sum_sq", sum_sq)
@@ -193,14 +133,14 @@ class Moments:
                 "pass all of x_sum, x_sum_sq and xy_sum, or none."
             )
         for name in given:
-            object.__setattr__(self, name, _as_finite(getattr(self, name), f"Moments.{name}"))
+            object.__setattr__(self, name, as_finite(getattr(self, name), f"Moments.{name}"))
         if self.x_sum_sq is not None and self.x_sum_sq < 0:
             raise ParameterError(f"Moments.x_sum_sq must be >= 0, got {self.x_sum_sq!r}.")
         if not isinstance(self.proportion, bool | np.bool_):
             raise ParameterError(f"Moments.proportion must be True or False, got {self.proportion!r}.")
         object.__setattr__(self, "proportion", bool(self.proportion))
-        object.__setattr__(self, "shift", _as_finite(self.shift, "Moments.shift"))
-        object.__setattr__(self, "x_shift", _as_finite(self.x_shift, "Moments.x_shift"))
+        object.__setattr__(self, "shift", as_finite(self.shift, "Moments.shift"))
+        object.__setattr__(self, "x_shift", as_finite(self.x_shift, "Moments.x_shift"))
         if self.proportion and self.shift != 0.0:
             raise ParameterError(f"Moments of a proportion count successes and take no shift, got {self.shift!r}.")
         if self.proportion and not 0 <= self.sum <= n:
@@ -233,11 +173,11 @@ class Moments:
             DataError: If the values are not numbers, not one-dimensional, contain NaN or infinity, or the
                 covariate has a different length.
         """
-        raw_y = _finite_array(values, "values")
+        raw_y = finite_array(values, "values")
         y, shift = _centred(raw_y, "values")
         if covariate is None:
             return cls(n=int(y.size), sum=float(y.sum()), sum_sq=float(np.dot(y, y)), shift=shift)
-        raw_x = _finite_array(covariate, "covariate values")
+        raw_x = finite_array(covariate, "covariate values")
         if raw_x.size != y.size:
             raise DataError(
                 f"covariate has {raw_x.size} values but values has {y.size}; pass one covariate value per unit."
@@ -248,7 +188,7 @@ class Moments:
         if not math.isfinite(xy_sum):
             raise DataError(
                 "the sum of products of the centred values and covariate values overflows the float range "
-                f"(about {_FLOAT_MAX:.4g}), so Moments cannot hold it; rescale the metric or the covariate."
+                f"(about {FLOAT_MAX:.4g}), so Moments cannot hold it; rescale the metric or the covariate."
             )
         return cls(
             n=int(y.size),
@@ -276,8 +216,8 @@ class Moments:
             ParameterError: If ``n`` < 1, ``successes`` is outside ``[0, n]``, or either is not a whole
                 number.
         """
-        n_units = _as_count(n, "n")
-        count = _as_count(successes, "successes")
+        n_units = as_count(n, "n")
+        count = as_count(successes, "successes")
         if n_units < 1:
             raise ParameterError(f"n must be >= 1 (the number of units), got {n_units}.")
         if not 0 <= count <= n_units:

@@ -17,8 +17,10 @@ import numpy as np
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
-from abnb.stats._effect import ConfidenceInterval, Effect
-from abnb.stats.frequentist import _fieller_roots, welch_df
+from abnb.stats._common import check_arms, fieller_roots
+from abnb.stats._effect import ConfidenceInterval, Effect, fmt
+from abnb.stats._validate import check_choice
+from abnb.stats.frequentist import welch_df
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ __all__ = ["AdjustMethod", "Direction", "NonInferiorityResult", "adjust", "adjus
 
 AdjustMethod = Literal["bonferroni", "holm", "hochberg", "bh", "by"]
 Direction = Literal["increase", "decrease"]
-_ADJUST_METHODS = ("bonferroni", "holm", "hochberg", "bh", "by")
+_ADJUST_METHODS: tuple[AdjustMethod, ...] = ("bonferroni", "holm", "hochberg", "bh", "by")
 
 
 def adjust(pvalues: ArrayLike, *, method: AdjustMethod) -> NDArray[np.float64]:
@@ -63,8 +65,7 @@ def adjust(pvalues: ArrayLike, *, method: AdjustMethod) -> NDArray[np.float64]:
         S. Holm (1979), Scand. J. Statist. 6; Y. Hochberg (1988), Biometrika 75; Y. Benjamini & Y. Hochberg
         (1995), JRSS B 57; Y. Benjamini & D. Yekutieli (2001), Ann. Statist. 29.
     """
-    if method not in _ADJUST_METHODS:
-        raise ParameterError(f"method must be one of {', '.join(map(repr, _ADJUST_METHODS))}, got {method!r}.")
+    method = check_choice("method", method, _ADJUST_METHODS)
     try:
         p = np.asarray(pvalues, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -101,12 +102,6 @@ def adjust(pvalues: ArrayLike, *, method: AdjustMethod) -> NDArray[np.float64]:
 
 # ------------------------------------------------------------------------------------------------------
 # non-inferiority
-
-
-def _fmt(value: float, *, percent: bool = False) -> str:
-    if percent and math.isfinite(value):
-        return f"{100.0 * value:.4g}%"
-    return f"{value:.4g}"
 
 
 def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInterval:
@@ -191,39 +186,23 @@ class NonInferiorityResult(FlatResult):
         side = "lower" if self.direction == "increase" else "upper"
         rows = [
             ("verdict", "non-inferior" if self.passed else "not shown non-inferior"),
-            ("lift" if pct else "difference", _fmt(self.estimate, percent=pct)),
-            (f"one-sided {_fmt(1.0 - self.alpha, percent=True)} {side} bound", _fmt(self.bound, percent=pct)),
-            ("threshold", _fmt(self.threshold, percent=pct)),
-            ("p-value (one-sided)", _fmt(self.pvalue)),
-            ("statistic", _fmt(self.statistic)),
-            ("df", _fmt(self.df)),
-            ("control mean", _fmt(self.control_mean)),
-            ("treatment mean", _fmt(self.treatment_mean)),
+            ("lift" if pct else "difference", fmt(self.estimate, percent=pct)),
+            (f"one-sided {fmt(1.0 - self.alpha, percent=True)} {side} bound", fmt(self.bound, percent=pct)),
+            ("threshold", fmt(self.threshold, percent=pct)),
+            ("p-value (one-sided)", fmt(self.pvalue)),
+            ("statistic", fmt(self.statistic)),
+            ("df", fmt(self.df)),
+            ("control mean", fmt(self.control_mean)),
+            ("treatment mean", fmt(self.treatment_mean)),
             ("method", self.method),
         ]
         return html_table(rows, "abnb-noninferiority")
 
     def __repr__(self) -> str:
         return (
-            f"NonInferiorityResult(estimate={_fmt(self.estimate)}, threshold={_fmt(self.threshold)}, "
-            f"bound={_fmt(self.bound)}, pvalue={_fmt(self.pvalue)}, passed={self.passed})"
+            f"NonInferiorityResult(estimate={fmt(self.estimate)}, threshold={fmt(self.threshold)}, "
+            f"bound={fmt(self.bound)}, pvalue={fmt(self.pvalue)}, passed={self.passed})"
         )
-
-
-def _check_arm(name: str, arm: object) -> Moments:
-    if not isinstance(arm, Moments):
-        raise ParameterError(
-            f"{name} must be abnb.stats.Moments, got {type(arm).__name__}; "
-            "build it with Moments.from_values(values) or Moments.from_counts(successes, n)."
-        )
-    if arm.n < 2:
-        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
-    return arm
-
-
-def _welch_df(a: float, b: float, n_t: int, n_c: int) -> float:
-    """Welch–Satterthwaite degrees of freedom of ``a + b`` with ``a = v_t/n_t``-type terms."""
-    return welch_df(b, n_c, a, n_t)
 
 
 def noninferiority(
@@ -280,12 +259,7 @@ def noninferiority(
     """
     from scipy import special
 
-    control, treatment = _check_arm("control", control), _check_arm("treatment", treatment)
-    if control.proportion != treatment.proportion:
-        raise ParameterError(
-            "control and treatment disagree on proportion= (one is a 0/1 proportion, the other a mean); "
-            "build both with Moments.from_counts or both with Moments.from_values."
-        )
+    control, treatment = check_arms(control, treatment)
     if isinstance(margin, bool) or not isinstance(margin, Real) or not math.isfinite(float(margin)) or margin < 0:
         raise ParameterError(f"margin must be a finite number >= 0 (the tolerated degradation), got {margin!r}.")
     margin = float(margin)
@@ -308,7 +282,7 @@ def noninferiority(
 
     if not relative:
         se = math.sqrt(a + b)
-        df = _welch_df(a, b, treatment.n, control.n)
+        df = welch_df(b, control.n, a, treatment.n)
         estimate = m_t - m_c
         statistic = sign * (estimate + sign * margin) / se
         critical = float(special.stdtrit(df, 1.0 - alpha))
@@ -323,7 +297,7 @@ def noninferiority(
         c_sign = 1.0 if m_c > 0.0 else -1.0
         ratio = 1.0 - sign * margin * c_sign  # s·(m_t − r·m_c) = s·(m_t − m_c) + margin·|m_c|
         contrast_var = a + ratio**2 * b
-        df = _welch_df(a, ratio**2 * b, treatment.n, control.n)
+        df = welch_df(ratio**2 * b, control.n, a, treatment.n)
         estimate = (m_t - m_c) / abs(m_c)
         statistic = sign * (m_t - ratio * m_c) / math.sqrt(contrast_var)
         critical = float(special.stdtrit(df, 1.0 - alpha))
@@ -355,7 +329,7 @@ def _fieller_bound(m_t: float, m_c: float, a: float, b: float, critical: float, 
     Returns ``−inf``/``+inf`` when the control mean is not clearly positive (``m_c² ≤ t² b``), where the
     Fieller set is unbounded.
     """
-    quad_a, roots = _fieller_roots(m_c, b, m_t, a, critical)
+    quad_a, roots = fieller_roots(m_c, b, m_t, a, critical)
     if quad_a <= 0.0 or roots is None:
         return -sign * math.inf
     return roots[0] if sign > 0 else roots[1]

@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,10 +47,9 @@ import numpy.typing as npt
 from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._common import Interval, critical_value, normal_pvalue
 from abnb.stats._effect import ConfidenceInterval, interval_at
-
-if TYPE_CHECKING:
-    pass
+from abnb.stats._validate import check_choice
 
 __all__ = [
     "BootstrapResult",
@@ -64,9 +63,9 @@ __all__ = [
 ]
 
 Alternative = Literal["two-sided", "less", "greater"]
-_ALTERNATIVES = ("two-sided", "less", "greater")
-_MWU_METHODS = ("auto", "exact", "asymptotic")
-_BOOTSTRAP_METHODS = ("percentile", "bca")
+_ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "less", "greater")
+_MWU_METHODS: tuple[Literal["auto", "exact", "asymptotic"], ...] = ("auto", "exact", "asymptotic")
+_BOOTSTRAP_METHODS: tuple[Literal["percentile", "bca"], ...] = ("percentile", "bca")
 
 #: Above this many pairs ``n_c · n_t`` the pairwise differences are never materialised.
 MAX_PAIRS = 4_000_000
@@ -87,7 +86,6 @@ MAX_BATCH_ELEMENTS = 100_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
-_Interval = Callable[[float], tuple[float, float]]
 Statistic = Callable[..., Any]
 
 
@@ -112,7 +110,7 @@ class _Result(FlatResult):
     ci_high: float
     alpha: float
     method: str
-    _interval: _Interval | None
+    _interval: Interval | None
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
         """The interval at ``confidence_level``, by the same construction as ``ci_low``/``ci_high``.
@@ -172,7 +170,7 @@ class ShiftResult(_Result):
     alternative: str
     n_control: int
     n_treatment: int
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -208,7 +206,7 @@ class BootstrapResult(_Result):
     statistic: str
     relative: bool
     seed: int | None
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, repr=False)
@@ -238,7 +236,7 @@ class QuantileResult(_Result):
     coverage: float
     alpha: float
     method: str
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, repr=False)
@@ -274,7 +272,7 @@ class QuantileDifferenceResult(_Result):
     treatment_quantile: float
     control_se: float
     treatment_se: float
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -303,20 +301,10 @@ def _check_sample(name: str, values: object) -> FloatArray:
     return arr
 
 
-def _check_alpha(alpha: object) -> float:
-    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
-
-
 def _check_q(q: object) -> float:
     if isinstance(q, bool) or not isinstance(q, Real) or not 0.0 < float(q) < 1.0:
         raise ParameterError(f"q must lie strictly between 0 and 1 (e.g. 0.9 for P90), got {q!r}.")
     return float(q)
-
-
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
-    return value
 
 
 def _check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -566,9 +554,9 @@ def mann_whitney(
 
     c = np.sort(_check_sample("control", control))
     t = np.sort(_check_sample("treatment", treatment))
-    alpha = _check_alpha(alpha)
-    alternative = _check_choice("alternative", alternative, _ALTERNATIVES)  # type: ignore[assignment]
-    method = _check_choice("method", method, _MWU_METHODS)  # type: ignore[assignment]
+    alpha = check_alpha(alpha)
+    alternative = check_choice("alternative", alternative, _ALTERNATIVES)
+    method = check_choice("method", method, _MWU_METHODS)
     max_pairs = _check_positive_int("max_pairs", max_pairs, minimum=0)
     n_c, n_t = c.size, t.size
     mn = n_c * n_t
@@ -744,93 +732,34 @@ def bootstrap(
             ``MAX_RESAMPLES`` or a batch above ``MAX_BATCH_ELEMENTS``.
         DataError: If ``relative`` and ``s(c) = 0``, or BCa needs a jackknife from an arm of one value.
     """
-    from scipy import special
-
     c = _check_sample("control", control)
     t = _check_sample("treatment", treatment)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     n_resamples = _check_positive_int("n_resamples", n_resamples, minimum=2)
     if n_resamples > MAX_RESAMPLES:
         raise ParameterError(
             f"n_resamples must be at most {MAX_RESAMPLES:,} (the replicates are kept in memory, 8 bytes each), "
             f"got {n_resamples:,}; 2,000–10,000 resamples are plenty for a 95% interval."
         )
-    method = _check_choice("method", method, _BOOTSTRAP_METHODS)  # type: ignore[assignment]
+    method = check_choice("method", method, _BOOTSTRAP_METHODS)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
         raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
     func, q, name = _resolve_statistic(statistic)
-    n_max = max(c.size, t.size)
-    if batch_size is None:
-        batch = max(1, min(n_resamples, _BOOTSTRAP_ELEMENTS // (c.size + t.size)))
-    else:
-        batch = min(_check_positive_int("batch_size", batch_size), n_resamples)
-        if batch * (c.size + t.size) > MAX_BATCH_ELEMENTS:
-            raise ParameterError(
-                f"batch_size {batch:,} × {c.size + t.size:,} values = {batch * (c.size + t.size):,} elements per "
-                f"batch, more than {MAX_BATCH_ELEMENTS:,} (about 1.6 GB); use a smaller batch_size or leave it None."
-            )
-
-    def combine(s_c: Any, s_t: Any) -> FloatArray:
-        s_c = np.asarray(s_c, dtype=np.float64)
-        s_t = np.asarray(s_t, dtype=np.float64)
-        if relative:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.asarray(s_t / s_c - 1.0, dtype=np.float64)
-        return np.asarray(s_t - s_c, dtype=np.float64)
-
+    batch = _bootstrap_batch(batch_size, n_resamples, c.size + t.size)
     s_c_hat = float(np.asarray(func(c, axis=-1)))
     if relative and s_c_hat == 0.0:
         raise DataError(f"the control {name} is 0, so the relative difference is undefined; use relative=False.")
-    theta_hat = float(combine(s_c_hat, func(t, axis=-1)))
-
-    rng = np.random.default_rng(seed)
-    replicates = np.empty(n_resamples, dtype=np.float64)
-    for start in range(0, n_resamples, batch):
-        b = min(batch, n_resamples - start)
-        s_c = func(c[rng.integers(0, c.size, size=(b, c.size))], axis=-1)
-        s_t = func(t[rng.integers(0, t.size, size=(b, t.size))], axis=-1)
-        replicates[start : start + b] = combine(s_c, s_t)
+    theta_hat = float(_difference(s_c_hat, func(t, axis=-1), relative))
+    replicates = _replicates((c, t), func, relative, n_resamples, batch, seed)
     if not np.all(np.isfinite(replicates)):
         raise DataError(
             f"{int(np.count_nonzero(~np.isfinite(replicates)))} bootstrap replicates are not finite "
             f"(a resampled control {name} of 0 with relative=True?); use relative=False or more data."
         )
-
     if method == "bca":
-        if min(c.size, t.size) < 2:
-            raise DataError("BCa needs at least 2 values per arm for the jackknife; use method='percentile'.")
-        jack_batch = max(1, _BOOTSTRAP_ELEMENTS // n_max)
-        is_mean = func is np.mean
-        s_t_hat = np.asarray(func(t, axis=-1), dtype=np.float64)
-        jack_c = combine(_leave_one_out(c, func, q, is_mean, jack_batch), s_t_hat)
-        jack_t = combine(s_c_hat, _leave_one_out(t, func, q, is_mean, jack_batch))
-        num = 0.0
-        den = 0.0
-        for jack in (jack_c, jack_t):
-            n_j = jack.size
-            u_ji = (n_j - 1) * (jack.mean() - jack)
-            num += float(np.sum(u_ji**3)) / n_j**3
-            den += float(np.sum(u_ji**2)) / n_j**2
-        accel = num / (6.0 * den**1.5) if den > 0 else 0.0
-        share = (np.count_nonzero(replicates < theta_hat) + np.count_nonzero(replicates <= theta_hat)) / (
-            2.0 * n_resamples
-        )
-        z0 = float(special.ndtri(share))
-
-        def levels(level: float) -> tuple[float, float]:
-            out = []
-            for tail in (0.5 * (1.0 - level), 0.5 * (1.0 + level)):
-                z = z0 + float(special.ndtri(tail))
-                out.append(float(special.ndtr(z0 + z / (1.0 - accel * z))))
-            return out[0], out[1]
-
-        method_name = f"bootstrap BCa ({name}, {'relative' if relative else 'absolute'} difference)"
+        levels = _bca_levels((c, t), func, q, relative, (s_c_hat, theta_hat), replicates)
     else:
-
-        def levels(level: float) -> tuple[float, float]:
-            return 0.5 * (1.0 - level), 0.5 * (1.0 + level)
-
-        method_name = f"bootstrap percentile ({name}, {'relative' if relative else 'absolute'} difference)"
+        levels = _percentile_levels
 
     def interval(level: float) -> tuple[float, float]:
         p_low, p_high = levels(level)
@@ -840,6 +769,7 @@ def bootstrap(
         return float(low), float(high)
 
     ci_low, ci_high = interval(1.0 - alpha)
+    kind = "BCa" if method == "bca" else "percentile"
     return BootstrapResult(
         estimate=theta_hat,
         ci_low=ci_low,
@@ -847,12 +777,107 @@ def bootstrap(
         se=float(np.std(replicates, ddof=1)),
         n_resamples=n_resamples,
         alpha=alpha,
-        method=method_name,
+        method=f"bootstrap {kind} ({name}, {'relative' if relative else 'absolute'} difference)",
         statistic=name,
         relative=bool(relative),
         seed=None if seed is None else int(seed),
         _interval=interval,
     )
+
+
+def _bootstrap_batch(batch_size: object, n_resamples: int, n_values: int) -> int:
+    """Resamples per batch: ``batch_size`` (at most ``MAX_BATCH_ELEMENTS`` values) or as many as fit in memory."""
+    if batch_size is None:
+        return max(1, min(n_resamples, _BOOTSTRAP_ELEMENTS // n_values))
+    batch = min(_check_positive_int("batch_size", batch_size), n_resamples)
+    if batch * n_values > MAX_BATCH_ELEMENTS:
+        raise ParameterError(
+            f"batch_size {batch:,} × {n_values:,} values = {batch * n_values:,} elements per "
+            f"batch, more than {MAX_BATCH_ELEMENTS:,} (about 1.6 GB); use a smaller batch_size or leave it None."
+        )
+    return batch
+
+
+def _difference(s_c: Any, s_t: Any, relative: bool) -> FloatArray:
+    """``s_t − s_c``, or ``s_t/s_c − 1`` when ``relative`` (inf or NaN where ``s_c`` is 0), as a float array."""
+    s_c = np.asarray(s_c, dtype=np.float64)
+    s_t = np.asarray(s_t, dtype=np.float64)
+    if relative:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(s_t / s_c - 1.0, dtype=np.float64)
+    return np.asarray(s_t - s_c, dtype=np.float64)
+
+
+def _replicates(
+    arms: tuple[FloatArray, FloatArray],
+    func: Statistic,
+    relative: bool,
+    n_resamples: int,
+    batch: int,
+    seed: int | None,
+) -> FloatArray:
+    """The bootstrap replicates of the difference, both arms resampled with replacement, ``batch`` at a time."""
+    c, t = arms
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_resamples, dtype=np.float64)
+    for start in range(0, n_resamples, batch):
+        b = min(batch, n_resamples - start)
+        s_c = func(c[rng.integers(0, c.size, size=(b, c.size))], axis=-1)
+        s_t = func(t[rng.integers(0, t.size, size=(b, t.size))], axis=-1)
+        replicates[start : start + b] = _difference(s_c, s_t, relative)
+    return replicates
+
+
+def _percentile_levels(level: float) -> tuple[float, float]:
+    """The quantile levels of the percentile interval: ``(1 ∓ level)/2``."""
+    return 0.5 * (1.0 - level), 0.5 * (1.0 + level)
+
+
+def _bca_levels(
+    arms: tuple[FloatArray, FloatArray],
+    func: Statistic,
+    q: float | None,
+    relative: bool,
+    estimates: tuple[float, float],
+    replicates: FloatArray,
+) -> Interval:
+    """The BCa quantile levels as a function of the confidence level (Efron & Tibshirani 1993, eq. 14.10–14.15).
+
+    ``estimates`` are the control's statistic ``s(c)`` and the estimate ``θ̂``; the acceleration comes from the
+    jackknife of each arm, the bias correction ``z₀`` from the share of replicates below ``θ̂``.
+    """
+    from scipy import special
+
+    c, t = arms
+    s_c_hat, theta_hat = estimates
+    if min(c.size, t.size) < 2:
+        raise DataError("BCa needs at least 2 values per arm for the jackknife; use method='percentile'.")
+    jack_batch = max(1, _BOOTSTRAP_ELEMENTS // max(c.size, t.size))
+    is_mean = func is np.mean
+    s_t_hat = np.asarray(func(t, axis=-1), dtype=np.float64)
+    jack_c = _difference(_leave_one_out(c, func, q, is_mean, jack_batch), s_t_hat, relative)
+    jack_t = _difference(s_c_hat, _leave_one_out(t, func, q, is_mean, jack_batch), relative)
+    num = 0.0
+    den = 0.0
+    for jack in (jack_c, jack_t):
+        n_j = jack.size
+        u_ji = (n_j - 1) * (jack.mean() - jack)
+        num += float(np.sum(u_ji**3)) / n_j**3
+        den += float(np.sum(u_ji**2)) / n_j**2
+    accel = num / (6.0 * den**1.5) if den > 0 else 0.0
+    share = (np.count_nonzero(replicates < theta_hat) + np.count_nonzero(replicates <= theta_hat)) / (
+        2.0 * replicates.size
+    )
+    z0 = float(special.ndtri(share))
+
+    def levels(level: float) -> tuple[float, float]:
+        out = []
+        for tail in (0.5 * (1.0 - level), 0.5 * (1.0 + level)):
+            z = z0 + float(special.ndtri(tail))
+            out.append(float(special.ndtr(z0 + z / (1.0 - accel * z))))
+        return out[0], out[1]
+
+    return levels
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -903,7 +928,7 @@ def quantile_ci(values: npt.ArrayLike, q: float, *, alpha: float = 0.05) -> Quan
     """
     x = np.sort(_check_sample("values", values))
     q = _check_q(q)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     n = x.size
 
     def bounds(level: float) -> tuple[int, int, float, float, float]:
@@ -976,18 +1001,16 @@ def quantile_difference(
         ParameterError: On empty input, NaN or infinite values, ``q`` or ``alpha`` outside (0, 1).
         DataError: If an arm is too small to bracket the quantile, or both standard errors are 0.
     """
-    from scipy import special
-
     c = np.sort(_check_sample("control", control))
     t = np.sort(_check_sample("treatment", treatment))
     q = _check_q(q)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     q_c = float(np.quantile(c, q))
     q_t = float(np.quantile(t, q))
     estimate = q_t - q_c
 
     def ses(level: float) -> tuple[float, float, float, float]:
-        z = float(special.ndtri(0.5 * (1.0 + level)))
+        z = critical_value(level)
         se_c = _order_statistic_se(c, q, z, "control")
         se_t = _order_statistic_se(t, q, z, "treatment")
         return z, se_c, se_t, math.hypot(se_c, se_t)
@@ -1008,7 +1031,7 @@ def quantile_difference(
         se=se,
         ci_low=estimate - z * se,
         ci_high=estimate + z * se,
-        pvalue=float(2.0 * special.ndtr(-abs(statistic))),
+        pvalue=normal_pvalue(statistic),
         statistic=statistic,
         q=q,
         alpha=alpha,

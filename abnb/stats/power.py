@@ -15,11 +15,11 @@ z-test has power 0.69–0.79 instead of 0.80 (1 % → 2 %: 1,767 per arm, power 
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Literal
 
 from abnb.errors import ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._validate import check_choice, finite_number
 
 __all__ = ["Formula", "duration", "mde", "sample_size"]
 
@@ -27,24 +27,11 @@ Formula = Literal["evan-miller", "pooled", "unpooled", "arcsine"]
 _FORMULAS: tuple[Formula, ...] = ("evan-miller", "pooled", "unpooled", "arcsine")
 
 
-def _number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
-
-
 def _open_unit(value: object, name: str) -> float:
-    number = _number(value, name)
+    number = finite_number(value, name)
     if not 0.0 < number < 1.0:
         raise ParameterError(f"{name} must lie strictly between 0 and 1, got {value!r}.")
     return number
-
-
-def _check_formula(formula: object) -> Formula:
-    for known in _FORMULAS:
-        if formula == known:
-            return known
-    raise ParameterError(f"formula must be one of {', '.join(map(repr, _FORMULAS))}, got {formula!r}.")
 
 
 def _check_common(
@@ -52,16 +39,23 @@ def _check_common(
 ) -> tuple[float, float, Formula, float, float]:
     checked_alpha = check_alpha(_open_unit(alpha, "alpha"))
     checked_power = _open_unit(power, "power")
-    checked_formula = _check_formula(formula)
-    checked_ratio = _number(ratio, "ratio")
+    checked_formula = check_choice("formula", formula, _FORMULAS)
+    checked_ratio = finite_number(ratio, "ratio")
     if checked_ratio <= 0.0:
         raise ParameterError(f"ratio = n_treatment / n_control must be > 0, got {ratio!r}.")
-    rho = _number(cuped_rho, "cuped_rho")
+    rho = finite_number(cuped_rho, "cuped_rho")
     if not 0.0 <= abs(rho) < 1.0:
         raise ParameterError(
             f"cuped_rho (correlation of the metric with its covariate) must lie in (−1, 1), got {rho!r}."
         )
     return checked_alpha, checked_power, checked_formula, checked_ratio, rho
+
+
+def _quantiles(alpha: float, power: float) -> tuple[float, float]:
+    """The normal quantiles ``z_{1−α/2}`` of the two-sided test and ``z_{1−β}`` of its power."""
+    from scipy import special
+
+    return float(special.ndtri(1.0 - alpha / 2.0)), float(special.ndtri(power))
 
 
 def _units(
@@ -76,10 +70,7 @@ def _units(
     cuped_rho: float,
 ) -> float:
     """Unrounded control-arm size for an absolute effect ``delta`` (see :func:`sample_size` for formulas)."""
-    from scipy import special
-
-    z_a = float(special.ndtri(1.0 - alpha / 2.0))
-    z_b = float(special.ndtri(power))
+    z_a, z_b = _quantiles(alpha, power)
     k = ratio
     if sd is not None:
         n = (z_a + z_b) ** 2 * sd * sd * (1.0 + 1.0 / k) / (delta * delta)
@@ -104,7 +95,7 @@ def _units(
 
 
 def _check_design(baseline: object, sd: object, formula: Formula) -> tuple[float, float | None]:
-    base = _number(baseline, "baseline")
+    base = finite_number(baseline, "baseline")
     if sd is None:
         if not 0.0 < base < 1.0:
             raise ParameterError(
@@ -112,7 +103,7 @@ def _check_design(baseline: object, sd: object, formula: Formula) -> tuple[float
                 "for a mean metric pass its standard deviation as sd=."
             )
         return base, None
-    checked_sd = _number(sd, "sd")
+    checked_sd = finite_number(sd, "sd")
     if checked_sd <= 0.0:
         raise ParameterError(f"sd (standard deviation of the metric per unit) must be > 0, got {sd!r}.")
     if formula == "arcsine":
@@ -198,7 +189,7 @@ def sample_size(
     """
     checked_alpha, checked_power, checked_formula, k, rho = _check_common(alpha, power, formula, ratio, cuped_rho)
     base, checked_sd = _check_design(baseline, sd, checked_formula)
-    effect = _number(mde, "mde")
+    effect = finite_number(mde, "mde")
     delta = base * effect if relative else effect
     if delta == 0.0:
         raise ParameterError("mde must not be 0 (no sample size can detect a zero effect).")
@@ -261,18 +252,18 @@ def mde(
     References:
         See :func:`sample_size`.
     """
-    from scipy import optimize, special
+    from scipy import optimize
 
     checked_alpha, checked_power, checked_formula, k, rho = _check_common(alpha, power, formula, ratio, cuped_rho)
     base, checked_sd = _check_design(baseline, sd, checked_formula)
-    units = _number(n, "n")
+    units = finite_number(n, "n")
     if units <= 0.0:
         raise ParameterError(f"n must be > 0, got {n!r}.")
     if relative and base == 0.0:
         raise ParameterError("a relative mde needs a non-zero baseline.")
     if checked_sd is not None:
-        z = float(special.ndtri(1.0 - checked_alpha / 2.0)) + float(special.ndtri(checked_power))
-        delta = z * checked_sd * math.sqrt((1.0 + 1.0 / k) * (1.0 - rho * rho) / units)
+        z_a, z_b = _quantiles(checked_alpha, checked_power)
+        delta = (z_a + z_b) * checked_sd * math.sqrt((1.0 + 1.0 / k) * (1.0 - rho * rho) / units)
         return delta / abs(base) if relative else delta
 
     def excess(d: float) -> float:
@@ -318,8 +309,8 @@ def duration(n_per_arm: float, daily_units: float, arms: int = 2) -> int:
         ParameterError: If ``n_per_arm`` or ``daily_units`` is not positive, or ``arms`` is not a whole
             number ≥ 2.
     """
-    units = _number(n_per_arm, "n_per_arm")
-    daily = _number(daily_units, "daily_units")
+    units = finite_number(n_per_arm, "n_per_arm")
+    daily = finite_number(daily_units, "daily_units")
     if units <= 0.0:
         raise ParameterError(f"n_per_arm must be > 0, got {n_per_arm!r}.")
     if daily <= 0.0:

@@ -34,13 +34,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Literal
 
 from abnb._display import FlatResult, format_value, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._common import Interval, critical_value, normal_pvalue
 from abnb.stats._effect import IntervalOnDemand
+from abnb.stats._validate import as_count, check_choice
 from abnb.stats.moments import Moments
 
 __all__ = [
@@ -59,29 +60,13 @@ RatioMethod = Literal["score", "log"]
 _DIFFERENCE_METHODS: tuple[DifferenceMethod, ...] = ("newcombe", "agresti-caffo", "wald")
 _RATIO_METHODS: tuple[RatioMethod, ...] = ("score", "log")
 
-_Interval = Callable[[float], tuple[float, float]]
-
 
 # ------------------------------------------------------------------------------------------------------
 # validation and shared numerics
 
 
-def _check_alpha(alpha: object) -> float:
-    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
-
-
-def _whole(value: object, name: str) -> int:
-    if isinstance(value, bool):
-        raise ParameterError(f"{name} must be a whole number, got the boolean {value!r}.")
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
-        return int(float(value))
-    raise ParameterError(f"{name} must be a whole number, got {value!r}.")
-
-
 def _check_counts(successes: object, n: object) -> tuple[int, int]:
-    count, units = _whole(successes, "successes"), _whole(n, "n")
+    count, units = as_count(successes, "successes"), as_count(n, "n")
     if units < 1:
         raise ParameterError(f"n must be >= 1 (the number of units), got {units}.")
     if not 0 <= count <= units:
@@ -104,21 +89,6 @@ def _check_arm(name: str, arm: object) -> tuple[float, int]:
     if arm.n < 1:
         raise ParameterError(f"{name} has n={arm.n} units; a rate needs at least 1.")
     return arm.sum, arm.n
-
-
-def _critical(level: float) -> float:
-    """Two-sided normal critical value ``z_{(1 + level)/2}``."""
-    from scipy import special
-
-    return float(special.ndtri(0.5 * (1.0 + level)))
-
-
-def _two_sided(statistic: float) -> float:
-    from scipy import special
-
-    if math.isnan(statistic):
-        return math.nan
-    return float(2.0 * special.ndtr(-abs(statistic)))
 
 
 def _wilson_bounds(successes: float, n: int, z: float) -> tuple[float, float]:
@@ -163,7 +133,7 @@ class ProportionInterval(IntervalOnDemand, FlatResult):
     method: str
     successes: int
     n: int
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
         rows = [
@@ -181,8 +151,38 @@ class ProportionInterval(IntervalOnDemand, FlatResult):
         )
 
 
-@dataclass(frozen=True)
-class ProportionDifference(IntervalOnDemand, FlatResult):
+class _TwoRates(IntervalOnDemand, FlatResult):
+    """What the comparisons of two rates share: the HTML table's rows of the arms and the short repr."""
+
+    estimate: float
+    pvalue: float
+    method: str
+    control_mean: float
+    treatment_mean: float
+    control_n: int
+    treatment_n: int
+
+    def _table(self, effect: tuple[str, str], interval: str, test: str) -> str:
+        """The HTML table: the ``effect`` row, the interval, the p-value named ``test``, the arms and the method."""
+        rows = [
+            effect,
+            (f"{100.0 * (1.0 - self.alpha):.4g}% CI", interval),
+            (test, format_value(self.pvalue)),
+            ("control rate", f"{_fmt_rate(self.control_mean)} of {self.control_n}"),
+            ("treatment rate", f"{_fmt_rate(self.treatment_mean)} of {self.treatment_n}"),
+            ("method", self.method),
+        ]
+        return html_table(rows, "abnb-proportion")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(estimate={self.estimate:.4g}, ci=[{self.ci_low:.4g}, {self.ci_high:.4g}], "
+            f"pvalue={self.pvalue:.4g}, method={self.method!r})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class ProportionDifference(_TwoRates):
     """The difference of two rates ``p_t − p_c`` with a confidence interval and the Wald z-test beside it.
 
     Attributes:
@@ -213,31 +213,18 @@ class ProportionDifference(IntervalOnDemand, FlatResult):
     treatment_mean: float
     control_n: int
     treatment_n: int
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
-        rows = [
+        return self._table(
             ("difference", f"{100.0 * self.estimate:.4g} points"),
-            (
-                f"{100.0 * (1.0 - self.alpha):.4g}% CI",
-                f"[{100.0 * self.ci_low:.4g}, {100.0 * self.ci_high:.4g}] points",
-            ),
-            ("p-value (Wald z)", format_value(self.pvalue)),
-            ("control rate", f"{_fmt_rate(self.control_mean)} of {self.control_n}"),
-            ("treatment rate", f"{_fmt_rate(self.treatment_mean)} of {self.treatment_n}"),
-            ("method", self.method),
-        ]
-        return html_table(rows, "abnb-proportion")
-
-    def __repr__(self) -> str:
-        return (
-            f"ProportionDifference(estimate={self.estimate:.4g}, ci=[{self.ci_low:.4g}, {self.ci_high:.4g}], "
-            f"pvalue={self.pvalue:.4g}, method={self.method!r})"
+            f"[{100.0 * self.ci_low:.4g}, {100.0 * self.ci_high:.4g}] points",
+            "p-value (Wald z)",
         )
 
 
-@dataclass(frozen=True)
-class ProportionRatio(IntervalOnDemand, FlatResult):
+@dataclass(frozen=True, repr=False)
+class ProportionRatio(_TwoRates):
     """The ratio of two rates ``p_t / p_c`` with a confidence interval and the test of ratio 1 that it inverts.
 
     Attributes:
@@ -266,26 +253,13 @@ class ProportionRatio(IntervalOnDemand, FlatResult):
     treatment_mean: float
     control_n: int
     treatment_n: int
-    _interval: _Interval | None = field(default=None, repr=False, compare=False)
+    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
-        rows = [
+        return self._table(
             ("ratio", format_value(self.estimate)),
-            (
-                f"{100.0 * (1.0 - self.alpha):.4g}% CI",
-                f"[{format_value(self.ci_low)}, {format_value(self.ci_high)}]",
-            ),
-            ("p-value (ratio 1)", format_value(self.pvalue)),
-            ("control rate", f"{_fmt_rate(self.control_mean)} of {self.control_n}"),
-            ("treatment rate", f"{_fmt_rate(self.treatment_mean)} of {self.treatment_n}"),
-            ("method", self.method),
-        ]
-        return html_table(rows, "abnb-proportion")
-
-    def __repr__(self) -> str:
-        return (
-            f"ProportionRatio(estimate={self.estimate:.4g}, ci=[{self.ci_low:.4g}, {self.ci_high:.4g}], "
-            f"pvalue={self.pvalue:.4g}, method={self.method!r})"
+            f"[{format_value(self.ci_low)}, {format_value(self.ci_high)}]",
+            "p-value (ratio 1)",
         )
 
 
@@ -320,10 +294,10 @@ def wilson(successes: int, n: int, *, alpha: float = 0.05) -> ProportionInterval
         for interval estimation of binomial proportions", The American Statistician 52, 119–126.
     """
     count, units = _check_counts(successes, n)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
 
     def interval(level: float) -> tuple[float, float]:
-        return _wilson_bounds(count, units, _critical(level))
+        return _wilson_bounds(count, units, critical_value(level))
 
     low, high = interval(1.0 - alpha)
     return ProportionInterval(
@@ -340,13 +314,6 @@ def wilson(successes: int, n: int, *, alpha: float = 0.05) -> ProportionInterval
 
 # ------------------------------------------------------------------------------------------------------
 # difference of two rates
-
-
-def _check_difference_method(method: object) -> DifferenceMethod:
-    for known in _DIFFERENCE_METHODS:
-        if method == known:
-            return known
-    raise ParameterError(f"method must be one of {', '.join(map(repr, _DIFFERENCE_METHODS))}, got {method!r}.")
 
 
 def proportion_difference(
@@ -395,13 +362,13 @@ def proportion_difference(
     """
     x_c, n_c = _check_arm("control", control)
     x_t, n_t = _check_arm("treatment", treatment)
-    alpha = _check_alpha(alpha)
-    method = _check_difference_method(method)
+    alpha = check_alpha(alpha)
+    method = check_choice("method", method, _DIFFERENCE_METHODS)
     p_c, p_t = x_c / n_c, x_t / n_t
     estimate = p_t - p_c
 
     def interval(level: float) -> tuple[float, float]:
-        z = _critical(level)
+        z = critical_value(level)
         if method == "newcombe":
             low_t, high_t = _wilson_bounds(x_t, n_t, z)
             low_c, high_c = _wilson_bounds(x_c, n_c, z)
@@ -436,7 +403,7 @@ def proportion_difference(
         se=se,
         ci_low=low,
         ci_high=high,
-        pvalue=_two_sided(statistic),
+        pvalue=normal_pvalue(statistic),
         statistic=statistic,
         alpha=alpha,
         method=description,
@@ -450,13 +417,6 @@ def proportion_difference(
 
 # ------------------------------------------------------------------------------------------------------
 # ratio of two rates
-
-
-def _check_ratio_method(method: object) -> RatioMethod:
-    for known in _RATIO_METHODS:
-        if method == known:
-            return known
-    raise ParameterError(f"method must be one of {', '.join(map(repr, _RATIO_METHODS))}, got {method!r}.")
 
 
 def _score_statistic(x_t: float, n_t: int, x_c: float, n_c: int, ratio: float) -> float:
@@ -568,15 +528,15 @@ def proportion_ratio(
     """
     x_c, n_c = _check_arm("control", control)
     x_t, n_t = _check_arm("treatment", treatment)
-    alpha = _check_alpha(alpha)
-    method = _check_ratio_method(method)
+    alpha = check_alpha(alpha)
+    method = check_choice("method", method, _RATIO_METHODS)
     p_c, p_t = x_c / n_c, x_t / n_t
     estimate = p_t / p_c if p_c > 0.0 else (math.inf if p_t > 0.0 else math.nan)
-    interval: _Interval
+    interval: Interval
     if method == "score":
 
         def interval(level: float) -> tuple[float, float]:
-            return _score_ratio_interval(x_t, n_t, x_c, n_c, _critical(level))
+            return _score_ratio_interval(x_t, n_t, x_c, n_c, critical_value(level))
 
         degenerate = x_t + x_c in (0.0, float(n_t + n_c))  # pooled rate 0 or 1: no variance under ratio 1
         statistic = math.nan if degenerate else _score_statistic(x_t, n_t, x_c, n_c, 1.0)
@@ -595,7 +555,7 @@ def proportion_ratio(
         se_log = math.sqrt(max(1.0 / x_t - 1.0 / n_t + 1.0 / x_c - 1.0 / n_c, 0.0))
 
         def interval(level: float) -> tuple[float, float]:
-            half = _critical(level) * se_log
+            half = critical_value(level) * se_log
             return math.exp(log_ratio - half), math.exp(log_ratio + half)
 
         statistic = log_ratio / se_log if se_log > 0.0 else math.nan
@@ -607,7 +567,7 @@ def proportion_ratio(
         estimate=estimate,
         ci_low=low,
         ci_high=high,
-        pvalue=_two_sided(statistic),
+        pvalue=normal_pvalue(statistic),
         statistic=statistic,
         alpha=alpha,
         method=description,

@@ -19,18 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import Effect
-from abnb.stats.frequentist import (
-    RelativeCI,
-    _check_alpha,
-    _check_relative_ci,
-    _effect,
-    _Interval,
-    _symmetric,
-    relative_lift,
-    welch_df,
-)
-from abnb.stats.moments import _as_count, _as_finite, _finite_array
+from abnb.stats._validate import as_count, as_finite, check_choice, check_units, finite_array
+from abnb.stats.frequentist import RELATIVE_CIS, RelativeCI, difference_effect, welch_df
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -65,12 +57,12 @@ class RatioMoments:
     yd_sum: float
 
     def __post_init__(self) -> None:
-        n = _as_count(self.n, "RatioMoments.n")
+        n = as_count(self.n, "RatioMoments.n")
         if n < 0:
             raise ParameterError(f"RatioMoments.n must be >= 0, got {n}.")
         object.__setattr__(self, "n", n)
         for name in ("y_sum", "y_sum_sq", "d_sum", "d_sum_sq", "yd_sum"):
-            object.__setattr__(self, name, _as_finite(getattr(self, name), f"RatioMoments.{name}"))
+            object.__setattr__(self, name, as_finite(getattr(self, name), f"RatioMoments.{name}"))
         for name in ("y_sum_sq", "d_sum_sq"):
             value = getattr(self, name)
             if value < 0:
@@ -116,8 +108,8 @@ class RatioMoments:
         """
         import numpy as np
 
-        y = _finite_array(numerator, "numerator values")
-        d = _finite_array(denominator, "denominator values")
+        y = finite_array(numerator, "numerator values")
+        d = finite_array(denominator, "denominator values")
         if y.size != d.size:
             raise DataError(f"numerator has {y.size} values but denominator has {d.size}; pass one pair per unit.")
         return cls(
@@ -190,8 +182,7 @@ def _check_ratio_arm(name: str, arm: object) -> RatioMoments:
             f"{name} must be abnb.stats.ratio.RatioMoments, got {type(arm).__name__}; "
             "build it with RatioMoments.from_values(numerator, denominator)."
         )
-    if arm.n < 2:
-        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
+    check_units(name, arm.n)
     if arm.d_sum == 0.0:
         raise DataError(f"the {name} ratio is undefined because its denominator sum d_sum is 0.")
     return arm
@@ -250,8 +241,8 @@ def ratio(
         Deng, Knoblich & Lu (2018), "Applying the Delta Method in Metric Analytics", KDD; Kohavi, Tang & Xu
         (2020), "Trustworthy Online Controlled Experiments", ch. 18; Fieller (1954), JRSS B 16.
     """
-    alpha = _check_alpha(alpha)
-    relative_ci = _check_relative_ci(relative_ci)
+    alpha = check_alpha(alpha)
+    relative_ci = check_choice("relative_ci", relative_ci, RELATIVE_CIS)
     control = _check_ratio_arm("control", control)
     treatment = _check_ratio_arm("treatment", treatment)
     r_c, r_t = control.ratio, treatment.ratio
@@ -261,42 +252,17 @@ def ratio(
             "both ratio estimates have zero delta-method variance (every unit has the same y/d), so the "
             f"difference of ratios (control {r_c:.6g}, treatment {r_t:.6g}) cannot be tested."
         )
-    df = welch_df(var_c, control.n, var_t, treatment.n)
-    method = "ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)"
-    se_diff = math.sqrt(var_c + var_t)
-    interval: _Interval
-    note = ""
-    if not relative:
-        estimate = r_t - r_c
-        se = se_diff
-        statistic = estimate / se
-        interval = _symmetric(estimate, se, df)
-        method += ", absolute difference"
-    else:
-        lift = relative_lift(
-            r_c,
-            var_c,
-            r_t,
-            var_t,
-            df,
-            relative_ci,
-            alpha=alpha,
-            statistic_diff=(r_t - r_c) / se_diff,
-            what="ratio",
-        )
-        estimate, se, statistic, interval, note = lift.estimate, lift.se, lift.statistic, lift.interval, lift.note
-        method += f", relative lift (R_t − R_c)/|R_c|, {lift.method}"
-    return _effect(
+    return difference_effect(
         Effect,
-        estimate=estimate,
-        se=se,
-        statistic=statistic,
-        df=df,
+        means=(r_c, r_t),
+        variances=(var_c, var_t),
+        difference=r_t - r_c,
+        statistic=(r_t - r_c) / math.sqrt(var_c + var_t),
+        df=welch_df(var_c, control.n, var_t, treatment.n),
         alpha=alpha,
-        interval=interval,
-        method=method,
         relative=relative,
-        control_mean=r_c,
-        treatment_mean=r_t,
-        ci_note=note,
+        relative_ci=relative_ci,
+        method="ratio metric, delta method, Welch t-test (Welch–Satterthwaite df)",
+        lift_label="(R_t − R_c)/|R_c|",
+        what="ratio",
     )

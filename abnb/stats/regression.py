@@ -33,9 +33,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
-from abnb.stats._effect import Effect, _fmt
+from abnb.stats._alpha import check_alpha
+from abnb.stats._common import symmetric_effect
+from abnb.stats._effect import Effect, fmt
+from abnb.stats._validate import check_choice, check_units
 from abnb.stats.cuped import CupedEffect
-from abnb.stats.frequentist import _check_alpha, _effect, _symmetric, welch_df
+from abnb.stats.frequentist import welch_df
 from abnb.stats.joint import JointMoments
 
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["RegressionEffect", "ratio_cuped", "regression_adjust"]
 
 Pooling = Literal["within", "total"]
-_POOLINGS = ("within", "total")
+_POOLINGS: tuple[Pooling, ...] = ("within", "total")
 
 #: Reciprocal condition number below which covariates count as collinear (their θ is the minimum-norm solution).
 _RCOND = 1e-12
@@ -74,8 +77,8 @@ class RegressionEffect(Effect):
     treatment_unadjusted_mean: float
 
     def _repr_html_(self) -> str:
-        rows = [(f"θ {name}", _fmt(value)) for name, value in zip(self.covariates, self.theta, strict=True)]
-        rows.append(("variance reduction", _fmt(self.variance_reduction, percent=True)))
+        rows = [(f"θ {name}", fmt(value)) for name, value in zip(self.covariates, self.theta, strict=True)]
+        rows.append(("variance reduction", fmt(self.variance_reduction, percent=True)))
         extra = "".join(
             f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
             for name, value in rows
@@ -83,10 +86,10 @@ class RegressionEffect(Effect):
         return Effect._repr_html_(self).replace("</table>", extra + "</table>")
 
     def __repr__(self) -> str:
-        theta = ", ".join(f"{n}={_fmt(t)}" for n, t in zip(self.covariates, self.theta, strict=True))
+        theta = ", ".join(f"{n}={fmt(t)}" for n, t in zip(self.covariates, self.theta, strict=True))
         return (
-            f"RegressionEffect(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
-            f"pvalue={_fmt(self.pvalue)}, theta=({theta}), variance_reduction={_fmt(self.variance_reduction)}, "
+            f"RegressionEffect(estimate={fmt(self.estimate)}, ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], "
+            f"pvalue={fmt(self.pvalue)}, theta=({theta}), variance_reduction={fmt(self.variance_reduction)}, "
             f"method={self.method!r})"
         )
 
@@ -97,8 +100,7 @@ def _check_joint(name: str, arm: object, variables: Sequence[str]) -> JointMomen
             f"{name} must be abnb.stats.JointMoments, got {type(arm).__name__}; build it with "
             "JointMoments.from_values({'y': values, 'x': covariate, ...}) or take it from Aggregates.joint."
         )
-    if arm.n < 2:
-        raise ParameterError(f"{name} has n={arm.n} unit(s); a two-arm test needs at least 2 per arm.")
+    check_units(name, arm.n)
     missing = [v for v in variables if v not in arm.names]
     if missing:
         raise ParameterError(
@@ -158,15 +160,12 @@ def _adjusted(
     **extra: Any,
 ) -> _A:
     """Build an adjusted effect with a symmetric Welch-t interval; the variance reduction is 1 − var / raw var."""
-    se = math.sqrt(variance)
-    return _effect(
+    return symmetric_effect(
         kind,
         estimate=estimate,
-        se=se,
-        statistic=estimate / se,
+        se=math.sqrt(variance),
         df=df,
         alpha=alpha,
-        interval=_symmetric(estimate, se, df),
         method=method,
         relative=relative,
         control_mean=adjusted_means[0],
@@ -240,70 +239,32 @@ def regression_adjust(
         Deng, Xu, Kohavi & Walker (2013), WSDM; Li, Tang & Bauman (2020), CUPAC, DoorDash; Lin (2013), Ann. Appl.
         Stat. 7; GrowthBook ``gbstats`` (``compute_theta``, ``frequentist_variance_relative_cuped``).
     """
-    alpha = _check_alpha(alpha)
-    if pooling not in _POOLINGS:
-        raise ParameterError(f"pooling must be one of {', '.join(map(repr, _POOLINGS))}, got {pooling!r}.")
+    alpha = check_alpha(alpha)
+    pooling = check_choice("pooling", pooling, _POOLINGS)
     names = _check_variables(outcome, covariates)
-    variables = (outcome, *names)
-    control = _check_joint("control", control, variables).select(variables)
-    treatment = _check_joint("treatment", treatment, variables).select(variables)
-    if control.proportion != treatment.proportion:
-        raise ParameterError("control and treatment disagree on proportion= (a 0/1 outcome in one arm only).")
-    treatment = treatment.shifted(control.shifts)  # one shift for the pooled sums and the differences
-    n_c, n_t = control.n, treatment.n
-    big_n = n_c + n_t
-    sums_c, sums_t = np.asarray(control.sums), np.asarray(treatment.sums)
-    if pooling == "within":
-        pooled = control.centred() + treatment.centred()
-    else:
-        total = sums_c + sums_t
-        pooled = np.asarray(control.cross) + np.asarray(treatment.cross) - np.outer(total, total) / big_n
-    squares = np.diag(np.asarray(control.cross) + np.asarray(treatment.cross))[1:]
-    theta, note = _solve(pooled[1:, 1:], pooled[1:, 0], squares)
+    control, treatment = _regression_arms(control, treatment, (outcome, *names))
+    theta, note = _pooled_theta(control, treatment, pooling)
     method = f"regression adjustment on {len(names)} covariate(s) ({pooling} pooled θ), Welch t-test"
     if note:
         method += f" ({note})"
-
     cov_c, cov_t = control.covariance(), treatment.covariance()
-
-    def residual_variance(cov: NDArray[np.float64]) -> float:
-        return max(float(cov[0, 0] - 2.0 * theta @ cov[1:, 0] + theta @ cov[1:, 1:] @ theta), 0.0)
-
-    v_c, v_t = residual_variance(cov_c), residual_variance(cov_t)
-    var_c, var_t = v_c / n_c, v_t / n_t
+    var_c, var_t = _residual_variance(cov_c, theta) / control.n, _residual_variance(cov_t, theta) / treatment.n
     if var_c + var_t == 0.0:
         raise DataError(
             "the adjusted outcome has zero variance in both arms (it is an exact linear function of the "
             f"covariates {list(names)}), so the difference cannot be tested; check the covariate definitions."
         )
-    df = welch_df(var_c, n_c, var_t, n_t)
-    shifts = np.asarray(control.shifts)
-    x_pooled = shifts[1:] + (sums_c[1:] + sums_t[1:]) / big_n
-    m_c, m_t = control.mean(outcome), treatment.mean(outcome)
-    x_c, x_t = shifts[1:] + sums_c[1:] / n_c, shifts[1:] + sums_t[1:] / n_t
-    a_c = m_c - float(theta @ (x_c - x_pooled))
-    a_t = m_t - float(theta @ (x_t - x_pooled))
-    # a_t − a_c from sums around the common shifts, so large means cancel exactly (see Moments.difference_from)
-    difference = (sums_t[0] / n_t - sums_c[0] / n_c) - float(theta @ (sums_t[1:] / n_t - sums_c[1:] / n_c))
+    df = welch_df(var_c, control.n, var_t, treatment.n)
+    (m_c, m_t), adjusted_means, difference = _regression_means(control, treatment, theta, outcome)
     if not relative:
         estimate, variance = difference, var_c + var_t
-        raw = cov_c[0, 0] / n_c + cov_t[0, 0] / n_t
+        raw = cov_c[0, 0] / control.n + cov_t[0, 0] / treatment.n
         method += ", absolute difference"
     else:
-        if m_c == 0.0:
-            raise DataError(
-                "the relative lift is undefined because the unadjusted control mean is 0; use relative=False."
-            )
-        r = m_t / m_c
-        control_part = (
-            r * r * cov_c[0, 0] - 2.0 * r * float(theta @ cov_c[1:, 0]) + float(theta @ cov_c[1:, 1:] @ theta)
+        estimate, variance, raw = _regression_lift(
+            (cov_c, cov_t), (control.n, treatment.n), theta, (m_c, m_t), difference, var_t
         )
-        estimate = difference / abs(m_c)
-        variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
-        raw = cov_t[0, 0] / (n_t * m_c**2) + r * r * cov_c[0, 0] / (n_c * m_c**2)
         method += ", relative lift over |unadjusted control mean|, delta-method CI"
-        if variance == 0.0:
-            raise DataError("the delta-method standard error of the adjusted lift is 0; use relative=False.")
     return _adjusted(
         RegressionEffect,
         estimate=estimate,
@@ -313,11 +274,86 @@ def regression_adjust(
         alpha=alpha,
         method=method,
         relative=relative,
-        adjusted_means=(a_c, a_t),
+        adjusted_means=adjusted_means,
         unadjusted_means=(m_c, m_t),
         covariates=names,
         theta=tuple(float(t) for t in theta),
     )
+
+
+def _regression_arms(
+    control: object, treatment: object, variables: tuple[str, ...]
+) -> tuple[JointMoments, JointMoments]:
+    """Both arms checked and reduced to ``variables``, the treatment's sums around the control's shifts."""
+    checked_control = _check_joint("control", control, variables).select(variables)
+    checked_treatment = _check_joint("treatment", treatment, variables).select(variables)
+    if checked_control.proportion != checked_treatment.proportion:
+        raise ParameterError("control and treatment disagree on proportion= (a 0/1 outcome in one arm only).")
+    # one shift for the pooled sums and the differences
+    return checked_control, checked_treatment.shifted(checked_control.shifts)
+
+
+def _pooled_theta(control: JointMoments, treatment: JointMoments, pooling: Pooling) -> tuple[NDArray[np.float64], str]:
+    """The pooled coefficients ``θ = S_xx⁻¹ S_xy`` (within the arms or around the grand mean) and a note on them."""
+    if pooling == "within":
+        pooled = control.centred() + treatment.centred()
+    else:
+        total = np.asarray(control.sums) + np.asarray(treatment.sums)
+        pooled = (
+            np.asarray(control.cross) + np.asarray(treatment.cross) - np.outer(total, total) / (control.n + treatment.n)
+        )
+    squares = np.diag(np.asarray(control.cross) + np.asarray(treatment.cross))[1:]
+    return _solve(pooled[1:, 1:], pooled[1:, 0], squares)
+
+
+def _residual_variance(cov: NDArray[np.float64], theta: NDArray[np.float64]) -> float:
+    """Variance ``V_y − 2θᵀC_xy + θᵀV_xxθ`` of the residual ``y − θᵀx`` from a covariance matrix (y first)."""
+    return max(float(cov[0, 0] - 2.0 * theta @ cov[1:, 0] + theta @ cov[1:, 1:] @ theta), 0.0)
+
+
+def _regression_means(
+    control: JointMoments, treatment: JointMoments, theta: NDArray[np.float64], outcome: str
+) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """The unadjusted and adjusted means of both arms, and the adjusted difference ``a_t − a_c``.
+
+    ``treatment`` must have the sums around ``control``'s shifts.
+    """
+    n_c, n_t = control.n, treatment.n
+    sums_c, sums_t = np.asarray(control.sums), np.asarray(treatment.sums)
+    shifts = np.asarray(control.shifts)
+    x_pooled = shifts[1:] + (sums_c[1:] + sums_t[1:]) / (n_c + n_t)
+    m_c, m_t = control.mean(outcome), treatment.mean(outcome)
+    x_c, x_t = shifts[1:] + sums_c[1:] / n_c, shifts[1:] + sums_t[1:] / n_t
+    a_c = m_c - float(theta @ (x_c - x_pooled))
+    a_t = m_t - float(theta @ (x_t - x_pooled))
+    # a_t − a_c from sums around the common shifts, so large means cancel exactly (see Moments.difference_from)
+    difference = (sums_t[0] / n_t - sums_c[0] / n_c) - float(theta @ (sums_t[1:] / n_t - sums_c[1:] / n_c))
+    return (m_c, m_t), (a_c, a_t), difference
+
+
+def _regression_lift(
+    covariances: tuple[NDArray[np.float64], NDArray[np.float64]],
+    sizes: tuple[int, int],
+    theta: NDArray[np.float64],
+    means: tuple[float, float],
+    difference: float,
+    var_t: float,
+) -> tuple[float, float, float]:
+    """The lift over ``|ȳ_c|``, its delta-method variance and the variance of the unadjusted lift.
+
+    ``means`` are the unadjusted means and ``var_t`` the variance ``v_t/n_t`` of the adjusted treatment mean; the
+    gradient takes the pre-period means of the arms as equal.
+    """
+    (cov_c, cov_t), (n_c, n_t), (m_c, m_t) = covariances, sizes, means
+    if m_c == 0.0:
+        raise DataError("the relative lift is undefined because the unadjusted control mean is 0; use relative=False.")
+    r = m_t / m_c
+    control_part = r * r * cov_c[0, 0] - 2.0 * r * float(theta @ cov_c[1:, 0]) + float(theta @ cov_c[1:, 1:] @ theta)
+    variance = var_t / m_c**2 + max(control_part, 0.0) / (n_c * m_c**2)
+    if variance == 0.0:
+        raise DataError("the delta-method standard error of the adjusted lift is 0; use relative=False.")
+    raw = cov_t[0, 0] / (n_t * m_c**2) + r * r * cov_c[0, 0] / (n_c * m_c**2)
+    return difference / abs(m_c), variance, raw
 
 
 @dataclass(frozen=True)
@@ -406,7 +442,7 @@ def ratio_cuped(
         reduction for ratio metrics); GrowthBook ``gbstats`` (``RegressionAdjustedRatioStatistic``,
         ``compute_theta_regression_adjusted_ratio``, ``frequentist_variance_relative_cuped_ratio``).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if len(variables) != 4 or len(set(variables)) != 4:
         raise ParameterError(f"variables must name 4 distinct variables (y, d, x, w), got {variables!r}.")
     c = _ratio_arm("control", _check_joint("control", control, variables), variables)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import TYPE_CHECKING, Literal
@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
+from abnb.stats._common import Interval, check_arms
 from abnb.stats._effect import Effect
-from abnb.stats.frequentist import _check_alpha, _check_arms, welch
+from abnb.stats.frequentist import welch
 from abnb.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -54,8 +56,6 @@ __all__ = [
 ]
 
 Spending = Literal["power", "obrien-fleming", "obrien-fleming-total"]
-
-_Interval = Callable[[float], tuple[float, float]]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -106,6 +106,44 @@ def _stop_reason(low: float, high: float, alpha: float, what: str) -> tuple[bool
     return False, f"the always-valid {level} {what} [{low:.4g}, {high:.4g}] contains 0: keep collecting data."
 
 
+def _always_valid(
+    fixed: Effect,
+    *,
+    statistic: float,
+    bounds: tuple[float, float],
+    pvalue: float,
+    log_evalue: float,
+    alpha: float,
+    method: str,
+    what: str,
+    interval: Interval | None,
+) -> SequentialEffect:
+    """The result at the current look: ``fixed``'s estimate with the always-valid ``bounds`` and ``pvalue``.
+
+    ``what`` names the interval in the reason; the experiment may stop when the bounds exclude 0.
+    """
+    low, high = bounds
+    may_stop, reason = _stop_reason(low, high, alpha, what)
+    return SequentialEffect(
+        estimate=fixed.estimate,
+        se=fixed.se,
+        ci_low=low,
+        ci_high=high,
+        pvalue=pvalue,
+        statistic=statistic,
+        df=None,
+        alpha=alpha,
+        method=method,
+        relative=fixed.relative,
+        control_mean=fixed.control_mean,
+        treatment_mean=fixed.treatment_mean,
+        _interval=interval,
+        evalue=math.exp(min(log_evalue, 700.0)),
+        may_stop=may_stop,
+        reason=reason,
+    )
+
+
 # ------------------------------------------------------------------------------------------------------
 # asymptotic confidence sequences
 
@@ -122,7 +160,7 @@ def _cs_rho_sq(alpha: float, tuning: float) -> float:
     return (minus_two_log_alpha + math.log(minus_two_log_alpha + 1.0)) / tuning
 
 
-def _cs_halfwidth(se: ArrayLike, n: ArrayLike, alpha: float, tuning: float) -> NDArray[np.float64]:
+def cs_halfwidth(se: ArrayLike, n: ArrayLike, alpha: float, tuning: float) -> NDArray[np.float64]:
     """Half-width of the two-sided confidence sequence, vectorised over ``se`` and ``n`` (eq. 9).
 
     ``se·sqrt(N)`` is the per-observation standard deviation ``σ̂`` of the paper; the half-width is
@@ -190,39 +228,31 @@ def confidence_sequence(
         Waudby-Smith, Arbour, Sinha, Kennedy & Ramdas (2023), arXiv:2103.06476v7, eqs. 9, 155, 161;
         GrowthBook gbstats ``SequentialTwoSidedTTest``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     tuning = _check_positive(tuning, "tuning")
     fixed = welch(control, treatment, alpha=alpha, relative=relative, relative_ci="delta")
     estimate, se = fixed.estimate, fixed.se
     n_total = control.n + treatment.n
 
     def interval(level: float) -> tuple[float, float]:
-        half = float(_cs_halfwidth(se, n_total, 1.0 - level, tuning))
+        half = float(cs_halfwidth(se, n_total, 1.0 - level, tuning))
         return estimate - half, estimate + half
 
     low, high = interval(1.0 - alpha)
     z = estimate / se
     log_e = float(_cs_log_evalue(z, n_total, alpha, tuning))
     pvalue = 1.0 if log_e <= 0.0 else math.exp(-log_e)
-    may_stop, reason = _stop_reason(low, high, alpha, "confidence sequence")
     what = "relative lift, delta-method SE" if relative else "absolute difference"
-    return SequentialEffect(
-        estimate=estimate,
-        se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=pvalue,
+    return _always_valid(
+        fixed,
         statistic=z,
-        df=None,
+        bounds=(low, high),
+        pvalue=pvalue,
+        log_evalue=log_e,
         alpha=alpha,
         method=f"asymptotic confidence sequence (Waudby-Smith et al. 2023, normal mixture, N_tune={tuning:g}), {what}",
-        relative=relative,
-        control_mean=fixed.control_mean,
-        treatment_mean=fixed.treatment_mean,
-        _interval=interval,
-        evalue=math.exp(min(log_e, 700.0)),
-        may_stop=may_stop,
-        reason=reason,
+        what="confidence sequence",
+        interval=interval,
     )
 
 
@@ -342,7 +372,7 @@ def group_sequential_bounds(
     from scipy import optimize, special
 
     t = _check_fractions(information_fractions)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     rho = _check_positive(rho, "rho")
     cumulative = _spent(t, alpha, spending, rho)
     increments = np.diff(np.concatenate(([0.0], cumulative)))
@@ -537,7 +567,7 @@ def msprt(
         Johari, Pekelis & Walsh (2017), "Peeking at A/B tests", KDD; Robbins (1970), "Statistical methods
         related to the law of the iterated logarithm", Ann. Math. Stat. 41; Zhao, Liu & Deb (2018), CIKM.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     tau = _check_positive(tau, "tau")
     tau_sq = tau * tau
     looks: list[tuple[Moments, Moments]] = []
@@ -550,7 +580,7 @@ def msprt(
     current: Effect | None = None
     log_lr = 0.0
     for c, t in looks:
-        c, t = _check_arms(c, t)
+        c, t = check_arms(c, t)
         effect = welch(c, t, alpha=alpha)
         variance = effect.se**2
         log_lr = _msprt_log_lr(effect.estimate, variance, tau_sq)
@@ -565,22 +595,14 @@ def msprt(
             "what sampling noise allows. Check that history holds cumulative moments of the same experiment."
         )
     # p ≤ α means Λ ≥ 1/α at some look, so 0 lay outside that look's interval and outside the intersection
-    may_stop, reason = _stop_reason(low, high, alpha, "mSPRT interval")
-    return SequentialEffect(
-        estimate=current.estimate,
-        se=current.se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=pvalue,
+    return _always_valid(
+        current,
         statistic=current.statistic,
-        df=None,
+        bounds=(low, high),
+        pvalue=pvalue,
+        log_evalue=log_lr,
         alpha=alpha,
         method=f"mixture SPRT (normal mixture, τ={tau:g}), absolute difference, Welch SE, {len(looks)} look(s)",
-        relative=False,
-        control_mean=current.control_mean,
-        treatment_mean=current.treatment_mean,
-        _interval=None,
-        evalue=math.exp(min(log_lr, 700.0)),
-        may_stop=may_stop,
-        reason=reason,
+        what="mSPRT interval",
+        interval=None,
     )

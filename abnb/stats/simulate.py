@@ -23,17 +23,18 @@ References:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from abnb.errors import DataError, ParameterError
-from abnb.stats.frequentist import _check_alpha, welch, ztest
+from abnb.stats._alpha import check_alpha
+from abnb.stats._validate import finite_number
+from abnb.stats.frequentist import welch, ztest
 from abnb.stats.moments import Moments
-from abnb.stats.sequential import _cs_halfwidth
+from abnb.stats.sequential import cs_halfwidth
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -152,12 +153,6 @@ def _check_count(value: object, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _check_real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
-
-
 def _check_distribution(distribution: object, mean: float, sd: float, effect: float) -> Distribution:
     if distribution == "normal":
         if sd <= 0.0:
@@ -242,8 +237,8 @@ def calibrate(
     run = welch if test == "welch" else ztest
     n = _check_count(n_per_arm, "n_per_arm", 2)
     simulations = _check_count(simulations, "simulations", 1)
-    alpha = _check_alpha(alpha)
-    mean, sd, effect = _check_real(mean, "mean"), _check_real(sd, "sd"), _check_real(effect, "effect")
+    alpha = check_alpha(alpha)
+    mean, sd, effect = finite_number(mean, "mean"), finite_number(sd, "sd"), finite_number(effect, "effect")
     dist = _check_distribution(distribution, mean, sd, effect)
     rng = np.random.default_rng(seed)
     n_arr = np.asarray(n, dtype=np.int64)
@@ -396,10 +391,10 @@ def peeking(
     if 2 * looks > n_total:
         raise ParameterError(f"looks={looks} is too many for n_per_arm={n_total}: every look needs 2 units per arm.")
     simulations = _check_count(simulations, "simulations", 1)
-    alpha = _check_alpha(alpha)
-    mean, sd, effect = _check_real(mean, "mean"), _check_real(sd, "sd"), _check_real(effect, "effect")
+    alpha = check_alpha(alpha)
+    mean, sd, effect = finite_number(mean, "mean"), finite_number(sd, "sd"), finite_number(effect, "effect")
     dist = _check_distribution(distribution, mean, sd, effect)
-    tune = float(2 * n_total) if tuning is None else _check_real(tuning, "tuning")
+    tune = float(2 * n_total) if tuning is None else finite_number(tuning, "tuning")
     if tune <= 0.0:
         raise ParameterError(f"tuning must be > 0, got {tuning!r}.")
 
@@ -415,7 +410,7 @@ def peeking(
         reject = pvalue < alpha
     else:
         with np.errstate(invalid="ignore"):
-            half = _cs_halfwidth(se, 2.0 * n, alpha, tune)
+            half = cs_halfwidth(se, 2.0 * n, alpha, tune)
             reject = (se > 0.0) & (np.abs(diff) > half)
     any_reject = reject.any(axis=1)
     first = np.argmax(reject, axis=1)[any_reject]

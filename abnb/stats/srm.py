@@ -15,6 +15,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 from abnb.errors import ParameterError
+from abnb.stats._validate import integer_digits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,33 +105,105 @@ class SrmResult:
 
 
 def _beyond_float_range(value: int, where: str) -> ParameterError:
-    digits = len(str(abs(value))) if value.bit_length() < 10_000 else int(value.bit_length() * math.log10(2)) + 1
     return ParameterError(
-        f"{where} is an integer of {digits} digits, beyond the float range (at most about {sys.float_info.max:.4g}) "
-        "the χ² test is computed in; pass counts within that range."
+        f"{where} is an integer of {integer_digits(value)} digits, beyond the float range (at most about "
+        f"{sys.float_info.max:.4g}) the χ² test is computed in; pass counts within that range."
     )
 
 
-def _whole(value: object, where: str) -> int:
+def _real(value: object, where: str, what: str) -> float:
+    """``value`` as a float if it is a real number within the float range, else ``ParameterError`` (``what`` it is)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(f"{where} must be a non-negative whole number, got {value!r}.")
+        raise ParameterError(f"{where} must be {what}, got {value!r}.")
     if isinstance(value, Integral) and abs(int(value)) > sys.float_info.max:
         raise _beyond_float_range(int(value), where)
-    number = float(value)
+    return float(value)
+
+
+def _whole(value: object, where: str) -> int:
+    number = _real(value, where, "a non-negative whole number")
     if not math.isfinite(number) or not number.is_integer() or number < 0:
         raise ParameterError(f"{where} must be a non-negative whole number, got {value!r}.")
     return int(number)
 
 
 def _positive(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ParameterError(f"{where} must be a positive number, got {value!r}.")
-    if isinstance(value, Integral) and abs(int(value)) > sys.float_info.max:
-        raise _beyond_float_range(int(value), where)
-    number = float(value)
+    number = _real(value, where, "a positive number")
     if not math.isfinite(number) or number <= 0:
         raise ParameterError(f"{where} must be positive and finite, got {value!r}.")
     return number
+
+
+def _arm_name(labels: tuple[str, ...], i: int) -> str:
+    """How the messages name arm ``i``: its label, else its position."""
+    return labels[i] if labels else str(i)
+
+
+def _observed(counts: object) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The arm labels (empty unless ``counts`` is a mapping) and the checked counts (at least 2 arms, total > 0)."""
+    labels: tuple[str, ...] = ()
+    if isinstance(counts, Mapping):
+        labels = tuple(str(key) for key in counts)
+        raw_counts: list[object] = list(counts.values())
+    elif isinstance(counts, str | bytes) or not isinstance(counts, Iterable):
+        raise ParameterError(f"counts must be a sequence of units per arm, got {type(counts).__name__}.")
+    else:
+        raw_counts = list(counts)
+    observed = tuple(_whole(c, f"counts[{_arm_name(labels, i)}]") for i, c in enumerate(raw_counts))
+    if len(observed) < 2:
+        raise ParameterError(f"counts needs at least 2 arms for a sample ratio check, got {len(observed)}.")
+    total = sum(observed)
+    if total <= 0:
+        raise ParameterError("counts sum to 0; there are no units to check the sample ratio of.")
+    if total > sys.float_info.max:
+        raise _beyond_float_range(total, "the sum of counts")
+    return labels, observed
+
+
+def _raw_weights(weights: object, labels: tuple[str, ...], arms: int) -> list[object]:
+    """The weights in the order of the arms (all 1 when ``weights`` is None), one per arm."""
+    if weights is None:
+        raw_weights: list[object] = [1.0] * arms
+    elif isinstance(weights, Mapping):
+        if not labels:
+            raise ParameterError(
+                "weights is a mapping but counts is not; pass both as sequences or both as {arm: value}."
+            )
+        if set(map(str, weights)) != set(labels):
+            raise ParameterError(
+                f"weights has arms {sorted(map(str, weights))} but counts has {sorted(labels)}; "
+                "give one weight per arm."
+            )
+        by_label = {str(key): value for key, value in weights.items()}
+        raw_weights = [by_label[label] for label in labels]
+    elif isinstance(weights, str | bytes) or not isinstance(weights, Iterable):
+        raise ParameterError(f"weights must be numbers, one per arm, got {type(weights).__name__}.")
+    else:
+        raw_weights = list(weights)
+    if len(raw_weights) != arms:
+        raise ParameterError(
+            f"weights has {len(raw_weights)} entries but counts has {arms} arms; give one weight per arm."
+        )
+    return raw_weights
+
+
+def _shares(weights: object, labels: tuple[str, ...], total: int, arms: int) -> tuple[float, ...]:
+    """The planned weights normalised to sum to 1, each large enough for a positive expected count."""
+    planned = [
+        _positive(w, f"weights[{_arm_name(labels, i)}]") for i, w in enumerate(_raw_weights(weights, labels, arms))
+    ]
+    # Scale by the largest weight first: the sum of weights near the float maximum (1e308 each) would overflow.
+    largest = max(planned)
+    relative = [w / largest for w in planned]
+    scale = math.fsum(relative)
+    shares = tuple(w / scale for w in relative)
+    for i, share in enumerate(shares):
+        if total * share <= 0.0:
+            raise ParameterError(
+                f"weights[{_arm_name(labels, i)}] = {planned[i]!r} is so small next to the largest weight "
+                f"({largest!r}) that its expected count underflows to 0; give weights of comparable scale."
+            )
+    return shares
 
 
 def srm(
@@ -161,58 +234,10 @@ def srm(
     """
     from scipy import special
 
-    labels: tuple[str, ...] = ()
-    if isinstance(counts, Mapping):
-        labels = tuple(str(key) for key in counts)
-        raw_counts: list[object] = list(counts.values())
-    elif isinstance(counts, str | bytes) or not isinstance(counts, Iterable):
-        raise ParameterError(f"counts must be a sequence of units per arm, got {type(counts).__name__}.")
-    else:
-        raw_counts = list(counts)
-    observed = tuple(_whole(c, f"counts[{labels[i] if labels else i}]") for i, c in enumerate(raw_counts))
-    if len(observed) < 2:
-        raise ParameterError(f"counts needs at least 2 arms for a sample ratio check, got {len(observed)}.")
+    labels, observed = _observed(counts)
     total = sum(observed)
-    if total <= 0:
-        raise ParameterError("counts sum to 0; there are no units to check the sample ratio of.")
-    if total > sys.float_info.max:
-        raise _beyond_float_range(total, "the sum of counts")
-
-    if weights is None:
-        raw_weights: list[object] = [1.0] * len(observed)
-    elif isinstance(weights, Mapping):
-        if not labels:
-            raise ParameterError(
-                "weights is a mapping but counts is not; pass both as sequences or both as {arm: value}."
-            )
-        if set(map(str, weights)) != set(labels):
-            raise ParameterError(
-                f"weights has arms {sorted(map(str, weights))} but counts has {sorted(labels)}; "
-                "give one weight per arm."
-            )
-        by_label = {str(key): value for key, value in weights.items()}
-        raw_weights = [by_label[label] for label in labels]
-    elif isinstance(weights, str | bytes) or not isinstance(weights, Iterable):
-        raise ParameterError(f"weights must be numbers, one per arm, got {type(weights).__name__}.")
-    else:
-        raw_weights = list(weights)
-    if len(raw_weights) != len(observed):
-        raise ParameterError(
-            f"weights has {len(raw_weights)} entries but counts has {len(observed)} arms; give one weight per arm."
-        )
-    planned = [_positive(w, f"weights[{labels[i] if labels else i}]") for i, w in enumerate(raw_weights)]
-    # Scale by the largest weight first: the sum of weights near the float maximum (1e308 each) would overflow.
-    largest = max(planned)
-    relative = [w / largest for w in planned]
-    scale = math.fsum(relative)
-    shares = tuple(w / scale for w in relative)
+    shares = _shares(weights, labels, total, len(observed))
     expected = tuple(total * share for share in shares)
-    for i, e in enumerate(expected):
-        if e <= 0.0:
-            raise ParameterError(
-                f"weights[{labels[i] if labels else i}] = {planned[i]!r} is so small next to the largest weight "
-                f"({largest!r}) that its expected count underflows to 0; give weights of comparable scale."
-            )
     statistic = math.fsum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
     df = len(observed) - 1
     return SrmResult(

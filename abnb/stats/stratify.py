@@ -6,8 +6,6 @@ way CUPED does for a continuous covariate. The strata must be fixed before the e
 treatment cannot change); the per-stratum arms are :class:`~abnb.stats.Moments` from the same aggregate scan
 (``GROUP BY arm, stratum``).
 
-scipy is imported inside the function so that ``import abnb`` stays light.
-
 References:
     L. W. Miratrix, J. S. Sekhon & B. Yu (2013), "Adjusting treatment effect estimates by post-stratification in
     randomized experiments", JRSS B 75(2), 369–396.
@@ -25,17 +23,11 @@ from numbers import Real
 
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._common import symmetric_effect
 from abnb.stats._effect import Effect
 from abnb.stats.moments import Moments
 
 __all__ = ["poststratify"]
-
-#: Below this the two-sided normal p-value is recomputed in log space (``ndtr`` flushes to 0 near z = 38).
-_TINY_PVALUE = 1e-280
-
-
-def _check_alpha(alpha: object) -> float:
-    return check_alpha(alpha)  # one shared range, (1e-10, 0.5]: abnb.stats._alpha
 
 
 def _check_arm(name: str, arm: object) -> Mapping[str, Moments]:
@@ -173,11 +165,9 @@ def poststratify(
         L. W. Miratrix, J. S. Sekhon & B. Yu (2013), JRSS B 75(2), 369–396; W. Lin (2013), Annals of Applied
         Statistics 7(1), 295–318; A. Deng et al. (2013), WSDM.
     """
-    from scipy import special
-
     control = _check_arm("control", control)
     treatment = _check_arm("treatment", treatment)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     kinds = {m.proportion for m in (*control.values(), *treatment.values())}
     if len(kinds) > 1:
         raise ParameterError(
@@ -206,8 +196,6 @@ def poststratify(
             "so the post-stratified difference has no standard error. Check the metric definition; for rates use "
             "abnb.stats.fisher on the totals."
         )
-    statistic = difference / se_diff
-
     method = f"post-stratified difference over {len(kept)} strata ({weight_name}), "
     method += "variance Σ w²(v_t/n_t + v_c/n_c) conditional on the stratum counts, normal CI"
     if relative:
@@ -224,32 +212,15 @@ def poststratify(
         estimate, se = difference, se_diff
     if dropped:
         method += f"; dropped sparse strata: {', '.join(map(repr, dropped))}"
-
-    def interval(level: float) -> tuple[float, float]:
-        half = float(special.ndtri(0.5 * (1.0 + level))) * se
-        return estimate - half, estimate + half
-
-    pvalue = float(2.0 * special.ndtr(-abs(statistic)))
-    log_pvalue = None
-    if pvalue < _TINY_PVALUE:
-        log_pvalue = math.log(2.0) + float(special.log_ndtr(-abs(statistic)))
-        pvalue = math.exp(log_pvalue)
-        if pvalue == 0.0:
-            method += f"; p-value below the smallest double, reported as 0 (log10 p = {log_pvalue / math.log(10):.6g})"
-    low, high = interval(1.0 - alpha)
-    return Effect(
+    return symmetric_effect(
+        Effect,
         estimate=estimate,
         se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=pvalue,
-        statistic=statistic,
+        statistic=difference / se_diff,  # the test of the difference, also for the lift
         df=None,
         alpha=alpha,
         method=method,
         relative=relative,
         control_mean=m_c,
         treatment_mean=m_t,
-        _interval=interval,
-        _log_pvalue=log_pvalue,
     )

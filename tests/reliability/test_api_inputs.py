@@ -20,7 +20,7 @@ from abnb import assign
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.flags import Flags
 from abnb.stats import Moments, fisher, sample_size, srm, welch, ztest
-from abnb.stats.frequentist import _log_two_sided_pvalue
+from abnb.stats._common import log_two_sided_pvalue as _log_two_sided_pvalue
 
 LN10 = math.log(10.0)
 
