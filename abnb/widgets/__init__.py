@@ -16,9 +16,7 @@ factory building an :class:`App`. The modules load lazily, so ``import abnb.widg
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from abnb._lazy import lazy_attributes
 from abnb.widgets._app import App, View
 
 APPS = {
@@ -37,12 +35,4 @@ _MODULES = set(APPS.values())
 __all__ = ["APPS", "App", "View", *sorted(APPS), *sorted(_MODULES)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in APPS:
-        value = getattr(importlib.import_module(f"abnb.widgets.{APPS[name]}"), name)
-    elif name in _MODULES:
-        value = importlib.import_module(f"abnb.widgets.{name}")
-    else:
-        raise AttributeError(f"module 'abnb.widgets' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("abnb.widgets", {k: f"abnb.widgets.{v}" for k, v in APPS.items()}, _MODULES, globals())

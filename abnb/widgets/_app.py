@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     import altair as alt
     import ipywidgets
 
-__all__ = ["App", "View", "check_controls", "number_in", "whole_in"]
+__all__ = [
+    "App",
+    "View",
+    "check_controls",
+    "dropdown",
+    "float_slider",
+    "int_slider",
+    "int_text",
+    "number_in",
+    "whole_in",
+]
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,41 @@ def check_controls(title: str, names: Iterable[str], controls: Iterable[str]) ->
         raise ParameterError(f"{title}: no control {', '.join(unknown)}; controls: {', '.join(known)}.")
 
 
+def float_slider(
+    description: str, value: float, low: float, high: float, step: float, **options: Any
+) -> ipywidgets.FloatSlider:
+    """A slider of real numbers from ``low`` to ``high``; ``options`` are further traits (``readout_format``, …)."""
+    import ipywidgets
+
+    return ipywidgets.FloatSlider(value=value, min=low, max=high, step=step, description=description, **options)
+
+
+def int_slider(
+    description: str, value: int, low: int, high: int, step: int = 1, **options: Any
+) -> ipywidgets.IntSlider:
+    """A slider of whole numbers from ``low`` to ``high``; ``options`` are further traits (``continuous_update``, …)."""
+    import ipywidgets
+
+    return ipywidgets.IntSlider(value=value, min=low, max=high, step=step, description=description, **options)
+
+
+def int_text(description: str, value: int, bounds: tuple[int, int] | None = None) -> ipywidgets.ValueWidget:
+    """A box to type a whole number in, kept within ``bounds`` (``(low, high)``) when they are given."""
+    import ipywidgets
+
+    if bounds is None:
+        return ipywidgets.IntText(value=value, description=description)
+    low, high = bounds
+    return ipywidgets.BoundedIntText(value=value, min=low, max=high, description=description)
+
+
+def dropdown(description: str, options: Iterable[Any], value: Any) -> ipywidgets.Dropdown:
+    """A drop-down of ``options`` (values, or ``(label, value)`` pairs) showing ``value``."""
+    import ipywidgets
+
+    return ipywidgets.Dropdown(options=list(options), value=value, description=description)
+
+
 def svg(chart: alt.TopLevelMixin) -> str:
     """Render a chart to an SVG string with vl-convert (no JavaScript, no network)."""
     import vl_convert as vlc
@@ -146,7 +191,7 @@ class App:
         self._error_html = ipywidgets.HTML()
         rows: list[Any] = [ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>")]
         if self.presets:
-            chooser = ipywidgets.Dropdown(options=["(custom)", *self.presets], value="(custom)", description="preset")
+            chooser = dropdown("preset", ["(custom)", *self.presets], "(custom)")
             chooser.observe(lambda change: self.apply_preset(change["new"]), names="value")
             rows.append(chooser)
         rows += [ipywidgets.HBox(list(self.controls.values()), layout={"flex_flow": "row wrap"})]

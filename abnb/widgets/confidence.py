@@ -26,7 +26,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from abnb.errors import ParameterError
-from abnb.widgets._app import App, View, check_controls, number_in, whole_in
+from abnb.widgets._app import (
+    App,
+    View,
+    check_controls,
+    dropdown,
+    float_slider,
+    int_slider,
+    int_text,
+    number_in,
+    whole_in,
+)
+from abnb.widgets._charts import reference_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -285,7 +296,6 @@ def render_coverage(state: CoverageState) -> View:
     are drawn on top.
     """
     import altair as alt
-    import pandas as pd
 
     frame = state.intervals
     lo = min(float(np.quantile(frame["low"], 0.02)), state.true_mean)
@@ -313,11 +323,7 @@ def render_coverage(state: CoverageState) -> View:
             ],
         )
     )
-    truth = (
-        alt.Chart(pd.DataFrame({"true_mean": [state.true_mean]}))
-        .mark_rule(strokeDash=[4, 3], color="black")
-        .encode(x="true_mean:Q")
-    )
+    truth = reference_lines("true_mean", [state.true_mean], strokeDash=[4, 3], color="black")
     chart = (lines + truth).properties(
         width=560,
         height=360,
@@ -362,8 +368,6 @@ def confidence_app(**initial: Any) -> App:
     Returns:
         The app; ``app.state`` is a :class:`CoverageState`.
     """
-    import ipywidgets as w
-
     title = "Confidence intervals: how often does an interval catch the true mean?"
     defaults: dict[str, Any] = {
         "samples": 100,
@@ -379,34 +383,16 @@ def confidence_app(**initial: Any) -> App:
     check_controls(title, initial, defaults)
     coverage_simulation(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
     slow = {"continuous_update": False}
+    kinds = [("normal", "normal"), ("skewed (lognormal)", "lognormal"), ("0/1 (Bernoulli)", "bernoulli")]
     controls = {
-        "samples": w.IntSlider(value=defaults["samples"], min=10, max=MAX_SAMPLES, description="samples", **slow),
-        "sample_size": w.IntSlider(value=defaults["sample_size"], min=2, max=MAX_SAMPLE_SIZE, description="n", **slow),
-        "confidence_level": w.FloatSlider(
-            value=defaults["confidence_level"], min=0.5, max=0.99, step=0.01, description="confidence", **slow
-        ),
-        "distribution": w.Dropdown(
-            options=[("normal", "normal"), ("skewed (lognormal)", "lognormal"), ("0/1 (Bernoulli)", "bernoulli")],
-            value=defaults["distribution"],
-            description="data",
-        ),
-        "true_mean": w.FloatSlider(
-            value=defaults["true_mean"], min=0.0, max=500.0, step=1.0, description="true mean", **slow
-        ),
-        "sd": w.FloatSlider(value=defaults["sd"], min=1.0, max=500.0, step=1.0, description="sd", **slow),
-        "lognormal_sigma": w.FloatSlider(
-            value=defaults["lognormal_sigma"], min=0.1, max=3.0, step=0.1, description="skew σ", **slow
-        ),
-        "bernoulli_p": w.FloatSlider(
-            value=defaults["bernoulli_p"], min=0.01, max=0.99, step=0.01, description="0/1 p", **slow
-        ),
-        "seed": w.IntText(value=defaults["seed"], description="seed"),
+        "samples": int_slider("samples", defaults["samples"], 10, MAX_SAMPLES, **slow),
+        "sample_size": int_slider("n", defaults["sample_size"], 2, MAX_SAMPLE_SIZE, **slow),
+        "confidence_level": float_slider("confidence", defaults["confidence_level"], 0.5, 0.99, 0.01, **slow),
+        "distribution": dropdown("data", kinds, defaults["distribution"]),
+        "true_mean": float_slider("true mean", defaults["true_mean"], 0.0, 500.0, 1.0, **slow),
+        "sd": float_slider("sd", defaults["sd"], 1.0, 500.0, 1.0, **slow),
+        "lognormal_sigma": float_slider("skew σ", defaults["lognormal_sigma"], 0.1, 3.0, 0.1, **slow),
+        "bernoulli_p": float_slider("0/1 p", defaults["bernoulli_p"], 0.01, 0.99, 0.01, **slow),
+        "seed": int_text("seed", defaults["seed"]),
     }
-    return App(
-        title=title,
-        controls=controls,
-        compute=coverage_simulation,
-        render=render_coverage,
-        presets=PRESETS,
-        initial=initial,
-    )
+    return App(title, controls, coverage_simulation, render_coverage, PRESETS, initial=initial)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from abnb.counts import conversion_table
 from abnb.errors import ParameterError
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, dropdown, float_slider, int_text, number_in, whole_in
 
 if TYPE_CHECKING:
     import altair as alt
@@ -263,18 +263,12 @@ def conversion_app(**initial: Any) -> App:
     Returns:
         The app.
     """
-    import ipywidgets as w
-
     title = "A/B conversion table: rate ±, improvement, chance to beat baseline"
-    controls: dict[str, Any] = {
-        "method": w.Dropdown(options=[(f"{m}", m) for m in METHODS], value="normal", description="method"),
-        "confidence_level": w.FloatSlider(
-            value=0.95, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="± level"
-        ),
-        "conversions": w.BoundedIntText(
-            value=VARIANTS[EDITABLE][0], min=0, max=MAX_VISITORS, description=f"{EDITABLE}: conv."
-        ),
-        "visitors": w.BoundedIntText(value=VARIANTS[EDITABLE][1], min=2, max=MAX_VISITORS, description="visitors"),
+    controls = {
+        "method": dropdown("method", [(f"{m}", m) for m in METHODS], "normal"),
+        "confidence_level": float_slider("± level", 0.95, 0.5, 0.99, 0.01, readout_format=".0%"),
+        "conversions": int_text(f"{EDITABLE}: conv.", VARIANTS[EDITABLE][0], (0, MAX_VISITORS)),
+        "visitors": int_text("visitors", VARIANTS[EDITABLE][1], (2, MAX_VISITORS)),
     }
     presets: dict[str, Mapping[str, Any]] = {
         "published table (normal)": {

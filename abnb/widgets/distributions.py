@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from abnb.stats import Moments, welch
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, float_slider, int_slider, number_in, whole_in
+from abnb.widgets._charts import palette
 
 if TYPE_CHECKING:
     import altair as alt
@@ -336,11 +337,7 @@ def chart(state: DistributionsState) -> alt.VConcatChart:
     """Overlapping histograms (density scale) above each group's mean with its 95% interval, on one x axis."""
     import altair as alt
 
-    color = alt.Color(
-        "group:N",
-        scale=alt.Scale(domain=list(_COLORS), range=list(_COLORS.values())),
-        legend=alt.Legend(title="group", orient="top"),
-    )
+    color = palette("group:N", _COLORS, title="group", orient="top")
     low = float(state.histogram["bin_start"].min())
     high = float(state.histogram["bin_end"].max())
     ci_values = state.means[["ci_low", "ci_high"]].to_numpy(dtype=float)
@@ -407,33 +404,17 @@ def distributions_app(**initial: Any) -> App:
     Raises:
         ParameterError: If an initial value names no control.
     """
-    import ipywidgets as w
-
+    title = "Comparing two distributions: effect size, deviations and group size (values: seconds on site)"
     defaults = PRESETS["time on site, 10 users"]
-    style = {"description_width": "52px"}
-    opts: dict[str, Any] = {"continuous_update": False, "style": style}
+    opts: dict[str, Any] = {"continuous_update": False, "style": {"description_width": "52px"}}
+    seconds = {**opts, "readout_format": ".0f"}
     controls = {
-        "mean_a": w.FloatSlider(
-            value=defaults["mean_a"], min=0, max=600, step=1, description="mean A", readout_format=".0f", **opts
-        ),
-        "effect": w.FloatSlider(
-            value=defaults["effect"], min=-120, max=120, step=1, description="effect", readout_format=".0f", **opts
-        ),
-        "sd_a": w.FloatSlider(
-            value=defaults["sd_a"], min=1, max=300, step=1, description="sd A", readout_format=".0f", **opts
-        ),
-        "sd_b": w.FloatSlider(
-            value=defaults["sd_b"], min=1, max=300, step=1, description="sd B", readout_format=".0f", **opts
-        ),
-        "n_a": w.IntSlider(value=defaults["n_a"], min=1, max=MAX_N, step=1, description="n A", **opts),
-        "n_b": w.IntSlider(value=defaults["n_b"], min=1, max=MAX_N, step=1, description="n B", **opts),
-        "seed": w.IntSlider(value=defaults["seed"], min=0, max=999, step=1, description="seed", **opts),
+        "mean_a": float_slider("mean A", defaults["mean_a"], 0, 600, 1, **seconds),
+        "effect": float_slider("effect", defaults["effect"], -120, 120, 1, **seconds),
+        "sd_a": float_slider("sd A", defaults["sd_a"], 1, 300, 1, **seconds),
+        "sd_b": float_slider("sd B", defaults["sd_b"], 1, 300, 1, **seconds),
+        "n_a": int_slider("n A", defaults["n_a"], 1, MAX_N, **opts),
+        "n_b": int_slider("n B", defaults["n_b"], 1, MAX_N, **opts),
+        "seed": int_slider("seed", defaults["seed"], 0, 999, **opts),
     }
-    return App(
-        title="Comparing two distributions: effect size, deviations and group size (values: seconds on site)",
-        controls=controls,
-        compute=compute,
-        render=render,
-        presets=PRESETS,
-        initial=initial,
-    )
+    return App(title, controls, compute, render, PRESETS, initial=initial)

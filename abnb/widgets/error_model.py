@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abnb.widgets._app import App, View, check_controls, number_in, whole_in
+from abnb.widgets._app import App, View, check_controls, float_slider, int_slider, number_in, whole_in
+from abnb.widgets._charts import reference_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,7 +170,6 @@ def render_error_model(state: ErrorModelState) -> View:
     chart so that the bell stays readable for many errors; the state keeps all of them.
     """
     import altair as alt
-    import pandas as pd
 
     frame = state.distribution
     half = 0.8 * state.error_size
@@ -193,7 +193,7 @@ def render_error_model(state: ErrorModelState) -> View:
         )
     )
     line = alt.Chart(state.curve).mark_line(color="#e45756").encode(x="value:Q", y="normal_mass:Q")
-    truth = alt.Chart(pd.DataFrame({"value": [state.true_value]})).mark_rule(strokeDash=[4, 3]).encode(x="value:Q")
+    truth = reference_lines("value", [state.true_value], strokeDash=[4, 3])
     chart = (bars + line + truth).properties(
         width=560,
         height=260,
@@ -220,22 +220,13 @@ def error_model_app(**initial: Any) -> App:
     Returns:
         The app; ``app.state`` is an :class:`ErrorModelState`.
     """
-    import ipywidgets as w
-
     title = "Error model: N random errors of ±s"
     defaults: dict[str, Any] = {"errors": 3, "error_size": 1.0, "true_value": 10.0}
     check_controls(title, initial, defaults)
     error_distribution(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
     controls = {
-        "errors": w.IntSlider(value=defaults["errors"], min=1, max=MAX_ERRORS, description="errors N"),
-        "error_size": w.FloatSlider(value=defaults["error_size"], min=0.1, max=5.0, step=0.1, description="size s"),
-        "true_value": w.FloatSlider(value=defaults["true_value"], min=0.0, max=100.0, step=1.0, description="true μ"),
+        "errors": int_slider("errors N", defaults["errors"], 1, MAX_ERRORS),
+        "error_size": float_slider("size s", defaults["error_size"], 0.1, 5.0, 0.1),
+        "true_value": float_slider("true μ", defaults["true_value"], 0.0, 100.0, 1.0),
     }
-    return App(
-        title=title,
-        controls=controls,
-        compute=error_distribution,
-        render=render_error_model,
-        presets=PRESETS,
-        initial=initial,
-    )
+    return App(title, controls, error_distribution, render_error_model, PRESETS, initial=initial)

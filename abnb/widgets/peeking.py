@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abnb.stats.simulate import peeking
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, float_slider, int_slider, int_text, number_in, whole_in
+from abnb.widgets._charts import palette, reference_lines
 
 if TYPE_CHECKING:
     import altair as alt
@@ -45,7 +46,7 @@ METHODS: dict[str, str] = {
     "naive": "naive: stop at the first p < α",
     "confidence_sequence": "anytime-valid confidence sequence",
 }
-_COLORS = ["#b2182b", "#2166ac"]
+_COLORS = dict(zip(METHODS.values(), ["#b2182b", "#2166ac"], strict=True))
 MAX_DAYS = 30
 
 
@@ -156,9 +157,9 @@ def compute_peeking(
             looks=days,
             simulations=simulations,
             method=method,  # type: ignore[arg-type]
-            alpha=float(alpha),
+            alpha=alpha,
             tuning=tuning,
-            seed=int(seed),
+            seed=seed,
         )
         results[method] = result
         first = np.asarray(result.first_rejection_look, dtype=np.int64)
@@ -182,8 +183,8 @@ def compute_peeking(
         days=days,
         users_per_day=users_per_day,
         simulations=simulations,
-        alpha=float(alpha),
-        seed=int(seed),
+        alpha=alpha,
+        seed=seed,
         tuning=tuning,
         naive_fpr=naive.rejection_rate,
         naive_ci_low=naive.rejection_ci_low,
@@ -199,13 +200,8 @@ def compute_peeking(
 def peeking_chart(state: PeekingState) -> alt.LayerChart:
     """False-positive rate against the number of daily looks for both rules, with 95 % bands and α marked."""
     import altair as alt
-    import pandas as pd
 
-    color = alt.Color(
-        "method:N",
-        scale=alt.Scale(domain=list(METHODS.values()), range=_COLORS),
-        legend=alt.Legend(title=None, orient="top"),
-    )
+    color = palette("method:N", _COLORS, title=None, orient="top")
     x = alt.X("looks:Q", title="daily looks (stop at the first significant one)", scale=alt.Scale(domain=[1, 30]))
     base = alt.Chart(state.frame)
     band = base.mark_area(opacity=0.2).encode(x=x, y=alt.Y("ci_low:Q", stack=None), y2="ci_high:Q", color=color)
@@ -221,7 +217,7 @@ def peeking_chart(state: PeekingState) -> alt.LayerChart:
             alt.Tooltip("ci_high:Q", format=".1%"),
         ],
     )
-    rule = alt.Chart(pd.DataFrame({"alpha": [state.alpha]})).mark_rule(strokeDash=[4, 3]).encode(y="alpha:Q")
+    rule = reference_lines("alpha", [state.alpha], "y", strokeDash=[4, 3])
     title = f"{state.simulations:,} A/A tests, {state.users_per_day:,} users/arm/day, α = {state.alpha:g} (dashed)"
     chart: alt.LayerChart = (band + line + rule).properties(width=560, height=280, title=title)
     return chart
@@ -264,19 +260,13 @@ def peeking_app(**initial: Any) -> App:
     Returns:
         The app.
     """
-    import ipywidgets as w
-
     title = "Peeking: the false-positive rate of A/A tests looked at every day"
-    controls: dict[str, Any] = {
-        "days": w.IntSlider(value=14, min=1, max=MAX_DAYS, description="days/looks", continuous_update=False),
-        "users_per_day": w.IntSlider(
-            value=100, min=10, max=2000, step=10, description="users/arm/day", continuous_update=False
-        ),
-        "simulations": w.IntSlider(
-            value=2000, min=200, max=20_000, step=200, description="simulations", continuous_update=False
-        ),
-        "alpha": w.FloatSlider(value=0.05, min=0.01, max=0.2, step=0.01, description="α", continuous_update=False),
-        "seed": w.IntText(value=0, description="seed"),
+    controls = {
+        "days": int_slider("days/looks", 14, 1, MAX_DAYS, continuous_update=False),
+        "users_per_day": int_slider("users/arm/day", 100, 10, 2000, 10, continuous_update=False),
+        "simulations": int_slider("simulations", 2000, 200, 20_000, 200, continuous_update=False),
+        "alpha": float_slider("α", 0.05, 0.01, 0.2, 0.01, continuous_update=False),
+        "seed": int_text("seed", 0),
     }
     presets = {
         "one look (no peeking)": {"days": 1, "simulations": 2000},

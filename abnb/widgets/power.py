@@ -31,7 +31,8 @@ from abnb.errors import ParameterError
 from abnb.stats import Moments, duration, sample_size, welch
 from abnb.stats import mde as detectable_effect
 from abnb.stats.power import Formula
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, dropdown, float_slider, int_slider, int_text, number_in, whole_in
+from abnb.widgets._charts import palette, reference_lines
 
 if TYPE_CHECKING:
     import altair as alt
@@ -70,6 +71,16 @@ _REGION_COLORS = {
 }
 _CURVE_COLORS = {"H0: no effect": "#4d4d4d", "H1: true effect δ": "#2166ac"}
 _GRID_POINTS = 301
+
+
+def _alpha_slider() -> ipywidgets.FloatSlider:
+    """The α slider the three apps share."""
+    return float_slider("α", 0.05, 0.001, 0.2, 0.001, readout_format=".3f")
+
+
+def _sd_slider() -> ipywidgets.FloatSlider:
+    """The slider of a unit's standard deviation (power and significance apps)."""
+    return float_slider("sd", 1.0, 0.1, 3.0, 0.1)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -191,7 +202,6 @@ def compute_power(effect: float = 0.2, sd: float = 1.0, n: int = 400, alpha: flo
 def power_chart(state: PowerState) -> alt.LayerChart:
     """Two normal curves with the α, β and power areas shaded and the critical values marked."""
     import altair as alt
-    import pandas as pd
 
     lines = state.curves.melt(id_vars="x", value_vars=["h0", "h1"], var_name="curve", value_name="density")
     lines["curve"] = lines["curve"].map({"h0": "H0: no effect", "h1": "H1: true effect δ"})
@@ -202,11 +212,7 @@ def power_chart(state: PowerState) -> alt.LayerChart:
         .encode(
             x=x_axis,
             y=alt.Y("density:Q", title="density", stack=None),
-            color=alt.Color(
-                "region:N",
-                scale=alt.Scale(domain=list(_REGION_COLORS), range=list(_REGION_COLORS.values())),
-                legend=alt.Legend(title=None, orient="bottom", columns=3),
-            ),
+            color=palette("region:N", _REGION_COLORS, title=None, orient="bottom", columns=3),
             detail="segment:N",
         )
     )
@@ -220,13 +226,9 @@ def power_chart(state: PowerState) -> alt.LayerChart:
             detail="curve:N",
         )
     )
-    rules = (
-        alt.Chart(pd.DataFrame({"x": [-state.critical, state.critical]}))
-        .mark_rule(strokeDash=[4, 3], color="#333")
-        .encode(x="x:Q")
-    )
+    cutoffs = reference_lines("x", [-state.critical, state.critical], strokeDash=[4, 3], color="#333")
     title = f"n = {state.n:,} per arm, δ = {state.effect:g}, sd = {state.sd:g}: power {state.power:.1%}"
-    chart: alt.LayerChart = (area + curve + rules).properties(width=560, height=260, title=title)
+    chart: alt.LayerChart = (area + curve + cutoffs).properties(width=560, height=260, title=title)
     return chart
 
 
@@ -265,14 +267,12 @@ def power_app(**initial: Any) -> App:
     Returns:
         The app (display it in a notebook cell).
     """
-    import ipywidgets as w
-
     title = "α, β and power: two sampling distributions of the difference"
-    controls: dict[str, ipywidgets.ValueWidget] = {
-        "effect": w.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.01, description="effect δ"),
-        "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
-        "n": w.IntSlider(value=400, min=5, max=5000, step=5, description="n per arm"),
-        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
+    controls = {
+        "effect": float_slider("effect δ", 0.2, 0.0, 1.0, 0.01),
+        "sd": _sd_slider(),
+        "n": int_slider("n per arm", 400, 5, 5000, 5),
+        "alpha": _alpha_slider(),
     }
     presets = {
         "textbook: 80% power": {"effect": 0.2, "sd": 1.0, "n": 400, "alpha": 0.05},
@@ -458,10 +458,8 @@ def sample_size_chart(state: SampleSizeState) -> alt.LayerChart:
             tooltip=["n:Q", alt.Tooltip("power:Q", format=".1%"), "days:Q"],
         )
     )
-    target = alt.Chart(pd.DataFrame({"power": [state.power]})).mark_rule(strokeDash=[4, 3]).encode(y="power:Q")
-    needed = (
-        alt.Chart(pd.DataFrame({"n": [state.n_per_arm]})).mark_rule(color="#1b7837", strokeDash=[4, 3]).encode(x="n:Q")
-    )
+    target = reference_lines("power", [state.power], "y", strokeDash=[4, 3])
+    needed = reference_lines("n", [state.n_per_arm], color="#1b7837", strokeDash=[4, 3])
     points = pd.DataFrame(
         {
             "n": [max(1, state.n_per_arm // 2), state.n_per_arm, 2 * state.n_per_arm],
@@ -523,18 +521,14 @@ def sample_size_app(**initial: Any) -> App:
     Returns:
         The app.
     """
-    import ipywidgets as w
-
     title = "How many samples do I need?"
-    controls: dict[str, ipywidgets.ValueWidget] = {
-        "baseline": w.FloatSlider(
-            value=0.10, min=0.01, max=0.5, step=0.005, readout_format=".1%", description="baseline"
-        ),
-        "mde": w.FloatSlider(value=0.10, min=0.01, max=0.5, step=0.01, readout_format=".0%", description="MDE"),
-        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
-        "power": w.FloatSlider(value=0.8, min=0.5, max=0.99, step=0.01, readout_format=".0%", description="power"),
-        "daily_traffic": w.IntSlider(value=5000, min=100, max=100_000, step=100, description="users/day"),
-        "formula": w.Dropdown(options=list(FORMULAS), value="unpooled", description="formula"),
+    controls = {
+        "baseline": float_slider("baseline", 0.10, 0.01, 0.5, 0.005, readout_format=".1%"),
+        "mde": float_slider("MDE", 0.10, 0.01, 0.5, 0.01, readout_format=".0%"),
+        "alpha": _alpha_slider(),
+        "power": float_slider("power", 0.8, 0.5, 0.99, 0.01, readout_format=".0%"),
+        "daily_traffic": int_slider("users/day", 5000, 100, 100_000, 100),
+        "formula": dropdown("formula", FORMULAS, "unpooled"),
     }
     presets: dict[str, dict[str, Any]] = {
         "10% baseline, +10%": {"baseline": 0.10, "mde": 0.10},
@@ -669,7 +663,7 @@ def significance_chart(state: SignificanceState) -> alt.LayerChart:
         .mark_rect(color="#d9d9d9", opacity=0.6)
         .encode(x=alt.X("low:Q", scale=scale, title="difference of means (treatment − control)"), x2="high:Q")
     )
-    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#333").encode(x="x:Q")
+    zero = reference_lines("x", [0.0], color="#333")
     color = "#1b7837" if state.significant else "#6b6b6b"
     interval = alt.Chart(state.frame).mark_rule(strokeWidth=3, color=color).encode(x="ci_low:Q", x2="ci_high:Q")
     point = alt.Chart(state.frame).mark_point(filled=True, size=90, color=color).encode(x="estimate:Q")
@@ -710,17 +704,13 @@ def significance_app(**initial: Any) -> App:
     Returns:
         The app.
     """
-    import ipywidgets as w
-
     title = "Statistically significant ≠ important"
-    controls: dict[str, ipywidgets.ValueWidget] = {
-        "effect": w.FloatSlider(
-            value=0.3, min=-1.0, max=1.0, step=0.005, readout_format=".3f", description="observed δ"
-        ),
-        "sd": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sd"),
-        "n": w.BoundedIntText(value=1000, min=2, max=10_000_000, description="n per arm"),
-        "alpha": w.FloatSlider(value=0.05, min=0.001, max=0.2, step=0.001, readout_format=".3f", description="α"),
-        "threshold": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="matters ≥"),
+    controls = {
+        "effect": float_slider("observed δ", 0.3, -1.0, 1.0, 0.005, readout_format=".3f"),
+        "sd": _sd_slider(),
+        "n": int_text("n per arm", 1000, (2, 10_000_000)),
+        "alpha": _alpha_slider(),
+        "threshold": float_slider("matters ≥", 0.1, 0.0, 1.0, 0.01),
     }
     presets = {
         "huge n, tiny effect (significant, negligible)": {"effect": 0.01, "sd": 1.0, "n": 500_000, "threshold": 0.1},

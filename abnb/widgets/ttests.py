@@ -27,7 +27,8 @@ import pandas as pd
 
 from abnb.errors import ParameterError
 from abnb.stats import Effect, Moments, paired, welch
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, float_slider, int_slider, number_in, whole_in
+from abnb.widgets._charts import palette, reference_lines
 
 if TYPE_CHECKING:
     import altair as alt
@@ -445,6 +446,17 @@ def _p(value: float) -> str:
     return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
 
 
+def _numbers(result: Effect) -> dict[str, float]:
+    """A test's statistic, df (NaN if none), p-value and interval, by the names of the table's columns."""
+    return {
+        "statistic": result.statistic,
+        "df": float(result.df or math.nan),
+        "pvalue": result.pvalue,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+    }
+
+
 def compute(
     n: int = 10, improvement: float = 3.0, between_sd: float = 30.0, noise_sd: float = 2.0, seed: int = 1
 ) -> TTestsState:
@@ -475,17 +487,7 @@ def compute(
     m_before, m_after, m_diff = (Moments.from_values(v) for v in (before, after, after - before))
     table = pd.DataFrame(
         [
-            {
-                "test": _LABELS[name],
-                "estimate": r.estimate,
-                "se": r.se,
-                "statistic": r.statistic,
-                "df": float(r.df or math.nan),
-                "pvalue": r.pvalue,
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "significant": r.pvalue < ALPHA,
-            }
+            {"test": _LABELS[name], "estimate": r.estimate, "se": r.se, **_numbers(r), "significant": r.pvalue < ALPHA}
             for name, r in results.items()
         ]
     )
@@ -508,7 +510,10 @@ def compute(
         sd_diff=m_diff.std,
         results=results,
     )
-    p, w, s = results["paired"], results["welch"], results["student"]
+    tests: dict[str, Any] = {
+        f"{name}_{key}": value for name, r in results.items() for key, value in _numbers(r).items()
+    }
+    printed: dict[str, Any] = {f"r_{name}": r_style(r, x="after", y="before", test=name) for name, r in results.items()}
     return TTestsState(
         n=int(n),
         improvement=float(improvement),
@@ -521,24 +526,8 @@ def compute(
         sd_before=m_before.std,
         sd_after=m_after.std,
         sd_difference=m_diff.std,
-        paired_statistic=p.statistic,
-        paired_df=float(p.df or math.nan),
-        paired_pvalue=p.pvalue,
-        paired_ci_low=p.ci_low,
-        paired_ci_high=p.ci_high,
-        welch_statistic=w.statistic,
-        welch_df=float(w.df or math.nan),
-        welch_pvalue=w.pvalue,
-        welch_ci_low=w.ci_low,
-        welch_ci_high=w.ci_high,
-        student_statistic=s.statistic,
-        student_df=float(s.df or math.nan),
-        student_pvalue=s.pvalue,
-        student_ci_low=s.ci_low,
-        student_ci_high=s.ci_high,
-        r_paired=r_style(p, x="after", y="before", test="paired"),
-        r_welch=r_style(w, x="after", y="before", test="welch"),
-        r_student=r_style(s, x="after", y="before", test="student"),
+        **tests,
+        **printed,
         verdict=verdict,
         table=table,
         lines=lines,
@@ -549,11 +538,7 @@ def chart(state: TTestsState) -> alt.HConcatChart:
     """Per-machine before/after lines, next to the three tests' 95% intervals of ``after − before``."""
     import altair as alt
 
-    color = alt.Color(
-        "change:N",
-        scale=alt.Scale(domain=["faster", "slower"], range=["#1b7837", "#b2182b"]),
-        legend=alt.Legend(title="after the change", orient="top"),
-    )
+    color = palette("change:N", {"faster": "#1b7837", "slower": "#b2182b"}, title="after the change", orient="top")
     shown = min(state.n, MAX_LINES)
     title = f"Runtime per machine (first {shown} of {state.n})" if shown < state.n else "Runtime per machine"
     lines = (
@@ -574,14 +559,10 @@ def chart(state: TTestsState) -> alt.HConcatChart:
     rules = base.mark_rule(strokeWidth=3).encode(
         x=alt.X("ci_low:Q", title="after − before (ms), 95% interval"),
         x2="ci_high:Q",
-        color=alt.Color(
-            "result:N",
-            scale=alt.Scale(domain=["p < 0.05", "p ≥ 0.05"], range=["#1b7837", "#6b6b6b"]),
-            legend=alt.Legend(title=None, orient="top"),
-        ),
+        color=palette("result:N", {"p < 0.05": "#1b7837", "p ≥ 0.05": "#6b6b6b"}, title=None, orient="top"),
     )
     points = base.mark_point(filled=True, size=70, color="black").encode(x="estimate:Q")
-    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="#444").encode(x="x:Q")
+    zero = reference_lines("x", [0.0], strokeDash=[4, 3], color="#444")
     truth = base.mark_tick(color="#1f77b4", thickness=2, size=20).encode(x="truth:Q")
     intervals = (rules + points + zero + truth).properties(
         width=320, height=150, title="The three tests (tick: true change)"
@@ -649,28 +630,14 @@ def ttests_app(**initial: Any) -> App:
     Raises:
         ParameterError: If an initial value names no control.
     """
-    import ipywidgets as w
-
+    title = "Paired vs Welch vs Student t-test: a benchmark before and after a change (runtimes in ms)"
     defaults = PRESETS["machines vary a lot"]
     opts: dict[str, Any] = {"continuous_update": False, "style": {"description_width": "80px"}}
     controls = {
-        "n": w.IntSlider(value=defaults["n"], min=2, max=MAX_N, step=1, description="N", **opts),
-        "improvement": w.FloatSlider(
-            value=defaults["improvement"], min=-20, max=20, step=0.5, description="improvement", **opts
-        ),
-        "between_sd": w.FloatSlider(
-            value=defaults["between_sd"], min=0, max=100, step=0.5, description="machine sd", **opts
-        ),
-        "noise_sd": w.FloatSlider(
-            value=defaults["noise_sd"], min=0.5, max=50, step=0.5, description="noise sd", **opts
-        ),
-        "seed": w.IntSlider(value=defaults["seed"], min=0, max=999, step=1, description="seed", **opts),
+        "n": int_slider("N", defaults["n"], 2, MAX_N, **opts),
+        "improvement": float_slider("improvement", defaults["improvement"], -20, 20, 0.5, **opts),
+        "between_sd": float_slider("machine sd", defaults["between_sd"], 0, 100, 0.5, **opts),
+        "noise_sd": float_slider("noise sd", defaults["noise_sd"], 0.5, 50, 0.5, **opts),
+        "seed": int_slider("seed", defaults["seed"], 0, 999, **opts),
     }
-    return App(
-        title="Paired vs Welch vs Student t-test: a benchmark before and after a change (runtimes in ms)",
-        controls=controls,
-        compute=compute,
-        render=render,
-        presets=PRESETS,
-        initial=initial,
-    )
+    return App(title, controls, compute, render, PRESETS, initial=initial)

@@ -1,4 +1,4 @@
-"""The shared validators and the ``initial`` values of :class:`abnb.widgets.App`."""
+"""The shared validators, control and chart builders, and the ``initial`` values of :class:`abnb.widgets.App`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from abnb.errors import ParameterError
-from abnb.widgets._app import App, View, number_in, whole_in
+from abnb.widgets._app import App, View, int_text, number_in, whole_in
+from abnb.widgets._charts import palette, reference_lines
 
 
 def test_number_in_accepts_finite_reals_in_range() -> None:
@@ -55,3 +56,15 @@ def test_initial_values_are_set_before_the_first_update() -> None:
     assert app.updates == 1
     with pytest.raises(ParameterError, match="t: no control j; controls: k"):
         App("t", {"k": w.IntSlider(value=1)}, compute, lambda k: View(None, str(k)), initial={"j": 2})
+
+
+def test_control_and_chart_builders() -> None:
+    assert type(int_text("seed", 0)).__name__ == "IntText"
+    bounded = int_text("n", 5, (2, 9))
+    assert (type(bounded).__name__, bounded.min, bounded.max, bounded.value) == ("BoundedIntText", 2, 9, 5)
+    color = palette("g:N", {"A": "#111111", "B": "#222222"}, title=None, orient="top").to_dict()
+    assert color["scale"] == {"domain": ["A", "B"], "range": ["#111111", "#222222"]}
+    assert color["legend"] == {"title": None, "orient": "top"}
+    spec = reference_lines("alpha", [0.05], "y", strokeDash=[4, 3]).to_dict()
+    assert spec["encoding"] == {"y": {"field": "alpha", "type": "quantitative"}}
+    assert spec["mark"] == {"type": "rule", "strokeDash": [4, 3]}
