@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -118,8 +118,12 @@ def hash_unit(unit: object | Sequence[object], salt: str) -> int:
     References:
         Bakshy, Eckles & Bernstein (2014), PlanOut ``RandomUnitOp.getHash``.
     """
-    text = f"{salt}.{_unit_text(unit)}"
-    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:15], 16)
+    return _planout_hash(f"{salt}.".encode(), unit)
+
+
+def _planout_hash(prefix: bytes, unit: object | Sequence[object]) -> int:
+    """The first 15 hexadecimal digits of ``SHA-1(prefix + unit text)`` as an integer: the one PlanOut hash."""
+    return int(hashlib.sha1(prefix + _unit_text(unit).encode("utf-8")).hexdigest()[:15], 16)
 
 
 def uniform(unit: object | Sequence[object], salt: str, low: float = 0.0, high: float = 1.0) -> float:
@@ -150,11 +154,7 @@ def uniform_many(units: Sequence[object], salt: str) -> npt.NDArray[np.float64]:
         A float64 array, ``out[i] == uniform(units[i], salt)``.
     """
     prefix = f"{salt}.".encode()
-    out = np.empty(len(units), dtype=np.float64)
-    sha1 = hashlib.sha1
-    for i, unit in enumerate(units):
-        out[i] = int(sha1(prefix + _unit_text(unit).encode("utf-8")).hexdigest()[:15], 16) / LONG_SCALE
-    return out
+    return np.fromiter((_planout_hash(prefix, unit) / LONG_SCALE for unit in units), dtype=np.float64, count=len(units))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -399,14 +399,39 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 
-def _script_error(node: ast.AST, message: str) -> SpecError:
-    line = getattr(node, "lineno", "?")
+def _script_error(where: ast.AST | int, message: str) -> SpecError:
+    """A SpecError naming the line of ``where`` (a node or a line number)."""
+    line = getattr(where, "lineno", "?") if isinstance(where, ast.AST) else where
     return SpecError(f"assignment script, line {line}: {message}")
 
 
-def _limit_error(line: object, what: str, limit: str, value: int, fix: str) -> SpecError:
+def _limit_error(where: ast.AST | int, what: str, limit: str, value: int, fix: str) -> SpecError:
     """A SpecError for a script that exceeds one of the documented bounds: the line, the limit and the fix."""
-    return SpecError(f"assignment script, line {line}: {what}; the limit is {limit} = {value:,}. {fix}")
+    return _script_error(where, f"{what}; the limit is {limit} = {value:,}. {fix}")
+
+
+def _depth_error(where: ast.AST | int, what: str, fix: str = "Flatten the list.") -> SpecError:
+    """:func:`_limit_error` for MAX_SCRIPT_DEPTH."""
+    return _limit_error(where, what, "MAX_SCRIPT_DEPTH", MAX_SCRIPT_DEPTH, fix)
+
+
+def _digits_error(where: ast.AST | int, what: str, fix: str) -> SpecError:
+    """:func:`_limit_error` for MAX_NUMBER_DIGITS."""
+    return _limit_error(where, what, "MAX_NUMBER_DIGITS", MAX_NUMBER_DIGITS, fix)
+
+
+_LONG_IDS = "Write long ids as strings."
+_SMALL_INTEGERS = "Integers in a script must stay below 10**MAX_NUMBER_DIGITS in magnitude."
+
+
+def _too_long_int(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an integer (not a bool) of magnitude ``10**MAX_NUMBER_DIGITS`` or more."""
+    return isinstance(value, int) and not isinstance(value, bool) and not -_INT_LIMIT < value < _INT_LIMIT
+
+
+def _digit_count(value: int) -> int:
+    """About the number of decimal digits of ``value``, from its bit length (no conversion to text)."""
+    return value.bit_length() * 3 // 10 + 1
 
 
 _NOT_DEPTH_OPS = frozenset({",", "=", ":", ";", "(", ")", "[", "]", "{", "}", "->"})
@@ -424,95 +449,99 @@ def _prescan(text: str) -> None:
     in the previous ``else``). F-strings, which the language does not have and whose insides Python parses
     separately, are refused here. A tokenizing error stops the scan; ast.parse then reports the syntax error.
     """
-    frames = [0]  # operators in the current comma-separated part of each open bracket (frames[0]: no bracket)
-    elifs = [0]  # elif count of the current if-chain at each indentation level
-    indent = 0
-    start_of_statement = True
-    operand_before = False  # the previous token ends an operand: a bracket now opens a call or a subscript
-
-    def too_deep(line: int, depth: int, what: str, fix: str) -> SpecError:
-        return _limit_error(line, f"{what} is nested {depth} levels deep", "MAX_SCRIPT_DEPTH", MAX_SCRIPT_DEPTH, fix)
-
+    scan = _Prescan()
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            kind, string, line = token.type, token.string, token.start[0]
-            if kind in (tokenize.NL, tokenize.COMMENT):
-                continue
-            if kind == tokenize.NEWLINE:
-                frames, start_of_statement, operand_before = [0], True, False
-                continue
-            if kind == tokenize.INDENT:
-                indent += 1
-                elifs.append(0)
-                continue
-            if kind == tokenize.DEDENT:
-                indent -= 1
-                del elifs[indent + 1 :]
-                continue
-            if start_of_statement:
-                start_of_statement = False
-                if string == "elif":
-                    elifs[indent] += 1
-                elif string != "else":
-                    elifs[indent] = 0
-                depth = indent + sum(elifs)
-                if depth > MAX_SCRIPT_DEPTH:
-                    raise too_deep(
-                        line,
-                        depth,
-                        "an if/elif block",
-                        "Use fewer elif branches (e.g. uniform_choice or a list lookup) or less indentation.",
-                    )
-            trailer = operand_before
-            operand_before = (
-                kind in (tokenize.NUMBER, tokenize.STRING)
-                or (kind == tokenize.NAME and not keyword.iskeyword(string))
-                or (kind == tokenize.OP and string in ")]}")
-            )
-            if kind == tokenize.STRING and "f" in string[: string.find(string[-1])].lower():
-                raise SpecError(
-                    f"assignment script, line {line}: unsupported expression (f-string); build strings with + or %"
-                )
-            if kind == tokenize.NUMBER:
-                digits = sum(ch.isalnum() for ch in string)
-                if digits > MAX_NUMBER_DIGITS:
-                    raise _limit_error(
-                        line,
-                        f"a number literal of {digits:,} digits",
-                        "MAX_NUMBER_DIGITS",
-                        MAX_NUMBER_DIGITS,
-                        "Write long ids as strings.",
-                    )
-                continue
-            if kind == tokenize.OP and string in "([{":
-                frames[-1] += trailer  # f(...) and a[...] nest the call or subscript around what came before
-                frames.append(0)
-            elif kind == tokenize.OP and string in ")]}":
-                if len(frames) > 1:
-                    frames.pop()
-                continue
-            elif kind == tokenize.OP and string == ",":
-                frames[-1] = 0
-                continue
-            elif kind == tokenize.OP and string == ";" and len(frames) == 1:
-                frames, start_of_statement = [0], True
-                continue
-            elif (kind == tokenize.OP and string not in _NOT_DEPTH_OPS) or (
-                kind == tokenize.NAME and string in _DEPTH_KEYWORDS
-            ):
-                frames[-1] += 1
-            else:
-                continue
-            depth = len(frames) - 1 + sum(frames)
-            if depth > MAX_SCRIPT_DEPTH:
-                raise too_deep(
-                    line,
-                    depth,
-                    "an expression (brackets and operators)",
-                    "Split the expression over several assignments (y = ...; x = y + 1).",
-                )
+            scan.feed(token.type, token.string, token.start[0])
     except (tokenize.TokenError, SyntaxError):
         return
+
+
+class _Prescan:
+    """The state of :func:`_prescan` between tokens: open brackets, if/elif chains and indentation."""
+
+    def __init__(self) -> None:
+        self.frames = [0]  # operators in the current comma-separated part of each open bracket ([0]: no bracket)
+        self.elifs = [0]  # elif count of the current if-chain at each indentation level
+        self.indent = 0
+        self.start_of_statement = True
+        self.operand_before = False  # the previous token ends an operand: a bracket now opens a call or a subscript
+
+    def feed(self, kind: int, string: str, line: int) -> None:
+        """Take one token; raises SpecError when it exceeds a bound."""
+        if self.layout(kind):
+            return
+        if self.start_of_statement:
+            self.statement(string, line)
+        trailer = self.operand_before
+        self.operand_before = (
+            kind in (tokenize.NUMBER, tokenize.STRING)
+            or (kind == tokenize.NAME and not keyword.iskeyword(string))
+            or (kind == tokenize.OP and string in ")]}")
+        )
+        if kind == tokenize.STRING and "f" in string[: string.find(string[-1])].lower():
+            raise _script_error(line, "unsupported expression (f-string); build strings with + or %")
+        if kind == tokenize.NUMBER:
+            digits = sum(ch.isalnum() for ch in string)
+            if digits > MAX_NUMBER_DIGITS:
+                raise _digits_error(line, f"a number literal of {digits:,} digits", _LONG_IDS)
+        else:
+            self.nest(kind, string, line, trailer)
+
+    def layout(self, kind: int) -> bool:
+        """Follow line ends and indentation; whether the token was one of those (or a comment)."""
+        if kind == tokenize.NEWLINE:
+            self.frames, self.start_of_statement, self.operand_before = [0], True, False
+        elif kind == tokenize.INDENT:
+            self.indent += 1
+            self.elifs.append(0)
+        elif kind == tokenize.DEDENT:
+            self.indent -= 1
+            del self.elifs[self.indent + 1 :]
+        return kind in (tokenize.NL, tokenize.COMMENT, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+    def statement(self, string: str, line: int) -> None:
+        """The first token of a statement: count the ``elif`` chains and indentation it is nested in."""
+        self.start_of_statement = False
+        if string == "elif":
+            self.elifs[self.indent] += 1
+        elif string != "else":
+            self.elifs[self.indent] = 0
+        depth = self.indent + sum(self.elifs)
+        if depth > MAX_SCRIPT_DEPTH:
+            raise _depth_error(
+                line,
+                f"an if/elif block is nested {depth} levels deep",
+                "Use fewer elif branches (e.g. uniform_choice or a list lookup) or less indentation.",
+            )
+
+    def nest(self, kind: int, string: str, line: int, trailer: bool) -> None:
+        """Count the brackets and operators of an expression (see :func:`_prescan`)."""
+        is_op = kind == tokenize.OP
+        if is_op and string in "([{":
+            self.frames[-1] += trailer  # f(...) and a[...] nest the call or subscript around what came before
+            self.frames.append(0)
+        elif is_op and string in ")]}":
+            if len(self.frames) > 1:
+                self.frames.pop()
+            return
+        elif is_op and string == ",":
+            self.frames[-1] = 0
+            return
+        elif is_op and string == ";" and len(self.frames) == 1:
+            self.frames, self.start_of_statement = [0], True
+            return
+        elif (is_op and string not in _NOT_DEPTH_OPS) or (kind == tokenize.NAME and string in _DEPTH_KEYWORDS):
+            self.frames[-1] += 1
+        else:
+            return
+        depth = len(self.frames) - 1 + sum(self.frames)
+        if depth > MAX_SCRIPT_DEPTH:
+            raise _depth_error(
+                line,
+                f"an expression (brackets and operators) is nested {depth} levels deep",
+                "Split the expression over several assignments (y = ...; x = y + 1).",
+            )
 
 
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
@@ -572,7 +601,7 @@ class _Runner:
         self.work += amount
         if self.work > MAX_RUN_WORK:
             raise _limit_error(
-                getattr(node, "lineno", "?"),
+                node,
                 f"one run of the script did more than {MAX_RUN_WORK:,} units of work (characters and list items "
                 "built, compared or hashed; 50 per hash)",
                 "MAX_RUN_WORK",
@@ -590,13 +619,7 @@ class _Runner:
         if known is not None and known[0] is value:
             return known[1], known[2]
         if level >= MAX_SCRIPT_DEPTH:
-            raise _limit_error(
-                getattr(node, "lineno", "?"),
-                f"a list is nested more than {MAX_SCRIPT_DEPTH} levels deep",
-                "MAX_SCRIPT_DEPTH",
-                MAX_SCRIPT_DEPTH,
-                "Flatten the list.",
-            )
+            raise _depth_error(node, f"a list is nested more than {MAX_SCRIPT_DEPTH} levels deep")
         size, depth = len(value), 0
         for item in value:
             item_size, item_depth = self.measure(item, node, level + 1)
@@ -612,7 +635,7 @@ class _Runner:
     def check_size(self, size: int, node: ast.AST, what: str) -> None:
         if size > MAX_VALUE_SIZE:
             raise _limit_error(
-                getattr(node, "lineno", "?"),
+                node,
                 f"{what} would have {size:,} characters or list items",
                 "MAX_VALUE_SIZE",
                 MAX_VALUE_SIZE,
@@ -620,14 +643,8 @@ class _Runner:
             )
 
     def check_int(self, value: object, node: ast.AST) -> None:
-        if isinstance(value, int) and not isinstance(value, bool) and not -_INT_LIMIT < value < _INT_LIMIT:
-            raise _limit_error(
-                getattr(node, "lineno", "?"),
-                f"an integer result of about {value.bit_length() * 3 // 10 + 1:,} digits",
-                "MAX_NUMBER_DIGITS",
-                MAX_NUMBER_DIGITS,
-                "Integers in a script must stay below 10**MAX_NUMBER_DIGITS in magnitude.",
-            )
+        if _too_long_int(value):
+            raise _digits_error(node, f"an integer result of about {_digit_count(value):,} digits", _SMALL_INTEGERS)
 
     # ---------------------------------------------------------------------------------------------- walking
     def lookup(self, name: str, node: ast.AST) -> object:
@@ -647,70 +664,70 @@ class _Runner:
                 self.run(stmt.body if self.eval(stmt.test, None) else stmt.orelse)
 
     def eval(self, node: ast.expr, parameter: str | None) -> Any:
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            return self.lookup(node.id, node)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            items = [self.eval(e, parameter) for e in node.elts]
-            size, depth = self.measure(items, node)
-            self.check_size(size, node, "this list")
-            if depth > MAX_SCRIPT_DEPTH:
-                raise _limit_error(
-                    node.lineno,
-                    f"this list is nested {depth} levels deep",
-                    "MAX_SCRIPT_DEPTH",
-                    MAX_SCRIPT_DEPTH,
-                    "Flatten the list.",
-                )
-            return items
-        if isinstance(node, ast.UnaryOp):
-            value = self.eval(node.operand, parameter)
-            if isinstance(node.op, ast.Not):
-                return not value
-            try:
-                return -value if isinstance(node.op, ast.USub) else +value
-            except TypeError as exc:
-                raise _script_error(node, f"arithmetic failed: {exc}") from exc
-        if isinstance(node, ast.BoolOp):
-            if isinstance(node.op, ast.And):
-                result: Any = True
-                for v in node.values:
-                    result = self.eval(v, parameter)
-                    if not result:
-                        return result
+        """The value of a validated expression (``parameter``: the name assigned, the default salt of a call)."""
+        return _EVAL[type(node)](self, node, parameter)
+
+    def eval_constant(self, node: ast.Constant, parameter: str | None) -> Any:
+        return node.value
+
+    def eval_name(self, node: ast.Name, parameter: str | None) -> Any:
+        return self.lookup(node.id, node)
+
+    def eval_list(self, node: ast.List | ast.Tuple, parameter: str | None) -> Any:
+        """A list display (a tuple becomes a list), within MAX_VALUE_SIZE and MAX_SCRIPT_DEPTH."""
+        items = [self.eval(e, parameter) for e in node.elts]
+        size, depth = self.measure(items, node)
+        self.check_size(size, node, "this list")
+        if depth > MAX_SCRIPT_DEPTH:
+            raise _depth_error(node, f"this list is nested {depth} levels deep")
+        return items
+
+    def eval_unary(self, node: ast.UnaryOp, parameter: str | None) -> Any:
+        value = self.eval(node.operand, parameter)
+        if isinstance(node.op, ast.Not):
+            return not value
+        try:
+            return -value if isinstance(node.op, ast.USub) else +value
+        except TypeError as exc:
+            raise _script_error(node, f"arithmetic failed: {exc}") from exc
+
+    def eval_bool(self, node: ast.BoolOp, parameter: str | None) -> Any:
+        """``and``/``or`` as in Python: the deciding operand, evaluating no further."""
+        stop_at = not isinstance(node.op, ast.And)  # 'and' stops at the first falsy value, 'or' at the first truthy
+        result: Any = not stop_at
+        for v in node.values:
+            result = self.eval(v, parameter)
+            if bool(result) == stop_at:
                 return result
-            result = False
-            for v in node.values:
-                result = self.eval(v, parameter)
-                if result:
-                    return result
-            return result
-        if isinstance(node, ast.Compare):
-            left = self.eval(node.left, parameter)
-            for op, comparator in zip(node.ops, node.comparators, strict=True):
-                right = self.eval(comparator, parameter)
-                self.charge(self.measure(left, node)[0] + self.measure(right, node)[0], node)
-                try:
-                    ok = _COMPARE[type(op)](left, right)
-                except (TypeError, ValueError) as exc:
-                    raise _script_error(node, f"cannot compare {left!r:.80} with {right!r:.80}") from exc
-                if not ok:
-                    return False
-                left = right
-            return True
-        if isinstance(node, ast.BinOp):
-            left, right = self.eval(node.left, parameter), self.eval(node.right, parameter)
+        return result
+
+    def eval_compare(self, node: ast.Compare, parameter: str | None) -> Any:
+        """A chain of comparisons, charging the sizes of the compared values as work."""
+        left = self.eval(node.left, parameter)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = self.eval(comparator, parameter)
+            self.charge(self.measure(left, node)[0] + self.measure(right, node)[0], node)
             try:
-                return self.arithmetic(node, left, right)
-            except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
-                if isinstance(exc, SpecError):
-                    raise
-                raise _script_error(node, f"arithmetic failed: {exc}") from exc
-        if isinstance(node, ast.IfExp):
-            return self.eval(node.body if self.eval(node.test, parameter) else node.orelse, parameter)
-        assert isinstance(node, ast.Call)
-        return self.call(node, parameter)
+                ok = _COMPARE[type(op)](left, right)
+            except (TypeError, ValueError) as exc:
+                raise _script_error(node, f"cannot compare {left!r:.80} with {right!r:.80}") from exc
+            if not ok:
+                return False
+            left = right
+        return True
+
+    def eval_binary(self, node: ast.BinOp, parameter: str | None) -> Any:
+        """``+ - * / %`` through :meth:`arithmetic`; Python's errors become SpecErrors naming the line."""
+        left, right = self.eval(node.left, parameter), self.eval(node.right, parameter)
+        try:
+            return self.arithmetic(node, left, right)
+        except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
+            if isinstance(exc, SpecError):
+                raise
+            raise _script_error(node, f"arithmetic failed: {exc}") from exc
+
+    def eval_if(self, node: ast.IfExp, parameter: str | None) -> Any:
+        return self.eval(node.body if self.eval(node.test, parameter) else node.orelse, parameter)
 
     def arithmetic(self, node: ast.BinOp, left: Any, right: Any) -> Any:
         """``left op right``, refusing results beyond MAX_VALUE_SIZE or 10**MAX_NUMBER_DIGITS before building them."""
@@ -756,12 +773,10 @@ class _Runner:
             and left.bit_length() + right.bit_length() - 2 >= _INT_LIMIT_BITS
         ):
             # |left * right| >= 2**(bits - 2) >= 10**MAX_NUMBER_DIGITS: refuse without multiplying
-            raise _limit_error(
-                node.lineno,
+            raise _digits_error(
+                node,
                 f"an integer product of about {(left.bit_length() + right.bit_length()) * 3 // 10:,} digits",
-                "MAX_NUMBER_DIGITS",
-                MAX_NUMBER_DIGITS,
-                "Integers in a script must stay below 10**MAX_NUMBER_DIGITS in magnitude.",
+                _SMALL_INTEGERS,
             )
         result = _ARITH[op](left, right)
         self.check_int(result, node)
@@ -855,75 +870,119 @@ class _Runner:
         )
 
 
+_EVAL: dict[type[ast.AST], Callable[[_Runner, Any, str | None], Any]] = {
+    ast.Constant: _Runner.eval_constant,
+    ast.Name: _Runner.eval_name,
+    ast.List: _Runner.eval_list,
+    ast.Tuple: _Runner.eval_list,
+    ast.UnaryOp: _Runner.eval_unary,
+    ast.BoolOp: _Runner.eval_bool,
+    ast.Compare: _Runner.eval_compare,
+    ast.BinOp: _Runner.eval_binary,
+    ast.IfExp: _Runner.eval_if,
+    ast.Call: _Runner.call,
+}
+
+
 def _validate_expr(node: ast.expr) -> None:
     """Reject every expression outside the whitelist; raises SpecError naming the line."""
-    if isinstance(node, ast.Constant):
-        if not isinstance(node.value, (str, int, float, bool, type(None))):
-            raise _script_error(node, f"unsupported literal {node.value!r:.80}")
-        if isinstance(node.value, int) and not -_INT_LIMIT < node.value < _INT_LIMIT:
-            raise _limit_error(
-                node.lineno,
-                f"an integer literal of about {node.value.bit_length() * 3 // 10 + 1:,} digits",
-                "MAX_NUMBER_DIGITS",
-                MAX_NUMBER_DIGITS,
-                "Write long ids as strings.",
-            )
-    elif isinstance(node, ast.Name):
-        if not isinstance(node.ctx, ast.Load):
-            raise _script_error(node, "unsupported use of a name")
-    elif isinstance(node, (ast.List, ast.Tuple)):
-        for e in node.elts:
-            _validate_expr(e)
-    elif isinstance(node, ast.UnaryOp):
-        if not isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
-            raise _script_error(node, "only 'not', unary '-' and '+' are supported")
-        _validate_expr(node.operand)
-    elif isinstance(node, ast.BoolOp):
-        for v in node.values:
-            _validate_expr(v)
-    elif isinstance(node, ast.Compare):
-        if not all(type(op) in _COMPARE for op in node.ops):
-            raise _script_error(node, "only ==, !=, <, <=, >, >=, in, not in are supported")
-        _validate_expr(node.left)
-        for c in node.comparators:
-            _validate_expr(c)
-    elif isinstance(node, ast.BinOp):
-        if type(node.op) not in _ARITH:
-            raise _script_error(node, "only +, -, *, /, % are supported")
-        _validate_expr(node.left)
-        _validate_expr(node.right)
-    elif isinstance(node, ast.IfExp):
-        for part in (node.test, node.body, node.orelse):
-            _validate_expr(part)
-    elif isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _SCRIPT_OPERATORS:
-            known = ", ".join(sorted(_SCRIPT_OPERATORS))
-            raise _script_error(node, f"unknown function; the operators are {known}")
-        name = node.func.id
-        positional = _SCRIPT_OPERATORS[name]
-        if len(node.args) > len(positional):
-            raise _script_error(node, f"{name}() takes at most {len(positional)} positional arguments")
-        given = set(positional[: len(node.args)])
-        for kw in node.keywords:
-            if kw.arg is None:
-                raise _script_error(node, "'**' arguments are not supported")
-            key = _ALIASES.get(kw.arg, kw.arg)
-            if key not in (*positional, "unit", "salt") or key in given:
-                raise _script_error(node, f"{name}() got an unexpected or repeated argument {kw.arg!r}")
-            given.add(key)
-            _validate_expr(kw.value)
-        for a in node.args:
-            if isinstance(a, ast.Starred):
-                raise _script_error(node, "'*' arguments are not supported")
-            _validate_expr(a)
-        required = set(positional) - ({"k"} if name == "sample" else set())
-        missing = sorted(required - given)
-        if missing:
-            raise _script_error(node, f"{name}() is missing {', '.join(missing)}")
-        if "unit" not in given:
-            raise _script_error(node, f'{name}() needs unit=, e.g. unit="userid"')
-    else:
+    check = _VALIDATE.get(type(node))
+    if check is None:
         raise _script_error(node, f"unsupported expression ({type(node).__name__})")
+    check(node)
+
+
+def _validate_constant(node: ast.Constant) -> None:
+    """A str, int, float, bool or None literal; integers below ``10**MAX_NUMBER_DIGITS``."""
+    if not isinstance(node.value, (str, int, float, bool, type(None))):
+        raise _script_error(node, f"unsupported literal {node.value!r:.80}")
+    if _too_long_int(node.value):
+        raise _digits_error(node, f"an integer literal of about {_digit_count(node.value):,} digits", _LONG_IDS)
+
+
+def _validate_name(node: ast.Name) -> None:
+    if not isinstance(node.ctx, ast.Load):
+        raise _script_error(node, "unsupported use of a name")
+
+
+def _validate_list(node: ast.List | ast.Tuple) -> None:
+    for e in node.elts:
+        _validate_expr(e)
+
+
+def _validate_unary(node: ast.UnaryOp) -> None:
+    if not isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
+        raise _script_error(node, "only 'not', unary '-' and '+' are supported")
+    _validate_expr(node.operand)
+
+
+def _validate_bool(node: ast.BoolOp) -> None:
+    for v in node.values:
+        _validate_expr(v)
+
+
+def _validate_compare(node: ast.Compare) -> None:
+    if not all(type(op) in _COMPARE for op in node.ops):
+        raise _script_error(node, "only ==, !=, <, <=, >, >=, in, not in are supported")
+    _validate_expr(node.left)
+    for c in node.comparators:
+        _validate_expr(c)
+
+
+def _validate_binary(node: ast.BinOp) -> None:
+    if type(node.op) not in _ARITH:
+        raise _script_error(node, "only +, -, *, /, % are supported")
+    _validate_expr(node.left)
+    _validate_expr(node.right)
+
+
+def _validate_if(node: ast.IfExp) -> None:
+    for part in (node.test, node.body, node.orelse):
+        _validate_expr(part)
+
+
+def _validate_call(node: ast.Call) -> None:
+    """A call of one of the operators, with known arguments, each given once, and ``unit=``."""
+    if not isinstance(node.func, ast.Name) or node.func.id not in _SCRIPT_OPERATORS:
+        known = ", ".join(sorted(_SCRIPT_OPERATORS))
+        raise _script_error(node, f"unknown function; the operators are {known}")
+    name = node.func.id
+    positional = _SCRIPT_OPERATORS[name]
+    if len(node.args) > len(positional):
+        raise _script_error(node, f"{name}() takes at most {len(positional)} positional arguments")
+    given = set(positional[: len(node.args)])
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise _script_error(node, "'**' arguments are not supported")
+        key = _ALIASES.get(kw.arg, kw.arg)
+        if key not in (*positional, "unit", "salt") or key in given:
+            raise _script_error(node, f"{name}() got an unexpected or repeated argument {kw.arg!r}")
+        given.add(key)
+        _validate_expr(kw.value)
+    for a in node.args:
+        if isinstance(a, ast.Starred):
+            raise _script_error(node, "'*' arguments are not supported")
+        _validate_expr(a)
+    required = set(positional) - ({"k"} if name == "sample" else set())
+    missing = sorted(required - given)
+    if missing:
+        raise _script_error(node, f"{name}() is missing {', '.join(missing)}")
+    if "unit" not in given:
+        raise _script_error(node, f'{name}() needs unit=, e.g. unit="userid"')
+
+
+_VALIDATE: dict[type[ast.AST], Callable[[Any], None]] = {
+    ast.Constant: _validate_constant,
+    ast.Name: _validate_name,
+    ast.List: _validate_list,
+    ast.Tuple: _validate_list,
+    ast.UnaryOp: _validate_unary,
+    ast.BoolOp: _validate_bool,
+    ast.Compare: _validate_compare,
+    ast.BinOp: _validate_binary,
+    ast.IfExp: _validate_if,
+    ast.Call: _validate_call,
+}
 
 
 def _validate_body(body: Sequence[ast.stmt], names: dict[str, None]) -> None:

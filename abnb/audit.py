@@ -16,13 +16,13 @@ exposure. Queries are SQLGlot trees with quoted, validated identifiers; values a
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
+from abnb._display import escape_html, format_value
 from abnb.engine import as_connection, identifier, validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.stats.moments import Moments
@@ -118,10 +118,6 @@ def _probability(value: object, what: str) -> float:
     return float(value)
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
-
-
 # ------------------------------------------------------------------------------------------------------
 # SRM per day / segment
 
@@ -186,19 +182,19 @@ class SrmByResult:
         return pd.DataFrame(data)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(arm)}</th>" for arm in self.arms)
+        head = "".join(f"<th>{escape_html(arm)}</th>" for arm in self.arms)
         rows = "".join(
-            f"<tr><td>{html.escape(str(level))}</td>{''.join(f'<td>{c}</td>' for c in counts)}"
+            f"<tr><td>{escape_html(level)}</td>{''.join(f'<td>{c}</td>' for c in counts)}"
             f"<td>{p:.4g}</td><td>{q:.4g}</td><td>{'SRM' if flag else ''}</td></tr>"
             for level, counts, p, q, flag in zip(
                 self.levels, self.counts, self.pvalues, self.pvalues_adjusted, self.flagged, strict=True
             )
         )
         return (
-            f"<p><b>Sample ratio by {html.escape(self.by)}</b> of {html.escape(self.experiment)}: "
-            f"{sum(self.flagged)} of {len(self.levels)} levels flagged ({html.escape(self.correction)}, "
+            f"<p><b>Sample ratio by {escape_html(self.by)}</b> of {escape_html(self.experiment)}: "
+            f"{sum(self.flagged)} of {len(self.levels)} levels flagged ({escape_html(self.correction)}, "
             f"α = {self.alpha:g}); overall p = {self.overall.pvalue:.4g}</p>"
-            f"<table class='abnb-srm-by'><tr><th>{html.escape(self.by)}</th>{head}<th>p</th><th>p adjusted</th>"
+            f"<table class='abnb-srm-by'><tr><th>{escape_html(self.by)}</th>{head}<th>p</th><th>p adjusted</th>"
             f"<th></th></tr>{rows}</table>"
         )
 
@@ -385,8 +381,8 @@ class MultiArmResult:
 
     def _repr_html_(self) -> str:
         return (
-            f"<p><b>Units in several arms</b> of {html.escape(self.experiment)}: {self.multi_arm} of {self.units} "
-            f"({100 * self.share:.3g}%); e.g. {html.escape(', '.join(map(str, self.examples)) or '—')}</p>"
+            f"<p><b>Units in several arms</b> of {escape_html(self.experiment)}: {self.multi_arm} of {self.units} "
+            f"({100 * self.share:.3g}%); e.g. {escape_html(', '.join(map(str, self.examples)) or '—')}</p>"
         )
 
     def __repr__(self) -> str:
@@ -528,8 +524,8 @@ class MismatchResult:
     def _repr_html_(self) -> str:
         scope = f"a sample of {self.units_checked} of {self.units_total} units" if self.sampled else "all units"
         return (
-            f"<p><b>Re-derived assignment</b> of {html.escape(self.experiment)} (salt "
-            f"{html.escape(self.salt)!s}, {scope}): {self.mismatches} mismatches ({100 * self.share:.3g}%): "
+            f"<p><b>Re-derived assignment</b> of {escape_html(self.experiment)} (salt "
+            f"{escape_html(self.salt)!s}, {scope}): {self.mismatches} mismatches ({100 * self.share:.3g}%): "
             f"{self.wrong_arm} in the wrong arm, {self.multi_arm} in several arms, "
             f"{self.unknown_arm} with an unknown arm</p>"
         )
@@ -777,19 +773,19 @@ class InteractionResult:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(b)}</th>" for b in self.arms_b)
+        head = "".join(f"<th>{escape_html(b)}</th>" for b in self.arms_b)
         body = "".join(
-            f"<tr><th>{html.escape(a)}</th>{''.join(f'<td>{c}</td>' for c in row)}</tr>"
+            f"<tr><th>{escape_html(a)}</th>{''.join(f'<td>{c}</td>' for c in row)}</tr>"
             for a, row in zip(self.arms_a, self.counts, strict=True)
         )
         factorial = (
             ""
             if self.interaction_pvalue is None
-            else f"<p>Interaction: estimate {_fmt(self.estimate)} (se {_fmt(self.se)}), Wald χ² = "
+            else f"<p>Interaction: estimate {format_value(self.estimate)} (se {format_value(self.se)}), Wald χ² = "
             f"{self.interaction_statistic:.4g}, df = {self.interaction_df}, p = {self.interaction_pvalue:.4g}</p>"
         )
         return (
-            f"<p><b>{html.escape(self.experiment_a)} × {html.escape(self.experiment_b)}</b>: {self.units_both} "
+            f"<p><b>{escape_html(self.experiment_a)} × {escape_html(self.experiment_b)}</b>: {self.units_both} "
             f"units in both; independence χ² = {self.independence_statistic:.4g}, df = {self.independence_df}, "
             f"p = {self.independence_pvalue:.4g}, Cramér's V = {self.cramers_v:.3g}</p>"
             f"<table class='abnb-crosstab'><tr><th></th>{head}</tr>{body}</table>{factorial}"
@@ -799,7 +795,7 @@ class InteractionResult:
         return (
             f"InteractionResult({self.experiment_a!r} × {self.experiment_b!r}, units_both={self.units_both}, "
             f"independence_pvalue={self.independence_pvalue:.4g}, cramers_v={self.cramers_v:.3g}, "
-            f"estimate={_fmt(self.estimate)}, interaction_pvalue={_fmt(self.interaction_pvalue)})"
+            f"estimate={format_value(self.estimate)}, interaction_pvalue={format_value(self.interaction_pvalue)})"
         )
 
 
@@ -955,7 +951,6 @@ def interaction(
         (2010), "Overlapping Experiment Infrastructure", KDD.
     """
     from scipy import stats as sps
-    from sqlglot import exp
 
     con = as_connection(connection)
     cols = _Columns.check(table, experiment_column, unit, arm, "ts")
@@ -968,6 +963,46 @@ def interaction(
     if moments is not None and not isinstance(moments, Mapping):
         raise ParameterError("moments must be a mapping {(arm_a, arm_b): Moments}.")
     alpha = _probability(alpha, "alpha")
+    query = _crosstab_query(cols, metric)
+    rows = con.run(query, {"experiment_a": experiment_a, "experiment_b": experiment_b}).rows
+
+    both = {(str(r[0]), str(r[1])): r for r in rows if r[0] is not None and r[1] is not None}
+    arms_a = sorted({k[0] for k in both})
+    arms_b = sorted({k[1] for k in both})
+    if len(arms_a) < 2 or len(arms_b) < 2:
+        raise DataError(
+            f"units in both {experiment_a!r} and {experiment_b!r} cover arms {arms_a} × {arms_b}; the audit needs "
+            "at least 2 arms of each among the shared units (do the experiments overlap?)."
+        )
+    counts = tuple(tuple(int(both[(x, z)][2]) if (x, z) in both else 0 for z in arms_b) for x in arms_a)
+    chi2, chi2_p, chi2_df, _ = sps.chi2_contingency(counts, correction=False)
+    n_both = sum(map(sum, counts))
+    method = "Pearson χ² test of independence of the arm × arm cross-tab"
+    cells = _cells(both, moments) if metric is not None or moments is not None else None
+    if cells is not None:
+        method += "; interaction contrasts of cell means, unpooled (Welch-style) variances, Wald χ² (normal for 2×2)"
+    return InteractionResult(
+        experiment_a=experiment_a,
+        experiment_b=experiment_b,
+        arms_a=tuple(arms_a),
+        arms_b=tuple(arms_b),
+        counts=counts,
+        units_a=sum(int(r[2]) for r in rows if r[0] is not None),
+        units_b=sum(int(r[2]) for r in rows if r[1] is not None),
+        units_both=n_both,
+        independence_statistic=float(chi2),
+        independence_df=int(chi2_df),
+        independence_pvalue=float(chi2_p),
+        cramers_v=math.sqrt(float(chi2) / (n_both * (min(len(arms_a), len(arms_b)) - 1))),
+        alpha=alpha,
+        method=method,
+        **_interaction_fields(cells, arms_a, arms_b, alpha),
+    )
+
+
+def _crosstab_query(cols: _Columns, metric: str | exp.Query | None) -> exp.Select:
+    """Units per (arm of A, arm of B), full outer join of the two experiments; with a metric, Σy and Σy² per cell."""
+    from sqlglot import exp
 
     a, b, m = "_abnb_a", "_abnb_b", "_abnb_m"
     selects: list[exp.Expression] = [
@@ -1004,33 +1039,26 @@ def interaction(
             ),
             join_type="LEFT",
         )
-    query = query.group_by(exp.Literal.number(1), exp.Literal.number(2))
-    rows = con.run(query, {"experiment_a": experiment_a, "experiment_b": experiment_b}).rows
+    return query.group_by(exp.Literal.number(1), exp.Literal.number(2))
 
-    units_a = sum(int(r[2]) for r in rows if r[0] is not None)
-    units_b = sum(int(r[2]) for r in rows if r[1] is not None)
-    both = {(str(r[0]), str(r[1])): r for r in rows if r[0] is not None and r[1] is not None}
-    arms_a = sorted({k[0] for k in both})
-    arms_b = sorted({k[1] for k in both})
-    if len(arms_a) < 2 or len(arms_b) < 2:
-        raise DataError(
-            f"units in both {experiment_a!r} and {experiment_b!r} cover arms {arms_a} × {arms_b}; the audit needs "
-            "at least 2 arms of each among the shared units (do the experiments overlap?)."
-        )
-    counts = tuple(tuple(int(both[(x, z)][2]) if (x, z) in both else 0 for z in arms_b) for x in arms_a)
-    chi2, chi2_p, chi2_df, _ = sps.chi2_contingency(counts, correction=False)
-    n_both = sum(map(sum, counts))
-    cramers_v = math.sqrt(float(chi2) / (n_both * (min(len(arms_a), len(arms_b)) - 1)))
-    method = "Pearson χ² test of independence of the arm × arm cross-tab"
 
-    cells: Mapping[tuple[str, str], Moments] | None = None
-    if metric is not None:
-        cells = {key: Moments(n=int(r[2]), sum=float(r[3]), sum_sq=float(r[4])) for key, r in both.items()}
-    elif moments is not None:
-        cells = dict(moments)
-        for key, value in cells.items():
-            if not isinstance(value, Moments):
-                raise ParameterError(f"moments[{key!r}] must be abnb.stats.Moments, got {type(value).__name__}.")
+def _cells(
+    both: Mapping[tuple[str, str], Sequence[Any]], moments: Mapping[tuple[str, str], Moments] | None
+) -> dict[tuple[str, str], Moments]:
+    """The cells' metric moments: given as ``moments``, or else from the cross-tab rows (units, Σy, Σy²)."""
+    if moments is None:
+        return {key: Moments(n=int(r[2]), sum=float(r[3]), sum_sq=float(r[4])) for key, r in both.items()}
+    cells = dict(moments)
+    for key, value in cells.items():
+        if not isinstance(value, Moments):
+            raise ParameterError(f"moments[{key!r}] must be abnb.stats.Moments, got {type(value).__name__}.")
+    return cells
+
+
+def _interaction_fields(
+    cells: Mapping[tuple[str, str], Moments] | None, arms_a: Sequence[str], arms_b: Sequence[str], alpha: float
+) -> dict[str, Any]:
+    """The interaction fields of :class:`InteractionResult` (all ``None`` or empty without cells)."""
     fields: dict[str, Any] = {
         "cell_means": None,
         "contrasts": (),
@@ -1043,32 +1071,16 @@ def interaction(
         "interaction_df": None,
         "interaction_pvalue": None,
     }
-    if cells is not None:
-        means, contrasts, wald, df, pvalue, two = _factorial(cells, arms_a, arms_b, alpha)
-        fields.update(
-            cell_means=means,
-            contrasts=contrasts,
-            interaction_statistic=wald,
-            interaction_df=df,
-            interaction_pvalue=pvalue,
-        )
-        if two is not None:
-            fields.update(estimate=two[0], se=two[1], statistic=two[2], ci_low=two[3], ci_high=two[4])
-        method += "; interaction contrasts of cell means, unpooled (Welch-style) variances, Wald χ² (normal for 2×2)"
-    return InteractionResult(
-        experiment_a=experiment_a,
-        experiment_b=experiment_b,
-        arms_a=tuple(arms_a),
-        arms_b=tuple(arms_b),
-        counts=counts,
-        units_a=units_a,
-        units_b=units_b,
-        units_both=n_both,
-        independence_statistic=float(chi2),
-        independence_df=int(chi2_df),
-        independence_pvalue=float(chi2_p),
-        cramers_v=cramers_v,
-        alpha=alpha,
-        method=method,
-        **fields,
+    if cells is None:
+        return fields
+    means, contrasts, wald, df, pvalue, two = _factorial(cells, arms_a, arms_b, alpha)
+    fields.update(
+        cell_means=means,
+        contrasts=contrasts,
+        interaction_statistic=wald,
+        interaction_df=df,
+        interaction_pvalue=pvalue,
     )
+    if two is not None:
+        fields.update(estimate=two[0], se=two[1], statistic=two[2], ci_low=two[3], ci_high=two[4])
+    return fields

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from abnb._display import FlatResult
 from abnb.assign import uniform_many
 from abnb.errors import DataError, ParameterError
 from abnb.monitor import CusumRule, EwmaRule, Rule, ThresholdRule, replay
@@ -95,18 +96,6 @@ def _finite(value: object, name: str) -> float:
 
 def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-class _Flat:
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dictionary."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the fields."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -462,7 +451,7 @@ class SteadyStateHypothesis:
 
 
 @dataclass(frozen=True, repr=False)
-class ChaosResult(_Flat):
+class ChaosResult(FlatResult):
     """Outcome of one chaos experiment.
 
     Attributes:

@@ -47,7 +47,7 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -469,33 +469,9 @@ class Flag:
             SpecError: A missing or unknown field, an unknown treatment, split weights not summing to 100, an
                 allocation outside [0, 100], an unknown segment, or a malformed condition.
         """
-        origin = f" in {source}" if source else ""
-        if not isinstance(data, Mapping):
-            raise SpecError(f"a flag{origin} must be a TOML table, got {data!r}.")
-        _check_depth(data, f"a flag{origin}")
-        key = data.get("key")
-        if not isinstance(key, str) or not key:
-            raise SpecError(f'a flag{origin} has no `key`; add key = "my_flag".')
-        where = f"flag {key!r}{origin}"
-        unknown = set(data) - _FLAG_KEYS
-        if unknown:
-            raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FLAG_KEYS)}.")
-        treatments = data.get("treatments", ["on", "off"])
-        if (
-            not isinstance(treatments, list)
-            or len(treatments) < 2
-            or not all(isinstance(t, str) and t for t in treatments)
-            or len(set(treatments)) != len(treatments)
-        ):
-            raise SpecError(f'{where}: `treatments` must list two or more distinct names, e.g. ["on", "off"].')
-        allowed = tuple(treatments)
-
-        def check_treatment(value: object, what: str) -> str:
-            if not isinstance(value, str) or value not in allowed:
-                raise SpecError(f"{where}: {what} {value!r} is not a treatment; use one of {list(allowed)}.")
-            return value
-
-        default = check_treatment(data.get("default"), "`default`")
+        key, where = _identify(data, source)
+        allowed = _treatments(data.get("treatments", ["on", "off"]), where)
+        default = _treatment(data.get("default"), "`default`", where, allowed)
         killed = data.get("killed", False)
         if not isinstance(killed, bool):
             raise SpecError(f"{where}: `killed` must be true or false, got {killed!r}.")
@@ -505,50 +481,12 @@ class Flag:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise SpecError(f"{where}: `description` must be a string.")
-
-        known = {name: _members(members, f"segment {name!r} passed in") for name, members in (segments or {}).items()}
-        own = data.get("segments", {})
-        if not isinstance(own, Mapping):
-            raise SpecError(f"{where}: [segments] must map a segment name to a list of user ids.")
-        for name, members in own.items():
-            known[name] = _members(members, f"{where}: segment {name!r}")
-
-        def check_segment(name: str, what: str) -> None:
-            if name not in known:
-                raise SpecError(
-                    f"{where}: {what} uses unknown segment {name!r}; define it under [segments] "
-                    f"({name} = [user ids]) or pass segments={{{name!r}: ...}}. Known: {sorted(known)}."
-                )
-
-        whitelist = data.get("whitelist", {})
-        if not isinstance(whitelist, Mapping) or set(whitelist) - {"users", "segments"}:
-            raise SpecError(
-                f"{where}: [whitelist] holds two tables, [whitelist.users] (user id = treatment) and "
-                f"[whitelist.segments] (segment = treatment); got {whitelist!r}."
-            )
-        users: dict[str, str] = {}
-        for user, treatment in _table(whitelist.get("users", {}), f"{where}: [whitelist.users]").items():
-            users[str(user)] = check_treatment(treatment, f"whitelist user {user!r} treatment")
-        listed: list[tuple[str, str]] = []
-        for name, treatment in _table(whitelist.get("segments", {}), f"{where}: [whitelist.segments]").items():
-            check_segment(name, "[whitelist.segments]")
-            listed.append((name, check_treatment(treatment, f"whitelist segment {name!r} treatment")))
-
-        raw_rules = data.get("rules", [])
-        if not isinstance(raw_rules, list):
-            raise SpecError(f"{where}: `rules` must be an array of tables ([[rules]]).")
-        rules = []
-        for i, raw in enumerate(raw_rules):
-            rule = _rule(raw, where, f"rule {i}", allowed, salt, conditional=True, check=check_treatment)
-            assert rule.condition is not None
-            for name in sorted(rule.condition.segment_names()):
-                check_segment(name, f"rule {i} (if = {rule.text!r})")
-            rules.append(rule)
+        known = _known_segments(data.get("segments", {}), segments, where)
+        users, listed = _whitelist(data.get("whitelist", {}), where, allowed, known)
+        rules = _rules(data.get("rules", []), where, allowed, salt, known)
         default_rule = None
         if "default_rule" in data:
-            default_rule = _rule(
-                data["default_rule"], where, "default_rule", allowed, salt, conditional=False, check=check_treatment
-            )
+            default_rule = _rule(data["default_rule"], where, "default_rule", allowed, salt, conditional=False)
         return cls(
             key=key,
             treatments=allowed,
@@ -556,8 +494,8 @@ class Flag:
             killed=killed,
             salt=salt,
             whitelist_users=users,
-            whitelist_segments=tuple(listed),
-            rules=tuple(rules),
+            whitelist_segments=listed,
+            rules=rules,
             default_rule=default_rule,
             segments=known,
             description=description,
@@ -612,6 +550,102 @@ class Flag:
         return f"Flag(key={self.key!r}, treatments={list(self.treatments)}, default={self.default!r}, {state})"
 
 
+def _identify(data: object, source: str) -> tuple[str, str]:
+    """The key of a flag table and its name in messages (``flag 'key' in source``), after the checks of its shape."""
+    origin = f" in {source}" if source else ""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"a flag{origin} must be a TOML table, got {data!r}.")
+    _check_depth(data, f"a flag{origin}")
+    key = data.get("key")
+    if not isinstance(key, str) or not key:
+        raise SpecError(f'a flag{origin} has no `key`; add key = "my_flag".')
+    where = f"flag {key!r}{origin}"
+    _refuse_unknown(data, _FLAG_KEYS, where)
+    return key, where
+
+
+def _refuse_unknown(table: Mapping[str, object], keys: set[str], where: str) -> None:
+    """Refuse the fields of ``table`` that are not in ``keys``."""
+    unknown = set(table) - keys
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(keys)}.")
+
+
+def _treatments(treatments: object, where: str) -> tuple[str, ...]:
+    """The flag's ``treatments``: two or more distinct non-empty names."""
+    if (
+        not isinstance(treatments, list)
+        or len(treatments) < 2
+        or not all(isinstance(t, str) and t for t in treatments)
+        or len(set(treatments)) != len(treatments)
+    ):
+        raise SpecError(f'{where}: `treatments` must list two or more distinct names, e.g. ["on", "off"].')
+    return tuple(treatments)
+
+
+def _treatment(value: object, what: str, where: str, treatments: Sequence[str]) -> str:
+    """``value`` if it is one of the flag's ``treatments``."""
+    if not isinstance(value, str) or value not in treatments:
+        raise SpecError(f"{where}: {what} {value!r} is not a treatment; use one of {list(treatments)}.")
+    return value
+
+
+def _known_segments(
+    own: object, passed: Mapping[str, Iterable[object]] | None, where: str
+) -> dict[str, frozenset[str]]:
+    """The segments a flag may use: those passed in, overridden by the flag's own ``[segments]``."""
+    known = {name: _members(members, f"segment {name!r} passed in") for name, members in (passed or {}).items()}
+    if not isinstance(own, Mapping):
+        raise SpecError(f"{where}: [segments] must map a segment name to a list of user ids.")
+    for name, members in own.items():
+        known[name] = _members(members, f"{where}: segment {name!r}")
+    return known
+
+
+def _check_segment(name: str, what: str, where: str, known: Mapping[str, frozenset[str]]) -> None:
+    """Refuse a segment the flag does not know."""
+    if name not in known:
+        raise SpecError(
+            f"{where}: {what} uses unknown segment {name!r}; define it under [segments] "
+            f"({name} = [user ids]) or pass segments={{{name!r}: ...}}. Known: {sorted(known)}."
+        )
+
+
+def _whitelist(
+    whitelist: object, where: str, treatments: Sequence[str], known: Mapping[str, frozenset[str]]
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """The ``[whitelist]`` table: user id → treatment, and (segment, treatment) pairs in file order."""
+    if not isinstance(whitelist, Mapping) or set(whitelist) - {"users", "segments"}:
+        raise SpecError(
+            f"{where}: [whitelist] holds two tables, [whitelist.users] (user id = treatment) and "
+            f"[whitelist.segments] (segment = treatment); got {whitelist!r}."
+        )
+    users: dict[str, str] = {}
+    for user, treatment in _table(whitelist.get("users", {}), f"{where}: [whitelist.users]").items():
+        users[str(user)] = _treatment(treatment, f"whitelist user {user!r} treatment", where, treatments)
+    listed: list[tuple[str, str]] = []
+    for name, treatment in _table(whitelist.get("segments", {}), f"{where}: [whitelist.segments]").items():
+        _check_segment(name, "[whitelist.segments]", where, known)
+        listed.append((name, _treatment(treatment, f"whitelist segment {name!r} treatment", where, treatments)))
+    return users, tuple(listed)
+
+
+def _rules(
+    raw_rules: object, where: str, treatments: Sequence[str], salt: str, known: Mapping[str, frozenset[str]]
+) -> tuple[Rule, ...]:
+    """The ``[[rules]]`` array, each rule's segments known."""
+    if not isinstance(raw_rules, list):
+        raise SpecError(f"{where}: `rules` must be an array of tables ([[rules]]).")
+    rules = []
+    for i, raw in enumerate(raw_rules):
+        rule = _rule(raw, where, f"rule {i}", treatments, salt, conditional=True)
+        assert rule.condition is not None
+        for name in sorted(rule.condition.segment_names()):
+            _check_segment(name, f"rule {i} (if = {rule.text!r})", where, known)
+        rules.append(rule)
+    return tuple(rules)
+
+
 def _check_depth(data: object, what: str) -> None:
     """Refuse a document whose tables and arrays nest deeper than MAX_FLAG_FILE_DEPTH (iterative, linear).
 
@@ -658,15 +692,11 @@ def _rule(
     flag_salt: str,
     *,
     conditional: bool,
-    check: Callable[[object, str], str],
 ) -> Rule:
     where = f"{flag} {label}"
     if not isinstance(raw, Mapping):
         raise SpecError(f"{where} must be a table, got {raw!r}.")
-    keys = _RULE_KEYS if conditional else _RULE_KEYS - {"if"}
-    unknown = set(raw) - keys
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(keys)}.")
+    _refuse_unknown(raw, _RULE_KEYS if conditional else _RULE_KEYS - {"if"}, where)
     text = ""
     condition = None
     if conditional:
@@ -685,12 +715,17 @@ def _rule(
     if isinstance(allocation, bool) or not isinstance(allocation, (int, float)) or not 0 <= allocation <= 100:
         raise SpecError(f"{where}: `allocation` is a percentage of traffic in [0, 100], got {allocation!r}.")
     if "serve" in raw:
-        return Rule(condition, text, check(raw["serve"], f"{label} serve"), (), salt, allocation)
-    split = raw["split"]
+        return Rule(condition, text, _treatment(raw["serve"], f"{label} serve", flag, treatments), (), salt, allocation)
+    return Rule(condition, text, None, _split(raw["split"], flag, label, treatments), salt, allocation)
+
+
+def _split(split: object, flag: str, label: str, treatments: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    """A rule's ``split`` as (treatment, percent) pairs in bucket order: ``"on"`` first, then the flag's order."""
+    where = f"{flag} {label}"
     if not isinstance(split, Mapping) or not split:
         raise SpecError(f"{where}: `split` must be a table of treatment = percent, e.g. {{ on = 50, off = 50 }}.")
     for treatment, percent in split.items():
-        check(treatment, f"{label} split treatment")
+        _treatment(treatment, f"{label} split treatment", flag, treatments)
         if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
             # `not 0 <= p <= 100` also refuses nan, which every comparison fails (it would send everyone to the
             # last treatment) and inf.
@@ -704,8 +739,7 @@ def _rule(
             "e.g. { on = 10, off = 90 }."
         )
     order = sorted(treatments, key=lambda t: (t != "on", treatments.index(t)))
-    pairs = tuple((t, float(split[t])) for t in order if t in split)
-    return Rule(condition, text, None, pairs, salt, allocation)
+    return tuple((t, float(split[t])) for t in order if t in split)
 
 
 # ---------------------------------------------------------------------------------------------- flag collection
