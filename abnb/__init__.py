@@ -6,9 +6,9 @@ papermill are imported when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from abnb._lazy import lazy_attributes
 from abnb.errors import (
     AbnbError,
     DatabaseLockedError,
@@ -69,32 +69,6 @@ _NAMES = {
     "Project": "abnb.project",
     "find_project": "abnb.project",
 }
-_MODULES = {
-    "aggregate",
-    "assign",
-    "audit",
-    "bench",
-    "chaos",
-    "charts",
-    "counts",
-    "datasets",
-    "engine",
-    "experiment",
-    "feedback",
-    "flags",
-    "incremental",
-    "metrics",
-    "monitor",
-    "project",
-    "report",
-    "rollout",
-    "quality",
-    "stats",
-    "telemetry",
-    "validate",
-    "widgets",
-}
-
 __all__ = [
     "AbnbError",
     "Connection",
@@ -141,17 +115,10 @@ __all__ = [
     "validate",
     "widgets",
 ]
+_MODULES = {name for name in __all__ if name.islower() and name not in _NAMES}  # the submodules, loaded on use
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-    elif name in _MODULES:
-        value = importlib.import_module(f"abnb.{name}")
-    else:
-        raise AttributeError(f"module 'abnb' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("abnb", _NAMES, _MODULES, globals())
 
 
 def __dir__() -> list[str]:

@@ -260,7 +260,7 @@ def data_generate(users: int, seed: int, database: Path | None) -> None:
 @_data_database
 def data_import(files: tuple[str, ...], table: str, fmt: str | None, replace: bool, database: Path | None) -> None:
     """Load CSV, Parquet or JSON FILES (paths or globs) into a table of the project's DuckDB file, once."""
-    from abnb.telemetry import import_table
+    from abnb.engine import import_table
 
     target = _database_or_project(database)
     try:
@@ -309,6 +309,7 @@ _as_of = click.option(
 
 _cell_timeout = click.option(
     "--cell-timeout",
+    "timeout",  # the keyword of the render* functions of abnb.report
     type=click.IntRange(min=1, max=86_400),
     default=600,
     show_default=True,
@@ -316,31 +317,45 @@ _cell_timeout = click.option(
 )
 
 
-def _engine_options(command: Any) -> Any:
-    """``--engine``, ``--parquet`` and ``--incremental`` of the experiment commands."""
-    options = [
-        click.option(
-            "--engine",
-            default=None,
-            help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md); "
-            "default: the project's.",
-        ),
-        click.option(
-            "--parquet",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="A folder of Parquet files (abnb data export) to expose as tables named after them.",
-        ),
-        click.option(
-            "--incremental",
-            is_flag=True,
-            help="Keep per-unit aggregates in a store next to the DuckDB database ($ABNB_STORE overrides) and read "
-            "only the data added since the last run (docs/incremental.md).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def _options(*options: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """One decorator for several click ``options``, listed in ``--help`` in the order given."""
+
+    def decorate(command: _F) -> _F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_engine_options = _options(  # --engine, --parquet and --incremental of the experiment commands
+    click.option(
+        "--engine",
+        default=None,
+        help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md); "
+        "default: the project's.",
+    ),
+    click.option(
+        "--parquet",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="A folder of Parquet files (abnb data export) to expose as tables named after them.",
+    ),
+    click.option(
+        "--incremental",
+        is_flag=True,
+        help="Keep per-unit aggregates in a store next to the DuckDB database ($ABNB_STORE overrides) and read "
+        "only the data added since the last run (docs/incremental.md).",
+    ),
+)
+
+
+def _report_options(as_of: Callable[[_F], _F], *options: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """``--database``, ``--output-dir``, ``as_of``, the command's own ``options``, then ``--cell-timeout``.
+
+    The options of a command that renders reports; it passes them on to :func:`_published` as they are.
+    """
+    return _options(_database, _output, as_of, *options, _cell_timeout)
 
 
 def _render_experiment(spec: Any, **options: Any) -> RenderedReport:
@@ -431,10 +446,12 @@ def validate(
     else:
         assert experiment is not None
         paths = [experiment]
+    from abnb.experiment import load
+
     specs: list[tuple[str, Any]] = []
     for path in paths:
         try:
-            specs.append((Path(path).stem, project.load_experiment(path)))
+            specs.append((Path(path).stem, load(path, project=project)))
         except AbnbError as error:
             specs.append((Path(path).stem, error))
     try:
@@ -449,59 +466,24 @@ def validate(
 
 @main.command()
 @click.argument("experiment")
-@_database
-@_output
-@_as_of
-@_engine_options
-@_cell_timeout
-def report(
-    experiment: str,
-    database: Path | None,
-    output_dir: Path | None,
-    as_of: str | None,
-    engine: str | None,
-    parquet: Path | None,
-    incremental: bool,
-    cell_timeout: int,
-) -> None:
+@_report_options(_as_of, _engine_options)
+def report(experiment: str, **options: Any) -> None:
     """Validate and render the report of EXPERIMENT (a name in the project or a TOML path); print its HTML path."""
-    click.echo(
-        _published(
-            _render_experiment,
-            experiment,
-            database=database,
-            output_dir=output_dir,
-            as_of=as_of,
-            engine=engine,
-            parquet=parquet,
-            incremental=incremental,
-            timeout=cell_timeout,
-        )
-    )
+    click.echo(_published(_render_experiment, experiment, **options))
 
 
 @main.command()
-@_database
-@_output
-@_as_of
-@_engine_options
-@click.option(
-    "--experiments",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Render the specs of this folder instead of the project's experiments folder.",
+@_report_options(
+    _as_of,
+    _engine_options,
+    click.option(
+        "--experiments",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Render the specs of this folder instead of the project's experiments folder.",
+    ),
 )
-@_cell_timeout
-def run(
-    database: Path | None,
-    output_dir: Path | None,
-    as_of: str | None,
-    engine: str | None,
-    parquet: Path | None,
-    incremental: bool,
-    experiments: Path | None,
-    cell_timeout: int,
-) -> None:
+def run(experiments: Path | None, **options: Any) -> None:
     """Render every active experiment of the project (what cron calls); the exit status is the number that failed."""
     from abnb.experiment import iter_specs
 
@@ -509,52 +491,15 @@ def run(
     paths = list(iter_specs(experiments)) if experiments is not None else project.experiment_files()
     if not paths:
         click.echo(f"no experiment specs in {experiments or project.experiments_dir}", err=True)
-    loaded: list[tuple[Path, Any]] = []
-    for path in paths:  # every spec is loaded first: one that cannot be read is reported, the others still run
-        try:
-            loaded.append((path, project.load_experiment(path)))
-        except AbnbError as error:
-            loaded.append((path, error))
-        except (RecursionError, MemoryError, OSError) as error:
-            loaded.append((path, click.ClickException(_unexpected(error, ["run", str(path)]))))
-    names: dict[str, list[str]] = {}
-    for path, spec in loaded:
-        if not isinstance(spec, Exception):
-            # report folders are per name; a case-insensitive file system (macOS) would merge Ab and ab
-            names.setdefault(spec.name.casefold(), []).append(path.name)
-
-    def loaded_specs(files: list[str]) -> list[tuple[Path, Any]]:
-        return [(p, x) for p, x in loaded if p.name in files and not isinstance(x, Exception)]
-
+    loaded = _load_specs(project, paths)
     failed = 0
     for path, spec in loaded:
         try:
             if isinstance(spec, Exception):
                 raise spec
-            if spec.status != "active":
-                continue
-            same = names[spec.name.casefold()]
-            if len(same) > 1:
-                from abnb.errors import SpecError
-
-                case = " or the same up to case" if len({n.name for _, n in loaded_specs(same)}) > 1 else ""
-                raise SpecError(
-                    f"{len(same)} specs are named {spec.name!r}{case} ({', '.join(same)}); they would publish into "
-                    "the same report folder, so none of them is rendered. Give each its own name."
-                )
-            click.echo(
-                _published(
-                    _render_experiment,
-                    spec,
-                    database=database,
-                    output_dir=output_dir,
-                    as_of=as_of,
-                    engine=engine,
-                    parquet=parquet,
-                    incremental=incremental,
-                    timeout=cell_timeout,
-                )
-            )
+            if spec.status == "active":
+                _check_unique_name(spec, loaded)
+                click.echo(_published(_render_experiment, spec, **options))
         except (AbnbError, click.ClickException) as error:
             failed += 1
             message = error.format_message() if isinstance(error, click.ClickException) else str(error)
@@ -565,76 +510,77 @@ def run(
     sys.exit(min(failed, 100))
 
 
+def _load_specs(project: Project, paths: list[Path]) -> list[tuple[Path, Any]]:
+    """Every spec of ``paths`` loaded first, or the error that loading it raised (the others still run)."""
+    from abnb.experiment import load
+
+    loaded: list[tuple[Path, Any]] = []
+    for path in paths:
+        try:
+            loaded.append((path, load(path, project=project)))
+        except AbnbError as error:
+            loaded.append((path, error))
+        except (RecursionError, MemoryError, OSError) as error:
+            loaded.append((path, click.ClickException(_unexpected(error, ["run", str(path)]))))
+    return loaded
+
+
+def _check_unique_name(spec: Any, loaded: list[tuple[Path, Any]]) -> None:
+    """Refuse ``spec`` if another loaded spec has its name, up to case: both would publish into one report folder.
+
+    Report folders are per name, and a case-insensitive file system (macOS) would merge ``Ab`` and ``ab``.
+
+    Raises:
+        SpecError: naming the spec files that share the name.
+    """
+    from abnb.errors import SpecError
+
+    same = [
+        (path, other)
+        for path, other in loaded
+        if not isinstance(other, Exception) and other.name.casefold() == spec.name.casefold()
+    ]
+    if len(same) > 1:
+        case = " or the same up to case" if len({other.name for _, other in same}) > 1 else ""
+        raise SpecError(
+            f"{len(same)} specs are named {spec.name!r}{case} ({', '.join(path.name for path, _ in same)}); they "
+            "would publish into the same report folder, so none of them is rendered. Give each its own name."
+        )
+
+
 # --- operations reports ------------------------------------------------------------------------------------------
 
 
-@main.command()
-@_database
-@_output
-@click.option(
+_model_as_of = click.option(
     "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
 )
-@click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'.")
-@click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one).")
-@_cell_timeout
-def monitor(
-    database: Path | None,
-    output_dir: Path | None,
-    as_of: str | None,
-    window: str,
-    model_version: str,
-    cell_timeout: int,
-) -> None:
+
+
+@main.command()
+@_report_options(
+    _model_as_of,
+    click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'."),
+    click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one)."),
+)
+def monitor(**options: Any) -> None:
     """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path."""
     from abnb.report import render_monitoring
 
-    click.echo(
-        _published(
-            render_monitoring,
-            database=database,
-            output_dir=output_dir,
-            as_of=as_of,
-            window=window,
-            model_version=model_version,
-            timeout=cell_timeout,
-        )
-    )
+    click.echo(_published(render_monitoring, **options))
 
 
 @main.command()
-@_database
-@_output
-@click.option(
-    "--as-of", default=None, callback=_valid_as_of, help="Data through this ISO date (default: the last prediction)."
+@_report_options(
+    _model_as_of,
+    click.option("--versions", default="", help="Releases to replay, comma-separated (default: every release)."),
+    click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic."),
+    click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step."),
 )
-@click.option("--versions", default="", help="Releases to replay, comma-separated (default: every release).")
-@click.option("--steps", default="1,5,25,50,100", show_default=True, help="Ramp steps in percent of traffic.")
-@click.option("--step-hours", default="24", show_default=True, help="Hours per ramp step.")
-@_cell_timeout
-def canary(
-    database: Path | None,
-    output_dir: Path | None,
-    as_of: str | None,
-    versions: str,
-    steps: str,
-    step_hours: str,
-    cell_timeout: int,
-) -> None:
+def canary(**options: Any) -> None:
     """Render the canary / blue-green report into the project's reports/canary/ and print its HTML path."""
     from abnb.report import render_canary
 
-    click.echo(
-        _published(
-            render_canary,
-            database=database,
-            output_dir=output_dir,
-            as_of=as_of,
-            versions=versions,
-            steps=steps,
-            step_hours=step_hours,
-            timeout=cell_timeout,
-        )
-    )
+    click.echo(_published(render_canary, **options))
 
 
 # --- teaching and benchmarks -------------------------------------------------------------------------------------

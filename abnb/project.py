@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from abnb.engine import BaseConnection
-    from abnb.experiment import Experiment
     from abnb.telemetry import ModelTelemetry
 
 __all__ = [
@@ -68,17 +67,6 @@ SCHEMA_VERSION = 1
 
 DEFAULT_DATABASE = Path("data") / "telemetry.duckdb"
 PATH_KEYS = ("experiments", "metrics", "notebooks", "reports", "data")
-SOURCE_FORMATS = ("parquet", "csv", "json")
-_SUFFIXES = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".json": "json",
-    ".ndjson": "json",
-    ".jsonl": "json",
-}
 TOP_KEYS = ("schema_version", "timezone", "project", "engine", "sources", "paths", "defaults", "metrics", "model")
 DEFAULT_KEYS = (
     "arms",
@@ -138,7 +126,7 @@ class Source:
     @classmethod
     def parse(cls, name: str, value: object, root: Path, where: str) -> Source:
         """Read one ``[sources]`` entry: ``name = "path"`` or ``name = { path = "...", format = "csv" }``."""
-        from abnb.engine import validate_identifier
+        from abnb.engine import SOURCE_READERS, source_pattern, validate_identifier
 
         try:
             validate_identifier(name, f"{where}: source name")
@@ -150,21 +138,15 @@ class Source:
             unknown = sorted(set(entry) - {"path", "format"})
             if unknown or "path" not in entry:
                 raise ProjectError(
-                    f"{where}: source {name!r} takes `path` and optionally `format` ({', '.join(SOURCE_FORMATS)}), "
+                    f"{where}: source {name!r} takes `path` and optionally `format` ({', '.join(SOURCE_READERS)}), "
                     f"got {', '.join(sorted(entry)) or 'nothing'}."
                 )
             value, fmt = entry["path"], entry.get("format")
         if not isinstance(value, str) or not value.strip():
             raise ProjectError(f"{where}: source {name!r} must be a file path or glob (a string), got {value!r}.")
         path = Path(value).expanduser()
-        path = path if path.is_absolute() else root / path
-        text = str(path)
-        if path.is_dir():
-            text, fmt = str(path / "**" / "*.parquet"), fmt or "parquet"
-        if fmt is None:
-            stem = path.name.lower().removesuffix(".gz").removesuffix(".zst")
-            fmt = _SUFFIXES.get(Path(stem).suffix)
-        if fmt not in SOURCE_FORMATS:
+        text, fmt = source_pattern(path if path.is_absolute() else root / path, fmt)
+        if fmt not in SOURCE_READERS:
             raise ProjectError(
                 f"{where}: source {name!r} ({value}): cannot tell the format from the file name; add "
                 f'`format = "parquet"`, "csv" or "json" ({name} = {{ path = "{value}", format = "csv" }}).'
@@ -405,14 +387,16 @@ class Project:
             merged["metrics"] = [_resolve_ref(m, library, source) if isinstance(m, Mapping) else m for m in metrics]
         return merged
 
-    def load_experiment(self, name_or_path: str | os.PathLike[str]) -> Experiment:
-        """An experiment of the project, by name (``experiments/<name>.toml``) or by the path of a TOML file.
+    def experiment_path(self, name_or_path: str | os.PathLike[str]) -> Path:
+        """The spec file of an experiment of the project: ``experiments/<name>.toml``, or the path of a TOML file.
+
+        Load it with :func:`abnb.load` (``abnb.load(name, project=project)``), which applies this project's
+        ``[defaults]`` and metric library.
 
         Raises:
-            SpecError: No such experiment (the message lists the project's experiments), or the spec is invalid.
+            SpecError: No such experiment (the message lists the project's experiments).
         """
         from abnb.engine import validate_identifier
-        from abnb.experiment import Experiment
 
         path = Path(name_or_path)
         if path.suffix != ".toml":
@@ -424,8 +408,7 @@ class Project:
                     f"no experiment {name!r} in project {self.name!r}: {path} does not exist; known experiments: "
                     f"{known}. Give a spec's name or the path of a .toml file."
                 )
-        data = read_toml(path, "experiment spec")
-        return Experiment.from_dict(self.spec_data(data, str(path)), source=str(path))
+        return path
 
     # --- the engine ----------------------------------------------------------------------------------------
 

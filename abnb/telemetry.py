@@ -1,35 +1,31 @@
-"""Telemetry tables as abnb meets them: does a table exist, and does it have the columns an analysis reads.
-
-:func:`check_table` tells a user, before any metric SQL runs, which table or column is missing, in which database,
-and how to fix it. It works on every engine adapter (:meth:`abnb.engine.BaseConnection.columns`), and on any
-relation the engine can name: tables, views, TEMP tables, pandas/Arrow frames registered on the connection,
-project sources and schema-qualified names (``analytics.assignments``).
-
-:func:`import_table` loads CSV, Parquet or JSON files into a DuckDB table once (``abnb data import``).
+"""The model-telemetry schema: :class:`ModelTelemetry` and the descriptions of its tables (:class:`Predictions` ...).
 
 :class:`ModelTelemetry` names a team's model-telemetry tables (predictions, labels, ops, releases ...) and the
 columns abnb reads in them; monitoring, the quality estimators, rollouts and chaos take it as ``schema=``. Its
 defaults are the sample's names; ``[model]`` of ``abnb.toml`` overrides them.
 
 The sample's own tables and types live with the sample generators (:mod:`abnb.datasets.schemas`); nothing here
-assumes them.
+assumes them. :func:`check_table` (does a table have the columns an analysis reads) and :func:`import_table`
+(``abnb data import``) are the engine's (:mod:`abnb.engine.tables`), and importable from here too.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from abnb.engine.connection import as_connection
+from abnb.engine.names import identifier, table_expr, validate_identifier, validate_table_name
+from abnb.engine.tables import check_table, import_table
 from abnb.errors import AbnbError, ParameterError, SchemaError, SpecError
 
 if TYPE_CHECKING:
     from sqlglot import exp
 
-    from abnb.engine import BaseConnection
+    from abnb.engine.base import BaseConnection
 
 __all__ = [
     "Corrections",
@@ -47,135 +43,6 @@ __all__ = [
     "import_table",
 ]
 
-_MISSING_TABLE_FIX = (
-    "create it, declare it under [sources] in abnb.toml, or point abnb at the database that holds it "
-    "(`abnb data generate` writes the sample tables)"
-)
-
-
-def check_table(
-    connection: BaseConnection | Any,
-    table: str,
-    columns: Iterable[str] = (),
-    *,
-    fixes: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """Check that a table (or view, frame, source) exists and has the given columns.
-
-    Names compare case-insensitively, as DuckDB and Spark identifiers do. The lookup reads the relation's schema
-    only (``DESCRIBE``, or the Spark catalog), never its rows.
-
-    Args:
-        connection: An abnb engine adapter (``abnb.connect(...)``), a DuckDB connection or a ``SparkSession``.
-        table: Table name, optionally qualified (``schema.table``, ``catalog.schema.table``).
-        columns: Column names the caller needs (none: only check that the table exists).
-        fixes: Per needed column, how to point abnb at another column when it is missing (e.g.
-            ``{"arm": '[exposures] arm = "<column>"'}``); said in the error instead of the generic advice.
-
-    Returns:
-        The table's columns mapped to their upper-case SQL types, in table order.
-
-    Raises:
-        SchemaError: The table does not exist (the message names the database and lists the tables that do), or a
-            column is missing (the message lists the missing and the existing columns).
-    """
-    from abnb.engine import as_connection
-
-    adapter = as_connection(connection)
-    wanted = list(columns)
-    found = adapter.columns(table)
-    if found is None:
-        existing = adapter.tables()
-        listing = ", ".join(existing) if existing else "none"
-        raise SchemaError(
-            f"table {table!r} does not exist (tables present: {listing}) in {adapter.database}; {_MISSING_TABLE_FIX}."
-        )
-    present = {name.lower() for name in found}
-    missing = [name for name in wanted if name.lower() not in present]
-    if missing:
-        listing = ", ".join(f"{name} {sql_type}" for name, sql_type in found.items())
-        noun = "column" if len(missing) == 1 else "columns"
-        specific = [fixes[name] for name in missing if fixes and name in fixes]
-        advice = (
-            "; ".join(specific) + ", or rename the column in the table or a view over it"
-            if specific
-            else "rename the column in the table or a view over it, or name the column the table has in the spec"
-        )
-        raise SchemaError(
-            f"table {table!r} lacks {noun} {', '.join(repr(name) for name in missing)} "
-            f"(it has: {listing}; in {adapter.database}); {advice}."
-        )
-    return found
-
-
-def import_table(
-    database: str | os.PathLike[str],
-    table: str,
-    files: str | os.PathLike[str] | list[str | os.PathLike[str]],
-    *,
-    format: str | None = None,
-    replace: bool = False,
-    timezone: str = "UTC",
-) -> int:
-    """Load CSV, Parquet or JSON files into a table of a DuckDB file, once (``abnb data import``).
-
-    The table is created from the files' columns (DuckDB detects CSV dialects and types) in one transaction: a
-    failed load leaves the database as it was. To keep reading files as they change, declare them as sources in
-    ``abnb.toml`` instead (views, no copy).
-
-    Args:
-        database: The DuckDB file (created if missing; its folder must exist).
-        table: The new table's name (``schema.table`` allowed, in an existing schema).
-        files: A path or glob, or several; all must share one format.
-        format: ``parquet``, ``csv`` or ``json``; default from the file suffix.
-        replace: Replace an existing table of that name (default: refuse).
-        timezone: The session zone while loading (how CSV timestamps with offsets are shown; values keep
-            their instant).
-
-    Returns:
-        The number of rows loaded.
-
-    Raises:
-        SchemaError: The table exists and ``replace`` is false.
-        DatabaseNotFoundError: No file matches.
-        EngineError: DuckDB cannot read the files or write the database (e.g. another process holds it).
-    """
-    from sqlglot import exp
-
-    from abnb.engine import SOURCE_READERS, connect, source_files, table_expr
-
-    paths = [files] if isinstance(files, str | os.PathLike) else list(files)
-    if not paths:
-        raise SchemaError(f"no file given to load into table {table!r}.")
-    checked = [source_files(table.split(".")[-1], (os.fspath(p), format) if format else p) for p in paths]
-    formats = {fmt for _, fmt in checked}
-    if len(formats) != 1:
-        raise SchemaError(f"files for table {table!r} mix formats ({', '.join(sorted(formats))}); load one at a time.")
-    reader = SOURCE_READERS[formats.pop()]
-    listing = exp.Array(expressions=[exp.Literal.string(path) for path, _ in checked])
-    select = exp.select("*").from_(exp.func(reader, listing))
-    target = table_expr(table, "table name")
-    with connect(database, read_only=False, timezone=timezone, external_access=True) as con:  # reads `files`
-        if con.columns(table) is not None and not replace:
-            raise SchemaError(
-                f"table {table!r} already exists in {con.database}; pass replace=True (abnb data import --replace) to "
-                "replace it, or choose another name."
-            )
-        create = exp.Create(this=target, kind="TABLE", replace=replace, expression=select)
-        con.raw.execute("BEGIN TRANSACTION")
-        try:
-            con.raw.execute(con.render(create))
-            count = con.run(exp.select(exp.Count(this=exp.Star())).from_(target.copy())).rows[0][0]
-            con.raw.execute("COMMIT")
-        except BaseException:
-            con.raw.execute("ROLLBACK")
-            raise
-    return int(count)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# model telemetry: the names of a team's prediction, label and ops tables
-
 
 class _ModelTable:
     """What every model-telemetry table description shares: its TOML key, validation and SQLGlot builders.
@@ -189,8 +56,6 @@ class _ModelTable:
     table: str
 
     def __post_init__(self) -> None:
-        from abnb.engine import validate_identifier, validate_table_name
-
         validate_table_name(self.table, f"[model.{self.key}] table")
         for name, column in self.columns().items():
             validate_identifier(column, f"[model.{self.key}] {name}")
@@ -206,8 +71,6 @@ class _ModelTable:
 
     def expr(self, alias: str | None = None) -> exp.Table:
         """The table as a SQLGlot table, every part of a qualified name quoted, optionally aliased."""
-        from abnb.engine import table_expr
-
         return table_expr(self.table, f"[model.{self.key}] table", alias=alias)
 
     def column(self, name: str, table: str | None = None) -> exp.Column:
@@ -217,8 +80,6 @@ class _ModelTable:
             ParameterError: ``name`` is not a column field of this table.
         """
         from sqlglot import exp
-
-        from abnb.engine import identifier
 
         names = self.columns()
         if name not in names:
@@ -499,8 +360,6 @@ class ModelTelemetry:
             SpecError: An unknown table or key, a value that is not a string, or a name that is not a valid
                 identifier (tables: ``table`` or ``schema.table``).
         """
-        from abnb.engine import validate_identifier, validate_table_name
-
         if not isinstance(data, Mapping):
             raise SpecError(f"{source} must be a table of model tables, got {type(data).__name__} {data!r}.")
         parts: dict[str, _ModelTable] = {}
@@ -562,8 +421,6 @@ class ModelTelemetry:
         Returns:
             The error to raise.
         """
-        from abnb.engine import as_connection
-
         message = str(error)
         if "[model." in message:  # explained already, by an inner call
             return error if isinstance(error, SchemaError) else SchemaError(message)

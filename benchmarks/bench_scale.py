@@ -2,7 +2,7 @@
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_scale.py [--sizes 1000000,10000000] [--repeat 5]``.
 Each size runs in a fresh subprocess (``abnb bench --users N --json``), so the peak RSS of one size is not that of
-the previous one; inside it the methods are interleaved and the medians reported (see ``abnb/bench.py``). Prints a
+the previous one; inside it the methods are interleaved and the medians reported (see ``abnb/bench/``). Prints a
 markdown table and writes ``benchmarks/results/scale.json``. Nothing here is asserted.
 """
 

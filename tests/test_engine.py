@@ -17,7 +17,6 @@ from abnb.engine import (
     BaseConnection,
     Connection,
     SparkConnection,
-    _spark_zone,
     as_connection,
     connect,
     export_parquet,
@@ -25,6 +24,7 @@ from abnb.engine import (
     parquet_sources,
     register_sources,
 )
+from abnb.engine.spark import _spark_zone
 from abnb.errors import DatabaseNotFoundError, ParameterError, SchemaError, SpecError
 from abnb.report import validate_parameters
 from abnb.telemetry import check_table

@@ -118,7 +118,7 @@ def test_defaults_and_the_metric_library(tmp_path: Path) -> None:
     (root / "experiments").mkdir()
     (root / "experiments" / "exp.toml").write_text(SPEC + "[exposures]\narm = 'variant'\n")
     project = Project.load(root)
-    spec = project.load_experiment("exp")
+    spec = abnb.load("exp", project=project)
     assert spec.alpha == 0.01  # from [defaults]
     assert (spec.exposures.table, spec.exposures.unit, spec.exposures.arm) == ("assignments", "user_id", "variant")
     orders = spec.metrics[0]
@@ -150,7 +150,7 @@ def test_unknown_experiment_lists_the_projects(tmp_path: Path) -> None:
     (root / "experiments").mkdir()
     (root / "experiments" / "one.toml").write_text("name = 'one'\n")
     with pytest.raises(SpecError, match=r"no experiment 'two' in project.*known experiments: one"):
-        Project.load(root).load_experiment("two")
+        abnb.load("two", project=Project.load(root))
 
 
 def test_the_projects_own_report_notebook_wins(tmp_path: Path) -> None:

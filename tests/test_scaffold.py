@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import abnb
 from abnb.cli import main
 from abnb.errors import ProjectError
 from abnb.project import Project
@@ -33,7 +34,7 @@ def test_init_writes_a_working_project(tmp_path: Path) -> None:
     assert project.name == "shop"
     assert project.database == root / "data" / "telemetry.duckdb"
     assert sorted(project.metric_library()) == ["minutes", "purchasers"]
-    assert project.load_experiment("checkout_redesign").name == "checkout_redesign"
+    assert abnb.load("checkout_redesign", project=project).name == "checkout_redesign"
     notebook = json.loads((root / "notebooks" / "explore.ipynb").read_text())
     assert "jupytext" not in notebook["metadata"]  # the team's copy is not paired with a .py it does not have
     assert "reports/" in (root / ".gitignore").read_text()

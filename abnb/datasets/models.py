@@ -101,8 +101,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from abnb.datasets.schemas import MODEL_TABLES, SCHEMAS
+from abnb.engine import check_table
 from abnb.errors import DataError, ParameterError
-from abnb.telemetry import check_table
 
 __all__ = ["MODEL_TRUTH", "SHADOW_TRUTH", "ModelTruth", "ShadowTruth", "generate_models"]
 
@@ -489,40 +489,10 @@ def _simulate(requests: int, seed: int) -> dict[str, pd.DataFrame]:
         np.random.default_rng(child) for child in np.random.SeedSequence([seed, _STREAM]).spawn(6)
     )
     n = requests
-    start, horizon = _micros(truth.start), _micros(truth.horizon)
-    release_v2, release_v3 = _micros(truth.release("v2")), _micros(truth.release("v3"))
-
-    # Time, units, segments and versions.
-    hours = np.arange(24)
-    hour_weights = 1 + truth.hour_amplitude * np.sin(2 * np.pi * (hours - 9) / 24)
-    day = r_time.integers(0, truth.days, n, dtype=np.int64)
-    hour = r_time.choice(24, n, p=hour_weights / hour_weights.sum()).astype(np.int64)
-    within = r_time.integers(0, _MICROS_PER_HOUR, n, dtype=np.int64)
-    ts = np.sort(start + day * _MICROS_PER_DAY + hour * _MICROS_PER_HOUR + within)
+    horizon = _micros(truth.horizon)
+    ts, unit, segment, version, days_v3 = _requests(r_time, n)
     request_id = np.arange(1, n + 1, dtype=np.int64)
-    units = max(1, math.ceil(n / truth.requests_per_unit))
-    unit_segment = r_time.choice(len(truth.segments), units, p=[share for _, share in truth.segments])
-    unit = r_time.integers(1, units + 1, n, dtype=np.int64)
-    segment = unit_segment[unit - 1].astype(np.int8)
-    version = np.searchsorted(np.array([release_v2, release_v3]), ts, side="right").astype(np.int8)
-    days_v3 = np.where(version == 2, (ts - release_v3) / _MICROS_PER_DAY, 0.0)
-
-    # Profanity filter: flag with rate q, score from the flagged or unflagged Beta, label ~ Bernoulli(score),
-    # except drifted v3 requests whose label ~ Bernoulli(prevalence) independently of the score.
-    names = truth.segment_names
-    rho_table = np.array([truth._prevalence(name) for name in names])
-    precision_table = np.array([[truth.score_precision(s, v) for s in names] for v in truth.versions])
-    flag_table = np.array([[truth.flag_rate(s, v) for s in names] for v in truth.versions])
-    rho = rho_table[segment]
-    high_mean = 2 * precision_table[version, segment] - 1
-    flagged = r_model.random(n) < flag_table[version, segment]
-    kappa_h, kappa_l, low_mean = truth.high_concentration, truth.low_concentration, 2 * truth.low_score_mean
-    high = 0.5 + 0.5 * r_model.beta(kappa_h * high_mean, kappa_h * (1 - high_mean))
-    low = 0.5 * r_model.beta(np.full(n, kappa_l * low_mean), kappa_l * (1 - low_mean))
-    score = np.where(flagged, high, low)
-    prediction = (score >= 0.5).astype(np.int32)
-    drifted = r_model.random(n) < np.minimum(1.0, truth.drift_rate * days_v3)
-    label = (r_model.random(n) < np.where(drifted, rho, score)).astype(np.int32)
+    score, prediction, label = _answers(r_model, segment, version, days_v3)
 
     # Latency and errors, with the v3 creep and the planted outage.
     outage = (ts >= _micros(truth.outage_start)) & (ts < _micros(truth.outage_end))
@@ -595,6 +565,61 @@ def _simulate(requests: int, seed: int) -> dict[str, pd.DataFrame]:
         "truth": pd.DataFrame({"request_id": request_id, "label": label}),
         "shadow": _simulate_shadow(seed, request_id, ts, segment, score, prediction, label, served),
     }
+
+
+def _requests(rng: np.random.Generator, n: int) -> tuple[npt.NDArray[Any], ...]:
+    """When each request is served (sorted), its unit, the unit's segment, the version serving it, days since v3.
+
+    Returns:
+        ``ts`` (epoch microseconds), ``unit``, ``segment`` (index into :attr:`ModelTruth.segments`), ``version``
+        (index into :attr:`ModelTruth.versions`) and ``days_v3`` (days since the v3 release, 0 before it).
+    """
+    truth = MODEL_TRUTH
+    start = _micros(truth.start)
+    release_v2, release_v3 = _micros(truth.release("v2")), _micros(truth.release("v3"))
+    hours = np.arange(24)
+    hour_weights = 1 + truth.hour_amplitude * np.sin(2 * np.pi * (hours - 9) / 24)
+    day = rng.integers(0, truth.days, n, dtype=np.int64)
+    hour = rng.choice(24, n, p=hour_weights / hour_weights.sum()).astype(np.int64)
+    within = rng.integers(0, _MICROS_PER_HOUR, n, dtype=np.int64)
+    ts = np.sort(start + day * _MICROS_PER_DAY + hour * _MICROS_PER_HOUR + within)
+    units = max(1, math.ceil(n / truth.requests_per_unit))
+    unit_segment = rng.choice(len(truth.segments), units, p=[share for _, share in truth.segments])
+    unit = rng.integers(1, units + 1, n, dtype=np.int64)
+    segment = unit_segment[unit - 1].astype(np.int8)
+    version = np.searchsorted(np.array([release_v2, release_v3]), ts, side="right").astype(np.int8)
+    days_v3 = np.where(version == 2, (ts - release_v3) / _MICROS_PER_DAY, 0.0)
+    return ts, unit, segment, version, days_v3
+
+
+def _answers(
+    rng: np.random.Generator,
+    segment: npt.NDArray[np.int8],
+    version: npt.NDArray[np.int8],
+    days_v3: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[Any], ...]:
+    """The profanity filter's ``score`` and ``prediction`` for each request, and its true ``label``.
+
+    The filter flags with rate q and draws the score from the flagged or unflagged Beta; the label is
+    Bernoulli(score), except for drifted v3 requests, whose label is Bernoulli(prevalence) whatever the score.
+    """
+    truth = MODEL_TRUTH
+    n = segment.size
+    names = truth.segment_names
+    rho_table = np.array([truth._prevalence(name) for name in names])
+    precision_table = np.array([[truth.score_precision(s, v) for s in names] for v in truth.versions])
+    flag_table = np.array([[truth.flag_rate(s, v) for s in names] for v in truth.versions])
+    rho = rho_table[segment]
+    high_mean = 2 * precision_table[version, segment] - 1
+    flagged = rng.random(n) < flag_table[version, segment]
+    kappa_h, kappa_l, low_mean = truth.high_concentration, truth.low_concentration, 2 * truth.low_score_mean
+    high = 0.5 + 0.5 * rng.beta(kappa_h * high_mean, kappa_h * (1 - high_mean))
+    low = 0.5 * rng.beta(np.full(n, kappa_l * low_mean), kappa_l * (1 - low_mean))
+    score = np.where(flagged, high, low)
+    prediction = (score >= 0.5).astype(np.int32)
+    drifted = rng.random(n) < np.minimum(1.0, truth.drift_rate * days_v3)
+    label = (rng.random(n) < np.where(drifted, rho, score)).astype(np.int32)
+    return score, prediction, label
 
 
 def _simulate_shadow(

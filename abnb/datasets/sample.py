@@ -415,6 +415,39 @@ def _uniform_times(
     return begin + np.minimum(offset, length - 1)
 
 
+def _pre_and_post(
+    rng: np.random.Generator,
+    pre_count: npt.NDArray[np.int64],
+    post_count: npt.NDArray[np.int64],
+    pre_period: tuple[int, int],
+    exposed: npt.NDArray[np.int64],
+    exposed_length: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The unit and time of each occurrence: ``pre_count`` per unit in the pre-period, then ``post_count`` after.
+
+    Args:
+        rng: The random stream (drawn for the pre-period times, then the post-exposure ones).
+        pre_count: Occurrences per unit in the pre-period.
+        post_count: Occurrences per unit from its exposure to the end.
+        pre_period: Start and end of the pre-period, in epoch microseconds.
+        exposed: Each unit's exposure time.
+        exposed_length: Microseconds from each unit's exposure to the end.
+
+    Returns:
+        The unit index (position in the chunk) and the time of every occurrence, pre-period ones first.
+    """
+    pre_start, start = pre_period
+    pre_index = np.repeat(np.arange(pre_count.size), pre_count)
+    post_index = np.repeat(np.arange(post_count.size), post_count)
+    times = np.concatenate(
+        [
+            _uniform_times(rng, np.full(pre_index.size, pre_start), np.full(pre_index.size, start - pre_start)),
+            _uniform_times(rng, exposed[post_index], exposed_length[post_index]),
+        ]
+    )
+    return np.concatenate([pre_index, post_index]), times
+
+
 def _simulate_chunk(rng: np.random.Generator, *, first_unit: int, size: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Simulate units ``first_unit … first_unit + size − 1``.
 
@@ -440,15 +473,7 @@ def _simulate_chunk(rng: np.random.Generator, *, first_unit: int, size: int) -> 
     exposed_length = end - exposed
     pre_count = rng.poisson(truth.sessions_per_day * truth.pre_days * activity)
     post_count = rng.poisson(truth.sessions_per_day * activity * exposed_length / _MICROS_PER_DAY)
-    pre_index = np.repeat(np.arange(size), pre_count)
-    post_index = np.repeat(np.arange(size), post_count)
-    session_index = np.concatenate([pre_index, post_index])
-    session_ts = np.concatenate(
-        [
-            _uniform_times(rng, np.full(pre_index.size, pre_start), np.full(pre_index.size, start - pre_start)),
-            _uniform_times(rng, exposed[post_index], exposed_length[post_index]),
-        ]
-    )
+    session_index, session_ts = _pre_and_post(rng, pre_count, post_count, (pre_start, start), exposed, exposed_length)
     sessions = session_index.size
     minutes = rng.lognormal(math.log(truth.session_minutes_median), truth.session_minutes_sigma, sessions)
     pages = 1.0 + rng.poisson(truth.extra_pages_mean, sessions)
@@ -458,15 +483,7 @@ def _simulate_chunk(rng: np.random.Generator, *, first_unit: int, size: int) -> 
     pre_buys = (rng.random(size) < conversion) * (1 + rng.poisson(truth.extra_purchases_mean, size))
     post_conversion = conversion * np.where(arm == 1, 1 + truth.conversion_lift, 1.0)
     post_buys = (rng.random(size) < post_conversion) * (1 + rng.poisson(truth.extra_purchases_mean, size))
-    pre_buy_index = np.repeat(np.arange(size), pre_buys)
-    post_buy_index = np.repeat(np.arange(size), post_buys)
-    buy_index = np.concatenate([pre_buy_index, post_buy_index])
-    buy_ts = np.concatenate(
-        [
-            _uniform_times(rng, np.full(pre_buy_index.size, pre_start), np.full(pre_buy_index.size, start - pre_start)),
-            _uniform_times(rng, exposed[post_buy_index], exposed_length[post_buy_index]),
-        ]
-    )
+    buy_index, buy_ts = _pre_and_post(rng, pre_buys, post_buys, (pre_start, start), exposed, exposed_length)
     amounts = rng.lognormal(truth.purchase_log_mean, truth.purchase_log_sigma, buy_index.size)
 
     # The logging glitch: a second exposure in the other arm, one hour after the first.

@@ -28,7 +28,7 @@ as_of: str = ""  # an ISO date (data through that day); empty: the earlier of th
 import abnb
 
 project = abnb.find_project()
-spec = project.load_experiment(experiment)
+spec = abnb.load(experiment, project=project)
 with project.connect() as con:
     checked = abnb.validate.validate(spec, con, as_of=as_of or None)
 checked
