@@ -247,7 +247,7 @@ def test_incremental_report_reads_the_store_and_matches_the_full_analysis(sample
 def test_published_html_leaves_stderr_chatter_in_the_notebook(tmp_path: Path) -> None:
     import nbformat
 
-    from abnb.report import _export_html
+    from abnb.report.publish import _export_html
 
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("print('result')")

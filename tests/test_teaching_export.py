@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from abnb.report import WIDGET_VIEW, export_notebook, external_resources
+from abnb.report import export_notebook, external_resources
+from abnb.report.export import WIDGET_VIEW
 
 TEACHING = Path(__file__).resolve().parents[1] / "notebooks" / "teaching"
 

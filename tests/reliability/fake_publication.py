@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import abnb.report as report
+import abnb.report.publish as publication
 from abnb.project import packaged_notebook
 from abnb.report import RenderedReport, write_index
 
@@ -42,16 +42,16 @@ def fake_papermill(monkeypatch: pytest.MonkeyPatch, run: str, *, fail: bool = Fa
         Path(parameters["summary_path"]).write_text(json.dumps(summary))
 
     monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
-    monkeypatch.setattr(report, "_export_html", lambda _path: f"<html><body>{run}</body></html>\n")
+    monkeypatch.setattr(publication, "_export_html", lambda _path: f"<html><body>{run}</body></html>\n")
 
 
 def fake_publish(root: Path, stem: str = STEM) -> RenderedReport:
     """Publish one fake run of report ``fake`` for ``stem`` under ``root`` and rebuild the index."""
-    published = report._publish(
+    published = publication.publish(
         packaged_notebook("experiment_report"),
         root / "fake",
         stem,
-        {"summary_path": "{staging}/summary.json"},
+        {},
         kernel_name="python3",
         timeout=10,
     )

@@ -26,8 +26,8 @@ import duckdb
 import pytest
 
 import abnb
-import abnb.report as report
-from abnb import incremental
+import abnb.report.publish as publication
+from abnb import _io, incremental
 from abnb.engine import backoff_schedule, process_kind
 from abnb.errors import (
     DatabaseLockedError,
@@ -36,7 +36,7 @@ from abnb.errors import (
     ReportError,
     ReportLockedError,
 )
-from abnb.report import render, write_index
+from abnb.report import _locks, render, write_index
 from tests.reliability.fake_publication import STEM, fake_papermill, fake_publish, published_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
@@ -235,7 +235,7 @@ KILL_AFTER = textwrap.dedent(
     import json, os, signal, sys
     from pathlib import Path
     import papermill
-    import abnb.report as report
+    import abnb.report.publish as publication
     from abnb.project import packaged_notebook
 
     root, kill_after = Path(sys.argv[1]), int(sys.argv[2])
@@ -247,7 +247,7 @@ KILL_AFTER = textwrap.dedent(
             {"experiment": "fake", "as_of": "2026-10-14", "decision": {"verdict": "ship"}, "run": "killed"}))
 
     papermill.execute_notebook = execute_notebook
-    report._export_html = lambda _path: "<html><body>killed</body></html>\\n"
+    publication._export_html = lambda _path: "<html><body>killed</body></html>\\n"
     real_replace, moved = os.replace, []
 
     def replace(source, target):
@@ -258,8 +258,8 @@ KILL_AFTER = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
     os.replace = replace
-    report._publish(packaged_notebook("experiment_report"), root / "fake", "2026-10-14",
-                    {"summary_path": "{staging}/summary.json"}, kernel_name="python3", timeout=10)
+    publication.publish(packaged_notebook("experiment_report"), root / "fake", "2026-10-14", {},
+                        kernel_name="python3", timeout=10)
     """
 )
 
@@ -278,8 +278,8 @@ def test_fault03_sigkill_between_renames_is_rolled_forward_by_the_next_run(
     runs = published_runs(fake_root)
     assert list(runs.values()).count("killed") == kill_after
     assert len(list((fake_root / "fake").glob(".staging-*/PUBLISH.json"))) == 1  # committed, not finished
-    with report._report_lock(fake_root / "fake"):
-        done = report._recover(fake_root / "fake")
+    with _locks.report_lock(fake_root / "fake"):
+        done = publication._recover(fake_root / "fake")
     assert len(done) == 1
     assert "rolled forward" in done[0]
     assert set(published_runs(fake_root).values()) == {"killed"}  # consistent again: the committed run
@@ -302,7 +302,7 @@ def test_fault04_stale_staging_without_manifest_and_temp_files_are_removed(fake_
 
 def test_fault05_report_folder_locked_by_another_run_fails_fast(fake_root: Path) -> None:
     before = snapshot(fake_root)
-    with report._report_lock(fake_root / "fake"):
+    with _locks.report_lock(fake_root / "fake"):
         started = time.monotonic()
         with pytest.raises(ReportLockedError, match=rf"another run \(pid {os.getpid()}, .*\) is writing .*fake") as e:
             fake_publish(fake_root)
@@ -320,7 +320,7 @@ def test_fault06_disk_full_while_staging_leaves_previous_report(
     fake_root: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     before = snapshot(fake_root)
-    real = report._write_file
+    real = _io.write_new
 
     def full(path: Path, text: str) -> None:
         if path.name.endswith(failing):
@@ -329,7 +329,7 @@ def test_fault06_disk_full_while_staging_leaves_previous_report(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, text)
 
-    monkeypatch.setattr(report, "_write_file", full)
+    monkeypatch.setattr(_io, "write_new", full)
     with pytest.raises(ReportError, match=rf"disk full while writing .*\.staging-.*{failing}.*previous report") as e:
         fake_publish(fake_root)
     assert "No space left on device" in str(e.value)
@@ -348,7 +348,7 @@ def test_fault07_disk_full_writing_the_index_keeps_the_old_index(
             handle.write(text[:10])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # write() names no file
 
-    monkeypatch.setattr(report, "_write_file", full)
+    monkeypatch.setattr(_io, "write_new", full)
     with pytest.raises(ReportError, match=r"disk full while writing .*index\.html.*No space left") as e:
         write_index(fake_root)
     assert str(fake_root) in str(e.value)
@@ -363,9 +363,9 @@ def test_fault08_disk_full_in_write_summary_names_the_file(tmp_path: Path, monke
     def full(path: Path, text: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(report, "_write_file", full)
+    monkeypatch.setattr(_io, "write_new", full)
     with pytest.raises(ReportError, match=r"disk full while writing .*summary\.json"):
-        report._write_atomic(target, "{}")
+        _io.write_atomic(target, "{}")
     assert target.read_text() == '{"old": true}\n'
     assert leftovers(tmp_path) == []
 
@@ -392,7 +392,7 @@ def test_fault10_unreadable_run_summary_is_listed_as_unreadable_in_the_index(fak
 def test_fault11_index_rebuilds_are_serialised_by_a_lock(fake_root: Path) -> None:
     import threading
 
-    with report._index_lock(fake_root):
+    with _locks.index_lock(fake_root):
         writer = threading.Thread(target=write_index, args=(fake_root,))
         writer.start()
         writer.join(0.5)

@@ -22,7 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 import abnb
-from abnb import report
+import abnb.report.publish as publication
+from abnb import _io
 from abnb.cli import main
 from abnb.datasets import spec_path
 from abnb.engine import LOCK_TIMEOUT_MAX, backoff_schedule, lock_timeout
@@ -30,7 +31,7 @@ from abnb.errors import ParameterError, ReportError, SpecError
 from abnb.experiment import RESERVED_NAMES, Experiment
 from abnb.flags import Flags
 from abnb.project import packaged_notebook
-from abnb.report import write_index
+from abnb.report import _locks, write_index
 from tests.reliability.fake_publication import STEM, fake_papermill, fake_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
@@ -104,8 +105,8 @@ def test_s6_planted_manifest_moves_nothing_outside_the_folder(fake_root: Path, t
     (outside / f"{STEM}.html").write_text("someone's page")
     (outside / "PUBLISH.json").write_text(json.dumps({"stem": STEM, "files": [f"{STEM}.html"]}))
     (folder / ".staging-link").symlink_to(outside)
-    with report._report_lock(folder):
-        done = report._recover(folder)
+    with _locks.report_lock(folder):
+        done = publication._recover(folder)
     assert any(".staging-evil: removed (its manifest could not be replayed" in line for line in done), done
     assert any(".staging-up: removed" in line for line in done), done
     assert any(".staging-link: removed (a symbolic link, not followed)" in line for line in done), done
@@ -133,11 +134,11 @@ def test_s6_publishing_refuses_symlinked_targets(fake_root: Path, tmp_path: Path
     elsewhere.mkdir()
     (fake_root / "linked").symlink_to(elsewhere)
     with pytest.raises(ReportError, match=r"report folder .*linked is a symbolic link"):
-        report._publish(
+        publication.publish(
             packaged_notebook("experiment_report"),
             fake_root / "linked",
             STEM,
-            {"summary_path": "{staging}/summary.json"},
+            {},
             kernel_name="python3",
             timeout=10,
         )
@@ -167,7 +168,7 @@ def test_d7_failed_copy_is_kept_only_when_readable_and_cleaned_up(
     assert not failed.exists()
     # the copy itself hits a full disk: no empty or partial file is left behind
     fake_papermill(monkeypatch, "full", fail=True)
-    real = report._write_file
+    real = _io.write_new
 
     def full(path: Path, text: str, **kwargs: Any) -> None:
         if ".failed-" in path.name:
@@ -175,10 +176,10 @@ def test_d7_failed_copy_is_kept_only_when_readable_and_cleaned_up(
             raise OSError(28, os.strerror(28), str(path))
         real(path, text, **kwargs)
 
-    monkeypatch.setattr(report, "_write_file", full)
+    monkeypatch.setattr(_io, "write_new", full)
     with pytest.raises(ReportError) as error:
         fake_publish(fake_root)
-    monkeypatch.setattr(report, "_write_file", real)
+    monkeypatch.setattr(_io, "write_new", real)
     assert "kept at" not in str(error.value)
     assert [p.name for p in folder.iterdir() if p.name.startswith(".failed")] == []
     # a readable failed notebook is kept and named in the error

@@ -192,24 +192,34 @@ def test_s2_styled_tables_escape_cells_labels_and_axis_names(text: str) -> None:
 # every result object's _repr_html_, its string fields set to arbitrary text
 
 
+_SCALARS: tuple[tuple[Any, Any], ...] = (
+    (bool, True),
+    (int, 3),
+    (float, 0.25),
+    (datetime.datetime, datetime.datetime(2026, 10, 14, 12)),
+    (datetime.date, datetime.date(2026, 10, 14)),
+)
+
+
 def _value_for(kind: Any, text: str) -> Any:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         return _value_for(next(a for a in args if a is not type(None)), text)
+    if origin is not None:
+        return _generic_value(kind, origin, args, text)
     if kind in (str, object, Any):
         return text
-    if kind is bool:
-        return True
-    if kind is int:
-        return 3
-    if kind is float:
-        return 0.25
-    if kind is datetime.datetime:
-        return datetime.datetime(2026, 10, 14, 12)
-    if kind is datetime.date:
-        return datetime.date(2026, 10, 14)
     if kind is Path:
         return Path(text)
+    for scalar, value in _SCALARS:
+        if kind is scalar:
+            return value
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return _synthesise(kind, text)
+    raise TypeError(f"no test value for {kind!r}")
+
+
+def _generic_value(kind: Any, origin: Any, args: tuple[Any, ...], text: str) -> Any:
     if origin is typing.Literal:
         return args[0]
     if origin is Callable:
@@ -222,8 +232,6 @@ def _value_for(kind: Any, text: str) -> Any:
         return [_value_for(args[0], text), _value_for(args[0], text)]
     if origin in (dict, Mapping):
         return {_value_for(args[0], text): _value_for(args[1], text)}
-    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-        return _synthesise(kind, text)
     raise TypeError(f"no test value for {kind!r}")
 
 

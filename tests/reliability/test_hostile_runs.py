@@ -36,7 +36,7 @@ FAKE_RUN = textwrap.dedent(
     import json, os, sys, time
     from pathlib import Path
     import papermill
-    import abnb.report as report
+    import abnb.report.publish as publication
     from abnb.cli import main
 
     delay = float(os.environ["FAKE_DELAY"])
@@ -51,7 +51,7 @@ FAKE_RUN = textwrap.dedent(
         Path(parameters["summary_path"]).write_text(json.dumps(summary))
 
     papermill.execute_notebook = execute_notebook
-    report._export_html = lambda _path: f"<html><body>{tag}</body></html>\\n"
+    publication._export_html = lambda _path: f"<html><body>{tag}</body></html>\\n"
     main(sys.argv[1:])
     """
 )

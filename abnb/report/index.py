@@ -1,0 +1,116 @@
+"""``index.html``: the dashboard of every published run, rebuilt after each publication."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from abnb import _io
+from abnb._display import escape_html
+from abnb.errors import AbnbError
+from abnb.project import check_schema_version
+from abnb.report import _locks
+
+_LATEST = (("name", "report"), ("as_of", "data through"), ("stop", "status"), ("verdict", "decision"))
+_COLUMNS = (*_LATEST, ("reason", "reason"), ("rendered", "rendered"))
+_HISTORY = tuple(column for column in _COLUMNS if column[0] != "stop")
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
+    "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid,.unreadable{color:#b00020}"
+)
+
+
+def write_index(output_dir: str | Path = "reports") -> Path:
+    """Write ``index.html``, the dashboard of every rendered run, atomically.
+
+    One table of the latest run per report (status: stop or keep running, decision and reason) and, below it, the
+    history of every run, newest first. Runs for other reports may finish at the same time, so the scan and the
+    write hold ``<output_dir>/.index.lock``: no run's row is lost to a concurrent rewrite.
+
+    Raises:
+        ReportError: The index could not be written (disk full, ...); the previous index is left in place.
+    """
+    root = Path(output_dir)
+    try:
+        with _locks.index_lock(root):
+            for tmp in root.glob(".index.html.*.tmp"):  # left by a run killed while writing the index
+                tmp.unlink(missing_ok=True)
+            runs = sorted(
+                (_run(path) for path in sorted(root.glob("*/*.summary.json"))),
+                key=lambda r: (r["name"], r["as_of"]),
+                reverse=True,
+            )
+            index = root / "index.html"
+            _io.write_atomic(index, _page(runs))
+            return index
+    except OSError as error:
+        raise _io.write_error(error, root / "index.html") from error
+
+
+def _run(path: Path) -> dict[str, str]:
+    """One row of the index: the run whose summary is ``path`` (an unreadable summary is listed as such)."""
+    summary = _read_summary(path)
+    decision = summary.get("decision", {})
+    return {
+        "name": str(summary.get("experiment", path.parent.name)),
+        "as_of": str(summary.get("as_of", "")),
+        "verdict": str(decision.get("verdict", "")),
+        "stop": {True: "stop", False: "keep running"}.get(decision.get("stop"), "–"),
+        "reason": str(decision.get("reason", "")),
+        "link": f"{path.parent.name}/{path.name.removesuffix('.summary.json')}.html",
+        "rendered": str(summary.get("report", {}).get("rendered_at", "")),
+    }
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """A run's summary, or one whose decision says ``unreadable`` and why (not JSON, not an object, newer schema)."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        reason = f"{path.name} cannot be read ({error}); render this report again."
+        return _unreadable(reason, path.name.removesuffix(".summary.json"))
+    if not isinstance(summary, dict):
+        return _unreadable(f"{path.name} is not a JSON object.")
+    try:
+        check_schema_version(summary.get("schema_version"), str(path))
+    except AbnbError as error:
+        return _unreadable(str(error), summary.get("as_of", ""))
+    return summary
+
+
+def _unreadable(reason: str, as_of: object = "") -> dict[str, Any]:
+    """The summary the index shows for a run whose own summary cannot be used."""
+    return {"as_of": as_of, "decision": {"verdict": "unreadable", "reason": reason}}
+
+
+def _page(runs: list[dict[str, str]]) -> str:
+    """The index page: the latest run of each report, then every run (``runs`` is newest first)."""
+    latest: dict[str, dict[str, str]] = {}
+    for run in runs:
+        latest.setdefault(run["name"], run)
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>abnb reports</title><style>'
+        f"{_STYLE}</style></head><body><h1>abnb reports</h1><h2>Latest</h2>{_table(list(latest.values()), _COLUMNS)}"
+        f"<h2>Every run</h2>{_table(runs, _HISTORY)}</body></html>\n"
+    )
+
+
+def _table(runs: list[dict[str, str]], columns: tuple[tuple[str, str], ...]) -> str:
+    """An HTML table of ``runs`` with ``columns`` (key, heading); every cell escaped, the date a relative link."""
+    head = "".join(f"<th>{heading}</th>" for _, heading in columns)
+    return f"<table><tr>{head}</tr>{''.join(_row(run, [key for key, _ in columns]) for run in runs)}</table>"
+
+
+def _row(run: dict[str, str], keys: list[str]) -> str:
+    """One run's table row."""
+    cells = []
+    for key in keys:
+        text = escape_html(run[key])
+        if key == "as_of":
+            # percent-encoded, so a planted folder name such as ``javascript:…`` stays a relative link
+            text = f'<a href="{escape_html(quote(run["link"]))}">{text}</a>'
+        colour = f' class="{escape_html(run["verdict"])}"' if key == "verdict" else ""
+        cells.append(f"<td{colour}>{text}</td>")
+    return "<tr>" + "".join(cells) + "</tr>"
