@@ -28,7 +28,7 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError, SchemaError
-from abnb.stats._alpha import check_alpha
+from abnb.stats import check_alpha
 from abnb.stats.ratio import RatioMoments
 
 if TYPE_CHECKING:
@@ -58,8 +58,6 @@ __all__ = [
     "sampled_precision_recall",
     "suppress_small_cells",
 ]
-
-_LONG_SCALE = float(0xFFFFFFFFFFFFFFF)  # 16**15 − 1, PlanOut's divisor for the first 15 hex digits of SHA-1
 
 
 class _Result(FlatResult):
@@ -1012,14 +1010,6 @@ def proxy_trend(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _hash_fraction(unit_ids: Iterable[object], salt: str) -> NDArray[np.float64]:
-    """PlanOut's uniform draw: first 15 hex digits of SHA-1 of ``"{salt}.{unit}"`` over ``16**15 − 1``."""
-    return np.fromiter(
-        (int(hashlib.sha1(f"{salt}.{u}".encode()).hexdigest()[:15], 16) / _LONG_SCALE for u in unit_ids),
-        dtype=float,
-    )
-
-
 def hash_sample(unit_ids: Iterable[object], rate: float, *, salt: str) -> NDArray[np.bool_]:
     """Deterministic sampling by unit: keep every event of the units whose hash falls below ``rate``.
 
@@ -1050,8 +1040,10 @@ def hash_sample(unit_ids: Iterable[object], rate: float, *, salt: str) -> NDArra
         raise ParameterError(f"salt must be a string, got {salt!r}.")
     import pandas as pd
 
+    from abnb.assign import uniform_many
+
     codes, uniques = pd.factorize(pd.Series(list(unit_ids), dtype=object), use_na_sentinel=False)
-    keep_unique = _hash_fraction(uniques, salt) < r  # hash each distinct unit once
+    keep_unique = uniform_many([str(u) for u in uniques], salt) < r  # hash each distinct unit once, as its text
     return np.asarray(keep_unique[codes], dtype=bool)
 
 

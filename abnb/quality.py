@@ -16,17 +16,19 @@ labelled sample (bounded by ``max_rows``), because its bootstrap needs them.
 | fare error with delayed truth | :func:`fare_quality` | ``realised_error`` + completeness curve |
 | label-free precision from scores | :func:`label_free_quality` | CBPE from score sums |
 | edits as a weak proxy | :func:`edit_rate` | ``proxy_trend`` |
+
+:func:`naive_vs_corrected` puts the naive and the corrected numbers of these results side by side.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from abnb._display import format_value, html_table
 from abnb.engine import as_connection
 from abnb.errors import DataError, ParameterError
 from abnb.feedback import (
@@ -43,7 +45,7 @@ from abnb.feedback import (
     recall_from_corrections,
     sampled_precision_recall,
 )
-from abnb.stats._alpha import check_alpha
+from abnb.stats import check_alpha
 from abnb.stats.ratio import RatioMoments
 from abnb.telemetry import ModelTelemetry
 
@@ -61,6 +63,7 @@ __all__ = [
     "fare_quality",
     "label_free_quality",
     "labelled_precision_recall",
+    "naive_vs_corrected",
     "recall_from_user_corrections",
     "satisfaction",
 ]
@@ -514,11 +517,7 @@ class FareQualityResult:
         return pd.DataFrame([self.to_dict()])
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_short(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        return f"<table class='abnb-quality'>{rows}</table>"
+        return html_table([(k, format_value(v)) for k, v in self.to_dict().items()], "abnb-quality")
 
     def __repr__(self) -> str:
         r = self.realised
@@ -527,10 +526,6 @@ class FareQualityResult:
             f"naive_mae={self.naive_mae:.4g}, cohorts={r.cohorts}, excluded={r.excluded_cohorts}, "
             f"completeness={r.completeness:.4g}, error={self.error!r})"
         )
-
-
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def fare_quality(
@@ -843,3 +838,62 @@ def edit_rate(
         raise DataError(f"only {len(rows)} day(s) with edits match the filters; a trend needs at least 3.")
     daily = {row[0].date().isoformat(): RatioMoments(int(row[1]), *(float(v) for v in row[2:])) for row in rows}
     return proxy_trend(daily, alpha=alpha, test=test)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# naive versus corrected
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _naive_and_corrected(estimate: object, quantity: str) -> tuple[float, float, float | None, float | None]:
+    """The naive value, the corrected one and its interval (``None`` when it has none) of one quantity."""
+    if isinstance(estimate, PrecisionRecallResult) and quantity in ("precision", "recall"):
+        values = estimate.to_dict()
+        return (
+            values[f"naive_{quantity}"],
+            values[quantity],
+            values[f"{quantity}_ci_low"],
+            values[f"{quantity}_ci_high"],
+        )
+    if isinstance(estimate, RecallFromCorrectionsResult) and quantity == "recall":
+        found = estimate.true_positives_found
+        return found / (found + estimate.corrections), estimate.recall, estimate.ci_low, estimate.ci_high
+    if isinstance(estimate, CorrectedRatingResult) and quantity == "mean":
+        return estimate.naive_mean, estimate.mean, estimate.ci_low, estimate.ci_high
+    if isinstance(estimate, FareQualityResult) and quantity == "mae":
+        realised = estimate.realised
+        return estimate.naive_mae, realised.mae, realised.mae_ci_low, realised.mae_ci_high
+    if isinstance(estimate, FareQualityResult) and quantity == "completeness":
+        return estimate.naive_completeness, estimate.realised.completeness, None, None
+    raise ParameterError(
+        f"cannot compare the {quantity!r} of a {type(estimate).__name__}; see naive_vs_corrected for the pairs."
+    )
+
+
+def naive_vs_corrected(rows: Sequence[tuple[str, object, str, float | None]]) -> pd.DataFrame:
+    """The naive and the design-corrected estimate of each quality side by side, with the truth where it is known.
+
+    Args:
+        rows: ``(label, estimate, quantity, truth)`` per row. ``quantity`` names the number of ``estimate``:
+            ``"precision"`` or ``"recall"`` of a :class:`~abnb.feedback.PrecisionRecallResult` (naive: unweighted);
+            ``"recall"`` of a :class:`~abnb.feedback.RecallFromCorrectionsResult` (naive: ``TP / (TP + C)``, every
+            correction one miss, as if every user reported every miss); ``"mean"`` of a
+            :class:`~abnb.feedback.CorrectedRatingResult`; ``"mae"`` or ``"completeness"`` of a
+            :class:`FareQualityResult` (naive: over every arrived fare; corrected: over the matured cohorts, the
+            completeness without an interval). ``truth`` is the known value, or ``None``.
+
+    Returns:
+        One row per entry: ``quality``, ``naive``, ``corrected``, ``ci_low``, ``ci_high``, ``truth``.
+
+    Raises:
+        ParameterError: A quantity that the estimate does not have.
+    """
+    import pandas as pd
+
+    records = []
+    for label, estimate, quantity, truth in rows:
+        naive, corrected, low, high = _naive_and_corrected(estimate, quantity)
+        records.append(
+            {"quality": label, "naive": naive, "corrected": corrected, "ci_low": low, "ci_high": high, "truth": truth}
+        )
+    return pd.DataFrame(records)

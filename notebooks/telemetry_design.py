@@ -34,7 +34,7 @@ from abnb.datasets.models import MODEL_TRUTH as TRUTH
 from abnb.metrics import Metric, Telemetry, TelemetryDesign
 
 con = abnb.connect()
-comparison: list[dict[str, object]] = []
+comparison: list[tuple[str, object, str, float | None]] = []  # (quality, estimate, quantity, planted truth)
 
 
 def show_check(design: TelemetryDesign) -> None:
@@ -89,22 +89,8 @@ show_check(labels_design)
 for version in ("v1", "v2"):
     pr = quality.labelled_precision_recall(con, model_version=version, segment="de")
     comparison += [
-        {
-            "quality": f"filter precision, de, {version}",
-            "naive": pr.naive_precision,
-            "corrected": pr.precision,
-            "ci_low": pr.precision_ci_low,
-            "ci_high": pr.precision_ci_high,
-            "planted truth": TRUTH.precision("de", version),
-        },
-        {
-            "quality": f"filter recall, de, {version}",
-            "naive": pr.naive_recall,
-            "corrected": pr.recall,
-            "ci_low": pr.recall_ci_low,
-            "ci_high": pr.recall_ci_high,
-            "planted truth": TRUTH.recall("de", version),
-        },
+        (f"filter precision, de, {version}", pr, "precision", TRUTH.precision("de", version)),
+        (f"filter recall, de, {version}", pr, "recall", TRUTH.recall("de", version)),
     ]
 display(pr)
 
@@ -117,16 +103,7 @@ display(pr)
 
 # %%
 rc = quality.recall_from_user_corrections(con, TRUTH.correction_rate, model_version="v1", segment="de")
-comparison.append(
-    {
-        "quality": "filter recall from corrections, de, v1",
-        "naive": rc.true_positives_found / (rc.true_positives_found + rc.corrections),
-        "corrected": rc.recall,
-        "ci_low": rc.ci_low,
-        "ci_high": rc.ci_high,
-        "planted truth": TRUTH.recall("de", "v1"),
-    }
-)
+comparison.append(("filter recall from corrections, de, v1", rc, "recall", TRUTH.recall("de", "v1")))
 display(rc)
 
 # %% [markdown]
@@ -159,16 +136,7 @@ show_check(ratings_design)
 
 # %%
 sat = quality.satisfaction(con, TRUTH.response_rates)
-comparison.append(
-    {
-        "quality": "mean satisfaction (1–5)",
-        "naive": sat.naive_mean,
-        "corrected": sat.mean,
-        "ci_low": sat.ci_low,
-        "ci_high": sat.ci_high,
-        "planted truth": TRUTH.true_mean_satisfaction,
-    }
-)
+comparison.append(("mean satisfaction (1–5)", sat, "mean", TRUTH.true_mean_satisfaction))
 display(sat)
 
 # %% [markdown]
@@ -200,26 +168,10 @@ show_check(fares_design)
 
 # %%
 fq = quality.fare_quality(con, TRUTH.horizon, window_days=7)
-comparison.append(
-    {
-        "quality": "fare MAPE (matured cohorts)",
-        "naive": fq.naive_mae,
-        "corrected": fq.realised.mae,
-        "ci_low": fq.realised.mae_ci_low,
-        "ci_high": fq.realised.mae_ci_high,
-        "planted truth": TRUTH.fare_mape,
-    }
-)
-comparison.append(
-    {
-        "quality": "fare label completeness",
-        "naive": fq.naive_completeness,
-        "corrected": fq.realised.completeness,
-        "ci_low": None,
-        "ci_high": None,
-        "planted truth": 1.0,
-    }
-)
+comparison += [
+    ("fare MAPE (matured cohorts)", fq, "mae", TRUTH.fare_mape),
+    ("fare label completeness", fq, "completeness", 1.0),
+]
 fq.completeness_curve().head(10)
 
 # %% [markdown]
@@ -231,7 +183,7 @@ fq.completeness_curve().head(10)
 # ## Naive versus corrected
 
 # %%
-comparison_frame = pd.DataFrame(comparison)
+comparison_frame = quality.naive_vs_corrected(comparison).rename(columns={"truth": "planted truth"})
 abnb.report.styled_table(comparison_frame, dict.fromkeys(comparison_frame.select_dtypes("number"), "{:.3f}"), na_rep="")
 
 # %% [markdown]

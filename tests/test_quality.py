@@ -206,3 +206,39 @@ def test_edit_rate_moments_match_row_level_values(con: abnb.Connection) -> None:
     got = quality.edit_rate(con, start=day, end=day + timedelta(days=3))
     assert got.ratios[0] == pytest.approx(expected.ratios[0], rel=1e-12)
     assert got.ci_low[0] == pytest.approx(expected.ci_low[0], rel=1e-9)
+
+
+def test_naive_vs_corrected_puts_each_pair_side_by_side() -> None:
+    pr = feedback.sampled_precision_recall([1, 1, 0, 0, 1], [1, 0, 1, 0, 1], [0.5, 0.5, 0.1, 0.1, 0.5], n_boot=100)
+    rc = feedback.recall_from_corrections(80, 6, 0.3)
+    rating = feedback.corrected_rating({1: 10, 5: 30}, {1: 0.3, 5: 0.05})
+    frame = quality.naive_vs_corrected(
+        [("p", pr, "precision", 0.9), ("r", pr, "recall", None), ("c", rc, "recall", 0.7), ("m", rating, "mean", 4.0)]
+    )
+    assert list(frame.columns) == ["quality", "naive", "corrected", "ci_low", "ci_high", "truth"]
+    assert list(frame["quality"]) == ["p", "r", "c", "m"]
+    expected = [
+        (pr.naive_precision, pr.precision, pr.precision_ci_low, pr.precision_ci_high),
+        (pr.naive_recall, pr.recall, pr.recall_ci_low, pr.recall_ci_high),
+        (80 / 86, rc.recall, rc.ci_low, rc.ci_high),
+        (rating.naive_mean, rating.mean, rating.ci_low, rating.ci_high),
+    ]
+    assert [
+        tuple(row) for row in frame[["naive", "corrected", "ci_low", "ci_high"]].itertuples(index=False)
+    ] == expected
+    assert frame["truth"].tolist()[0] == 0.9
+    with pytest.raises(ParameterError, match="cannot compare the 'mean' of a RecallFromCorrectionsResult"):
+        quality.naive_vs_corrected([("x", rc, "mean", None)])
+
+
+def test_naive_vs_corrected_of_the_fare_quality(con: abnb.Connection) -> None:
+    fq = quality.fare_quality(con, TRUTH.horizon, window_days=7)
+    frame = quality.naive_vs_corrected([("mape", fq, "mae", None), ("completeness", fq, "completeness", 1.0)])
+    assert frame.loc[0, ["naive", "corrected", "ci_low", "ci_high"]].tolist() == [
+        fq.naive_mae,
+        fq.realised.mae,
+        fq.realised.mae_ci_low,
+        fq.realised.mae_ci_high,
+    ]
+    assert frame.loc[1, ["naive", "corrected"]].tolist() == [fq.naive_completeness, fq.realised.completeness]
+    assert frame.loc[1, ["ci_low", "ci_high"]].isna().all()

@@ -35,13 +35,11 @@ database: str = ""  # DuckDB file; empty: the project's database (or $ABNB_DATAB
 summary_path: str = ""  # where to write summary.json; empty: nowhere
 
 # %%
-from datetime import timedelta
-
 import pandas as pd
 from IPython.display import display
 
 import abnb
-from abnb.rollout import bluegreen, canary
+from abnb.rollout import bluegreen, canary, replays
 
 params = canary.validate_canary_parameters(
     versions=versions, steps=steps, step_hours=step_hours, as_of=as_of, database=database, summary_path=summary_path
@@ -112,26 +110,11 @@ display(
 
 # %%
 with params.connect() as con:
-    replays = [canary.replay_ramp(con, v, plan=plan, schema=schema) for v in versions]
-    clean_version = replays[0].baseline_version
-    clean_start = replays[0].start - timedelta(hours=plan.promote_hours)
-    clean = canary.replay_ramp(
-        con, clean_version, plan=plan, start=clean_start, baseline_version=clean_version, schema=schema
-    )
-    speeds = {
-        hours: [
-            canary.replay_ramp(con, v, plan=canary.RampPlan(steps=plan.steps, step_hours=hours), schema=schema)
-            for v in versions
-        ]
-        for hours in (6.0, 12.0, 24.0)
-    }
-outcomes = pd.DataFrame(
-    [{"release": f"{r.canary_version} (vs {r.baseline_version})", **r.summary()} for r in [*replays, clean]]
-)
-display(outcomes[["release", "start", "outcome", "hours", "exposure", "failed_metrics"]])
+    ramps = replays.replay_releases(con, versions, plan=plan, step_hours=(6.0, 12.0, 24.0), schema=schema)
+display(ramps.outcomes())
 
 # %%
-for replay in [*replays, clean]:
+for replay in ramps.ramps:
     display(
         abnb.report.note(
             "**{version} from {start:%Y-%m-%d %H:%M}**: {outcome}",
@@ -147,8 +130,7 @@ for replay in [*replays, clean]:
 # `min_values` values in an arm):
 
 # %%
-failing = pd.concat([r.judgement_frame().assign(release=r.canary_version) for r in replays])
-display(failing[failing["classification"] != "Pass"])
+display(ramps.failing())
 
 # %% [markdown]
 # ### How long a rollout takes vs how fast a bad release is caught
@@ -163,22 +145,7 @@ display(failing[failing["classification"] != "Pass"])
 # #6278). Error bursts belong to a threshold alert (see the monitoring notebook), not only to the judge.
 
 # %%
-display(
-    pd.DataFrame(
-        [
-            {
-                "step_hours": hours,
-                "release": r.canary_version,
-                "outcome": r.outcome,
-                "hours": r.hours,
-                "exposure": r.exposure,
-                "failed": ", ".join(r.failed_metrics),
-            }
-            for hours, rs in speeds.items()
-            for r in rs
-        ]
-    )
-)
+display(ramps.speed_table())
 
 # %% [markdown]
 # ## 4. Blue/green: switch everything, switch back if needed
@@ -221,18 +188,13 @@ for switch in switches:
 # the "instant" rollback less instant.
 
 # %%
-summary = canary.write_canary_summary(
-    replays,
+canary.write_canary_summary(
+    ramps.replays,
     switches,
     params.summary_path,
     as_of=params.as_of,
-    clean_release=clean.summary(),
+    clean_release=ramps.clean.summary(),
     published_vector={"estimate": shift.estimate, "ci_low": shift.ci_low, "ci_high": shift.ci_high},
     score={"score": run.score, "classification": run.classification},
 )
-display(
-    abnb.report.note(
-        "Summary: {ramps}",
-        ramps="; ".join(f"{r['canary_version']}: ramp {r['outcome']} after {r['hours']:g} h" for r in summary["ramps"]),
-    )
-)
+display(abnb.report.note("Summary: {ramps}", ramps=ramps.headline()))

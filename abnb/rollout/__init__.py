@@ -5,12 +5,12 @@
 | ``canary`` | Kayenta-compatible judge (Mann–Whitney shift CI; Pass/High/Low/Nodata), scores, ramp plans |
 | ``shadow`` | both models score the same requests: agreement, flips, score shifts, paired accuracy, labelling sampler |
 | ``bluegreen`` | all traffic switched at once: before/after comparison, rollback decision and time |
+| ``replays`` | every release's ramp replayed, with a clean release and other step lengths: the canary report |
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from abnb._lazy import lazy_attributes
 
 _NAMES = {
     "mann_whitney": "canary",
@@ -22,18 +22,11 @@ _NAMES = {
     "mcnemar": "shadow",
     "disagreements_to_label": "shadow",
     "compare_switch": "bluegreen",
+    "replay_releases": "replays",
 }
-_MODULES = ("canary", "shadow", "bluegreen")
+_MODULES = ("canary", "shadow", "bluegreen", "replays")
 
 __all__ = [*sorted(_NAMES), *_MODULES]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"abnb.rollout.{_NAMES[name]}"), name)
-    elif name in _MODULES:
-        value = importlib.import_module(f"abnb.rollout.{name}")
-    else:
-        raise AttributeError(f"module 'abnb.rollout' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("abnb.rollout", {k: f"abnb.rollout.{v}" for k, v in _NAMES.items()}, _MODULES, globals())

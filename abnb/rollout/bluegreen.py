@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from abnb.telemetry import ModelTelemetry
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    from numpy.typing import NDArray
 
     from abnb.engine import Connection
 
@@ -123,6 +124,53 @@ def _series(con: Connection, lo: datetime, hi: datetime, window: str, precision_
     return out
 
 
+def _decision_time(
+    b: NDArray[np.float64], after: pd.DataFrame, width: Any, alpha: float, direction: Literal["increase", "decrease"]
+) -> datetime | None:
+    """The close of the first window after the switch whose jump test (all windows so far) calls for a rollback."""
+    import pandas as pd
+
+    from abnb.monitor import release_jump
+
+    a = after["value"].to_numpy(dtype=float)
+    for n in range(2, a.size + 1):
+        if release_jump(b, a[:n], alpha=alpha, direction=direction).rollback:
+            decided: datetime = (pd.Timestamp(after["window"].iloc[n - 1]) + width).to_pydatetime()
+            return decided
+    return None
+
+
+def _compare_metric(
+    metric: str, frame: pd.DataFrame, at: datetime, alpha: float, k_sigma: float, for_windows: int
+) -> tuple[Any, ...]:
+    """One row of :data:`COLUMNS`: the jump of ``metric`` at the switch, the detection rule and the decision time."""
+    import pandas as pd
+
+    from abnb.monitor import ThresholdRule, release_jump, replay
+
+    higher_better = metric.startswith("precision")
+    better = "higher" if higher_better else "lower"
+    before = frame[frame["window"] < at]
+    after = frame[frame["window"] >= at]
+    if len(before) < 2 or len(after) < 2:  # too little data to compare: reported, never a rollback
+        nan = math.nan
+        return (metric, better, nan, nan, nan, nan, nan, nan, False, nan, None, None, nan, len(before), len(after))
+    direction: Literal["increase", "decrease"] = "increase" if higher_better else "decrease"
+    b = before["value"].to_numpy(dtype=float)
+    jump = release_jump(b, after["value"].to_numpy(dtype=float), alpha=alpha, direction=direction)
+    sd = float(np.std(b, ddof=1))
+    threshold = float(b.mean() - k_sigma * sd if higher_better else b.mean() + k_sigma * sd)
+    rule = ThresholdRule(metric="value", op="<" if higher_better else ">", threshold=threshold,
+                         for_windows=for_windows)  # fmt: skip
+    fired = replay(rule, after.reset_index(drop=True), ts="window")
+    width = after["window"].iloc[1] - after["window"].iloc[0]
+    rule_at = (pd.Timestamp(fired.first_alarm) + width).to_pydatetime() if fired.first_alarm is not None else None
+    decided = _decision_time(b, after, width, alpha, direction) if jump.rollback else None
+    hours = (decided - at) / timedelta(hours=1) if decided else math.nan
+    return (metric, better, jump.before_mean, jump.after_mean, jump.estimate, jump.ci_low, jump.ci_high, jump.pvalue,
+            jump.rollback, threshold, rule_at, decided, hours, jump.n_before, jump.n_after)  # fmt: skip
+
+
 def compare_switch(
     connection: Connection | duckdb.DuckDBPyConnection,
     version: str,
@@ -186,7 +234,6 @@ def compare_switch(
     import pandas as pd
 
     from abnb.engine import as_connection
-    from abnb.monitor import ThresholdRule, release_jump, replay
 
     if hours_before <= 0 or hours_after <= 0 or k_sigma <= 0:
         raise ParameterError("hours_before, hours_after and k_sigma must be > 0.")
@@ -207,39 +254,13 @@ def compare_switch(
     detections: list[datetime] = []
     degraded: list[str] = []
     for metric, frame in series.items():
-        frame = frame.dropna()
-        before = frame[frame["window"] < at]
-        after = frame[frame["window"] >= at]
-        if len(before) < 2 or len(after) < 2:  # too little data to compare: reported, never a rollback
-            nan = math.nan
-            table.append((metric, "higher" if metric.startswith("precision") else "lower", nan, nan, nan, nan, nan,
-                          nan, False, nan, None, None, nan, len(before), len(after)))  # fmt: skip
-            continue
-        higher_better = metric.startswith("precision")
-        b = before["value"].to_numpy(dtype=float)
-        jump = release_jump(b, after["value"].to_numpy(dtype=float), alpha=alpha,
-                            direction="increase" if higher_better else "decrease")  # fmt: skip
-        sd = float(np.std(b, ddof=1))
-        threshold = float(b.mean() - k_sigma * sd if higher_better else b.mean() + k_sigma * sd)
-        rule = ThresholdRule(metric="value", op="<" if higher_better else ">", threshold=threshold,
-                             for_windows=for_windows)  # fmt: skip
-        fired = replay(rule, after.reset_index(drop=True), ts="window")
-        width = after["window"].iloc[1] - after["window"].iloc[0]
-        rule_at = (pd.Timestamp(fired.first_alarm) + width).to_pydatetime() if fired.first_alarm is not None else None
-        a = after["value"].to_numpy(dtype=float)
-        decided: datetime | None = None
-        if jump.rollback:
+        row = _compare_metric(metric, frame.dropna(), at, alpha, k_sigma, for_windows)
+        table.append(row)
+        fields = dict(zip(COLUMNS, row, strict=True))
+        if fields["rollback"]:
             degraded.append(metric)
-            for n in range(2, a.size + 1):
-                if release_jump(b, a[:n], alpha=alpha, direction="increase" if higher_better else "decrease").rollback:
-                    decided = (pd.Timestamp(after["window"].iloc[n - 1]) + width).to_pydatetime()
-                    break
-            if decided is not None:
-                detections.append(decided)
-        hours = (decided - at) / timedelta(hours=1) if decided else math.nan
-        table.append((metric, "higher" if higher_better else "lower", jump.before_mean, jump.after_mean,
-                      jump.estimate, jump.ci_low, jump.ci_high, jump.pvalue, jump.rollback, threshold, rule_at,
-                      decided, hours, jump.n_before, jump.n_after))  # fmt: skip
+        if fields["decided_at"] is not None:
+            detections.append(fields["decided_at"])
     detected_at = min(detections) if detections else None
     if degraded:
         reason = f"degraded after the switch: {', '.join(degraded)} (release_jump at alpha {alpha:g}): switch back."

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -631,6 +631,159 @@ def _group(metric: str) -> str:
     return "quality" if metric.startswith("precision") else metric
 
 
+def _horizon(con: Connection, schema: ModelTelemetry) -> datetime:
+    """The time of the last prediction: history ends there."""
+    import pandas as pd
+    from sqlglot import exp
+
+    predictions = schema.predictions
+    with schema.reading(con, "predictions"):
+        horizon_at = _scalar(con, exp.select(exp.Max(this=predictions.column("ts"))).from_(predictions.expr()), {})
+    return pd.Timestamp(horizon_at).to_pydatetime()
+
+
+def _check_served(
+    con: Connection, schema: ModelTelemetry, arm: tuple[str, str, pd.DataFrame, datetime, datetime]
+) -> None:
+    """Refuse an arm without requests: a typo or an unknown version would otherwise be judged as "no data"."""
+    from sqlglot import exp
+
+    role, version, frame, lo, hi = arm
+    if len(frame) > 0:
+        return
+    predictions = schema.predictions
+    known = (
+        exp.select(predictions.column("model_version"))
+        .distinct()
+        .from_(predictions.expr())
+        .order_by(predictions.column("model_version"))
+    )
+    versions = [row[0] for row in con.run(known, {}).rows]
+    what = (
+        f"is not a {predictions.model_version} in {predictions.table}"
+        if version not in versions
+        else f"served no request in [{lo}, {hi})"
+    )
+    raise DataError(f"{role} {version!r} {what}; versions: {', '.join(map(str, versions))}. Pass another {role}.")
+
+
+def _slices(
+    canary: pd.DataFrame, baseline: pd.DataFrame, origin: datetime, a: datetime, b: datetime, p: float
+) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+    """The canary and baseline slices of one window, and where the baseline's window starts.
+
+    The canary slice is the units with ``u < p`` among the canary's requests in ``[a, b)`` (labels count if they
+    arrived before ``b``); the baseline slice is the units with ``u >= 1 − p`` in the same hours of day, whole days
+    before the release.
+    """
+    day = timedelta(days=1)
+    k = math.ceil((b - origin) / day)
+    c_rows = canary[(canary["ts"] >= a) & (canary["ts"] < b) & (canary["u"] < p)]
+    c_rows = c_rows[c_rows["label"].isna() | (c_rows["ts"] < b)]
+    lo, hi = a - k * day, b - k * day
+    b_rows = baseline[(baseline["ts"] >= lo) & (baseline["ts"] < hi) & (baseline["u"] >= 1.0 - p)]
+    return c_rows, b_rows, lo
+
+
+def _judge_window(
+    c_values: dict[str, Any], b_values: dict[str, Any], a: datetime, percent: float, plan: RampPlan
+) -> tuple[dict[str, list[Judgement]], tuple[str, ...], list[tuple[Any, ...]]]:
+    """Judge each metric of one window: the verdicts per group, the failing metrics and the judgement rows."""
+    verdicts: dict[str, list[Judgement]] = {}
+    names: dict[str, list[str]] = {}
+    judged: list[tuple[Any, ...]] = []
+    for metric, values in c_values.items():
+        if metric.startswith("precision") and percent < plan.quality_from:
+            continue
+        if min(len(values), len(b_values[metric])) < plan.min_values:
+            judged.append((a, percent, metric, "skipped", math.nan, math.nan, math.nan, len(values),
+                           len(b_values[metric])))  # fmt: skip
+            continue
+        direction: Direction = "decrease" if metric.startswith("precision") else "increase"
+        result = judge(values, b_values[metric], direction=direction, tolerance=plan.tolerance,
+                       confidence=plan.confidence, critical=metric in plan.critical)  # fmt: skip
+        verdicts.setdefault(_group(metric), []).append(result)
+        names.setdefault(_group(metric), []).append(metric)
+        judged.append((a, percent, metric, result.classification, result.estimate, result.ci_low, result.ci_high,
+                       result.n_experiment, result.n_control))  # fmt: skip
+    failing = tuple(
+        name
+        for group, results in verdicts.items()
+        for name, result in zip(names[group], results, strict=True)
+        if result.classification in ("High", "Low")
+    )
+    return verdicts, failing, judged
+
+
+def _decision(run: CanaryScore, verdicts: dict[str, list[Judgement]], holds: int, plan: RampPlan) -> str:
+    """Promote on Pass; roll back on Fail (unless for want of data) or after ``max_holds`` holds; else hold."""
+    critical_failure = any(v.critical and v.classification in ("High", "Low") for r in verdicts.values() for v in r)
+    short_of_data = not critical_failure and (bool(run.critical_failed) or run.n_nodata >= 0.5 * run.n_metrics)
+    if run.classification == "Pass":
+        return "promote"
+    if run.classification == "Fail" and not short_of_data:
+        return "roll back"
+    return "hold" if holds < plan.max_holds else "roll back"
+
+
+class _Walk(NamedTuple):
+    """Where a ramp's walk through its windows ended, and what it judged on the way."""
+
+    outcome: str
+    decided_at: datetime | None
+    failed: tuple[str, ...]
+    exposure: float
+    windows: int
+    steps: list[tuple[Any, ...]]
+    judged: list[tuple[Any, ...]]
+
+
+def _walk(
+    canary: pd.DataFrame,
+    baseline: pd.DataFrame,
+    origin: datetime,
+    horizon: datetime,
+    plan: RampPlan,
+    segments: Sequence[str],
+) -> _Walk:
+    """Judge window after window from ``origin``: promote, hold or roll back, until a decision or the horizon."""
+    weights = dict(plan.groups)
+    steps: list[tuple[Any, ...]] = []
+    judged: list[tuple[Any, ...]] = []
+    outcome: str = "incomplete"
+    decided_at: datetime | None = None
+    failed: tuple[str, ...] = ()
+    exposure = 0.0
+    i, holds, j = 0, 0, 0
+    while i < len(plan.steps):
+        a, b = origin + j * plan.step, origin + (j + 1) * plan.step
+        if b > horizon:
+            break
+        percent = plan.steps[i]
+        c_rows, b_rows, lo = _slices(canary, baseline, origin, a, b, percent / 100.0)
+        c_values = _metric_values(c_rows, a, plan, segments)
+        b_values = _metric_values(b_rows, lo, plan, segments)
+        verdicts, failing, rows = _judge_window(c_values, b_values, a, percent, plan)
+        judged += rows
+        run = score(verdicts, {g: weights.get(g, 0.0) for g in verdicts},
+                    pass_threshold=plan.pass_threshold, marginal_threshold=plan.marginal_threshold)  # fmt: skip
+        decision = _decision(run, verdicts, holds, plan)
+        exposure += percent / 100.0 * plan.step_hours
+        steps.append((a, b, percent, run.score, run.classification, decision, ", ".join(failing),
+                      len(c_rows), len(b_rows)))  # fmt: skip
+        j += 1
+        if decision == "promote":
+            i, holds = i + 1, 0
+            if i == len(plan.steps):
+                outcome, decided_at = "promoted", b
+        elif decision == "hold":
+            holds += 1
+        else:
+            outcome, decided_at, failed = "rolled back", b, failing
+            break
+    return _Walk(outcome, decided_at, failed, exposure, j, steps, judged)
+
+
 def replay_ramp(
     connection: Connection | duckdb.DuckDBPyConnection,
     canary_version: str,
@@ -672,7 +825,6 @@ def replay_ramp(
         SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
     import pandas as pd
-    from sqlglot import exp
 
     from abnb.assign import uniform_many
     from abnb.engine import as_connection
@@ -680,125 +832,38 @@ def replay_ramp(
     plan = plan or RampPlan()
     con = as_connection(connection)
     schema = schema or ModelTelemetry()
-    predictions, releases = schema.predictions, schema.releases
     segments = plan.segments if plan.segments is not None else schema.segment_values(con)
     if start is None:
         start = schema.release_time(con, canary_version)
         if start is None:
-            raise DataError(f"no release marker for {canary_version!r} in table {releases.table}; pass start=.")
+            raise DataError(f"no release marker for {canary_version!r} in table {schema.releases.table}; pass start=.")
     origin = pd.Timestamp(start).to_pydatetime()
     if baseline_version is None:
         baseline_version = schema.serving_version(con, origin)
         if baseline_version is None:
             raise DataError(f"no requests before {origin}; pass baseline_version=.")
-    with schema.reading(con, "predictions"):
-        horizon_at = _scalar(con, exp.select(exp.Max(this=predictions.column("ts"))).from_(predictions.expr()), {})
-    horizon = pd.Timestamp(horizon_at).to_pydatetime()
-    day = timedelta(days=1)
-    n_windows = len(plan.steps) * (1 + plan.max_holds)
-    end = min(origin + n_windows * plan.step, horizon + timedelta(microseconds=1))
+    horizon = _horizon(con, schema)
+    end = min(origin + len(plan.steps) * (1 + plan.max_holds) * plan.step, horizon + timedelta(microseconds=1))
     canary = _sample(con, canary_version, origin, end, end, plan.max_rows, schema)
-    base_lo = origin - plan.step - day
+    base_lo = origin - plan.step - timedelta(days=1)
     baseline = _sample(con, baseline_version, base_lo, origin, origin, plan.max_rows, schema)
-    for role, version, frame, lo, hi in (
-        ("canary_version", canary_version, canary, origin, end),
-        ("baseline_version", baseline_version, baseline, base_lo, origin),
-    ):
-        if len(frame) == 0:  # a typo or an unknown version would otherwise be judged as "no data" and rolled back
-            known = (
-                exp.select(predictions.column("model_version"))
-                .distinct()
-                .from_(predictions.expr())
-                .order_by(predictions.column("model_version"))
-            )
-            versions = [row[0] for row in con.run(known, {}).rows]
-            what = (
-                f"is not a {predictions.model_version} in {predictions.table}"
-                if version not in versions
-                else f"served no request in [{lo}, {hi})"
-            )
-            raise DataError(
-                f"{role} {version!r} {what}; versions: {', '.join(map(str, versions))}. Pass another {role}."
-            )
+    _check_served(con, schema, ("canary_version", canary_version, canary, origin, end))
+    _check_served(con, schema, ("baseline_version", baseline_version, baseline, base_lo, origin))
     for frame in (canary, baseline):
         frame["u"] = uniform_many(frame["unit"].tolist(), plan.salt) if len(frame) else np.empty(0)
-    weights = dict(plan.groups)
-    steps: list[tuple[Any, ...]] = []
-    judged: list[tuple[Any, ...]] = []
-    outcome: str = "incomplete"
-    decided_at: datetime | None = None
-    failed: tuple[str, ...] = ()
-    exposure = 0.0
-    i, holds, j = 0, 0, 0
-    while i < len(plan.steps):
-        a, b = origin + j * plan.step, origin + (j + 1) * plan.step
-        if b > horizon:
-            break
-        p = plan.steps[i] / 100.0
-        k = math.ceil((b - origin) / day)
-        c_rows = canary[(canary["ts"] >= a) & (canary["ts"] < b) & (canary["u"] < p)]
-        c_rows = c_rows[c_rows["label"].isna() | (c_rows["ts"] < b)]
-        lo, hi = a - k * day, b - k * day
-        b_rows = baseline[(baseline["ts"] >= lo) & (baseline["ts"] < hi) & (baseline["u"] >= 1.0 - p)]
-        c_values = _metric_values(c_rows, a, plan, segments)
-        b_values = _metric_values(b_rows, lo, plan, segments)
-        verdicts: dict[str, list[Judgement]] = {}
-        names: dict[str, list[str]] = {}
-        for metric, values in c_values.items():
-            if metric.startswith("precision") and plan.steps[i] < plan.quality_from:
-                continue
-            if min(len(values), len(b_values[metric])) < plan.min_values:
-                judged.append((a, plan.steps[i], metric, "skipped", math.nan, math.nan, math.nan, len(values),
-                               len(b_values[metric])))  # fmt: skip
-                continue
-            direction: Direction = "decrease" if metric.startswith("precision") else "increase"
-            result = judge(values, b_values[metric], direction=direction, tolerance=plan.tolerance,
-                           confidence=plan.confidence, critical=metric in plan.critical)  # fmt: skip
-            verdicts.setdefault(_group(metric), []).append(result)
-            names.setdefault(_group(metric), []).append(metric)
-            judged.append((a, plan.steps[i], metric, result.classification, result.estimate, result.ci_low,
-                           result.ci_high, result.n_experiment, result.n_control))  # fmt: skip
-        run = score(verdicts, {g: weights.get(g, 0.0) for g in verdicts},
-                    pass_threshold=plan.pass_threshold, marginal_threshold=plan.marginal_threshold)  # fmt: skip
-        failing = tuple(
-            name
-            for group, results in verdicts.items()
-            for name, result in zip(names[group], results, strict=True)
-            if result.classification in ("High", "Low")
-        )
-        critical_failure = any(v.critical and v.classification in ("High", "Low") for r in verdicts.values() for v in r)
-        short_of_data = not critical_failure and (bool(run.critical_failed) or run.n_nodata >= 0.5 * run.n_metrics)
-        exposure += plan.steps[i] / 100.0 * plan.step_hours
-        if run.classification == "Pass":
-            decision = "promote"
-        elif run.classification == "Fail" and not short_of_data:
-            decision = "roll back"
-        else:
-            decision = "hold" if holds < plan.max_holds else "roll back"
-        steps.append((a, b, plan.steps[i], run.score, run.classification, decision, ", ".join(failing),
-                      len(c_rows), len(b_rows)))  # fmt: skip
-        j += 1
-        if decision == "promote":
-            i, holds = i + 1, 0
-            if i == len(plan.steps):
-                outcome, decided_at = "promoted", b
-        elif decision == "hold":
-            holds += 1
-        else:
-            outcome, decided_at, failed = "rolled back", b, failing
-            break
-    hours = (decided_at - origin) / timedelta(hours=1) if decided_at else j * plan.step_hours
+    walk = _walk(canary, baseline, origin, horizon, plan, segments)
+    hours = (walk.decided_at - origin) / timedelta(hours=1) if walk.decided_at else walk.windows * plan.step_hours
     return RampReplay(
         canary_version=canary_version,
         baseline_version=str(baseline_version),
         start=origin,
-        outcome=outcome,
-        decided_at=decided_at,
+        outcome=walk.outcome,
+        decided_at=walk.decided_at,
         hours=float(hours),
-        exposure=float(exposure),
-        failed_metrics=tuple(failed),
-        steps=tuple(steps),
-        judgements=tuple(judged),
+        exposure=float(walk.exposure),
+        failed_metrics=tuple(walk.failed),
+        steps=tuple(walk.steps),
+        judgements=tuple(walk.judged),
         method=(
             f"ramp {'/'.join(f'{s:g}' for s in plan.steps)} % × {plan.step_hours:g} h; Kayenta MW judge "
             f"(confidence {plan.confidence:g}, tolerance {plan.tolerance:g}); baseline = same hours of day before the "
@@ -857,16 +922,9 @@ def validate_canary_parameters(**values: Any) -> CanaryParameters:
     """
     import re
 
-    allowed = {"versions", "steps", "step_hours", "as_of", "database", "summary_path"}
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ParameterError(f"unknown canary parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}.")
-    for name, value in values.items():
-        if not isinstance(value, str):
-            raise ParameterError(
-                f"canary parameter {name} must be a string, got {type(value).__name__} {value!r}; "
-                f"pass it as a raw string (papermill -r {name} VALUE)."
-            )
+    from abnb._parameters import string_parameters
+
+    string_parameters(values, {"versions", "steps", "step_hours", "as_of", "database", "summary_path"}, "canary")
     versions = tuple(v.strip() for v in values.get("versions", "").split(",") if v.strip())
     if not all(re.fullmatch(r"[A-Za-z0-9_.\-]+", v) for v in versions):
         raise ParameterError(f"canary parameter versions must be comma-separated version names, got {versions!r}.")
@@ -919,9 +977,9 @@ def write_canary_summary(
     ``null``.
     """
     import json
-    import os
-    import tempfile
     from pathlib import Path
+
+    from abnb._io import write_atomic
 
     def clean(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
@@ -949,14 +1007,5 @@ def write_canary_summary(
         }
     )
     if path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(Path(path), json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
     return summary  # type: ignore[no-any-return]

@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from abnb._display import FlatResult
 from abnb.engine import Connection, as_connection, identifier, validate_table_name
 from abnb.errors import DataError, ParameterError
-from abnb.stats import Moments, adjust, paired
-from abnb.stats._alpha import check_alpha
+from abnb.stats import Moments, adjust, check_alpha, paired
 from abnb.telemetry import Labels, ModelTelemetry, Truth
 
 if TYPE_CHECKING:
@@ -189,6 +188,91 @@ def _segment_column(schema: ModelTelemetry, segment: str | None) -> exp.Expressi
     return exp.Column(this=identifier(segment, "column"), table=exp.to_identifier("l"))
 
 
+def _num(value: float | int) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Literal.number(value)
+
+
+def _when(cond: exp.Expression | exp.Condition) -> exp.Expression:
+    """``SUM(IF(cond, 1, 0))``: how many rows satisfy ``cond``."""
+    from sqlglot import exp
+
+    return exp.Sum(this=exp.If(this=cond, true=_num(1), false=_num(0)))
+
+
+def _sq(e: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Mul(this=exp.Paren(this=e), expression=exp.Paren(this=e.copy()))
+
+
+def _eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.EQ(this=a, expression=b)
+
+
+def _bin_of(e: exp.Expression, low: float, span: float, bins: str) -> exp.Expression:
+    """The equal-width bin of ``e`` over ``[low, low + span]``, ``$bins`` bins, clipped to the first and last."""
+    from sqlglot import exp
+
+    scaled = exp.Mul(
+        this=exp.Paren(this=exp.Sub(this=e, expression=_num(low))),
+        expression=exp.Cast(this=exp.Placeholder(this=bins), to=exp.DataType.build("DOUBLE")),
+    )
+    raw = exp.Floor(this=exp.Div(this=scaled, expression=_num(span)))
+    top = exp.Sub(this=exp.Placeholder(this=bins), expression=_num(1))
+    clipped = exp.Least(this=exp.Greatest(this=raw, expressions=[_num(0)]), expressions=[top])
+    return exp.Cast(this=clipped, to=exp.DataType.build("INTEGER"))
+
+
+def _pair_aggregates(ls: exp.Column, ss: exp.Column, lp: exp.Column, sp: exp.Column) -> dict[str, exp.Expression]:
+    """The 2×2 agreement counts and the score sums of the live (``l``) and shadow (``s``) scores and predictions."""
+    from sqlglot import exp
+
+    d = exp.Sub(this=ss.copy(), expression=ls.copy())
+
+    def both(live: int, shadow: int) -> exp.Expression:
+        return _when(exp.and_(_eq(lp.copy(), _num(live)), _eq(sp.copy(), _num(shadow))))
+
+    return {
+        "n": exp.Count(this=exp.Star()),
+        "n00": both(0, 0),
+        "n01": both(0, 1),
+        "n10": both(1, 0),
+        "n11": both(1, 1),
+        "sum_d": exp.Sum(this=d.copy()),
+        "sum_d2": exp.Sum(this=_sq(d.copy())),
+        "sum_live": exp.Sum(this=ls.copy()),
+        "sum_shadow": exp.Sum(this=ss.copy()),
+    }
+
+
+def _label_aggregates(
+    ls: exp.Column, ss: exp.Column, lp: exp.Column, sp: exp.Column, y: exp.Column
+) -> dict[str, exp.Expression]:
+    """Label sums, the paired correctness counts and the Brier loss difference sums, for the labelled rows."""
+    from sqlglot import exp
+
+    has = exp.Not(this=exp.Is(this=y.copy(), expression=exp.Null()))
+    loss_d = exp.Sub(
+        this=_sq(exp.Sub(this=ss.copy(), expression=y.copy())),
+        expression=_sq(exp.Sub(this=ls.copy(), expression=y.copy())),
+    )
+    return {
+        "n_labelled": exp.Count(this=y.copy()),
+        "sum_label": exp.Sum(this=y.copy()),
+        "sum_live_l": exp.Sum(this=exp.If(this=has.copy(), true=ls.copy(), false=exp.Null())),
+        "sum_shadow_l": exp.Sum(this=exp.If(this=has.copy(), true=ss.copy(), false=exp.Null())),
+        "both_right": _when(exp.and_(_eq(lp.copy(), y.copy()), _eq(sp.copy(), y.copy()))),
+        "live_right_only": _when(exp.and_(_eq(lp.copy(), y.copy()), exp.NEQ(this=sp.copy(), expression=y.copy()))),
+        "shadow_right_only": _when(exp.and_(exp.NEQ(this=lp.copy(), expression=y.copy()), _eq(sp.copy(), y.copy()))),
+        "sum_loss_d": exp.Sum(this=loss_d.copy()),
+        "sum_loss_d2": exp.Sum(this=_sq(loss_d.copy())),
+    }
+
+
 def _aggregate_query(
     *,
     schema: ModelTelemetry,
@@ -200,76 +284,22 @@ def _aggregate_query(
     """Per segment × d-bin × live bin × shadow bin sums over the joined logs (bins and window bound)."""
     from sqlglot import exp
 
+    label_table: Labels | Truth = schema.labels if labels == "labels" else schema.truth
+
     def col(alias: str, name: str) -> exp.Column:
         if alias == "t":
             return label_table.column(name, alias)
         return (schema.predictions if alias == "l" else schema.shadow).column(name, alias)
 
-    label_table: Labels | Truth = schema.labels if labels == "labels" else schema.truth
-
-    def num(value: float | int) -> exp.Expression:
-        return exp.Literal.number(value)
-
-    def dbl(e: exp.Expression) -> exp.Expression:
-        return exp.Cast(this=e, to=exp.DataType.build("DOUBLE"))
-
-    def when(cond: exp.Expression | exp.Condition) -> exp.Expression:
-        return exp.Sum(this=exp.If(this=cond, true=num(1), false=num(0)))
-
-    def total(e: exp.Expression) -> exp.Expression:
-        return exp.Sum(this=e)
-
-    def sq(e: exp.Expression) -> exp.Expression:
-        return exp.Mul(this=exp.Paren(this=e), expression=exp.Paren(this=e.copy()))
-
-    def eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
-        return exp.EQ(this=a, expression=b)
-
-    def bin_of(e: exp.Expression, low: float, span: float, bins: str) -> exp.Expression:
-        scaled = exp.Mul(
-            this=exp.Paren(this=exp.Sub(this=e, expression=num(low))), expression=dbl(exp.Placeholder(this=bins))
-        )
-        raw = exp.Floor(this=exp.Div(this=scaled, expression=num(span)))
-        top = exp.Sub(this=exp.Placeholder(this=bins), expression=num(1))
-        clipped = exp.Least(this=exp.Greatest(this=raw, expressions=[num(0)]), expressions=[top])
-        return exp.Cast(this=clipped, to=exp.DataType.build("INTEGER"))
-
     ls, ss, lp, sp = col("l", "score"), col("s", "score"), col("l", "prediction"), col("s", "prediction")
-    d = exp.Sub(this=ss.copy(), expression=ls.copy())
-    aggregates: dict[str, exp.Expression] = {
-        "n": exp.Count(this=exp.Star()),
-        "n00": when(exp.and_(eq(lp.copy(), num(0)), eq(sp.copy(), num(0)))),
-        "n01": when(exp.and_(eq(lp.copy(), num(0)), eq(sp.copy(), num(1)))),
-        "n10": when(exp.and_(eq(lp.copy(), num(1)), eq(sp.copy(), num(0)))),
-        "n11": when(exp.and_(eq(lp.copy(), num(1)), eq(sp.copy(), num(1)))),
-        "sum_d": total(d.copy()),
-        "sum_d2": total(sq(d.copy())),
-        "sum_live": total(ls.copy()),
-        "sum_shadow": total(ss.copy()),
-    }
+    aggregates = _pair_aggregates(ls, ss, lp, sp)
     if labels is not None:
-        y = col("t", "label")
-        has = exp.Not(this=exp.Is(this=y.copy(), expression=exp.Null()))
-        loss_d = exp.Sub(
-            this=sq(exp.Sub(this=ss.copy(), expression=y.copy())),
-            expression=sq(exp.Sub(this=ls.copy(), expression=y.copy())),
-        )
-        aggregates |= {
-            "n_labelled": exp.Count(this=y.copy()),
-            "sum_label": total(y.copy()),
-            "sum_live_l": total(exp.If(this=has.copy(), true=ls.copy(), false=exp.Null())),
-            "sum_shadow_l": total(exp.If(this=has.copy(), true=ss.copy(), false=exp.Null())),
-            "both_right": when(exp.and_(eq(lp.copy(), y.copy()), eq(sp.copy(), y.copy()))),
-            "live_right_only": when(exp.and_(eq(lp.copy(), y.copy()), exp.NEQ(this=sp.copy(), expression=y.copy()))),
-            "shadow_right_only": when(exp.and_(exp.NEQ(this=lp.copy(), expression=y.copy()), eq(sp.copy(), y.copy()))),
-            "sum_loss_d": total(loss_d.copy()),
-            "sum_loss_d2": total(sq(loss_d.copy())),
-        }
+        aggregates |= _label_aggregates(ls, ss, lp, sp, col("t", "label"))
     keys: dict[str, exp.Expression] = {
         "segment": _segment_column(schema, segment),
-        "d_bin": bin_of(d.copy(), -1.0, 2.0, "bins"),
-        "live_bin": bin_of(ls.copy(), 0.0, 1.0, "calibration_bins"),
-        "shadow_bin": bin_of(ss.copy(), 0.0, 1.0, "calibration_bins"),
+        "d_bin": _bin_of(exp.Sub(this=ss.copy(), expression=ls.copy()), -1.0, 2.0, "bins"),
+        "live_bin": _bin_of(ls.copy(), 0.0, 1.0, "calibration_bins"),
+        "shadow_bin": _bin_of(ss.copy(), 0.0, 1.0, "calibration_bins"),
     }
     selects = [exp.Alias(this=e, alias=exp.to_identifier(n, quoted=True)) for n, e in {**keys, **aggregates}.items()]
     conditions: list[exp.Expression] = [
@@ -283,13 +313,13 @@ def _aggregate_query(
     query = (
         exp.select(*selects)
         .from_(schema.shadow.expr("s"))
-        .join(schema.predictions.expr("l"), on=eq(col("s", "request_id"), col("l", "request_id")))
+        .join(schema.predictions.expr("l"), on=_eq(col("s", "request_id"), col("l", "request_id")))
     )
     if labels is not None:
         query = query.join(
-            label_table.expr("t"), on=eq(col("s", "request_id"), col("t", "request_id")), join_type="left"
+            label_table.expr("t"), on=_eq(col("s", "request_id"), col("t", "request_id")), join_type="left"
         )
-    positions = [num(i) for i in range(1, len(keys) + 1)]
+    positions = [_num(i) for i in range(1, len(keys) + 1)]
     return query.where(exp.and_(*conditions)).group_by(*positions).order_by(*[p.copy() for p in positions])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -148,3 +149,30 @@ def test_ramp_plan_validation() -> None:
         RampPlan(steps=(5.0, 1.0, 100.0))
     with pytest.raises(ParameterError):
         RampPlan(steps=(1.0, 50.0))
+
+
+def test_replay_releases_tables(con: Connection) -> None:
+    from abnb.rollout import replay_releases
+    from abnb.rollout.canary import RampPlan, replay_ramp
+
+    ramps = replay_releases(con, ["v3"], step_hours=(12.0,))
+    assert ramps.replays == (replay_ramp(con, "v3"),)
+    assert ramps.clean == replay_ramp(
+        con, "v2", start=ramps.replays[0].start - timedelta(hours=120), baseline_version="v2"
+    )
+    assert ramps.speeds == ((12.0, (replay_ramp(con, "v3", plan=RampPlan(step_hours=12.0)),)),)
+    outcomes = ramps.outcomes()
+    assert list(outcomes.columns) == ["release", "start", "outcome", "hours", "exposure", "failed_metrics"]
+    assert list(outcomes["release"]) == ["v3 (vs v2)", "v2 (vs v2)"]
+    assert list(outcomes["outcome"]) == ["rolled back", ramps.clean.outcome]
+    failing = ramps.failing()
+    assert "Pass" not in set(failing["classification"])
+    assert set(failing["release"]) == {"v3"}
+    assert "High" in set(failing["classification"])
+    assert "latency" in set(failing["metric"])
+    speeds = ramps.speed_table()
+    assert list(speeds.columns) == ["step_hours", "release", "outcome", "hours", "exposure", "failed"]
+    assert speeds["step_hours"].tolist() == [12.0]
+    assert ramps.headline() == "v3: ramp rolled back after 72 h"
+    with pytest.raises(ParameterError, match="versions is empty"):
+        replay_releases(con, [])
