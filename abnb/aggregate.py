@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from abnb.engine import BaseConnection, identifier, table_expr, validate_identifier, validate_table_name, wall_clock
+from abnb._query import alias, col, exposure_filter, exposure_fixes, per_unit
+from abnb.engine import BaseConnection, table_expr, validate_identifier, validate_table_name, wall_clock
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.metrics import Covariate, Metric
 from abnb.stats import Moments, RatioMoments
@@ -168,18 +169,6 @@ class ExposureSource:
         return cols + ((self.experiment_column,) if self.experiment_column else ())
 
 
-def _col(name: str, table: str | None = None, what: str = "column") -> exp.Column:
-    from sqlglot import exp
-
-    return exp.Column(this=identifier(name, what), table=exp.to_identifier(table, quoted=True) if table else None)
-
-
-def _alias(expression: exp.Expression, name: str) -> exp.Expression:
-    from sqlglot import exp
-
-    return exp.Alias(this=expression, alias=exp.to_identifier(name, quoted=True))
-
-
 def _step(name: str) -> str:
     """The name of a step (``WITH`` clause) of the query: ``#<name>``, which no table can be called.
 
@@ -212,21 +201,7 @@ def _grouping(k: int) -> str:
 
 
 def _segment_columns(segments: Sequence[str], table: str | None = None) -> list[exp.Column]:
-    return [_col(_segment(k), table) for k in range(len(segments))]
-
-
-def _unit_value(metric: Metric, value: exp.Expression, in_window: exp.Condition) -> exp.Expression:
-    """Reduce a unit's rows to one value with the metric's aggregate, counting only rows in the window."""
-    from sqlglot import exp
-
-    if metric.aggregate == "sum":
-        return exp.Sum(this=exp.Case().when(in_window, value))
-    if metric.aggregate == "count":
-        return exp.Count(this=exp.Case().when(in_window, exp.Literal.number(1)))
-    if metric.aggregate == "max":
-        return exp.Max(this=exp.Case().when(in_window, value))
-    positive = exp.and_(in_window, exp.GT(this=value, expression=exp.Literal.number(0)))
-    return exp.Max(this=exp.Case().when(positive, exp.Literal.number(1)).else_(exp.Literal.number(0)))
+    return [col(_segment(k), table) for k in range(len(segments))]
 
 
 @dataclass(frozen=True)
@@ -304,9 +279,9 @@ def _fused_rows(parts: Sequence[_Part]) -> exp.Select:
         _, where, value = shape
         condition = where.copy() if where is not None else exp.true()
         conditions.append(exp.Paren(this=condition.copy()))
-        selects.append(_alias(exp.Case().when(condition.copy(), value.copy()), f"v_{part.name}"))
+        selects.append(alias(exp.Case().when(condition.copy(), value.copy()), f"v_{part.name}"))
         if part.metric.aggregate == "count":
-            selects.append(_alias(exp.Case().when(condition, exp.Literal.number(1)), f"f_{part.name}"))
+            selects.append(alias(exp.Case().when(condition, exp.Literal.number(1)), f"f_{part.name}"))
     table = _single_table(first)
     assert table is not None  # parts share a scan shape, which needs a single table
     fused = exp.select(*selects).from_(table.copy())
@@ -322,14 +297,14 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
     from sqlglot import exp
 
     m, a = "m", "a"
-    ts, exposed_at = _col("ts", m), _col("exposed_at", a)
-    selects: list[exp.Expression] = [_col("unit", a)]
+    ts, exposed_at = col("ts", m), col("exposed_at", a)
+    selects: list[exp.Expression] = [col("unit", a)]
     lowers: list[exp.Expression] = []
     for part in parts:
-        value = exp.Cast(this=_col(f"v_{part.name}" if fused else "value", m), to=exp.DataType.build("DOUBLE"))
+        value = exp.Cast(this=col(f"v_{part.name}" if fused else "value", m), to=exp.DataType.build("DOUBLE"))
         counted = fused and part.metric.aggregate == "count"
         member: exp.Expression = (
-            exp.Not(this=exp.Is(this=_col(f"f_{part.name}", m), expression=exp.Null())) if counted else exp.true()
+            exp.Not(this=exp.Is(this=col(f"f_{part.name}", m), expression=exp.Null())) if counted else exp.true()
         )
         if part.post:
             after = exp.and_(exp.GTE(this=ts.copy(), expression=exposed_at.copy()), member.copy())
@@ -340,7 +315,7 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
                     unit=exp.var("MICROSECOND"),
                 )
                 after = exp.and_(after, exp.LT(this=ts.copy(), expression=end))
-            selects.append(_alias(_unit_value(part.metric, value, after), f"{part.name}_y"))
+            selects.append(alias(per_unit(part.metric, value, after), f"{part.name}_y"))
         lower: exp.Expression = exposed_at.copy()
         if part.lookback is not None:
             lookback = exp.ToDays(this=exp.Cast(this=exp.Placeholder(this=part.lookback), to=exp.DataType.build("INT")))
@@ -350,7 +325,7 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
                 exp.GTE(this=ts.copy(), expression=lower.copy()),
                 member.copy(),
             )
-            selects.append(_alias(_unit_value(part.metric, value.copy(), before), f"{part.name}_x"))
+            selects.append(alias(per_unit(part.metric, value.copy(), before), f"{part.name}_x"))
         lowers.append(lower)
     earliest = lowers[0] if len(lowers) == 1 else exp.Least(this=lowers[0], expressions=lowers[1:])
     condition = exp.and_(
@@ -362,19 +337,19 @@ def _metric_cte(parts: Sequence[_Part], rows: exp.Query, *, fused: bool) -> exp.
         .from_(_assignment_table(a))
         .join(
             rows.subquery(exp.to_identifier(m, quoted=True)),
-            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+            on=exp.EQ(this=col("unit", m), expression=col("unit", a)),
         )
         .where(condition)
-        .group_by(_col("unit", a))
+        .group_by(col("unit", a))
     )
 
 
-def _assignment_table(alias: str) -> exp.Table:
+def _assignment_table(name: str) -> exp.Table:
     from sqlglot import exp
 
     return exp.Table(
         this=exp.to_identifier(_step("assignment"), quoted=True),
-        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
+        alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)),
     )
 
 
@@ -383,15 +358,15 @@ def _value_cte(part: _Part) -> exp.Select:
     from sqlglot import exp
 
     m, a = "m", "a"
-    value = exp.Cast(this=_col("value", m), to=exp.DataType.build("DOUBLE"))
+    value = exp.Cast(this=col("value", m), to=exp.DataType.build("DOUBLE"))
     return (
-        exp.select(_col("unit", a), _alias(_unit_value(part.metric, value, exp.true()), f"{part.name}_x"))
+        exp.select(col("unit", a), alias(per_unit(part.metric, value, exp.true()), f"{part.name}_x"))
         .from_(_assignment_table(a))
         .join(
             part.metric.query.subquery(exp.to_identifier(m, quoted=True)),
-            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+            on=exp.EQ(this=col("unit", m), expression=col("unit", a)),
         )
-        .group_by(_col("unit", a))
+        .group_by(col("unit", a))
     )
 
 
@@ -444,39 +419,23 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
     if source.ts is None:
         raise SpecError(f"exposures table {source.table!r} at event level needs a `ts` column.")
     single_arm = exp.EQ(
-        this=exp.Count(this=exp.Distinct(expressions=[_col(source.arm, e)])), expression=exp.Literal.number(1)
+        this=exp.Count(this=exp.Distinct(expressions=[col(source.arm, e)])), expression=exp.Literal.number(1)
     )
     assignment = (
         exp.select(
-            _alias(_col(source.unit, e), "unit"),
-            _alias(exp.Min(this=_col(source.ts, e)), "exposed_at"),
-            _alias(exp.Case().when(single_arm, exp.Min(this=_col(source.arm, e))), "arm"),
+            alias(col(source.unit, e), "unit"),
+            alias(exp.Min(this=col(source.ts, e)), "exposed_at"),
+            alias(exp.Case().when(single_arm, exp.Min(this=col(source.arm, e))), "arm"),
             *[
-                _alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), _segment(k))
+                alias(exp.ArgMin(this=col(s, e), expression=col(source.ts, e)), _segment(k))
                 for k, s in enumerate(segments)
             ],
         )
         .from_(table_expr(source.table, "exposures table", alias=e))
-        .where(_filter(source, e, has_start=has_start))
-        .group_by(_col(source.unit, e))
+        .where(exposure_filter(source, e, has_start=has_start))
+        .group_by(col(source.unit, e))
     )
     return assignment
-
-
-def _filter(source: ExposureSource, alias: str, *, has_start: bool) -> exp.Condition:
-    """Exposure rows of the experiment, in the window, with a unit."""
-    from sqlglot import exp
-
-    conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=_col(source.unit, alias), expression=exp.Null()))]
-    if source.ts is not None:
-        conditions.append(exp.LT(this=_col(source.ts, alias), expression=exp.Placeholder(this="as_of")))
-        if has_start:
-            conditions.append(exp.GTE(this=_col(source.ts, alias), expression=exp.Placeholder(this="start")))
-    if source.experiment_column:
-        conditions.append(
-            exp.EQ(this=_col(source.experiment_column, alias), expression=exp.Placeholder(this="experiment"))
-        )
-    return exp.and_(*conditions)
 
 
 @dataclass(frozen=True)
@@ -536,13 +495,13 @@ def _pilot(source: ExposureSource, metric: Metric, column: str | None) -> exp.Ex
 
     double = exp.DataType.build("DOUBLE")
     if column is not None:
-        first = exp.select(exp.Cast(this=_col(column), to=double)).from_(table_expr(source.table, "exposures table"))
-        first = first.where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
+        first = exp.select(exp.Cast(this=col(column), to=double)).from_(table_expr(source.table, "exposures table"))
+        first = first.where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())))
     else:
-        first = exp.select(exp.Cast(this=_col("value", "q"), to=double)).from_(
+        first = exp.select(exp.Cast(this=col("value", "q"), to=double)).from_(
             metric.query.subquery(exp.to_identifier("q", quoted=True))
         )
-        first = first.where(exp.Not(this=exp.Is(this=_col("value", "q"), expression=exp.Null())))
+        first = first.where(exp.Not(this=exp.Is(this=col("value", "q"), expression=exp.Null())))
     return exp.Coalesce(this=exp.Subquery(this=first.limit(1)), expressions=[exp.Literal.number(0)])
 
 
@@ -567,90 +526,120 @@ def _fixed_cap(value: exp.Expression, parameter: str | None) -> exp.Expression:
 
 def _plan(source: ExposureSource, metrics: Sequence[Metric]) -> _Plan:
     """Name the per-unit value columns; at unit level, metrics reading the same column the same way share one."""
-    from sqlglot import exp
+    planner = _Planner(source)
+    for i, metric in enumerate(metrics):
+        if source.level == "unit":
+            planner.add_column_metric(metric, _cap_parameter(metric, i))
+        else:
+            planner.add_sql_metric(i, metric, _cap_parameter(metric, i))
+    return planner.plan()
 
-    ys: list[str] = []
-    xs: list[str | None] = []
-    pilots: dict[str, exp.Expression] = {}
-    unit_values: dict[str, exp.Expression] = {}
-    keys: dict[tuple[str, bool, bool, str | None], str] = {}
-    indicators: set[str] = set()
-    variables: list[tuple[tuple[str, str], ...]] = []
-    caps: dict[str, str] = {}
-    zero = exp.Literal.number(0)
 
-    def read(column: str, metric: Metric, *, indicator: bool, shifted: bool, cap: str | None = None) -> str:
-        name = keys.setdefault((column, indicator, shifted, cap), f"v{len(keys)}")
-        if name not in unit_values:
+@dataclass
+class _Planner:
+    """The columns of a :class:`_Plan` (see its attributes), named metric by metric."""
+
+    source: ExposureSource
+    ys: list[str] = field(default_factory=list)
+    xs: list[str | None] = field(default_factory=list)
+    pilots: dict[str, exp.Expression] = field(default_factory=dict)
+    unit_values: dict[str, exp.Expression] = field(default_factory=dict)
+    keys: dict[tuple[str, bool, bool, str | None], str] = field(default_factory=dict)
+    indicators: set[str] = field(default_factory=set)
+    variables: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
+    caps: dict[str, str] = field(default_factory=dict)
+
+    def plan(self) -> _Plan:
+        """The plan of the metrics added so far."""
+        return _Plan(
+            tuple(self.ys),
+            tuple(self.xs),
+            self.pilots,
+            self.unit_values,
+            frozenset(self.indicators),
+            tuple(self.variables),
+            self.caps,
+        )
+
+    def read(self, column: str, metric: Metric, *, indicator: bool, shifted: bool, cap: str | None = None) -> str:
+        """The value column reading ``column`` of a unit-level table this way (made once, then shared)."""
+        from sqlglot import exp
+
+        name = self.keys.setdefault((column, indicator, shifted, cap), f"v{len(self.keys)}")
+        if name not in self.unit_values:
             raw: exp.Expression = exp.Coalesce(
                 this=exp.Cast(
-                    this=_col(column, "t", f"column of metric {metric.name!r}"), to=exp.DataType.build("DOUBLE")
+                    this=col(column, "t", f"column of metric {metric.name!r}"), to=exp.DataType.build("DOUBLE")
                 ),
-                expressions=[zero.copy()],
+                expressions=[exp.Literal.number(0)],
             )
-            unit_values[name] = _fixed_cap(raw, cap)
+            self.unit_values[name] = _fixed_cap(raw, cap)
             if indicator:
-                indicators.add(name)
+                self.indicators.add(name)
             if shifted:
-                pilots[name] = _pilot(source, metric, column)
+                self.pilots[name] = _pilot(self.source, metric, column)
             if cap is not None:
-                caps[name] = cap
+                self.caps[name] = cap
         return name
 
-    for i, metric in enumerate(metrics):
+    def add_column_metric(self, metric: Metric, cap: str | None) -> None:
+        """A metric of a unit-level table: its columns, read once per way of reading them."""
+        if metric.column is None:
+            raise SpecError(
+                f"metric {metric.name!r} has SQL, but exposures table {self.source.table!r} is declared unit-level; "
+                "give the metric a `column` of that table, or declare the exposures at event level."
+            )
         shifted = _shifted(metric)
-        cap = _cap_parameter(metric, i)
-        if source.level == "unit":
-            if metric.column is None:
-                raise SpecError(
-                    f"metric {metric.name!r} has SQL, but exposures table {source.table!r} is declared unit-level; "
-                    "give the metric a `column` of that table, or declare the exposures at event level."
-                )
-            ys.append(read(metric.column, metric, indicator=metric.aggregate == "any", shifted=shifted, cap=cap))
-            own: list[tuple[str, str]] = [("y", ys[-1])]
-            second: str | None = None
-            if metric.denominator_column is not None:
-                second = read(metric.denominator_column, metric, indicator=False, shifted=shifted)
-                own.append(("d", second))
-            elif metric.covariate_column is not None:
-                second = read(metric.covariate_column, metric, indicator=False, shifted=shifted, cap=cap)
-                own.append(("x", second))
-            xs.append(second)
-            for column in metric.covariate_columns:
-                own.append((column, read(column, metric, indicator=False, shifted=shifted, cap=cap)))
-            variables.append(tuple(own))
-            continue
+        self.ys.append(self.read(metric.column, metric, indicator=metric.aggregate == "any", shifted=shifted, cap=cap))
+        own: list[tuple[str, str]] = [("y", self.ys[-1])]
+        second: str | None = None
+        if metric.denominator_column is not None:
+            second = self.read(metric.denominator_column, metric, indicator=False, shifted=shifted)
+            own.append(("d", second))
+        elif metric.covariate_column is not None:
+            second = self.read(metric.covariate_column, metric, indicator=False, shifted=shifted, cap=cap)
+            own.append(("x", second))
+        self.xs.append(second)
+        for column in metric.covariate_columns:
+            own.append((column, self.read(column, metric, indicator=False, shifted=shifted, cap=cap)))
+        self.variables.append(tuple(own))
+
+    def add_sql_metric(self, i: int, metric: Metric, cap: str | None) -> None:
+        """Metric ``i`` of an event-level analysis: its columns ``m<i>_…``, made by the per-unit steps."""
         if metric.column is not None:
             raise SpecError(
                 f"metric {metric.name!r} reads column {metric.column!r}, which needs unit-level exposures; "
-                f'declare `level = "unit"` for table {source.table!r} or give the metric SQL.'
+                f'declare `level = "unit"` for table {self.source.table!r} or give the metric SQL.'
             )
-        ys.append(f"m{i}_y")
-        xs.append(f"m{i}_x" if metric.has_covariate or metric.kind == "ratio" else None)
+        self.ys.append(f"m{i}_y")
+        self.xs.append(f"m{i}_x" if metric.has_covariate or metric.kind == "ratio" else None)
         if metric.aggregate == "any":  # already 0/1 per unit (a ratio's denominator has its own aggregate)
-            indicators.update(c for c in (ys[-1], xs[-1] if metric.kind != "ratio" else None) if c is not None)
-        if shifted:
-            pilots[f"m{i}_y"] = _pilot(source, metric, None)
+            self.indicators.update(c for c in (self.ys[-1], self.xs[-1] if metric.kind != "ratio" else None) if c)
+        if _shifted(metric):
+            self.pilots[f"m{i}_y"] = _pilot(self.source, metric, None)
             if metric.has_covariate:
-                pilots[f"m{i}_x"] = pilots[f"m{i}_y"].copy()
-        if metric.kind == "ratio":
-            own = [("y", f"m{i}_y"), ("d", f"m{i}_x")]
-            if metric.covariate_days is not None:
-                own += [("x", f"m{i}_px"), ("w", f"m{i}_pw")]
-            capped = [f"m{i}_y", f"m{i}_px"] if metric.covariate_days is not None else [f"m{i}_y"]
-        else:
-            own = [("y", f"m{i}_y")] + ([("x", f"m{i}_x")] if metric.has_covariate else [])
-            capped = [column for _, column in own]
+                self.pilots[f"m{i}_x"] = self.pilots[f"m{i}_y"].copy()
+        own, capped = _own_variables(i, metric)
         for j, covariate in enumerate(metric.covariates):
             column = f"m{i}_k{j}"
             own.append((covariate.name, column))
             capped.append(column)
             if covariate.aggregate in ("sum", "max"):
-                pilots[column] = _pilot(source, covariate.as_metric(metric.name), None)
-        variables.append(tuple(own))
+                self.pilots[column] = _pilot(self.source, covariate.as_metric(metric.name), None)
+        self.variables.append(tuple(own))
         if cap is not None:
-            caps.update(dict.fromkeys(capped, cap))
-    return _Plan(tuple(ys), tuple(xs), pilots, unit_values, frozenset(indicators), tuple(variables), caps)
+            self.caps.update(dict.fromkeys(capped, cap))
+
+
+def _own_variables(i: int, metric: Metric) -> tuple[list[tuple[str, str]], list[str]]:
+    """Event-level metric ``i``'s own variables ``(name, column)`` and the columns its cap applies to."""
+    if metric.kind == "ratio":  # a ratio's denominator (and its pre-period) is not capped
+        own = [("y", f"m{i}_y"), ("d", f"m{i}_x")]
+        if metric.covariate_days is None:
+            return own, [f"m{i}_y"]
+        return [*own, ("x", f"m{i}_px"), ("w", f"m{i}_pw")], [f"m{i}_y", f"m{i}_px"]
+    own = [("y", f"m{i}_y")] + ([("x", f"m{i}_x")] if metric.has_covariate else [])
+    return own, [column for _, column in own]
 
 
 def _units(
@@ -667,17 +656,17 @@ def _units(
 
     query = exp.select()
     if source.level == "unit":
-        selects = [_alias(_col(source.unit, "t"), "unit"), _alias(_col(source.arm, "t"), "arm")]
-        selects += [_alias(_col(s, "t"), _segment(k)) for k, s in enumerate(segments)]
-        selects += [_alias(value, name) for name, value in plan.unit_values.items()]
+        selects = [alias(col(source.unit, "t"), "unit"), alias(col(source.arm, "t"), "arm")]
+        selects += [alias(col(s, "t"), _segment(k)) for k, s in enumerate(segments)]
+        selects += [alias(value, name) for name, value in plan.unit_values.items()]
         units = (
             exp.select(*selects)
             .from_(table_expr(source.table, "exposures table", alias="t"))
-            .where(_filter(source, "t", has_start=has_start))
+            .where(exposure_filter(source, "t", has_start=has_start))
         )
         return _quantile_caps(query, units, segments, plan)
     query = query.with_(_cte("assignment"), as_=_assignment(source, segments, has_start=has_start))
-    units_selects: list[exp.Expression] = [_col("unit", "a"), _col("arm", "a"), *_segment_columns(segments, "a")]
+    units_selects: list[exp.Expression] = [col("unit", "a"), col("arm", "a"), *_segment_columns(segments, "a")]
     units = exp.select().from_(_assignment_table("a"))
     zero = exp.Literal.number(0)
     columns: dict[str, tuple[str, str]] = {}  # step column -> (step, its column)
@@ -685,7 +674,7 @@ def _units(
         query = query.with_(exp.TableAlias(this=exp.to_identifier(step, quoted=True)), as_=cte)
         units = units.join(
             exp.Table(this=exp.to_identifier(step, quoted=True)),
-            on=exp.EQ(this=_col("unit", step), expression=_col("unit", "a")),
+            on=exp.EQ(this=col("unit", step), expression=col("unit", "a")),
             join_type="left",
         )
         for part in parts:
@@ -702,8 +691,8 @@ def _units(
         wanted += [(f"m{i}_k{j}", f"k{i}_{j}_x") for j in range(len(metric.covariates))]
         for name, source_column in wanted:
             step, column = columns[source_column]
-            value = exp.Coalesce(this=_col(column, step), expressions=[zero.copy()])
-            units_selects.append(_alias(_fixed_cap(value, plan.caps.get(name)), name))
+            value = exp.Coalesce(this=col(column, step), expressions=[zero.copy()])
+            units_selects.append(alias(_fixed_cap(value, plan.caps.get(name)), name))
     return _quantile_caps(query, units.select(*units_selects), segments, plan)
 
 
@@ -720,9 +709,9 @@ def _quantile_caps(
     query = query.with_(exp.TableAlias(this=exp.to_identifier(raw, quoted=True)), as_=units)
     double = exp.DataType.build("DOUBLE")
     quantiles = [
-        _alias(
+        alias(
             exp.PercentileCont(
-                this=_col(column, "r"), expression=exp.Cast(this=exp.Placeholder(this=parameter), to=double)
+                this=col(column, "r"), expression=exp.Cast(this=exp.Placeholder(this=parameter), to=double)
             ),
             column,
         )
@@ -731,21 +720,21 @@ def _quantile_caps(
     raw_table = exp.Table(
         this=exp.to_identifier(raw, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("r", quoted=True))
     )
-    single_arm = exp.Not(this=exp.Is(this=_col("arm", "r"), expression=exp.Null()))
+    single_arm = exp.Not(this=exp.Is(this=col("arm", "r"), expression=exp.Null()))
     query = query.with_(
         exp.TableAlias(this=exp.to_identifier(caps, quoted=True)),
         as_=exp.select(*quantiles).from_(raw_table.copy()).where(single_arm),
     )
-    selects: list[exp.Expression] = [_col("unit", "r"), _col("arm", "r"), *_segment_columns(segments, "r")]
+    selects: list[exp.Expression] = [col("unit", "r"), col("arm", "r"), *_segment_columns(segments, "r")]
     for expression in units.expressions:
         name = expression.alias_or_name
         if name in ("unit", "arm") or name in {_segment(k) for k in range(len(segments))}:
             continue
         if name in capped:
-            selects.append(_alias(_at_most(_col(name, "r"), _col(name, "c")), name))
-            selects.append(_alias(_col(name, "c"), f"cap_{name}"))
+            selects.append(alias(_at_most(col(name, "r"), col(name, "c")), name))
+            selects.append(alias(col(name, "c"), f"cap_{name}"))
         else:
-            selects.append(_col(name, "r"))
+            selects.append(col(name, "r"))
     caps_table = exp.Table(
         this=exp.to_identifier(caps, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("c", quoted=True))
     )
@@ -760,7 +749,7 @@ def build_pilot_query(source: ExposureSource, metrics: Sequence[Metric]) -> exp.
     from sqlglot import exp
 
     pilots = _plan(source, metrics).pilots
-    return exp.select(*[_alias(p, f"shift_{name}") for name, p in pilots.items()]) if pilots else None
+    return exp.select(*[alias(p, f"shift_{name}") for name, p in pilots.items()]) if pilots else None
 
 
 @dataclass(frozen=True)
@@ -824,103 +813,151 @@ def _build_query(
     plan = _plan(source, metrics)
     query, units = _units(source, metrics, segments, plan, has_start=has_start)
     query = query.with_(_cte("units"), as_=units)
-
-    zero, one = exp.Literal.number(0), exp.Literal.number(1)
-
-    def value(column: str) -> exp.Expression:
-        if column in plan.pilots:
-            return exp.Paren(this=exp.Sub(this=_col(column, "u"), expression=exp.Placeholder(this=f"shift_{column}")))
-        return _col(column, "u")
-
-    cell_selects: list[exp.Expression] = [_col("arm", "u"), *_segment_columns(segments, "u")]
-    cell_selects.append(_alias(exp.Count(this=exp.Star()), "n"))
-    final_selects: list[exp.Expression] = [_col("arm"), *_segment_columns(segments)]
-    final_selects += [_alias(exp.Grouping(expressions=[_col(_segment(k))]), _grouping(k)) for k in range(len(segments))]
-    final_selects.append(_alias(exp.Sum(this=_col("n")), "n"))
-    sums: dict[tuple[str, ...], str] = {}  # (sum kind, columns) -> its column in cells: shared columns, shared sums
-    finals: dict[str, str] = {}  # cells column -> the first result column summing it
-
-    def indicator(column: str) -> exp.Expression:
-        return exp.Case().when(exp.GT(this=_col(column, "u"), expression=zero.copy()), one.copy()).else_(zero.copy())
-
-    def aggregated(key: tuple[str, ...]) -> exp.Expression:
-        """The cell aggregate of a sum: a count of positives for an indicator (its square is itself)."""
-        kind, column = key[0], key[1]
-        if column in plan.indicators and kind in ("sum", "sum_sq"):
-            return exp.CountIf(this=exp.GT(this=_col(column, "u"), expression=zero.copy()))
-        y = indicator(key[2]) if len(key) > 2 and key[2] in plan.indicators else value(key[-1])
-        x = indicator(column) if column in plan.indicators else value(column)
-        if kind == "sum":
-            return exp.Sum(this=x)
-        return exp.Sum(this=exp.Mul(this=x, expression=x.copy() if kind == "sum_sq" else y))
-
-    def cell(key: tuple[str, ...]) -> str:
-        if key[0] == "sum_sq" and key[1] in plan.indicators:
-            key = ("sum", key[1])
-        if key[0] == "xy_sum" and key not in sums and (key[0], key[2], key[1]) in sums:
-            key = (key[0], key[2], key[1])  # Σxy = Σyx: one sum whichever way round it was first asked for
-        if key not in sums:
-            sums[key] = f"s{len(sums)}"
-            cell_selects.append(_alias(aggregated(key), sums[key]))
-        return sums[key]
-
-    def result(key: tuple[str, ...], alias: str) -> str:
-        """The result column with the sum ``key``: one already summing its cells column, else a new ``alias``."""
-        column = cell(key)
-        if column not in finals:
-            finals[column] = alias
-            final_selects.append(_alias(exp.Sum(this=_col(column)), alias))
-        return finals[column]
-
+    sums = _Sums(plan, segments)
     for i, (y_column, x_column) in enumerate(zip(plan.y, plan.x, strict=True)):
-        keys: list[tuple[str, ...]] = [("sum", y_column), ("sum_sq", y_column)]
-        if x_column is not None:
-            keys += [("sum", x_column), ("sum_sq", x_column), ("xy_sum", x_column, y_column)]
-        names = ["sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum"]
-        for name, key in zip(names, keys, strict=False):
-            column = cell(key)
-            finals.setdefault(column, f"m{i}_{name}")
-            final_selects.append(_alias(exp.Sum(this=_col(column)), f"m{i}_{name}"))
-    layout: list[_Joint] = []
-    for i, variables in enumerate(plan.variables):
-        names_, columns = tuple(n for n, _ in variables), tuple(c for _, c in variables)
-        totals = tuple(result(("sum", c), f"j{i}_s{a}") for a, c in enumerate(columns))
-        table = [["" for _ in columns] for _ in columns]
-        for a, first in enumerate(columns):
-            for b in range(a, len(columns)):
-                key = ("sum_sq", first) if a == b else ("xy_sum", columns[b], first)
-                table[a][b] = table[b][a] = result(key, f"j{i}_c{a}_{b}")
-        layout.append(_Joint(names_, columns, totals, tuple(map(tuple, table))))
-    magnitudes: list[str] = []  # largest |value| of each value column: doubles hold integers exactly to 2^53 only
-    for variables in plan.variables:
-        for _, column in variables:
-            if column not in plan.indicators and column not in magnitudes:
-                magnitudes.append(column)
-                cell_selects.append(_alias(exp.Max(this=exp.Abs(this=_col(column, "u"))), f"abs{len(magnitudes) - 1}"))
-                final_selects.append(_alias(exp.Max(this=_col(f"abs{len(magnitudes) - 1}")), f"max_abs_{column}"))
-    for column in plan.quantile_caps:  # every unit carries the same cap: its maximum over the cells is the cap
-        cell_selects.append(_alias(exp.Max(this=_col(f"cap_{column}", "u")), f"cap_{column}"))
-        final_selects.append(_alias(exp.Max(this=_col(f"cap_{column}")), f"cap_{column}"))
+        sums.add_moments(i, y_column, x_column)
+    layout = tuple(sums.add_joint(i, variables) for i, variables in enumerate(plan.variables))
+    sums.add_magnitudes()
+    sums.add_quantile_caps()
     cells = (
-        exp.select(*cell_selects)
+        exp.select(*sums.cell_selects)
         .from_(
             exp.Table(
                 this=exp.to_identifier(_step("units"), quoted=True),
                 alias=exp.TableAlias(this=exp.to_identifier("u", quoted=True)),
             )
         )
-        .group_by(_col("arm", "u"), *_segment_columns(segments, "u"))
+        .group_by(col("arm", "u"), *_segment_columns(segments, "u"))
     )
     query = query.with_(_cte("cells"), as_=cells)
-    query = query.select(*final_selects).from_(exp.Table(this=exp.to_identifier(_step("cells"), quoted=True)))
+    query = query.select(*sums.final_selects).from_(exp.Table(this=exp.to_identifier(_step("cells"), quoted=True)))
     if segments:
-        sets = [exp.Paren(this=_col("arm"))] + [
-            exp.Tuple(expressions=[_col("arm"), column]) for column in _segment_columns(segments)
+        sets = [exp.Paren(this=col("arm"))] + [
+            exp.Tuple(expressions=[col("arm"), column]) for column in _segment_columns(segments)
         ]
         query.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
     else:
-        query = query.group_by(_col("arm"))
-    return query, tuple(layout)
+        query = query.group_by(col("arm"))
+    return query, layout
+
+
+class _Sums:
+    """The selects of the ``cells`` step and of the result, filled sum by sum (see :func:`_build_query`).
+
+    A sum needed twice is taken once: :attr:`sums` maps ``(sum kind, columns)`` to its ``cells`` column, and
+    :attr:`finals` a ``cells`` column to the first result column summing it.
+    """
+
+    def __init__(self, plan: _Plan, segments: Sequence[str]) -> None:
+        """Start both selects with the arm, the segments and the unit count ``n``."""
+        from sqlglot import exp
+
+        self.plan = plan
+        self.cell_selects: list[exp.Expression] = [col("arm", "u"), *_segment_columns(segments, "u")]
+        self.cell_selects.append(alias(exp.Count(this=exp.Star()), "n"))
+        self.final_selects: list[exp.Expression] = [col("arm"), *_segment_columns(segments)]
+        self.final_selects += [
+            alias(exp.Grouping(expressions=[col(_segment(k))]), _grouping(k)) for k in range(len(segments))
+        ]
+        self.final_selects.append(alias(exp.Sum(this=col("n")), "n"))
+        self.sums: dict[tuple[str, ...], str] = {}
+        self.finals: dict[str, str] = {}
+
+    def value(self, column: str) -> exp.Expression:
+        """A unit's value of ``column``, less its shift when it is shifted."""
+        from sqlglot import exp
+
+        if column in self.plan.pilots:
+            return exp.Paren(this=exp.Sub(this=col(column, "u"), expression=exp.Placeholder(this=f"shift_{column}")))
+        return col(column, "u")
+
+    @staticmethod
+    def indicator(column: str) -> exp.Expression:
+        """``CASE WHEN column > 0 THEN 1 ELSE 0 END``: a unit's 0/1 value of an indicator column."""
+        from sqlglot import exp
+
+        positive = exp.GT(this=col(column, "u"), expression=exp.Literal.number(0))
+        return exp.Case().when(positive, exp.Literal.number(1)).else_(exp.Literal.number(0))
+
+    def aggregated(self, key: tuple[str, ...]) -> exp.Expression:
+        """The cell aggregate of a sum: a count of positives for an indicator (its square is itself)."""
+        from sqlglot import exp
+
+        indicators = self.plan.indicators
+        kind, column = key[0], key[1]
+        if column in indicators and kind in ("sum", "sum_sq"):
+            return exp.CountIf(this=exp.GT(this=col(column, "u"), expression=exp.Literal.number(0)))
+        y = self.indicator(key[2]) if len(key) > 2 and key[2] in indicators else self.value(key[-1])
+        x = self.indicator(column) if column in indicators else self.value(column)
+        if kind == "sum":
+            return exp.Sum(this=x)
+        return exp.Sum(this=exp.Mul(this=x, expression=x.copy() if kind == "sum_sq" else y))
+
+    def cell(self, key: tuple[str, ...]) -> str:
+        """The ``cells`` column with the sum ``key`` (``sum``, ``sum_sq`` or ``xy_sum`` and its columns)."""
+        if key[0] == "sum_sq" and key[1] in self.plan.indicators:
+            key = ("sum", key[1])
+        if key[0] == "xy_sum" and key not in self.sums and (key[0], key[2], key[1]) in self.sums:
+            key = (key[0], key[2], key[1])  # Σxy = Σyx: one sum whichever way round it was first asked for
+        if key not in self.sums:
+            self.sums[key] = f"s{len(self.sums)}"
+            self.cell_selects.append(alias(self.aggregated(key), self.sums[key]))
+        return self.sums[key]
+
+    def result(self, key: tuple[str, ...], name: str) -> str:
+        """The result column with the sum ``key``: one already summing its cells column, else a new ``name``."""
+        from sqlglot import exp
+
+        column = self.cell(key)
+        if column not in self.finals:
+            self.finals[column] = name
+            self.final_selects.append(alias(exp.Sum(this=col(column)), name))
+        return self.finals[column]
+
+    def add_moments(self, i: int, y_column: str, x_column: str | None) -> None:
+        """Metric ``i``'s ``m<i>_sum``, ``m<i>_sum_sq`` and, with a covariate or denominator, its ``x`` sums."""
+        from sqlglot import exp
+
+        keys: list[tuple[str, ...]] = [("sum", y_column), ("sum_sq", y_column)]
+        if x_column is not None:
+            keys += [("sum", x_column), ("sum_sq", x_column), ("xy_sum", x_column, y_column)]
+        names = ["sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum"]
+        for name, key in zip(names, keys, strict=False):
+            column = self.cell(key)
+            self.finals.setdefault(column, f"m{i}_{name}")
+            self.final_selects.append(alias(exp.Sum(this=col(column)), f"m{i}_{name}"))
+
+    def add_joint(self, i: int, variables: tuple[tuple[str, str], ...]) -> _Joint:
+        """The sums and cross products of metric ``i``'s variables, and where the result holds them."""
+        names, columns = tuple(n for n, _ in variables), tuple(c for _, c in variables)
+        totals = tuple(self.result(("sum", c), f"j{i}_s{a}") for a, c in enumerate(columns))
+        table = [["" for _ in columns] for _ in columns]
+        for a, first in enumerate(columns):
+            for b in range(a, len(columns)):
+                key = ("sum_sq", first) if a == b else ("xy_sum", columns[b], first)
+                table[a][b] = table[b][a] = self.result(key, f"j{i}_c{a}_{b}")
+        return _Joint(names, columns, totals, tuple(map(tuple, table)))
+
+    def add_magnitudes(self) -> None:
+        """The largest ``|value|`` of each value column: doubles hold integers exactly to 2^53 only."""
+        from sqlglot import exp
+
+        magnitudes: list[str] = []
+        for variables in self.plan.variables:
+            for _, column in variables:
+                if column not in self.plan.indicators and column not in magnitudes:
+                    magnitudes.append(column)
+                    largest = f"abs{len(magnitudes) - 1}"
+                    self.cell_selects.append(alias(exp.Max(this=exp.Abs(this=col(column, "u"))), largest))
+                    self.final_selects.append(alias(exp.Max(this=col(largest)), f"max_abs_{column}"))
+
+    def add_quantile_caps(self) -> None:
+        """Each quantile cap: every unit carries the same cap, so its maximum over the cells is the cap."""
+        from sqlglot import exp
+
+        for column in self.plan.quantile_caps:
+            self.cell_selects.append(alias(exp.Max(this=col(f"cap_{column}", "u")), f"cap_{column}"))
+            self.final_selects.append(alias(exp.Max(this=col(f"cap_{column}")), f"cap_{column}"))
 
 
 def query_parameters(
@@ -974,11 +1011,11 @@ def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: boo
     query, units = _units(source, [metric], (), plan, has_start=has_start)
     order = exp.MD5(
         this=exp.DPipe(
-            this=exp.Cast(this=_col("unit"), to=exp.DataType.build("VARCHAR")),
+            this=exp.Cast(this=col("unit"), to=exp.DataType.build("VARCHAR")),
             expression=exp.Placeholder(this="salt"),
         )
     )
-    y: exp.Expression = _col(plan.y[0])
+    y: exp.Expression = col(plan.y[0])
     if plan.y[0] in plan.indicators:
         y = (
             exp.Case()
@@ -987,9 +1024,9 @@ def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: boo
         )
     return (
         query.with_(_cte("units"), as_=units)
-        .select(_alias(y, "y"))
+        .select(alias(y, "y"))
         .from_(exp.Table(this=exp.to_identifier(_step("units"), quoted=True)))
-        .where(exp.EQ(this=_col("arm"), expression=exp.Placeholder(this="arm")))
+        .where(exp.EQ(this=col("arm"), expression=exp.Placeholder(this="arm")))
         .order_by(order)
         .limit(exp.Placeholder(this="limit"))
     )
@@ -1119,19 +1156,19 @@ def data_extent(
     conditions: list[exp.Expression] = []
     params: dict[str, Any] = {}
     if experiment is not None and source.experiment_column:
-        conditions.append(exp.EQ(this=_col(source.experiment_column), expression=exp.Placeholder(this="experiment")))
+        conditions.append(exp.EQ(this=col(source.experiment_column), expression=exp.Placeholder(this="experiment")))
         params["experiment"] = experiment
     if start is not None:
-        conditions.append(exp.GTE(this=_col(source.ts), expression=exp.Placeholder(this="start")))
+        conditions.append(exp.GTE(this=col(source.ts), expression=exp.Placeholder(this="start")))
         params["start"] = start
-    exposures = exp.select(exp.Min(this=_col(source.ts)), exp.Max(this=_col(source.ts))).from_(
+    exposures = exp.select(exp.Min(this=col(source.ts)), exp.Max(this=col(source.ts))).from_(
         table_expr(source.table, "exposures table")
     )
     if conditions:
         exposures = exposures.where(exp.and_(*conditions))
     selects: list[exp.Expression] = [
-        _alias(exp.Subquery(this=exposures.select(exp.Min(this=_col(source.ts)), append=False)), "first"),
-        _alias(exp.Subquery(this=exposures.select(exp.Max(this=_col(source.ts)), append=False)), "last"),
+        alias(exp.Subquery(this=exposures.select(exp.Min(this=col(source.ts)), append=False)), "first"),
+        alias(exp.Subquery(this=exposures.select(exp.Max(this=col(source.ts)), append=False)), "last"),
     ]
     seen: set[str] = set()
     for metric in [m for m in metrics if not m.unit_level] + [
@@ -1148,10 +1185,10 @@ def data_extent(
             latest = exp.select(exp.Max(this=ts.copy())).from_(table.copy())
         else:
             key = metric.query.sql("duckdb")
-            latest = exp.select(exp.Max(this=_col("ts", "q"))).from_(metric.query.subquery("q"))
+            latest = exp.select(exp.Max(this=col("ts", "q"))).from_(metric.query.subquery("q"))
         if key not in seen:
             seen.add(key)
-            selects.append(_alias(exp.Subquery(this=latest), f"last_{len(seen)}"))
+            selects.append(alias(exp.Subquery(this=latest), f"last_{len(seen)}"))
     row = connection.run(exp.select(*selects), params).rows[0]
     first = wall_clock(row[0], connection.timezone)
     if first is None:
@@ -1210,27 +1247,6 @@ def aggregate(
         ) from None
 
 
-def _exposure_fixes(source: ExposureSource, metrics: Sequence[Metric], segments: Sequence[str]) -> dict[str, str]:
-    """How to point the spec at another column, per column the analysis reads from the exposures table."""
-    fixes = {
-        getattr(source, key): f'name the column in the spec: `[exposures] {key} = "<column>"`'
-        for key in ("unit", "arm", "ts", "experiment_column")
-        if getattr(source, key) is not None
-    }
-    if source.experiment_column is not None:
-        fixes[source.experiment_column] += ' (or `experiment_column = ""` if the table holds one experiment)'
-    for segment in segments:
-        fixes.setdefault(segment, f"drop segment {segment!r} from the spec's `segments`")
-    for metric in metrics:
-        for key in ("column", "covariate_column", "denominator_column"):
-            column = getattr(metric, key)
-            if column is not None:
-                fixes.setdefault(column, f'set `{key} = "<column>"` of metric {metric.name!r}')
-        for column in metric.covariate_columns:
-            fixes.setdefault(column, f"fix `covariate_columns` of metric {metric.name!r}")
-    return fixes
-
-
 _TIMES = ("TIMESTAMP", "DATE")
 
 
@@ -1248,7 +1264,7 @@ def check_exposures(
     """
     from abnb.telemetry import check_table
 
-    fixes = _exposure_fixes(source, metrics, segments)
+    fixes = exposure_fixes(source, metrics, segments)
     columns = [c for m in metrics for c in (m.column, m.covariate_column, m.denominator_column) if c]
     columns += [c for m in metrics for c in m.covariate_columns if c not in columns]
     found = check_table(connection, source.table, [*source.columns, *segments, *columns], fixes=fixes)

@@ -28,6 +28,7 @@ metric and treatment arm.
 from __future__ import annotations
 
 import math
+import os
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -59,6 +60,7 @@ from abnb.stats import (
     adjust,
     adjusted_interval,
     chance_to_beat,
+    check_alpha,
     confidence_sequence,
     cuped,
     mann_whitney,
@@ -72,11 +74,12 @@ from abnb.stats import (
     welch,
     ztest,
 )
-from abnb.stats._alpha import check_alpha
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+
+    from abnb.project import Project
 
 __all__ = [
     "Decision",
@@ -216,6 +219,25 @@ def arm_spelling_hint(missing: Iterable[str], found: Iterable[str]) -> str:
     return f" {'; '.join(pairs)} (they differ in case, spaces or Unicode normalisation)."
 
 
+def _exposure_source(exposures: object, source: str) -> ExposureSource:
+    """The ``[exposures]`` of a spec read from ``source``: a table of keys, a table name, or ``None`` (defaults)."""
+    if isinstance(exposures, str):
+        exposures = {"table": exposures}
+    if exposures is not None and not isinstance(exposures, Mapping):
+        raise SpecError(
+            f"{source}: [exposures] must be a table (table, unit, arm, ts, experiment_column, level) or a "
+            f"table name, got {exposures!r}."
+        )
+    try:
+        return ExposureSource(**(exposures or {}))
+    except TypeError as error:
+        raise SpecError(
+            f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column, level ({error})."
+        ) from error
+    except SpecError as error:
+        raise SpecError(f"{source}: [exposures]: {error}") from error
+
+
 @dataclass(frozen=True)
 class Experiment:
     """An experiment: arms, planned allocation, exposures, metrics and error rate.
@@ -280,6 +302,16 @@ class Experiment:
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "arms", tuple(self.arms))
         object.__setattr__(self, "segments", tuple(self.segments))
+        self._check_metrics_and_arms()
+        self._check_settings()
+        self._check_levels()
+        self._check_rules()
+        # kept as given (an offset stays): the zone that turns them into wall-clock time is the connection's
+        object.__setattr__(self, "start", _parse_datetime(self.start, "start"))
+        object.__setattr__(self, "end", _parse_datetime(self.end, "end"))
+
+    def _check_metrics_and_arms(self) -> None:
+        """Validate the metrics (some, named once) and the arms (two or more, distinct, with the control)."""
         if not self.metrics or not all(isinstance(m, Metric) for m in self.metrics):
             raise SpecError(f"experiment {self.name!r} needs at least one metric (a list of abnb.Metric).")
         names = [m.name for m in self.metrics]
@@ -293,6 +325,9 @@ class Experiment:
             raise SpecError(
                 f"control arm {self.control!r} of experiment {self.name!r} is not one of its arms {list(self.arms)}."
             )
+
+    def _check_settings(self) -> None:
+        """Validate the weights (kept as a tuple), alpha, the SRM threshold, the status and the segment names."""
         if self.weights is not None:
             weights = tuple(self.weights)
             if len(weights) != len(self.arms) or not all(
@@ -311,6 +346,9 @@ class Experiment:
             raise SpecError(f"status {self.status!r} of experiment {self.name!r} is not one of {', '.join(STATUSES)}.")
         for segment in self.segments:
             validate_identifier(segment, "segment column")
+
+    def _check_levels(self) -> None:
+        """Refuse metrics of the other level than the exposures (SQL at unit level, columns at event level)."""
         unit_level = self.exposures.level == "unit"
         mismatched = [m.name for m in self.metrics if m.unit_level != unit_level]
         if mismatched:
@@ -323,6 +361,9 @@ class Experiment:
                     else 'name a `column`; columns need `level = "unit"` in [exposures], otherwise give SQL.'
                 )
             )
+
+    def _check_rules(self) -> None:
+        """Validate the correction, the tuning, the post-stratification column and the decision rule's settings."""
         if self.correction not in CORRECTIONS:
             raise SpecError(
                 f"correction {self.correction!r} of experiment {self.name!r} is not one of {', '.join(CORRECTIONS)}."
@@ -350,9 +391,6 @@ class Experiment:
                 f"max_expected_loss of experiment {self.name!r} must be a positive number (units of the Bayesian "
                 f"panel: a rate difference for proportions, a relative lift for means), got {loss!r}."
             )
-        # kept as given (an offset stays): the zone that turns them into wall-clock time is the connection's
-        object.__setattr__(self, "start", _parse_datetime(self.start, "start"))
-        object.__setattr__(self, "end", _parse_datetime(self.end, "end"))
 
     def window(self, timezone: str | tzinfo | None = None) -> tuple[datetime | None, datetime | None]:
         """``start`` and ``end`` as naive wall-clock times in ``timezone`` (the connection's; UTC if ``None``).
@@ -387,22 +425,7 @@ class Experiment:
         metrics = values.pop("metrics", [])
         if not isinstance(metrics, list) or not all(isinstance(m, Mapping) for m in metrics):
             raise SpecError(f"{source}: `metrics` must be an array of tables ([[metrics]] in TOML).")
-        exposures = values.pop("exposures", None)
-        if isinstance(exposures, str):
-            exposures = {"table": exposures}
-        if exposures is not None and not isinstance(exposures, Mapping):
-            raise SpecError(
-                f"{source}: [exposures] must be a table (table, unit, arm, ts, experiment_column, level) or a "
-                f"table name, got {exposures!r}."
-            )
-        try:
-            source_spec = ExposureSource(**(exposures or {}))
-        except TypeError as error:
-            raise SpecError(
-                f"{source}: [exposures] accepts table, unit, arm, ts, experiment_column, level ({error})."
-            ) from error
-        except SpecError as error:
-            raise SpecError(f"{source}: [exposures]: {error}") from error
+        source_spec = _exposure_source(values.pop("exposures", None), source)
         for key in ("arms", "weights", "segments"):
             if key in values and not isinstance(values[key], list):
                 raise SpecError(f"{source}: `{key}` must be an array, got {values[key]!r}.")
@@ -661,20 +684,30 @@ class Experiment:
         )
 
 
-def load(name_or_path: str | Path, directory: str | Path | None = None) -> Experiment:
-    """Load an experiment by name (the current project's ``experiments/<name>.toml``) or by path to a TOML file.
+def load(
+    name_or_path: str | os.PathLike[str], directory: str | Path | None = None, *, project: Project | None = None
+) -> Experiment:
+    """Load an experiment by name (the project's ``experiments/<name>.toml``) or by path to a TOML file.
 
     Args:
         name_or_path: A spec's name, or the path of a ``.toml`` file.
         directory: Look for named specs here instead of the project's experiments folder.
+        project: The project whose ``[defaults]`` and metric library complete the spec (default: the project of a
+            ``.toml`` file's folder, else the current project).
+
+    Raises:
+        SpecError: No such experiment (the message lists the project's experiments), or the spec is invalid.
     """
     path = Path(name_or_path)
-    if path.suffix == ".toml":
+    if path.suffix == ".toml" and project is None:
         return Experiment.from_toml(path)
     if directory is None:
         from abnb.project import current_project
 
-        return current_project().load_experiment(str(name_or_path))
+        owner = project or current_project()
+        path = owner.experiment_path(name_or_path)
+        data = read_toml(path, "experiment spec")
+        return Experiment.from_dict(owner.spec_data(data, str(path)), source=str(path))
     name = validate_identifier(str(name_or_path), "experiment name")
     folder = Path(directory)
     candidate = folder / f"{name}.toml"
@@ -841,19 +874,25 @@ def compare(
     """
     notes: list[str] = []
     where = f"metric {metric.name!r}, {arm!r} vs {control_arm!r}"
-    if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
+    absolute, relative = _tests(metric, control, treatment, alpha, notes, where)
+    effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative, notes=tuple(notes))
+    if not panels:
+        return effect
+    if not isinstance(control, Moments) or not isinstance(treatment, Moments):
+        if joint is None or metric.covariate_days is None:
+            return effect
+        adjusted = _panel(
+            notes, where, "ratio CUPED", lambda: ratio_cuped(joint[0], joint[1], alpha=alpha, relative=True)
+        )
+        return replace(effect, adjusted=adjusted, notes=tuple(notes))
+    return _with_panels(effect, control, treatment, alpha, tuning, joint, notes, where)
 
-        def test(relative: bool) -> Effect:
-            return ratio(control, treatment, alpha=alpha, relative=relative)
 
-    elif isinstance(control, Moments) and isinstance(treatment, Moments):
-        chosen = ztest if metric.kind == "proportion" else welch
-
-        def test(relative: bool) -> Effect:
-            return chosen(control, treatment, alpha=alpha, relative=relative)
-
-    else:
-        raise ParameterError(f"metric {metric.name!r}: both arms need the same kind of sufficient statistics.")
+def _tests(
+    metric: Metric, control: ArmStats, treatment: ArmStats, alpha: float, notes: list[str], where: str
+) -> tuple[Effect, Effect]:
+    """The difference and the relative lift; one the data cannot support is NaN, its reason in ``notes``."""
+    test = _test(metric, control, treatment, alpha)
     try:
         absolute = test(False)
     except DataError as error:
@@ -869,35 +908,50 @@ def compare(
         absolute, relative = _score_intervals(metric, control, treatment, alpha, absolute, relative, notes, where)
     if relative.ci_note:
         notes.append(f"{where}: the relative interval is {relative.ci_note}.")
-    effect = MetricEffect(metric, control_arm, arm, control, treatment, absolute, relative, notes=tuple(notes))
-    if not panels:
-        return effect
+    return absolute, relative
+
+
+def _test(metric: Metric, control: ArmStats, treatment: ArmStats, alpha: float) -> Callable[[bool], Effect]:
+    """The test of the metric's kind, absolute or relative: delta method (ratios), z (proportions) or Welch t.
+
+    Raises:
+        ParameterError: The two arms carry different kinds of sufficient statistics.
+    """
+    if isinstance(control, RatioMoments) and isinstance(treatment, RatioMoments):
+
+        def test(relative: bool) -> Effect:
+            return ratio(control, treatment, alpha=alpha, relative=relative)
+
+    elif isinstance(control, Moments) and isinstance(treatment, Moments):
+        chosen = ztest if metric.kind == "proportion" else welch
+
+        def test(relative: bool) -> Effect:
+            return chosen(control, treatment, alpha=alpha, relative=relative)
+
+    else:
+        raise ParameterError(f"metric {metric.name!r}: both arms need the same kind of sufficient statistics.")
+    return test
+
+
+def _with_panels(
+    effect: MetricEffect,
+    control: Moments,
+    treatment: Moments,
+    alpha: float,
+    tuning: int,
+    joint: tuple[JointMoments, JointMoments] | None,
+    notes: list[str],
+    where: str,
+) -> MetricEffect:
+    """``effect`` of a mean or proportion with its secondary panels; one that cannot be computed is noted."""
+    metric = effect.metric
     panel = partial(_panel, notes, where)
-    if not isinstance(control, Moments) or not isinstance(treatment, Moments):
-        if joint is None or metric.covariate_days is None:
-            return effect
-        adjusted = panel("ratio CUPED", lambda: ratio_cuped(joint[0], joint[1], alpha=alpha, relative=True))
-        return replace(effect, adjusted=adjusted, notes=tuple(notes))
-    covariates = metric.adjusted_by
-    adjustment: Callable[[], CupedEffect | RegressionEffect] | None = None
-    if len(covariates) > 1 and joint is not None:
-
-        def adjustment() -> CupedEffect | RegressionEffect:
-            assert joint is not None
-            return regression_adjust(
-                joint[0], joint[1], covariates=covariates, alpha=alpha, relative=True, pooling="total"
-            )
-
-    elif control.x_sum is not None:
-
-        def adjustment() -> CupedEffect | RegressionEffect:
-            return cuped(control, treatment, alpha=alpha, relative=True)
-
+    adjustment = _adjustment(metric, control, treatment, alpha, joint)
     effect = replace(
         effect,
         adjusted=None
         if adjustment is None
-        else panel("CUPED" if len(covariates) < 2 else "regression adjustment", adjustment),
+        else panel("CUPED" if len(metric.adjusted_by) < 2 else "regression adjustment", adjustment),
         bayes=panel("chance to beat control", partial(_bayes, metric, control, treatment)),
         sequential=panel(
             "anytime-valid interval",
@@ -930,6 +984,29 @@ def compare(
         ),
     )
     return replace(effect, notes=tuple(notes))
+
+
+def _adjustment(
+    metric: Metric,
+    control: Moments,
+    treatment: Moments,
+    alpha: float,
+    joint: tuple[JointMoments, JointMoments] | None,
+) -> Callable[[], CupedEffect | RegressionEffect] | None:
+    """The covariate adjustment of the lift: regression over several covariates, CUPED over one, else ``None``."""
+    covariates = metric.adjusted_by
+    if len(covariates) > 1 and joint is not None:
+        pair = joint
+
+        def regression() -> CupedEffect | RegressionEffect:
+            return regression_adjust(
+                pair[0], pair[1], covariates=covariates, alpha=alpha, relative=True, pooling="total"
+            )
+
+        return regression
+    if control.x_sum is not None:
+        return partial(cuped, control, treatment, alpha=alpha, relative=True)
+    return None
 
 
 _T = TypeVar("_T")
@@ -1183,6 +1260,12 @@ def _loss_of_shipping(effect: MetricEffect) -> float | None:
     return effect.bayes.expected_loss if effect.metric.higher_is_better else effect.bayes.expected_loss_control
 
 
+def _gain(effect: MetricEffect) -> float:
+    """The direction-aware absolute difference ``s·(t − c)`` that ranks arms to ship (``-inf`` when NaN)."""
+    gain = effect.absolute.estimate if effect.metric.higher_is_better else -effect.absolute.estimate
+    return gain if math.isfinite(gain) else -math.inf
+
+
 def _sequentially_better(effect: MetricEffect) -> bool:
     """Whether the confidence sequence of the lift lies entirely on the metric's better side of 0."""
     sequence = effect.sequential
@@ -1268,14 +1351,11 @@ class ExperimentResult:
             )
         if self.experiment.decision_rule == "bayesian":
             return self._bayesian_decision()
-        for item in self.effects:
-            if item.metric.role == "guardrail" and item.worsened:
-                return Decision(
-                    "harm",
-                    item.arm,
-                    f"guardrail {item.metric.name} got worse in {item.arm} "
-                    f"({_change(item)}, p = {item.absolute.pvalue:.3g}).",
-                )
+        harm = self._harm(
+            lambda e: f"got worse in {e.arm} ({_change(e)}, p = {e.absolute.pvalue:.3g})." if e.worsened else None
+        )
+        if harm is not None:
+            return harm
         candidates = []
         unproven: list[str] = []
         running = self.experiment.end is not None and self.as_of < self.experiment.end
@@ -1296,17 +1376,21 @@ class ExperimentResult:
                 if open_guardrails:
                     unproven.append(f"{arm} improves but {', '.join(open_guardrails)} is not yet shown non-inferior")
                     continue
-                first = goals[0]
-                gain = first.absolute.estimate if first.metric.higher_is_better else -first.absolute.estimate
-                candidates.append(
-                    (gain if math.isfinite(gain) else -math.inf, arm, [e.metric.name for e in goals if e.improved])
-                )
+                candidates.append((_gain(goals[0]), arm, [e.metric.name for e in goals if e.improved]))
         if candidates:
             _, arm, metrics = max(candidates)
             return Decision("ship", arm, f"{arm} improves {', '.join(metrics)} with no guardrail worse.")
         if unproven:
             return Decision("continue", None, "; ".join(unproven) + ".")
         return Decision("continue", None, "no arm improves a goal metric significantly yet.")
+
+    def _harm(self, worse: Callable[[MetricEffect], str | None]) -> Decision | None:
+        """``harm`` for the first guardrail effect that ``worse`` finds worse (it says how), else ``None``."""
+        for item in self.effects:
+            how = worse(item) if item.metric.role == "guardrail" else None
+            if how is not None:
+                return Decision("harm", item.arm, f"guardrail {item.metric.name} {how}")
+        return None
 
     def _open_guardrails(self, arm: str) -> list[str]:
         """Guardrails with a margin not (yet) shown non-inferior in ``arm`` (an uncomputable test counts as not)."""
@@ -1332,15 +1416,19 @@ class ExperimentResult:
            applies: the posterior is read as it stands at every look.
         """
         spec = self.experiment
-        for item in self.effects:
-            chance = _chance_better(item)
-            if item.metric.role == "guardrail" and chance is not None and 1.0 - chance >= spec.chance_to_win:
-                return Decision(
-                    "harm",
-                    item.arm,
-                    f"guardrail {item.metric.name} is worse in {item.arm} with probability {1.0 - chance:.1%} "
-                    f"(≥ {spec.chance_to_win:.0%}; {_change(item)}).",
-                )
+
+        def worse(effect: MetricEffect) -> str | None:
+            chance = _chance_better(effect)
+            if chance is None or 1.0 - chance < spec.chance_to_win:
+                return None
+            return (
+                f"is worse in {effect.arm} with probability {1.0 - chance:.1%} "
+                f"(≥ {spec.chance_to_win:.0%}; {_change(effect)})."
+            )
+
+        harm = self._harm(worse)
+        if harm is not None:
+            return harm
         candidates = []
         missing: list[str] = []
         for arm in spec.treatments:
@@ -1369,8 +1457,7 @@ class ExperimentResult:
             if open_guardrails:
                 missing.append(f"{arm} is likely better but {', '.join(open_guardrails)} is not yet shown non-inferior")
                 continue
-            gain = first.absolute.estimate if first.metric.higher_is_better else -first.absolute.estimate
-            candidates.append((gain if math.isfinite(gain) else -math.inf, arm, first.metric.name, chance))
+            candidates.append((_gain(first), arm, first.metric.name, chance))
         if candidates:
             _, arm, metric, chance = max(candidates)
             return Decision(
@@ -1524,6 +1611,8 @@ class ExperimentResult:
 
 
 _PERCENT = "{:+.2%}"
+_LIFT = ("rel_estimate", "rel_ci_low", "rel_ci_high")
+_CUPED_LIFT = ("cuped_rel_estimate", "cuped_rel_ci_low", "cuped_rel_ci_high")
 _FORMATS = {
     "control_mean": "{:.4g}",
     "treatment_mean": "{:.4g}",
@@ -1538,12 +1627,8 @@ _FORMATS = {
     "mde_relative": "{:.2%}",
     **dict.fromkeys(
         (
-            "rel_estimate",
-            "rel_ci_low",
-            "rel_ci_high",
-            "cuped_rel_estimate",
-            "cuped_rel_ci_low",
-            "cuped_rel_ci_high",
+            *_LIFT,
+            *_CUPED_LIFT,
             "rel_ci_low_adjusted",
             "rel_ci_high_adjusted",
             "seq_ci_low",
@@ -1562,27 +1647,14 @@ _VIEWS = {
         "arm",
         "control_mean",
         "treatment_mean",
-        "rel_estimate",
-        "rel_ci_low",
-        "rel_ci_high",
+        *_LIFT,
         "pvalue",
         "pvalue_adjusted",
         "rel_ci_low_adjusted",
         "rel_ci_high_adjusted",
         "method",
     ],
-    "cuped": [
-        "metric",
-        "arm",
-        "rel_estimate",
-        "rel_ci_low",
-        "rel_ci_high",
-        "cuped_rel_estimate",
-        "cuped_rel_ci_low",
-        "cuped_rel_ci_high",
-        "cuped_pvalue",
-        "cuped_variance_reduction",
-    ],
+    "cuped": ["metric", "arm", *_LIFT, *_CUPED_LIFT, "cuped_pvalue", "cuped_variance_reduction"],
     "bayes": ["metric", "arm", "rel_estimate", "chance_to_beat", "expected_loss", "bayes_method"],
     "stratified": [
         "metric",

@@ -54,14 +54,15 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from abnb.aggregate import ExposureSource, _alias, _col, _exposure_fixes, _filter, _unit_value, check_metric
+from abnb._query import alias, col, exposure_filter, exposure_fixes, per_unit
+from abnb.aggregate import ExposureSource, check_metric
 from abnb.engine import Connection, default_database, identifier, validate_identifier
 from abnb.errors import DatabaseLockedError, DatabaseNotFoundError, EngineError, ParameterError, SpecError
 from abnb.experiment import Experiment, ExperimentResult, resolve_as_of
@@ -120,10 +121,10 @@ def _table(name: str, *, catalog: str | None = None) -> exp.Table:
     )
 
 
-def _aliased(table: exp.Table, alias: str) -> exp.Table:
+def _aliased(table: exp.Table, name: str) -> exp.Table:
     from sqlglot import exp
 
-    table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    table.set("alias", exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
     return table
 
 
@@ -275,7 +276,7 @@ class Store:
         """
         import duckdb
 
-        from abnb.engine import _view_files, restrict_access, set_timezone
+        from abnb.engine import restrict_access, set_timezone, view_files
 
         raw = duckdb.connect(":memory:")
         raw.execute("SET enable_progress_bar = false")
@@ -292,7 +293,7 @@ class Store:
                 files += [str(telemetry), f"{telemetry}.wal"]
                 if telemetry.exists():  # the files the telemetry's own views read count as declared
                     self._attach(telemetry, TELEMETRY, read_only=True)
-                    files += _view_files(raw)
+                    files += view_files(raw)
                     raw.execute(f'DETACH "{TELEMETRY}"')
             restrict_access(self.connection, files)
         except BaseException:
@@ -334,7 +335,7 @@ class Store:
     def __repr__(self) -> str:
         return f"abnb.incremental.Store({str(self.path)!r})"
 
-    def _attach(self, path: Path, alias: str, *, read_only: bool) -> None:
+    def _attach(self, path: Path, name: str, *, read_only: bool) -> None:
         """Attach ``path``; while another process holds a conflicting lock, retry with backoff (``lock_timeout``)."""
         import duckdb
 
@@ -351,7 +352,7 @@ class Store:
         started = time.monotonic()
         for attempt in range(len(waits) + 1):
             try:
-                self.connection.raw.execute(f'ATTACH $path AS "{alias}"{mode}', {"path": str(path)})
+                self.connection.raw.execute(f'ATTACH $path AS "{name}"{mode}', {"path": str(path)})
                 return
             except duckdb.IOException as error:
                 message = str(error).strip().splitlines()[0]
@@ -427,20 +428,20 @@ def _exposure_window(spec: Experiment, *, has_start: bool, windowed: bool) -> ex
     source = spec.exposures
     assert source.ts is not None
     e = "e"
-    where = _filter(source, e, has_start=has_start)
+    where = exposure_filter(source, e, has_start=has_start)
     if windowed:
-        where = exp.and_(where, exp.GTE(this=_col(source.ts, e), expression=exp.Placeholder(this="from")))
+        where = exp.and_(where, exp.GTE(this=col(source.ts, e), expression=exp.Placeholder(this="from")))
     return (
         exp.select(
-            _alias(_col(source.unit, e), "unit"),
-            _alias(exp.Min(this=_col(source.ts, e)), "exposed_at"),
-            _alias(exp.Min(this=_col(source.arm, e)), "arm_min"),
-            _alias(exp.Max(this=_col(source.arm, e)), "arm_max"),
-            *[_alias(exp.ArgMin(this=_col(s, e), expression=_col(source.ts, e)), s) for s in spec.segments],
+            alias(col(source.unit, e), "unit"),
+            alias(exp.Min(this=col(source.ts, e)), "exposed_at"),
+            alias(exp.Min(this=col(source.arm, e)), "arm_min"),
+            alias(exp.Max(this=col(source.arm, e)), "arm_max"),
+            *[alias(exp.ArgMin(this=col(s, e), expression=col(source.ts, e)), s) for s in spec.segments],
         )
         .from_(_aliased(_table(source.table), e))
         .where(where)
-        .group_by(_col(source.unit, e))
+        .group_by(col(source.unit, e))
     )
 
 
@@ -462,13 +463,13 @@ def _build_units(spec: Experiment, *, has_start: bool) -> exp.Expression:
 
     n = "n"
     selects: list[exp.Expression] = [
-        _col("unit", n),
-        _col("exposed_at", n),
-        _col("arm_min", n),
-        _col("arm_max", n),
-        _alias(_single_arm(_col("arm_min", n), _col("arm_max", n)), "arm"),
-        *[_col(s, n) for s in spec.segments],
-        *[_alias(_double(exp.Null()), c) for c in _value_columns(spec)],
+        col("unit", n),
+        col("exposed_at", n),
+        col("arm_min", n),
+        col("arm_max", n),
+        alias(_single_arm(col("arm_min", n), col("arm_max", n)), "arm"),
+        *[col(s, n) for s in spec.segments],
+        *[alias(_double(exp.Null()), c) for c in _value_columns(spec)],
     ]
     window = _exposure_window(spec, has_start=has_start, windowed=False)
     query = exp.select(*selects).from_(window.subquery(exp.to_identifier(n, quoted=True)))
@@ -484,21 +485,21 @@ def _update_arms(spec: Experiment, *, has_start: bool) -> exp.Expression:
     from sqlglot import exp
 
     u, n = "u", "n"
-    low = exp.Least(this=_col("arm_min", u), expressions=[_col("arm_min", n)], ignore_nulls=True)
-    high = exp.Greatest(this=_col("arm_max", u), expressions=[_col("arm_max", n)], ignore_nulls=True)
+    low = exp.Least(this=col("arm_min", u), expressions=[col("arm_min", n)], ignore_nulls=True)
+    high = exp.Greatest(this=col("arm_max", u), expressions=[col("arm_max", n)], ignore_nulls=True)
     update = exp.Update(
         this=_aliased(_table(units_table(spec.name), catalog=STORE), u),
         expressions=[
-            exp.EQ(this=_col("arm_min"), expression=low),
-            exp.EQ(this=_col("arm_max"), expression=high),
-            exp.EQ(this=_col("arm"), expression=_single_arm(low.copy(), high.copy())),
+            exp.EQ(this=col("arm_min"), expression=low),
+            exp.EQ(this=col("arm_max"), expression=high),
+            exp.EQ(this=col("arm"), expression=_single_arm(low.copy(), high.copy())),
             # ARG_MIN skips NULL segment values: a unit first seen without one takes its first non-NULL value.
             *[
-                exp.EQ(this=_col(s), expression=exp.Coalesce(this=_col(s, u), expressions=[_col(s, n)]))
+                exp.EQ(this=col(s), expression=exp.Coalesce(this=col(s, u), expressions=[col(s, n)]))
                 for s in spec.segments
             ],
         ],
-        where=exp.Where(this=exp.EQ(this=_col("unit", u), expression=_col("unit", n))),
+        where=exp.Where(this=exp.EQ(this=col("unit", u), expression=col("unit", n))),
     )
     window = _exposure_window(spec, has_start=has_start, windowed=True)
     update.set("from_", exp.From(this=window.subquery(exp.to_identifier(n, quoted=True))))
@@ -514,17 +515,17 @@ def _insert_units(spec: Experiment, *, has_start: bool) -> exp.Expression:
     known = (
         exp.select(exp.Literal.number(1))
         .from_(_aliased(_table(table, catalog=STORE), u))
-        .where(exp.EQ(this=_col("unit", u), expression=_col("unit", n)))
+        .where(exp.EQ(this=col("unit", u), expression=col("unit", n)))
     )
     columns = ["unit", "exposed_at", "arm_min", "arm_max", "arm", *spec.segments]
     rows = (
         exp.select(
-            _col("unit", n),
-            _col("exposed_at", n),
-            _col("arm_min", n),
-            _col("arm_max", n),
-            _single_arm(_col("arm_min", n), _col("arm_max", n)),
-            *[_col(s, n) for s in spec.segments],
+            col("unit", n),
+            col("exposed_at", n),
+            col("arm_min", n),
+            col("arm_max", n),
+            _single_arm(col("arm_min", n), col("arm_max", n)),
+            *[col(s, n) for s in spec.segments],
         )
         .from_(_exposure_window(spec, has_start=has_start, windowed=True).subquery(exp.to_identifier(n, quoted=True)))
         .where(exp.Not(this=exp.Exists(this=known)))
@@ -559,13 +560,13 @@ def _update_metric(spec: Experiment, index: int, metric: Metric, column: str, *,
 
     a, m, d, u = "a", "m", "d", "u"
     table = units_table(spec.name)
-    value = exp.Cast(this=_col("value", m), to=exp.DataType.build("DOUBLE"))
-    ts, exposed_at = _col("ts", m), _col("exposed_at", a)
+    value = exp.Cast(this=col("value", m), to=exp.DataType.build("DOUBLE"))
+    ts, exposed_at = col("ts", m), col("exposed_at", a)
     window_start = exp.Placeholder(this="from")
     after: exp.Condition = exp.GTE(this=ts.copy(), expression=exposed_at.copy())
     if windowed:
         after = exp.and_(after, exp.GTE(this=ts.copy(), expression=window_start))
-    selects: list[exp.Expression] = [_col("unit", a), _alias(_double(_unit_value(metric, value, after)), "y")]
+    selects: list[exp.Expression] = [col("unit", a), alias(_double(per_unit(metric, value, after)), "y")]
     covariate = column.startswith("y_") and metric.covariate_days is not None
     lower: exp.Expression = exposed_at.copy()
     if covariate:
@@ -576,7 +577,7 @@ def _update_metric(spec: Experiment, index: int, metric: Metric, column: str, *,
         before: exp.Condition = exp.LT(this=ts.copy(), expression=exposed_at.copy())
         if windowed:
             before = exp.and_(before, exp.GTE(this=exposed_at.copy(), expression=window_start.copy()))
-        selects.append(_alias(_double(_unit_value(metric, value.copy(), before)), "x"))
+        selects.append(alias(_double(per_unit(metric, value.copy(), before)), "x"))
     bounds: list[exp.Expression] = [
         exp.LT(this=ts.copy(), expression=exp.Placeholder(this="as_of")),
         exp.GTE(this=ts.copy(), expression=lower),
@@ -588,23 +589,23 @@ def _update_metric(spec: Experiment, index: int, metric: Metric, column: str, *,
         .from_(_aliased(_table(table, catalog=STORE), a))
         .join(
             metric.query.subquery(exp.to_identifier(m, quoted=True)),
-            on=exp.EQ(this=_col("unit", m), expression=_col("unit", a)),
+            on=exp.EQ(this=col("unit", m), expression=col("unit", a)),
         )
         .where(exp.and_(*bounds))
-        .group_by(_col("unit", a))
+        .group_by(col("unit", a))
     )
-    sets = [exp.EQ(this=_col(column), expression=_combine(metric, _col(column, u), _col("y", d)))]
+    sets = [exp.EQ(this=col(column), expression=_combine(metric, col(column, u), col("y", d)))]
     if covariate:
         x_column = f"x_{index}"
-        x_value: exp.Expression = _col("x", d)
+        x_value: exp.Expression = col("x", d)
         if windowed:
-            fresh = exp.GTE(this=_col("exposed_at", u), expression=exp.Placeholder(this="from"))
-            x_value = exp.Case().when(fresh, x_value).else_(_col(x_column, u))
-        sets.append(exp.EQ(this=_col(x_column), expression=x_value))
+            fresh = exp.GTE(this=col("exposed_at", u), expression=exp.Placeholder(this="from"))
+            x_value = exp.Case().when(fresh, x_value).else_(col(x_column, u))
+        sets.append(exp.EQ(this=col(x_column), expression=x_value))
     update = exp.Update(
         this=_aliased(_table(table, catalog=STORE), u),
         expressions=sets,
-        where=exp.Where(this=exp.EQ(this=_col("unit", u), expression=_col("unit", d))),
+        where=exp.Where(this=exp.EQ(this=col("unit", u), expression=col("unit", d))),
     )
     update.set("from_", exp.From(this=delta.subquery(exp.to_identifier(d, quoted=True))))
     return update
@@ -764,10 +765,6 @@ def _refresh_attached(
     started: float,
 ) -> RefreshStats:
     """The rest of :func:`refresh`, with the telemetry attached as ``abnb_telemetry`` and in use."""
-    from abnb.telemetry import check_table
-
-    con = store.connection
-    raw = con.raw
     if not reason and mark is not None and cutoff < mark["as_of"]:
         raise ParameterError(
             f"as_of {cutoff:%Y-%m-%d %H:%M} is before the watermark {mark['as_of']:%Y-%m-%d %H:%M} of experiment "
@@ -776,37 +773,11 @@ def _refresh_attached(
         )
     if not reason and mark is not None and cutoff == mark["as_of"]:
         return RefreshStats(spec.name, "current", "already at as_of", None, cutoff, 0, 0, store.units(spec.name), 0.0)
-    window_start = None if reason else mark["as_of"] if mark is not None else None
+    window_start = None if reason or mark is None else mark["as_of"]
     start = spec.window(store.timezone)[0]
-    has_start = start is not None
-    params: dict[str, Any] = {"as_of": cutoff, "experiment": spec.name}
-    if has_start:
-        params["start"] = start
-    if window_start is not None:
-        params["from"] = window_start
-    for i, metric in enumerate(spec.metrics):
-        if metric.covariate_days is not None:
-            params[f"lookback_{i}"] = metric.covariate_days
-        if window_start is not None:
-            lookback = timedelta(days=metric.covariate_days or 0)
-            params[f"scan_{i}"] = window_start - lookback
-
-    check_table(
-        raw,
-        spec.exposures.table,
-        [*spec.exposures.columns, *spec.segments],
-        fixes=_exposure_fixes(spec.exposures, spec.metrics, spec.segments),
-    )
-    for metric in spec.metrics:
-        check_metric(con, metric)
-        if metric.denominator is not None:
-            check_metric(con, metric.denominator)
-    windowed = window_start is not None
-    if windowed:
-        steps = [_update_arms(spec, has_start=has_start), _insert_units(spec, has_start=has_start)]
-    else:
-        steps = [_build_units(spec, has_start=has_start)]
-    steps += [_update_metric(spec, i, metric, column, windowed=windowed) for i, metric, column in _parts(spec)]
+    params = _refresh_parameters(spec, cutoff, start, window_start)
+    _check_telemetry(spec, store.connection)
+    steps = _refresh_steps(spec, windowed=window_start is not None, has_start=start is not None)
     now = datetime.now().replace(microsecond=0)
     built_at = now if window_start is None else mark["built_at"] if mark is not None else now
     marks = {
@@ -816,23 +787,11 @@ def _refresh_attached(
         "refreshed_at": now,
         "source": json.dumps(dict(identity)),
     }
-    counts: list[int] = []
-    raw.execute("BEGIN TRANSACTION")
-    try:
-        for step in steps:
-            result = con.run(step, _bind(step, params))
-            counts.append(int(result.rows[0][0]) if result.rows and result.rows[0] else 0)
-        for step in _set_watermark(spec.name):
-            con.run(step, _bind(step, {**params, **marks}))
-        raw.execute("COMMIT")
-    except BaseException:
-        raw.execute("ROLLBACK")
-        raise
+    statements = [(step, params) for step in steps]
+    statements += [(step, {**params, **marks}) for step in _set_watermark(spec.name)]
+    counts = _run_in_transaction(store.connection, statements)
     units = store.units(spec.name)
-    if window_start is None:
-        added, reexposed = units, 0
-    else:
-        reexposed, added = counts[0], counts[1]
+    added, reexposed = (units, 0) if window_start is None else (counts[1], counts[0])
     return RefreshStats(
         spec.name,
         "full" if window_start is None else "incremental",
@@ -844,6 +803,65 @@ def _refresh_attached(
         units,
         time.perf_counter() - started,
     )
+
+
+def _refresh_parameters(
+    spec: Experiment, cutoff: datetime, start: datetime | None, window_start: datetime | None
+) -> dict[str, Any]:
+    """The bound parameters of a refresh's statements (each statement takes those it uses, :func:`_bind`)."""
+    params: dict[str, Any] = {"as_of": cutoff, "experiment": spec.name}
+    if start is not None:
+        params["start"] = start
+    if window_start is not None:
+        params["from"] = window_start
+    for i, metric in enumerate(spec.metrics):
+        if metric.covariate_days is not None:
+            params[f"lookback_{i}"] = metric.covariate_days
+        if window_start is not None:
+            lookback = timedelta(days=metric.covariate_days or 0)
+            params[f"scan_{i}"] = window_start - lookback
+    return params
+
+
+def _check_telemetry(spec: Experiment, con: Connection) -> None:
+    """Check, without scanning data, the exposures table and the metrics' SQL a refresh reads."""
+    from abnb.telemetry import check_table
+
+    check_table(
+        con.raw,
+        spec.exposures.table,
+        [*spec.exposures.columns, *spec.segments],
+        fixes=exposure_fixes(spec.exposures, spec.metrics, spec.segments),
+    )
+    for metric in spec.metrics:
+        check_metric(con, metric)
+        if metric.denominator is not None:
+            check_metric(con, metric.denominator)
+
+
+def _refresh_steps(spec: Experiment, *, windowed: bool, has_start: bool) -> list[exp.Expression]:
+    """The statements of a refresh: the units (built, or updated and extended), then every stored value."""
+    if windowed:
+        steps = [_update_arms(spec, has_start=has_start), _insert_units(spec, has_start=has_start)]
+    else:
+        steps = [_build_units(spec, has_start=has_start)]
+    return steps + [_update_metric(spec, i, metric, column, windowed=windowed) for i, metric, column in _parts(spec)]
+
+
+def _run_in_transaction(con: Connection, statements: Sequence[tuple[exp.Expression, Mapping[str, Any]]]) -> list[int]:
+    """Run ``(statement, parameters)`` pairs in one transaction (an error rolls them all back): rows each changed."""
+    raw = con.raw
+    counts: list[int] = []
+    raw.execute("BEGIN TRANSACTION")
+    try:
+        for statement, values in statements:
+            result = con.run(statement, _bind(statement, values))
+            counts.append(int(result.rows[0][0]) if result.rows and result.rows[0] else 0)
+        raw.execute("COMMIT")
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
+    return counts
 
 
 def analyze(

@@ -243,6 +243,21 @@ class Metric:
 
     def __post_init__(self) -> None:
         self._check_bayes_and_interval()
+        self._check_choices()
+        self._check_quantiles()
+        self._check_sources()
+        self._check_extensions()
+        if self.column is not None:
+            return
+        if not isinstance(self.sql, str) or not self.sql.strip():
+            raise SpecError(
+                f"metric {self.name!r} needs `sql` (a SELECT returning unit, ts, value) or, for unit-level "
+                "exposures, `column`."
+            )
+        object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
+
+    def _check_choices(self) -> None:
+        """Validate the name, the keys with a fixed set of values, ``covariate_days`` and ``margin``."""
         validate_identifier(self.name, "metric name")
         _choice(self.kind, KINDS, "metric kind", self.name)
         _choice(self.role, ROLES, "role", self.name)
@@ -259,6 +274,9 @@ class Metric:
                 f"got {self.margin!r}."
             )
         _choice(self.denominator_aggregate, AGGREGATES, "denominator_aggregate", self.name)
+
+    def _check_quantiles(self) -> None:
+        """Validate ``quantiles`` (levels in (0, 1), kept as a tuple; not for ratios)."""
         if not isinstance(self.quantiles, list | tuple) or not all(
             isinstance(q, float) and 0 < q < 1 for q in self.quantiles
         ):
@@ -269,6 +287,9 @@ class Metric:
         object.__setattr__(self, "quantiles", tuple(self.quantiles))
         if self.quantiles and self.kind == "ratio":
             raise SpecError(f"metric {self.name!r}: quantiles need per-unit values; a ratio metric has none.")
+
+    def _check_sources(self) -> None:
+        """Validate where the values come from: columns of a unit-level table, or SQL (a ratio's with its own)."""
         if self.column is not None:
             self._check_columns()
         elif self.covariate_column is not None or self.denominator_column is not None:
@@ -281,19 +302,22 @@ class Metric:
                 f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
                 f"(kind is {self.kind!r})."
             )
-        self._check_extensions()
-        if self.column is not None:
-            return
-        if not isinstance(self.sql, str) or not self.sql.strip():
-            raise SpecError(
-                f"metric {self.name!r} needs `sql` (a SELECT returning unit, ts, value) or, for unit-level "
-                "exposures, `column`."
-            )
-        object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
 
     def _check_extensions(self) -> None:
         """Validate capping, conversion windows and several covariates (each error names metric and key)."""
         where = f"metric {self.name!r}"
+        self._check_caps(where)
+        object.__setattr__(self, "window_hours", _positive(self.window_hours, f"`window_hours` of {where}"))
+        if self.window_hours is not None and self.column is not None:
+            raise SpecError(
+                f"{where} reads `column` {self.column!r} of a unit-level table, which is already one value per unit: "
+                "`window_hours` needs event rows; compute the window where the table is built, or use SQL."
+            )
+        self._parse_covariates(where)
+        self._check_covariates(where)
+
+    def _check_caps(self, where: str) -> None:
+        """Validate ``cap`` and ``cap_quantile`` (kept as floats): at most one, not for 0/1 values."""
         object.__setattr__(self, "cap", _positive(self.cap, f"`cap` of {where}"))
         quantile = self.cap_quantile
         if quantile is not None and (
@@ -310,12 +334,9 @@ class Metric:
                 f"{where}: `{key}` does not apply to a proportion or to aggregate 'any' (each unit's value is 0 or "
                 f"1); remove `{key}`."
             )
-        object.__setattr__(self, "window_hours", _positive(self.window_hours, f"`window_hours` of {where}"))
-        if self.window_hours is not None and self.column is not None:
-            raise SpecError(
-                f"{where} reads `column` {self.column!r} of a unit-level table, which is already one value per unit: "
-                "`window_hours` needs event rows; compute the window where the table is built, or use SQL."
-            )
+
+    def _parse_covariates(self, where: str) -> None:
+        """Turn ``covariates`` into :class:`Covariate` and ``covariate_columns`` into checked names (tuples)."""
         covariates = self.covariates
         if isinstance(covariates, Mapping | str) or not isinstance(covariates, Sequence):
             raise SpecError(f"`covariates` of {where} must be an array of tables, got {covariates!r}.")
@@ -332,7 +353,11 @@ class Metric:
                 raise SpecError(f"`covariate_columns` of {where} must hold column names, got {column!r}.")
             validate_identifier(column, f"covariate_columns of {where}")
         object.__setattr__(self, "covariate_columns", tuple(columns))
-        if parsed and self.column is not None:
+
+    def _check_covariates(self, where: str) -> None:
+        """Refuse covariates of the wrong form for the metric (SQL or columns), on a ratio, or named twice."""
+        covariates = self.covariates
+        if covariates and self.column is not None:
             raise SpecError(
                 f"{where} reads `column` {self.column!r} of a unit-level table: name its covariates with "
                 "`covariate_columns`, not `covariates` (which are SQL over events)."
@@ -342,8 +367,8 @@ class Metric:
                 f"{where}: `covariate_columns` go with `column` (unit-level exposures); with `sql`, use "
                 "`covariates` (or covariate_days)."
             )
-        if self.kind == "ratio" and (parsed or self.covariate_columns or self.covariate_column is not None):
-            key = "covariates" if parsed else "covariate_columns" if self.covariate_columns else "covariate_column"
+        if self.kind == "ratio" and (covariates or self.covariate_columns or self.covariate_column is not None):
+            key = "covariates" if covariates else "covariate_columns" if self.covariate_columns else "covariate_column"
             raise SpecError(
                 f"{where}: a ratio metric is adjusted by its own pre-period ratio (`covariate_days`, ratio CUPED); "
                 f"`{key}` is not supported for ratio metrics."
