@@ -109,25 +109,39 @@ def html_table(rows: list[tuple[str, str]], css_class: str) -> str:
 
 
 class FlatResult:
-    """Mixin for frozen dataclasses with flat public fields (private ones start with ``_``)."""
+    """Mixin for frozen dataclasses with public fields (private ones start with ``_``).
+
+    A public field may hold another ``FlatResult`` (a sub-result such as ``result.precision``): ``to_dict`` gives it
+    as a nested dictionary, ``to_frame`` as the columns ``precision_estimate``, ``precision_ci_low``, ….
+    """
 
     _html_class: ClassVar[str] = "abnb-result"
     _html_skips_tuples: ClassVar[bool] = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public fields as a plain dictionary."""
+    def _public_items(self) -> dict[str, Any]:
+        """The public fields as they are (sub-results not converted)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}  # type: ignore[arg-type]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The public fields as a plain dictionary; each sub-result as a dictionary of its fields."""
+        return {k: v.to_dict() if isinstance(v, FlatResult) else v for k, v in self._public_items().items()}
+
     def to_frame(self) -> pd.DataFrame:
-        """A one-row pandas DataFrame of the public fields."""
+        """A one-row pandas DataFrame of the public fields; a sub-result ``mae`` gives ``mae_estimate``, …."""
         import pandas as pd
 
-        return pd.DataFrame([self.to_dict()])
+        row: dict[str, Any] = {}
+        for key, value in self._public_items().items():
+            if isinstance(value, FlatResult):
+                row.update({f"{key}_{k}": v for k, v in value.to_dict().items()})
+            else:
+                row[key] = value
+        return pd.DataFrame([row])
 
     def _repr_html_(self) -> str:
         body = "".join(
             f"<tr><th style='text-align:left'>{escape_html(k)}</th><td>{escape_html(format_value(v))}</td></tr>"
-            for k, v in self.to_dict().items()
+            for k, v in self._public_items().items()
             if not (self._html_skips_tuples and isinstance(v, tuple))
         )
         return f"<table class='{self._html_class}'>{body}</table>"

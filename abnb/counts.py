@@ -15,7 +15,7 @@ from numbers import Integral
 from typing import TYPE_CHECKING, Literal
 
 from abnb.errors import DataError, ParameterError
-from abnb.stats import Moments, chance_to_beat, ztest
+from abnb.stats import Moments, chance_to_beat, check_alpha, ztest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,15 +63,14 @@ def _counts(name: str, counts: object) -> tuple[int, int]:
     return conversions, visitors
 
 
-def conversion_table(
-    variants: Mapping[str, tuple[int, int]], *, baseline: str, confidence_level: float = 0.95
-) -> pd.DataFrame:
+def conversion_table(variants: Mapping[str, tuple[int, int]], *, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
     """One row per variant: rate ± half-width, improvement, p-value and chance to beat the baseline three ways.
 
     Args:
         variants: ``{name: (conversions, visitors)}``.
         baseline: The variant the others are compared with.
-        confidence_level: Level of the per-variant "±" (normal approximation: z·sqrt(p(1−p)/n)).
+        alpha: The per-variant "±" is the half-width of the ``1 − alpha`` interval (normal approximation:
+            ``z_{1−alpha/2}·sqrt(p(1−p)/n)``).
 
     Returns:
         Columns ``variant``, ``conversions``, ``visitors``, ``rate``, ``plus_minus``, ``improvement``
@@ -81,8 +80,9 @@ def conversion_table(
         convention); the baseline row has NaN in the comparison columns.
 
     Raises:
-        ParameterError: The baseline is not a variant, or a variant's counts are not whole numbers with
-            0 ≤ conversions ≤ visitors and visitors ≥ 1 (the message names the variant).
+        ParameterError: The baseline is not a variant, ``alpha`` is outside ``(1e-10, 0.5]``, or a variant's
+            counts are not whole numbers with 0 ≤ conversions ≤ visitors and visitors ≥ 1 (the message names the
+            variant).
 
     When both rates are 0 (or both 1) the difference has no variance: ``pvalue``, ``chance_normal`` and
     ``chance_lift`` are NaN and ``chance_beta`` (always defined) stays; ``improvement`` is NaN over a baseline rate 0.
@@ -92,11 +92,10 @@ def conversion_table(
 
     if baseline not in variants:
         raise ParameterError(f"baseline {baseline!r} is not one of the variants {', '.join(variants)}.")
-    if not 0 < confidence_level < 1:
-        raise ParameterError(f"confidence_level must lie in (0, 1), got {confidence_level!r}.")
+    alpha = check_alpha(alpha)
     checked = {name: _counts(name, counts) for name, counts in variants.items()}
     moments = {name: Moments.from_counts(*counts) for name, counts in checked.items()}
-    z = float(ndtri((1 + confidence_level) / 2))
+    z = float(ndtri(1.0 - alpha / 2.0))
     control = moments[baseline]
     rows = []
     for name, m in moments.items():

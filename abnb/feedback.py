@@ -28,7 +28,7 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError, SchemaError
-from abnb.stats import check_alpha
+from abnb.stats import IntervalEstimate, check_alpha
 from abnb.stats.ratio import RatioMoments
 
 if TYPE_CHECKING:
@@ -61,15 +61,15 @@ __all__ = [
 
 
 class _Result(FlatResult):
-    """Shared presentation of the flat result dataclasses in this module."""
+    """Shared presentation of the result dataclasses in this module (sub-results shown as ``estimate [low, high]``)."""
 
     method: str
 
     def _repr_html_(self) -> str:
-        return html_table([(k, _short(v)) for k, v in self.to_dict().items()], "abnb-feedback")
+        return html_table([(k, _short(v)) for k, v in self._public_items().items()], "abnb-feedback")
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.to_dict().items() if not isinstance(v, tuple))
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self._public_items().items() if not isinstance(v, tuple))
         return f"{type(self).__name__}({shown})"
 
 
@@ -118,12 +118,8 @@ class PrecisionRecallResult(_Result):
     """Precision and recall of a binary classifier from a labelled probability sample.
 
     Attributes:
-        precision: Hájek estimate ``Σ w·1[ŷ=1, y=1] / Σ w·1[ŷ=1]``.
-        precision_ci_low: Lower bootstrap percentile bound of ``precision``.
-        precision_ci_high: Upper bootstrap percentile bound of ``precision``.
-        recall: Hájek estimate ``Σ w·1[ŷ=1, y=1] / Σ w·1[y=1]``.
-        recall_ci_low: Lower bootstrap percentile bound of ``recall``.
-        recall_ci_high: Upper bootstrap percentile bound of ``recall``.
+        precision: Hájek estimate ``Σ w·1[ŷ=1, y=1] / Σ w·1[ŷ=1]`` with its bootstrap percentile interval.
+        recall: Hájek estimate ``Σ w·1[ŷ=1, y=1] / Σ w·1[y=1]`` with its bootstrap percentile interval.
         naive_precision: Unweighted precision of the sample (biased when π depends on the prediction).
         naive_recall: Unweighted recall of the sample (biased when π depends on the prediction).
         true_positives_total: Horvitz–Thompson total of true positives in the population, ``Σ w·1[ŷ=1, y=1]``.
@@ -135,12 +131,8 @@ class PrecisionRecallResult(_Result):
         method: The formulas used.
     """
 
-    precision: float
-    precision_ci_low: float
-    precision_ci_high: float
-    recall: float
-    recall_ci_low: float
-    recall_ci_high: float
+    precision: IntervalEstimate
+    recall: IntervalEstimate
     naive_precision: float
     naive_recall: float
     true_positives_total: float
@@ -232,13 +224,10 @@ def sampled_precision_recall(
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     prec_lo, prec_hi = (float(v) for v in np.nanpercentile(b_prec, q))
     rec_lo, rec_hi = (float(v) for v in np.nanpercentile(b_rec, q))
+    percentile = "Hájek ratio estimator; bootstrap percentile CI over units"
     return PrecisionRecallResult(
-        precision=_ratio(tp, pp),
-        precision_ci_low=prec_lo,
-        precision_ci_high=prec_hi,
-        recall=_ratio(tp, p),
-        recall_ci_low=rec_lo,
-        recall_ci_high=rec_hi,
+        precision=IntervalEstimate(_ratio(tp, pp), prec_lo, prec_hi, percentile),
+        recall=IntervalEstimate(_ratio(tp, p), rec_lo, rec_hi, percentile),
         naive_precision=_ratio(float(np.sum(pred & lab)), float(np.sum(pred))),
         naive_recall=_ratio(float(np.sum(pred & lab)), float(np.sum(lab))),
         true_positives_total=tp,
@@ -677,12 +666,8 @@ class RealisedErrorResult(_Result):
     """Realised error of a numeric prediction (e.g. a fare) on matured cohorts only.
 
     Attributes:
-        mae: Mean absolute error ``Σ|e| / n``.
-        mae_ci_low: Lower bound of the MAE interval.
-        mae_ci_high: Upper bound of the MAE interval.
-        rmse: Root mean squared error ``sqrt(Σe² / n)``.
-        rmse_ci_low: Lower bound of the RMSE interval.
-        rmse_ci_high: Upper bound of the RMSE interval.
+        mae: Mean absolute error ``Σ|e| / n`` with its normal interval.
+        rmse: Root mean squared error ``sqrt(Σe² / n)`` with its interval (the square root of the MSE interval).
         labelled: Labelled predictions ``n`` in the matured cohorts.
         predictions: All predictions in the matured cohorts.
         completeness: ``labelled / predictions``.
@@ -692,12 +677,8 @@ class RealisedErrorResult(_Result):
         method: The formulas used.
     """
 
-    mae: float
-    mae_ci_low: float
-    mae_ci_high: float
-    rmse: float
-    rmse_ci_low: float
-    rmse_ci_high: float
+    mae: IntervalEstimate
+    rmse: IntervalEstimate
     labelled: int
     predictions: int
     completeness: float
@@ -774,12 +755,13 @@ def realised_error(
     mse_lo, mse_hi = max(mse - z * mse_se, 0.0), mse + z * mse_se
     predictions = int(matured[predictions_column].sum())
     return RealisedErrorResult(
-        mae=mae,
-        mae_ci_low=mae - z * mae_se,
-        mae_ci_high=mae + z * mae_se,
-        rmse=math.sqrt(mse),
-        rmse_ci_low=math.sqrt(mse_lo),
-        rmse_ci_high=math.sqrt(mse_hi),
+        mae=IntervalEstimate(mae, mae - z * mae_se, mae + z * mae_se, "normal CI from Σ|e|, Σe²"),
+        rmse=IntervalEstimate(
+            math.sqrt(mse),
+            math.sqrt(mse_lo),
+            math.sqrt(mse_hi),
+            "sqrt of the MSE CI by the cohort-cluster delta method",
+        ),
         labelled=round(n),
         predictions=predictions,
         completeness=_ratio(n, predictions),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -496,33 +496,33 @@ class FareQualityResult:
         frame["completeness"] = frame["labelled"] / frame["predictions"]
         return frame
 
+    def _setting(self) -> dict[str, Any]:
+        return {
+            "naive_mae": self.naive_mae,
+            "naive_completeness": self.naive_completeness,
+            "error": self.error,
+            "as_of": self.as_of,
+            "window_days": self.window_days,
+            "method": self.method,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        """The realised error's fields with the naive values and the setting, flat."""
-        out = self.realised.to_dict()
-        out.pop("method")
-        out.update(
-            naive_mae=self.naive_mae,
-            naive_completeness=self.naive_completeness,
-            error=self.error,
-            as_of=self.as_of,
-            window_days=self.window_days,
-            method=self.method,
-        )
-        return out
+        """The realised error's fields (``mae``, ``rmse`` as dictionaries) with the naive values and the setting."""
+        return {**{k: v for k, v in self.realised.to_dict().items() if k != "method"}, **self._setting()}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: realised MAE/RMSE with intervals, naive values and the setting."""
-        import pandas as pd
-
-        return pd.DataFrame([self.to_dict()])
+        """One row: realised MAE/RMSE with intervals (``mae_estimate``, ``mae_ci_low``, …), naive values, setting."""
+        return self.realised.to_frame().drop(columns="method").assign(**self._setting())
 
     def _repr_html_(self) -> str:
-        return html_table([(k, format_value(v)) for k, v in self.to_dict().items()], "abnb-quality")
+        realised = [(f.name, getattr(self.realised, f.name)) for f in fields(self.realised) if f.name != "method"]
+        rows = [*realised, *self._setting().items()]
+        return html_table([(k, format_value(v)) for k, v in rows], "abnb-quality")
 
     def __repr__(self) -> str:
         r = self.realised
         return (
-            f"FareQualityResult(mae={r.mae:.4g} [{r.mae_ci_low:.4g}, {r.mae_ci_high:.4g}], rmse={r.rmse:.4g}, "
+            f"FareQualityResult(mae={r.mae}, rmse={r.rmse.estimate:.4g}, "
             f"naive_mae={self.naive_mae:.4g}, cohorts={r.cohorts}, excluded={r.excluded_cohorts}, "
             f"completeness={r.completeness:.4g}, error={self.error!r})"
         )
@@ -848,13 +848,9 @@ def edit_rate(
 def _naive_and_corrected(estimate: object, quantity: str) -> tuple[float, float, float | None, float | None]:
     """The naive value, the corrected one and its interval (``None`` when it has none) of one quantity."""
     if isinstance(estimate, PrecisionRecallResult) and quantity in ("precision", "recall"):
-        values = estimate.to_dict()
-        return (
-            values[f"naive_{quantity}"],
-            values[quantity],
-            values[f"{quantity}_ci_low"],
-            values[f"{quantity}_ci_high"],
-        )
+        naive = estimate.naive_precision if quantity == "precision" else estimate.naive_recall
+        corrected = estimate.precision if quantity == "precision" else estimate.recall
+        return naive, corrected.estimate, corrected.ci_low, corrected.ci_high
     if isinstance(estimate, RecallFromCorrectionsResult) and quantity == "recall":
         found = estimate.true_positives_found
         return found / (found + estimate.corrections), estimate.recall, estimate.ci_low, estimate.ci_high
@@ -862,7 +858,7 @@ def _naive_and_corrected(estimate: object, quantity: str) -> tuple[float, float,
         return estimate.naive_mean, estimate.mean, estimate.ci_low, estimate.ci_high
     if isinstance(estimate, FareQualityResult) and quantity == "mae":
         realised = estimate.realised
-        return estimate.naive_mae, realised.mae, realised.mae_ci_low, realised.mae_ci_high
+        return estimate.naive_mae, realised.mae.estimate, realised.mae.ci_low, realised.mae.ci_high
     if isinstance(estimate, FareQualityResult) and quantity == "completeness":
         return estimate.naive_completeness, estimate.realised.completeness, None, None
     raise ParameterError(

@@ -128,7 +128,7 @@ pd.concat(
 )[["estimate", "ci_low", "ci_high", "pvalue", "method"]]
 
 # %%
-pd.concat([abnb.stats.fisher(14, 28, 16, 30).to_frame(), abnb.stats.barnard(14, 28, 16, 30).to_frame()])
+pd.concat([abnb.stats.fisher(a, b).to_frame(), abnb.stats.barnard(a, b).to_frame()])
 
 # %% [markdown]
 # ## 4. Ratio metrics and variance reduction
@@ -237,9 +237,9 @@ abnb.stats.group_sequential_bounds([0.2, 0.4, 0.6, 0.8, 1.0], spending="obrien-f
 pd.DataFrame(
     {
         "fixed horizon Welch": [abnb.stats.aa_test(n_per_arm=1000).fpr],
-        "naive peeking, 10 looks": [abnb.stats.peeking(n_per_arm=1000, looks=10, method="naive").rejection_rate],
+        "naive peeking, 10 looks": [abnb.stats.peeking(n_per_arm=1000, looks=10, method="naive").rejection.estimate],
         "confidence sequence, 10 looks": [
-            abnb.stats.peeking(n_per_arm=1000, looks=10, method="confidence_sequence").rejection_rate
+            abnb.stats.peeking(n_per_arm=1000, looks=10, method="confidence_sequence").rejection.estimate
         ],
     },
     index=["false-positive rate"],

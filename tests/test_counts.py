@@ -38,3 +38,15 @@ def test_three_conventions_explain_902_903_893(table) -> None:
 def test_bad_baseline() -> None:
     with pytest.raises(ParameterError, match="baseline 'Control'"):
         conversion_table(VARIANTS, baseline="Control")
+
+
+def test_alpha_sets_the_plus_minus() -> None:
+    import math
+
+    from scipy import stats
+
+    row = conversion_table(VARIANTS, baseline="Original Page", alpha=0.1).set_index("variant").loc["Original Page"]
+    p = 378 / 3662
+    assert row["plus_minus"] == pytest.approx(stats.norm.ppf(0.95) * math.sqrt(p * (1 - p) / 3662), rel=1e-12)
+    with pytest.raises(ParameterError, match="alpha"):
+        conversion_table(VARIANTS, baseline="Original Page", alpha=0.95)

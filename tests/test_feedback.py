@@ -40,16 +40,17 @@ def test_hajek_matches_hand_computation() -> None:
     assert result.true_positives_total == pytest.approx(6.0)
     assert result.predicted_positives_total == pytest.approx(8.0)
     assert result.positives_total == pytest.approx(16.0)
-    assert result.precision == pytest.approx(6 / 8)
-    assert result.recall == pytest.approx(6 / 16)
+    assert result.precision.estimate == pytest.approx(6 / 8)
+    assert result.recall.estimate == pytest.approx(6 / 16)
     assert result.naive_precision == pytest.approx(2 / 3)
     assert result.naive_recall == pytest.approx(2 / 3)
     assert result.n_sampled == 6
     assert "Hájek" in result.method
     assert result.to_frame().shape[0] == 1
     assert repr(result).startswith("PrecisionRecallResult(precision=0.75")
+    assert result.to_frame().loc[0, "precision_ci_low"] == result.to_dict()["precision"]["ci_low"]
     again = sampled_precision_recall(predicted, label, pi, n_boot=200)
-    assert (again.precision_ci_low, again.recall_ci_high) == (result.precision_ci_low, result.recall_ci_high)
+    assert (again.precision.ci_low, again.recall.ci_high) == (result.precision.ci_low, result.recall.ci_high)
 
 
 def _population(rng: np.random.Generator, size: int = 20_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,12 +70,12 @@ def test_weighted_estimates_unbiased_naive_biased_and_ci_covers() -> None:
     for rep in range(150):
         sampled = rng.random(predicted.size) < pi  # Poisson sampling with the known π
         r = sampled_precision_recall(predicted[sampled], label[sampled], pi[sampled], n_boot=300, seed=rep)
-        estimates.append((r.precision, r.recall))
+        estimates.append((r.precision.estimate, r.recall.estimate))
         naive.append((r.naive_precision, r.naive_recall))
         covered.append(
             (
-                r.precision_ci_low <= true_precision <= r.precision_ci_high,
-                r.recall_ci_low <= true_recall <= r.recall_ci_high,
+                r.precision.ci_low <= true_precision <= r.precision.ci_high,
+                r.recall.ci_low <= true_recall <= r.recall.ci_high,
             )
         )
     mean_prec, mean_rec = np.mean(estimates, axis=0)
@@ -265,13 +266,13 @@ def test_realised_error_on_matured_cohorts() -> None:
     assert result.labelled == values.size
     assert result.completeness == 1.0
     mae = np.abs(values).mean()
-    assert result.mae == pytest.approx(mae)
+    assert result.mae.estimate == pytest.approx(mae)
     mae_se = np.abs(values).std(ddof=1) / math.sqrt(values.size)
-    assert result.mae_ci_high == pytest.approx(mae + Z95 * mae_se, rel=1e-9)
-    assert result.rmse == pytest.approx(math.sqrt(np.square(values).mean()))
+    assert result.mae.ci_high == pytest.approx(mae + Z95 * mae_se, rel=1e-9)
+    assert result.rmse.estimate == pytest.approx(math.sqrt(np.square(values).mean()))
     # planted truth: MAE = σ·sqrt(2/π), RMSE = σ
-    assert result.mae_ci_low <= sigma * math.sqrt(2 / math.pi) <= result.mae_ci_high
-    assert result.rmse_ci_low <= sigma <= result.rmse_ci_high
+    assert result.mae.ci_low <= sigma * math.sqrt(2 / math.pi) <= result.mae.ci_high
+    assert result.rmse.ci_low <= sigma <= result.rmse.ci_high
     with pytest.raises(DataError, match="matured"):
         realised_error(daily, as_of="2024-01-05", window_days=7)
 

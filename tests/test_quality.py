@@ -46,12 +46,12 @@ def _pooled_recall(version: str) -> float:
 def test_labelled_precision_recovers_the_sharp_drop_in_de(con: abnb.Connection) -> None:
     before = quality.labelled_precision_recall(con, model_version="v1", segment="de", alpha=ALPHA, n_boot=500)
     after = quality.labelled_precision_recall(con, model_version="v2", segment="de", alpha=ALPHA, n_boot=500)
-    assert before.precision_ci_low <= TRUTH.precision("de", "v1") == 0.90 <= before.precision_ci_high
-    assert after.precision_ci_low <= TRUTH.precision("de", "v2") == 0.70 <= after.precision_ci_high
-    assert after.precision_ci_high < before.precision_ci_low
-    assert before.recall_ci_low <= TRUTH.recall("de", "v1") <= before.recall_ci_high
+    assert before.precision.ci_low <= TRUTH.precision("de", "v1") == 0.90 <= before.precision.ci_high
+    assert after.precision.ci_low <= TRUTH.precision("de", "v2") == 0.70 <= after.precision.ci_high
+    assert after.precision.ci_high < before.precision.ci_low
+    assert before.recall.ci_low <= TRUTH.recall("de", "v1") <= before.recall.ci_high
     # π depends on the prediction: the unweighted recall is far too high, outside the weighted interval
-    assert before.naive_recall > before.recall_ci_high
+    assert before.naive_recall > before.recall.ci_high
 
 
 def test_labelled_precision_fetches_only_the_labelled_sample(con: abnb.Connection) -> None:
@@ -130,7 +130,7 @@ def test_satisfaction_counts_match_the_table(con: abnb.Connection) -> None:
 def test_fare_quality_on_matured_cohorts(con: abnb.Connection) -> None:
     result = quality.fare_quality(con, TRUTH.horizon, alpha=ALPHA)
     realised = result.realised
-    assert realised.mae_ci_low <= TRUTH.fare_mape <= realised.mae_ci_high
+    assert realised.mae.ci_low <= TRUTH.fare_mape <= realised.mae.ci_high
     # fares arrive exactly 7 days later: 21 cohorts matured, the last 7 days have no fares yet
     assert (realised.cohorts, realised.excluded_cohorts) == (21, 7)
     assert realised.completeness == 1.0
@@ -140,7 +140,7 @@ def test_fare_quality_on_matured_cohorts(con: abnb.Connection) -> None:
     assert (curve.loc[curve["age_days"] >= 7, "completeness"] == 1).all()
     assert con.rows_fetched == 28 + 28  # one row per day and one per age
     absolute = quality.fare_quality(con, TRUTH.horizon, error="absolute")
-    assert absolute.realised.mae > 1.0  # USD
+    assert absolute.realised.mae.estimate > 1.0  # USD
 
 
 def test_fare_completeness_curve_matches_the_row_level_function(con: abnb.Connection) -> None:
@@ -164,12 +164,12 @@ def test_label_free_estimate_misses_the_v3_drift(con: abnb.Connection) -> None:
     assert estimate.expected_precision == pytest.approx(TRUTH.score_precision("en", "v3"), abs=0.01)
     measured = quality.labelled_precision_recall(con, model_version="v3", segment="en", alpha=ALPHA, n_boot=500)
     true_v3 = TRUTH.precision("en", "v3")  # 0.812, averaged over the v3 window
-    assert measured.precision_ci_low <= true_v3 <= measured.precision_ci_high
-    assert estimate.expected_precision > measured.precision_ci_high  # CBPE trusts the stale calibration
+    assert measured.precision.ci_low <= true_v3 <= measured.precision.ci_high
+    assert estimate.expected_precision > measured.precision.ci_high  # CBPE trusts the stale calibration
     # under v1 the scores are calibrated, and CBPE agrees with the labels
     v1 = quality.label_free_quality(con, model_version="v1", segment="en")
     labelled = quality.labelled_precision_recall(con, model_version="v1", segment="en", alpha=ALPHA, n_boot=500)
-    assert labelled.precision_ci_low <= v1.expected_precision <= labelled.precision_ci_high
+    assert labelled.precision.ci_low <= v1.expected_precision <= labelled.precision.ci_high
 
 
 def test_label_free_sums_equal_cbpe_on_the_scores(con: abnb.Connection) -> None:
@@ -218,8 +218,8 @@ def test_naive_vs_corrected_puts_each_pair_side_by_side() -> None:
     assert list(frame.columns) == ["quality", "naive", "corrected", "ci_low", "ci_high", "truth"]
     assert list(frame["quality"]) == ["p", "r", "c", "m"]
     expected = [
-        (pr.naive_precision, pr.precision, pr.precision_ci_low, pr.precision_ci_high),
-        (pr.naive_recall, pr.recall, pr.recall_ci_low, pr.recall_ci_high),
+        (pr.naive_precision, pr.precision.estimate, pr.precision.ci_low, pr.precision.ci_high),
+        (pr.naive_recall, pr.recall.estimate, pr.recall.ci_low, pr.recall.ci_high),
         (80 / 86, rc.recall, rc.ci_low, rc.ci_high),
         (rating.naive_mean, rating.mean, rating.ci_low, rating.ci_high),
     ]
@@ -236,9 +236,9 @@ def test_naive_vs_corrected_of_the_fare_quality(con: abnb.Connection) -> None:
     frame = quality.naive_vs_corrected([("mape", fq, "mae", None), ("completeness", fq, "completeness", 1.0)])
     assert frame.loc[0, ["naive", "corrected", "ci_low", "ci_high"]].tolist() == [
         fq.naive_mae,
-        fq.realised.mae,
-        fq.realised.mae_ci_low,
-        fq.realised.mae_ci_high,
+        fq.realised.mae.estimate,
+        fq.realised.mae.ci_low,
+        fq.realised.mae.ci_high,
     ]
     assert frame.loc[1, ["naive", "corrected"]].tolist() == [fq.naive_completeness, fq.realised.completeness]
     assert frame.loc[1, ["ci_low", "ci_high"]].isna().all()

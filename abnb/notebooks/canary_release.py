@@ -52,20 +52,21 @@ with params.connect() as con:
 # %% [markdown]
 # ## 1. The judge on Kayenta's published vector
 #
-# Kayenta's MannWhitneySuite: canary `[10, 20, 30, 40]` vs baseline `[1, 2, 3, 4]` at confidence 0.95 gives a
-# Hodges–Lehmann shift of 22.5 with interval [6, 39]. The classifier calls a metric **High** when the interval lies
-# above `tolerance · |shift|` (0.25 · 22.5 = 5.625), **Low** when it lies below `−tolerance · |shift|`, and
-# `direction` says which of the two fails the metric (latency, errors: "increase"; precision: "decrease").
+# Kayenta's MannWhitneySuite: canary `[10, 20, 30, 40]` vs baseline `[1, 2, 3, 4]` at confidence 0.95
+# (`alpha=0.05`) gives a Hodges–Lehmann shift of 22.5 with interval [6, 39]. The classifier calls a metric
+# **High** when the interval lies above `tolerance · |shift|` (0.25 · 22.5 = 5.625), **Low** when it lies below
+# `−tolerance · |shift|`, and `direction` says which of the two fails the metric (latency, errors: "increase";
+# precision: "decrease").
 
 # %%
-shift = canary.mann_whitney(experiment=[10, 20, 30, 40], control=[1, 2, 3, 4], confidence=0.95)
+shift = canary.mann_whitney(experiment=[10, 20, 30, 40], control=[1, 2, 3, 4], alpha=0.05)
 display(shift.to_frame())
 cases = {
-    "either": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95),
-    "decrease only": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95, direction="decrease"),
-    "tolerance 0.3": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95, tolerance=0.3),
-    "swapped (canary lower)": canary.judge([1, 2, 3, 4], [10, 20, 30, 40], confidence=0.95),
-    "effect size bound 20×": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], confidence=0.95, effect_size=(0.05, 20)),
+    "either": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], alpha=0.05),
+    "decrease only": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], alpha=0.05, direction="decrease"),
+    "tolerance 0.3": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], alpha=0.05, tolerance=0.3),
+    "swapped (canary lower)": canary.judge([1, 2, 3, 4], [10, 20, 30, 40], alpha=0.05),
+    "effect size bound 20×": canary.judge([10, 20, 30, 40], [1, 2, 3, 4], alpha=0.05, effect_size=(0.05, 20)),
     "no canary data": canary.judge([float("nan")], [1, 2, 3, 4]),
 }
 display(

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from abnb.engine import BaseConnection, Snapshot
 from abnb.errors import DataError, ParameterError
+from abnb.stats import check_alpha
 from abnb.telemetry import ModelTelemetry
 
 if TYPE_CHECKING:
@@ -63,23 +64,16 @@ class _Result:
         return pd.DataFrame([self.to_dict()])
 
 
-def _confidence(value: float) -> float:
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise ParameterError(f"confidence must lie strictly between 0 and 1, got {value}.")
-    return value
-
-
 @dataclass(frozen=True, repr=False)
 class Shift(_Result):
     """Hodges–Lehmann shift ``experiment − control`` with its Mann–Whitney interval.
 
     Attributes:
         estimate: ``median(e_i − c_j)`` over all pairs.
-        ci_low: Lower end of the ``confidence`` interval.
+        ci_low: Lower end of the ``1 − alpha`` interval.
         ci_high: Upper end.
         pvalue: Two-sided Mann–Whitney p-value of no shift.
-        confidence: Confidence level of the interval.
+        alpha: Significance level; the interval is at ``1 − alpha``.
         n_experiment: Values of the experiment (canary).
         n_control: Values of the control (baseline).
         method: The formula used.
@@ -89,7 +83,7 @@ class Shift(_Result):
     ci_low: float
     ci_high: float
     pvalue: float
-    confidence: float
+    alpha: float
     n_experiment: int
     n_control: int
     method: str
@@ -97,11 +91,11 @@ class Shift(_Result):
     def __repr__(self) -> str:
         return (
             f"Shift(estimate={self.estimate:.6g}, ci=[{self.ci_low:.6g}, {self.ci_high:.6g}], "
-            f"pvalue={self.pvalue:.4g}, confidence={self.confidence:g})"
+            f"pvalue={self.pvalue:.4g}, alpha={self.alpha:g})"
         )
 
 
-def mann_whitney(*, experiment: npt.ArrayLike, control: npt.ArrayLike, confidence: float = 0.95) -> Shift:
+def mann_whitney(*, experiment: npt.ArrayLike, control: npt.ArrayLike, alpha: float = 0.05) -> Shift:
     """Location shift of ``experiment`` over ``control`` as Kayenta's Mann–Whitney test reports it.
 
     Argument order: both samples are keyword-only, because Kayenta's order ``(experiment, control)`` is the
@@ -110,32 +104,32 @@ def mann_whitney(*, experiment: npt.ArrayLike, control: npt.ArrayLike, confidenc
     :func:`abnb.stats.mann_whitney`, which this calls as ``mann_whitney(control, experiment)``).
 
     ``estimate = median_{i,j}(e_i − c_j)`` (Hodges–Lehmann) and the interval ``[D_(k), D_(mn+1−k)]`` inverting the
-    rank-sum test (Bauer 1972), computed by :func:`abnb.stats.mann_whitney` with ``alpha = 1 − confidence``.
-    Kayenta's MannWhitneySuite vector: experiment ``[10, 20, 30, 40]`` vs control ``[1, 2, 3, 4]`` at 0.95 gives
-    estimate 22.5 and interval ``[6, 39]``.
+    rank-sum test (Bauer 1972), computed by :func:`abnb.stats.mann_whitney`.
+    Kayenta's MannWhitneySuite vector: experiment ``[10, 20, 30, 40]`` vs control ``[1, 2, 3, 4]`` at confidence
+    0.95 (``alpha=0.05``) gives estimate 22.5 and interval ``[6, 39]``.
 
     Args:
         experiment: Canary values.
         control: Baseline values.
-        confidence: Confidence level of the interval.
+        alpha: Significance level; the interval is at ``1 − alpha`` (Kayenta's confidence level is ``1 − alpha``).
 
     Returns:
         The shift, its interval and p-value.
 
     Raises:
-        ParameterError: On empty or non-finite samples or a confidence outside (0, 1).
+        ParameterError: On empty or non-finite samples or an ``alpha`` outside ``(1e-10, 0.5]``.
         TypeError: If the samples are passed positionally (name them: ``experiment=``, ``control=``).
     """
     from abnb import stats
 
-    confidence = _confidence(confidence)
-    result = stats.mann_whitney(control=control, treatment=experiment, alpha=1.0 - confidence)
+    alpha = check_alpha(alpha)
+    result = stats.mann_whitney(control=control, treatment=experiment, alpha=alpha)
     return Shift(
         estimate=float(result.estimate),
         ci_low=float(result.ci_low),
         ci_high=float(result.ci_high),
         pvalue=float(result.pvalue),
-        confidence=confidence,
+        alpha=alpha,
         n_experiment=int(result.n_treatment),
         n_control=int(result.n_control),
         method=f"Kayenta Mann–Whitney: {result.method}",
@@ -161,7 +155,7 @@ class Judgement(_Result):
         n_control: Baseline values after NaN handling.
         direction: Which deviations fail (``"increase"``: only High, ``"decrease"``: only Low, ``"either"``).
         tolerance: Fraction of ``|estimate|`` the interval must clear.
-        confidence: Confidence level of the interval.
+        alpha: Significance level; the interval is at ``1 − alpha``.
         critical: The metric is critical (a non-Pass verdict zeroes the score).
         method: The rule used.
     """
@@ -180,7 +174,7 @@ class Judgement(_Result):
     n_control: int
     direction: str
     tolerance: float
-    confidence: float
+    alpha: float
     critical: bool
     method: str = field(default="Kayenta NetflixACAJudge MannWhitneyClassifier")
 
@@ -210,7 +204,7 @@ def judge(
     *,
     direction: Direction = "either",
     tolerance: float = 0.25,
-    confidence: float = 0.98,
+    alpha: float = 0.02,
     effect_size: tuple[float, float] | None = None,
     critical: bool = False,
     nan_strategy: Literal["remove", "replace"] = "remove",
@@ -220,7 +214,7 @@ def judge(
     1. NaN values are removed (``nan_strategy="remove"``) or replaced by 0 (``"replace"``). If either sample is
        then empty: Nodata with ``"remove"``, Pass with ``"replace"``.
     2. Identical samples (as multisets), or one single distinct value overall: Pass.
-    3. ``[L, U]`` = Mann–Whitney interval of the Hodges–Lehmann shift ``θ̂`` at ``confidence``; bounds
+    3. ``[L, U]`` = Mann–Whitney interval of the Hodges–Lehmann shift ``θ̂`` at ``1 − alpha``; bounds
        ``±tolerance·|θ̂|``; deviation ``r = mean(experiment)/mean(control)`` (1 when the control mean is 0).
     4. High if ``direction ∈ {increase, either}``, ``L > tolerance·|θ̂|`` and ``r ≥ allowed_increase``;
        Low if ``direction ∈ {decrease, either}``, ``U < −tolerance·|θ̂|`` and ``r ≤ allowed_decrease``;
@@ -235,7 +229,8 @@ def judge(
         control: Baseline values.
         direction: ``"increase"``, ``"decrease"`` or ``"either"``.
         tolerance: Fraction of ``|θ̂|`` the interval must clear (Kayenta's default 0.25).
-        confidence: Confidence level of the interval (Kayenta's NetflixACAJudge uses 0.98).
+        alpha: Significance level; the interval is at ``1 − alpha``. Kayenta's NetflixACAJudge sets a confidence
+            level of 0.98, which is ``alpha = 0.02`` (the default).
         effect_size: ``(allowed_decrease, allowed_increase)`` mean-ratio bounds.
         critical: Mark the metric critical (see :func:`score`).
         nan_strategy: ``"remove"`` or ``"replace"`` (by 0).
@@ -244,7 +239,7 @@ def judge(
         The verdict and the numbers behind it.
 
     Raises:
-        ParameterError: On an unknown option or a bad tolerance, confidence or effect size.
+        ParameterError: On an unknown option or a bad tolerance, alpha or effect size.
 
     References:
         Spinnaker Kayenta, ``MannWhitneyClassifier.classify`` (kayenta-judge).
@@ -256,7 +251,7 @@ def judge(
     tolerance = float(tolerance)
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ParameterError(f"tolerance must be a finite number >= 0, got {tolerance}.")
-    confidence = _confidence(confidence)
+    alpha = check_alpha(alpha)
     allowed_decrease, allowed_increase = (1.0, 1.0) if effect_size is None else map(float, effect_size)
     if allowed_decrease > allowed_increase:
         raise ParameterError("effect_size must be (allowed_decrease, allowed_increase) with decrease <= increase.")
@@ -268,7 +263,7 @@ def judge(
         "n_control": int(c.size),
         "direction": direction,
         "tolerance": tolerance,
-        "confidence": confidence,
+        "alpha": alpha,
         "critical": bool(critical),
     }
     if e.size == 0 or c.size == 0:
@@ -279,7 +274,7 @@ def judge(
     if np.array_equal(np.sort(e), np.sort(c)) or np.unique(np.concatenate([e, c])).size == 1:
         return Judgement("Pass", "canary and baseline data are identical", 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
                          e_mean, c_mean, **common)  # fmt: skip
-    shift = mann_whitney(experiment=e, control=c, confidence=confidence)
+    shift = mann_whitney(experiment=e, control=c, alpha=alpha)
     critical_value = tolerance * abs(shift.estimate)
     deviation = 1.0 if c_mean == 0.0 else e_mean / c_mean
     high = direction in ("increase", "either") and shift.ci_low > critical_value and deviation >= allowed_increase
@@ -406,7 +401,7 @@ class RampPlan:
     Attributes:
         steps: Canary traffic per step, in percent, increasing, ending at 100.
         step_hours: Length of each step's judging window, in hours.
-        confidence: Confidence of the Mann–Whitney intervals (Kayenta's 0.98).
+        alpha: Significance level of the Mann–Whitney intervals (Kayenta's confidence 0.98 is ``alpha = 0.02``).
         tolerance: Kayenta tolerance (fraction of ``|shift|`` the interval must clear).
         pass_threshold: Score needed to promote.
         marginal_threshold: Score below which the step fails.
@@ -427,7 +422,7 @@ class RampPlan:
 
     steps: tuple[float, ...] = (1.0, 5.0, 25.0, 50.0, 100.0)
     step_hours: float = 24.0
-    confidence: float = 0.98
+    alpha: float = 0.02
     tolerance: float = 0.25
     pass_threshold: float = 95.0
     marginal_threshold: float = 75.0
@@ -460,7 +455,7 @@ class RampPlan:
             )
         if self.max_holds < 0 or self.max_rows < 1:
             raise ParameterError("max_holds must be >= 0 and max_rows >= 1.")
-        _confidence(self.confidence)
+        check_alpha(self.alpha)
 
     @property
     def step(self) -> timedelta:
@@ -701,7 +696,7 @@ def _judge_window(
             continue
         direction: Direction = "decrease" if metric.startswith("precision") else "increase"
         result = judge(values, b_values[metric], direction=direction, tolerance=plan.tolerance,
-                       confidence=plan.confidence, critical=metric in plan.critical)  # fmt: skip
+                       alpha=plan.alpha, critical=metric in plan.critical)  # fmt: skip
         verdicts.setdefault(_group(metric), []).append(result)
         names.setdefault(_group(metric), []).append(metric)
         judged.append((a, percent, metric, result.classification, result.estimate, result.ci_low, result.ci_high,
@@ -866,7 +861,7 @@ def replay_ramp(
         judgements=tuple(walk.judged),
         method=(
             f"ramp {'/'.join(f'{s:g}' for s in plan.steps)} % × {plan.step_hours:g} h; Kayenta MW judge "
-            f"(confidence {plan.confidence:g}, tolerance {plan.tolerance:g}); baseline = same hours of day before the "
+            f"(alpha {plan.alpha:g}, tolerance {plan.tolerance:g}); baseline = same hours of day before the "
             "release, hashed slice of equal size"
         ),
     )

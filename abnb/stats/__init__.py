@@ -21,7 +21,7 @@ methods), results are frozen dataclasses whose ``method`` names the formula.
 """
 
 from abnb.stats._alpha import ALPHA_MAX, ALPHA_MIN, check_alpha
-from abnb.stats._effect import ConfidenceInterval, Effect
+from abnb.stats._effect import ConfidenceInterval, Effect, IntervalEstimate
 from abnb.stats.bayesian import BayesResult, chance_to_beat
 from abnb.stats.cuped import CupedEffect, cuped
 from abnb.stats.exact import ExactTestResult, barnard, fisher, paired
@@ -73,6 +73,7 @@ __all__ = [
     "Effect",
     "ExactTestResult",
     "GroupSequentialResult",
+    "IntervalEstimate",
     "JointMoments",
     "Moments",
     "NonInferiorityResult",

@@ -1,4 +1,4 @@
-"""Result objects of the two-arm comparisons: :class:`Effect` and :class:`ConfidenceInterval`."""
+"""Result objects: :class:`Effect`, :class:`ConfidenceInterval` and :class:`IntervalEstimate` (a sub-result)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from abnb._display import FlatResult, html_table
 from abnb.errors import ParameterError
 
-__all__ = ["ConfidenceInterval", "Effect", "IntervalOnDemand", "check_level"]
+__all__ = ["ConfidenceInterval", "Effect", "IntervalEstimate", "IntervalOnDemand", "check_level"]
 
 
 def check_level(confidence_level: float) -> float:
@@ -70,6 +70,26 @@ class ConfidenceInterval:
         """Yield ``low`` then ``high``."""
         yield self.low
         yield self.high
+
+
+@dataclass(frozen=True)
+class IntervalEstimate(FlatResult):
+    """One estimated quantity of a result with several intervals (``result.precision.ci_low``).
+
+    Attributes:
+        estimate: The point estimate.
+        ci_low: Lower end of the interval (at ``1 − alpha`` of the result that holds it unless ``method`` says).
+        ci_high: Upper end of the interval.
+        method: The interval's formula.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]"
 
 
 class IntervalOnDemand:

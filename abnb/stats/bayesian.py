@@ -25,6 +25,7 @@ import numpy as np
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
+from abnb.stats._alpha import check_alpha
 from abnb.stats._common import check_arms, critical_value
 from abnb.stats._effect import fmt
 from abnb.stats._validate import check_choice
@@ -58,7 +59,7 @@ class BayesResult(FlatResult):
         ci_high: Upper end of the equal-tailed credible interval of the effect.
         estimate: Posterior mean of the effect.
         sd: Posterior standard deviation of the effect.
-        credible_level: Posterior mass inside ``[ci_low, ci_high]``.
+        alpha: The credible interval ``[ci_low, ci_high]`` holds posterior mass ``1 − alpha``.
         method: The posterior used.
         relative: Whether the effect is the relative lift ``(m_t − m_c) / |m_c|`` (``"lift"``) rather than the
             absolute difference ``m_t − m_c`` (``"beta"`` and ``"normal"``). Losses and the interval are in
@@ -74,7 +75,7 @@ class BayesResult(FlatResult):
     ci_high: float
     estimate: float
     sd: float
-    credible_level: float
+    alpha: float
     method: str
     relative: bool
     control_mean: float
@@ -86,7 +87,7 @@ class BayesResult(FlatResult):
         rows = [
             ("chance to beat control", fmt(self.chance, percent=True)),
             ("lift" if pct else "difference", fmt(self.estimate, percent=pct)),
-            (f"{fmt(self.credible_level, percent=True)} credible interval", ci),
+            (f"{fmt(1.0 - self.alpha, percent=True)} credible interval", ci),
             ("expected loss (ship treatment)", fmt(self.expected_loss, percent=pct)),
             ("expected loss (keep control)", fmt(self.expected_loss_control, percent=pct)),
             ("posterior sd", fmt(self.sd, percent=pct)),
@@ -105,15 +106,6 @@ class BayesResult(FlatResult):
 
 # ------------------------------------------------------------------------------------------------------
 # validation
-
-
-def _check_level(credible_level: object) -> float:
-    if isinstance(credible_level, bool) or not isinstance(credible_level, Real):
-        raise ParameterError(f"credible_level must be a number in (0, 1), got {credible_level!r}.")
-    level = float(credible_level)
-    if not 0.0 < level < 1.0:
-        raise ParameterError(f"credible_level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}.")
-    return level
 
 
 def _check_pair(prior: object, names: tuple[str, str]) -> tuple[float, float]:
@@ -337,7 +329,7 @@ def chance_to_beat(
     *,
     method: BayesMethod = "beta",
     prior: tuple[float, float] | None = None,
-    credible_level: float = 0.95,
+    alpha: float = 0.05,
 ) -> BayesResult:
     """Posterior probability that the treatment beats the control, the expected losses and a credible interval.
 
@@ -366,7 +358,7 @@ def chance_to_beat(
         method: ``"beta"``, ``"normal"`` or ``"lift"``.
         prior: For ``"beta"`` the pair ``(α0, β0)`` (both > 0; default ``(1, 1)``); for ``"normal"`` and
             ``"lift"`` the pair ``(mean, variance)`` of a normal prior on the effect (default ``None``, flat).
-        credible_level: Posterior mass of the equal-tailed credible interval.
+        alpha: The equal-tailed credible interval holds posterior mass ``1 − alpha``.
 
     Returns:
         The posterior summary; losses and interval are in the units of the effect (rate or mean difference,
@@ -374,7 +366,7 @@ def chance_to_beat(
 
     Raises:
         ParameterError: If an arm is not ``Moments`` or too small, ``method`` is unknown, ``"beta"`` is asked
-            for a non-proportion, the prior is malformed, or ``credible_level`` is outside (0, 1).
+            for a non-proportion, the prior is malformed, or ``alpha`` is outside ``(1e-10, 0.5]``.
         DataError: If the posterior is degenerate (zero variance in both arms, or a control mean of 0 for
             ``"lift"``).
 
@@ -384,7 +376,8 @@ def chance_to_beat(
         (docs.growthbook.io/statistics/bayesian).
     """
     method = check_choice("method", method, _METHODS)
-    level = _check_level(credible_level)
+    alpha = check_alpha(alpha)
+    level = 1.0 - alpha
     control, treatment = check_arms(control, treatment, minimum=1 if method == "beta" else 2, purpose="this method")
     if method == "beta":
         summary, description = _beta_summary(control, treatment, prior, level)
@@ -399,7 +392,7 @@ def chance_to_beat(
         ci_high=high,
         estimate=mean,
         sd=sd,
-        credible_level=level,
+        alpha=alpha,
         method=description,
         relative=method == "lift",
         control_mean=control.mean,

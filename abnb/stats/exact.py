@@ -1,10 +1,11 @@
 """Exact tests for small 2×2 experiments, and the paired t-test from moments of differences.
 
 :func:`fisher` and :func:`barnard` compare two conversion rates without the normal approximation (useful when
-counts are small), wrapping :func:`scipy.stats.fisher_exact` and :func:`scipy.stats.barnard_exact`. Both report the
-conditional maximum-likelihood odds ratio with its exact confidence interval
-(:func:`scipy.stats.contingency.odds_ratio`). :func:`paired` is the paired t-test for before/after measurements
-on the same units, computed from the :class:`~abnb.stats.moments.Moments` of the per-unit differences.
+counts are small), from the arms' ``Moments.from_counts(successes, n)``, wrapping :func:`scipy.stats.fisher_exact`
+and :func:`scipy.stats.barnard_exact`. Both report the conditional maximum-likelihood odds ratio with its exact
+confidence interval (:func:`scipy.stats.contingency.odds_ratio`). :func:`paired` is the paired t-test for
+before/after measurements on the same units, computed from the :class:`~abnb.stats.moments.Moments` of the per-unit
+differences.
 
 scipy is imported inside the functions so that ``import abnb`` stays light.
 
@@ -24,9 +25,9 @@ from typing import Literal
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
-from abnb.stats._common import symmetric_effect
+from abnb.stats._common import check_arm, symmetric_effect
 from abnb.stats._effect import ConfidenceInterval, Effect, check_level, fmt
-from abnb.stats._validate import as_count, check_choice
+from abnb.stats._validate import check_choice
 from abnb.stats.moments import Moments
 
 __all__ = ["Alternative", "ExactTestResult", "barnard", "fisher", "paired"]
@@ -112,21 +113,33 @@ def _odds_ratio_interval(table: _Table, level: float, alternative: str) -> Confi
     return ConfidenceInterval(float(ci.low), float(ci.high))
 
 
-def _table(control_successes: object, control_n: object, treatment_successes: object, treatment_n: object) -> _Table:
+def _successes(name: str, arm: object) -> tuple[int, int]:
+    """``(successes, failures)`` of a proportion arm, or ``ParameterError`` if ``arm`` does not hold 0/1 outcomes.
+
+    ``Moments.from_counts(successes, n)`` is the usual input; ``Moments.from_values`` of 0/1 values (whose raw sums
+    satisfy ``Σy² = Σy``, whole) is accepted too.
+    """
+    moments = check_arm(name, arm, minimum=1, purpose="an exact test")
+    raw = moments.shifted(0.0)
+    if raw.sum_sq != raw.sum:
+        raise ParameterError(
+            f"{name} does not hold 0/1 outcomes (Σy² = {raw.sum_sq!r} differs from Σy = {raw.sum!r}); an exact test "
+            "compares two proportions: build each arm with Moments.from_counts(successes, n), or use "
+            "abnb.stats.welch for means."
+        )
+    if not raw.sum.is_integer() or not 0.0 <= raw.sum <= raw.n:
+        raise ParameterError(
+            f"{name} has {raw.sum!r} successes, not a whole number in [0, n={raw.n}]; an exact test needs counts: "
+            "build the arm with Moments.from_counts(successes, n)."
+        )
+    successes = int(raw.sum)
+    return successes, raw.n - successes
+
+
+def _table(control: object, treatment: object) -> _Table:
     """The 2×2 table ``[[s_t, s_c], [f_t, f_c]]``: columns are the arms (treatment first), rows success/failure."""
-    counts = {}
-    for arm, successes, n in (
-        ("control", control_successes, control_n),
-        ("treatment", treatment_successes, treatment_n),
-    ):
-        n_units = as_count(n, f"{arm}_n")
-        count = as_count(successes, f"{arm}_successes")
-        if n_units < 1:
-            raise ParameterError(f"{arm}_n must be >= 1 (the number of units in the {arm} arm), got {n_units}.")
-        if not 0 <= count <= n_units:
-            raise ParameterError(f"{arm}_successes must lie in [0, {arm}_n={n_units}], got {count}.")
-        counts[arm] = (count, n_units - count)
-    (s_c, f_c), (s_t, f_t) = counts["control"], counts["treatment"]
+    s_c, f_c = _successes("control", control)
+    s_t, f_t = _successes("treatment", treatment)
     return ((s_t, s_c), (f_t, f_c))
 
 
@@ -154,10 +167,8 @@ def _exact_result(
 
 
 def fisher(
-    control_successes: int,
-    control_n: int,
-    treatment_successes: int,
-    treatment_n: int,
+    control: Moments,
+    treatment: Moments,
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
@@ -171,10 +182,8 @@ def fisher(
     (Cornfield 1956; :func:`scipy.stats.contingency.odds_ratio`).
 
     Args:
-        control_successes: Successes in the control arm.
-        control_n: Units in the control arm.
-        treatment_successes: Successes in the treatment arm.
-        treatment_n: Units in the treatment arm.
+        control: Moments of the control arm, a proportion (``Moments.from_counts(successes, n)``).
+        treatment: Moments of the treatment arm, a proportion.
         alpha: Significance level of the odds-ratio interval.
         alternative: ``"two-sided"``, ``"less"`` (treatment rate lower) or ``"greater"`` (treatment rate higher).
 
@@ -182,8 +191,9 @@ def fisher(
         The p-value, the odds ratio with its interval, and the arms' rates.
 
     Raises:
-        ParameterError: If a count is not a whole number, an ``n`` is below 1, successes exceed ``n``, ``alpha`` is
-            outside (0, 1), or ``alternative`` is unknown.
+        ParameterError: If an arm is not ``Moments`` of 0/1 outcomes with a whole number of successes (a
+            proportion, ``Σy² = Σy``) and at least 1 unit, ``alpha`` is outside ``(1e-10, 0.5]``, or
+            ``alternative`` is unknown.
 
     References:
         Fisher (1935), JRSS 98; Cornfield (1956), Proc. Third Berkeley Symposium 4, 135–148.
@@ -192,7 +202,7 @@ def fisher(
 
     alpha = check_alpha(alpha)
     alternative = check_choice("alternative", alternative, _ALTERNATIVES)
-    table = _table(control_successes, control_n, treatment_successes, treatment_n)
+    table = _table(control, treatment)
     result = stats.fisher_exact([list(row) for row in table], alternative=alternative)
     return _exact_result(
         table, float(result.pvalue), float(result.statistic), alpha, alternative, "Fisher's exact test"
@@ -200,10 +210,8 @@ def fisher(
 
 
 def barnard(
-    control_successes: int,
-    control_n: int,
-    treatment_successes: int,
-    treatment_n: int,
+    control: Moments,
+    treatment: Moments,
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
@@ -218,10 +226,8 @@ def barnard(
     interval are the same conditional ones as in :func:`fisher`.
 
     Args:
-        control_successes: Successes in the control arm.
-        control_n: Units in the control arm.
-        treatment_successes: Successes in the treatment arm.
-        treatment_n: Units in the treatment arm.
+        control: Moments of the control arm, a proportion (``Moments.from_counts(successes, n)``).
+        treatment: Moments of the treatment arm, a proportion.
         alpha: Significance level of the odds-ratio interval.
         alternative: ``"two-sided"``, ``"less"`` (treatment rate lower) or ``"greater"`` (treatment rate higher).
         pooled: Use the pooled variance in the Wald statistic.
@@ -242,7 +248,7 @@ def barnard(
     alternative = check_choice("alternative", alternative, _ALTERNATIVES)
     if not isinstance(pooled, bool):
         raise ParameterError(f"pooled must be True or False, got {pooled!r}.")
-    table = _table(control_successes, control_n, treatment_successes, treatment_n)
+    table = _table(control, treatment)
     result = stats.barnard_exact([list(row) for row in table], alternative=alternative, pooled=pooled)
     method = "Barnard's exact test (" + ("pooled" if pooled else "unpooled") + " Wald statistic)"
     statistic = float(result.statistic)

@@ -64,8 +64,8 @@ def _zero_variance_error(control: Moments, treatment: Moments) -> DataError:
             f"{treatment.sum:.0f} of {treatment.n} (every unit has the same outcome), so the normal approximation "
             "has no standard error. "
             + ("The arms do not differ (an exact test gives p = 1); " if same else "")
-            + "use abnb.stats.fisher(control_successes, control_n, treatment_successes, treatment_n) for an exact "
-            "p-value, or wait for more data."
+            + "use abnb.stats.fisher(control, treatment) (the same Moments) for an exact p-value, or wait for more "
+            "data."
         )
     return DataError(
         "both arms have zero variance; the difference in means "

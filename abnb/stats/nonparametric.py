@@ -86,7 +86,7 @@ MAX_BATCH_ELEMENTS = 100_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
-Statistic = Callable[..., Any]
+Estimator = Callable[..., Any]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -190,8 +190,8 @@ class BootstrapResult(_Result):
         se: Standard deviation of the bootstrap distribution.
         n_resamples: Number of bootstrap resamples.
         alpha: Significance level of the interval.
-        method: ``"percentile"`` or ``"bca"`` with the statistic's name.
-        statistic: Name of the statistic ``s``.
+        method: ``"percentile"`` or ``"bca"`` with the estimator's name.
+        estimator: Name of the estimator ``s`` (``"mean"``, ``"p90"``, a callable's ``__name__``).
         relative: Whether ``estimate`` is a relative difference.
         seed: Seed of the random generator (the result is reproducible for the same seed and batch size).
     """
@@ -203,7 +203,7 @@ class BootstrapResult(_Result):
     n_resamples: int
     alpha: float
     method: str
-    statistic: str
+    estimator: str
     relative: bool
     seed: int | None
     _interval: Interval | None = field(default=None, repr=False, compare=False)
@@ -627,12 +627,12 @@ def mann_whitney(
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 
 
-def _resolve_statistic(statistic: str | Statistic) -> tuple[Statistic, float | None, str]:
-    """Map ``statistic`` to a vectorised reducer ``f(x, axis=-1)``, its quantile level (if any) and a name."""
-    if callable(statistic):
-        return statistic, None, getattr(statistic, "__name__", "statistic")
-    if isinstance(statistic, str):
-        name = statistic.strip().lower()
+def _resolve_estimator(estimator: str | Estimator) -> tuple[Estimator, float | None, str]:
+    """Map ``estimator`` to a vectorised reducer ``f(x, axis=-1)``, its quantile level (if any) and a name."""
+    if callable(estimator):
+        return estimator, None, getattr(estimator, "__name__", "estimator")
+    if isinstance(estimator, str):
+        name = estimator.strip().lower()
         if name == "mean":
             return np.mean, None, "mean"
         if name == "median":
@@ -642,18 +642,18 @@ def _resolve_statistic(statistic: str | Statistic) -> tuple[Statistic, float | N
             q = float(match.group(1)) / 100.0 if match else -1.0
             if not 0.0 < q < 1.0:
                 raise ParameterError(
-                    f"statistic must be 'mean', 'median', 'pNN' with 0 < NN < 100 (e.g. 'p90', 'p99.9') or a "
-                    f"callable f(x, axis=-1), got {statistic!r}."
+                    f"estimator must be 'mean', 'median', 'pNN' with 0 < NN < 100 (e.g. 'p90', 'p99.9') or a "
+                    f"callable f(x, axis=-1), got {estimator!r}."
                 )
 
         def quantile(x: FloatArray, axis: int = -1) -> Any:
             return np.quantile(x, q, axis=axis)
 
         return quantile, q, name
-    raise ParameterError(f"statistic must be a string such as 'mean' or 'p90', or a callable, got {statistic!r}.")
+    raise ParameterError(f"estimator must be a string such as 'mean' or 'p90', or a callable, got {estimator!r}.")
 
 
-def _leave_one_out(x: FloatArray, func: Statistic, q: float | None, is_mean: bool, batch: int) -> FloatArray:
+def _leave_one_out(x: FloatArray, func: Estimator, q: float | None, is_mean: bool, batch: int) -> FloatArray:
     """Jackknife values ``s(x without x_i)`` for every ``i`` (closed forms for the mean and quantiles)."""
     n = x.size
     if is_mean:
@@ -684,7 +684,7 @@ def _leave_one_out(x: FloatArray, func: Statistic, q: float | None, is_mean: boo
 def bootstrap(
     control: npt.ArrayLike,
     treatment: npt.ArrayLike,
-    statistic: str | Statistic = "mean",
+    estimator: str | Estimator = "mean",
     *,
     n_resamples: int = 2000,
     alpha: float = 0.05,
@@ -714,7 +714,7 @@ def bootstrap(
     Args:
         control: Values of the control arm.
         treatment: Values of the treatment arm.
-        statistic: ``"mean"``, ``"median"``, ``"pNN"`` (quantile ``NN/100``, e.g. ``"p90"``, ``"p99.9"``,
+        estimator: ``"mean"``, ``"median"``, ``"pNN"`` (quantile ``NN/100``, e.g. ``"p90"``, ``"p99.9"``,
             ``np.quantile`` linear) or a callable ``f(x, axis=-1)`` reducing the last axis (e.g. ``np.std``).
         n_resamples: Number of bootstrap replicates ``B`` (2 to ``MAX_RESAMPLES`` = 10⁷).
         alpha: Significance level of the two-sided interval.
@@ -744,7 +744,7 @@ def bootstrap(
     method = check_choice("method", method, _BOOTSTRAP_METHODS)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
         raise ParameterError(f"seed must be an integer or None, got {seed!r}.")
-    func, q, name = _resolve_statistic(statistic)
+    func, q, name = _resolve_estimator(estimator)
     batch = _bootstrap_batch(batch_size, n_resamples, c.size + t.size)
     s_c_hat = float(np.asarray(func(c, axis=-1)))
     if relative and s_c_hat == 0.0:
@@ -778,7 +778,7 @@ def bootstrap(
         n_resamples=n_resamples,
         alpha=alpha,
         method=f"bootstrap {kind} ({name}, {'relative' if relative else 'absolute'} difference)",
-        statistic=name,
+        estimator=name,
         relative=bool(relative),
         seed=None if seed is None else int(seed),
         _interval=interval,
@@ -810,7 +810,7 @@ def _difference(s_c: Any, s_t: Any, relative: bool) -> FloatArray:
 
 def _replicates(
     arms: tuple[FloatArray, FloatArray],
-    func: Statistic,
+    func: Estimator,
     relative: bool,
     n_resamples: int,
     batch: int,
@@ -835,7 +835,7 @@ def _percentile_levels(level: float) -> tuple[float, float]:
 
 def _bca_levels(
     arms: tuple[FloatArray, FloatArray],
-    func: Statistic,
+    func: Estimator,
     q: float | None,
     relative: bool,
     estimates: tuple[float, float],

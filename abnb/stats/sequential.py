@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import Interval, check_arms
@@ -406,7 +407,7 @@ def group_sequential_bounds(
 
 
 @dataclass(frozen=True)
-class GroupSequentialResult:
+class GroupSequentialResult(FlatResult):
     """The decision of a group sequential test at the current (last given) look.
 
     Attributes:

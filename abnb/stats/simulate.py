@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
+from abnb.stats._effect import IntervalEstimate
 from abnb.stats._validate import finite_number
 from abnb.stats.frequentist import welch, ztest
 from abnb.stats.moments import Moments
@@ -49,16 +51,16 @@ PeekingMethod = Literal["naive", "confidence_sequence"]
 # results
 
 
-def _clopper_pearson(successes: int, trials: int, confidence_level: float = 0.95) -> tuple[float, float]:
-    """Exact (Clopper–Pearson) interval of a binomial proportion."""
+def _clopper_pearson(successes: int, trials: int) -> IntervalEstimate:
+    """``successes / trials`` with its exact (Clopper–Pearson) 95% interval."""
     from scipy import stats
 
-    ci = stats.binomtest(successes, trials).proportion_ci(confidence_level=confidence_level, method="exact")
-    return float(ci.low), float(ci.high)
+    ci = stats.binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="exact")
+    return IntervalEstimate(successes / trials, float(ci.low), float(ci.high), "Clopper–Pearson 95%")
 
 
 @dataclass(frozen=True)
-class CalibrationResult:
+class CalibrationResult(FlatResult):
     """Operating characteristics of a fixed-horizon test, estimated by simulation.
 
     Attributes:
@@ -69,13 +71,11 @@ class CalibrationResult:
         alpha: Significance level of each test.
         simulations: Number of simulated experiments.
         rejections: How many rejected H0 (``pvalue < alpha``).
-        rejection_rate: ``rejections / simulations``: the false-positive rate when ``effect == 0``, the power
-            otherwise.
-        rejection_ci_low: Lower end of the 95% Clopper–Pearson interval of ``rejection_rate``.
-        rejection_ci_high: Upper end of that interval.
-        coverage: Share of the ``1 − alpha`` confidence intervals containing ``effect``.
-        coverage_ci_low: Lower end of the 95% Clopper–Pearson interval of ``coverage``.
-        coverage_ci_high: Upper end of that interval.
+        rejection: The rejection rate ``rejections / simulations`` (``rejection.estimate``: the false-positive
+            rate when ``effect == 0``, the power otherwise) with its 95% Clopper–Pearson interval
+            (``rejection.ci_low``, ``rejection.ci_high``).
+        coverage: Share of the ``1 − alpha`` confidence intervals containing ``effect`` (``coverage.estimate``)
+            with its 95% Clopper–Pearson interval (``coverage.ci_low``, ``coverage.ci_high``).
         degenerate: Simulations in which both arms had zero variance (counted as not rejecting and not
             covering; only possible for 0/1 data).
     """
@@ -87,12 +87,8 @@ class CalibrationResult:
     alpha: float
     simulations: int
     rejections: int
-    rejection_rate: float
-    rejection_ci_low: float
-    rejection_ci_high: float
-    coverage: float
-    coverage_ci_low: float
-    coverage_ci_high: float
+    rejection: IntervalEstimate
+    coverage: IntervalEstimate
     degenerate: int
 
     @property
@@ -102,18 +98,18 @@ class CalibrationResult:
             raise ParameterError(
                 f"fpr is defined for effect=0 (an A/A test); this simulation has effect={self.effect}."
             )
-        return self.rejection_rate
+        return self.rejection.estimate
 
     @property
     def power(self) -> float:
         """Power: the rejection rate when there is an effect (``effect != 0``)."""
         if self.effect == 0.0:
             raise ParameterError("power is defined for effect != 0; with effect=0 the rejection rate is the fpr.")
-        return self.rejection_rate
+        return self.rejection.estimate
 
 
 @dataclass(frozen=True)
-class PeekingResult:
+class PeekingResult(FlatResult):
     """False-positive rate (or power) of a test checked at several looks, stopping at the first rejection.
 
     Attributes:
@@ -124,9 +120,8 @@ class PeekingResult:
         alpha: Significance level.
         simulations: Number of simulated experiments.
         rejections: Experiments stopped with a rejection at some look.
-        rejection_rate: ``rejections / simulations``.
-        rejection_ci_low: Lower end of the 95% Clopper–Pearson interval.
-        rejection_ci_high: Upper end of that interval.
+        rejection: The rejection rate ``rejections / simulations`` (``rejection.estimate``) with its 95%
+            Clopper–Pearson interval (``rejection.ci_low``, ``rejection.ci_high``).
         first_rejection_look: Count of experiments whose first rejection came at each look (length ``looks``).
     """
 
@@ -137,9 +132,7 @@ class PeekingResult:
     alpha: float
     simulations: int
     rejections: int
-    rejection_rate: float
-    rejection_ci_low: float
-    rejection_ci_high: float
+    rejection: IntervalEstimate
     first_rejection_look: tuple[int, ...]
 
 
@@ -256,8 +249,6 @@ def calibrate(
             continue
         rejections += result.pvalue < alpha
         covered += result.ci_low <= effect <= result.ci_high
-    rej_low, rej_high = _clopper_pearson(rejections, simulations)
-    cov_low, cov_high = _clopper_pearson(covered, simulations)
     return CalibrationResult(
         test=test,
         distribution=dist,
@@ -266,12 +257,8 @@ def calibrate(
         alpha=alpha,
         simulations=simulations,
         rejections=rejections,
-        rejection_rate=rejections / simulations,
-        rejection_ci_low=rej_low,
-        rejection_ci_high=rej_high,
-        coverage=covered / simulations,
-        coverage_ci_low=cov_low,
-        coverage_ci_high=cov_high,
+        rejection=_clopper_pearson(rejections, simulations),
+        coverage=_clopper_pearson(covered, simulations),
         degenerate=degenerate,
     )
 
@@ -415,7 +402,6 @@ def peeking(
     any_reject = reject.any(axis=1)
     first = np.argmax(reject, axis=1)[any_reject]
     rejections = int(any_reject.sum())
-    low, high = _clopper_pearson(rejections, simulations)
     return PeekingResult(
         method=method,
         looks=looks,
@@ -424,8 +410,6 @@ def peeking(
         alpha=alpha,
         simulations=simulations,
         rejections=rejections,
-        rejection_rate=rejections / simulations,
-        rejection_ci_low=low,
-        rejection_ci_high=high,
+        rejection=_clopper_pearson(rejections, simulations),
         first_rejection_look=tuple(int(v) for v in np.bincount(first, minlength=looks)),
     )

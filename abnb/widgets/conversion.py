@@ -129,7 +129,7 @@ def compute_conversion(
     conversions = whole_in("conversions", conversions, 0, visitors)
     confidence_level = number_in("confidence_level", confidence_level, 0.0, 1.0, open_low=True, open_high=True)
     variants = {**VARIANTS, EDITABLE: (conversions, visitors)}
-    table = conversion_table(variants, baseline=BASELINE, confidence_level=confidence_level)
+    table = conversion_table(variants, baseline=BASELINE, alpha=1.0 - confidence_level)
     table["ci_low"] = table["rate"] - table["plus_minus"]
     table["ci_high"] = table["rate"] + table["plus_minus"]
     table["chance"] = table[f"chance_{method}"]

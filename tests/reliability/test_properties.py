@@ -371,12 +371,12 @@ def test_prop13_ratio_ci_contains_the_estimate_and_p_in_0_1(
     _check_effect(effect)
 
 
-@given(c=counts(), t=counts(), level=st.floats(0.5, 0.999))
+@given(c=counts(), t=counts(), alpha=st.floats(0.001, 0.5))
 def test_prop14_beta_posterior_is_a_probability_and_its_interval_contains_the_mean(
-    c: Moments, t: Moments, level: float
+    c: Moments, t: Moments, alpha: float
 ) -> None:
     assume(c.n <= 10**5 and t.n <= 10**5)  # quadrature cost; the closed forms are tested elsewhere
-    result = chance_to_beat(c, t, method="beta", credible_level=level)
+    result = chance_to_beat(c, t, method="beta", alpha=alpha)
     assert 0.0 <= result.chance <= 1.0  # clipped (prop27)
     assert result.expected_loss >= 0.0
     assert result.expected_loss_control >= 0.0

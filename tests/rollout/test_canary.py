@@ -20,7 +20,7 @@ HIGH = ([10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0])
 
 def test_published_vector() -> None:
     # Kayenta MannWhitneySuite: experiment [10, 20, 30, 40] vs control [1, 2, 3, 4], 0.95 -> 22.5, [6, 39].
-    shift = mann_whitney(experiment=HIGH[0], control=HIGH[1], confidence=0.95)
+    shift = mann_whitney(experiment=HIGH[0], control=HIGH[1], alpha=0.05)
     assert shift.estimate == 22.5
     assert (shift.ci_low, shift.ci_high) == (6.0, 39.0)
     assert shift.pvalue == pytest.approx(2 / 70 * 1)  # exact: P(U = 16 or U = 0) = 2 / C(8, 4)
@@ -28,7 +28,7 @@ def test_published_vector() -> None:
 
 def test_high_hand_worked() -> None:
     # bounds ±0.25·22.5 = ±5.625; CI low 6 > 5.625 -> High; mean ratio 25 / 2.5 = 10.
-    result = judge(*HIGH, confidence=0.95)
+    result = judge(*HIGH, alpha=0.05)
     assert result.classification == "High"
     assert result.upper_bound == 5.625
     assert result.lower_bound == -5.625
@@ -36,29 +36,29 @@ def test_high_hand_worked() -> None:
 
 
 def test_low_hand_worked() -> None:
-    result = judge(HIGH[1], HIGH[0], confidence=0.95)
+    result = judge(HIGH[1], HIGH[0], alpha=0.05)
     assert result.classification == "Low"
     assert (result.estimate, result.ci_low, result.ci_high) == (-22.5, -39.0, -6.0)
     assert result.deviation == pytest.approx(0.1)
 
 
 def test_direction_restricts_failures() -> None:
-    assert judge(*HIGH, confidence=0.95, direction="decrease").classification == "Pass"
-    assert judge(*HIGH, confidence=0.95, direction="increase").classification == "High"
-    assert judge(HIGH[1], HIGH[0], confidence=0.95, direction="increase").classification == "Pass"
+    assert judge(*HIGH, alpha=0.05, direction="decrease").classification == "Pass"
+    assert judge(*HIGH, alpha=0.05, direction="increase").classification == "High"
+    assert judge(HIGH[1], HIGH[0], alpha=0.05, direction="increase").classification == "Pass"
 
 
 def test_tolerance_and_effect_size() -> None:
     # 0.3·22.5 = 6.75 > CI low 6 -> Pass.
-    assert judge(*HIGH, confidence=0.95, tolerance=0.3).classification == "Pass"
+    assert judge(*HIGH, alpha=0.05, tolerance=0.3).classification == "Pass"
     # mean ratio 10 < allowed increase 20 -> Pass; 10 >= 5 -> High.
-    assert judge(*HIGH, confidence=0.95, effect_size=(0.5, 20.0)).classification == "Pass"
-    assert judge(*HIGH, confidence=0.95, effect_size=(0.5, 5.0)).classification == "High"
+    assert judge(*HIGH, alpha=0.05, effect_size=(0.5, 20.0)).classification == "Pass"
+    assert judge(*HIGH, alpha=0.05, effect_size=(0.5, 5.0)).classification == "High"
 
 
 def test_pass_overlapping_and_identical() -> None:
     # experiment [2, 3, 4, 5] vs control [1, 2, 3, 4]: HL shift 1, 95% CI [-2, 4] covers 0 -> Pass.
-    result = judge([2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 4.0], confidence=0.95)
+    result = judge([2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 4.0], alpha=0.05)
     assert result.classification == "Pass"
     assert result.estimate == 1.0
     identical = judge([3.0, 1.0, 2.0], [1.0, 2.0, 3.0])

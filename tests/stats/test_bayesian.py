@@ -79,7 +79,7 @@ def test_normal_method_matches_scipy_norm() -> None:
         Moments.from_values([3.0, 5.0, 4.0, 6.0, 2.0, 5.5]),
         Moments.from_values([4.0, 6.5, 5.0, 7.0, 3.5, 6.0, 5.0]),
     )
-    result = chance_to_beat(control, treatment, method="normal", credible_level=0.9)
+    result = chance_to_beat(control, treatment, method="normal", alpha=0.1)
     se = math.sqrt(treatment.variance / 7 + control.variance / 6)
     posterior = sps.norm(treatment.mean - control.mean, se)
     assert result.chance == pytest.approx(posterior.sf(0.0), abs=1e-12)
@@ -173,8 +173,8 @@ def test_errors() -> None:
         chance_to_beat(rates, rates, method="beta", prior=(0, 1))
     with pytest.raises(ParameterError, match="variance"):
         chance_to_beat(rates, rates, method="lift", prior=(0.0, -1.0))
-    with pytest.raises(ParameterError, match="credible_level"):
-        chance_to_beat(rates, rates, method="normal", credible_level=1.5)
+    with pytest.raises(ParameterError, match="alpha"):
+        chance_to_beat(rates, rates, method="normal", alpha=1.5)
     with pytest.raises(ParameterError, match="Moments"):
         chance_to_beat((3, 10), rates, method="beta")  # type: ignore[arg-type]
     with pytest.raises(DataError, match="control mean is 0"):

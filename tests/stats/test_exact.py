@@ -8,6 +8,8 @@ from abnb.errors import DataError, ParameterError
 from abnb.stats import Moments
 from abnb.stats.exact import ExactTestResult, barnard, fisher, paired
 
+counts = Moments.from_counts
+
 # ---------------------------------------------------------------------------------------------------
 # Fisher
 
@@ -16,7 +18,7 @@ def test_fisher_tea_tasting_published() -> None:
     # R's documentation of fisher.test (example "TeaTasting", the table [[3, 1], [1, 3]]):
     # alternative "greater": p-value 0.2429, odds ratio 6.408309, 95% CI [0.3135693, Inf];
     # two-sided: p-value 0.4857, 95% CI [0.2117329, 621.9337].
-    greater = fisher(1, 4, 3, 4, alternative="greater")
+    greater = fisher(counts(1, 4), counts(3, 4), alternative="greater")
     assert isinstance(greater, ExactTestResult)
     assert greater.pvalue == pytest.approx(17 / 70, abs=1e-12)  # (16 + 1) / C(8, 4)
     # R solves for the MLE and the interval ends with uniroot's loose default tolerance, scipy more tightly, so
@@ -25,7 +27,7 @@ def test_fisher_tea_tasting_published() -> None:
     assert greater.odds_ratio == pytest.approx(6.408309, rel=5e-6)
     assert greater.ci_low == pytest.approx(0.3135693, rel=5e-5)
     assert math.isinf(greater.ci_high)
-    two_sided = fisher(1, 4, 3, 4)
+    two_sided = fisher(counts(1, 4), counts(3, 4))
     assert two_sided.pvalue == pytest.approx(34 / 70, abs=1e-12)
     assert two_sided.ci_low == pytest.approx(0.2117329, rel=5e-5)
     # R's upper end sits on a very flat tail (P(S ≤ 3; 621.93) = 0.02517, not 0.025); scipy's solves it exactly.
@@ -38,7 +40,7 @@ def test_fisher_tea_tasting_published() -> None:
 
 def test_fisher_matches_hypergeometric_by_hand() -> None:
     s_c, n_c, s_t, n_t = 4, 25, 12, 27
-    result = fisher(s_c, n_c, s_t, n_t)
+    result = fisher(counts(s_c, n_c), counts(s_t, n_t))
     # Independent: s_t is hypergeometric given the margins; two-sided p sums the tables no more likely.
     total, successes = n_c + n_t, s_c + s_t
     dist = sps.hypergeom(total, successes, n_t)
@@ -46,8 +48,12 @@ def test_fisher_matches_hypergeometric_by_hand() -> None:
     probs = dist.pmf(support)
     observed = dist.pmf(s_t)
     assert result.pvalue == pytest.approx(probs[probs <= observed * (1 + 1e-7)].sum(), rel=1e-9)
-    assert fisher(s_c, n_c, s_t, n_t, alternative="greater").pvalue == pytest.approx(dist.sf(s_t - 1), rel=1e-9)
-    assert fisher(s_c, n_c, s_t, n_t, alternative="less").pvalue == pytest.approx(dist.cdf(s_t), rel=1e-9)
+    assert fisher(counts(s_c, n_c), counts(s_t, n_t), alternative="greater").pvalue == pytest.approx(
+        dist.sf(s_t - 1), rel=1e-9
+    )
+    assert fisher(counts(s_c, n_c), counts(s_t, n_t), alternative="less").pvalue == pytest.approx(
+        dist.cdf(s_t), rel=1e-9
+    )
     # The conditional MLE solves E[S_t; ψ] = s_t under Fisher's noncentral hypergeometric distribution.
     assert sps.nchypergeom_fisher(total, successes, n_t, result.odds_ratio).mean() == pytest.approx(s_t, rel=1e-6)
     # The interval ends solve the one-sided tail equations at alpha/2.
@@ -69,7 +75,7 @@ def test_fisher_matches_hypergeometric_by_hand() -> None:
 def test_barnard_scipy_documented_example() -> None:
     # scipy.stats.barnard_exact documentation: vaccine example, table [[7, 12], [8, 3]] (columns are the two
     # groups), alternative "less": Wald statistic −1.894, p-value 0.03407.
-    result = barnard(12, 15, 7, 15, alternative="less")
+    result = barnard(counts(12, 15), counts(7, 15), alternative="less")
     assert result.statistic == pytest.approx(-1.894, abs=5e-4)
     assert result.pvalue == pytest.approx(0.03407, abs=1e-5)  # printed to 4 significant digits
     assert "Barnard" in result.method
@@ -93,27 +99,39 @@ def test_barnard_matches_brute_force_supremum() -> None:
     grid = np.linspace(0.0, 1.0, 20001)[:, None, None]
     probs = sps.binom.pmf(a, n_t, grid) * sps.binom.pmf(b, n_c, grid)
     brute = (probs * extreme).sum(axis=(1, 2)).max()
-    result = barnard(s_c, n_c, s_t, n_t)
+    result = barnard(counts(s_c, n_c), counts(s_t, n_t))
     assert result.statistic == pytest.approx(float(z_obs), rel=1e-9)
     assert result.pvalue == pytest.approx(brute, rel=1e-4)
-    assert result.odds_ratio == pytest.approx(fisher(s_c, n_c, s_t, n_t).odds_ratio)
+    assert result.odds_ratio == pytest.approx(fisher(counts(s_c, n_c), counts(s_t, n_t)).odds_ratio)
 
 
 def test_exact_validation() -> None:
-    with pytest.raises(ParameterError, match="treatment_successes must lie"):
-        fisher(1, 10, 11, 10)
-    with pytest.raises(ParameterError, match="control_n must be >= 1"):
-        fisher(0, 0, 1, 10)
-    with pytest.raises(ParameterError, match="whole number"):
-        barnard(1.5, 10, 1, 10)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="successes must lie"):
+        fisher(counts(1, 10), counts(11, 10))
+    with pytest.raises(ParameterError, match=r"control has n=0 unit\(s\); an exact test needs at least 1"):
+        fisher(Moments(n=0, sum=0.0, sum_sq=0.0, proportion=True), counts(1, 10))
+    with pytest.raises(ParameterError, match="not a whole number"):
+        barnard(Moments(n=10, sum=1.5, sum_sq=1.5, proportion=True), counts(1, 10))
+    with pytest.raises(ParameterError, match="treatment does not hold 0/1 outcomes"):
+        fisher(counts(1, 10), Moments.from_values([0.0, 1.0, 2.0]))
+    with pytest.raises(ParameterError, match=r"control must be abnb\.stats\.Moments"):
+        fisher((1, 10), counts(1, 10))  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="alternative"):
-        fisher(1, 10, 2, 10, alternative="bigger")  # type: ignore[arg-type]
+        fisher(counts(1, 10), counts(2, 10), alternative="bigger")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="alpha"):
-        barnard(1, 10, 2, 10, alpha=2.0)
+        barnard(counts(1, 10), counts(2, 10), alpha=2.0)
     with pytest.raises(ParameterError, match="pooled"):
-        barnard(1, 10, 2, 10, pooled="yes")  # type: ignore[arg-type]
+        barnard(counts(1, 10), counts(2, 10), pooled="yes")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="confidence_level"):
-        fisher(1, 10, 2, 10).confidence_interval(1.5)
+        fisher(counts(1, 10), counts(2, 10)).confidence_interval(1.5)
+
+
+def test_exact_accepts_moments_of_zero_one_values() -> None:
+    # Moments.from_values of 0/1 outcomes (shifted sums around the first value) are the same table as the counts.
+    control = Moments.from_values([1.0, 0.0, 0.0, 1.0, 0.0])
+    treatment = Moments.from_values([0.0, 1.0, 1.0, 1.0])
+    assert fisher(control, treatment) == fisher(counts(2, 5), counts(3, 4))
+    assert barnard(control, treatment) == barnard(counts(2, 5), counts(3, 4))
 
 
 # ---------------------------------------------------------------------------------------------------

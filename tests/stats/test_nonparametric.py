@@ -221,7 +221,7 @@ def test_bootstrap_relative_and_callables() -> None:
     rel = bootstrap(c, t, np.median, n_resamples=300, relative=True)
     assert rel.estimate == pytest.approx(np.median(t) / np.median(c) - 1.0, abs=1e-12)
     assert rel.relative
-    assert rel.statistic == "median"
+    assert rel.estimator == "median"
     bca = bootstrap(c, t, np.std, n_resamples=300, method="bca")
     assert bca.ci_low < bca.estimate < bca.ci_high
     assert bca.confidence_interval(0.5).high < bca.ci_high

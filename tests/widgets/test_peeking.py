@@ -44,11 +44,14 @@ def test_frame_is_the_cumulative_first_rejections_of_abnb_peeking() -> None:
         rows = state.frame[state.frame["method"] == label]
         assert list(rows["looks"]) == list(range(1, 13))
         assert list(rows["first_rejections"]) == list(direct.first_rejection_look)
-        assert rows["fpr"].iloc[-1] == direct.rejection_rate
+        assert rows["fpr"].iloc[-1] == direct.rejection.estimate
         assert np.all(np.diff(rows["fpr"]) >= 0)
-        assert rows["ci_low"].iloc[-1] == pytest.approx(direct.rejection_ci_low, abs=1e-9)
-        assert rows["ci_high"].iloc[-1] == pytest.approx(direct.rejection_ci_high, abs=1e-9)
-    assert state.naive_fpr == peeking(600, looks=12, simulations=3000, alpha=0.05, tuning=1200.0, seed=7).rejection_rate
+        assert rows["ci_low"].iloc[-1] == pytest.approx(direct.rejection.ci_low, abs=1e-9)
+        assert rows["ci_high"].iloc[-1] == pytest.approx(direct.rejection.ci_high, abs=1e-9)
+    assert (
+        state.naive_fpr
+        == peeking(600, looks=12, simulations=3000, alpha=0.05, tuning=1200.0, seed=7).rejection.estimate
+    )
 
 
 def test_clopper_pearson_matches_binomtest() -> None:
@@ -56,7 +59,7 @@ def test_clopper_pearson_matches_binomtest() -> None:
     low, high = pk.clopper_pearson(successes, 1000)
     for x, lo, hi in zip(successes, low, high, strict=True):
         expected = _clopper_pearson(int(x), 1000)
-        assert (lo, hi) == pytest.approx(expected, abs=1e-9)
+        assert (lo, hi) == pytest.approx((expected.ci_low, expected.ci_high), abs=1e-9)
 
 
 def test_seeded_and_reproducible() -> None:
