@@ -35,10 +35,11 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from abnb._display import escape_html, styled
 from abnb._toml import read_toml
+from abnb._verdicts import ExperimentVerdict
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
 from abnb.engine import BaseConnection, as_connection, validate_identifier
 from abnb.errors import AbnbError, DataError, ParameterError, SpecError
@@ -97,7 +98,6 @@ DECISION_RULES = ("frequentist", "bayesian")
 RESERVED_NAMES = ("canary", "monitoring", "screenshots", "teaching")
 """Folder names the kit itself uses under ``reports/`` (``abnb canary``, ``abnb monitor``, ``abnb teach export``, the
 browser tests' screenshots): an experiment of that name (in any case) would share the folder with them."""
-Verdict = Literal["ship", "harm", "continue", "invalid"]
 
 
 def experiments_dir() -> Path:
@@ -1226,7 +1226,7 @@ class DistributionComparison:
 class Decision:
     """What to do with the experiment, and why."""
 
-    verdict: Verdict
+    verdict: ExperimentVerdict
     arm: str | None
     reason: str
 

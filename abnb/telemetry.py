@@ -255,7 +255,7 @@ class Truth(_ModelTable):
     """The true label of every request (``[model.truth]``).
 
     Production rarely has it (the sample plants it for tests and chaos experiments); only the functions that need
-    complete labels read it (:func:`abnb.chaos.load_clean_requests`, :func:`abnb.rollout.shadow.compare`).
+    complete labels read it (:func:`abnb.chaos.load_clean_requests`, :func:`abnb.rollout.shadow.compare_shadow`).
 
     Attributes:
         table: Table name.

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -31,7 +33,7 @@ from abnb.datasets.models import SHADOW_TRUTH
 from abnb.rollout import shadow
 
 with abnb.connect() as con:
-    result = shadow.compare(con, labels="truth")
+    result = shadow.compare_shadow(con, labels="truth")
     to_label = shadow.disagreements_to_label(con, 10, strategy="uncertainty", seed=1)
 display(result)
 

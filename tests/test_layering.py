@@ -17,7 +17,7 @@ PACKAGE_DATA = ("notebooks", "templates")  # report notebooks and scaffold files
 
 # bottom to top; a part may import its own layer's parts (see SAME_LAYER) and every layer below
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("kernel", frozenset({"errors", "_io", "_display", "_toml", "_lazy", "_parameters"})),
+    ("kernel", frozenset({"errors", "_io", "_display", "_toml", "_lazy", "_parameters", "_verdicts"})),
     ("statistics and languages", frozenset({"stats", "assign", "flags"})),
     ("foundation", frozenset({"engine", "project", "telemetry"})),
     (

@@ -220,8 +220,8 @@ CALLS: dict[str, Callable[..., Any]] = {
         con, "v2", plan=canary.RampPlan(steps=(5, 50, 100), step_hours=12), **kw
     ),
     "compare_switch": lambda con, **kw: bluegreen.compare_switch(con, "v3", hours_before=24, hours_after=48, **kw),
-    "shadow.compare": lambda con, **kw: shadow.compare(con, labels="truth", **kw),
-    "shadow.compare_labels": lambda con, **kw: shadow.compare(con, labels="labels", segment="", **kw),
+    "compare_shadow": lambda con, **kw: shadow.compare_shadow(con, labels="truth", **kw),
+    "compare_shadow_labels": lambda con, **kw: shadow.compare_shadow(con, labels="labels", segment="", **kw),
     "disagreements_to_label": lambda con, **kw: shadow.disagreements_to_label(con, 20, strategy="margin", **kw),
     "load_clean_requests": lambda con, **kw: chaos.load_clean_requests(con, **kw),
 }
@@ -251,7 +251,7 @@ def test_the_checks_are_not_vacuous(both: tuple[abnb.Connection, abnb.Connection
     assert len(clean) > 1000
     assert clean["ts"].max() < pd.Timestamp("2026-10-10")  # before the first release (v2)
     assert list(clean.columns) == ["ts", "unit", "segment", "score", "prediction", "latency_ms", "error", "label"]
-    assert shadow.compare(original).n_labelled > 0
+    assert shadow.compare_shadow(original).n_labelled > 0
 
 
 @pytest.mark.parametrize("name", list(CALLS))
@@ -270,8 +270,8 @@ def test_a_team_without_truth_is_told_which_setting_names_it(both: tuple[abnb.Co
     with pytest.raises(SchemaError, match=r"model table 'hidden_labels' \(\[model.truth\] table\) does not exist"):
         chaos.load_clean_requests(renamed, schema=no_truth)
     with pytest.raises(SchemaError, match=r"\[model.truth\] table"):
-        shadow.compare(renamed, schema=no_truth)
-    assert shadow.compare(renamed, labels=None, schema=no_truth).n > 0  # labels are optional there
+        shadow.compare_shadow(renamed, schema=no_truth)
+    assert shadow.compare_shadow(renamed, labels=None, schema=no_truth).n > 0  # labels are optional there
 
 
 def test_a_missing_column_names_its_setting(both: tuple[abnb.Connection, abnb.Connection]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from abnb._verdicts import MonitorVerdict
 from abnb.engine import Connection, as_connection
 from abnb.errors import DataError, EngineError, ParameterError
 from abnb.monitor._common import frame_of, psi_level, resolve_end
@@ -149,12 +150,7 @@ class MonitorSummary:
             for r in self.drift.itertuples()
             if r.drift
         ]
-        if advised:
-            verdict, reason = "rollback", f"roll back {', '.join(advised)}: a release degraded a metric."
-        elif alerts:
-            verdict, reason = "alert", f"{len(alerts)} alert(s) fired; no release needs a rollback."
-        else:
-            verdict, reason = "ok", "no alert fired and no release degraded a metric."
+        verdict, reason = _verdict(advised, len(alerts))
         return {
             "kind": "monitoring",
             "experiment": "monitoring",
@@ -185,6 +181,15 @@ class MonitorSummary:
             f"MonitorSummary(as_of={self.as_of!r}, window={self.window!r}, alerts={len(self.alerts)}, "
             f"rollback={int(self.release_jumps['rollback'].sum()) if len(self.release_jumps) else 0})"
         )
+
+
+def _verdict(advised: list[str], n_alerts: int) -> tuple[MonitorVerdict, str]:
+    """The dashboard's verdict and why: ``rollback`` when a release degraded a metric, else ``alert``, else ``ok``."""
+    if advised:
+        return "rollback", f"roll back {', '.join(advised)}: a release degraded a metric."
+    if n_alerts:
+        return "alert", f"{n_alerts} alert(s) fired; no release needs a rollback."
+    return "ok", "no alert fired and no release degraded a metric."
 
 
 #: Shortest window of :func:`monitor_summary`: the ``ops`` table has one row per minute, so a shorter window holds

@@ -9,9 +9,15 @@ from abnb._display import MarkdownFormatter, escape_html, styled
 if TYPE_CHECKING:
     import pandas as pd
 
+    from abnb._verdicts import ExperimentVerdict
     from abnb.experiment import DistributionComparison, ExperimentResult
 
-_VERDICT_COLOURS = {"ship": "#1b7837", "harm": "#b2182b", "invalid": "#b00020", "continue": "#555555"}
+_VERDICT_COLOURS: dict[ExperimentVerdict, str] = {
+    "ship": "#1b7837",
+    "harm": "#b2182b",
+    "invalid": "#b00020",
+    "continue": "#555555",
+}
 _DISTRIBUTION_FORMATS = {
     "control": "{:.4g}",
     "treatment": "{:.4g}",

@@ -18,7 +18,7 @@ _NAMES = {
     "score": "canary",
     "RampPlan": "canary",
     "replay_ramp": "canary",
-    "compare": "shadow",
+    "compare_shadow": "shadow",
     "mcnemar": "shadow",
     "disagreements_to_label": "shadow",
     "compare_switch": "bluegreen",

@@ -16,11 +16,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from abnb._verdicts import JudgeVerdict, RampDecision, RampOutcome, ReleaseVerdict, ScoreVerdict
 from abnb.engine import BaseConnection, Snapshot
 from abnb.errors import DataError, ParameterError
 from abnb.stats import check_alpha
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 Direction = Literal["either", "increase", "decrease"]
-CLASSES = ("Pass", "High", "Low", "Nodata")
+CLASSES: tuple[JudgeVerdict, ...] = get_args(JudgeVerdict)
 
 
 class _Result:
@@ -160,7 +161,7 @@ class Judgement(_Result):
         method: The rule used.
     """
 
-    classification: str
+    classification: JudgeVerdict
     reason: str
     estimate: float
     ci_low: float
@@ -267,8 +268,8 @@ def judge(
         "critical": bool(critical),
     }
     if e.size == 0 or c.size == 0:
-        verdict = "Nodata" if nan_strategy == "remove" else "Pass"
-        return Judgement(verdict, "no data for the canary or the baseline", nan, nan, nan, nan, nan, 1.0,
+        no_data: JudgeVerdict = "Nodata" if nan_strategy == "remove" else "Pass"
+        return Judgement(no_data, "no data for the canary or the baseline", nan, nan, nan, nan, nan, 1.0,
                          float(e.mean()) if e.size else nan, float(c.mean()) if c.size else nan, **common)  # fmt: skip
     e_mean, c_mean = float(e.mean()), float(c.mean())
     if np.array_equal(np.sort(e), np.sort(c)) or np.unique(np.concatenate([e, c])).size == 1:
@@ -279,6 +280,7 @@ def judge(
     deviation = 1.0 if c_mean == 0.0 else e_mean / c_mean
     high = direction in ("increase", "either") and shift.ci_low > critical_value and deviation >= allowed_increase
     low = direction in ("decrease", "either") and shift.ci_high < -critical_value and deviation <= allowed_decrease
+    verdict: JudgeVerdict
     if high:
         verdict, reason = "High", f"interval [{shift.ci_low:.4g}, {shift.ci_high:.4g}] above +{critical_value:.4g}"
     elif low:
@@ -305,7 +307,7 @@ class CanaryScore(_Result):
     """
 
     score: float
-    classification: str
+    classification: ScoreVerdict
     group_scores: tuple[tuple[str, float, float], ...]
     n_metrics: int
     n_nodata: int
@@ -374,7 +376,7 @@ def score(
         value, reason = 0.0, f"{n_nodata} of {n_metrics} metrics have no data (≥ 50%)"
     else:
         reason = f"weighted share of passing metrics over {len(rows)} group(s)"
-    verdict = "Pass" if value >= pass_threshold else "Marginal" if value >= marginal_threshold else "Fail"
+    verdict: ScoreVerdict = "Pass" if value >= pass_threshold else "Marginal" if value >= marginal_threshold else "Fail"
     return CanaryScore(value, verdict, tuple(rows), n_metrics, n_nodata, tuple(critical_failed), reason)
 
 
@@ -490,7 +492,7 @@ class RampReplay(_Result):
     canary_version: str
     baseline_version: str
     start: datetime
-    outcome: str
+    outcome: RampOutcome
     decided_at: datetime | None
     hours: float
     exposure: float
@@ -710,7 +712,7 @@ def _judge_window(
     return verdicts, failing, judged
 
 
-def _decision(run: CanaryScore, verdicts: dict[str, list[Judgement]], holds: int, plan: RampPlan) -> str:
+def _decision(run: CanaryScore, verdicts: dict[str, list[Judgement]], holds: int, plan: RampPlan) -> RampDecision:
     """Promote on Pass; roll back on Fail (unless for want of data) or after ``max_holds`` holds; else hold."""
     critical_failure = any(v.critical and v.classification in ("High", "Low") for r in verdicts.values() for v in r)
     short_of_data = not critical_failure and (bool(run.critical_failed) or run.n_nodata >= 0.5 * run.n_metrics)
@@ -724,7 +726,7 @@ def _decision(run: CanaryScore, verdicts: dict[str, list[Judgement]], holds: int
 class _Walk(NamedTuple):
     """Where a ramp's walk through its windows ended, and what it judged on the way."""
 
-    outcome: str
+    outcome: RampOutcome
     decided_at: datetime | None
     failed: tuple[str, ...]
     exposure: float
@@ -745,7 +747,7 @@ def _walk(
     weights = dict(plan.groups)
     steps: list[tuple[Any, ...]] = []
     judged: list[tuple[Any, ...]] = []
-    outcome: str = "incomplete"
+    outcome: RampOutcome = "incomplete"
     decided_at: datetime | None = None
     failed: tuple[str, ...] = ()
     exposure = 0.0
@@ -987,7 +989,7 @@ def write_canary_summary(
 
     rolled = [r.canary_version for r in replays if r.outcome == "rolled back"]
     switched = [s.version for s in switches if s.rollback]
-    verdict = "rollback" if rolled or switched else "ship"
+    verdict: ReleaseVerdict = "rollback" if rolled or switched else "ship"
     reason = (
         f"ramp rolls back {', '.join(rolled) or 'nothing'}; "
         f"blue/green switches back from {', '.join(switched) or 'none'}"

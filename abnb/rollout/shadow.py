@@ -1,6 +1,6 @@
 """Shadow releases: a candidate model scores the same requests as the live one; only the live answer is served.
 
-From the two prediction logs joined by ``request_id`` (and, where they exist, true labels), :func:`compare` runs
+From the two prediction logs joined by ``request_id`` (and, where they exist, true labels), :func:`compare_shadow` runs
 ONE aggregate query (a SQLGlot tree with bound parameters) that returns, per segment × score-difference bin ×
 live score bin × shadow score bin, the counts of the 2×2 agreement table, sums of the score difference and its
 square, label sums and the counts of the paired correctness table. Everything else is computed from those few rows:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
 
-__all__ = ["McNemarResult", "ShadowComparison", "compare", "disagreements_to_label", "mcnemar"]
+__all__ = ["McNemarResult", "ShadowComparison", "compare_shadow", "disagreements_to_label", "mcnemar"]
 
 Strategy = Literal["uncertainty", "margin", "random"]
 _STRATEGIES = ("uncertainty", "margin", "random")
@@ -526,7 +526,7 @@ def _check_window(start: datetime | str | None, end: datetime | str | None) -> d
     return params
 
 
-def compare(
+def compare_shadow(
     con: Connection | duckdb.DuckDBPyConnection,
     *,
     live: str | None = None,

@@ -8,7 +8,7 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
 from abnb.datasets.models import SHADOW_TRUTH, generate_models
 from abnb.errors import ParameterError
-from abnb.rollout.shadow import compare, disagreements_to_label, mcnemar
+from abnb.rollout.shadow import compare_shadow, disagreements_to_label, mcnemar
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 0), (3, 9), (12, 12), (1, 20), (30, 51), (188, 48), (5, 6)])
@@ -59,7 +59,7 @@ def small() -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
 
 def test_counts_match_pandas(small: tuple[duckdb.DuckDBPyConnection, pd.DataFrame]) -> None:
     con, j = small
-    result = compare(con, live="live", bins=20)
+    result = compare_shadow(con, live="live", bins=20)
     assert result.n == len(j) == 399
     assert result.agreement == pytest.approx((j.prediction_l == j.prediction_s).mean(), abs=1e-12)
     assert result.flips_up == int(((j.prediction_l == 0) & (j.prediction_s == 1)).sum())
@@ -91,7 +91,7 @@ def sample() -> duckdb.DuckDBPyConnection:
 
 
 def test_planted_shadow_truth_recovered(sample: duckdb.DuckDBPyConnection) -> None:
-    result = compare(sample, alpha=0.01)  # 99 % intervals: four coverage checks at once
+    result = compare_shadow(sample, alpha=0.01)  # 99 % intervals: four coverage checks at once
     assert result.n == 17_920
     segments = result.segments().set_index("segment")
     for name in ("en", "de", "es", "fr"):
@@ -136,7 +136,7 @@ def test_sampler_is_deterministic_and_returns_only_disagreements(
 
 def test_without_labels_and_with_a_window(small: tuple[duckdb.DuckDBPyConnection, pd.DataFrame]) -> None:
     con, j = small
-    result = compare(con, live="live", labels=None, end="2026-10-05 03:00")
+    result = compare_shadow(con, live="live", labels=None, end="2026-10-05 03:00")
     assert result.n == int((j.ts < pd.Timestamp("2026-10-05 03:00")).sum()) == 178
     assert result.n_labelled == 0
     assert np.isnan(result.mcnemar_pvalue)
