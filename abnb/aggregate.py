@@ -1229,11 +1229,12 @@ def aggregate(
     metric_shifts = [
         (shifts.get(y, 0.0), 0.0 if x is None else shifts.get(x, 0.0)) for y, x in zip(plan.y, plan.x, strict=True)
     ]
+    records = result.records()
     try:
-        parsed = _parse(result.records(), metrics, segments, len(result.rows), metric_shifts, source)
-        _check_magnitudes(result.records(), metrics, plan, source)
-        joint, joint_segments = _parse_joint(result.records(), metrics, segments, layout, shifts, source)
-        caps = _caps(result.records(), metrics, plan, params)
+        parsed = _parse(records, metrics, segments, len(result.rows), metric_shifts, source)
+        _check_magnitudes(records, metrics, plan, source)
+        joint, joint_segments = _parse_joint(records, metrics, segments, layout, shifts, source)
+        caps = _caps(records, metrics, plan, params)
         return dataclasses.replace(parsed, joint=joint, joint_segments=joint_segments, caps=caps)
     except _NoUnitsError as error:
         window = f"before {as_of:%Y-%m-%d %H:%M}" if source.ts is not None else "in the table"

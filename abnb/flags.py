@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from abnb._toml import read_toml
-from abnb.assign import uniform
+from abnb.assign import MAX_NUMBER_DIGITS, uniform  # one digit limit for both small languages
 from abnb.errors import ParameterError, SpecError
 
 __all__ = [
@@ -72,8 +72,6 @@ __all__ = [
 MAX_CONDITION_LENGTH = 1_000_000
 #: Deepest nesting of parentheses and ``not`` in a condition (the parser and the evaluator recurse on it).
 MAX_CONDITION_DEPTH = 100
-#: Most digits of a number in a condition (Python refuses to read integers beyond 4300 digits).
-MAX_NUMBER_DIGITS = 100
 #: Deepest nesting of tables and arrays in a flag document (a flag file needs about five levels).
 MAX_FLAG_FILE_DEPTH = 32
 

@@ -895,8 +895,7 @@ def analyze(
         path = default_store(database) if store is None else store
         with Store(path, database=telemetry, timezone=timezone) as opened:
             return analyze(spec, opened, database=database, as_of=as_of, full=full)
-    refresh(spec, store, database=database, as_of=as_of, full=full)
-    cutoff, _ = resolve_as_of(as_of, spec.window(store.timezone)[1], timezone=store.timezone)
+    cutoff = refresh(spec, store, database=database, as_of=as_of, full=full).window_end  # the refresh's cutoff
     result = unit_spec(spec).analyze(store.connection, as_of=cutoff)
     originals = {m.name: m for m in spec.metrics}
     effects = tuple(replace(e, metric=originals[e.metric.name]) for e in result.effects)

@@ -302,6 +302,8 @@ class Metric:
                 f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
                 f"(kind is {self.kind!r})."
             )
+        if self.denominator_sql is not None:  # what a ratio's denominator reads is checked at load too
+            _parse_select(self.denominator_sql, f"{self.name}_denominator")
 
     def _check_extensions(self) -> None:
         """Validate capping, conversion windows and several covariates (each error names metric and key)."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abnb.engine.base import BaseConnection, QueryResult, first_line
+from abnb.engine.base import BaseConnection, QueryResult, first_line, wall_clock
 from abnb.engine.locks import backoff_schedule, lock_message, lock_timeout
 from abnb.engine.names import table_expr
 from abnb.errors import (
@@ -68,12 +68,8 @@ class Connection(BaseConnection):
         """
         bound: dict[str, Any] = {}
         for name, value in params.items():
-            if isinstance(value, datetime):
-                if value.tzinfo is not None:  # an instant: its wall-clock time in the session zone
-                    from zoneinfo import ZoneInfo
-
-                    value = value.astimezone(ZoneInfo(self.timezone or "UTC")).replace(tzinfo=None)
-                value = value.isoformat(sep=" ")
+            if isinstance(value, datetime):  # an instant: its wall-clock time in the session zone
+                value = wall_clock(value, self.timezone).isoformat(sep=" ")  # type: ignore[union-attr]
             bound[name] = value
         return bound
 

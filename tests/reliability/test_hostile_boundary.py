@@ -198,6 +198,16 @@ def test_d19_metric_sql_must_not_contain_parameters() -> None:
             Metric("late", f"SELECT unit, ts, value FROM events WHERE value > {placeholder}")
 
 
+def test_s3_a_ratio_denominator_is_checked_at_spec_load_too() -> None:
+    with pytest.raises(SpecError, match=r"metric 'r_denominator' reads the table function read_csv"):
+        Metric(
+            "r",
+            "SELECT unit, ts, 1 AS value FROM events",
+            kind="ratio",
+            denominator_sql="SELECT unit, ts, 1 AS value FROM read_csv('x.csv')",
+        )
+
+
 def test_d5_relative_view_path_says_working_directory_not_restore(
     tmp_path: Path, sample_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
