@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     )
     from abnb.engine import Connection, SparkConnection, connect
     from abnb.experiment import Experiment, ExperimentResult, load
-    from abnb.metrics import Metric
+    from abnb.metrics import Column, Metric, Sql
     from abnb.project import Project, find_project
     from abnb.telemetry import ModelTelemetry
 
@@ -65,12 +65,15 @@ _NAMES = {
     "ExperimentResult": "abnb.experiment",
     "load": "abnb.experiment",
     "Metric": "abnb.metrics",
+    "Sql": "abnb.metrics",
+    "Column": "abnb.metrics",
     "ModelTelemetry": "abnb.telemetry",
     "Project": "abnb.project",
     "find_project": "abnb.project",
 }
 __all__ = [
     "AbnbError",
+    "Column",
     "Connection",
     "DataError",
     "DatabaseLockedError",
@@ -88,6 +91,7 @@ __all__ = [
     "SchemaError",
     "SparkConnection",
     "SpecError",
+    "Sql",
     "aggregate",
     "assign",
     "audit",

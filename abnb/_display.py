@@ -9,17 +9,29 @@ does not escape cells, index labels or axis names by default).
 from __future__ import annotations
 
 import html
+import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-__all__ = ["FlatResult", "MarkdownFormatter", "escape_html", "escape_markdown", "format_value", "html_table", "styled"]
+__all__ = [
+    "FlatResult",
+    "MarkdownFormatter",
+    "escape_html",
+    "escape_markdown",
+    "format_value",
+    "html_table",
+    "json_fields",
+    "json_ready",
+    "styled",
+]
 
 
 def escape_html(value: object) -> str:
@@ -97,6 +109,22 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def json_ready(value: object) -> object:
+    """``value`` as JSON holds it: a date or datetime in ISO 8601, a tuple as a list, a float NaN as ``None``."""
+    if isinstance(value, date):  # a datetime is a date too
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def json_fields(result: object, names: Iterable[str]) -> dict[str, Any]:
+    """The attributes ``names`` of ``result``, by name and each :func:`json_ready` (a result's JSON headline)."""
+    return {name: json_ready(getattr(result, name)) for name in names}
 
 
 def html_table(rows: list[tuple[str, str]], css_class: str) -> str:

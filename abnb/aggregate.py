@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from abnb._query import alias, col, exposure_filter, exposure_fixes, per_unit
 from abnb.engine import BaseConnection, table_expr, validate_identifier, validate_table_name, wall_clock
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
-from abnb.metrics import Covariate, Metric
+from abnb.metrics import Column, Covariate, Metric, Sql
 from abnb.stats import Moments, RatioMoments
 from abnb.stats.joint import JointMoments
 
@@ -994,7 +994,13 @@ def _outcome_only(metric: Metric) -> Metric:
     """The metric without covariates of other SQL or columns (a sample of its values does not need them)."""
     if not metric.covariates and not metric.covariate_columns:
         return metric
-    return dataclasses.replace(metric, covariates=(), covariate_columns=())
+    source = metric.source
+    bare = (
+        dataclasses.replace(source, covariates=())
+        if isinstance(source, Sql)
+        else Column(source.name, source.denominator, source.covariate)
+    )
+    return dataclasses.replace(metric, source=bare)
 
 
 def build_sample_query(source: ExposureSource, metric: Metric, *, has_start: bool = False) -> exp.Select:

@@ -118,6 +118,21 @@ def _probability(value: object, what: str) -> float:
     return float(value)
 
 
+def _repr(result: object, *names: str, **computed: object) -> str:
+    """``Name(key=value, …)`` of the fields ``names`` and the ``computed`` values.
+
+    Floats are shown to 4 significant digits, strings and lists as their ``repr``, anything else as its ``str``.
+    """
+
+    def text(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return repr(value) if isinstance(value, str | list) else str(value)
+
+    shown = [(name, getattr(result, name)) for name in names] + list(computed.items())
+    return f"{type(result).__name__}({', '.join(f'{key}={text(value)}' for key, value in shown)})"
+
+
 # ------------------------------------------------------------------------------------------------------
 # SRM per day / segment
 
@@ -199,9 +214,13 @@ class SrmByResult:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"SrmByResult(experiment={self.experiment!r}, by={self.by!r}, levels={len(self.levels)}, "
-            f"flagged={list(map(str, self.flagged_levels))!r}, overall_pvalue={self.overall.pvalue:.4g})"
+        return _repr(
+            self,
+            "experiment",
+            "by",
+            levels=len(self.levels),
+            flagged=list(map(str, self.flagged_levels)),
+            overall_pvalue=self.overall.pvalue,
         )
 
 
@@ -386,10 +405,7 @@ class MultiArmResult:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"MultiArmResult(experiment={self.experiment!r}, units={self.units}, multi_arm={self.multi_arm}, "
-            f"share={self.share:.4g}, examples={list(self.examples)!r})"
-        )
+        return _repr(self, "experiment", "units", "multi_arm", "share", examples=list(self.examples))
 
 
 def multi_arm_units(
@@ -531,10 +547,8 @@ class MismatchResult:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"MismatchResult(experiment={self.experiment!r}, units_checked={self.units_checked}, "
-            f"units_total={self.units_total}, mismatches={self.mismatches}, wrong_arm={self.wrong_arm}, "
-            f"multi_arm={self.multi_arm}, unknown_arm={self.unknown_arm})"
+        return _repr(
+            self, "experiment", "units_checked", "units_total", "mismatches", "wrong_arm", "multi_arm", "unknown_arm"
         )
 
 

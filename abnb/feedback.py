@@ -292,6 +292,7 @@ def recall_from_corrections(
     *,
     reporting_rate_se: float = 0.0,
     alpha: float = 0.05,
+    true_positives_variance: float | None = None,
 ) -> RecallFromCorrectionsResult:
     """Recall when misses are seen only through user corrections, reported at an audited rate ``r``.
 
@@ -304,9 +305,11 @@ def recall_from_corrections(
     Poisson number of misses by reporting keeps ``C`` Poisson) and ``r`` as independent with standard error
     ``s_r``:
 
-        Var = (M̂/D²)²·TP + (TP/(r·D²))²·C + (TP·C/(r²·D²))²·s_r².
+        Var = (M̂/D²)²·V_TP + (TP/(r·D²))²·C + (TP·C/(r²·D²))²·s_r²,   V_TP = Var(TP) = TP (Poisson).
 
-    With ``r = 1`` and ``s_r = 0`` this is the binomial ``R(1−R)/D``.
+    With ``r = 1`` and ``s_r = 0`` this is the binomial ``R(1−R)/D``. When ``TP`` is itself estimated (e.g. a
+    Horvitz–Thompson total from a labelled sample), pass its variance as ``true_positives_variance`` to use it as
+    ``V_TP`` instead of the Poisson ``TP``.
 
     Args:
         true_positives_found: Positives the system caught (``TP``).
@@ -314,6 +317,7 @@ def recall_from_corrections(
         reporting_rate: Share of misses users report, from an audit, in (0, 1].
         reporting_rate_se: Standard error of ``reporting_rate`` (e.g. ``sqrt(r(1−r)/n_audit)``).
         alpha: Significance level of the interval.
+        true_positives_variance: Variance of ``TP`` when it is an estimate (``None``: Poisson, ``Var = TP``).
 
     Returns:
         The recall with its interval.
@@ -330,6 +334,7 @@ def recall_from_corrections(
     c = _nonneg(corrections, "corrections")
     r = _nonneg(reporting_rate, "reporting_rate")
     s_r = _nonneg(reporting_rate_se, "reporting_rate_se")
+    tp_var = tp if true_positives_variance is None else _nonneg(true_positives_variance, "true_positives_variance")
     if not 0 < r <= 1:
         raise ParameterError(f"reporting_rate must lie in (0, 1], got {reporting_rate!r}.")
     if tp + c == 0:
@@ -337,7 +342,7 @@ def recall_from_corrections(
     misses = c / r
     d = tp + misses
     recall = tp / d
-    var = (misses / d**2) ** 2 * tp + (tp / (r * d**2)) ** 2 * c + (tp * c / (r**2 * d**2)) ** 2 * s_r**2
+    var = (misses / d**2) ** 2 * tp_var + (tp / (r * d**2)) ** 2 * c + (tp * c / (r**2 * d**2)) ** 2 * s_r**2
     se = math.sqrt(var)
     z = _z(alpha)
     return RecallFromCorrectionsResult(
@@ -351,7 +356,9 @@ def recall_from_corrections(
         reporting_rate=r,
         reporting_rate_se=s_r,
         alpha=alpha,
-        method="recall = TP/(TP + C/r); delta-method CI with Poisson TP and C and the audit SE of r",
+        method="recall = TP/(TP + C/r); delta-method CI with "
+        + ("Poisson TP and C" if true_positives_variance is None else "the given Var(TP), Poisson C")
+        + " and the audit SE of r",
     )
 
 

@@ -66,7 +66,7 @@ from abnb.aggregate import ExposureSource, check_metric
 from abnb.engine import Connection, default_database, identifier, validate_identifier
 from abnb.errors import DatabaseLockedError, DatabaseNotFoundError, EngineError, ParameterError, SpecError
 from abnb.experiment import Experiment, ExperimentResult, resolve_as_of
-from abnb.metrics import Metric
+from abnb.metrics import Column, Metric
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -193,10 +193,13 @@ def unit_spec(spec: Experiment) -> Experiment:
     metrics = []
     for i, m in enumerate(spec.metrics):
         second = f"x_{i}" if m.has_covariate or m.denominator is not None else None
+        column = (
+            Column(f"y_{i}", denominator=second) if m.denominator is not None else Column(f"y_{i}", covariate=second)
+        )
         metrics.append(
             Metric(
                 m.name,
-                column=f"y_{i}",
+                column,
                 kind=m.kind,
                 role=m.role,
                 direction=m.direction,
@@ -204,8 +207,6 @@ def unit_spec(spec: Experiment) -> Experiment:
                 margin=m.margin,
                 quantiles=m.quantiles,
                 description=m.description,
-                covariate_column=second if m.denominator is None else None,
-                denominator_column=second if m.denominator is not None else None,
             )
         )
     source = ExposureSource(

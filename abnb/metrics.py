@@ -27,8 +27,10 @@ __all__ = [
     "KINDS",
     "RESERVED_NAMES",
     "ROLES",
+    "Column",
     "Covariate",
     "Metric",
+    "Sql",
     "Telemetry",
     "TelemetryCheck",
     "TelemetryDesign",
@@ -160,7 +162,89 @@ class Covariate:
 
     def as_metric(self, owner: str) -> Metric:
         """The covariate as a metric of its own (same SQL, aggregate and window), for the per-unit step."""
-        return Metric(f"{owner}_{self.name}", self.sql, kind="mean", aggregate=self.aggregate, covariate_days=self.days)
+        return Metric(f"{owner}_{self.name}", Sql(self.sql, covariate_days=self.days), aggregate=self.aggregate)
+
+
+@dataclass(frozen=True)
+class Sql:
+    """Where an event-level metric's values come from: SQL over the telemetry (``sql = ...`` in a spec).
+
+    The analysis joins the rows to the exposures (rows at or after a unit's first exposure, and before ``as_of``),
+    reduces them per unit with the metric's ``aggregate`` (units without rows count as 0), then to sums per arm.
+
+    Args:
+        select: One ``SELECT`` returning ``unit``, ``ts`` and a numeric ``value`` (spec key ``sql``).
+        denominator: For a ratio metric: the denominator's SQL (``unit``, ``ts``, ``value``), reduced per unit with
+            ``denominator_aggregate``. The metric is Σ numerator / Σ denominator over units (e.g. revenue per session
+            with users randomised), analysed by the delta method (spec key ``denominator_sql``).
+        denominator_aggregate: How a unit's denominator rows become its value (default ``"sum"``).
+        covariate_days: If set, the same SQL over the ``covariate_days`` days before each unit's first exposure
+            gives a pre-period covariate (its sums feed variance reduction). For a ratio metric, the numerator's
+            and the denominator's SQL over those days give the pre-period ratio that adjusts it (ratio CUPED).
+        covariates: Covariates from other telemetry (:class:`Covariate`, or tables with ``name``, ``sql`` and
+            optionally ``days`` and ``aggregate``): several covariates adjust the metric by regression
+            (multivariate CUPED; CUPAC with a model's prediction). Not for ratio metrics.
+        window_hours: Conversion window: only a unit's rows with ``exposed_at <= ts < exposed_at + window_hours``
+            (and before ``as_of``) count; a finite number > 0. A ratio's denominator takes the same window; the
+            pre-period of covariates is not affected.
+    """
+
+    select: str
+    denominator: str | None = None
+    denominator_aggregate: Aggregate = "sum"
+    covariate_days: int | None = None
+    covariates: tuple[Covariate, ...] = ()
+    window_hours: float | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """Where a unit-level metric's values come from: columns of a table with one row per unit (``column = ...``).
+
+    For exposures at unit level (``ExposureSource(level="unit")``), whose rows carry each unit's metric values
+    already computed. A proportion counts a unit with a value > 0 as a success; NULL counts as 0.
+
+    Args:
+        name: The column holding the unit's value (spec key ``column``).
+        denominator: For a ratio metric: the column holding the unit's denominator (``denominator_column``).
+        covariate: The column holding the unit's pre-period covariate, for CUPED (``covariate_column``).
+        covariates: Further columns holding covariates, each named after its column in the results
+            (``covariate_columns``).
+    """
+
+    name: str
+    denominator: str | None = None
+    covariate: str | None = None
+    covariates: tuple[str, ...] = ()
+
+
+#: Spec keys of a metric table that describe its source, and the field of :class:`Sql` / :class:`Column` each fills.
+_SQL_KEYS = {
+    "sql": "select",
+    "denominator_sql": "denominator",
+    "denominator_aggregate": "denominator_aggregate",
+    "covariate_days": "covariate_days",
+    "covariates": "covariates",
+    "window_hours": "window_hours",
+}
+_COLUMN_KEYS = {
+    "column": "name",
+    "denominator_column": "denominator",
+    "covariate_column": "covariate",
+    "covariate_columns": "covariates",
+}
+#: What a unit-level metric uses instead of an event-level key, and the other way round (for error messages).
+_UNIT_LEVEL_HINTS = {
+    "sql": "use covariate_column / denominator_column, or drop `column` and use SQL.",
+    "window_hours": "`window_hours` needs event rows; compute the window where the table is built, or use SQL.",
+    "covariates": "name its covariates with `covariate_columns`, not `covariates` (which are SQL over events).",
+}
+_EVENT_LEVEL_HINTS = {
+    "column": "`sql`",
+    "denominator_column": "denominator_sql",
+    "covariate_column": "covariate_days",
+    "covariate_columns": "`covariates` (or covariate_days)",
+}
 
 
 @dataclass(frozen=True)
@@ -169,30 +253,22 @@ class Metric:
 
     Args:
         name: Identifier used in results and SQL aliases (letters, digits, underscores).
-        sql: A single ``SELECT`` over telemetry returning ``unit``, ``ts`` and a numeric ``value``.
+        source: Where the values come from: :class:`Sql` over event-level telemetry, or a :class:`Column` of a
+            unit-level exposures table. A spec names the source by its keys (``sql``, ``denominator_sql``,
+            ``covariate_days``, ``covariates``, ``window_hours``, ``denominator_aggregate``; or ``column``,
+            ``denominator_column``, ``covariate_column``, ``covariate_columns``): see :meth:`from_dict`.
         kind: ``"mean"`` (per-unit value averaged over units; Welch t-test), ``"proportion"`` (per-unit 0/1
-            indicator; z-test with Bernoulli variance p(1−p)) or ``"ratio"`` (see ``denominator_sql``).
+            indicator; z-test with Bernoulli variance p(1−p)) or ``"ratio"`` (needs the source's ``denominator``).
         role: ``"goal"`` (decides shipping), ``"guardrail"`` (must not get worse) or ``"secondary"``.
         direction: Which way is better: ``"increase"`` or ``"decrease"``.
         aggregate: How a unit's rows become its value: ``"sum"`` (default for means), ``"count"`` of rows,
-            ``"max"``, or ``"any"`` (1 if any row has value > 0; the default for proportions).
-        covariate_days: If set, the same SQL over the ``covariate_days`` days before each unit's first exposure
-            gives a pre-period covariate (its sums feed variance reduction). For a ratio metric, the numerator's
-            and the denominator's SQL over those days give the pre-period ratio that adjusts it (ratio CUPED).
-        denominator_sql: For ``kind="ratio"``: the denominator's SQL (``unit``, ``ts``, ``value``), reduced per
-            unit with ``denominator_aggregate``. The metric is Σ numerator / Σ denominator over units (e.g. revenue
-            per session with users randomised), analysed by the delta method.
-        denominator_aggregate: How a unit's denominator rows become its value (default ``"sum"``).
-        quantiles: Quantile levels (e.g. ``[0.5, 0.9, 0.99]``) whose differences the report shows, with a
-            Mann–Whitney test, from a bounded sample of per-unit values.
+            ``"max"``, or ``"any"`` (1 if any row has value > 0; the default for proportions). A unit-level column
+            is one value per unit already: ``"sum"`` takes it as is, ``"any"`` as the indicator value > 0.
         margin: Non-inferiority margin for a guardrail, relative to the control mean (0.02: the treatment may not
             be worse by 2% or more). A guardrail with a margin must pass its one-sided test before an arm ships.
+        quantiles: Quantile levels (e.g. ``[0.5, 0.9, 0.99]``) whose differences the report shows, with a
+            Mann–Whitney test, from a bounded sample of per-unit values.
         description: The quality of concern in words.
-        column: Instead of ``sql``, for exposures at unit level (``ExposureSource(level="unit")``, one row per unit
-            with its metric values already computed): the column holding the unit's value. A proportion counts a
-            unit with a value > 0 as a success; NULL counts as 0.
-        covariate_column: With ``column``: the column holding the unit's pre-period covariate (CUPED).
-        denominator_column: With ``column`` and ``kind="ratio"``: the column holding the unit's denominator.
         cap: Winsorise each unit's value at this upper cap (a finite number > 0: units without rows count as 0,
             which a cap must not move) after it is reduced per unit and before the sums. Covariates of the metric
             are capped at the same number; a ratio's denominator (and its pre-period) is not capped. Not for
@@ -201,14 +277,6 @@ class Metric:
             every analysed unit (both arms pooled, units in several arms left out), computed in the engine in the
             same query (linear interpolation, as numpy's default percentile). Each covariate is capped at the same
             quantile of its own per-unit values. The caps used are returned in ``Aggregates.caps``.
-        window_hours: Conversion window: only a unit's rows with ``exposed_at <= ts < exposed_at + window_hours``
-            (and before ``as_of``) count; a finite number > 0. A ratio's denominator takes the same window; the
-            pre-period of covariates is not affected. Event level only.
-        covariates: Covariates from other telemetry (:class:`Covariate`, or tables with ``name``, ``sql`` and
-            optionally ``days`` and ``aggregate``): several covariates adjust the metric by regression
-            (multivariate CUPED; CUPAC with a model's prediction). Event level; not for ratio metrics.
-        covariate_columns: With ``column``: further columns of the unit-level table holding covariates (each
-            named after its column in the results).
         prior: A proper prior for the Bayesian panel (:func:`abnb.stats.chance_to_beat`): for a proportion
             ``[a, b]`` of a Beta(a, b) prior on each arm's rate (both > 0; default Beta(1, 1)); for a mean
             ``[mean, sd]`` of a normal prior on the relative lift (sd > 0; default flat). Not for ratios.
@@ -218,25 +286,16 @@ class Metric:
     """
 
     name: str
-    sql: str = ""
+    source: Sql | Column
     kind: Kind = "mean"
     role: Role = "goal"
     direction: Direction = "increase"
     aggregate: Aggregate | None = None
-    covariate_days: int | None = None
     margin: float | None = None
-    denominator_sql: str | None = None
-    denominator_aggregate: Aggregate = "sum"
     quantiles: tuple[float, ...] = ()
     description: str = ""
-    column: str | None = None
-    covariate_column: str | None = None
-    denominator_column: str | None = None
     cap: float | None = None
     cap_quantile: float | None = None
-    window_hours: float | None = None
-    covariates: tuple[Covariate, ...] = ()
-    covariate_columns: tuple[str, ...] = ()
     prior: tuple[float, float] | None = None
     interval: str = "wald"
     _parsed: Any = field(default=None, init=False, repr=False, compare=False)
@@ -245,19 +304,20 @@ class Metric:
         self._check_bayes_and_interval()
         self._check_choices()
         self._check_quantiles()
-        self._check_sources()
-        self._check_extensions()
-        if self.column is not None:
-            return
-        if not isinstance(self.sql, str) or not self.sql.strip():
+        if isinstance(self.source, Sql):
+            self._check_sql(self.source)
+        elif isinstance(self.source, Column):
+            self._check_columns(self.source)
+        else:
             raise SpecError(
-                f"metric {self.name!r} needs `sql` (a SELECT returning unit, ts, value) or, for unit-level "
-                "exposures, `column`."
+                f"the source of metric {self.name!r} must be abnb.Sql(...) (a SELECT returning unit, ts, value) or, "
+                f"for unit-level exposures, abnb.Column(...); got {self.source!r}."
             )
-        object.__setattr__(self, "_parsed", _parse_select(self.sql, self.name))
+        self._check_caps(f"metric {self.name!r}")
+        self._check_covariates(f"metric {self.name!r}")
 
     def _check_choices(self) -> None:
-        """Validate the name, the keys with a fixed set of values, ``covariate_days`` and ``margin``."""
+        """Validate the name, the keys with a fixed set of values and ``margin``."""
         validate_identifier(self.name, "metric name")
         _choice(self.kind, KINDS, "metric kind", self.name)
         _choice(self.role, ROLES, "role", self.name)
@@ -265,7 +325,6 @@ class Metric:
         if self.aggregate is None:
             object.__setattr__(self, "aggregate", "any" if self.kind == "proportion" else "sum")
         _choice(self.aggregate, AGGREGATES, "aggregate", self.name)
-        _days(self.covariate_days, f"covariate_days of metric {self.name!r}")
         if self.margin is not None and (
             isinstance(self.margin, bool) or not isinstance(self.margin, int | float) or not 0 < self.margin < 1
         ):
@@ -273,7 +332,6 @@ class Metric:
                 f"margin of metric {self.name!r} is relative to the control mean and must lie in (0, 1), "
                 f"got {self.margin!r}."
             )
-        _choice(self.denominator_aggregate, AGGREGATES, "denominator_aggregate", self.name)
 
     def _check_quantiles(self) -> None:
         """Validate ``quantiles`` (levels in (0, 1), kept as a tuple; not for ratios)."""
@@ -288,35 +346,59 @@ class Metric:
         if self.quantiles and self.kind == "ratio":
             raise SpecError(f"metric {self.name!r}: quantiles need per-unit values; a ratio metric has none.")
 
-    def _check_sources(self) -> None:
-        """Validate where the values come from: columns of a unit-level table, or SQL (a ratio's with its own)."""
-        if self.column is not None:
-            self._check_columns()
-        elif self.covariate_column is not None or self.denominator_column is not None:
+    def _check_sql(self, source: Sql) -> None:
+        """Validate an event-level source: its SQL parses and reaches only tables, a ratio has its denominator."""
+        where = f"metric {self.name!r}"
+        if not isinstance(source.select, str) or not source.select.strip():
             raise SpecError(
-                f"metric {self.name!r}: covariate_column and denominator_column go with `column` (unit-level "
-                "exposures); with `sql`, use covariate_days and denominator_sql."
+                f"{where} needs `sql` (a SELECT returning unit, ts, value) or, for unit-level exposures, `column`."
             )
-        if self.column is None and (self.kind == "ratio") != (self.denominator_sql is not None):
+        if (self.kind == "ratio") != (source.denominator is not None):
             raise SpecError(
-                f"metric {self.name!r}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
+                f"{where}: a ratio metric needs `denominator_sql`, and only a ratio metric takes one "
                 f"(kind is {self.kind!r})."
             )
-        if self.denominator_sql is not None:  # what a ratio's denominator reads is checked at load too
-            _parse_select(self.denominator_sql, f"{self.name}_denominator")
+        _choice(source.denominator_aggregate, AGGREGATES, "denominator_aggregate", self.name)
+        _days(source.covariate_days, f"covariate_days of {where}")
+        window = _positive(source.window_hours, f"`window_hours` of {where}")
+        covariates = source.covariates
+        if isinstance(covariates, Mapping | str) or not isinstance(covariates, Sequence):
+            raise SpecError(f"`covariates` of {where} must be an array of tables, got {covariates!r}.")
+        try:
+            parsed = tuple(Covariate.from_dict(entry) for entry in covariates)
+        except SpecError as error:
+            raise SpecError(f"{where}, key `covariates`: {error}") from None
+        object.__setattr__(source, "window_hours", window)
+        object.__setattr__(source, "covariates", parsed)
+        object.__setattr__(self, "_parsed", _parse_select(source.select, self.name))
+        if source.denominator is not None:  # what a ratio's denominator reads is checked at load too
+            _parse_select(source.denominator, f"{self.name}_denominator")
 
-    def _check_extensions(self) -> None:
-        """Validate capping, conversion windows and several covariates (each error names metric and key)."""
+    def _check_columns(self, source: Column) -> None:
+        """Validate a unit-level source: identifiers only, a ratio has its denominator column."""
         where = f"metric {self.name!r}"
-        self._check_caps(where)
-        object.__setattr__(self, "window_hours", _positive(self.window_hours, f"`window_hours` of {where}"))
-        if self.window_hours is not None and self.column is not None:
+        validate_identifier(source.name, f"column of {where}")
+        for what, value in (("covariate_column", source.covariate), ("denominator_column", source.denominator)):
+            if value is not None:
+                validate_identifier(value, f"{what} of {where}")
+        columns = source.covariates
+        if isinstance(columns, str) or not isinstance(columns, Sequence):
+            raise SpecError(f"`covariate_columns` of {where} must be an array of column names, got {columns!r}.")
+        for column in columns:
+            if not isinstance(column, str):
+                raise SpecError(f"`covariate_columns` of {where} must hold column names, got {column!r}.")
+            validate_identifier(column, f"covariate_columns of {where}")
+        object.__setattr__(source, "covariates", tuple(columns))
+        if self.aggregate not in ("sum", "any"):
             raise SpecError(
-                f"{where} reads `column` {self.column!r} of a unit-level table, which is already one value per unit: "
-                "`window_hours` needs event rows; compute the window where the table is built, or use SQL."
+                f"{where}: a unit-level column is already one value per unit, so aggregate {self.aggregate!r} does "
+                "not apply; leave aggregate out."
             )
-        self._parse_covariates(where)
-        self._check_covariates(where)
+        if (self.kind == "ratio") != (source.denominator is not None):
+            raise SpecError(
+                f"{where}: a ratio metric over a unit-level table needs `denominator_column`, and only a ratio "
+                f"metric takes one (kind is {self.kind!r})."
+            )
 
     def _check_caps(self, where: str) -> None:
         """Validate ``cap`` and ``cap_quantile`` (kept as floats): at most one, not for 0/1 values."""
@@ -337,40 +419,16 @@ class Metric:
                 f"1); remove `{key}`."
             )
 
-    def _parse_covariates(self, where: str) -> None:
-        """Turn ``covariates`` into :class:`Covariate` and ``covariate_columns`` into checked names (tuples)."""
-        covariates = self.covariates
-        if isinstance(covariates, Mapping | str) or not isinstance(covariates, Sequence):
-            raise SpecError(f"`covariates` of {where} must be an array of tables, got {covariates!r}.")
-        try:
-            parsed = tuple(Covariate.from_dict(entry) for entry in covariates)
-        except SpecError as error:
-            raise SpecError(f"{where}, key `covariates`: {error}") from None
-        object.__setattr__(self, "covariates", parsed)
-        columns = self.covariate_columns
-        if isinstance(columns, str) or not isinstance(columns, Sequence):
-            raise SpecError(f"`covariate_columns` of {where} must be an array of column names, got {columns!r}.")
-        for column in columns:
-            if not isinstance(column, str):
-                raise SpecError(f"`covariate_columns` of {where} must hold column names, got {column!r}.")
-            validate_identifier(column, f"covariate_columns of {where}")
-        object.__setattr__(self, "covariate_columns", tuple(columns))
-
     def _check_covariates(self, where: str) -> None:
-        """Refuse covariates of the wrong form for the metric (SQL or columns), on a ratio, or named twice."""
-        covariates = self.covariates
-        if covariates and self.column is not None:
-            raise SpecError(
-                f"{where} reads `column` {self.column!r} of a unit-level table: name its covariates with "
-                "`covariate_columns`, not `covariates` (which are SQL over events)."
+        """Refuse covariates on a ratio (it has its own pre-period ratio) and covariates named twice."""
+        if self.kind == "ratio" and (self.covariates or self.covariate_columns or self.covariate_column is not None):
+            key = (
+                "covariates"
+                if self.covariates
+                else "covariate_columns"
+                if self.covariate_columns
+                else "covariate_column"
             )
-        if self.covariate_columns and self.column is None:
-            raise SpecError(
-                f"{where}: `covariate_columns` go with `column` (unit-level exposures); with `sql`, use "
-                "`covariates` (or covariate_days)."
-            )
-        if self.kind == "ratio" and (covariates or self.covariate_columns or self.covariate_column is not None):
-            key = "covariates" if covariates else "covariate_columns" if self.covariate_columns else "covariate_column"
             raise SpecError(
                 f"{where}: a ratio metric is adjusted by its own pre-period ratio (`covariate_days`, ratio CUPED); "
                 f"`{key}` is not supported for ratio metrics."
@@ -413,42 +471,45 @@ class Metric:
                 f"this metric is a {self.kind}."
             )
 
-    def _check_columns(self) -> None:
-        """Validate a unit-level metric: identifiers only, and no event-level options."""
-        validate_identifier(self.column, f"column of metric {self.name!r}")
-        for what in ("covariate_column", "denominator_column"):
-            value = getattr(self, what)
-            if value is not None:
-                validate_identifier(value, f"{what} of metric {self.name!r}")
-        clashes = [
-            key
-            for key, value in (
-                ("sql", self.sql),
-                ("covariate_days", self.covariate_days),
-                ("denominator_sql", self.denominator_sql),
-            )
-            if value
-        ]
-        if clashes:
-            raise SpecError(
-                f"metric {self.name!r} reads `column` {self.column!r} of a unit-level table, so it takes no "
-                f"{', '.join(clashes)}; use covariate_column / denominator_column, or drop `column` and use SQL."
-            )
-        if self.aggregate not in ("sum", "any"):
-            raise SpecError(
-                f"metric {self.name!r}: a unit-level column is already one value per unit, so aggregate "
-                f"{self.aggregate!r} does not apply; leave aggregate out."
-            )
-        if (self.kind == "ratio") != (self.denominator_column is not None):
-            raise SpecError(
-                f"metric {self.name!r}: a ratio metric over a unit-level table needs `denominator_column`, and only "
-                f"a ratio metric takes one (kind is {self.kind!r})."
-            )
-
     @property
     def unit_level(self) -> bool:
-        """Whether the metric reads a column of a unit-level table (instead of SQL over events)."""
-        return self.column is not None
+        """Whether the metric reads a column of a unit-level table (its source is a :class:`Column`)."""
+        return isinstance(self.source, Column)
+
+    @property
+    def column(self) -> str | None:
+        """The unit-level column holding the value (``None`` for SQL)."""
+        return self.source.name if isinstance(self.source, Column) else None
+
+    @property
+    def covariate_column(self) -> str | None:
+        """The unit-level column holding the pre-period covariate (``None`` for SQL or without one)."""
+        return self.source.covariate if isinstance(self.source, Column) else None
+
+    @property
+    def denominator_column(self) -> str | None:
+        """The unit-level column holding a ratio's denominator (``None`` for SQL or other kinds)."""
+        return self.source.denominator if isinstance(self.source, Column) else None
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        """Further unit-level covariate columns (empty for SQL)."""
+        return self.source.covariates if isinstance(self.source, Column) else ()
+
+    @property
+    def covariate_days(self) -> int | None:
+        """Days of the pre-period of the metric's own SQL (``None`` for a column, or without one)."""
+        return self.source.covariate_days if isinstance(self.source, Sql) else None
+
+    @property
+    def covariates(self) -> tuple[Covariate, ...]:
+        """Covariates from other telemetry (empty for a column)."""
+        return self.source.covariates if isinstance(self.source, Sql) else ()
+
+    @property
+    def window_hours(self) -> float | None:
+        """The conversion window in hours (``None`` for a column, or without one)."""
+        return self.source.window_hours if isinstance(self.source, Sql) else None
 
     @property
     def has_covariate(self) -> bool:
@@ -483,12 +544,17 @@ class Metric:
         return tuple(v for v in self.variables if v not in ("y", "d"))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe mapping of every key (covariates as tables), which :meth:`from_dict` turns back.
-
-        ``Experiment.to_dict`` should take its metrics from here: a :class:`Covariate` is not JSON.
-        """
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-        data["covariates"] = [c.to_dict() for c in self.covariates]
+        """A JSON-safe mapping with the spec's keys (covariates as tables), which :meth:`from_dict` turns back."""
+        data: dict[str, Any] = {"name": self.name}
+        keys = _SQL_KEYS if isinstance(self.source, Sql) else _COLUMN_KEYS
+        data.update({key: getattr(self.source, attribute) for key, attribute in keys.items()})
+        if isinstance(self.source, Sql):
+            data["covariates"] = [c.to_dict() for c in self.source.covariates]
+        else:
+            data["covariate_columns"] = list(self.source.covariates)
+        data.update(
+            {f.name: getattr(self, f.name) for f in fields(self) if f.init and f.name not in ("name", "source")}
+        )
         return data
 
     @property
@@ -506,17 +572,20 @@ class Metric:
     @property
     def denominator(self) -> Metric | None:
         """The denominator of a ratio metric as a metric of its own (``None`` for other kinds)."""
-        if self.denominator_column is not None:
-            return Metric(f"{self.name}_denominator", column=self.denominator_column)
-        if self.denominator_sql is None:
+        source = self.source
+        if source.denominator is None:
             return None
+        if isinstance(source, Column):
+            return Metric(f"{self.name}_denominator", Column(source.denominator))
         return Metric(
             f"{self.name}_denominator",
-            self.denominator_sql,
+            Sql(
+                source.denominator,
+                covariate_days=source.covariate_days,  # ratio CUPED: the denominator's pre-period w
+                window_hours=source.window_hours,  # a denominator counts in its metric's window
+            ),
             kind="mean",
-            aggregate=self.denominator_aggregate,
-            covariate_days=self.covariate_days,  # ratio CUPED: the denominator's pre-period w
-            window_hours=self.window_hours,  # a denominator counts in its metric's window
+            aggregate=source.denominator_aggregate,
         )
 
     @property
@@ -525,46 +594,72 @@ class Metric:
         return self.direction == "increase"
 
     @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The keys a spec's metric table may hold: the metric's own, then those of :class:`Sql` and :class:`Column`."""
+        own = tuple(f.name for f in fields(cls) if f.init and f.name != "source")
+        return (*own, *_SQL_KEYS, *_COLUMN_KEYS)
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metric:
-        """Build a metric from a TOML/JSON table, naming unknown keys."""
-        allowed = {f.name for f in fields(cls) if f.init}
+        """Build a metric from a spec's table: the source from its keys (:class:`Sql` or :class:`Column`).
+
+        Raises:
+            SpecError: An unknown key, neither or both of ``sql`` and ``column``, or a key of the other source.
+        """
+        own = {f.name for f in fields(cls) if f.init} - {"source"}
         name = data.get("name", "<unnamed>")
-        unknown = sorted(set(data) - allowed)
+        unknown = sorted(set(data) - own - set(_SQL_KEYS) - set(_COLUMN_KEYS))
         if unknown:
-            raise SpecError(
-                f"metric {name!r} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}."
-            )
+            allowed = sorted(own | set(_SQL_KEYS) | set(_COLUMN_KEYS))
+            raise SpecError(f"metric {name!r} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}.")
         if "name" not in data or ("sql" not in data and "column" not in data):
             raise SpecError(f"metric {name!r} needs `name` and either `sql` or (unit-level exposures) `column`.")
-        values = dict(data)
+        unit_level = "column" in data
+        keys, other = (_COLUMN_KEYS, _SQL_KEYS) if unit_level else (_SQL_KEYS, _COLUMN_KEYS)
+        clashes = [key for key in other if data.get(key) not in (None, [], ())]
+        if clashes:
+            key = clashes[0]
+            if unit_level:
+                raise SpecError(
+                    f"metric {name!r} reads `column` {data['column']!r} of a unit-level table, which is already one "
+                    f"value per unit, so it takes no {key}: {_UNIT_LEVEL_HINTS.get(key, _UNIT_LEVEL_HINTS['sql'])}"
+                )
+            raise SpecError(
+                f"metric {name!r}: keys such as `{key}` go with `column` (unit-level exposures); with `sql`, use "
+                f"{_EVENT_LEVEL_HINTS[key]}."
+            )
         for key in ("covariates", "covariate_columns"):
-            if key in values and not isinstance(values[key], list | tuple):
-                raise SpecError(f"`{key}` of metric {name!r} must be an array, got {values[key]!r}.")
-        return cls(**values)
+            if key in data and not isinstance(data[key], list | tuple):
+                raise SpecError(f"`{key}` of metric {name!r} must be an array, got {data[key]!r}.")
+        found = {attribute: data[key] for key, attribute in keys.items() if key in data and data[key] is not None}
+        source = Column(**found) if unit_level else Sql(**found)
+        return cls(source=source, **{key: value for key, value in data.items() if key in own})
 
     def describe(self) -> str:
         """A plain-text description: the quality, its operationalization and how it is analysed."""
         lines = [
             f"{self.name} ({self.kind}, {self.role}, {self.direction} is better)",
             f"  quality: {self.description or '(not described)'}",
-            f"  per unit: {self.aggregate} of value after first exposure",
-            f"  sql: {' '.join(self.sql.split())}",
         ]
-        if self.column is not None:
-            lines[2:] = [f"  per unit: column {self.column} of the unit-level table"]
-            if self.covariate_column:
-                lines.append(f"  covariate: column {self.covariate_column}")
-        if self.covariate_days:
-            lines.append(f"  covariate: the same SQL over {self.covariate_days} days before exposure")
-        for covariate in self.covariates:
-            window = f"over {covariate.days} days before exposure" if covariate.days else "per unit (no window)"
-            lines.append(
-                f"  covariate {covariate.name}: {covariate.aggregate} of {' '.join(covariate.sql.split())} {window}"
-            )
-        for column in self.covariate_columns:
-            lines.append(f"  covariate: column {column}")
-        if self.window_hours is not None:
-            lines.append(f"  window: rows within {self.window_hours:g} hours of first exposure")
+        if isinstance(self.source, Column):
+            lines.append(f"  per unit: column {self.source.name} of the unit-level table")
+            if self.source.covariate:
+                lines.append(f"  covariate: column {self.source.covariate}")
+            lines += [f"  covariate: column {column}" for column in self.source.covariates]
+        else:
+            lines += [
+                f"  per unit: {self.aggregate} of value after first exposure",
+                f"  sql: {' '.join(self.source.select.split())}",
+            ]
+            if self.source.covariate_days:
+                lines.append(f"  covariate: the same SQL over {self.source.covariate_days} days before exposure")
+            for covariate in self.source.covariates:
+                window = f"over {covariate.days} days before exposure" if covariate.days else "per unit (no window)"
+                lines.append(
+                    f"  covariate {covariate.name}: {covariate.aggregate} of {' '.join(covariate.sql.split())} {window}"
+                )
+            if self.source.window_hours is not None:
+                lines.append(f"  window: rows within {self.source.window_hours:g} hours of first exposure")
         if self.cap is not None:
             lines.append(f"  capped at {self.cap:g} per unit")
         if self.cap_quantile is not None:

@@ -168,12 +168,6 @@ def _run(
         return con.run(query, params)
 
 
-def _z(alpha: float) -> float:
-    from scipy import special
-
-    return float(-special.ndtri(alpha / 2.0))
-
-
 # --------------------------------------------------------------------------------------------------------------
 # 1. sampled manual labels
 # --------------------------------------------------------------------------------------------------------------
@@ -280,7 +274,8 @@ def recall_from_user_corrections(
     labelled sample as the Horvitz–Thompson total ``T̂ = Σ_{ŷ=1, y=1} 1/π``. Then
     :func:`abnb.feedback.recall_from_corrections` gives ``recall = T̂ / (T̂ + C/r)``. Its delta-method variance
     treats ``TP`` as a Poisson count (``Var = TP``); a sampled total varies more, so the ``TP`` term is replaced
-    by the Horvitz–Thompson variance under a Poisson population, ``Var(T̂) = Σ_{ŷ=1, y=1} 1/π²``:
+    by the Horvitz–Thompson variance under a Poisson population, ``Var(T̂) = Σ_{ŷ=1, y=1} 1/π²`` (passed as its
+    ``true_positives_variance``):
 
         Var = (M̂/D²)²·Σ1/π² + (T̂/(r·D²))²·C + (T̂·C/(r²·D²))²·s_r²,   D = T̂ + M̂.
 
@@ -344,22 +339,16 @@ def recall_from_user_corrections(
     tp, tp_var, corrections = float(tp), float(tp_var), int(corrections)
     if tp + corrections == 0:
         raise DataError("no labelled true positives and no corrections match the filters; recall is undefined.")
-    base = recall_from_corrections(tp, corrections, reporting_rate, reporting_rate_se=reporting_rate_se, alpha=alpha)
-    r, s_r = base.reporting_rate, base.reporting_rate_se
-    misses = corrections / r
-    d = tp + misses
-    var = (
-        (misses / d**2) ** 2 * tp_var
-        + (tp / (r * d**2)) ** 2 * corrections
-        + (tp * corrections / (r**2 * d**2)) ** 2 * s_r**2
+    base = recall_from_corrections(
+        tp,
+        corrections,
+        reporting_rate,
+        reporting_rate_se=reporting_rate_se,
+        alpha=alpha,
+        true_positives_variance=tp_var,
     )
-    se = math.sqrt(var)
-    z = _z(alpha)
     return replace(
         base,
-        se=se,
-        ci_low=max(0.0, base.recall - z * se),
-        ci_high=min(1.0, base.recall + z * se),
         method=(
             "recall = T̂/(T̂ + C/r); T̂ = Horvitz–Thompson total of labelled true positives; delta-method CI with "
             "Var(T̂) = Σ1/π², Poisson C and the audit SE of r"

@@ -31,7 +31,7 @@ from IPython.display import display
 import abnb
 from abnb import feedback, quality
 from abnb.datasets.models import MODEL_TRUTH as TRUTH
-from abnb.metrics import Metric, Telemetry, TelemetryDesign
+from abnb.metrics import Metric, Sql, Telemetry, TelemetryDesign
 
 con = abnb.connect()
 comparison: list[tuple[str, object, str, float | None]] = []  # (quality, estimate, quantity, planted truth)
@@ -67,11 +67,13 @@ labels_design = TelemetryDesign(
     ),
     operationalization=Metric(
         "filter_precision",
-        "SELECT p.unit, l.ts, l.label / l.inclusion_prob AS value "
-        "FROM labels l JOIN predictions p USING (request_id) WHERE p.prediction = 1",
+        Sql(
+            "SELECT p.unit, l.ts, l.label / l.inclusion_prob AS value "
+            "FROM labels l JOIN predictions p USING (request_id) WHERE p.prediction = 1",
+            denominator="SELECT p.unit, l.ts, 1 / l.inclusion_prob AS value "
+            "FROM labels l JOIN predictions p USING (request_id) WHERE p.prediction = 1",
+        ),
         kind="ratio",
-        denominator_sql="SELECT p.unit, l.ts, 1 / l.inclusion_prob AS value "
-        "FROM labels l JOIN predictions p USING (request_id) WHERE p.prediction = 1",
         description="Σ label/π over Σ 1/π among flagged, labelled requests (Hájek)",
     ),
     assumptions=(
@@ -127,7 +129,7 @@ ratings_design = TelemetryDesign(
     ),
     operationalization=Metric(
         "call_rating",
-        "SELECT unit, ts, rating AS value FROM ratings",
+        Sql("SELECT unit, ts, rating AS value FROM ratings"),
         description="mean rating, each level weighted by 1/(its response rate)",
     ),
     assumptions=("response rates per level are known and stable", "answers are honest"),
@@ -157,8 +159,10 @@ fares_design = TelemetryDesign(
     ),
     operationalization=Metric(
         "fare_ape",
-        "SELECT p.unit, f.ts, abs(p.fare_predicted - f.fare_actual) / f.fare_actual AS value "
-        "FROM predictions p JOIN fares f USING (request_id) WHERE p.fare_predicted IS NOT NULL",
+        Sql(
+            "SELECT p.unit, f.ts, abs(p.fare_predicted - f.fare_actual) / f.fare_actual AS value "
+            "FROM predictions p JOIN fares f USING (request_id) WHERE p.fare_predicted IS NOT NULL"
+        ),
         direction="decrease",
         description="|predicted − actual| / actual, over cohorts at least 7 days old",
     ),

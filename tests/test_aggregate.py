@@ -24,7 +24,7 @@ from abnb.aggregate import (
 )
 from abnb.errors import DataError, SchemaError, SpecError
 from abnb.experiment import Experiment
-from abnb.metrics import Covariate, Metric
+from abnb.metrics import Column, Covariate, Metric, Sql
 from abnb.stats import Moments, RatioMoments
 from abnb.stats.joint import JointMoments
 
@@ -66,10 +66,10 @@ def unit_con(sample_db: object) -> Iterator[abnb.Connection]:
 
 def _unit_spec(spec: Experiment) -> Experiment:
     metrics = (
-        Metric("conversion", column="purchases", kind="proportion"),
-        Metric("revenue", column="revenue", covariate_column="revenue_pre"),
-        Metric("sessions", column="sessions", covariate_column="sessions_pre", role="guardrail", margin=0.02),
-        Metric("revenue_per_session", column="revenue", kind="ratio", denominator_column="sessions", role="secondary"),
+        Metric("conversion", Column("purchases"), kind="proportion"),
+        Metric("revenue", Column("revenue", covariate="revenue_pre")),
+        Metric("sessions", Column("sessions", covariate="sessions_pre"), role="guardrail", margin=0.02),
+        Metric("revenue_per_session", Column("revenue", denominator="sessions"), kind="ratio", role="secondary"),
     )
     source = ExposureSource(table="users", ts="exposed_at", experiment_column=None, level="unit")
     return dataclasses.replace(spec, metrics=metrics, exposures=source)
@@ -78,7 +78,9 @@ def _unit_spec(spec: Experiment) -> Experiment:
 def _event_spec(spec: Experiment) -> Experiment:
     keep = {"conversion", "revenue", "sessions", "revenue_per_session"}
     metrics = tuple(
-        dataclasses.replace(m, covariate_days=None) if m.name == "conversion" else m
+        dataclasses.replace(m, source=dataclasses.replace(m.source, covariate_days=None))
+        if m.name == "conversion"
+        else m
         for m in spec.metrics
         if m.name in keep
     )
@@ -118,7 +120,7 @@ def test_unit_level_analysis_is_one_grouped_scan(unit_con: abnb.Connection, spec
     assert "JOIN" not in sql
     # metrics reading one column the same way share its sums (revenue as a mean, with and without covariate);
     # read differently (the unshifted numerator of a ratio) it gets its own
-    shared = (*unit_spec.metrics, Metric("revenue_plain", column="revenue", role="secondary"))
+    shared = (*unit_spec.metrics, Metric("revenue_plain", Column("revenue"), role="secondary"))
     sql = build_query(unit_spec.exposures, shared, unit_spec.segments).sql("duckdb")
     assert sql.count('SUM(("u"."v1" - $shift_v1))') == 1
     assert sql.count('CAST("t"."revenue" AS DOUBLE)') == 2
@@ -146,11 +148,11 @@ def test_sums_are_shifted_so_a_mean_of_1e9_with_sd_1_keeps_its_variance(level: s
     arms = np.where(np.arange(n) % 2 == 0, "control", "treatment")
     raw = _precision_table(values, arms)
     if level == "unit":
-        metric = Metric("y", column="y")
+        metric = Metric("y", Column("y"))
         source = ExposureSource(table="t", ts=None, experiment_column=None, level="unit")
     else:
         raw.execute("CREATE VIEW exposures AS SELECT unit, arm, TIMESTAMP '2026-10-01' AS ts FROM t")
-        metric = Metric("y", "SELECT unit, TIMESTAMP '2026-10-02' AS ts, y AS value FROM t")
+        metric = Metric("y", Sql("SELECT unit, TIMESTAMP '2026-10-02' AS ts, y AS value FROM t"))
         source = ExposureSource(table="exposures", experiment_column=None)
     spec = Experiment(name="precision", metrics=(metric,), exposures=source)
     with abnb.engine.as_connection(raw) as con:
@@ -178,7 +180,7 @@ def test_pilot_query_reads_one_row_per_shifted_column(spec: Experiment) -> None:
     sql = pilot.sql("duckdb")
     # revenue (shifted mean) with its covariate, sessions with its covariate; proportion and ratio are not shifted
     assert sql.count("LIMIT 1") == 4
-    only_proportion = (Metric("c", column="purchases", kind="proportion"),)
+    only_proportion = (Metric("c", Column("purchases"), kind="proportion"),)
     assert build_pilot_query(unit_spec.exposures, only_proportion) is None
 
 
@@ -220,15 +222,15 @@ def test_unit_level_specs_are_checked(spec: Experiment) -> None:
     with pytest.raises(SpecError, match="have SQL; at unit level"):
         dataclasses.replace(spec, exposures=source)
     with pytest.raises(SpecError, match='level = "unit"'):
-        dataclasses.replace(spec, metrics=(Metric("r", column="revenue"),))
+        dataclasses.replace(spec, metrics=(Metric("r", Column("revenue")),))
     with pytest.raises(SpecError, match="takes no covariate_days"):
-        Metric("r", column="revenue", covariate_days=14)
+        Metric.from_dict({"name": "r", "column": "revenue", "covariate_days": 14})
     with pytest.raises(SpecError, match="needs `denominator_column`"):
-        Metric("r", column="revenue", kind="ratio")
+        Metric("r", Column("revenue"), kind="ratio")
     with pytest.raises(SpecError, match="aggregate 'count' does not apply"):
-        Metric("r", column="revenue", aggregate="count")
+        Metric("r", Column("revenue"), aggregate="count")
     with pytest.raises(SpecError, match="not a valid identifier"):
-        Metric("r", column="revenue; DROP TABLE users")
+        Metric("r", Column("revenue; DROP TABLE users"))
     with pytest.raises(SpecError, match="level 'rows' is not one of"):
         ExposureSource(level="rows")
     with pytest.raises(SpecError, match="event level need a `ts`"):
@@ -246,7 +248,7 @@ def test_unit_level_specs_are_checked(spec: Experiment) -> None:
 
 
 def test_a_missing_unit_level_column_names_table_and_column(unit_con: abnb.Connection, spec: Experiment) -> None:
-    broken = dataclasses.replace(_unit_spec(spec), metrics=(Metric("revenue", column="revenu"),))
+    broken = dataclasses.replace(_unit_spec(spec), metrics=(Metric("revenue", Column("revenu")),))
     with pytest.raises(SchemaError, match="revenu"):
         broken.analyze(unit_con, as_of="2026-10-14")
 
@@ -271,7 +273,9 @@ def test_metrics_over_one_table_share_one_scan(con: abnb.Connection, spec: Exper
     # a metric whose SQL aggregates or joins cannot share it and gets its own pass
     grouped = Metric(
         "purchase_days",
-        "SELECT unit, min(ts) AS ts, count(*) AS value FROM events WHERE event = 'purchase' GROUP BY unit, ts::DATE",
+        Sql(
+            "SELECT unit, min(ts) AS ts, count(*) AS value FROM events WHERE event = 'purchase' GROUP BY unit, ts::DATE"
+        ),
         role="secondary",
     )
     mixed = dataclasses.replace(spec, metrics=(*spec.metrics, grouped))
@@ -296,30 +300,37 @@ EVENTS = "SELECT unit, ts, value FROM events"
 CAPPED_METRICS = (
     Metric(
         "revenue",
-        f"{EVENTS} WHERE event = 'purchase'",
-        covariate_days=14,
-        window_hours=36,
-        cap_quantile=0.9,
-        covariates=(
-            Covariate("pre_sessions", f"{EVENTS} WHERE event = 'session'", days=7, aggregate="count"),
-            Covariate("predicted", "SELECT unit, value FROM predictions"),
+        Sql(
+            f"{EVENTS} WHERE event = 'purchase'",
+            covariate_days=14,
+            window_hours=36,
+            covariates=(
+                Covariate("pre_sessions", f"{EVENTS} WHERE event = 'session'", days=7, aggregate="count"),
+                Covariate("predicted", "SELECT unit, value FROM predictions"),
+            ),
         ),
+        cap_quantile=0.9,
     ),
     Metric(
-        "sessions", f"{EVENTS} WHERE event = 'session'", aggregate="count", cap=5, covariate_days=7, window_hours=48.5
+        "sessions",
+        Sql(f"{EVENTS} WHERE event = 'session'", covariate_days=7, window_hours=48.5),
+        aggregate="count",
+        cap=5,
     ),
     Metric(
         "rps",
-        f"{EVENTS} WHERE event = 'purchase'",
+        Sql(
+            f"{EVENTS} WHERE event = 'purchase'",
+            denominator=f"{EVENTS} WHERE event = 'session'",
+            denominator_aggregate="count",
+            covariate_days=14,
+            window_hours=72,
+        ),
         kind="ratio",
-        denominator_sql=f"{EVENTS} WHERE event = 'session'",
-        denominator_aggregate="count",
-        covariate_days=14,
-        window_hours=72,
         cap=300.0,
     ),
-    Metric("converted", f"{EVENTS} WHERE event = 'purchase'", kind="proportion", window_hours=24),
-    Metric("biggest", f"{EVENTS} WHERE event = 'purchase'", aggregate="max", window_hours=36, cap_quantile=0.75),
+    Metric("converted", Sql(f"{EVENTS} WHERE event = 'purchase'", window_hours=24), kind="proportion"),
+    Metric("biggest", Sql(f"{EVENTS} WHERE event = 'purchase'", window_hours=36), aggregate="max", cap_quantile=0.75),
 )
 RAW_SOURCE = ExposureSource(table="exposures", experiment_column=None)
 
@@ -548,8 +559,8 @@ def test_a_window_counts_rows_from_exposure_to_just_before_its_end() -> None:
             }
         ),
     }
-    windowed = Metric("w", f"{EVENTS} WHERE event = 'purchase'", window_hours=2, covariate_days=1)
-    counted = Metric("c", f"{EVENTS} WHERE event = 'purchase'", window_hours=2.5, aggregate="count")
+    windowed = Metric("w", Sql(f"{EVENTS} WHERE event = 'purchase'", window_hours=2, covariate_days=1))
+    counted = Metric("c", Sql(f"{EVENTS} WHERE event = 'purchase'", window_hours=2.5), aggregate="count")
     with raw_connection(frames) as con:
         for metric, expected in ((windowed, [11.0, 0.0]), (counted, [3.0, 0.0])):
             values = unit_values(con, RAW_SOURCE, metric, arm="control", as_of=RAW_AS_OF)
@@ -576,13 +587,7 @@ def test_unit_level_caps_and_covariate_columns_equal_pandas(raw_data: dict[str, 
     raw = duckdb.connect()
     raw.register("t_frame", table)
     raw.execute("CREATE TABLE users AS SELECT * FROM t_frame")
-    metric = Metric(
-        "revenue",
-        column="y",
-        covariate_column="x",
-        covariate_columns=["pre_sessions", "predicted"],
-        cap_quantile=0.9,
-    )
+    metric = Metric("revenue", Column("y", covariate="x", covariates=["pre_sessions", "predicted"]), cap_quantile=0.9)
     source = ExposureSource(table="users", ts=None, experiment_column=None, level="unit")
     with abnb.engine.as_connection(raw) as con:
         aggregates = aggregate(con, source, (metric,), ("country",), as_of=RAW_AS_OF)
@@ -593,7 +598,13 @@ def test_unit_level_caps_and_covariate_columns_equal_pandas(raw_data: dict[str, 
         joint = aggregates.joint["revenue"][arm]
         assert joint.names == ("y", "x", "pre_sessions", "predicted")
         expected = capped[capped["arm"] == arm].rename(columns=lambda c: c.replace("revenue_", "revenue_", 1))
-        _assert_joint(joint, expected, dataclasses.replace(CAPPED_METRICS[0], window_hours=None))
+        _assert_joint(
+            joint,
+            expected,
+            dataclasses.replace(
+                CAPPED_METRICS[0], source=dataclasses.replace(CAPPED_METRICS[0].source, window_hours=None)
+            ),
+        )
 
 
 @pytest.mark.parametrize(
@@ -634,16 +645,16 @@ def test_new_metric_keys_are_validated(changes: dict[str, object], match: str) -
 
 def test_new_keys_at_unit_level_and_in_specs() -> None:
     with pytest.raises(SpecError, match="`window_hours` needs event rows"):
-        Metric("m", column="y", window_hours=24)
+        Metric.from_dict({"name": "m", "column": "y", "window_hours": 24})
     with pytest.raises(SpecError, match="name its covariates with `covariate_columns`"):
-        Metric("m", column="y", covariates=[{"name": "a", "sql": EVENTS}])
+        Metric.from_dict({"name": "m", "column": "y", "covariates": [{"name": "a", "sql": EVENTS}]})
     with pytest.raises(SpecError, match="'x' appear"):
-        Metric("m", column="y", covariate_column="a", covariate_columns=["x"])
+        Metric("m", Column("y", covariate="a", covariates=["x"]))
     with pytest.raises(SpecError, match="`covariate_column` is not supported for ratio"):
-        Metric("m", column="y", kind="ratio", denominator_column="d", covariate_column="a")
+        Metric("m", Column("y", denominator="d", covariate="a"), kind="ratio")
     with pytest.raises(SpecError, match="not a valid identifier"):
-        Metric("m", column="y", covariate_columns=["a; DROP"])
-    ratio_cuped = Metric("r", EVENTS, kind="ratio", denominator_sql=EVENTS, covariate_days=14)
+        Metric("m", Column("y", covariates=["a; DROP"]))
+    ratio_cuped = Metric("r", Sql(EVENTS, denominator=EVENTS, covariate_days=14), kind="ratio")
     assert ratio_cuped.variables == ("y", "d", "x", "w")
     assert ratio_cuped.adjusted_by == ("x", "w")
     assert ratio_cuped.denominator is not None
@@ -681,7 +692,7 @@ def test_a_covariates_sql_is_checked_without_a_scan(raw_data: dict[str, pd.DataF
     ]
     with raw_connection(raw_data) as con:
         for covariate, match in bad:
-            metric = Metric("m", EVENTS, covariates=(covariate,))
+            metric = Metric("m", Sql(EVENTS, covariates=(covariate,)))
             with pytest.raises(SchemaError, match=match):
                 aggregate(con, RAW_SOURCE, (metric,), as_of=RAW_AS_OF)
 
@@ -689,7 +700,7 @@ def test_a_covariates_sql_is_checked_without_a_scan(raw_data: dict[str, pd.DataF
 def test_the_incremental_store_refuses_the_new_keys() -> None:
     from abnb.incremental import _check_spec
 
-    base = Metric("m", EVENTS)
+    base = Metric("m", Sql(EVENTS))
     for changes, key in (
         ({"cap": 3.0}, "`cap`"),
         ({"cap_quantile": 0.99}, "`cap_quantile`"),
@@ -697,14 +708,14 @@ def test_the_incremental_store_refuses_the_new_keys() -> None:
         ({"covariates": [{"name": "p", "sql": "SELECT unit, value FROM predictions"}]}, "`covariates`"),
         ({"kind": "ratio", "denominator_sql": EVENTS, "covariate_days": 7}, r"`covariate_days \(ratio CUPED\)`"),
     ):
-        spec = Experiment(name="e", metrics=(dataclasses.replace(base, **changes),))
+        spec = Experiment(name="e", metrics=(Metric.from_dict({"name": "m", "sql": EVENTS, **changes}),))
         with pytest.raises(SpecError, match=f"uses {key}.*run without --incremental"):
             _check_spec(spec)
     _check_spec(Experiment(name="e", metrics=(base,)))
 
 
 def test_a_nan_covariate_names_the_metric(raw_data: dict[str, pd.DataFrame]) -> None:
-    metric = Metric("revenue", f"{EVENTS} WHERE event = 'purchase'", covariates=CAPPED_METRICS[0].covariates[1:])
+    metric = Metric("revenue", Sql(f"{EVENTS} WHERE event = 'purchase'", covariates=CAPPED_METRICS[0].covariates[1:]))
     with raw_connection(raw_data) as con:
         con.execute("UPDATE predictions SET value = 'NaN'::DOUBLE WHERE unit = 5")
         with pytest.raises(DataError, match=r"metric 'revenue' has NaN.*covariates' SQL"):

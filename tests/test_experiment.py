@@ -12,7 +12,7 @@ import abnb
 from abnb.datasets.sample import GROUND_TRUTH
 from abnb.errors import DataError, ParameterError, SchemaError, SpecError
 from abnb.experiment import Experiment, resolve_as_of
-from abnb.metrics import Metric
+from abnb.metrics import Metric, Sql
 
 
 def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) -> dict[str, np.ndarray]:
@@ -31,7 +31,7 @@ def _per_unit(con: abnb.Connection, metric: Metric, *, covariate: bool = False) 
     sql = f"""
         WITH a AS (SELECT unit, min(arm) AS arm, min(ts) AS first_ts FROM exposures
                    WHERE experiment = 'checkout_redesign' GROUP BY unit HAVING count(DISTINCT arm) = 1),
-             v AS (SELECT a.unit, {reduce} AS y FROM a JOIN ({metric.sql}) m ON m.unit = a.unit
+             v AS (SELECT a.unit, {reduce} AS y FROM a JOIN ({metric.source.select}) m ON m.unit = a.unit
                    WHERE {window} GROUP BY a.unit)
         SELECT a.arm, coalesce(v.y, 0) FROM a LEFT JOIN v USING (unit) ORDER BY unit"""
     rows = con.raw.execute(sql).fetchall()
@@ -197,19 +197,19 @@ def test_missing_column(con: abnb.Connection, spec: Experiment) -> None:
 
 
 def test_metric_sql_referencing_missing_column(con: abnb.Connection, spec: Experiment) -> None:
-    metric = Metric("latency", "SELECT unit, ts, latency_ms AS value FROM events")
+    metric = Metric("latency", Sql("SELECT unit, ts, latency_ms AS value FROM events"))
     with pytest.raises(SchemaError, match=r"latency.*latency_ms"):
         dataclasses.replace(spec, metrics=(metric,)).analyze(con)
 
 
 def test_non_numeric_metric(con: abnb.Connection, spec: Experiment) -> None:
-    metric = Metric("event_name", "SELECT unit, ts, event AS value FROM events")
+    metric = Metric("event_name", Sql("SELECT unit, ts, event AS value FROM events"))
     with pytest.raises(SchemaError, match=r"event_name.*VARCHAR.*numeric"):
         dataclasses.replace(spec, metrics=(metric,)).analyze(con)
 
 
 def test_metric_missing_output_column(con: abnb.Connection, spec: Experiment) -> None:
-    metric = Metric("no_ts", "SELECT unit, value FROM events")
+    metric = Metric("no_ts", Sql("SELECT unit, value FROM events"))
     with pytest.raises(SchemaError, match=r"no_ts.*missing: ts"):
         dataclasses.replace(spec, metrics=(metric,)).analyze(con)
 
@@ -235,7 +235,7 @@ def test_empty_experiment(con: abnb.Connection, spec: Experiment) -> None:
 
 
 def test_zero_variance_in_both_arms_is_reported_and_the_rest_stands(con: abnb.Connection, spec: Experiment) -> None:
-    metric = Metric("constant", "SELECT unit, ts, 0 AS value FROM events")
+    metric = Metric("constant", Sql("SELECT unit, ts, 0 AS value FROM events"))
     result = dataclasses.replace(spec, metrics=(metric, *spec.metrics)).analyze(con, as_of="2026-10-14")
     constant = result.effect("constant")
     assert np.isnan(constant.absolute.pvalue)
@@ -251,7 +251,7 @@ def test_zero_variance_in_one_arm_is_a_warning(sample_db: Path, tmp_path: Path, 
         "AND unit IN (SELECT unit FROM exposures WHERE arm = 'treatment')"
     )
     with abnb.connect(sample_db) as con:
-        result = dataclasses.replace(spec, metrics=(Metric("mixed", sql),)).analyze(con)
+        result = dataclasses.replace(spec, metrics=(Metric("mixed", Sql(sql)),)).analyze(con)
     assert "metric 'mixed' has zero variance in arm 'control'." in result.warnings
     assert np.isfinite(result.effect("mixed").absolute.pvalue)
 
@@ -282,7 +282,7 @@ def test_bad_specs(tmp_path: Path, text: str, pattern: str) -> None:
 def test_injection_in_names_is_refused(con: abnb.Connection, spec: Experiment, name: str) -> None:
     (before,) = con.raw.execute("SELECT count(*) FROM exposures").fetchone()
     with pytest.raises(SpecError, match="not a valid identifier"):
-        Metric(name, "SELECT unit, ts, value FROM events")
+        Metric(name, Sql("SELECT unit, ts, value FROM events"))
     with pytest.raises(SpecError, match="not a valid identifier"):
         dataclasses.replace(spec, exposures=dataclasses.replace(spec.exposures, table=name))
     with pytest.raises(SpecError, match="not a valid identifier"):
@@ -293,9 +293,9 @@ def test_injection_in_names_is_refused(con: abnb.Connection, spec: Experiment, n
 
 def test_metric_sql_must_be_one_select(sample_db: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="exactly one SELECT"):
-        Metric("m", "SELECT unit, ts, value FROM events; DROP TABLE exposures")
+        Metric("m", Sql("SELECT unit, ts, value FROM events; DROP TABLE exposures"))
     with pytest.raises(SpecError, match="exactly one SELECT"):
-        Metric("m", "DELETE FROM events")
+        Metric("m", Sql("DELETE FROM events"))
 
 
 def test_read_only_connection_cannot_write(con: abnb.Connection) -> None:
@@ -377,9 +377,9 @@ def test_guardrail_margin_gates_shipping(con: abnb.Connection, spec: Experiment)
 
 def test_bad_margin_and_correction_are_refused() -> None:
     with pytest.raises(SpecError, match="margin"):
-        Metric("m", "SELECT unit, ts, value FROM events", margin=2.0)
+        Metric("m", Sql("SELECT unit, ts, value FROM events"), margin=2.0)
     with pytest.raises(SpecError, match="correction 'sidak'"):
-        Experiment("x", (Metric("m", "SELECT unit, ts, value FROM events"),), correction="sidak")
+        Experiment("x", (Metric("m", Sql("SELECT unit, ts, value FROM events")),), correction="sidak")
 
 
 def test_adjusted_intervals_agree_with_corrected_tests(con: abnb.Connection, spec: Experiment) -> None:

@@ -138,7 +138,9 @@ def test_a_refresh_reads_only_the_window(telemetry: Path, spec: abnb.Experiment,
     for covariates in (False, True):
         spec_ = spec
         if not covariates:
-            metrics = tuple(dataclasses.replace(m, covariate_days=None) for m in spec.metrics)
+            metrics = tuple(
+                dataclasses.replace(m, source=dataclasses.replace(m.source, covariate_days=None)) for m in spec.metrics
+            )
             spec_ = dataclasses.replace(spec, metrics=metrics)
         database = tmp_path / f"copy_{covariates}.duckdb"
         shutil.copy(telemetry, database)
@@ -188,7 +190,10 @@ def test_a_changed_spec_rebuilds_the_store(telemetry: Path, spec: abnb.Experimen
         assert store.last_refresh.mode == "incremental"
         assert_same_result(got, _full(looser, telemetry, "2026-10-06"))
         # A shorter covariate window and one segment fewer change what is stored: rebuilt from all history.
-        metrics = tuple(dataclasses.replace(m, covariate_days=7) if m.covariate_days else m for m in spec.metrics)
+        metrics = tuple(
+            dataclasses.replace(m, source=dataclasses.replace(m.source, covariate_days=7)) if m.covariate_days else m
+            for m in spec.metrics
+        )
         changed = dataclasses.replace(spec, metrics=metrics, segments=("country",))
         got = incremental.analyze(changed, store, database=telemetry, as_of="2026-10-07")
         stats = store.last_refresh
@@ -278,24 +283,27 @@ def test_awkward_cases_match_hour_by_hour(tmp_path: Path) -> None:
     database = tmp_path / "synthetic.duckdb"
     _synthetic(database)
     metrics = (
-        abnb.Metric("best", "SELECT unit, ts, value FROM events WHERE event = 'score'", aggregate="max"),
+        abnb.Metric("best", abnb.Sql("SELECT unit, ts, value FROM events WHERE event = 'score'"), aggregate="max"),
         abnb.Metric(
-            "visits", "SELECT unit, ts, value FROM events WHERE event = 'visit'", aggregate="count", covariate_days=3
+            "visits",
+            abnb.Sql("SELECT unit, ts, value FROM events WHERE event = 'visit'", covariate_days=3),
+            aggregate="count",
         ),
-        abnb.Metric("spend", "SELECT unit, ts, value FROM events WHERE event = 'buy'", covariate_days=2),
+        abnb.Metric("spend", abnb.Sql("SELECT unit, ts, value FROM events WHERE event = 'buy'", covariate_days=2)),
         abnb.Metric(
             "bought",
-            "SELECT unit, ts, value FROM events WHERE event = 'buy'",
+            abnb.Sql("SELECT unit, ts, value FROM events WHERE event = 'buy'", covariate_days=1),
             kind="proportion",
-            covariate_days=1,
             role="guardrail",
         ),
         abnb.Metric(
             "per_visit",
-            "SELECT unit, ts, value FROM events WHERE event = 'buy'",
+            abnb.Sql(
+                "SELECT unit, ts, value FROM events WHERE event = 'buy'",
+                denominator="SELECT unit, ts, value FROM events WHERE event = 'visit'",
+                denominator_aggregate="count",
+            ),
             kind="ratio",
-            denominator_sql="SELECT unit, ts, value FROM events WHERE event = 'visit'",
-            denominator_aggregate="count",
             role="secondary",
         ),
     )

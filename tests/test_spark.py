@@ -186,10 +186,10 @@ def test_spark_schema_errors_name_the_table_and_column(spark_con: SparkConnectio
         "event": "VARCHAR",
         "value": "DOUBLE",
     }
-    bad = abnb.Metric(name="bad", sql="SELECT unit, ts, event AS value FROM events", kind="mean")
+    bad = abnb.Metric("bad", abnb.Sql("SELECT unit, ts, event AS value FROM events"), kind="mean")
     with pytest.raises(SchemaError, match="must be numeric"):
         abnb.aggregate.check_metric(spark_con, bad)
-    missing = abnb.Metric(name="gone", sql="SELECT unit, ts, value FROM clicks", kind="mean")
+    missing = abnb.Metric("gone", abnb.Sql("SELECT unit, ts, value FROM clicks"), kind="mean")
     with pytest.raises(SchemaError, match=r"gone.*clicks"):
         abnb.aggregate.check_metric(spark_con, missing)
     with pytest.raises(SpecError, match="parsed by Spark"):

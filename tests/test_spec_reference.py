@@ -44,7 +44,7 @@ def test_every_key_is_documented_once() -> None:
         "`[defaults]`": list(DEFAULT_KEYS),
         "`[model]`": [f.name for f in fields(ModelTelemetry)],
         "`[exposures]`": _init_fields(ExposureSource),
-        "`[[metrics]]`": ["ref", *_init_fields(Metric)],
+        "`[[metrics]]`": ["ref", *Metric.keys()],
         "Metric library: `metrics/*.toml`": ["metrics"],
     }
     assert set(sections) == set(expected)

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from abnb.errors import SchemaError, SpecError
-from abnb.metrics import Metric, Telemetry, TelemetryDesign
+from abnb.metrics import Metric, Sql, Telemetry, TelemetryDesign
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _design(**telemetry: object) -> TelemetryDesign:
             delay_days=7,
             **telemetry,
         ),  # type: ignore[arg-type]
-        operationalization=Metric("fare_error", "SELECT request_id AS unit, ts, fare AS value FROM fares"),
+        operationalization=Metric("fare_error", Sql("SELECT request_id AS unit, ts, fare AS value FROM fares")),
         assumptions=("every finished ride reports its fare",),
     )
 

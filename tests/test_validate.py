@@ -13,7 +13,7 @@ import abnb
 from abnb.datasets import experiment as sample_experiment
 from abnb.errors import DataError, SchemaError
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
+from abnb.metrics import Metric, Sql
 from abnb.validate import validate, validate_all
 
 
@@ -41,10 +41,10 @@ def test_every_problem_is_listed_with_the_database(con: abnb.Connection, spec: E
     bad = dataclasses.replace(
         spec,
         metrics=(
-            Metric("typo", "SELECT unit, ts, valeu AS value FROM events"),
-            Metric("text_value", "SELECT unit, ts, event AS value FROM events"),
-            Metric("epoch", "SELECT unit, epoch(ts) AS ts, value FROM events"),
-            Metric("text_unit", "SELECT CAST(unit AS VARCHAR) AS unit, ts, value FROM events"),
+            Metric("typo", Sql("SELECT unit, ts, valeu AS value FROM events")),
+            Metric("text_value", Sql("SELECT unit, ts, event AS value FROM events")),
+            Metric("epoch", Sql("SELECT unit, epoch(ts) AS ts, value FROM events")),
+            Metric("text_unit", Sql("SELECT CAST(unit AS VARCHAR) AS unit, ts, value FROM events")),
             spec.metrics[0],
         ),
     )

@@ -196,14 +196,14 @@ def user_spec() -> Experiment:
     """The user-level experiment: revenue (mean), conversion (proportion), CUPED revenue; two segments."""
     from abnb.aggregate import ExposureSource
     from abnb.experiment import Experiment
-    from abnb.metrics import Metric
+    from abnb.metrics import Column, Metric
 
     return Experiment(
         name="bench",
         metrics=(
-            Metric("revenue", column="revenue"),
-            Metric("conversion", column="converted", kind="proportion"),
-            Metric("revenue_cuped", column="revenue", covariate_column="revenue_pre"),
+            Metric("revenue", Column("revenue")),
+            Metric("conversion", Column("converted"), kind="proportion"),
+            Metric("revenue_cuped", Column("revenue", covariate="revenue_pre")),
         ),
         exposures=ExposureSource(table="users", unit="unit", arm="arm", ts=None, experiment_column=None, level="unit"),
         segments=("country", "platform"),
@@ -214,17 +214,17 @@ def event_spec() -> Experiment:
     """The event-level experiment: the same three metrics from ``events``; CUPED over 14 pre-exposure days."""
     from abnb.aggregate import ExposureSource
     from abnb.experiment import Experiment
-    from abnb.metrics import Metric
+    from abnb.metrics import Metric, Sql
 
     purchases = "SELECT unit, ts, value FROM events WHERE event = 'purchase'"
     return Experiment(
         name="bench_events",
         metrics=(
-            Metric("revenue", sql=purchases),
+            Metric("revenue", Sql(purchases)),
             Metric(
-                "conversion", sql="SELECT unit, ts, 1 AS value FROM events WHERE event = 'purchase'", kind="proportion"
+                "conversion", Sql("SELECT unit, ts, 1 AS value FROM events WHERE event = 'purchase'"), kind="proportion"
             ),
-            Metric("revenue_cuped", sql=purchases, covariate_days=COVARIATE_DAYS),
+            Metric("revenue_cuped", Sql(purchases, covariate_days=COVARIATE_DAYS)),
         ),
         exposures=ExposureSource(table="exposures", experiment_column=None),
         segments=("country", "platform"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
 
 from abnb.engine.access import restrict_access
 from abnb.engine.base import BaseConnection, first_line
@@ -43,32 +43,24 @@ def default_database() -> Path:
     return project.database
 
 
-@overload
-def connect(
-    database: str | os.PathLike[str] | None = None,
-    *,
-    read_only: bool = True,
-    parquet: str | os.PathLike[str] | None = None,
-    lock_timeout: float | None = None,
-    sources: Mapping[str, SourceSpec] | None = None,
-    frames: Mapping[str, Any] | None = None,
-    timezone: str | None = None,
-    external_access: bool = False,
-) -> Connection: ...
+class _ConnectOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`connect` after ``database``; their defaults and meaning are there."""
+
+    read_only: bool
+    parquet: str | os.PathLike[str] | None
+    lock_timeout: float | None
+    sources: Mapping[str, SourceSpec] | None
+    frames: Mapping[str, Any] | None
+    timezone: str | None
+    external_access: bool
 
 
 @overload
-def connect(
-    database: Any = None,
-    *,
-    read_only: bool = True,
-    parquet: str | os.PathLike[str] | None = None,
-    lock_timeout: float | None = None,
-    sources: Mapping[str, SourceSpec] | None = None,
-    frames: Mapping[str, Any] | None = None,
-    timezone: str | None = None,
-    external_access: bool = False,
-) -> BaseConnection: ...
+def connect(database: str | os.PathLike[str] | None = None, **options: Unpack[_ConnectOptions]) -> Connection: ...
+
+
+@overload
+def connect(database: Any = None, **options: Unpack[_ConnectOptions]) -> BaseConnection: ...
 
 
 def connect(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from abnb._display import json_fields
 from abnb.errors import DataError, ParameterError
 from abnb.telemetry import ModelTelemetry
 
@@ -79,15 +80,9 @@ class BlueGreenSwitch:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready headline numbers."""
-        return {
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "switch": self.switch.isoformat(),
-            "rollback": self.rollback,
-            "reason": self.reason,
-            "detected_at": self.detected_at.isoformat() if self.detected_at else None,
-            "detection_hours": None if math.isnan(self.detection_hours) else self.detection_hours,
-        }
+        return json_fields(
+            self, ("version", "previous_version", "switch", "rollback", "reason", "detected_at", "detection_hours")
+        )
 
     def __repr__(self) -> str:
         return (

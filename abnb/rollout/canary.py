@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 import numpy as np
 import numpy.typing as npt
 
+from abnb._display import json_fields
 from abnb._verdicts import JudgeVerdict, RampDecision, RampOutcome, ReleaseVerdict, ScoreVerdict
 from abnb.engine import BaseConnection, Snapshot
 from abnb.errors import DataError, ParameterError
@@ -505,6 +506,8 @@ class RampReplay(_Result):
                     "n_baseline")  # fmt: skip
     JUDGEMENT_COLUMNS = ("window_start", "percent", "metric", "classification", "estimate", "ci_low", "ci_high",
                          "n_canary", "n_baseline")  # fmt: skip
+    _SUMMARY_FIELDS = ("canary_version", "baseline_version", "start", "outcome", "decided_at", "hours", "exposure",
+                       "failed_metrics")  # fmt: skip
 
     def to_frame(self) -> pd.DataFrame:
         """One row per judged window."""
@@ -520,16 +523,7 @@ class RampReplay(_Result):
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready headline numbers."""
-        return {
-            "canary_version": self.canary_version,
-            "baseline_version": self.baseline_version,
-            "start": self.start.isoformat(),
-            "outcome": self.outcome,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-            "hours": self.hours,
-            "exposure": self.exposure,
-            "failed_metrics": list(self.failed_metrics),
-        }
+        return json_fields(self, self._SUMMARY_FIELDS)
 
     def __repr__(self) -> str:
         return (

@@ -1,15 +1,31 @@
-"""Result objects: :class:`Effect`, :class:`ConfidenceInterval` and :class:`IntervalEstimate` (a sub-result)."""
+"""Result objects: :class:`Effect`, :class:`ConfidenceInterval` and :class:`IntervalEstimate` (a sub-result).
+
+Also what the result dataclasses of :mod:`abnb.stats` share: :class:`ShortRepr` (their one-line ``repr``),
+:class:`IntervalFormula` and :class:`IntervalOnDemand` (the kept interval formula and ``confidence_interval(level)``)
+and :class:`EstimateWithTest` (the leading fields of an estimate with a standard error and a test).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import ClassVar
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import ParameterError
 
-__all__ = ["ConfidenceInterval", "Effect", "IntervalEstimate", "IntervalOnDemand", "check_level"]
+__all__ = [
+    "ConfidenceInterval",
+    "Effect",
+    "EstimateWithTest",
+    "IntervalEstimate",
+    "IntervalFormula",
+    "IntervalOnDemand",
+    "ShortRepr",
+    "check_level",
+]
 
 
 def check_level(confidence_level: float) -> float:
@@ -32,6 +48,34 @@ def fmt(value: float | None, *, percent: bool = False) -> str:
     if percent and math.isfinite(value):
         return f"{100.0 * value:.4g}%"
     return f"{value:.4g}"
+
+
+def _short(value: object) -> str:
+    """A value in a one-line repr: :func:`fmt` for a float or ``None``, ``repr`` for text and tuples, else ``str``."""
+    if value is None or (isinstance(value, Real) and not isinstance(value, Integral)):
+        return fmt(None if value is None else float(value))
+    return repr(value) if isinstance(value, str | tuple) else str(value)
+
+
+class ShortRepr:
+    """A one-line ``repr`` of the fields named in ``_repr_fields``: ``Name(estimate=…, ci=[low, high], method='…')``.
+
+    The entry ``"ci"`` stands for ``ci=[ci_low, ci_high]``. Numbers show 4 significant digits (``None`` a dash),
+    whole numbers and flags are shown as they are, text and tuples by their ``repr``. A dataclass that uses it is
+    declared with ``repr=False`` (else the dataclass writes its own).
+    """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "ci", "method")
+
+    def __repr__(self) -> str:
+        parts = []
+        for name in self._repr_fields:
+            if name == "ci":
+                low, high = (_short(getattr(self, end)) for end in ("ci_low", "ci_high"))
+                parts.append(f"ci=[{low}, {high}]")
+            else:
+                parts.append(f"{name}={_short(getattr(self, name))}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 def interval_at(
@@ -92,7 +136,20 @@ class IntervalEstimate(FlatResult):
         return f"{self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]"
 
 
-class IntervalOnDemand:
+@dataclass(frozen=True, repr=False)
+class IntervalFormula:
+    """Dataclass base of a result that keeps the formula of its interval, ``level -> (low, high)``.
+
+    The private field ``_interval`` is keyword-only (so it may precede the result's own fields) and ``None`` when the
+    result cannot recompute its interval; it takes no part in ``repr`` or comparison.
+    """
+
+    _interval: Callable[[float], tuple[float, float]] | None = field(
+        default=None, repr=False, compare=False, kw_only=True
+    )
+
+
+class IntervalOnDemand(IntervalFormula):
     """``confidence_interval(level)`` for a result with ``alpha``, ``ci_low``, ``ci_high`` and an ``_interval`` formula.
 
     ``None`` means ``1 − alpha`` of the call that made the result (its ``ci_low``/``ci_high``); any other level is
@@ -102,7 +159,6 @@ class IntervalOnDemand:
     alpha: float
     ci_low: float
     ci_high: float
-    _interval: Callable[[float], tuple[float, float]] | None
 
     def confidence_interval(self, confidence_level: float | None = None) -> ConfidenceInterval:
         """The two-sided interval at ``confidence_level``, by the same formula as ``ci_low``/``ci_high``.
@@ -119,8 +175,29 @@ class IntervalOnDemand:
         return interval_at(level, self._interval, self.alpha, (self.ci_low, self.ci_high), type(self).__name__)
 
 
-@dataclass(frozen=True)
-class Effect(IntervalOnDemand, FlatResult):
+@dataclass(frozen=True, repr=False)
+class EstimateWithTest(FlatResult):
+    """The fields that open a result with a standard error and a test of no effect, in this order.
+
+    Attributes:
+        estimate: The point estimate.
+        se: Standard error of ``estimate``.
+        ci_low: Lower end of the ``1 − alpha`` interval.
+        ci_high: Upper end of the interval.
+        pvalue: Two-sided p-value of the null hypothesis of no effect.
+        statistic: Test statistic behind ``pvalue``.
+    """
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    pvalue: float
+    statistic: float
+
+
+@dataclass(frozen=True, repr=False)
+class Effect(ShortRepr, IntervalOnDemand, EstimateWithTest):
     """The estimated effect of the treatment on one metric, with its uncertainty.
 
     Attributes:
@@ -140,12 +217,8 @@ class Effect(IntervalOnDemand, FlatResult):
             the control mean is not distinguishable from 0: "at least +20%", or undefined); empty otherwise.
     """
 
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    pvalue: float
-    statistic: float
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "ci", "pvalue", "method")
+
     df: float | None
     alpha: float
     method: str
@@ -153,7 +226,6 @@ class Effect(IntervalOnDemand, FlatResult):
     control_mean: float
     treatment_mean: float
     ci_note: str = ""
-    _interval: Callable[[float], tuple[float, float]] | None = field(default=None, repr=False, compare=False)
     _log_pvalue: float | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -186,9 +258,3 @@ class Effect(IntervalOnDemand, FlatResult):
         if self.ci_note:
             rows.insert(2, ("confidence set", self.ci_note))
         return html_table(rows, "abnb-effect")
-
-    def __repr__(self) -> str:
-        return (
-            f"Effect(estimate={fmt(self.estimate)}, ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], "
-            f"pvalue={fmt(self.pvalue)}, method={self.method!r})"
-        )

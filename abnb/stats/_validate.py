@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from abnb.errors import DataError, ParameterError
+from abnb.errors import AbnbError, DataError, ParameterError
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -22,6 +22,7 @@ __all__ = [
     "check_units",
     "finite_array",
     "finite_number",
+    "float_vector",
     "integer_digits",
 ]
 
@@ -77,14 +78,25 @@ def finite_number(value: object, name: str) -> float:
     return float(value)
 
 
-def finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Convert ``values`` to a 1-D float array, raising ``DataError`` on non-numeric or non-finite entries."""
+def float_vector(
+    values: object, name: str, error: type[AbnbError] = DataError, *, per: str = ""
+) -> NDArray[np.float64]:
+    """``values`` as a 1-D float64 array; ``error`` naming ``name`` if they are not numbers or not one-dimensional.
+
+    ``per`` is said after "one-dimensional" in the message, e.g. ``" (one value per unit)"``.
+    """
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numbers; could not convert them to floats ({exc}).") from exc
+        raise error(f"{name} must be numbers; could not convert them to floats ({exc}).") from exc
     if array.ndim != 1:
-        raise DataError(f"{name} must be one-dimensional (one value per unit), got shape {array.shape}.")
+        raise error(f"{name} must be one-dimensional{per}, got shape {array.shape}.")
+    return array
+
+
+def finite_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Convert ``values`` to a 1-D float array, raising ``DataError`` on non-numeric or non-finite entries."""
+    array = float_vector(values, name, per=" (one value per unit)")
     bad = ~np.isfinite(array)
     if bad.any():
         n_nan = int(np.isnan(array).sum())

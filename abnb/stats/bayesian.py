@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import check_arms, critical_value
-from abnb.stats._effect import fmt
+from abnb.stats._effect import ShortRepr, fmt
 from abnb.stats._validate import check_choice
 from abnb.stats.moments import Moments
 
@@ -46,8 +46,8 @@ _TAIL = 1e-15
 _Summary = tuple[float, float, float, float, float, float, float]
 
 
-@dataclass(frozen=True)
-class BayesResult(FlatResult):
+@dataclass(frozen=True, repr=False)
+class BayesResult(ShortRepr, FlatResult):
     """Posterior summary of the treatment effect.
 
     Attributes:
@@ -67,6 +67,8 @@ class BayesResult(FlatResult):
         control_mean: Observed mean (rate) of the control arm.
         treatment_mean: Observed mean (rate) of the treatment arm.
     """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("chance", "expected_loss", "ci", "method")
 
     chance: float
     expected_loss: float
@@ -96,12 +98,6 @@ class BayesResult(FlatResult):
             ("method", self.method),
         ]
         return html_table(rows, "abnb-bayes")
-
-    def __repr__(self) -> str:
-        return (
-            f"BayesResult(chance={fmt(self.chance)}, expected_loss={fmt(self.expected_loss)}, "
-            f"ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], method={self.method!r})"
-        )
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import check_arm, symmetric_effect
-from abnb.stats._effect import ConfidenceInterval, Effect, check_level, fmt
+from abnb.stats._effect import ConfidenceInterval, Effect, ShortRepr, check_level, fmt
 from abnb.stats._validate import check_choice
 from abnb.stats.moments import Moments
 
@@ -38,8 +38,8 @@ _ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "less", "greater")
 _Table = tuple[tuple[int, int], tuple[int, int]]
 
 
-@dataclass(frozen=True)
-class ExactTestResult(FlatResult):
+@dataclass(frozen=True, repr=False)
+class ExactTestResult(ShortRepr, FlatResult):
     """Result of an exact test of two proportions (a 2×2 table).
 
     Attributes:
@@ -56,6 +56,8 @@ class ExactTestResult(FlatResult):
         control_rate: Success rate of the control arm.
         treatment_rate: Success rate of the treatment arm.
     """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("pvalue", "odds_ratio", "ci", "method")
 
     pvalue: float
     statistic: float
@@ -96,12 +98,6 @@ class ExactTestResult(FlatResult):
             ("method", self.method),
         ]
         return html_table(rows, "abnb-exact")
-
-    def __repr__(self) -> str:
-        return (
-            f"ExactTestResult(pvalue={fmt(self.pvalue)}, odds_ratio={fmt(self.odds_ratio)}, "
-            f"ci=[{fmt(self.ci_low)}, {fmt(self.ci_high)}], method={self.method!r})"
-        )
 
 
 def _odds_ratio_interval(table: _Table, level: float, alternative: str) -> ConfidenceInterval:

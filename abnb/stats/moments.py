@@ -47,6 +47,17 @@ def _centred(array: NDArray[np.float64], name: str) -> tuple[NDArray[np.float64]
     )
 
 
+def paired_sums(y: NDArray[np.float64], x: NDArray[np.float64]) -> tuple[float, float, float, float, float]:
+    """The sums ``(Σy, Σy², Σx, Σx², Σxy)`` of per-unit values ``y`` and their paired values ``x`` (same length).
+
+    The order is that of the sum fields of :class:`Moments` and :class:`~abnb.stats.ratio.RatioMoments`. ``Σxy``
+    may overflow to ``inf`` without a warning; callers that need it finite check it.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        xy_sum = float(np.dot(x, y))
+    return float(y.sum()), float(np.dot(y, y)), float(x.sum()), float(np.dot(x, x)), xy_sum
+
+
 #: Relative slack of the Cauchy–Schwarz check ``Σy² ≥ (Σy)²/n``: sums rounded by an engine (parallel double sums
 #: differ around 1e-15 relative) pass, sums that belong to different data do not.
 _CONSISTENCY_TOLERANCE = 1e-9
@@ -183,23 +194,13 @@ class Moments:
                 f"covariate has {raw_x.size} values but values has {y.size}; pass one covariate value per unit."
             )
         x, x_shift = _centred(raw_x, "covariate values")
-        with np.errstate(over="ignore", invalid="ignore"):
-            xy_sum = float(np.dot(x, y))
-        if not math.isfinite(xy_sum):
+        sums = paired_sums(y, x)
+        if not math.isfinite(sums[-1]):
             raise DataError(
                 "the sum of products of the centred values and covariate values overflows the float range "
                 f"(about {FLOAT_MAX:.4g}), so Moments cannot hold it; rescale the metric or the covariate."
             )
-        return cls(
-            n=int(y.size),
-            sum=float(y.sum()),
-            sum_sq=float(np.dot(y, y)),
-            x_sum=float(x.sum()),
-            x_sum_sq=float(np.dot(x, x)),
-            xy_sum=xy_sum,
-            shift=shift,
-            x_shift=x_shift,
-        )
+        return cls(int(y.size), *sums, shift=shift, x_shift=x_shift)
 
     @classmethod
     def from_counts(cls, successes: int | np.integer[Any], n: int | np.integer[Any]) -> Moments:
@@ -370,25 +371,17 @@ class Moments:
                 "aggregate the covariate in both or drop it from both."
             )
         mine, theirs = self._x_sums(), other._x_sums()
-        if mine is None or theirs is None:
-            return Moments(
-                n=self.n + other.n,
-                sum=self.sum + other.sum,
-                sum_sq=self.sum_sq + other.sum_sq,
-                proportion=self.proportion,
-                shift=self.shift,
-            )
-        x_sum, x_sum_sq, xy_sum = (a + b for a, b in zip(mine, theirs, strict=True))
+        covariate: dict[str, float] = {}  # the covariate sums (and their shift), when both have them
+        if mine is not None and theirs is not None:
+            covariate = {name: a + b for name, a, b in zip(_X_FIELDS, mine, theirs, strict=True)}
+            covariate["x_shift"] = self.x_shift
         return Moments(
             n=self.n + other.n,
             sum=self.sum + other.sum,
             sum_sq=self.sum_sq + other.sum_sq,
-            x_sum=x_sum,
-            x_sum_sq=x_sum_sq,
-            xy_sum=xy_sum,
             proportion=self.proportion,
             shift=self.shift,
-            x_shift=self.x_shift,
+            **covariate,
         )
 
     def __radd__(self, other: object) -> Moments:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Real
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -18,8 +18,8 @@ from abnb._display import FlatResult, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import check_arms, fieller_roots
-from abnb.stats._effect import ConfidenceInterval, Effect, fmt
-from abnb.stats._validate import check_choice
+from abnb.stats._effect import ConfidenceInterval, Effect, ShortRepr, fmt
+from abnb.stats._validate import check_choice, float_vector
 from abnb.stats.frequentist import welch_df
 from abnb.stats.moments import Moments
 
@@ -66,12 +66,7 @@ def adjust(pvalues: ArrayLike, *, method: AdjustMethod) -> NDArray[np.float64]:
         (1995), JRSS B 57; Y. Benjamini & D. Yekutieli (2001), Ann. Statist. 29.
     """
     method = check_choice("method", method, _ADJUST_METHODS)
-    try:
-        p = np.asarray(pvalues, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"pvalues must be numbers; could not convert them to floats ({exc}).") from exc
-    if p.ndim != 1:
-        raise ParameterError(f"pvalues must be one-dimensional, got shape {p.shape}.")
+    p = float_vector(pvalues, "pvalues", ParameterError)
     if p.size == 0:
         raise ParameterError("pvalues is empty; pass at least one p-value.")
     bad = ~np.isfinite(p) | (p < 0.0) | (p > 1.0)
@@ -142,8 +137,8 @@ def adjusted_interval(effect: Effect, pvalue_adjusted: float) -> ConfidenceInter
     return effect.confidence_interval(level)
 
 
-@dataclass(frozen=True)
-class NonInferiorityResult(FlatResult):
+@dataclass(frozen=True, repr=False)
+class NonInferiorityResult(ShortRepr, FlatResult):
     """Result of a one-sided non-inferiority test of a guardrail metric.
 
     Attributes:
@@ -165,6 +160,8 @@ class NonInferiorityResult(FlatResult):
         control_mean: Mean of the control arm.
         treatment_mean: Mean of the treatment arm.
     """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "threshold", "bound", "pvalue", "passed")
 
     estimate: float
     margin: float
@@ -197,12 +194,6 @@ class NonInferiorityResult(FlatResult):
             ("method", self.method),
         ]
         return html_table(rows, "abnb-noninferiority")
-
-    def __repr__(self) -> str:
-        return (
-            f"NonInferiorityResult(estimate={fmt(self.estimate)}, threshold={fmt(self.threshold)}, "
-            f"bound={fmt(self.bound)}, pvalue={fmt(self.pvalue)}, passed={self.passed})"
-        )
 
 
 def noninferiority(

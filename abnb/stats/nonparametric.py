@@ -37,9 +37,9 @@ import html
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +48,8 @@ from abnb._display import FlatResult
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import Interval, critical_value, normal_pvalue
-from abnb.stats._effect import ConfidenceInterval, interval_at
-from abnb.stats._validate import check_choice
+from abnb.stats._effect import ConfidenceInterval, EstimateWithTest, IntervalFormula, ShortRepr, interval_at
+from abnb.stats._validate import check_choice, float_vector
 
 __all__ = [
     "BootstrapResult",
@@ -102,7 +102,7 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-class _Result(FlatResult):
+class _Result(ShortRepr, IntervalFormula, FlatResult):
     """Shared behaviour of the result dataclasses: dict/frame export, HTML table, intervals on demand."""
 
     estimate: float
@@ -110,7 +110,6 @@ class _Result(FlatResult):
     ci_high: float
     alpha: float
     method: str
-    _interval: Interval | None
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
         """The interval at ``confidence_level``, by the same construction as ``ci_low``/``ci_high``.
@@ -134,12 +133,6 @@ class _Result(FlatResult):
         )
         return f"<table class='abnb-{type(self).__name__.lower()}'>{body}</table>"
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, "
-            f"{_fmt(self.ci_high)}], method={self.method!r})"
-        )
-
 
 @dataclass(frozen=True, repr=False)
 class ShiftResult(_Result):
@@ -159,6 +152,8 @@ class ShiftResult(_Result):
         n_treatment: Size of the treatment sample.
     """
 
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "ci", "pvalue", "auc", "method")
+
     statistic: float
     pvalue: float
     estimate: float
@@ -170,13 +165,6 @@ class ShiftResult(_Result):
     alternative: str
     n_control: int
     n_treatment: int
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"ShiftResult(estimate={_fmt(self.estimate)}, ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], "
-            f"pvalue={_fmt(self.pvalue)}, auc={_fmt(self.auc)}, method={self.method!r})"
-        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -206,7 +194,6 @@ class BootstrapResult(_Result):
     estimator: str
     relative: bool
     seed: int | None
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, repr=False)
@@ -236,11 +223,10 @@ class QuantileResult(_Result):
     coverage: float
     alpha: float
     method: str
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, repr=False)
-class QuantileDifferenceResult(_Result):
+class QuantileDifferenceResult(_Result, EstimateWithTest):
     """Difference of a quantile between treatment and control with a normal-approximation interval.
 
     Attributes:
@@ -259,12 +245,8 @@ class QuantileDifferenceResult(_Result):
         treatment_se: Standard error of ``Q_t(q)``.
     """
 
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    pvalue: float
-    statistic: float
+    _repr_fields: ClassVar[tuple[str, ...]] = ("q", "estimate", "ci", "pvalue", "method")
+
     q: float
     alpha: float
     method: str
@@ -272,13 +254,6 @@ class QuantileDifferenceResult(_Result):
     treatment_quantile: float
     control_se: float
     treatment_se: float
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"QuantileDifferenceResult(q={_fmt(self.q)}, estimate={_fmt(self.estimate)}, "
-            f"ci=[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}], pvalue={_fmt(self.pvalue)}, method={self.method!r})"
-        )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -287,12 +262,7 @@ class QuantileDifferenceResult(_Result):
 
 def _check_sample(name: str, values: object) -> FloatArray:
     """Return ``values`` as a finite, non-empty 1-D float64 array or raise ``ParameterError``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a 1-D array of numbers, got {type(values).__name__}.") from exc
-    if arr.ndim != 1:
-        raise ParameterError(f"{name} must be 1-D, got an array of shape {arr.shape}; flatten it first.")
+    arr = float_vector(values, name, ParameterError, per=" (one value per unit)")
     if arr.size == 0:
         raise ParameterError(f"{name} is empty; every arm needs at least one value.")
     if not np.all(np.isfinite(arr)):

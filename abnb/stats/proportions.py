@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal, TypeVar
 
 from abnb._display import FlatResult, format_value, html_table
 from abnb.errors import DataError, ParameterError
 from abnb.stats._alpha import check_alpha
 from abnb.stats._common import Interval, critical_value, normal_pvalue
-from abnb.stats._effect import IntervalOnDemand
+from abnb.stats._effect import EstimateWithTest, IntervalOnDemand, ShortRepr
 from abnb.stats._validate import as_count, check_choice
 from abnb.stats.moments import Moments
 
@@ -59,7 +59,7 @@ DifferenceMethod = Literal["newcombe", "agresti-caffo", "wald"]
 RatioMethod = Literal["score", "log"]
 _DIFFERENCE_METHODS: tuple[DifferenceMethod, ...] = ("newcombe", "agresti-caffo", "wald")
 _RATIO_METHODS: tuple[RatioMethod, ...] = ("score", "log")
-
+_Comparison = TypeVar("_Comparison", "ProportionDifference", "ProportionRatio")
 
 # ------------------------------------------------------------------------------------------------------
 # validation and shared numerics
@@ -112,8 +112,8 @@ def _fmt_rate(value: float) -> str:
 # results
 
 
-@dataclass(frozen=True)
-class ProportionInterval(IntervalOnDemand, FlatResult):
+@dataclass(frozen=True, repr=False)
+class ProportionInterval(ShortRepr, IntervalOnDemand, FlatResult):
     """One rate with its confidence interval.
 
     Attributes:
@@ -126,6 +126,8 @@ class ProportionInterval(IntervalOnDemand, FlatResult):
         n: Number of units.
     """
 
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "ci", "n", "method")
+
     estimate: float
     ci_low: float
     ci_high: float
@@ -133,7 +135,6 @@ class ProportionInterval(IntervalOnDemand, FlatResult):
     method: str
     successes: int
     n: int
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
         rows = [
@@ -144,15 +145,11 @@ class ProportionInterval(IntervalOnDemand, FlatResult):
         ]
         return html_table(rows, "abnb-proportion")
 
-    def __repr__(self) -> str:
-        return (
-            f"ProportionInterval(estimate={self.estimate:.4g}, ci=[{self.ci_low:.4g}, {self.ci_high:.4g}], "
-            f"n={self.n}, method={self.method!r})"
-        )
 
-
-class _TwoRates(IntervalOnDemand, FlatResult):
+class _TwoRates(ShortRepr, IntervalOnDemand, FlatResult):
     """What the comparisons of two rates share: the HTML table's rows of the arms and the short repr."""
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("estimate", "ci", "pvalue", "method")
 
     estimate: float
     pvalue: float
@@ -174,15 +171,9 @@ class _TwoRates(IntervalOnDemand, FlatResult):
         ]
         return html_table(rows, "abnb-proportion")
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(estimate={self.estimate:.4g}, ci=[{self.ci_low:.4g}, {self.ci_high:.4g}], "
-            f"pvalue={self.pvalue:.4g}, method={self.method!r})"
-        )
-
 
 @dataclass(frozen=True, repr=False)
-class ProportionDifference(_TwoRates):
+class ProportionDifference(_TwoRates, EstimateWithTest):
     """The difference of two rates ``p_t − p_c`` with a confidence interval and the Wald z-test beside it.
 
     Attributes:
@@ -201,19 +192,12 @@ class ProportionDifference(_TwoRates):
         treatment_n: Units in the treatment arm.
     """
 
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    pvalue: float
-    statistic: float
     alpha: float
     method: str
     control_mean: float
     treatment_mean: float
     control_n: int
     treatment_n: int
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
         return self._table(
@@ -253,7 +237,6 @@ class ProportionRatio(_TwoRates):
     treatment_mean: float
     control_n: int
     treatment_n: int
-    _interval: Interval | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
         return self._table(
@@ -261,6 +244,39 @@ class ProportionRatio(_TwoRates):
             f"[{format_value(self.ci_low)}, {format_value(self.ci_high)}]",
             "p-value (ratio 1)",
         )
+
+
+def _compare(
+    kind: type[_Comparison],
+    estimate: float,
+    statistic: float,
+    interval: Interval,
+    alpha: float,
+    method: str,
+    arms: tuple[tuple[float, int], tuple[float, int]],
+    **extra: float,
+) -> _Comparison:
+    """A comparison of two rates: its interval at ``1 − alpha``, the two-sided normal p-value of ``statistic``.
+
+    ``arms`` holds ``(rate, n)`` of the control then the treatment; ``extra`` holds the fields of ``kind`` only.
+    """
+    (p_c, n_c), (p_t, n_t) = arms
+    low, high = interval(1.0 - alpha)
+    return kind(
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        pvalue=normal_pvalue(statistic),
+        statistic=statistic,
+        alpha=alpha,
+        method=method,
+        control_mean=p_c,
+        treatment_mean=p_t,
+        control_n=n_c,
+        treatment_n=n_t,
+        _interval=interval,
+        **extra,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -397,22 +413,8 @@ def proportion_difference(
             " undefined: both arms have zero variance (all successes or all failures); "
             "use abnb.stats.fisher for an exact p-value"
         )
-    low, high = interval(1.0 - alpha)
-    return ProportionDifference(
-        estimate=estimate,
-        se=se,
-        ci_low=low,
-        ci_high=high,
-        pvalue=normal_pvalue(statistic),
-        statistic=statistic,
-        alpha=alpha,
-        method=description,
-        control_mean=p_c,
-        treatment_mean=p_t,
-        control_n=n_c,
-        treatment_n=n_t,
-        _interval=interval,
-    )
+    arms = (p_c, n_c), (p_t, n_t)
+    return _compare(ProportionDifference, estimate, statistic, interval, alpha, description, arms, se=se)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -562,18 +564,5 @@ def proportion_ratio(
         description = "log (Katz) interval for p_t / p_c; p-value: Wald test of log ratio 0"
     if math.isnan(statistic):
         description += " undefined: both arms are all successes or all failures"
-    low, high = interval(1.0 - alpha)
-    return ProportionRatio(
-        estimate=estimate,
-        ci_low=low,
-        ci_high=high,
-        pvalue=normal_pvalue(statistic),
-        statistic=statistic,
-        alpha=alpha,
-        method=description,
-        control_mean=p_c,
-        treatment_mean=p_t,
-        control_n=n_c,
-        treatment_n=n_t,
-        _interval=interval,
-    )
+    arms = (p_c, n_c), (p_t, n_t)
+    return _compare(ProportionRatio, estimate, statistic, interval, alpha, description, arms)

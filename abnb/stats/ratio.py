@@ -23,6 +23,7 @@ from abnb.stats._alpha import check_alpha
 from abnb.stats._effect import Effect
 from abnb.stats._validate import as_count, as_finite, check_choice, check_units, finite_array
 from abnb.stats.frequentist import RELATIVE_CIS, RelativeCI, difference_effect, welch_df
+from abnb.stats.moments import paired_sums
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -106,20 +107,11 @@ class RatioMoments:
         Raises:
             DataError: If the values are not finite numbers, not one-dimensional, or of different lengths.
         """
-        import numpy as np
-
         y = finite_array(numerator, "numerator values")
         d = finite_array(denominator, "denominator values")
         if y.size != d.size:
             raise DataError(f"numerator has {y.size} values but denominator has {d.size}; pass one pair per unit.")
-        return cls(
-            n=int(y.size),
-            y_sum=float(y.sum()),
-            y_sum_sq=float(np.dot(y, y)),
-            d_sum=float(d.sum()),
-            d_sum_sq=float(np.dot(d, d)),
-            yd_sum=float(np.dot(y, d)),
-        )
+        return cls(int(y.size), *paired_sums(y, d))
 
     def _require(self, minimum: int, what: str) -> None:
         if self.n < minimum:

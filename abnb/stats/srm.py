@@ -12,9 +12,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from abnb.errors import ParameterError
+from abnb.stats._effect import ShortRepr
 from abnb.stats._validate import integer_digits
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["SrmResult", "srm"]
 
 
-@dataclass(frozen=True)
-class SrmResult:
+@dataclass(frozen=True, repr=False)
+class SrmResult(ShortRepr):
     """Result of the χ² goodness-of-fit test of the observed arm sizes against the planned weights.
 
     Attributes:
@@ -37,6 +38,8 @@ class SrmResult:
         method: The test used.
         labels: Arm names (the keys when ``counts`` was a mapping, else ``"0"``, ``"1"``, ...).
     """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = ("statistic", "pvalue", "df", "counts")
 
     statistic: float
     pvalue: float
@@ -96,11 +99,6 @@ class SrmResult:
             f"df = {self.df}, p = {self.pvalue:.4g} ({verdict} at 0.001)</p>"
             "<table class='abnb-srm'><tr><th>arm</th><th>count</th><th>expected</th>"
             f"<th>planned</th><th>observed</th></tr>{rows}</table>"
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"SrmResult(statistic={self.statistic:.4g}, pvalue={self.pvalue:.4g}, df={self.df}, counts={self.counts!r})"
         )
 
 

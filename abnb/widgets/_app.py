@@ -25,15 +25,19 @@ if TYPE_CHECKING:
     import altair as alt
     import ipywidgets
 
+    from abnb.stats import Effect
+
 __all__ = [
     "App",
     "View",
     "check_controls",
     "dropdown",
+    "effect_numbers",
     "float_slider",
     "int_slider",
     "int_text",
     "number_in",
+    "pvalue_text",
     "whole_in",
 ]
 
@@ -138,6 +142,26 @@ def dropdown(description: str, options: Iterable[Any], value: Any) -> ipywidgets
     import ipywidgets
 
     return ipywidgets.Dropdown(options=list(options), value=value, description=description)
+
+
+def effect_numbers(result: Effect | None) -> dict[str, float]:
+    """A test's ``statistic``, ``df`` (NaN if none), ``pvalue``, ``ci_low`` and ``ci_high``; all NaN without a test."""
+    if result is None:
+        return dict.fromkeys(("statistic", "df", "pvalue", "ci_low", "ci_high"), math.nan)
+    return {
+        "statistic": result.statistic,
+        "df": float(result.df or math.nan),
+        "pvalue": result.pvalue,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+    }
+
+
+def pvalue_text(value: float) -> str:
+    """A p-value as the apps print it: ``1.23e-05`` below 10⁻⁴, else four decimals; ``—`` when there is none."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
 
 
 def svg(chart: alt.TopLevelMixin) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from abnb.stats import Moments, welch
-from abnb.widgets._app import App, View, float_slider, int_slider, number_in, whole_in
+from abnb.widgets._app import App, View, effect_numbers, float_slider, int_slider, number_in, pvalue_text, whole_in
 from abnb.widgets._charts import palette
 
 if TYPE_CHECKING:
@@ -274,15 +274,12 @@ def compute(
     sd_hat_a, low_a, high_a = _mean_interval(moments_a, ALPHA)
     sd_hat_b, low_b, high_b = _mean_interval(moments_b, ALPHA)
     difference = moments_b.mean - moments_a.mean
-    if moments_a.n >= 2 and moments_b.n >= 2:
-        result = welch(moments_a, moments_b, alpha=ALPHA)
-        statistic, df, pvalue = result.statistic, float(result.df or math.nan), result.pvalue
-        diff_low, diff_high = result.ci_low, result.ci_high
-        significant = pvalue < ALPHA
+    tested = moments_a.n >= 2 and moments_b.n >= 2
+    test = effect_numbers(welch(moments_a, moments_b, alpha=ALPHA) if tested else None)
+    significant = test["pvalue"] < ALPHA  # False without a test (NaN)
+    if tested:
         verdict = SIGNIFICANT if significant else NOT_SIGNIFICANT
     else:
-        statistic = df = pvalue = diff_low = diff_high = math.nan
-        significant = False
         verdict = "no test: each group needs at least 2 units to estimate its spread"
     means = pd.DataFrame(
         {
@@ -311,11 +308,11 @@ def compute(
         ci_low_b=low_b,
         ci_high_b=high_b,
         difference=difference,
-        diff_ci_low=diff_low,
-        diff_ci_high=diff_high,
-        statistic=statistic,
-        df=df,
-        pvalue=pvalue,
+        diff_ci_low=test["ci_low"],
+        diff_ci_high=test["ci_high"],
+        statistic=test["statistic"],
+        df=test["df"],
+        pvalue=test["pvalue"],
         significant=significant,
         verdict=verdict,
         histogram=_histogram(a, b),
@@ -325,12 +322,6 @@ def compute(
 
 def _num(value: float, digits: int = 4) -> str:
     return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
-
-
-def _pvalue(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
 
 
 def chart(state: DistributionsState) -> alt.VConcatChart:
@@ -378,7 +369,7 @@ def verdict_html(state: DistributionsState) -> str:
         f"mean A = {_num(state.sample_mean_a)} [{_num(state.ci_low_a)}, {_num(state.ci_high_a)}] (n={state.n_a:,}), "
         f"mean B = {_num(state.sample_mean_b)} [{_num(state.ci_low_b)}, {_num(state.ci_high_b)}] (n={state.n_b:,}); "
         f"difference B − A = {_num(state.difference)} [{_num(state.diff_ci_low)}, {_num(state.diff_ci_high)}], "
-        f"Welch t = {_num(state.statistic)}, df = {_num(state.df)}, p-value = {_pvalue(state.pvalue)}."
+        f"Welch t = {_num(state.statistic)}, df = {_num(state.df)}, p-value = {pvalue_text(state.pvalue)}."
     )
     return (
         f"<div class='abnb-verdict'><b class='abnb-verdict-headline' style='{css}'>{html.escape(state.verdict)}"

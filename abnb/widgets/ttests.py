@@ -27,7 +27,16 @@ import pandas as pd
 
 from abnb.errors import ParameterError
 from abnb.stats import Effect, Moments, paired, welch
-from abnb.widgets._app import App, View, float_slider, int_slider, number_in, whole_in
+from abnb.widgets._app import (
+    App,
+    View,
+    effect_numbers,
+    float_slider,
+    int_slider,
+    number_in,
+    pvalue_text,
+    whole_in,
+)
 from abnb.widgets._charts import palette, reference_lines
 
 if TYPE_CHECKING:
@@ -276,7 +285,7 @@ def r_style(result: Effect, *, x: str = "x", y: str = "y", test: Test | None = N
     level_text = r_format(100.0 * level)[0].strip()
     low, high = r_format([result.ci_low, result.ci_high])
     pvalue = r_format_pvalue(result.pvalue)
-    pvalue_text = pvalue if pvalue.startswith("<") else f"= {pvalue}"
+    pvalue_part = pvalue if pvalue.startswith("<") else f"= {pvalue}"
     if kind == "paired":
         null_name = "mean difference"
         estimates = _r_named(["mean difference"], [result.estimate])
@@ -286,7 +295,7 @@ def r_style(result: Effect, *, x: str = "x", y: str = "y", test: Test | None = N
     return (
         f"\t{_R_METHOD[kind]}\n\n"
         f"data:  {x} and {y}\n"
-        f"t = {r_format(result.statistic, 5)[0]}, df = {r_format(result.df, 5)[0]}, p-value {pvalue_text}\n"
+        f"t = {r_format(result.statistic, 5)[0]}, df = {r_format(result.df, 5)[0]}, p-value {pvalue_part}\n"
         f"alternative hypothesis: true {null_name} is not equal to 0\n"
         f"{level_text} percent confidence interval:\n"
         f" {low} {high}\n"
@@ -417,8 +426,8 @@ def _explain(
         return "significant" if p < ALPHA else "not significant"
 
     head = (
-        f"Paired: {word(p_paired)} (p = {_p(p_paired)}); Welch: {word(p_welch)} (p = {_p(p_welch)}); "
-        f"Student: {word(results['student'].pvalue)} (p = {_p(results['student'].pvalue)}). "
+        f"Paired: {word(p_paired)} (p = {pvalue_text(p_paired)}); Welch: {word(p_welch)} (p = {pvalue_text(p_welch)}); "
+        f"Student: {word(results['student'].pvalue)} (p = {pvalue_text(results['student'].pvalue)}). "
     )
     why = (
         f"All three estimate the same change, {results['paired'].estimate:.3g} ms. The two-sample tests see the "
@@ -440,21 +449,6 @@ def _explain(
             "gains little or nothing."
         )
     return head + why + lesson
-
-
-def _p(value: float) -> str:
-    return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
-
-
-def _numbers(result: Effect) -> dict[str, float]:
-    """A test's statistic, df (NaN if none), p-value and interval, by the names of the table's columns."""
-    return {
-        "statistic": result.statistic,
-        "df": float(result.df or math.nan),
-        "pvalue": result.pvalue,
-        "ci_low": result.ci_low,
-        "ci_high": result.ci_high,
-    }
 
 
 def compute(
@@ -487,7 +481,13 @@ def compute(
     m_before, m_after, m_diff = (Moments.from_values(v) for v in (before, after, after - before))
     table = pd.DataFrame(
         [
-            {"test": _LABELS[name], "estimate": r.estimate, "se": r.se, **_numbers(r), "significant": r.pvalue < ALPHA}
+            {
+                "test": _LABELS[name],
+                "estimate": r.estimate,
+                "se": r.se,
+                **effect_numbers(r),
+                "significant": r.pvalue < ALPHA,
+            }
             for name, r in results.items()
         ]
     )
@@ -511,7 +511,7 @@ def compute(
         results=results,
     )
     tests: dict[str, Any] = {
-        f"{name}_{key}": value for name, r in results.items() for key, value in _numbers(r).items()
+        f"{name}_{key}": value for name, r in results.items() for key, value in effect_numbers(r).items()
     }
     printed: dict[str, Any] = {f"r_{name}": r_style(r, x="after", y="before", test=name) for name, r in results.items()}
     return TTestsState(
@@ -585,7 +585,7 @@ def _table_html(state: TTestsState) -> str:
             f"{row['se']:.4g}",
             f"{row['statistic']:.4g}",
             f"{row['df']:.4g}",
-            _p(float(row["pvalue"])),
+            pvalue_text(float(row["pvalue"])),
             f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]",
             "yes" if row["significant"] else "no",
         ]

@@ -26,13 +26,13 @@ from abnb.aggregate import ExposureSource
 from abnb.counts import conversion_table
 from abnb.errors import DataError, ParameterError, SchemaError
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
+from abnb.metrics import Column, Metric, Sql
 from abnb.stats import Moments
 from abnb.telemetry import check_table
 
 EXPOSED = "2026-10-02 00:00:00"
 LATER = "2026-10-03 00:00:00"
-REVENUE = Metric("revenue", "SELECT unit, ts, value FROM events")
+REVENUE = Metric("revenue", Sql("SELECT unit, ts, value FROM events"))
 
 Row = tuple[object, ...]
 
@@ -65,7 +65,7 @@ def _unit_db(rows: Sequence[Row], value_type: str = "DOUBLE") -> tuple[duckdb.Du
     raw.execute(f"CREATE TABLE u (unit BIGINT, arm VARCHAR, y {value_type})")
     raw.executemany("INSERT INTO u VALUES (?, ?, ?)", list(rows))
     source = ExposureSource(table="u", ts=None, experiment_column=None, level="unit")
-    return raw, Experiment(name="t", metrics=(Metric("revenue", column="y"),), exposures=source)
+    return raw, Experiment(name="t", metrics=(Metric("revenue", Column("y")),), exposures=source)
 
 
 # ten units, odd ones in control, each with one event of value = its id
@@ -178,7 +178,7 @@ def test_data08_null_arm_rows_carry_no_assignment() -> None:
 def test_data09_null_values_count_as_nothing() -> None:
     # a NULL value adds nothing to a sum (unit 3 keeps 3.0; unit 20 has only a NULL: 0); count counts the row
     raw = _db([*EXPOSURES, (20, "control", EXPOSED)], [*EVENTS, (3, LATER, None), (20, LATER, None)])
-    counted = Metric("events", "SELECT unit, ts, value FROM events", aggregate="count")
+    counted = Metric("events", Sql("SELECT unit, ts, value FROM events"), aggregate="count")
     result = _spec(REVENUE, counted).analyze(raw)
     _assert_welch(result, np.append(CONTROL, 0.0), TREATMENT, "revenue")
     _assert_welch(result, np.array([1.0, 2.0, 1.0, 1.0, 1.0, 1.0]), np.ones(5), "events")
@@ -273,14 +273,14 @@ def test_data17_zero_variance_in_every_arm() -> None:
 
 def test_data18_all_zero_proportion() -> None:
     raw = _db(EXPOSURES, [(i, LATER, 0.0) for i in UNITS])  # events, but none converts (value > 0)
-    metric = Metric("converted", "SELECT unit, ts, value FROM events", kind="proportion")
+    metric = Metric("converted", Sql("SELECT unit, ts, value FROM events"), kind="proportion")
     pattern = r"metric 'converted', 'treatment' vs 'control': both arms have zero variance"
     _untested(_spec(metric).analyze(raw), "converted", pattern)
 
 
 def test_data19_metric_sql_returns_no_rows() -> None:
     raw = _db(EXPOSURES, EVENTS)
-    nothing = Metric("refunds", "SELECT unit, ts, value FROM events WHERE value > 1000")
+    nothing = Metric("refunds", Sql("SELECT unit, ts, value FROM events WHERE value > 1000"))
     _untested(_spec(nothing).analyze(raw), "refunds", r"metric 'refunds'.*zero variance.*\(control 0, treatment 0\)")
 
 
@@ -383,7 +383,7 @@ def test_data29_negative_values() -> None:
     _assert_welch(_spec().analyze(raw), -CONTROL, -TREATMENT, "revenue")
     # a proportion converts on value > 0: negative values (refunds) are not conversions
     mixed = _db(EXPOSURES, [(i, LATER, -1.0 if i < 6 else 1.0) for i in UNITS])
-    converted = Metric("converted", "SELECT unit, ts, value FROM events", kind="proportion")
+    converted = Metric("converted", Sql("SELECT unit, ts, value FROM events"), kind="proportion")
     effect = _spec(converted).analyze(mixed).effect("converted")
     assert isinstance(effect.control, Moments)
     assert isinstance(effect.treatment, Moments)

@@ -24,7 +24,7 @@ import abnb.incremental as incremental
 from abnb.engine import connect
 from abnb.errors import EngineError, ReportError, SpecError
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
+from abnb.metrics import Metric, Sql
 from abnb.report import validate_parameters
 
 SECRET = "s3cret-do-not-publish"
@@ -73,9 +73,9 @@ def _setting(con: abnb.Connection, name: str) -> object:
 def test_s3_metric_sql_cannot_read_files(secret: Path, reader: str, sql: str) -> None:
     text = sql.format(p=secret, d=secret.parent)
     with pytest.raises(SpecError, match=rf"metric 'exfil' reads the table function {reader}\(\.\.\.\).*\[sources\]"):
-        Metric("exfil", text)
+        Metric("exfil", Sql(text))
     with pytest.raises(SpecError, match=r"metric 'exfil' names the file .*secret\.txt"):
-        Metric("exfil", f"SELECT unit, ts, 1 AS value FROM '{secret}'")
+        Metric("exfil", Sql(f"SELECT unit, ts, 1 AS value FROM '{secret}'"))
 
 
 def test_s3_the_engine_refuses_files_outside_the_sources_on_its_own(sample_db: Path, secret: Path) -> None:
@@ -105,9 +105,9 @@ def test_s4_urls_and_extensions_are_refused_without_a_download(sample_db: Path, 
         ("SELECT e.unit, e.ts, 1 AS value FROM events e, sqlite_scan('/x.db', 'x') x", "sqlite_scan"),
     ]:
         with pytest.raises(SpecError, match=rf"metric 'net' reads the table function {function}"):
-            Metric("net", sql)
+            Metric("net", Sql(sql))
     with pytest.raises(SpecError, match="names the file"):
-        Metric("net", "SELECT unit, ts, 1 AS value FROM 'https://example.com/x.csv'")
+        Metric("net", Sql("SELECT unit, ts, 1 AS value FROM 'https://example.com/x.csv'"))
     with abnb.connect(sample_db) as con:
         for name in ("autoinstall_known_extensions", "autoload_known_extensions", "allow_community_extensions"):
             assert _setting(con, name) is False, name
@@ -124,7 +124,9 @@ def test_s4_urls_and_extensions_are_refused_without_a_download(sample_db: Path, 
 def test_o5_query_copy_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "pwned_copy.csv"
     with pytest.raises(SpecError, match=r"table function query\(\.\.\.\)"):
-        Metric("copy", f"SELECT e.unit, e.ts, 1 AS value FROM exposures e, query('COPY (SELECT 42) TO ''{target}''')")
+        Metric(
+            "copy", Sql(f"SELECT e.unit, e.ts, 1 AS value FROM exposures e, query('COPY (SELECT 42) TO ''{target}''')")
+        )
     assert not target.exists()
 
 
@@ -139,8 +141,10 @@ def test_o5_query_copy_is_refused_and_writes_nothing(tmp_path: Path) -> None:
 def test_o6_smuggled_statements_are_refused(sql: str, tmp_path: Path, sample_db: Path) -> None:
     target = tmp_path / "smuggled.csv"
     with pytest.raises(SpecError, match="exactly one SELECT"):
-        Metric("smuggle", sql.format(t=target))
-    commented = Metric("smuggle", f"SELECT unit, ts, value FROM events -- x */ ; COPY (SELECT 1) TO '{target}' ; /*")
+        Metric("smuggle", Sql(sql.format(t=target)))
+    commented = Metric(
+        "smuggle", Sql(f"SELECT unit, ts, value FROM events -- x */ ; COPY (SELECT 1) TO '{target}' ; /*")
+    )
     assert not list(commented.query.find_all(exp.Copy))  # the COPY is a comment, rendered as one
     with abnb.connect(sample_db) as con, pytest.raises(duckdb.Error, match="disabled by configuration"):
         con.raw.execute(f"COPY (SELECT 1) TO '{target}'")
@@ -149,20 +153,20 @@ def test_o6_smuggled_statements_are_refused(sql: str, tmp_path: Path, sample_db:
 
 def test_o7_environment_and_catalog_functions_are_refused(sample_db: Path) -> None:
     with pytest.raises(SpecError, match=r"calls getenv\(\.\.\.\)"):
-        Metric("env", "SELECT unit, ts, length(getenv('HOME')) AS value FROM events")
+        Metric("env", Sql("SELECT unit, ts, length(getenv('HOME')) AS value FROM events"))
     with pytest.raises(SpecError, match=r"table function pragma_database_list"):
-        Metric("cat", "SELECT e.unit, e.ts, 1 AS value FROM events e, pragma_database_list() d")
+        Metric("cat", Sql("SELECT e.unit, e.ts, 1 AS value FROM events e, pragma_database_list() d"))
     with pytest.raises(SpecError, match=r"calls current_setting"):
-        Metric("set", "SELECT unit, ts, length(current_setting('secret_directory')) AS value FROM events")
+        Metric("set", Sql("SELECT unit, ts, length(current_setting('secret_directory')) AS value FROM events"))
     with abnb.connect(sample_db) as con, pytest.raises(duckdb.Error):
         con.raw.execute("SELECT getenv('HOME')")
 
 
 def test_o5_o6_o7_row_generators_and_ordinary_sql_stay_allowed() -> None:
-    Metric("ok", "SELECT unit, ts, value FROM events WHERE event = 'a/b.csv'")  # a string value is not a file
-    Metric("ok", "SELECT e.unit, e.ts, r.range AS value FROM events e, range(3) r")
-    Metric("ok", "SELECT e.unit, e.ts, x AS value FROM events e, unnest([1, 2]) t(x)")
-    Metric("ok", "SELECT unit, ts, value FROM analytics.events")
+    Metric("ok", Sql("SELECT unit, ts, value FROM events WHERE event = 'a/b.csv'"))  # a string value is not a file
+    Metric("ok", Sql("SELECT e.unit, e.ts, r.range AS value FROM events e, range(3) r"))
+    Metric("ok", Sql("SELECT e.unit, e.ts, x AS value FROM events e, unnest([1, 2]) t(x)"))
+    Metric("ok", Sql("SELECT unit, ts, value FROM analytics.events"))
 
 
 def test_boundary_keeps_declared_sources_frames_and_views_readable(tmp_path: Path, sample_db: Path) -> None:
@@ -195,16 +199,18 @@ def test_boundary_keeps_declared_sources_frames_and_views_readable(tmp_path: Pat
 def test_d19_metric_sql_must_not_contain_parameters() -> None:
     for placeholder in ("$as_of", "?", "$1"):
         with pytest.raises(SpecError, match=r"metric 'late' contains the parameter .*must not contain parameters"):
-            Metric("late", f"SELECT unit, ts, value FROM events WHERE value > {placeholder}")
+            Metric("late", Sql(f"SELECT unit, ts, value FROM events WHERE value > {placeholder}"))
 
 
 def test_s3_a_ratio_denominator_is_checked_at_spec_load_too() -> None:
     with pytest.raises(SpecError, match=r"metric 'r_denominator' reads the table function read_csv"):
         Metric(
             "r",
-            "SELECT unit, ts, 1 AS value FROM events",
+            Sql(
+                "SELECT unit, ts, 1 AS value FROM events",
+                denominator="SELECT unit, ts, 1 AS value FROM read_csv('x.csv')",
+            ),
             kind="ratio",
-            denominator_sql="SELECT unit, ts, 1 AS value FROM read_csv('x.csv')",
         )
 
 

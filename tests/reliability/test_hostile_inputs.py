@@ -341,7 +341,7 @@ def test_d13_widget_rejected_value_and_huge_beta_counts() -> None:
 )
 def test_o13_metric_option_bounds(options: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        Metric("m", SQL, **options)
+        Metric.from_dict({"name": "m", "sql": SQL, **options})
 
 
 def test_o13_tuning_must_be_whole(tmp_path: Path) -> None:

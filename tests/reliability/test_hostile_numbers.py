@@ -33,7 +33,7 @@ from abnb.charts import MAX_ROWS, segments_chart
 from abnb.engine import validate_identifier
 from abnb.errors import DataError, ParameterError, SpecError
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
+from abnb.metrics import Column, Metric, Sql
 from abnb.stats import Moments, RatioMoments, welch
 from abnb.stats.sequential import confidence_sequence
 from tests.test_aggregate import CAPPED_METRICS, RAW_AS_OF, raw_frames
@@ -42,10 +42,10 @@ from tests.test_aggregate import CAPPED_METRICS, RAW_AS_OF, raw_frames
 # W5: internal names never collide with user names
 
 UNIT_METRICS = (
-    Metric("mean_y", column="y", covariate_column="x", cap_quantile=0.9),
-    Metric("ratio_y", column="y", kind="ratio", denominator_column="d"),
-    Metric("any_y", column="y", kind="proportion", aggregate="any"),
-    Metric("capped", column="x", cap=30.0, covariate_columns=("d",)),
+    Metric("mean_y", Column("y", covariate="x"), cap_quantile=0.9),
+    Metric("ratio_y", Column("y", denominator="d"), kind="ratio"),
+    Metric("any_y", Column("y"), kind="proportion", aggregate="any"),
+    Metric("capped", Column("x", covariates=("d",)), cap=30.0),
 )
 
 
@@ -220,14 +220,21 @@ def test_w5_internal_aliases_never_collide(named: tuple[duckdb.DuckDBPyConnectio
         "CREATE OR REPLACE VIEW users_all AS SELECT unit AS u0, arm AS a0, code, x, d, "
         f"{', '.join(f'y AS {_quoted(n)}' for n in names)} FROM users"
     )
-    reading = tuple(dataclasses.replace(UNIT_METRICS[0], name=f"metric_{i}", column=n) for i, n in enumerate(names))
+    first = UNIT_METRICS[0]
+    reading = tuple(
+        dataclasses.replace(first, name=f"metric_{i}", source=dataclasses.replace(first.source, name=n))
+        for i, n in enumerate(names)
+    )
     got = aggregate(con, _unit_source("users_all", unit="u0", arm="a0"), reading, ("code",), as_of=RAW_AS_OF)
     _same(got, unit_plain, "unit-level metric columns", [(m.name, UNIT_METRICS[0].name) for m in reading])
     for name in ("s0", "n", "v0", "m0_y"):
         raw.execute(
             f"CREATE OR REPLACE VIEW users_col AS SELECT unit, arm, code, x, d, y AS {_quoted(name)} FROM users"
         )
-        metrics = tuple(dataclasses.replace(m, column=name) if m.column == "y" else m for m in UNIT_METRICS)
+        metrics = tuple(
+            dataclasses.replace(m, source=dataclasses.replace(m.source, name=name)) if m.column == "y" else m
+            for m in UNIT_METRICS
+        )
         got = aggregate(con, _unit_source("users_col"), metrics, ("code",), as_of=RAW_AS_OF)
         _same(got, unit_plain, f"unit-level metric column {name!r}")
 
@@ -259,7 +266,7 @@ def _telemetry(
 
 
 def _experiment(*metrics: Metric, **kwargs: Any) -> Experiment:
-    metrics = metrics or (Metric("revenue", "SELECT unit, ts, value FROM events"),)
+    metrics = metrics or (Metric("revenue", Sql("SELECT unit, ts, value FROM events")),)
     return Experiment(name="t", metrics=metrics, start="2026-10-01", end="2026-10-10", **kwargs)  # type: ignore[arg-type]
 
 
@@ -318,7 +325,7 @@ def test_d6_values_beyond_double_precision_are_refused_with_the_fix(value_type: 
     with pytest.raises(DataError, match=r"metric 'revenue' has per-unit values up to 1e\+(19|20) .*2\^53.*baseline"):
         _experiment().analyze(raw)
     # the fix the message gives: subtract a baseline in the metric's SQL (exact in the column's own type)
-    shifted = Metric("revenue", f"SELECT unit, ts, CAST(value - {base} AS DOUBLE) AS value FROM events")
+    shifted = Metric("revenue", Sql(f"SELECT unit, ts, CAST(value - {base} AS DOUBLE) AS value FROM events"))
     effect = _experiment(shifted).analyze(raw).effect("revenue").absolute
     control = np.array([o for o, a in zip(offsets, arms, strict=True) if a == "control"], dtype=float)
     treatment = np.array([o for o, a in zip(offsets, arms, strict=True) if a == "treatment"], dtype=float)
@@ -379,7 +386,7 @@ def test_c14_an_arm_without_conversions_is_analysed(control: int, treatment: int
     arms = ["control"] * 200 + ["treatment"] * 200
     values: list[float | None] = [1.0 if i < control else None for i in range(200)]
     values += [1.0 if i < treatment else None for i in range(200)]
-    metric = Metric("conv", "SELECT unit, ts, value FROM events", kind="proportion", aggregate="any")
+    metric = Metric("conv", Sql("SELECT unit, ts, value FROM events"), kind="proportion", aggregate="any")
     result = _experiment(metric).analyze(_telemetry(arms, values))
     effect = result.effect("conv")
     p1, p2 = control / 200, treatment / 200
@@ -460,7 +467,7 @@ def test_d10_many_metrics_and_segment_columns_analyse_and_chart() -> None:
             for u, k, v in zip(range(n), rng.integers(0, 10, n), rng.exponential(5, n), strict=False)
         ],
     )
-    metrics = tuple(Metric(f"m{k}", f"SELECT unit, ts, value FROM events WHERE kind = {k}") for k in range(10))
+    metrics = tuple(Metric(f"m{k}", Sql(f"SELECT unit, ts, value FROM events WHERE kind = {k}")) for k in range(10))
     spec = _experiment(*metrics, segments=tuple(f"s{k}" for k in range(4)), correction="none")
     result = spec.analyze(raw)
     frame = result.segments_frame()
@@ -510,7 +517,7 @@ def test_o15_boolean_values_are_proportions() -> None:
     arms = ["control" if i % 2 else "treatment" for i in range(n)]
     hits = [(i % 5 == 0) if i % 2 else (i % 3 == 0) for i in range(n)]
     raw = _telemetry(arms, hits, value_type="BOOLEAN")
-    metric = Metric("hit", "SELECT unit, ts, value FROM events", kind="proportion", aggregate="any")
+    metric = Metric("hit", Sql("SELECT unit, ts, value FROM events"), kind="proportion", aggregate="any")
     moments = _experiment(metric).analyze(raw).overall["hit"]
     for arm in ("control", "treatment"):
         mine = moments[arm]
@@ -546,8 +553,8 @@ def test_w5_tables_named_like_the_steps_of_the_query(table: str) -> None:
         f"CREATE TABLE {table} AS SELECT i AS unit, TIMESTAMP '2026-10-03' AS ts, (i % 7)::DOUBLE AS value "
         f"FROM range({n}) r(i)"
     )
-    first = Metric("first", "SELECT unit, ts, 1.0 AS value FROM exposures GROUP BY ALL")  # its own step, p0
-    metric = Metric("x", f"SELECT unit, ts, value FROM {table}", cap_quantile=0.9)
+    first = Metric("first", Sql("SELECT unit, ts, 1.0 AS value FROM exposures GROUP BY ALL"))  # its own step, p0
+    metric = Metric("x", Sql(f"SELECT unit, ts, value FROM {table}"), cap_quantile=0.9)
     result = _experiment(first, metric, exposures=ExposureSource(table=table if table != "p0" else "exposures"))
     if table != "p0":  # the exposures table itself named like a step, too
         raw.execute(f"ALTER TABLE {table} ADD COLUMN experiment VARCHAR DEFAULT 't'")

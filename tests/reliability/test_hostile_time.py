@@ -20,16 +20,16 @@ from scipy import stats as sps
 
 from abnb.errors import DataError, SchemaError
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
+from abnb.metrics import Metric, Sql
 
-REVENUE = Metric("revenue", "SELECT unit, ts, value FROM events")
+REVENUE = Metric("revenue", Sql("SELECT unit, ts, value FROM events"))
 
 ANALYZE = """
 import json, sys
 import abnb
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
-spec = Experiment(name="t", metrics=(Metric("revenue", "SELECT unit, ts, value FROM events"),),
+from abnb.metrics import Metric, Sql
+spec = Experiment(name="t", metrics=(Metric("revenue", Sql("SELECT unit, ts, value FROM events")),),
                   start="2026-10-01", end="2026-10-20")
 with abnb.connect(sys.argv[1]) as con:
     effect = spec.analyze(con, as_of=sys.argv[2]).effect("revenue")
@@ -88,8 +88,8 @@ INCREMENTAL = """
 import json, sys
 from abnb import incremental
 from abnb.experiment import Experiment
-from abnb.metrics import Metric
-spec = Experiment(name="t", metrics=(Metric("revenue", "SELECT unit, ts, value FROM events"),),
+from abnb.metrics import Metric, Sql
+spec = Experiment(name="t", metrics=(Metric("revenue", Sql("SELECT unit, ts, value FROM events")),),
                   start="2026-10-01", end="2026-10-20")
 effect = incremental.analyze(spec, sys.argv[3], database=sys.argv[1], as_of=sys.argv[2]).effect("revenue")
 print(json.dumps([effect.control.n, effect.treatment.n, effect.absolute.pvalue]))

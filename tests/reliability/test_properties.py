@@ -27,7 +27,7 @@ from abnb.aggregate import ExposureSource
 from abnb.errors import DataError
 from abnb.experiment import Experiment
 from abnb.flags import Flag
-from abnb.metrics import Metric
+from abnb.metrics import Column, Metric
 from abnb.stats import Moments, RatioMoments, chance_to_beat, cuped, ratio, srm, welch, ztest
 
 EPS = np.finfo(np.float64).eps
@@ -274,8 +274,8 @@ def test_prop09_engine_segment_moments_roll_up_to_the_overall(
     raw.execute("CREATE TABLE t (unit INTEGER, arm VARCHAR, seg VARCHAR, y DOUBLE, x DOUBLE, c INTEGER)")
     raw.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", rows)
     metrics = (
-        Metric("y", column="y", covariate_column="x"),
-        Metric("c", column="c", kind="proportion"),
+        Metric("y", Column("y", covariate="x")),
+        Metric("c", Column("c"), kind="proportion"),
     )
     source = ExposureSource(table="t", ts=None, experiment_column=None, level="unit")
     spec = Experiment(name="rollup", metrics=metrics, exposures=source, segments=("seg",))

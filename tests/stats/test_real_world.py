@@ -211,18 +211,20 @@ counts = st.integers(min_value=0, max_value=400)
 def test_a_comparison_never_stops_the_analysis(n_c: int, n_t: int, data: st.DataObject) -> None:
     """Zero-event arms, constant arms, a control at 0: the absolute test stands or a note says why not."""
     from abnb.experiment import compare
-    from abnb.metrics import Metric
+    from abnb.metrics import Metric, Sql
 
     proportion = data.draw(st.booleans())
     if proportion:
         control = Moments.from_counts(data.draw(st.integers(0, n_c)), n_c)
         treatment = Moments.from_counts(data.draw(st.integers(0, n_t)), n_t)
-        metric = Metric("m", "SELECT unit, ts, 1 AS value FROM e", kind="proportion", margin=0.05, role="guardrail")
+        metric = Metric(
+            "m", Sql("SELECT unit, ts, 1 AS value FROM e"), kind="proportion", margin=0.05, role="guardrail"
+        )
     else:
         value = st.sampled_from([0.0, 1.0, -2.0, 3.5])
         control = _arm(n_c, data.draw(value), data.draw(st.sampled_from([0.0, 1.0])) or 1e-300)
         treatment = _arm(n_t, data.draw(value), data.draw(st.sampled_from([0.0, 1.0])) or 1e-300)
-        metric = Metric("m", "SELECT unit, ts, value FROM e", margin=0.05, role="guardrail")
+        metric = Metric("m", Sql("SELECT unit, ts, value FROM e"), margin=0.05, role="guardrail")
     effect = compare(metric, control, treatment, "c", "t", 0.05, panels=True)
     if math.isnan(effect.absolute.pvalue):
         assert any("No test of the difference" in note for note in effect.notes)
