@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         widgets,
     )
     from abnb.engine import Connection, SparkConnection, connect
-    from abnb.experiment import Experiment, ExperimentResult, load
+    from abnb.experiment import Experiment, ExperimentResult, Plan, load
     from abnb.metrics import Column, Metric, Sql
     from abnb.project import Project, find_project
     from abnb.telemetry import ModelTelemetry
@@ -64,6 +64,7 @@ _NAMES = {
     "Experiment": "abnb.experiment",
     "ExperimentResult": "abnb.experiment",
     "load": "abnb.experiment",
+    "Plan": "abnb.experiment",
     "Metric": "abnb.metrics",
     "Sql": "abnb.metrics",
     "Column": "abnb.metrics",
@@ -84,6 +85,7 @@ __all__ = [
     "Metric",
     "ModelTelemetry",
     "ParameterError",
+    "Plan",
     "Project",
     "ProjectError",
     "ReportError",

@@ -12,7 +12,7 @@ import html
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import fields
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -99,6 +99,11 @@ def styled(
         .format_index(escape="html", axis=0)
         .format_index(escape="html", axis=1)
     )
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    text: list[Hashable] = [c for c in frame.columns if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))]
+    if text:  # words read from the left, numbers line up on the right
+        style = style.set_properties(subset=text, **{"text-align": "left"})
     return style if index else style.hide(axis="index")
 
 

@@ -3,10 +3,10 @@
 The query is a SQLGlot tree whose steps the engine runs in one statement (after a ``LIMIT 1`` pilot query that
 finds the shifts of the mean metrics' sums, :func:`build_pilot_query`):
 
-1. ``assignment`` (event level): one row per exposed unit (first exposure time, arm, segment values at first
-   exposure). A unit seen in more than one arm gets arm ``NULL``; it is counted and excluded from every comparison.
-   Exposure rows with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with only such rows
-   is excluded and counted like one in several arms).
+1. ``assignment`` (event level): one row per exposed unit (first and last exposure time, arm, segment values at
+   first exposure). A unit seen in more than one arm gets arm ``NULL``; it is counted and excluded from every
+   comparison. Exposure rows with a NULL unit are dropped; rows with a NULL arm carry no assignment (a unit with
+   only such rows is excluded and counted like one in several arms).
 2. ``p<k>`` (event level): per group of values one scan can serve (one table, same ``unit`` and ``ts``; other
    SQL alone), each unit's rows at or after its first exposure (before exposure + ``window_hours`` when the metric
    has a conversion window, and before ``as_of``) reduced to one value per metric and denominator, and the
@@ -16,9 +16,10 @@ finds the shifts of the mean metrics' sums, :func:`build_pilot_query`):
 3. ``units``: exposures left-joined to those steps, missing values as 0 — or, at unit level, the table itself
    (trusted to hold one row per unit). Capped values are winsorised here: at ``$cap_<i>``, or at a quantile of the
    uncapped values (``units_raw``) over the units in a single arm, computed in a one-row ``caps`` step.
-4. ``cells``: one ``GROUP BY`` of the units by arm × every segment column: ``n``, ``Σ(y − c)``, ``Σ(y − c)²`` (and
-   ``Σx``, ``Σx²``, ``Σxy`` for covariates and denominators), and the sums and cross products of every variable of
-   a metric with several (:class:`~abnb.stats.joint.JointMoments`); a sum needed twice is taken once.
+4. ``cells``: one ``GROUP BY`` of the units by arm × every segment column: ``n``, the latest exposure time,
+   ``Σ(y − c)``, ``Σ(y − c)²`` (and ``Σx``, ``Σx²``, ``Σxy`` for covariates and denominators), and the sums and
+   cross products of every variable of a metric with several (:class:`~abnb.stats.joint.JointMoments`); a sum
+   needed twice is taken once.
 5. The result: the cells rolled up by ``GROUPING SETS`` (arm; arm × each segment) — a few dozen rows whatever the
    number of units.
 
@@ -425,6 +426,7 @@ def _assignment(source: ExposureSource, segments: Sequence[str], *, has_start: b
         exp.select(
             alias(col(source.unit, e), "unit"),
             alias(exp.Min(this=col(source.ts, e)), "exposed_at"),
+            alias(exp.Max(this=col(source.ts, e)), "last_exposure"),
             alias(exp.Case().when(single_arm, exp.Min(this=col(source.arm, e))), "arm"),
             *[
                 alias(exp.ArgMin(this=col(s, e), expression=col(source.ts, e)), _segment(k))
@@ -658,6 +660,8 @@ def _units(
     if source.level == "unit":
         selects = [alias(col(source.unit, "t"), "unit"), alias(col(source.arm, "t"), "arm")]
         selects += [alias(col(s, "t"), _segment(k)) for k, s in enumerate(segments)]
+        if source.ts is not None:
+            selects.append(alias(col(source.ts, "t"), "last_exposure"))
         selects += [alias(value, name) for name, value in plan.unit_values.items()]
         units = (
             exp.select(*selects)
@@ -666,7 +670,12 @@ def _units(
         )
         return _quantile_caps(query, units, segments, plan)
     query = query.with_(_cte("assignment"), as_=_assignment(source, segments, has_start=has_start))
-    units_selects: list[exp.Expression] = [col("unit", "a"), col("arm", "a"), *_segment_columns(segments, "a")]
+    units_selects: list[exp.Expression] = [
+        col("unit", "a"),
+        col("arm", "a"),
+        *_segment_columns(segments, "a"),
+        col("last_exposure", "a"),
+    ]
     units = exp.select().from_(_assignment_table("a"))
     zero = exp.Literal.number(0)
     columns: dict[str, tuple[str, str]] = {}  # step column -> (step, its column)
@@ -813,7 +822,7 @@ def _build_query(
     plan = _plan(source, metrics)
     query, units = _units(source, metrics, segments, plan, has_start=has_start)
     query = query.with_(_cte("units"), as_=units)
-    sums = _Sums(plan, segments)
+    sums = _Sums(plan, segments, timed=source.ts is not None)
     for i, (y_column, x_column) in enumerate(zip(plan.y, plan.x, strict=True)):
         sums.add_moments(i, y_column, x_column)
     layout = tuple(sums.add_joint(i, variables) for i, variables in enumerate(plan.variables))
@@ -848,8 +857,8 @@ class _Sums:
     :attr:`finals` a ``cells`` column to the first result column summing it.
     """
 
-    def __init__(self, plan: _Plan, segments: Sequence[str]) -> None:
-        """Start both selects with the arm, the segments and the unit count ``n``."""
+    def __init__(self, plan: _Plan, segments: Sequence[str], *, timed: bool = False) -> None:
+        """Start both selects with the arm, the segments, the unit count ``n`` and (``timed``) the last exposure."""
         from sqlglot import exp
 
         self.plan = plan
@@ -860,6 +869,9 @@ class _Sums:
             alias(exp.Grouping(expressions=[col(_segment(k))]), _grouping(k)) for k in range(len(segments))
         ]
         self.final_selects.append(alias(exp.Sum(this=col("n")), "n"))
+        if timed:  # the latest exposure time of the cell's units: the data's freshness, at no extra pass
+            self.cell_selects.append(alias(exp.Max(this=col("last_exposure", "u")), "last_exposure"))
+            self.final_selects.append(alias(exp.Max(this=col("last_exposure")), "last_exposure"))
         self.sums: dict[tuple[str, ...], str] = {}
         self.finals: dict[str, str] = {}
 
@@ -1094,6 +1106,9 @@ class Aggregates:
         joint_segments: ``{(segment column, level): {metric: {arm: JointMoments}}}``.
         caps: ``{metric: {variable: cap}}`` for capped metrics: the fixed ``cap``, or the ``cap_quantile``
             quantile the engine computed (e.g. ``{"revenue": {"y": 412.7, "x": 380.2}}``).
+        last_exposure: The latest exposure time in the window (``start`` ≤ ts < ``as_of``, units in several arms
+            included), as wall-clock time of the connection's zone; ``None`` for a table without ``ts``. At unit
+            level it is the latest ``ts`` of the table's rows (an incremental store's first exposures).
     """
 
     overall: dict[str, dict[str, ArmStats]]
@@ -1104,6 +1119,7 @@ class Aggregates:
     joint: dict[str, dict[str, JointMoments]] = field(default_factory=dict)
     joint_segments: dict[tuple[str, str], dict[str, dict[str, JointMoments]]] = field(default_factory=dict)
     caps: dict[str, dict[str, float]] = field(default_factory=dict)
+    last_exposure: datetime | None = None
 
 
 def check_metric(connection: BaseConnection, metric: Metric) -> None:
@@ -1241,7 +1257,8 @@ def aggregate(
         _check_magnitudes(records, metrics, plan, source)
         joint, joint_segments = _parse_joint(records, metrics, segments, layout, shifts, source)
         caps = _caps(records, metrics, plan, params)
-        return dataclasses.replace(parsed, joint=joint, joint_segments=joint_segments, caps=caps)
+        last = _last_exposure(records, segments, connection.timezone)
+        return dataclasses.replace(parsed, joint=joint, joint_segments=joint_segments, caps=caps, last_exposure=last)
     except _NoUnitsError as error:
         window = f"before {as_of:%Y-%m-%d %H:%M}" if source.ts is not None else "in the table"
         if start is not None and source.ts is not None:
@@ -1542,6 +1559,16 @@ def _parse(
     if not units:
         raise _NoUnitsError(excluded)
     return Aggregates(overall, by_segment, units, excluded, rows)
+
+
+def _last_exposure(records: list[dict[str, Any]], segments: Sequence[str], timezone: str | None) -> datetime | None:
+    """The latest ``last_exposure`` of the rows over all units (not broken down by a segment), or ``None``."""
+    times = [
+        wall_clock(row["last_exposure"], timezone)
+        for row in records
+        if row.get("last_exposure") is not None and all(row[_grouping(k)] != 0 for k in range(len(segments)))
+    ]
+    return max((t for t in times if t is not None), default=None)
 
 
 def _joint_moments(row: Mapping[str, Any], joint: _Joint, metric: Metric, shifts: Mapping[str, float]) -> JointMoments:

@@ -10,6 +10,14 @@ An experiment is a TOML file in ``experiments/`` (see ``experiments/checkout_red
     start = 2026-10-01T00:00:00
     end = 2026-10-15T00:00:00
     segments = ["country", "platform"]
+    hypothesis = "A one-page checkout makes more visitors buy."
+    owner = "payments team"
+
+    [links]
+    design_doc = "https://wiki.example.com/checkout-redesign"
+
+    [plan]
+    mde = 0.02  # the relative lift the experiment is sized to detect (or units_per_arm = 100000)
 
     [exposures]
     table = "exposures"
@@ -22,7 +30,8 @@ An experiment is a TOML file in ``experiments/`` (see ``experiments/checkout_red
 
 :meth:`Experiment.analyze` runs one aggregate query (see :mod:`abnb.aggregate`) and computes, from the returned
 sufficient statistics only, a sample-ratio-mismatch check and one absolute and one relative :class:`Effect` per
-metric and treatment arm.
+metric and treatment arm. The result also says how far the experiment is along its :class:`Plan`
+(:attr:`ExperimentResult.progress`) and, in :class:`Decision`, every reason it cannot stop yet.
 """
 
 from __future__ import annotations
@@ -36,8 +45,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
-from abnb._display import escape_html, styled
+from abnb._display import FlatResult, escape_html, styled
 from abnb._toml import read_toml
 from abnb._verdicts import ExperimentVerdict
 from abnb.aggregate import Aggregates, ArmStats, ExposureSource, aggregate
@@ -71,6 +81,7 @@ from abnb.stats import (
     ratio,
     ratio_cuped,
     regression_adjust,
+    sample_size,
     srm,
     welch,
     ztest,
@@ -88,6 +99,8 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "MetricEffect",
+    "Plan",
+    "Progress",
     "experiments_dir",
     "load",
 ]
@@ -95,6 +108,12 @@ __all__ = [
 STATUSES = ("active", "paused", "done")
 CORRECTIONS = ("holm", "bonferroni", "hochberg", "bh", "by", "none")
 DECISION_RULES = ("frequentist", "bayesian")
+PLAN_KEYS = ("units_per_arm", "mde", "metric", "power")
+"""Keys of a spec's ``[plan]`` table (:class:`Plan`)."""
+MAX_LABEL = 100
+"""Longest label of a spec's ``[links]`` entry, in characters."""
+MAX_URL = 2000
+"""Longest URL of a spec's ``[links]`` entry, in characters."""
 RESERVED_NAMES = ("canary", "monitoring", "screenshots", "teaching")
 """Folder names the kit itself uses under ``reports/`` (``abnb canary``, ``abnb monitor``, ``abnb teach export``, the
 browser tests' screenshots): an experiment of that name (in any case) would share the folder with them."""
@@ -238,6 +257,121 @@ def _exposure_source(exposures: object, source: str) -> ExposureSource:
         raise SpecError(f"{source}: [exposures]: {error}") from error
 
 
+def _in_open_interval(value: object, low: float, high: float) -> bool:
+    """Whether ``value`` is a number (not a bool) strictly between ``low`` and ``high``."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and low < value < high
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The size an experiment is planned to reach: units per arm, or the relative lift it must be able to detect.
+
+    In a spec, the ``[plan]`` table (``units_per_arm = 100000`` or ``mde = 0.02``). :attr:`ExperimentResult.progress`
+    compares the units analysed with it.
+
+    Args:
+        units_per_arm: Units planned in every arm (a positive whole number). Give this or ``mde``.
+        mde: The smallest relative lift the experiment must detect (0.02 = 2%), in (0, 10): the plan is then the
+            units per arm at which the two-sided test at the spec's ``alpha`` detects this lift of ``metric`` with
+            ``power`` (:func:`abnb.stats.sample_size`).
+        metric: The metric the plan is about (default: the experiment's first goal metric, else its first metric).
+        power: The power at which ``mde`` is detected, in (0, 1) (default 0.8).
+
+    Raises:
+        SpecError: Neither or both of ``units_per_arm`` and ``mde``, or a value out of range (the message names the
+            key).
+    """
+
+    units_per_arm: int | None = None
+    mde: float | None = None
+    metric: str | None = None
+    power: float = 0.8
+
+    def __post_init__(self) -> None:
+        units, lift = self.units_per_arm, self.mde
+        if (units is None) == (lift is None):
+            raise SpecError(
+                "[plan] needs exactly one of units_per_arm (the units planned per arm, e.g. 100000) and mde (the "
+                f"relative lift to detect, e.g. 0.02 for 2%), got units_per_arm = {units!r}, mde = {lift!r}."
+            )
+        if units is not None and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
+            raise SpecError(f"[plan] units_per_arm must be a positive whole number such as 100000, got {units!r}.")
+        if lift is not None:
+            if not _in_open_interval(lift, 0.0, 10.0) or not math.isfinite(lift):
+                raise SpecError(
+                    f"[plan] mde is a relative lift (0.02 = 2%) and must lie in (0, 10), got {lift!r}; write a "
+                    "2% lift as 0.02, not 2."
+                )
+            object.__setattr__(self, "mde", float(lift))
+        if not _in_open_interval(self.power, 0.0, 1.0):
+            raise SpecError(f"[plan] power must lie in (0, 1), such as 0.8, got {self.power!r}.")
+        object.__setattr__(self, "power", float(self.power))
+        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
+            raise SpecError(f"[plan] metric must be the name of one of the experiment's metrics, got {self.metric!r}.")
+
+    @classmethod
+    def from_dict(cls, data: object) -> Plan:
+        """A plan from the ``[plan]`` table of a spec (a plan is returned as it is).
+
+        Raises:
+            SpecError: ``data`` is not a table, has unknown keys, or describes no valid plan.
+        """
+        if isinstance(data, Plan):
+            return data
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                f"plan must be a table ([plan] in TOML, with units_per_arm or mde), got {type(data).__name__} {data!r}."
+            )
+        unknown = sorted(set(data) - set(PLAN_KEYS))
+        if unknown:
+            raise SpecError(f"[plan]: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(PLAN_KEYS)}.")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``[plan]`` table (keys left at ``None`` omitted) that :meth:`from_dict` reads back."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def _web_url(url: str) -> bool:
+    """Whether ``url`` is an absolute ``http``/``https`` address of at most :data:`MAX_URL` characters, no spaces."""
+    if len(url) > MAX_URL or any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def _checked_links(value: object, experiment: str) -> tuple[tuple[str, str], ...]:
+    """``links`` as ``(label, url)`` pairs in their order, from a table of label → URL (or such pairs).
+
+    Raises:
+        SpecError: Not a table, a label empty or too long or given twice, or a URL that is not http(s).
+    """
+    where = f"links of experiment {experiment!r}"
+    pairs = list(value.items()) if isinstance(value, Mapping) else value
+    if not isinstance(pairs, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+        raise SpecError(
+            f'{where} must be a table of label = URL ([links] in TOML, e.g. design_doc = "https://..."), got {value!r}.'
+        )
+    seen: set[str] = set()
+    for label, url in pairs:
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:
+            raise SpecError(f"{where}: label {label!r} must be a non-empty string of at most {MAX_LABEL} characters.")
+        if label in seen:
+            raise SpecError(f"{where}: label {label!r} is given twice; give each link its own label.")
+        seen.add(label)
+        if not isinstance(url, str) or not _web_url(url):
+            shown = repr(url) if not isinstance(url, str) or len(url) <= 80 else repr(url[:80] + "…")
+            raise SpecError(
+                f"{where}: {label} = {shown} is not a web address. Only http:// and https:// URLs of at most "
+                f"{MAX_URL:,} characters, without spaces, are accepted: write the full address, e.g. {label} = "
+                '"https://wiki.example.com/page".'
+            )
+    return tuple((label, url) for label, url in pairs)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """An experiment: arms, planned allocation, exposures, metrics and error rate.
@@ -270,6 +404,12 @@ class Experiment:
         poststratify: A segment column (one of ``segments``) to post-stratify the effects by: each metric also
             gets the effect weighted over that column's levels (:func:`abnb.stats.poststratify`), from the per-level
             sums the aggregate query already returns.
+        hypothesis: What the team expects to happen and why, in words.
+        owner: Who runs the experiment (a person or team).
+        links: ``(label, url)`` pairs (``[links]`` in TOML: ``design_doc = "https://..."``): only ``http://`` and
+            ``https://`` URLs. A mapping of label → URL is accepted and kept in its order.
+        plan: The planned size (:class:`Plan`; ``[plan]`` in TOML, a mapping is accepted), which
+            :attr:`ExperimentResult.progress` measures the data against.
     """
 
     name: str
@@ -291,6 +431,10 @@ class Experiment:
     chance_to_win: float = 0.95
     max_expected_loss: float | None = None
     poststratify: str | None = None
+    hypothesis: str = ""
+    owner: str = ""
+    links: tuple[tuple[str, str], ...] = ()
+    plan: Plan | None = None
 
     def __post_init__(self) -> None:
         validate_identifier(self.name, "experiment name")
@@ -306,6 +450,7 @@ class Experiment:
         self._check_settings()
         self._check_levels()
         self._check_rules()
+        self._check_identity()
         # kept as given (an offset stays): the zone that turns them into wall-clock time is the connection's
         object.__setattr__(self, "start", _parse_datetime(self.start, "start"))
         object.__setattr__(self, "end", _parse_datetime(self.end, "end"))
@@ -392,6 +537,45 @@ class Experiment:
                 f"panel: a rate difference for proportions, a relative lift for means), got {loss!r}."
             )
 
+    def _check_identity(self) -> None:
+        """Validate the words about the experiment (texts), its links (kept as pairs) and its plan (kept as a Plan)."""
+        for key in ("description", "hypothesis", "owner"):
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise SpecError(
+                    f"{key} of experiment {self.name!r} must be a string (text in quotes), got "
+                    f"{type(value).__name__} {value!r}."
+                )
+        object.__setattr__(self, "links", _checked_links(self.links, self.name))
+        if self.plan is None:
+            return
+        try:
+            plan = Plan.from_dict(self.plan)
+        except TypeError as error:  # a key of the wrong shape reached the constructor
+            raise SpecError(f"experiment {self.name!r}: [plan] accepts {', '.join(PLAN_KEYS)} ({error}).") from error
+        except SpecError as error:
+            raise SpecError(f"experiment {self.name!r}: {error}") from error
+        names = [m.name for m in self.metrics]
+        if plan.metric is not None and plan.metric not in names:
+            raise SpecError(
+                f"experiment {self.name!r}: [plan] metric {plan.metric!r} is not one of its metrics "
+                f"({', '.join(names)}); name one of them, or leave metric out for the first goal metric."
+            )
+        object.__setattr__(self, "plan", plan)
+
+    @property
+    def plan_metric(self) -> str | None:
+        """The metric the :class:`Plan` is about: its ``metric``, else the first goal metric, else the first one.
+
+        ``None`` without a plan.
+        """
+        if self.plan is None:
+            return None
+        if self.plan.metric is not None:
+            return self.plan.metric
+        goals = [m.name for m in self.metrics if m.role == "goal"]
+        return goals[0] if goals else self.metrics[0].name
+
     def window(self, timezone: str | tzinfo | None = None) -> tuple[datetime | None, datetime | None]:
         """``start`` and ``end`` as naive wall-clock times in ``timezone`` (the connection's; UTC if ``None``).
 
@@ -445,6 +629,8 @@ class Experiment:
             data[key] = None if data[key] is None else list(data[key])
         for key in ("start", "end"):
             data[key] = None if data[key] is None else data[key].isoformat()
+        data["links"] = dict(self.links)
+        data["plan"] = None if self.plan is None else self.plan.to_dict()
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -575,10 +761,14 @@ class Experiment:
         }
         control = {level: arms[effect.control_arm] for level, arms in cells.items() if effect.control_arm in arms}
         treatment = {level: arms[effect.arm] for level, arms in cells.items() if effect.arm in arms}
-        if not all(isinstance(m, Moments) for m in (*control.values(), *treatment.values())):
-            return effect
-        notes = list(effect.notes)
         where = f"metric {effect.metric.name!r}, {effect.arm!r} vs {effect.control_arm!r}"
+        if not all(isinstance(m, Moments) for m in (*control.values(), *treatment.values())):
+            why = (
+                f"{where}: no post-stratification by {column} (not available for ratio metrics, delta-method ratio; "
+                "the unstratified lift stands)."
+            )
+            return replace(effect, notes=(*effect.notes, why))
+        notes = list(effect.notes)
         stratified = _panel(
             notes,
             where,
@@ -681,6 +871,7 @@ class Experiment:
             overall=aggregates.overall,
             warnings=tuple(warnings),
             rows_fetched=aggregates.rows_fetched,
+            last_data_day=None if aggregates.last_exposure is None else aggregates.last_exposure.date(),
         )
 
 
@@ -787,8 +978,27 @@ class MetricEffect:
         """Significant and in the metric's worse direction."""
         return self.significant and not self.improved
 
+    def _why_missing(self, what: str) -> str | None:
+        """The reason noted when the panel ``what`` could not be computed (``"no <what> (<reason>)."``), or ``None``."""
+        marker = f": no {what} ("
+        for note in self.notes:
+            if marker in note and note.endswith(")."):
+                return note.split(marker, 1)[1][:-2]
+        return None
+
+    def _not_computed(self, what: str, for_ratio: str) -> str:
+        """The method column of a missing panel: why it is missing (its note, or that a ratio metric has none)."""
+        why = self._why_missing(what)
+        if why is None and isinstance(self.control, RatioMoments):
+            why = for_ratio
+        return f"not computed: {why}" if why else "not computed"
+
     def row(self) -> dict[str, Any]:
-        """A flat record for tables and summary.json."""
+        """A flat record for tables and summary.json.
+
+        A secondary panel that is missing says why in its method column (``bayes_method``, ``seq_method``,
+        ``mde_method``): ``"not computed: <reason>"``, e.g. that ratio metrics (delta method) have no posterior.
+        """
         nan = math.nan
         adjusted, bayes, sequential, ni = self.adjusted, self.bayes, self.sequential, self.noninferiority
         return {
@@ -825,16 +1035,25 @@ class MetricEffect:
             "cuped_variance_reduction": adjusted.variance_reduction if adjusted else nan,
             "chance_to_beat": bayes.chance if bayes else nan,
             "expected_loss": bayes.expected_loss if bayes else nan,
-            "bayes_method": bayes.method if bayes else "",
+            "bayes_method": bayes.method
+            if bayes
+            else self._not_computed("chance to beat control", "no posterior for ratio metrics (delta-method ratio)"),
             "seq_ci_low": sequential.ci_low if sequential else nan,
             "seq_ci_high": sequential.ci_high if sequential else nan,
             "may_stop": sequential.may_stop if sequential else False,
             "seq_reason": sequential.reason if sequential else "",
-            "seq_method": sequential.method if sequential else "",
+            "seq_method": sequential.method
+            if sequential
+            else self._not_computed(
+                "anytime-valid interval", "no confidence sequence for ratio metrics (delta-method ratio)"
+            ),
             "noninferiority_margin": self.metric.margin if ni else nan,
             "noninferiority_passed": ni.passed if ni else None,
             "noninferiority_pvalue": ni.pvalue if ni else nan,
             "mde_relative": nan if self.mde is None else self.mde,
+            "mde_method": _MDE_METHOD.format(alpha=self.absolute.alpha)
+            if self.mde is not None
+            else self._not_computed("MDE", "no MDE for ratio metrics (delta-method ratio)"),
             "rel_ci_note": self.relative.ci_note,
             "strat_rel_estimate": self.stratified.estimate if self.stratified else nan,
             "strat_rel_ci_low": self.stratified.ci_low if self.stratified else nan,
@@ -842,6 +1061,9 @@ class MetricEffect:
             "strat_pvalue": self.stratified.pvalue if self.stratified else nan,
             "notes": "; ".join(self.notes),
         }
+
+
+_MDE_METHOD = "relative lift detectable with 80% power by the two-sided test at α = {alpha:g} (abnb.stats.mde)"
 
 
 def compare(
@@ -879,11 +1101,18 @@ def compare(
     if not panels:
         return effect
     if not isinstance(control, Moments) or not isinstance(treatment, Moments):
-        if joint is None or metric.covariate_days is None:
-            return effect
-        adjusted = _panel(
-            notes, where, "ratio CUPED", lambda: ratio_cuped(joint[0], joint[1], alpha=alpha, relative=True)
-        )
+        if metric.margin is not None:
+            notes.append(
+                f"{where}: no non-inferiority test (ratio metrics have none, delta-method ratio: the margin "
+                f"{metric.margin:.1%} cannot be shown, so it holds back shipping; drop the margin or use a mean "
+                "metric)."
+            )
+        adjusted = None
+        if joint is not None and metric.covariate_days is not None:
+            pair = joint
+            adjusted = _panel(
+                notes, where, "ratio CUPED", lambda: ratio_cuped(pair[0], pair[1], alpha=alpha, relative=True)
+            )
         return replace(effect, adjusted=adjusted, notes=tuple(notes))
     return _with_panels(effect, control, treatment, alpha, tuning, joint, notes, where)
 
@@ -971,19 +1200,26 @@ def _with_panels(
                 alpha=alpha,
             ),
         ),
-        mde=panel(
-            "MDE",
-            lambda: mde(
-                control.n,
-                abs(control.mean),
-                relative=True,
-                alpha=alpha,
-                ratio=treatment.n / control.n,
-                sd=None if metric.kind == "proportion" else control.std,
-            ),
-        ),
+        mde=panel("MDE", partial(_relative_mde, metric, control, treatment, alpha)),
     )
     return replace(effect, notes=tuple(notes))
+
+
+def _relative_mde(metric: Metric, control: Moments, treatment: Moments, alpha: float, power: float = 0.8) -> float:
+    """The relative lift of ``metric`` the two-sided test detects with ``power`` at the arms' current units.
+
+    :func:`abnb.stats.mde` with the control's mean (and, for a mean, its standard deviation) and the allocation
+    ``n_treatment / n_control``.
+    """
+    return mde(
+        control.n,
+        abs(control.mean),
+        relative=True,
+        alpha=alpha,
+        power=power,
+        ratio=treatment.n / control.n,
+        sd=None if metric.kind == "proportion" else control.std,
+    )
 
 
 def _adjustment(
@@ -1121,9 +1357,21 @@ def _not_available(control: ArmStats, treatment: ArmStats, alpha: float, *, rela
     )
 
 
+DEFAULT_QUANTILES = (0.5, 0.9, 0.99)
+"""The quantiles :meth:`Experiment.distributions` compares for a metric without ``quantiles`` of its own."""
+
+
 @dataclass(frozen=True)
 class DistributionComparison:
-    """Rank and quantile comparison of one metric's per-unit values between two arms (from bounded samples)."""
+    """Rank and quantile comparison of one metric's per-unit values between two arms (from bounded samples).
+
+    Attributes:
+        quantiles: The quantile differences that could be computed, in the requested order.
+        notes: Why a requested quantile difference could not be computed (one note each).
+        missing: ``(quantile, reason)`` of each requested quantile difference that could not be computed (both
+            arms without spread there, an arm too small to bracket it); :meth:`to_frame` shows them as rows with
+            the reason as their method.
+    """
 
     metric: Metric
     control_arm: str
@@ -1134,6 +1382,7 @@ class DistributionComparison:
     shift: ShiftResult
     quantiles: tuple[QuantileDifferenceResult, ...]
     notes: tuple[str, ...] = ()
+    missing: tuple[tuple[float, str], ...] = ()
 
     @classmethod
     def compute(
@@ -1157,21 +1406,29 @@ class DistributionComparison:
                 f"metric {metric.name!r}: arm(s) {', '.join(empty)} have no exposed unit to compare; check the arm "
                 "names in the spec, the exposures table and as_of."
             )
-        levels = metric.quantiles or (0.5, 0.9, 0.99)
-        notes: list[str] = []
+        levels = metric.quantiles or DEFAULT_QUANTILES
         where = f"metric {metric.name!r}, {arm!r} vs {control_arm!r}"
-        found = [
-            _panel(
-                notes,
-                where,
-                f"P{100 * level:g} difference",
-                partial(quantile_difference, control, treatment, level, alpha=alpha),
-            )
-            for level in levels
-        ]
+        quantiles: list[QuantileDifferenceResult] = []
+        missing: list[tuple[float, str]] = []
+        for level in levels:
+            try:
+                quantiles.append(quantile_difference(control, treatment, level, alpha=alpha))
+            except (DataError, ParameterError) as error:
+                missing.append((level, str(error)))
+        notes = tuple(f"{where}: no P{100 * level:g} difference ({reason})." for level, reason in missing)
         shift = mann_whitney(control, treatment, alpha=alpha)
-        quantiles = tuple(q for q in found if q is not None)
-        return cls(metric, control_arm, arm, len(control), len(treatment), limit, shift, quantiles, tuple(notes))
+        return cls(
+            metric,
+            control_arm,
+            arm,
+            len(control),
+            len(treatment),
+            limit,
+            shift,
+            tuple(quantiles),
+            notes,
+            tuple(missing),
+        )
 
     @property
     def sampled(self) -> bool:
@@ -1194,8 +1451,9 @@ class DistributionComparison:
                 "method": self.shift.method,
             }
         ]
-        rows += [
-            {
+        nan = math.nan
+        by_level = {
+            q.q: {
                 "statistic": f"P{100 * q.q:g} difference",
                 "control": q.control_quantile,
                 "treatment": q.treatment_quantile,
@@ -1206,7 +1464,14 @@ class DistributionComparison:
                 "method": q.method,
             }
             for q in self.quantiles
-        ]
+        }
+        for level, reason in self.missing:
+            by_level[level] = {
+                "statistic": f"P{100 * level:g} difference",
+                **dict.fromkeys(("control", "treatment", "estimate", "ci_low", "ci_high", "pvalue"), nan),
+                "method": f"not computed: {reason}",
+            }
+        rows += [by_level[level] for level in self.metric.quantiles or DEFAULT_QUANTILES if level in by_level]
         frame = pd.DataFrame(rows)
         frame.insert(0, "arm", self.arm)
         frame.insert(0, "metric", self.metric.name)
@@ -1214,21 +1479,40 @@ class DistributionComparison:
 
     @property
     def note(self) -> str:
-        """Where the values came from, in one sentence."""
+        """Where the values came from, in one sentence, and why any requested quantile is missing."""
         how = f"a reproducible sample of {self.limit:,} units per arm" if self.sampled else "all units"
+        missing = "".join(f" P{100 * level:g} not computed: {reason}" for level, reason in self.missing)
+        shift = self.shift
+        ties = (
+            " The Hodges–Lehmann shift is 0 with the interval [0, 0] although the rank test rejects: more than half "
+            "of the control × treatment pairs tie (for example both units at 0), so the median pairwise difference "
+            "is 0 while the distributions still differ; the quantile differences show where."
+            if shift.estimate == 0 and shift.ci_low == 0 and shift.ci_high == 0 and shift.pvalue < shift.alpha
+            else ""
+        )
         return (
             f"{self.metric.name}, {self.arm} vs {self.control_arm}: {how} "
-            f"({self.n_control:,} control, {self.n_treatment:,} treatment values)."
+            f"({self.n_control:,} control, {self.n_treatment:,} treatment values).{missing}{ties}"
         )
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with the experiment, and why."""
+    """What to do with the experiment, and why.
+
+    Attributes:
+        verdict: ``ship``, ``continue``, ``harm`` or ``invalid``.
+        arm: The arm shipped or harmed, else ``None``.
+        reason: Why, in words: every reason of :attr:`reasons` when there are some.
+        reasons: Every reason the experiment cannot ship now, one sentence each (``continue``: each missing
+            condition of each arm; ``harm``: each guardrail worse; ``invalid``: the sample ratio mismatch);
+            empty for ``ship``.
+    """
 
     verdict: ExperimentVerdict
     arm: str | None
     reason: str
+    reasons: tuple[str, ...] = ()
 
     @property
     def stop(self) -> bool:
@@ -1244,6 +1528,50 @@ def _change(effect: MetricEffect) -> str:
     if math.isfinite(effect.relative.estimate):
         return f"{effect.relative.estimate:+.2%}"
     return f"{effect.absolute.estimate:+.4g} absolute"
+
+
+def _joined(reasons: list[str]) -> str:
+    """The reasons as one text (the :attr:`Decision.reason`)."""
+    return " ".join(reasons) or "no arm meets the decision rule yet."
+
+
+def _no_goal_better(arm: str, goals: list[MetricEffect], correction: str) -> list[str]:
+    """Why no goal metric of ``arm`` counts as better: none significant yet (the lowest p-value), or none at all.
+
+    Empty when every testable goal is significantly worse (those reasons are given on their own).
+    """
+    if not goals:
+        return [f"{arm}: the spec has no goal metric to ship on."]
+    testable = [e for e in goals if math.isfinite(e.pvalue)]
+    candidates = [e for e in testable if not e.worsened]
+    if not testable:
+        return [f"{arm}: no goal metric could be tested (the notes say why)."]
+    if not candidates:
+        return []
+    best = min(candidates, key=lambda e: e.pvalue)
+    after = f" after the {correction} correction" if best.pvalue_adjusted is not None else ""
+    return [
+        f"{arm}: no goal metric is significantly better yet (lowest p-value: {best.metric.name}, "
+        f"{best.pvalue:.3g}{after}; α = {best.absolute.alpha:g})."
+    ]
+
+
+def _guardrail_reason(arm: str, effect: MetricEffect, better: str | None = None) -> str:
+    """One sentence: ``effect``'s metric (with a margin) is not yet shown non-inferior in ``arm``, with the margin.
+
+    ``better`` (e.g. ``"treatment improves conversion"``) starts the sentence when the arm would ship otherwise.
+    """
+    margin = f"margin {effect.metric.margin:.1%}"
+    if effect.noninferiority is not None:
+        detail = f"{margin}, p = {effect.noninferiority.pvalue:.3g}"
+    else:
+        why = effect._why_missing("non-inferiority test")
+        detail = f"{margin}; no test: {why}" if why else f"{margin}; no test"
+    name = effect.metric.name
+    if better is not None:
+        return f"{better} but {name} is not yet shown non-inferior ({detail})."
+    label = f"guardrail {name}" if effect.metric.role == "guardrail" else f"{effect.metric.role} metric {name}"
+    return f"{arm}: {label} is not yet shown non-inferior ({detail})."
 
 
 def _chance_better(effect: MetricEffect) -> float | None:
@@ -1274,10 +1602,126 @@ def _sequentially_better(effect: MetricEffect) -> bool:
     return sequence.ci_low > 0 if effect.metric.higher_is_better else sequence.ci_high < 0
 
 
+def _segment_effect(
+    metric: Metric, control: ArmStats, treatment: ArmStats, control_arm: str, arm: str, alpha: float
+) -> dict[str, Any]:
+    """One segment level's relative effect, CI and p-value, and a ``note`` saying why any of them is missing."""
+    nan = math.nan
+    try:
+        effect = compare(metric, control, treatment, control_arm, arm, alpha)
+    except (DataError, ParameterError) as error:
+        return {
+            "rel_estimate": nan,
+            "rel_ci_low": nan,
+            "rel_ci_high": nan,
+            "pvalue": nan,
+            "note": f"not computed: {error}",
+        }
+    where = f"metric {metric.name!r}, {arm!r} vs {control_arm!r}: "
+    return {
+        "rel_estimate": effect.relative.estimate,
+        "rel_ci_low": effect.relative.ci_low,
+        "rel_ci_high": effect.relative.ci_high,
+        "pvalue": effect.absolute.pvalue,
+        "note": "; ".join(note.removeprefix(where) for note in effect.notes),
+    }
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@dataclass(frozen=True)
+class Progress(FlatResult):
+    """How far an experiment is along its :class:`Plan` (:attr:`ExperimentResult.progress`).
+
+    Attributes:
+        metric: The metric the plan is about.
+        units_per_arm: Units in the smallest arm now.
+        planned_units_per_arm: Units the plan needs in that arm (NaN when they cannot be computed; ``method`` says
+            why).
+        fraction: ``units_per_arm / planned_units_per_arm``; above 1 once the plan is met.
+        mde_now: The relative lift of ``metric`` detectable now with the plan's power (NaN when unknown).
+        mde_planned: The plan's ``mde``, or ``None`` for a plan in units.
+        method: How the numbers were computed, in words.
+    """
+
+    metric: str
+    units_per_arm: int
+    planned_units_per_arm: float
+    fraction: float
+    mde_now: float
+    mde_planned: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-safe dictionary (NaN and infinities as ``None``)."""
+        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
+
+
+def _progress(plan: Plan, effect: MetricEffect, units: int, alpha: float) -> Progress:
+    """:attr:`ExperimentResult.progress` from the plan's metric in the first treatment arm and the smallest arm."""
+    metric = effect.metric
+    control, treatment = effect.control, effect.treatment
+    moments = (control, treatment) if isinstance(control, Moments) and isinstance(treatment, Moments) else None
+    setting = f"two-sided test at α = {alpha:g}, power {plan.power:.0%}"
+    mde_now = math.nan
+    now = f"MDE now: the relative lift of {metric.name} detectable at the current units ({setting}; abnb.stats.mde)"
+    if moments is None:
+        now = "MDE now: not computed (ratio metrics have none, delta-method ratio)"
+    else:
+        try:
+            mde_now = _relative_mde(metric, *moments, alpha, plan.power)
+        except (DataError, ParameterError) as error:
+            now = f"MDE now: not computed ({error})"
+    if plan.units_per_arm is not None:
+        planned = float(plan.units_per_arm)
+        how = f"planned: units_per_arm of the plan ({plan.units_per_arm:,})"
+    else:
+        planned, how = _planned_units(plan, metric, moments, units, alpha)
+    fraction = units / planned if math.isfinite(planned) and planned > 0 else math.nan
+    return Progress(
+        metric=metric.name,
+        units_per_arm=units,
+        planned_units_per_arm=planned,
+        fraction=fraction,
+        mde_now=mde_now,
+        mde_planned=plan.mde,
+        method=f"fraction = units in the smallest arm / planned units; {how}; {now}.",
+    )
+
+
+def _planned_units(
+    plan: Plan, metric: Metric, moments: tuple[Moments, Moments] | None, units: int, alpha: float
+) -> tuple[float, str]:
+    """The units an MDE plan needs in the smallest arm, and how they were found (NaN and why when they cannot be)."""
+    assert plan.mde is not None
+    if moments is None:
+        return (
+            math.nan,
+            f"planned: not computed (an mde plan needs a mean or proportion metric; {metric.name} is a ratio)",
+        )
+    control, treatment = moments
+    try:
+        needed = sample_size(
+            abs(control.mean),
+            plan.mde,
+            relative=True,
+            alpha=alpha,
+            power=plan.power,
+            ratio=treatment.n / control.n,
+            sd=None if metric.kind == "proportion" else control.std,
+        )
+    except (DataError, ParameterError) as error:
+        return math.nan, f"planned: not computed ({error})"
+    sd = "" if metric.kind == "proportion" else " and standard deviation"
+    return needed * units / control.n, (
+        f"planned: abnb.stats.sample_size for a {plan.mde:.2%} relative lift of {metric.name} (two-sided test at "
+        f"α = {alpha:g}, power {plan.power:.0%}, the control's current mean{sd} and the current allocation), for the "
+        "smallest arm; about units · (mde_now / mde)², as the MDE shrinks as 1/√n"
+    )
 
 
 @dataclass(frozen=True)
@@ -1296,6 +1740,9 @@ class ExperimentResult:
         overall: Moments per metric → arm.
         warnings: Data-quality notes to show next to the results.
         rows_fetched: Rows the engine returned for the whole analysis.
+        last_data_day: The last day with exposures of the experiment in the data, at or before the cutoff (from the
+            same aggregate query; from an incremental store, the last day a unit was first exposed); ``None`` for a
+            unit-level table without ``ts``. Earlier than :attr:`label` when exposures stopped before the cutoff.
     """
 
     experiment: Experiment
@@ -1309,11 +1756,40 @@ class ExperimentResult:
     overall: dict[str, dict[str, ArmStats]]
     warnings: tuple[str, ...] = ()
     rows_fetched: int = 0
+    last_data_day: date | None = None
 
     @property
     def srm_detected(self) -> bool:
         """Whether the allocation differs from the plan (p below the spec's SRM threshold)."""
         return self.srm.pvalue < self.experiment.srm_threshold
+
+    @property
+    def days_running(self) -> int | None:
+        """Calendar days from the spec's ``start`` to :attr:`label`, both counted (``None`` without a start).
+
+        The start's day is its date as written in the spec; a cutoff before it gives 0.
+        """
+        start = self.experiment.start
+        if start is None:
+            return None
+        return max(0, (self.label - start.date()).days + 1)
+
+    @property
+    def progress(self) -> Progress | None:
+        """How far the experiment is along its :class:`Plan` (``None`` when the spec has none).
+
+        Units are those of the smallest arm now. With ``units_per_arm`` the plan is that number; with ``mde`` it
+        is the size at which the two-sided test detects that relative lift of the plan's metric with the plan's
+        power (:func:`abnb.stats.sample_size` from the control's current mean and standard deviation and the
+        current allocation), which is about ``units · (mde_now / mde)²`` since the MDE shrinks as ``1/√n``.
+        ``mde_now`` is the relative MDE at the current units (:func:`abnb.stats.mde`, the plan's power) in the
+        first treatment arm.
+        """
+        plan, metric = self.experiment.plan, self.experiment.plan_metric
+        if plan is None or metric is None:
+            return None
+        effect = self.effect(metric, self.experiment.treatments[0])
+        return _progress(plan, effect, min(self.units.values()), self.experiment.alpha)
 
     def effect(self, metric: str, arm: str | None = None) -> MetricEffect:
         """The comparison for ``metric`` (and ``arm``; the only treatment arm by default)."""
@@ -1328,10 +1804,11 @@ class ExperimentResult:
 
     @property
     def decision(self) -> Decision:
-        """The decision rule.
+        """The decision rule, with every reason that keeps it from shipping in :attr:`Decision.reasons`.
 
         1. SRM (p < srm_threshold): ``invalid`` — the assignment is broken, no effect is trusted.
-        2. A guardrail significantly worse in an arm: ``harm`` for that arm.
+        2. A guardrail significantly worse in an arm: ``harm`` for that arm (the first one found; every worse
+           guardrail is a reason).
         3. An arm with a goal metric significantly better (after the multiple-testing correction), none
            significantly worse, and every guardrail with a margin shown non-inferior (a non-inferiority test that
            could not be computed counts as not shown): ``ship``. Among several such arms the largest improvement
@@ -1340,62 +1817,80 @@ class ExperimentResult:
            negative control mean can reverse it). Before the planned ``end`` the
            improvement must also be shown by the anytime-valid confidence sequence (looking early does not
            inflate the error rate); at or after the end the fixed-horizon test decides.
-        4. Otherwise ``continue``, saying what is missing.
+        4. Otherwise ``continue``, with one reason per arm and missing condition: each goal metric significant
+           only at the fixed horizon before the end, each goal metric significantly worse, no goal metric
+           significantly better (with the lowest p-value), each guardrail not yet shown non-inferior.
         """
         if self.srm_detected:
-            return Decision(
-                "invalid",
-                None,
+            reason = (
                 f"sample ratio mismatch (χ² p = {self.srm.pvalue:.3g} < {self.experiment.srm_threshold}): the "
-                "allocation differs from the plan, so no winner can be called. Find the cause before reading effects.",
+                "allocation differs from the plan, so no winner can be called. Find the cause before reading effects."
             )
+            return Decision("invalid", None, reason, (reason,))
         if self.experiment.decision_rule == "bayesian":
             return self._bayesian_decision()
         harm = self._harm(
-            lambda e: f"got worse in {e.arm} ({_change(e)}, p = {e.absolute.pvalue:.3g})." if e.worsened else None
+            lambda e: f"got worse in {e.arm} ({_change(e)}, p = {e.absolute.pvalue:.3g})" if e.worsened else None
         )
         if harm is not None:
             return harm
         candidates = []
-        unproven: list[str] = []
-        running = self.experiment.end is not None and self.as_of < self.experiment.end
+        reasons: list[str] = []
         for arm in self.experiment.treatments:
             goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
-            if running and any(e.improved for e in goals):
-                early = [e for e in goals if e.improved and not _sequentially_better(e)]
-                if early:
-                    names = ", ".join(e.metric.name for e in early)
-                    unproven.append(
-                        f"{arm} improves {names} at the fixed horizon, but the experiment runs until "
-                        f"{self.experiment.end:%Y-%m-%d} and the anytime-valid interval does not yet lie on the "
-                        "better side of 0"
-                    )
-                    continue
-            open_guardrails = self._open_guardrails(arm)
-            if any(e.improved for e in goals) and not any(e.worsened for e in goals):
-                if open_guardrails:
-                    unproven.append(f"{arm} improves but {', '.join(open_guardrails)} is not yet shown non-inferior")
-                    continue
-                candidates.append((_gain(goals[0]), arm, [e.metric.name for e in goals if e.improved]))
+            blocking = self._frequentist_blockers(arm, goals)
+            if blocking:
+                reasons += blocking
+                continue
+            candidates.append((_gain(goals[0]), arm, [e.metric.name for e in goals if e.improved]))
         if candidates:
             _, arm, metrics = max(candidates)
             return Decision("ship", arm, f"{arm} improves {', '.join(metrics)} with no guardrail worse.")
-        if unproven:
-            return Decision("continue", None, "; ".join(unproven) + ".")
-        return Decision("continue", None, "no arm improves a goal metric significantly yet.")
+        return Decision("continue", None, _joined(reasons), tuple(reasons))
+
+    def _frequentist_blockers(self, arm: str, goals: list[MetricEffect]) -> list[str]:
+        """Every reason the frequentist rule cannot ship ``arm`` (one sentence each); empty when it can."""
+        reasons: list[str] = []
+        end = self.experiment.end
+        if end is not None and self.as_of < end:
+            reasons += [
+                f"{arm} improves {e.metric.name} at the fixed horizon, but the experiment runs until {end:%Y-%m-%d} "
+                "and the anytime-valid interval does not yet lie on the better side of 0."
+                for e in goals
+                if e.improved and not _sequentially_better(e)
+            ]
+        reasons += [
+            f"{arm}: goal metric {e.metric.name} is significantly worse ({_change(e)}, p = {e.pvalue:.3g})."
+            for e in goals
+            if e.worsened
+        ]
+        improved = [e.metric.name for e in goals if e.improved]
+        if not improved:
+            reasons += _no_goal_better(arm, goals, self.experiment.correction)
+        better = f"{arm} improves {', '.join(improved)}" if improved else None
+        reasons += [_guardrail_reason(arm, e, better) for e in self._open_guardrails(arm)]
+        return reasons
 
     def _harm(self, worse: Callable[[MetricEffect], str | None]) -> Decision | None:
-        """``harm`` for the first guardrail effect that ``worse`` finds worse (it says how), else ``None``."""
+        """``harm`` for the first guardrail effect that ``worse`` finds worse (it says how), else ``None``.
+
+        Every guardrail effect found worse is one of the decision's reasons.
+        """
+        reasons = []
+        first = None
         for item in self.effects:
             how = worse(item) if item.metric.role == "guardrail" else None
             if how is not None:
-                return Decision("harm", item.arm, f"guardrail {item.metric.name} {how}")
-        return None
+                reasons.append(f"guardrail {item.metric.name} {how}.")
+                first = first or item.arm
+        if first is None:
+            return None
+        return Decision("harm", first, _joined(reasons), tuple(reasons))
 
-    def _open_guardrails(self, arm: str) -> list[str]:
+    def _open_guardrails(self, arm: str) -> list[MetricEffect]:
         """Guardrails with a margin not (yet) shown non-inferior in ``arm`` (an uncomputable test counts as not)."""
         return [
-            e.metric.name
+            e
             for e in self.effects
             if e.arm == arm
             and e.metric.margin is not None
@@ -1412,8 +1907,8 @@ class ExperimentResult:
         2. An arm whose first goal metric has ``P(better) ≥ chance_to_win``, an expected loss of at most
            ``max_expected_loss`` (when set), and every guardrail with a margin shown non-inferior: ``ship`` (the
            largest direction-aware absolute gain among several).
-        3. Otherwise ``continue``, saying what is missing. No multiple-testing correction or sequential rule
-           applies: the posterior is read as it stands at every look.
+        3. Otherwise ``continue``, with each missing condition of each arm as a reason. No multiple-testing
+           correction or sequential rule applies: the posterior is read as it stands at every look.
         """
         spec = self.experiment
 
@@ -1423,7 +1918,7 @@ class ExperimentResult:
                 return None
             return (
                 f"is worse in {effect.arm} with probability {1.0 - chance:.1%} "
-                f"(≥ {spec.chance_to_win:.0%}; {_change(effect)})."
+                f"(≥ {spec.chance_to_win:.0%}; {_change(effect)})"
             )
 
         harm = self._harm(worse)
@@ -1434,36 +1929,47 @@ class ExperimentResult:
         for arm in spec.treatments:
             goals = [e for e in self.effects if e.arm == arm and e.metric.role == "goal"]
             if not goals:
+                missing.append(f"{arm}: the spec has no goal metric to decide on.")
                 continue
-            first = goals[0]
-            chance = _chance_better(first)
-            if chance is None:
-                missing.append(f"{arm}: no posterior for {first.metric.name}")
+            blocking = self._bayesian_blockers(arm, goals[0])
+            if blocking:
+                missing += blocking
                 continue
-            loss = _loss_of_shipping(first)
-            if chance < spec.chance_to_win:
-                missing.append(
-                    f"{arm}: chance to beat control on {first.metric.name} {chance:.1%} < {spec.chance_to_win:.0%}"
-                )
-                continue
-            if spec.max_expected_loss is not None and (loss is None or loss > spec.max_expected_loss):
-                missing.append(
-                    f"{arm}: expected loss on {first.metric.name} {loss:.3g} > {spec.max_expected_loss:g}"
-                    if loss is not None
-                    else f"{arm}: no expected loss for {first.metric.name}"
-                )
-                continue
-            open_guardrails = self._open_guardrails(arm)
-            if open_guardrails:
-                missing.append(f"{arm} is likely better but {', '.join(open_guardrails)} is not yet shown non-inferior")
-                continue
-            candidates.append((_gain(first), arm, first.metric.name, chance))
+            candidates.append((_gain(goals[0]), arm, goals[0].metric.name, _chance_better(goals[0])))
         if candidates:
             _, arm, metric, chance = max(candidates)
             return Decision(
                 "ship", arm, f"{arm} beats control on {metric} with probability {chance:.1%} and no guardrail worse."
             )
-        return Decision("continue", None, ("; ".join(missing) or "no goal metric has a posterior yet") + ".")
+        return Decision("continue", None, _joined(missing), tuple(missing))
+
+    def _bayesian_blockers(self, arm: str, first: MetricEffect) -> list[str]:
+        """Every condition of the Bayesian rule that ``arm`` misses on its first goal metric ``first``."""
+        spec = self.experiment
+        name = first.metric.name
+        chance = _chance_better(first)
+        loss = _loss_of_shipping(first)
+        reasons: list[str] = []
+        if chance is None:
+            why = first._why_missing("chance to beat control")
+            if why is None and isinstance(first.control, RatioMoments):
+                why = "a ratio metric has none: delta-method ratio"
+            reasons.append(f"{arm}: no posterior for {name}" + (f" ({why})." if why else "."))
+        elif chance < spec.chance_to_win:
+            reasons.append(f"{arm}: chance to beat control on {name} {chance:.1%} < {spec.chance_to_win:.0%}.")
+        if (
+            chance is not None
+            and spec.max_expected_loss is not None
+            and (loss is None or loss > spec.max_expected_loss)
+        ):
+            reasons.append(
+                f"{arm}: expected loss on {name} {loss:.3g} > {spec.max_expected_loss:g}."
+                if loss is not None
+                else f"{arm}: no expected loss for {name}."
+            )
+        better = f"{arm} is likely better" if chance is not None and chance >= spec.chance_to_win else None
+        reasons += [_guardrail_reason(arm, e, better) for e in self._open_guardrails(arm)]
+        return reasons
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric and treatment arm: means, absolute and relative effects with CIs, p-values."""
@@ -1485,18 +1991,38 @@ class ExperimentResult:
                 )
         return pd.DataFrame(rows)
 
-    def segments_frame(self) -> pd.DataFrame:
-        """Per segment level, metric and treatment arm: relative effect and CI (no multiplicity correction)."""
+    def segments_frame(self, *, min_units: int = 0, correction: str = "bh") -> pd.DataFrame:
+        """Per segment level, metric and treatment arm: relative effect, CI, raw and adjusted p-values.
+
+        Each row is one test; the p-values of the rows shown are adjusted together (``pvalue_adjusted``) with
+        ``correction`` (Benjamini–Hochberg by default: the false discovery rate over the whole breakdown, which
+        is exploration, not a decision). A row where either arm has fewer than ``min_units`` units is
+        ``suppressed``: its numbers are blanked, it is left out of the family, and ``note`` says so. The ``note``
+        column also says why a level's numbers are missing or qualified (e.g. the control mean is 0 there).
+
+        Args:
+            min_units: The fewest units per arm a row needs to be shown (0: every row).
+            correction: ``bh`` (default), ``by``, ``holm``, ``hochberg``, ``bonferroni`` or ``none``.
+
+        Raises:
+            ParameterError: ``min_units`` is not a whole number ≥ 0 or ``correction`` is unknown.
+        """
+        import numpy as np
         import pandas as pd
 
+        if isinstance(min_units, bool) or not isinstance(min_units, int) or min_units < 0:
+            raise ParameterError(f"segments_frame: min_units must be a whole number ≥ 0, got {min_units!r}.")
+        if correction not in CORRECTIONS:
+            raise ParameterError(f"segments_frame: correction {correction!r} is not one of {', '.join(CORRECTIONS)}.")
+        spec = self.experiment
         rows = []
         for (segment, level), metrics in sorted(self.segments.items()):
-            for metric in self.experiment.metrics:
+            for metric in spec.metrics:
                 arms = metrics[metric.name]
-                for arm in self.experiment.treatments:
-                    if self.experiment.control not in arms or arm not in arms:
+                for arm in spec.treatments:
+                    if spec.control not in arms or arm not in arms:
                         continue
-                    c, t = arms[self.experiment.control], arms[arm]
+                    c, t = arms[spec.control], arms[arm]
                     row: dict[str, Any] = {
                         "segment": segment,
                         "level": level,
@@ -1505,27 +2031,41 @@ class ExperimentResult:
                         "n_control": c.n,
                         "n_treatment": t.n,
                     }
-                    try:
-                        effect = compare(metric, c, t, self.experiment.control, arm, self.experiment.alpha)
-                    except (DataError, ParameterError):
-                        row.update(rel_estimate=math.nan, rel_ci_low=math.nan, rel_ci_high=math.nan, pvalue=math.nan)
+                    if min(c.n, t.n) < min_units:
+                        blank = dict.fromkeys(("rel_estimate", "rel_ci_low", "rel_ci_high", "pvalue"), math.nan)
+                        note = f"suppressed: fewer than {min_units:,} units in an arm"
+                        rows.append(row | blank | {"note": note, "suppressed": True})
                     else:
-                        row.update(
-                            rel_estimate=effect.relative.estimate,
-                            rel_ci_low=effect.relative.ci_low,
-                            rel_ci_high=effect.relative.ci_high,
-                            pvalue=effect.absolute.pvalue,
-                        )
-                    rows.append(row)
-        return pd.DataFrame(rows)
+                        effect = _segment_effect(metric, c, t, spec.control, arm, spec.alpha)
+                        rows.append(row | effect | {"suppressed": False})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame.assign(pvalue_adjusted=pd.Series(dtype=float), suppressed=pd.Series(dtype=bool))
+        pvalues = frame["pvalue"].to_numpy(dtype=float)
+        tested = np.isfinite(pvalues)
+        adjusted = np.full(len(frame), math.nan)
+        method: Any = correction  # one of CORRECTIONS, checked above
+        if tested.any():
+            adjusted[tested] = pvalues[tested] if method == "none" else adjust(pvalues[tested], method=method)
+        return frame.assign(pvalue_adjusted=adjusted)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-safe summary (the content of ``summary.json``)."""
         decision = self.decision
+        spec = self.experiment
+        progress = self.progress
         return {
-            "experiment": self.experiment.name,
+            "experiment": spec.name,
+            "description": spec.description,
+            "hypothesis": spec.hypothesis,
+            "owner": spec.owner,
+            "links": [{"label": label, "url": url} for label, url in spec.links],
+            "plan": None if spec.plan is None else spec.plan.to_dict() | {"metric": spec.plan_metric},
+            "progress": None if progress is None else progress.to_dict(),
             "as_of": self.label.isoformat(),
             "cutoff": self.as_of.isoformat(),
+            "last_data_day": None if self.last_data_day is None else self.last_data_day.isoformat(),
+            "days_running": self.days_running,
             "units": self.units,
             "excluded_units": self.excluded_units,
             "srm": {
@@ -1538,6 +2078,7 @@ class ExperimentResult:
                 "verdict": decision.verdict,
                 "arm": decision.arm,
                 "reason": decision.reason,
+                "reasons": list(decision.reasons),
                 "stop": decision.stop,
             },
             "alpha": self.experiment.alpha,
@@ -1614,6 +2155,8 @@ _PERCENT = "{:+.2%}"
 _LIFT = ("rel_estimate", "rel_ci_low", "rel_ci_high")
 _CUPED_LIFT = ("cuped_rel_estimate", "cuped_rel_ci_low", "cuped_rel_ci_high")
 _FORMATS = {
+    "n_control": "{:,}",
+    "n_treatment": "{:,}",
     "control_mean": "{:.4g}",
     "treatment_mean": "{:.4g}",
     "pvalue": "{:.3g}",
@@ -1654,7 +2197,7 @@ _VIEWS = {
         "rel_ci_high_adjusted",
         "method",
     ],
-    "cuped": ["metric", "arm", *_LIFT, *_CUPED_LIFT, "cuped_pvalue", "cuped_variance_reduction"],
+    "cuped": ["metric", "arm", "rel_estimate", *_CUPED_LIFT, "cuped_pvalue", "cuped_variance_reduction"],
     "bayes": ["metric", "arm", "rel_estimate", "chance_to_beat", "expected_loss", "bayes_method"],
     "stratified": [
         "metric",
@@ -1685,6 +2228,7 @@ _VIEWS = {
         "mde_relative",
         "noninferiority_margin",
         "noninferiority_passed",
+        "mde_method",
     ],
 }
 

@@ -7,7 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from abnb.aggregate import ExposureSource
-from abnb.experiment import Experiment
+from abnb.experiment import PLAN_KEYS, Experiment
 from abnb.metrics import Metric
 from abnb.project import DEFAULT_KEYS, PATH_KEYS, TOP_KEYS
 from abnb.telemetry import ModelTelemetry
@@ -44,6 +44,8 @@ def test_every_key_is_documented_once() -> None:
         "`[defaults]`": list(DEFAULT_KEYS),
         "`[model]`": [f.name for f in fields(ModelTelemetry)],
         "`[exposures]`": _init_fields(ExposureSource),
+        "`[links]`": ["<label>"],
+        "`[plan]`": list(PLAN_KEYS),
         "`[[metrics]]`": ["ref", *Metric.keys()],
         "Metric library: `metrics/*.toml`": ["metrics"],
     }

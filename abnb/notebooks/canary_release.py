@@ -42,7 +42,13 @@ import abnb
 from abnb.rollout import bluegreen, canary, replays
 
 params = canary.validate_canary_parameters(
-    versions=versions, steps=steps, step_hours=step_hours, as_of=as_of, database=database, summary_path=summary_path
+    versions=versions,
+    steps=steps,
+    step_hours=step_hours,
+    as_of=as_of,
+    database=database,
+    summary_path=summary_path,
+    namespace=globals(),
 )
 plan = params.plan
 schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)

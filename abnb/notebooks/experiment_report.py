@@ -37,6 +37,7 @@ params = abnb.report.validate_parameters(
     parquet=parquet,
     store=store,
     project=project,
+    namespace=globals(),
 )
 spec = params.spec()
 abnb.charts.use_static()
@@ -48,19 +49,16 @@ abnb.report.headline(result, engine=params.engine_label)
 # telemetry row was loaded into Python.
 
 # %% [markdown]
-# ## Effects
+# ## Results
 #
-# Relative effect = (treatment mean − control mean) / |control mean|, so a better treatment of a negative metric has a
-# positive lift. Its interval is Fieller's: it excludes 0 exactly when the test of the difference (Welch's t-test
-# for means, an unpooled z-test for proportions, the delta method for ratios) rejects, so interval and p-value
-# never disagree. Where the control mean is not distinguishable from 0 the interval is unbounded, and the data
-# notes above say what it is. Green: significantly better; red: significantly worse.
+# One row per metric and treatment arm. Relative change = (treatment − control) / |control|, so a better value of a
+# metric where lower is better still reads as "better"; its interval is Fieller's, which excludes 0 exactly when
+# the test of the difference rejects, so the bar, the interval and the p-value never disagree. Bars share one
+# scale; the dashed line is no change. An unbounded interval (a control mean not distinguishable from 0) runs off
+# the scale with an arrow. The numbered notes under the table name each method.
 
 # %%
-abnb.charts.effects_chart(result.to_frame())
-
-# %%
-result.table()
+abnb.report.results_table(result)
 
 # %% [markdown]
 # ## Variance reduction (CUPED)
@@ -70,7 +68,7 @@ result.table()
 # (of the difference in means) ≈ ρ².
 
 # %%
-result.table("cuped")
+abnb.report.detail_table(result, "cuped")
 
 # %%
 (
@@ -81,11 +79,11 @@ result.table("cuped")
         column=spec.poststratify,
     )
     if spec.poststratify
-    else abnb.report.note("No post-stratification (`poststratify` in the spec names a segment column to use).")
+    else None
 )
 
 # %%
-result.table("stratified") if spec.poststratify else None
+abnb.report.detail_table(result, "stratified")
 
 # %% [markdown]
 # ## Bayesian view
@@ -94,7 +92,7 @@ result.table("stratified") if spec.poststratify else None
 # Beta(1, 1) prior for proportions, a normal posterior on the relative lift (flat prior) for means.
 
 # %%
-result.table("bayes")
+abnb.report.detail_table(result, "bayes")
 
 # %% [markdown]
 # ## Distributions: ranks and quantiles
@@ -120,16 +118,20 @@ abnb.report.distributions_table(comparisons)
 # Stopping is justified when the interval excludes 0.
 
 # %%
-result.table("sequential")
+abnb.report.detail_table(result, "sequential")
 
 # %% [markdown]
 # ## Multiple testing and power
+#
+# `mde_relative` is the smallest relative lift the test would detect with 80% power at the current number of units
+# per arm (two-sided, at the experiment's α); an observed lift well below it is no evidence of "no effect".
+# Guardrails with a `margin` are tested for non-inferiority: worse by less than the margin, one-sided at α.
 
 # %%
 abnb.report.note(result.correction_note)
 
 # %%
-result.table("power")
+abnb.report.detail_table(result, "power")
 
 # %% [markdown]
 # ## Means per arm and allocation
@@ -138,21 +140,18 @@ result.table("power")
 abnb.charts.arm_means_chart(result.arms_frame())
 
 # %%
-abnb.report.styled_table(result.srm.to_frame())
+abnb.report.styled_table(
+    result.srm.to_frame(), {"count": "{:,}", "expected": "{:,.1f}", "weight": "{:.1%}", "share": "{:.2%}"}
+)
 
 # %% [markdown]
 # ## Segments
-#
-# Per level of each segment column of the spec, without multiple-testing correction: read these as exploration,
-# not as findings.
 
 # %%
-segments = result.segments_frame()
-(
-    abnb.charts.segments_chart(segments, spec.metrics[0].name)
-    if len(segments)
-    else abnb.report.note("The spec names no segment columns.")
-)
+from IPython.display import display
+
+for part in abnb.report.segments_section(result):
+    display(part)
 
 # %%
 summary = abnb.report.write_summary(result, params.summary_path)

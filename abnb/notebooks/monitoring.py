@@ -32,7 +32,12 @@ import abnb
 from abnb import monitor
 
 params = monitor.validate_monitoring_parameters(
-    window=window, as_of=as_of, model_version=model_version, database=database, summary_path=summary_path
+    window=window,
+    as_of=as_of,
+    model_version=model_version,
+    database=database,
+    summary_path=summary_path,
+    namespace=globals(),
 )
 schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
 abnb.charts.use_static()

@@ -11,6 +11,7 @@ naming the failing cell and leaves the previous report as it was.
 The package, one module a concept:
 
 * :mod:`~abnb.report.display`: what the report notebooks show (:func:`headline`, :func:`note`, tables).
+* :mod:`~abnb.report.results`: the results table (one row per metric × arm, CI bars on one scale).
 * :mod:`~abnb.report.parameters`: the experiment report notebook's parameters (:func:`validate_parameters`).
 * :mod:`~abnb.report.kinds`: the three kinds of report (experiment, monitoring, canary) and their renderers.
 * :mod:`~abnb.report.publish`: one run's publication: lock, staging, manifest, recovery (docs/reliability.md,
@@ -21,16 +22,18 @@ The package, one module a concept:
 
 from __future__ import annotations
 
-from abnb.report.display import distributions_table, headline, note, styled_table
+from abnb.report.display import detail_table, distributions_table, headline, note, segments_section, styled_table
 from abnb.report.export import export_notebook, export_teaching, external_resources
 from abnb.report.index import write_index
 from abnb.report.kinds import render, render_canary, render_monitoring
 from abnb.report.parameters import ReportParameters, validate_parameters
 from abnb.report.publish import RenderedReport, write_summary
+from abnb.report.results import results_html, results_table
 
 __all__ = [
     "RenderedReport",
     "ReportParameters",
+    "detail_table",
     "distributions_table",
     "export_notebook",
     "export_teaching",
@@ -40,6 +43,9 @@ __all__ = [
     "render",
     "render_canary",
     "render_monitoring",
+    "results_html",
+    "results_table",
+    "segments_section",
     "styled_table",
     "validate_parameters",
     "write_index",

@@ -13,12 +13,21 @@ from abnb.errors import AbnbError
 from abnb.project import check_schema_version
 from abnb.report import _locks
 
-_LATEST = (("name", "report"), ("as_of", "data through"), ("stop", "status"), ("verdict", "decision"))
+_LATEST = (
+    ("name", "report"),
+    ("as_of", "data through"),
+    ("stop", "status"),
+    ("verdict", "decision"),
+    ("days", "days running"),
+    ("progress", "progress to plan"),
+)
 _COLUMNS = (*_LATEST, ("reason", "reason"), ("rendered", "rendered"))
-_HISTORY = tuple(column for column in _COLUMNS if column[0] != "stop")
+_HISTORY = tuple(column for column in _COLUMNS if column[0] not in ("stop", "days", "progress"))
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
     "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid,.unreadable{color:#b00020}"
+    ".bar{display:inline-block;width:80px;height:8px;background:#e3e3e3;margin-right:6px;vertical-align:middle}"
+    ".bar span{display:block;height:8px;background:#2b6cb0}"
 )
 
 
@@ -61,7 +70,22 @@ def _run(path: Path) -> dict[str, str]:
         "reason": str(decision.get("reason", "")),
         "link": f"{path.parent.name}/{path.name.removesuffix('.summary.json')}.html",
         "rendered": str(summary.get("report", {}).get("rendered_at", "")),
+        "days": _text(summary.get("days_running")),
+        "progress": _text(_fraction(summary.get("progress"))),
     }
+
+
+def _text(value: object) -> str:
+    """A summary value as a cell's text (``–`` when the summary has none)."""
+    return "–" if value is None else str(value)
+
+
+def _fraction(progress: object) -> float | None:
+    """The progress to the planned sample size of a summary (``None`` without a plan or a number)."""
+    if not isinstance(progress, dict):
+        return None
+    fraction = progress.get("fraction")
+    return float(fraction) if isinstance(fraction, int | float) and not isinstance(fraction, bool) else None
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -108,6 +132,9 @@ def _row(run: dict[str, str], keys: list[str]) -> str:
     cells = []
     for key in keys:
         text = escape_html(run[key])
+        if key == "progress" and run[key] != "–":
+            share = float(run[key])  # a number read from the summary, never text from it
+            text = f'<span class="bar"><span style="width:{min(max(share, 0.0), 1.0):.0%}"></span></span>{share:.0%}'
         if key == "as_of":
             # percent-encoded, so a planted folder name such as ``javascript:…`` stays a relative link
             text = f'<a href="{escape_html(quote(run["link"]))}">{text}</a>'

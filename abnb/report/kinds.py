@@ -24,6 +24,7 @@ from abnb.report.publish import RenderedReport, publish
 class _Kind(NamedTuple):
     """One kind of report."""
 
+    kind: str  # its name in the published notebook's metadata ("experiment", "monitoring", "canary")
     notebook: str  # the notebook that renders it (the project's own, else abnb's: Project.notebook)
     validator: str  # "module:function" checking the notebook's parameters, imported when a render runs
     folder: str  # the report folder in the output folder; "{name}": the experiment's name
@@ -37,12 +38,21 @@ class _Kind(NamedTuple):
 
 
 _EXPERIMENT = _Kind(
-    "experiment_report", "abnb.report.parameters:validate_parameters", "{name}", "{name} — data through {label}"
+    "experiment",
+    "experiment_report",
+    "abnb.report.parameters:validate_parameters",
+    "{name}",
+    "{name} — data through {label}",
 )
 _MONITORING = _Kind(
-    "monitoring", "abnb.monitor:validate_monitoring_parameters", "monitoring", "Model monitoring — data through {label}"
+    "monitoring",
+    "monitoring",
+    "abnb.monitor:validate_monitoring_parameters",
+    "monitoring",
+    "Model monitoring — data through {label}",
 )
 _CANARY = _Kind(
+    "canary",
     "canary_release",
     "abnb.rollout.canary:validate_canary_parameters",
     "canary",
@@ -77,8 +87,10 @@ class _Run(NamedTuple):
     def publish_and_index(self, kind: _Kind, label: date, parameters: dict[str, str], name: str = "") -> RenderedReport:
         """Execute ``kind``'s notebook with ``parameters``, publish it as ``<label>.*`` and refresh the index.
 
-        The notebook runs with the project's root as its working directory; its metadata records the page's title,
-        the template, the abnb version, the project and the parameters (but the spec's JSON).
+        The notebook runs with the project's root as its working directory. Its metadata records the page's title
+        (``title``, escaped by the template) and, under ``abnb``, the kit's version, the report's kind and day, the
+        template, the project and the validated parameters the kernel got (but the spec's JSON and the staging
+        ``summary_path``; papermill's own ``metadata.papermill.parameters`` has them as given).
         """
         from abnb import __version__
 
@@ -87,6 +99,8 @@ class _Run(NamedTuple):
             "title": kind.title.format(name=name, label=label),
             "abnb": {
                 "version": __version__,
+                "kind": kind.kind,
+                "label": label.isoformat(),
                 "template": str(notebook),
                 "project": str(self.project.root),
                 "project_file": str(self.project.file) if self.project.file else None,

@@ -1,8 +1,8 @@
 """The experiment report notebook's parameters: checked once, with the fix in every error.
 
-The notebook calls :func:`validate_parameters` on the line after its ``parameters`` cell; :func:`abnb.report.render`
-calls it too, before any kernel starts. The :class:`ReportParameters` it returns opens the engine, finds the
-project and analyses the spec for the notebook.
+The notebook calls :func:`validate_parameters` on the line after its ``parameters`` cell, with its namespace so that a
+misspelt papermill parameter is an error; :func:`abnb.report.render` calls it too, before any kernel starts. The
+:class:`ReportParameters` it returns opens the engine, finds the project and analyses the spec for the notebook.
 """
 
 from __future__ import annotations
@@ -144,8 +144,14 @@ def validate_parameters(**values: Any) -> ReportParameters:
     ``-p experiment 007`` becomes the integer 7, ``-p x false`` the string "false"), so a non-string is refused
     with the fix: pass it with ``-r`` (raw string) or through ``abnb report``.
 
+    The notebook also passes its kernel's namespace, ``namespace=globals()``: papermill only warns about a name
+    the parameters cell does not declare (``-p asof 2026-10-10``) and would run with the default, so such a name
+    in the namespace is refused as an unknown parameter (:func:`abnb._parameters.unknown_names` says which names
+    count; a re-run of the cell in a live kernel is not checked).
+
     Raises:
-        ParameterError: A parameter is unknown, has the wrong type, or an invalid value.
+        ParameterError: A parameter is unknown (given, or defined in ``namespace``), has the wrong type, or an
+            invalid value.
     """
     string_parameters(values, set(REPORT_PARAMETERS), "report", " or use `abnb report`")
     text = {name: values.get(name) or None for name in REPORT_PARAMETERS}
