@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         rollout,
         stats,
         telemetry,
+        timeline,
         validate,
         widgets,
     )
@@ -118,6 +119,7 @@ __all__ = [
     "rollout",
     "stats",
     "telemetry",
+    "timeline",
     "validate",
     "widgets",
 ]

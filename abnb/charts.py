@@ -10,7 +10,7 @@ that says so, never an error: a report never fails for a chart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from abnb.errors import ParameterError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
-__all__ = ["arm_means_chart", "effects_chart", "segments_chart", "use_static"]
+__all__ = ["arm_means_chart", "describe", "effects_chart", "segments_chart", "timeline_chart", "use_static"]
 
 _GOOD, _BAD, _NEUTRAL = "#1b7837", "#b2182b", "#6b6b6b"
 # Static SVG text is measured with vl-convert's font and drawn with the browser's: leave room for wider labels.
@@ -26,10 +26,39 @@ _PADDING = {"left": 40, "right": 10, "top": 5, "bottom": 5}
 
 
 def use_static() -> None:
-    """Render charts as inline SVG (via vl-convert): no JavaScript, no network, fit for exported reports."""
+    """Render charts as static SVG (via vl-convert) with a text alternative: no JavaScript, no network.
+
+    The output's metadata carries ``{"image/svg+xml": {"alt": ...}}``, the chart's title and description, which the
+    ``abnb_offline`` template writes as the ``alt`` of the chart's ``<img>`` in exported reports.
+    """
     import altair as alt
 
     alt.renderers.enable("svg")
+    svg: Any = alt.renderers.get()  # the "svg" renderer enabled on the line above
+
+    def described(spec: dict[str, Any], **metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return svg(spec, **metadata), {"image/svg+xml": {"alt": describe(spec)}}
+
+    alt.renderers.register("abnb_static", described)
+    alt.renderers.enable("abnb_static")
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """A chart's text alternative from its Vega-Lite spec: ``"Chart: <title>. <description>"``.
+
+    Facets and layers keep their title at the top level; a chart without one is named by its mark and fields.
+    """
+    title = spec.get("title")
+    text = title.get("text", "") if isinstance(title, dict) else title
+    if isinstance(text, list):
+        text = " ".join(map(str, text))
+    if not text:
+        fields = sorted(
+            {str(v.get("field")) for v in spec.get("encoding", {}).values() if isinstance(v, dict)} - {"None"}
+        )
+        text = "chart of " + (", ".join(fields) or "data")
+    description = spec.get("description")
+    return f"Chart: {text}." + (f" {description}" if isinstance(description, str) and description else "")
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
@@ -178,4 +207,70 @@ def _relative_intervals(data: pd.DataFrame, color: alt.Color, *, title: str) -> 
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(x=alt.datum(0))
     return (zero + interval + point).properties(  # type: ignore[no-any-return]
         title=title, width=420, padding=_PADDING
+    )
+
+
+def timeline_chart(frame: pd.DataFrame, metric: str, *, arm: str | None = None, title: str | None = None) -> alt.Chart:
+    """The cumulative relative effect of one metric per cutoff day: the lift, its CI and its anytime-valid band.
+
+    A line of the lift ``(t − c)/|c|`` at each day's cutoff, its confidence interval as a band, the confidence
+    sequence (valid however often the experiment is looked at) as a lighter, wider band, and a dashed zero line.
+    An interval end that is infinite (a Fieller set that is not an interval) or missing (no sequence for a ratio)
+    leaves a gap in its band rather than stretching the axis.
+
+    Args:
+        frame: ``Timeline.to_frame()`` (columns metric, arm, day, estimate, ci_low, ci_high, seq_ci_low,
+            seq_ci_high).
+        metric: The metric to show.
+        arm: The treatment arm to show (default: every arm in the frame, one colour each).
+        title: Chart title (default names the metric).
+    """
+    import altair as alt
+    import numpy as np
+    import pandas as pd
+
+    _require(
+        frame,
+        ["metric", "arm", "day", "estimate", "ci_low", "ci_high", "seq_ci_low", "seq_ci_high"],
+        "timeline_chart",
+    )
+    data = frame[frame["metric"] == metric]
+    if arm is not None:
+        data = data[data["arm"] == arm]
+    if data.empty:
+        arms = sorted(set(frame.loc[frame["metric"] == metric, "arm"]))
+        raise ParameterError(
+            f"timeline_chart: no rows for metric {metric!r}"
+            + (f" and arm {arm!r} (arms: {arms})" if arm is not None and arms else "")
+            + f"; metrics: {sorted(set(frame['metric']))}."
+        )
+    title = title or f"{metric}: cumulative relative effect by day"
+    if len(data) > MAX_ROWS:  # only the drawn metric counts
+        return _note(len(data), "timeline_chart", title=title, what=f"metric {metric!r} by day and arm")
+    numbers = ["estimate", "ci_low", "ci_high", "seq_ci_low", "seq_ci_high"]
+    data = data[["arm", "day", *numbers]].assign(day=pd.to_datetime(data["day"]))
+    data[numbers] = data[numbers].astype(float).replace([np.inf, -np.inf], np.nan)
+    x = alt.X("day:T", title="data through", axis=alt.Axis(format="%b %d"))
+    color = alt.Color("arm:N", legend=alt.Legend(title=None, orient="bottom"))
+    base = alt.Chart(data).encode(x=x, color=color)
+    sequence = base.mark_area(opacity=0.12).encode(
+        y=alt.Y("seq_ci_low:Q", title="relative effect (cumulative)", axis=alt.Axis(format="%")),
+        y2="seq_ci_high:Q",
+    )
+    interval = base.mark_area(opacity=0.3).encode(y="ci_low:Q", y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y="estimate:Q",
+        tooltip=[
+            alt.Tooltip("day:T", format="%Y-%m-%d"),
+            "arm:N",
+            alt.Tooltip("estimate:Q", format="+.2%"),
+            alt.Tooltip("ci_low:Q", format="+.2%"),
+            alt.Tooltip("ci_high:Q", format="+.2%"),
+            alt.Tooltip("seq_ci_low:Q", format="+.2%"),
+            alt.Tooltip("seq_ci_high:Q", format="+.2%"),
+        ],
+    )
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(y=alt.datum(0))
+    return (sequence + interval + line + zero).properties(  # type: ignore[no-any-return]
+        title=title, width=420, height=220, padding=_PADDING
     )

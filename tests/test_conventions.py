@@ -29,6 +29,7 @@ MODULES = (
     "abnb.chaos",
     "abnb.counts",
     "abnb.incremental",
+    "abnb.timeline",
     "abnb.validate",
 )
 

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "aggregate",
                 "experiment",
                 "incremental",
+                "timeline",
                 "validate",
                 "audit",
                 "counts",

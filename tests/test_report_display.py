@@ -71,7 +71,7 @@ def test_a_detail_view_without_rows_says_why(sample: ExperimentResult) -> None:
     bare = replace(sample, effects=tuple(replace(e, adjusted=None) for e in sample.effects))
     assert "No metric has a pre-period covariate" in detail_table(bare, "cuped").data
     shown = detail_table(sample, "cuped").data
-    assert "cuped_rel_estimate" in shown
+    assert "CUPED lift" in shown
     assert "No metric has" not in shown
 
 
@@ -79,7 +79,7 @@ def test_detail_views_move_methods_below_the_table(sample: ExperimentResult) -> 
     shown = detail_table(sample, "bayes").data
     table, notes = shown.split('<ol class="abnb-table-notes"')
     assert "bayes_method" not in table
-    assert "chance_to_beat" in table
+    assert "P(beats control)" in table
     for effect in sample.effects:
         if effect.bayes is not None:
             assert effect.bayes.method in notes
@@ -127,3 +127,53 @@ def test_index_shows_days_running_and_progress(sample: ExperimentResult, tmp_pat
     summary["progress"] = {"fraction": "<script>"}
     (folder / "2026-10-14.summary.json").write_text(json.dumps(summary))
     assert "<script>" not in write_index(tmp_path).read_text()
+
+
+def test_index_draws_the_primary_metric_over_time_from_numbers_only(sample: ExperimentResult, tmp_path: Path) -> None:
+    folder = tmp_path / "checkout_redesign"
+    folder.mkdir()
+    points = [["2026-10-01", -0.4, -0.8, 0.1], ["2026-10-02", 0.05, -0.2, 0.3], ["2026-10-03", 0.11, 0.08, 0.14]]
+    summary = json.loads(json.dumps(sample.summary())) | {"schema_version": 1}
+    summary["timeline"] = {"metric": "<b>conversion</b>", "arm": "treatment", "points": points}
+    (folder / "2026-10-14.summary.json").write_text(json.dumps(summary))
+    index = write_index(tmp_path).read_text()
+    assert 'aria-label="&lt;b&gt;conversion&lt;/b&gt;: relative effect over 3 days, last +11.0%"' in index
+    assert "<b>conversion</b>" not in index
+    # y runs from max(0, 0.3) at the top to min(0, -0.8) at the bottom of a 28 px box with 2 px margins
+    assert '<polyline points="0.0,17.3 60.0,7.5 120.0,6.1"' in index
+    summary["timeline"]["points"] = [["2026-10-01", "<script>", None, None], ["x", "1", "2", "3"]]
+    (folder / "2026-10-14.summary.json").write_text(json.dumps(summary))
+    index = write_index(tmp_path).read_text()
+    assert "<script>" not in index
+    assert "<polyline" not in index  # no number to draw: a dash, not a broken drawing
+
+
+def test_write_summary_keeps_the_first_goal_metric_over_time(sample: ExperimentResult, sample_db: Path) -> None:
+    from abnb.report import write_summary
+    from abnb.timeline import cumulative
+
+    with abnb.connect(sample_db) as con:
+        timeline = cumulative(sample.experiment, con)
+    summary = write_summary(sample, None, timeline=timeline)
+    followed = summary["timeline"]
+    assert (followed["metric"], followed["arm"]) == ("conversion", "treatment")
+    last = [p for p in timeline.points if p.metric == "conversion"][-1]
+    assert followed["points"][-1] == [last.day.isoformat(), last.estimate, last.ci_low, last.ci_high]
+    assert last.estimate == pytest.approx(sample.effect("conversion").relative.estimate, rel=1e-9)
+    assert "timeline" not in write_summary(sample, None)
+
+
+def test_static_charts_carry_their_title_as_text_alternative() -> None:
+    import altair as alt
+    import pandas as pd
+
+    from abnb.charts import describe, use_static
+
+    frame = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
+    titled = alt.Chart(frame, title="Mean per arm", description="Two arms.").mark_point().encode(x="x", y="y")
+    assert describe(titled.to_dict()) == "Chart: Mean per arm. Two arms."
+    assert describe(alt.Chart(frame).mark_point().encode(x="x", y="y").to_dict()) == "Chart: chart of x, y."
+    use_static()
+    bundle, metadata = titled._repr_mimebundle_()
+    assert bundle["image/svg+xml"].startswith("<svg")
+    assert metadata == {"image/svg+xml": {"alt": "Chart: Mean per arm. Two arms."}}

@@ -110,7 +110,7 @@ def test_bars_share_one_scale_with_a_text_alternative(sample: ExperimentResult) 
     highs = [e.relative.ci_high for e in sample.effects]
     low, high = min(0.0, *lows), max(0.0, *highs)
     pad = (high - low) * 0.06
-    zero = (0 - (low - pad)) / ((high + pad) - (low - pad)) * 100
+    zero = (0 - (low - pad)) / ((high + pad) - (low - pad)) * 90  # the bar is 90 px wide
     assert float(zero_lines.pop()) == pytest.approx(zero, abs=0.05)
     conversion = sample.effect("conversion").relative
     label = f"relative change {conversion.estimate:+.2%}, 95% confidence interval [{conversion.ci_low:+.2%}, "

@@ -61,11 +61,28 @@ abnb.report.headline(result, engine=params.engine_label)
 abnb.report.results_table(result)
 
 # %% [markdown]
+# ## Effect over time
+#
+# For each goal and guardrail metric, the relative change as it would have been read at the end of each day: the
+# line is the estimate, the darker band its confidence interval, the lighter band the anytime-valid confidence
+# sequence, the only one that may be watched every day without inflating the error rate. Each day's numbers are
+# those of a full analysis at that cutoff, from one more aggregate query (units × cutoff days, summed in the
+# engine).
+
+# %%
+from IPython.display import display
+
+with params.connect() as connection:
+    timeline = abnb.timeline.cumulative(spec, connection, as_of=params.as_of)
+for part in abnb.report.timeline_section(timeline):
+    display(part)
+
+# %% [markdown]
 # ## Variance reduction (CUPED)
 #
 # Metrics with a pre-period covariate: the same lift, adjusted by θ·(pre-period mean difference) with θ pooled over
-# arms. The relative effect is that of the adjusted means, with Fieller's interval; `cuped_variance_reduction`
-# (of the difference in means) ≈ ρ².
+# arms. The relative effect is that of the adjusted means, with Fieller's interval; "variance removed" (of the
+# difference in means) ≈ ρ², the squared correlation of the metric with its covariate.
 
 # %%
 abnb.report.detail_table(result, "cuped")
@@ -123,7 +140,7 @@ abnb.report.detail_table(result, "sequential")
 # %% [markdown]
 # ## Multiple testing and power
 #
-# `mde_relative` is the smallest relative lift the test would detect with 80% power at the current number of units
+# "MDE (relative)" is the smallest relative lift the test would detect with 80% power at the current number of units
 # per arm (two-sided, at the experiment's α); an observed lift well below it is no evidence of "no effect".
 # Guardrails with a `margin` are tested for non-inferiority: worse by less than the margin, one-sided at α.
 
@@ -148,10 +165,8 @@ abnb.report.styled_table(
 # ## Segments
 
 # %%
-from IPython.display import display
-
 for part in abnb.report.segments_section(result):
     display(part)
 
 # %%
-summary = abnb.report.write_summary(result, params.summary_path)
+summary = abnb.report.write_summary(result, params.summary_path, timeline=timeline)

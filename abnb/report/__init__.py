@@ -22,7 +22,15 @@ The package, one module a concept:
 
 from __future__ import annotations
 
-from abnb.report.display import detail_table, distributions_table, headline, note, segments_section, styled_table
+from abnb.report.display import (
+    detail_table,
+    distributions_table,
+    headline,
+    note,
+    segments_section,
+    styled_table,
+    timeline_section,
+)
 from abnb.report.export import export_notebook, export_teaching, external_resources
 from abnb.report.index import write_index
 from abnb.report.kinds import render, render_canary, render_monitoring
@@ -47,6 +55,7 @@ __all__ = [
     "results_table",
     "segments_section",
     "styled_table",
+    "timeline_section",
     "validate_parameters",
     "write_index",
     "write_summary",

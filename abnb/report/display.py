@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from abnb._verdicts import ExperimentVerdict
     from abnb.experiment import DistributionComparison, Experiment, ExperimentResult
+    from abnb.timeline import Timeline
 
 _VERDICT_COLOURS: dict[ExperimentVerdict, str] = {
     "ship": "#1b7837",
@@ -226,6 +227,34 @@ _DETAIL_VIEWS = {
 }
 
 
+_HEADERS = {
+    "n_control": "n control",
+    "n_treatment": "n treatment",
+    "rel_estimate": "lift",
+    "rel_ci_low": "CI low",
+    "rel_ci_high": "CI high",
+    "cuped_rel_estimate": "CUPED lift",
+    "cuped_rel_ci_low": "CUPED CI low",
+    "cuped_rel_ci_high": "CUPED CI high",
+    "cuped_pvalue": "CUPED p",
+    "cuped_variance_reduction": "variance removed",
+    "strat_rel_estimate": "stratified lift",
+    "strat_rel_ci_low": "stratified CI low",
+    "strat_rel_ci_high": "stratified CI high",
+    "strat_pvalue": "stratified p",
+    "chance_to_beat": "P(beats control)",
+    "expected_loss": "expected loss",
+    "seq_ci_low": "anytime-valid low",
+    "seq_ci_high": "anytime-valid high",
+    "may_stop": "may stop",
+    "mde_relative": "MDE (relative)",
+    "noninferiority_margin": "margin",
+    "noninferiority_passed": "non-inferior",
+    "pvalue": "p",
+    "pvalue_adjusted": "p adjusted",
+}
+
+
 def detail_table(result: ExperimentResult, view: str) -> Any:
     """One detail view of the effects (:meth:`ExperimentResult.table`), or a note saying why it has no rows.
 
@@ -240,7 +269,9 @@ def detail_table(result: ExperimentResult, view: str) -> Any:
     attribute, why = _DETAIL_VIEWS.get(view, ("", ""))
     if attribute and all(getattr(e, attribute) is None for e in result.effects):
         return note(why)
-    return _notes_below(result.table(view))
+    table = result.table(view)
+    columns = table.data.columns
+    return _notes_below(table.relabel_index([_HEADERS.get(c, c) for c in columns], axis="columns"))
 
 
 def _notes_below(table: Styler) -> Any:
@@ -313,8 +344,25 @@ def segments_section(result: ExperimentResult, *, min_units: int = SEGMENT_MIN_U
             continue
         parts.append(segments_chart(rows, metric.name))
     columns = ["metric", "segment", "level", "arm", *_SEGMENT_FORMATS]
-    parts.append(styled(shown[columns], _SEGMENT_FORMATS, na_rep="–"))
+    headers = [_HEADERS.get(c, c) for c in columns]
+    parts.append(styled(shown[columns], _SEGMENT_FORMATS, na_rep="–").relabel_index(headers, axis="columns"))
     return parts
+
+
+def timeline_section(timeline: Timeline) -> list[Any]:
+    """Effect over time: one chart per followed metric, and what could not be followed or shown, in words.
+
+    Args:
+        timeline: :func:`abnb.timeline.cumulative` of the experiment (goal and guardrail metrics by default).
+    """
+    from abnb.charts import timeline_chart
+
+    said = [*timeline.omitted, *timeline.notes]
+    parts: list[Any] = [note("Not shown: {items}.", items="; ".join(said))] if said else []
+    if not timeline.points:
+        return [*parts, note("No day has two units in every arm yet, so there is no effect to follow.")]
+    frame = timeline.to_frame()
+    return [*parts, *(timeline_chart(frame, metric) for metric in timeline.metrics)]
 
 
 def distributions_table(comparisons: list[DistributionComparison]) -> Any:

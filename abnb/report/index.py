@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,9 +21,10 @@ _LATEST = (
     ("verdict", "decision"),
     ("days", "days running"),
     ("progress", "progress to plan"),
+    ("trend", "primary metric over time"),
 )
 _COLUMNS = (*_LATEST, ("reason", "reason"), ("rendered", "rendered"))
-_HISTORY = tuple(column for column in _COLUMNS if column[0] not in ("stop", "days", "progress"))
+_HISTORY = tuple(column for column in _COLUMNS if column[0] not in ("stop", "days", "progress", "trend"))
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:4px 10px;"
     "border-bottom:1px solid #ddd;text-align:left}.ship{color:#1b7837}.harm,.invalid,.unreadable{color:#b00020}"
@@ -72,7 +74,52 @@ def _run(path: Path) -> dict[str, str]:
         "rendered": str(summary.get("report", {}).get("rendered_at", "")),
         "days": _text(summary.get("days_running")),
         "progress": _text(_fraction(summary.get("progress"))),
+        "trend": _sparkline(summary.get("timeline")),
     }
+
+
+def _sparkline(timeline: object) -> str:
+    """The cumulative relative effect of a summary's ``timeline`` as a small inline SVG (``–`` without one).
+
+    Only numbers read from the summary reach the drawing; the metric's name goes through the escaping of the
+    ``aria-label``. The grey band is the confidence interval, the line the estimate, the dashed line zero.
+    """
+    if not isinstance(timeline, dict) or not isinstance(timeline.get("points"), list):
+        return "–"
+    rows = [p for p in timeline["points"] if isinstance(p, list) and len(p) == 4]
+    values = [[v if _number(v) else None for v in row[1:]] for row in rows]
+    finite = [v for row in values for v in row if v is not None]
+    if len(values) < 2 or not finite:
+        return "–"
+    low, high = min(0.0, *finite), max(0.0, *finite)
+    span = high - low or 1.0
+    width, height = 120, 28
+
+    def xy(i: int, value: float) -> str:
+        return f"{i * width / (len(values) - 1):.1f},{height - 2 - (value - low) / span * (height - 4):.1f}"
+
+    line = " ".join(xy(i, row[0]) for i, row in enumerate(values) if row[0] is not None)
+    band = [xy(i, row[2]) for i, row in enumerate(values) if row[2] is not None]
+    band += [xy(i, row[1]) for i, row in reversed(list(enumerate(values))) if row[1] is not None]
+    zero = xy(0, 0.0).split(",")[1]
+    last = next((row[0] for row in reversed(values) if row[0] is not None), None)
+    label = f"{timeline.get('metric', '')}: relative effect over {len(values)} days, last {_percent(last)}"
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{escape_html(label)}">'
+        f"<title>{escape_html(label)}</title>"
+        f'<polygon points="{" ".join(band)}" fill="#cfd8e3"/>'
+        f'<line x1="0" y1="{zero}" x2="{width}" y2="{zero}" stroke="#666" stroke-dasharray="2,2"/>'
+        f'<polyline points="{line}" fill="none" stroke="#2b6cb0" stroke-width="1.5"/></svg>'
+    )
+
+
+def _number(value: object) -> bool:
+    """Whether ``value`` is a finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1%}"
 
 
 def _text(value: object) -> str:
@@ -132,6 +179,8 @@ def _row(run: dict[str, str], keys: list[str]) -> str:
     cells = []
     for key in keys:
         text = escape_html(run[key])
+        if key == "trend":
+            text = run[key]  # drawn from numbers only; its label is escaped
         if key == "progress" and run[key] != "–":
             share = float(run[key])  # a number read from the summary, never text from it
             text = f'<span class="bar"><span style="width:{min(max(share, 0.0), 1.0):.0%}"></span></span>{share:.0%}'

@@ -11,6 +11,7 @@ docs/reliability.md, "How a report is published"). Nothing is written through a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -29,6 +30,7 @@ from abnb.report.export import TEMPLATE_DIR, external_resources
 
 if TYPE_CHECKING:
     from abnb.experiment import ExperimentResult
+    from abnb.timeline import Timeline
 
 MANIFEST = "PUBLISH.json"
 _STAGING_PREFIX = ".staging-"
@@ -43,12 +45,32 @@ class RenderedReport(NamedTuple):
     summary: Path
 
 
-def write_summary(result: ExperimentResult, path: str | Path | None) -> dict[str, Any]:
-    """Write ``result.summary()`` as JSON to ``path`` atomically (nothing is written when ``path`` is falsy)."""
+def write_summary(
+    result: ExperimentResult, path: str | Path | None, *, timeline: Timeline | None = None
+) -> dict[str, Any]:
+    """Write ``result.summary()`` as JSON to ``path`` atomically (nothing is written when ``path`` is falsy).
+
+    With a ``timeline``, the summary also holds the cumulative relative effect of the first metric it follows
+    (the first goal metric) in the first treatment arm, per day: ``timeline = {"metric", "arm", "points":
+    [[day, estimate, ci_low, ci_high], ...]}`` (the index draws it as a sparkline).
+    """
     summary = result.summary()
+    if timeline is not None and timeline.points:
+        first = timeline.points[0]
+        points = [p for p in timeline.points if (p.metric, p.arm) == (first.metric, first.arm)]
+        summary["timeline"] = {
+            "metric": first.metric,
+            "arm": first.arm,
+            "points": [[p.day.isoformat(), *map(_finite, (p.estimate, p.ci_low, p.ci_high))] for p in points],
+        }
     if path:
         _io.write_atomic(Path(path), json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
+
+
+def _finite(value: float) -> float | None:
+    """A number JSON holds (``None`` for NaN and ±∞)."""
+    return value if math.isfinite(value) else None
 
 
 def publish(

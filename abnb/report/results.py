@@ -41,21 +41,25 @@ _PVALUE_NOTE = (
     "p: two-sided, of the absolute difference; goal metrics' p-values are adjusted for multiple testing "
     "({correction}) and decide, the others are tested on their own."
 )
-_BAR_WIDTH = 100
+_BAR_WIDTH = 90
 _BAR_HEIGHT = 18
 _STYLE = """<style>
-.abnb-page table.abnb-results{border-collapse:collapse;font-size:12.5px;margin:6px 0;table-layout:auto;width:auto}
+.abnb-page table.abnb-results{border-collapse:collapse;font-size:12px;margin:6px 0;table-layout:auto;width:auto}
 .abnb-page table.abnb-results th,.abnb-page table.abnb-results td{padding:3px 5px;text-align:right;
 vertical-align:middle;white-space:nowrap;border:none}
 .abnb-page table.abnb-results thead th{border-bottom:1px solid #bbb;font-weight:600;vertical-align:bottom}
 .abnb-page table.abnb-results thead th:first-child{text-align:left}
-.abnb-page table.abnb-results td.abnb-metric{text-align:left;white-space:normal;max-width:190px}
+.abnb-page table.abnb-results td.abnb-metric{text-align:left;white-space:normal;max-width:160px}
 .abnb-page table.abnb-results td.abnb-reading{text-align:left;white-space:nowrap}
 .abnb-page table.abnb-results tr.abnb-group th{text-align:left;background:#eef0f3;font-size:11.5px;
 letter-spacing:.03em;padding-top:6px}
-.abnb-page table.abnb-results small{display:block;color:#666;font-size:10.5px;font-weight:400}
+.abnb-page table.abnb-results small{display:block;color:#666;font-size:10px;font-weight:400}
 .abnb-page ol.abnb-footnotes{font-size:11px;color:#444;margin:4px 0 8px 18px;padding:0;max-width:980px}
-@media print{.abnb-page table.abnb-results{font-size:10px}}
+@media print,(max-width:900px){.abnb-page table.abnb-results{font-size:9.5px}
+.abnb-page table.abnb-results th,.abnb-page table.abnb-results td{padding:2px 3px}
+.abnb-page table.abnb-results small{font-size:8.5px}
+.abnb-page table.abnb-results svg{width:70px!important}
+.abnb-page table.abnb-results td.abnb-reading{white-space:normal}}
 </style>"""
 
 
@@ -157,6 +161,7 @@ def _bar(effect: MetricEffect, scale: _Scale, colour: str) -> str:
     zero = scale.x(0.0)
     parts = [
         f'<svg width="{_BAR_WIDTH}" height="{_BAR_HEIGHT}" viewBox="0 0 {_BAR_WIDTH} {_BAR_HEIGHT}" '
+        'preserveAspectRatio="none" '
         f'style="width:{_BAR_WIDTH}px;height:{_BAR_HEIGHT}px;max-width:none;display:block" role="img" '
         f'aria-label="{escape_html(label)}">',
         f"<title>{escape_html(label)}</title>",

@@ -9,9 +9,11 @@ sideways, the experiment's name must be the visible heading and the decision mus
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
@@ -50,7 +52,8 @@ def pages(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     (root / "abnb.toml").write_text(text.replace('timezone = "UTC"', 'timezone = "Europe/Berlin"'))
     (root / "experiments" / "checkout_redesign.toml").unlink()
     (root / "experiments" / "checkout_v2.toml").write_text(_toml(SPEC))
-    own = runner.invoke(main, ["--project", str(root), "report", "checkout_v2", "--as-of", "2026-10-12"])
+    with mock.patch.dict(os.environ):  # `--project` sets $ABNB_PROJECT for its kernels; other modules' tests follow
+        own = runner.invoke(main, ["--project", str(root), "report", "checkout_v2", "--as-of", "2026-10-12"])
     assert own.exit_code == 0, own.output
     found["own"] = root / "reports" / "checkout_v2" / "2026-10-12.html"
     return found
@@ -84,6 +87,13 @@ def test_report_fits_the_width_and_names_its_experiment(
         page.goto(html.resolve().as_uri(), wait_until="load")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{report} at {width} px scrolls sideways by {overflow} px"
+        clipped = page.evaluate(  # an output wider than its area is cut off or scrolls inside the page
+            "[...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60))"
+        )
+        assert clipped == [], f"{report} at {width} px: outputs wider than the page: {clipped}"
+        missing_alt = page.evaluate("[...document.querySelectorAll('img')].filter(i => !i.alt).length")
+        assert missing_alt == 0  # every chart has a text alternative
         heading = page.locator("h1").first
         assert heading.inner_text().strip() == summary["experiment"]
         assert heading.is_visible()
@@ -107,11 +117,13 @@ def test_report_fits_the_width_and_names_its_experiment(
 
 
 def test_demo_report_prints_on_a4(pages: dict[str, Path], browser: object) -> None:
-    page = browser.new_page()  # type: ignore[attr-defined]
+    page = browser.new_page(viewport={"width": 794, "height": 1123})  # type: ignore[attr-defined]  # A4 at 96 dpi
     try:
         page.goto(pages["demo"].resolve().as_uri(), wait_until="load")
         page.emulate_media(media="print")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        box = page.locator("table.abnb-results").bounding_box()
+        assert box["x"] + box["width"] <= 794 - 38  # inside Chromium's 1 cm print margin: no column cut off
         SHOTS.mkdir(parents=True, exist_ok=True)
         pdf = page.pdf(path=str(SHOTS / "report_demo_a4.pdf"), format="A4", print_background=True)
     finally:
