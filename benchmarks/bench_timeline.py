@@ -64,18 +64,7 @@ def _timed(call: Callable[[], Any]) -> tuple[float, int, Any]:
     return seconds, rss.peak, value
 
 
-FIELDS = (
-    "n_control",
-    "n_treatment",
-    "control_mean",
-    "treatment_mean",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "pvalue",
-    "seq_ci_low",
-    "seq_ci_high",
-)
+FIELDS = tuple(c for c in timeline.COLUMNS if c not in ("metric", "arm", "day", "note"))  # the numbers compared
 
 
 def _differences(line: timeline.Timeline, results: dict[Any, abnb.ExperimentResult]) -> dict[str, tuple[float, Any]]:
