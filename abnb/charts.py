@@ -9,6 +9,7 @@ that says so, never an error: a report never fails for a chart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -253,12 +254,13 @@ def timeline_chart(frame: pd.DataFrame, metric: str, *, arm: str | None = None, 
     x = alt.X("day:T", title="data through", axis=alt.Axis(format="%b %d"))
     color = alt.Color("arm:N", legend=alt.Legend(title=None, orient="bottom"))
     base = alt.Chart(data).encode(x=x, color=color)
-    sequence = base.mark_area(opacity=0.12).encode(
-        y=alt.Y("seq_ci_low:Q", title="relative effect (cumulative)", axis=alt.Axis(format="%")),
+    scale = alt.Scale(domain=_focus(data))
+    sequence = base.mark_area(opacity=0.12, clip=True).encode(
+        y=alt.Y("seq_ci_low:Q", title="relative effect (cumulative)", axis=alt.Axis(format="%"), scale=scale),
         y2="seq_ci_high:Q",
     )
-    interval = base.mark_area(opacity=0.3).encode(y="ci_low:Q", y2="ci_high:Q")
-    line = base.mark_line(point=True).encode(
+    interval = base.mark_area(opacity=0.3, clip=True).encode(y="ci_low:Q", y2="ci_high:Q")
+    line = base.mark_line(point=True, clip=True).encode(
         y="estimate:Q",
         tooltip=[
             alt.Tooltip("day:T", format="%Y-%m-%d"),
@@ -272,5 +274,24 @@ def timeline_chart(frame: pd.DataFrame, metric: str, *, arm: str | None = None, 
     )
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="black").encode(y=alt.datum(0))
     return (sequence + interval + line + zero).properties(  # type: ignore[no-any-return]
-        title=title, width=420, height=220, padding=_PADDING
+        title=title,
+        width=420,
+        height=220,
+        padding=_PADDING,
+        description="Bands of the first days run past the axis where they are wider than the later days' range.",
     )
+
+
+def _focus(data: pd.DataFrame) -> list[float]:
+    """The y range of a timeline: every estimate, 0, and the bands of the later two thirds of the days.
+
+    The first days' intervals are often ten times wider than the rest and would flatten the days that matter; they
+    are cut at the axis instead (the marks clip), with 5% of room on either side.
+    """
+    days = sorted(set(data["day"]))
+    later = data[data["day"] >= days[len(days) // 3]]
+    bands = later[["ci_low", "ci_high", "seq_ci_low", "seq_ci_high"]].to_numpy(dtype=float).ravel()
+    values = [0.0, *(v for v in (*data["estimate"].to_numpy(dtype=float), *bands) if math.isfinite(v))]
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.05 or 0.01
+    return [low - pad, high + pad]

@@ -329,3 +329,18 @@ def test_timeline_chart_draws_lift_bands_and_zero() -> None:
     many = pd.concat([revenue] * (charts.MAX_ROWS // len(revenue) + 1), ignore_index=True)
     note = charts.timeline_chart(many, "revenue").to_dict()
     assert "Not drawn" in next(iter(note["datasets"].values()))[0]["note"]
+
+
+def test_the_first_days_wide_bands_do_not_set_the_scale(spec: Experiment, con: abnb.Connection) -> None:
+    frame = cumulative(spec, con).to_frame()
+    chart = charts.timeline_chart(frame, "conversion").to_dict()
+    low, high = chart["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    data = frame[frame["metric"] == "conversion"]
+    days = sorted(set(data["day"]))
+    later = data[data["day"] >= days[len(days) // 3]]
+    expected_low = min(0.0, data["estimate"].min(), later["seq_ci_low"].min(), later["ci_low"].min())
+    expected_high = max(0.0, data["estimate"].max(), later["seq_ci_high"].max(), later["ci_high"].max())
+    pad = (expected_high - expected_low) * 0.05
+    assert (low, high) == pytest.approx((expected_low - pad, expected_high + pad), rel=1e-12)
+    assert data["seq_ci_low"].min() < low  # the first day's band runs past the axis (the marks clip)
+    assert all(layer["mark"].get("clip") for layer in chart["layer"][:3])
