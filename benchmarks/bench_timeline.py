@@ -37,7 +37,7 @@ import duckdb
 
 import abnb
 from abnb import timeline
-from abnb.bench.data import AS_OF, event_spec, generate_events
+from abnb.bench.data import AS_OF, event_spec, reuse_events
 from abnb.bench.memory import PeakRss
 from abnb.experiment import Experiment
 from abnb.metrics import Metric, Sql
@@ -156,10 +156,7 @@ def main() -> None:
     print(f"DuckDB {duckdb.__version__}, Python {platform.python_version()}, {platform.machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.data_dir) if args.data_dir else Path(tmp)
-        database = folder / f"timeline_events_{args.users}.duckdb"
-        if not database.exists():
-            generated = generate_events(database, args.users)
-            print(f"generated {args.users:,} users × 5 events in {generated:.1f} s")
+        database = reuse_events(folder, args.users)
         run(database, args.repeat)
 
 

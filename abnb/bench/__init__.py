@@ -48,6 +48,7 @@ from abnb.bench.data import (
     event_spec,
     generate_events,
     generate_users,
+    reuse_events,
     user_spec,
 )
 from abnb.bench.harness import (
@@ -97,6 +98,7 @@ __all__ = [
     "generate_users",
     "naive_numbers",
     "peer_numbers",
+    "reuse_events",
     "run",
     "sums_numbers",
     "user_spec",

@@ -192,6 +192,18 @@ def generate_events(
     )
 
 
+def reuse_events(folder: str | os.PathLike[str], users: int) -> Path:
+    """The event-level set of ``users`` in ``folder`` (``events_<users>.duckdb``), generated only when missing.
+
+    Benchmarks that run on the same data (the timeline, the explorer) share one file through ``--data-dir``.
+    """
+    path = Path(folder) / f"events_{users}.duckdb"
+    if not path.exists():
+        seconds = generate_events(path, users)
+        print(f"generated {users:,} users × {EVENTS_PER_USER} events in {seconds:.1f} s")
+    return path
+
+
 def user_spec() -> Experiment:
     """The user-level experiment: revenue (mean), conversion (proportion), CUPED revenue; two segments."""
     from abnb.aggregate import ExposureSource
