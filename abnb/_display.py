@@ -26,6 +26,9 @@ __all__ = [
     "MarkdownFormatter",
     "escape_html",
     "escape_markdown",
+    "format_number",
+    "format_percent",
+    "format_pvalue",
     "format_value",
     "html_table",
     "json_fields",
@@ -114,6 +117,44 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def format_number(value: float, *, signed: bool = False, digits: int = 4) -> str:
+    """A number for a reader: ``digits`` significant digits, thousands separated, no trailing float noise.
+
+    ``99953.0`` → ``99,953``; ``8.4431`` → ``8.443``; ``0.0123456`` → ``0.01235``; NaN → ``–``; ±∞ → ``±∞``.
+    """
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    sign = "+" if signed and value > 0 else ""
+    magnitude = abs(value)
+    if magnitude >= 1000 or magnitude == 0:
+        text = f"{value:,.0f}"
+    elif magnitude >= 1:
+        text = f"{value:,.{max(digits - 1 - math.floor(math.log10(magnitude)), 0)}f}"
+    else:
+        text = f"{value:.{digits}g}"
+    return sign + text.replace("-", "−")
+
+
+def format_pvalue(pvalue: float) -> str:
+    """A p-value as a reader wants it: ``< 0.0001`` below that, else 2 significant digits (``0.031``, ``0.87``)."""
+    if math.isnan(pvalue):
+        return "–"
+    if pvalue < 1e-4:
+        return "< 0.0001"
+    return f"{pvalue:.2g}" if pvalue < 0.1 else f"{pvalue:.2f}"
+
+
+def format_percent(value: float, *, signed: bool = True) -> str:
+    """A share as a percentage with 2 decimals (``+11.25%``; unsigned ``10.05%``), NaN as ``–``, ±∞ as ``±∞``."""
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    return f"{value:+.2%}".replace("-", "−") if signed else f"{value:.2%}"
 
 
 def json_ready(value: object) -> object:

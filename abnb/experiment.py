@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
@@ -1991,6 +1991,26 @@ class ExperimentResult:
                 )
         return pd.DataFrame(rows)
 
+    def segment_pairs(
+        self, metrics: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, str, Metric, str, ArmStats, ArmStats]]:
+        """Every segment level × metric × treatment arm with sums in both arms, in the order of the breakdown.
+
+        Yields ``(segment column, level, metric, arm, control sums, treatment sums)``, levels sorted, metrics in the
+        spec's order (only ``metrics`` when given), arms as the spec lists them; a level where an arm has no unit is
+        skipped.
+        """
+        spec = self.experiment
+        wanted = None if metrics is None else set(metrics)
+        for (segment, level), by_metric in sorted(self.segments.items()):
+            for metric in spec.metrics:
+                if wanted is not None and metric.name not in wanted:
+                    continue
+                arms = by_metric[metric.name]
+                for arm in spec.treatments:
+                    if spec.control in arms and arm in arms:
+                        yield segment, level, metric, arm, arms[spec.control], arms[arm]
+
     def segments_frame(self, *, min_units: int = 0, correction: str = "bh") -> pd.DataFrame:
         """Per segment level, metric and treatment arm: relative effect, CI, raw and adjusted p-values.
 
@@ -2016,28 +2036,22 @@ class ExperimentResult:
             raise ParameterError(f"segments_frame: correction {correction!r} is not one of {', '.join(CORRECTIONS)}.")
         spec = self.experiment
         rows = []
-        for (segment, level), metrics in sorted(self.segments.items()):
-            for metric in spec.metrics:
-                arms = metrics[metric.name]
-                for arm in spec.treatments:
-                    if spec.control not in arms or arm not in arms:
-                        continue
-                    c, t = arms[spec.control], arms[arm]
-                    row: dict[str, Any] = {
-                        "segment": segment,
-                        "level": level,
-                        "metric": metric.name,
-                        "arm": arm,
-                        "n_control": c.n,
-                        "n_treatment": t.n,
-                    }
-                    if min(c.n, t.n) < min_units:
-                        blank = dict.fromkeys(("rel_estimate", "rel_ci_low", "rel_ci_high", "pvalue"), math.nan)
-                        note = f"suppressed: fewer than {min_units:,} units in an arm"
-                        rows.append(row | blank | {"note": note, "suppressed": True})
-                    else:
-                        effect = _segment_effect(metric, c, t, spec.control, arm, spec.alpha)
-                        rows.append(row | effect | {"suppressed": False})
+        for segment, level, metric, arm, c, t in self.segment_pairs():
+            row: dict[str, Any] = {
+                "segment": segment,
+                "level": level,
+                "metric": metric.name,
+                "arm": arm,
+                "n_control": c.n,
+                "n_treatment": t.n,
+            }
+            if min(c.n, t.n) < min_units:
+                blank = dict.fromkeys(("rel_estimate", "rel_ci_low", "rel_ci_high", "pvalue"), math.nan)
+                note = f"suppressed: fewer than {min_units:,} units in an arm"
+                rows.append(row | blank | {"note": note, "suppressed": True})
+            else:
+                effect = _segment_effect(metric, c, t, spec.control, arm, spec.alpha)
+                rows.append(row | effect | {"suppressed": False})
         frame = pd.DataFrame(rows)
         if frame.empty:
             return frame.assign(pvalue_adjusted=pd.Series(dtype=float), suppressed=pd.Series(dtype=bool))

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from abnb._display import escape_html
+from abnb._display import escape_html, format_number, format_percent, format_pvalue
 
 if TYPE_CHECKING:
     from abnb.experiment import ExperimentResult, MetricEffect
@@ -76,43 +76,6 @@ class _Scale:
         return min(max((value - self.low) / span * _BAR_WIDTH, 0.0), float(_BAR_WIDTH))
 
 
-def format_number(value: float, *, signed: bool = False, digits: int = 4) -> str:
-    """A number for a reader: ``digits`` significant digits, thousands separated, no trailing float noise.
-
-    ``99953.0`` → ``99,953``; ``8.4431`` → ``8.443``; ``0.0123456`` → ``0.01235``; NaN → ``–``; ±∞ → ``±∞``.
-    """
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "+∞" if value > 0 else "−∞"
-    sign = "+" if signed and value > 0 else ""
-    magnitude = abs(value)
-    if magnitude >= 1000 or magnitude == 0:
-        text = f"{value:,.0f}"
-    elif magnitude >= 1:
-        text = f"{value:,.{max(digits - 1 - math.floor(math.log10(magnitude)), 0)}f}"
-    else:
-        text = f"{value:.{digits}g}"
-    return sign + text.replace("-", "−")
-
-
-def format_pvalue(pvalue: float) -> str:
-    """A p-value as a reader wants it: ``< 0.0001`` below that, else 2 significant digits (``0.031``, ``0.87``)."""
-    if math.isnan(pvalue):
-        return "–"
-    if pvalue < 1e-4:
-        return "< 0.0001"
-    return f"{pvalue:.2g}" if pvalue < 0.1 else f"{pvalue:.2f}"
-
-
-def _percent(value: float, *, signed: bool = True) -> str:
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "+∞" if value > 0 else "−∞"
-    return f"{value:+.2%}".replace("-", "−") if signed else f"{value:.2%}"
-
-
 def _interval(low: float, high: float, formatter: Any) -> str:
     if math.isnan(low) or math.isnan(high):
         return ""
@@ -155,8 +118,8 @@ def _scale(effects: tuple[MetricEffect, ...]) -> _Scale:
 def _bar(effect: MetricEffect, scale: _Scale, colour: str) -> str:
     """The relative interval as an inline SVG bar on the shared scale, with a text alternative."""
     rel = effect.relative
-    label = f"relative change {_percent(rel.estimate)}, {1 - rel.alpha:.0%} confidence interval " + (
-        _interval(rel.ci_low, rel.ci_high, _percent) or "not available"
+    label = f"relative change {format_percent(rel.estimate)}, {1 - rel.alpha:.0%} confidence interval " + (
+        _interval(rel.ci_low, rel.ci_high, format_percent) or "not available"
     )
     zero = scale.x(0.0)
     parts = [
@@ -194,8 +157,8 @@ def _values(effect: MetricEffect) -> tuple[str, str, str, str]:
 
         change = f"{points(absolute.estimate)} pp" if math.isfinite(absolute.estimate) else "–"
         return (
-            _percent(absolute.control_mean, signed=False),
-            _percent(absolute.treatment_mean, signed=False),
+            format_percent(absolute.control_mean, signed=False),
+            format_percent(absolute.treatment_mean, signed=False),
             change,
             _interval(absolute.ci_low, absolute.ci_high, lambda v: points(v, 3)),
         )
@@ -245,7 +208,7 @@ def _row(effect: MetricEffect, scale: _Scale, notes: _Footnotes, *, arms: bool, 
         f"<td>{control}<small>n = {effect.control.n:,}</small></td>",
         f"<td>{treatment}<small>n = {effect.treatment.n:,}</small></td>",
         f"<td>{change}<small>{change_ci}</small></td>",
-        f"<td>{_percent(rel.estimate)}<small>{_interval(rel.ci_low, rel.ci_high, _percent)}</small></td>",
+        f"<td>{format_percent(rel.estimate)}<small>{_interval(rel.ci_low, rel.ci_high, format_percent)}</small></td>",
         f"<td>{_bar(effect, scale, colour)}</td>",
         f"<td>{format_pvalue(effect.pvalue)}</td>",
     ]
@@ -274,7 +237,7 @@ def results_html(result: ExperimentResult) -> str:
         "Treatment" if arms else f"{escape_html(spec.treatments[0])}<small>treatment</small>",
         f"Absolute change<small>{level} CI</small>",
         f"Relative change<small>{level} CI</small>",
-        f"{_percent(scale.low)} … {_percent(scale.high)}<small>0 = dashed line</small>",
+        f"{format_percent(scale.low)} … {format_percent(scale.high)}<small>0 = dashed line</small>",
         f"p<sup>{notes.refer(_PVALUE_NOTE.format(correction=spec.correction))}</sup>" if _corrected(result) else "p",
     ]
     if bayes:

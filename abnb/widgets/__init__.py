@@ -12,6 +12,10 @@ factory building an :class:`App`. The modules load lazily, so ``import abnb.widg
 | 05_significance_and_power | ``power`` | ``power_app``, ``sample_size_app``, ``significance_app`` |
 | 06_peeking | ``peeking`` | ``peeking_app`` |
 | 07_ab_conversion_table | ``conversion`` | ``conversion_app`` |
+
+Besides the teaching apps, :data:`TOOLS` lists the apps that analyse a project's data: ``explore`` (module
+``explorer``) explores an experiment's results. They take a spec, so they are not in :data:`APPS`, whose apps start
+without arguments.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ APPS = {
     "peeking_app": "peeking",
     "conversion_app": "conversion",
 }
-_MODULES = set(APPS.values())
+TOOLS = {"explore": "explorer"}
+_MODULES = {*APPS.values(), *TOOLS.values()}
 
-__all__ = ["APPS", "App", "View", *sorted(APPS), *sorted(_MODULES)]
+__all__ = ["APPS", "TOOLS", "App", "View", *sorted(APPS), *sorted(TOOLS), *sorted(_MODULES)]
 
 
-__getattr__ = lazy_attributes("abnb.widgets", {k: f"abnb.widgets.{v}" for k, v in APPS.items()}, _MODULES, globals())
+__getattr__ = lazy_attributes(
+    "abnb.widgets", {k: f"abnb.widgets.{v}" for k, v in {**APPS, **TOOLS}.items()}, _MODULES, globals()
+)

@@ -56,3 +56,8 @@ result.arms_frame()
 # %%
 segments = result.segments_frame()
 segments
+
+# %%
+# Explore interactively: metric, arm, segment, day, confidence level, lift interval. Every change is answered from
+# the sums already fetched (a new day runs one analysis); each fetch opens a read-only connection and closes it.
+abnb.widgets.explore(result, project.connect)
