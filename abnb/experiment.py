@@ -711,7 +711,7 @@ class Experiment:
             experiment=self.name if self.exposures.experiment_column else None,
             start=self.window(con.timezone)[0],
         )
-        return self._result(aggregates, cutoff, label)
+        return self._result(aggregates, cutoff, label, con.timezone)
 
     def distributions(
         self,
@@ -801,7 +801,9 @@ class Experiment:
             )
         return corrected
 
-    def _result(self, aggregates: Aggregates, cutoff: datetime, label: date) -> ExperimentResult:
+    def _result(
+        self, aggregates: Aggregates, cutoff: datetime, label: date, timezone: str | None = None
+    ) -> ExperimentResult:
         found = set(aggregates.units)
         missing = [a for a in self.arms if a not in found]
         if missing:
@@ -872,29 +874,35 @@ class Experiment:
             warnings=tuple(warnings),
             rows_fetched=aggregates.rows_fetched,
             last_data_day=None if aggregates.last_exposure is None else aggregates.last_exposure.date(),
+            timezone=timezone,
         )
 
 
 def load(
-    name_or_path: str | os.PathLike[str], directory: str | Path | None = None, *, project: Project | None = None
+    name_or_path: str | os.PathLike[str],
+    directory: str | Path | None = None,
+    *,
+    project: Project | str | os.PathLike[str] | None = None,
 ) -> Experiment:
     """Load an experiment by name (the project's ``experiments/<name>.toml``) or by path to a TOML file.
 
     Args:
         name_or_path: A spec's name, or the path of a ``.toml`` file.
         directory: Look for named specs here instead of the project's experiments folder.
-        project: The project whose ``[defaults]`` and metric library complete the spec (default: the project of a
-            ``.toml`` file's folder, else the current project).
+        project: The project whose ``[defaults]`` and metric library complete the spec, or its folder (default: the
+            project of a ``.toml`` file's folder, else the current project).
 
     Raises:
         SpecError: No such experiment (the message lists the project's experiments), or the spec is invalid.
     """
+    from abnb.project import Project, current_project, find_project
+
+    if project is not None and not isinstance(project, Project):
+        project = find_project(project)
     path = Path(name_or_path)
     if path.suffix == ".toml" and project is None:
         return Experiment.from_toml(path)
     if directory is None:
-        from abnb.project import current_project
-
         owner = project or current_project()
         path = owner.experiment_path(name_or_path)
         data = read_toml(path, "experiment spec")
@@ -1743,6 +1751,7 @@ class ExperimentResult:
         last_data_day: The last day with exposures of the experiment in the data, at or before the cutoff (from the
             same aggregate query; from an incremental store, the last day a unit was first exposed); ``None`` for a
             unit-level table without ``ts``. Earlier than :attr:`label` when exposures stopped before the cutoff.
+        timezone: The zone :attr:`as_of` is wall-clock time in (the connection's; ``None``: UTC).
     """
 
     experiment: Experiment
@@ -1757,6 +1766,12 @@ class ExperimentResult:
     warnings: tuple[str, ...] = ()
     rows_fetched: int = 0
     last_data_day: date | None = None
+    timezone: str | None = None
+
+    @property
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The spec's ``start`` and ``end`` as wall-clock times in :attr:`timezone`, comparable with :attr:`as_of`."""
+        return self.experiment.window(self.timezone)
 
     @property
     def srm_detected(self) -> bool:
@@ -1767,9 +1782,10 @@ class ExperimentResult:
     def days_running(self) -> int | None:
         """Calendar days from the spec's ``start`` to :attr:`label`, both counted (``None`` without a start).
 
-        The start's day is its date as written in the spec; a cutoff before it gives 0.
+        The start's day is its date in :attr:`timezone` (a start with an offset is converted); a cutoff before it
+        gives 0.
         """
-        start = self.experiment.start
+        start = self.window[0]
         if start is None:
             return None
         return max(0, (self.label - start.date()).days + 1)
@@ -1851,7 +1867,7 @@ class ExperimentResult:
     def _frequentist_blockers(self, arm: str, goals: list[MetricEffect]) -> list[str]:
         """Every reason the frequentist rule cannot ship ``arm`` (one sentence each); empty when it can."""
         reasons: list[str] = []
-        end = self.experiment.end
+        end = self.window[1]
         if end is not None and self.as_of < end:
             reasons += [
                 f"{arm} improves {e.metric.name} at the fixed horizon, but the experiment runs until {end:%Y-%m-%d} "

@@ -349,6 +349,39 @@ def test_an_early_look_names_the_goal_the_end_date_and_the_open_guardrail(sample
     assert early.label == date(2026, 10, 14)
 
 
+def test_an_end_with_an_offset_is_compared_in_the_connections_zone(sample_db: Path) -> None:
+    """A spec's ``end`` written with an offset used to break the decision (naive cutoff vs aware end)."""
+    spec = abnb.load("checkout_redesign")
+    with abnb.connect(sample_db) as con:
+        naive = dataclasses.replace(spec, end=datetime(2026, 11, 14, 22)).analyze(con, as_of="2026-10-14")
+        aware = dataclasses.replace(spec, end="2026-11-15T00:00:00+02:00").analyze(con, as_of="2026-10-14")
+    assert aware.timezone == naive.timezone == "UTC"
+    assert aware.window == (datetime(2026, 10, 1), datetime(2026, 11, 14, 22))
+    assert aware.decision == naive.decision
+    assert aware.decision.reasons[0].endswith(
+        "runs until 2026-11-14 and the anytime-valid interval does not yet lie on the better side of 0."
+    )
+    assert "planned end 2026-11-14" in abnb.report.display.headline(aware).data
+
+
+def test_a_start_with_an_offset_counts_days_in_the_connections_zone() -> None:
+    frames = _frames(_normal(5, {"control": 100, "treatment": 100}, goal=(10.0, 3.0)), days=5)
+    result = _spec(start="2026-10-02T01:00:00+02:00").analyze(frames, as_of="2026-10-09")
+    assert result.window[0] == datetime(2026, 10, 1, 23)  # 23:00 UTC on October 1
+    assert result.days_running == 9
+
+
+def test_load_takes_a_project_folder_as_text(tmp_path: Path) -> None:
+    """``project=`` accepted only a Project; a folder's path gave an AttributeError."""
+    (tmp_path / "experiments").mkdir()
+    source = Path(abnb.__file__).parent / "datasets" / "experiments" / "checkout_redesign.toml"
+    (tmp_path / "experiments" / "mine.toml").write_text(source.read_text().replace('"checkout_redesign"', '"mine"'))
+    assert abnb.load("mine", project=str(tmp_path)).name == "mine"
+    assert abnb.load("mine", project=tmp_path).name == "mine"
+    with pytest.raises(SpecError, match="mine2"):
+        abnb.load("mine2", project=str(tmp_path))
+
+
 def test_the_bayesian_rule_lists_every_missing_condition(sample_db: Path) -> None:
     spec = dataclasses.replace(
         abnb.load("checkout_redesign"), decision_rule="bayesian", chance_to_win=0.999, max_expected_loss=1e-9

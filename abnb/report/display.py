@@ -144,15 +144,15 @@ def _facts(result: ExperimentResult, engine: str) -> str:
 
 def _running(result: ExperimentResult) -> str:
     """Start, days running and the planned end, in words."""
-    spec = result.experiment
-    if spec.start is None:
-        return "from the first exposure" + (f"; planned end {spec.end:%Y-%m-%d}" if spec.end else "")
+    start, end = result.window
+    if start is None:
+        return "from the first exposure" + (f"; planned end {end:%Y-%m-%d}" if end else "")
     days = result.days_running
-    text = f"since {spec.start:%Y-%m-%d}" + (f", day {days}" if days is not None else "")
-    if spec.end is not None:
-        planned = (spec.end - spec.start).days
+    text = f"since {start:%Y-%m-%d}" + (f", day {days}" if days is not None else "")
+    if end is not None:
+        planned = (end - start).days
         text += f" of {planned}" if days is not None and planned > 0 else ""
-        text += f"; planned end {spec.end:%Y-%m-%d}"
+        text += f"; planned end {end:%Y-%m-%d}"
     return text
 
 
