@@ -18,6 +18,7 @@ A project is a folder with an ``abnb.toml`` at its root::
     [paths]                             # every folder is relative to the project root
     experiments = "experiments"
     metrics = "metrics"
+    monitors = "monitors"
     notebooks = "notebooks"
     reports = "reports"
     data = "data"
@@ -66,7 +67,7 @@ SCHEMA_VERSION = 1
 """Version of the project file, ``summary.json`` and the incremental store that this abnb reads and writes."""
 
 DEFAULT_DATABASE = Path("data") / "telemetry.duckdb"
-PATH_KEYS = ("experiments", "metrics", "notebooks", "reports", "data")
+PATH_KEYS = ("experiments", "metrics", "monitors", "notebooks", "reports", "data")
 TOP_KEYS = ("schema_version", "timezone", "project", "engine", "sources", "paths", "defaults", "metrics", "model")
 DEFAULT_KEYS = (
     "arms",

@@ -16,8 +16,9 @@ from abnb.monitor._common import frame_of, psi_level, resolve_end
 from abnb.monitor.drift import chi2_drift
 from abnb.monitor.precision import labelled_precision_by_window
 from abnb.monitor.release import release_jump
-from abnb.monitor.rules import CusumRule, EwmaRule, Rule, ThresholdRule, false_alarm_rate, replay
+from abnb.monitor.rules import Rule, false_alarm_rate, replay
 from abnb.monitor.segments import segment_breakdown
+from abnb.monitor.spec import MonitorSpec
 from abnb.monitor.windows import windowed
 from abnb.stats import adjust
 from abnb.telemetry import ModelTelemetry
@@ -283,23 +284,6 @@ def _binned_drift(before: NDArray[np.float64], after: NDArray[np.float64]) -> di
     return {"psi": chi2.psi, "ks_d": d, "ks_pvalue": ks_p, "chi2": chi2.statistic, "pvalue": chi2.pvalue}
 
 
-@dataclass(frozen=True)
-class _Settings:
-    """How :func:`monitor_summary` tunes its rules, release jumps and drift histograms."""
-
-    error_threshold: float
-    error_clear: float
-    for_windows: int
-    clear_windows: int
-    cusum_k: float
-    cusum_h: float
-    ewma_lambda: float
-    ewma_width: float
-    min_effect: float
-    score_bins: int
-    alpha: float
-
-
 def _span(con: Connection, schema: ModelTelemetry, end: datetime | None) -> tuple[datetime, datetime]:
     """The first prediction before ``end`` and the exclusive cutoff (just after the last prediction by default)."""
     from sqlglot import exp
@@ -342,16 +326,21 @@ def _releases(con: Connection, schema: ModelTelemetry, end: datetime, model_vers
     return releases
 
 
-def _traffic(
-    con: Connection, schema: ModelTelemetry, window: str, alert_window: str, end: datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Requests, errors, error rate and latency quantiles per window, and the error rate per alert window."""
-    ops, predictions = schema.ops, schema.predictions
+@dataclass
+class _Series:
+    """The windowed series the rules and charts read, one aggregate query per (source, window), fetched once."""
 
-    def ops_sums(length: str) -> pd.DataFrame:
-        with schema.reading(con, "ops"):
+    con: Connection
+    schema: ModelTelemetry
+    end: datetime
+    alpha: float
+    frames: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+
+    def _ops(self, window: str) -> pd.DataFrame:
+        ops = self.schema.ops
+        with self.schema.reading(self.con, "ops"):
             sums = [
-                windowed(con, ops.table, ts=ops.ts, value=value, window=length, end=end, aggregates=("sum",))
+                windowed(self.con, ops.table, ts=ops.ts, value=value, window=window, end=self.end, aggregates=("sum",))
                 for value in (ops.requests, ops.errors)
             ]
         frame = sums[0][["window"]].copy()
@@ -360,18 +349,37 @@ def _traffic(
         frame["error_rate"] = frame["errors"] / frame["requests"]
         return frame
 
-    traffic = ops_sums(window)
-    with schema.reading(con, "predictions"):
-        latency = windowed(
-            con,
-            predictions.table,
-            ts=predictions.ts,
-            value=predictions.latency_ms,
-            window=window,
-            end=end,
-            aggregates=("n", "p50", "p95", "p99"),
+    def _latency(self, window: str) -> pd.DataFrame:
+        predictions = self.schema.predictions
+        with self.schema.reading(self.con, "predictions"):
+            latency = windowed(
+                self.con,
+                predictions.table,
+                ts=predictions.ts,
+                value=predictions.latency_ms,
+                window=window,
+                end=self.end,
+                aggregates=("n", "p50", "p95", "p99"),
+            )
+        return latency.drop(columns="n")
+
+    def _precision(self, window: str) -> pd.DataFrame:
+        return labelled_precision_by_window(
+            self.con, window=window, by="segment", end=self.end, alpha=self.alpha, schema=self.schema
         )
-    return traffic.merge(latency.drop(columns="n"), on="window", how="left"), ops_sums(alert_window)
+
+    def frame(self, series: str, window: str) -> pd.DataFrame:
+        """The frame holding ``series`` per window (and segment, for precision)."""
+        source = {"error_rate": "ops", "latency_p95": "latency", "precision": "precision"}[series]
+        key = (source, window)
+        if key not in self.frames:
+            fetch = {"ops": self._ops, "latency": self._latency, "precision": self._precision}[source]
+            self.frames[key] = fetch(window)
+        return self.frames[key]
+
+    def traffic(self, window: str) -> pd.DataFrame:
+        """Requests, errors, error rate and the exact latency quantiles per window."""
+        return self.frame("error_rate", window).merge(self.frame("latency_p95", window), on="window", how="left")
 
 
 @dataclass
@@ -420,43 +428,35 @@ class _RuleLog:
             )
 
 
-def _replay_rules(
-    log: _RuleLog, traffic: pd.DataFrame, error_windows: pd.DataFrame, precision: pd.DataFrame, s: _Settings
-) -> ThresholdRule:
-    """Replay the error-rate threshold, the latency EWMA and the per-segment precision CUSUM; the first rule."""
+def _rule_methods(spec: MonitorSpec) -> str:
+    """Each rule as ``label (series, window): method`` (calibrated rules' baselines said in words)."""
+    parts = []
+    for rule in spec.rules:
+        built = rule.build((0.0, 1.0))
+        method = built.method + (", calibrated before the first release" if rule.calibrated else "")
+        parts.append(f"{rule.label} ({rule.series}, {spec.window_of(rule)}): {method}")
+    return "; ".join(parts)
+
+
+def _replay_rules(log: _RuleLog, series: _Series, spec: MonitorSpec) -> None:
+    """Replay every rule of ``spec`` on its series (per segment for precision), calibrated where it needs a baseline.
+
+    A rule that needs calibration and has fewer than two windows before the first release (in a segment) is skipped
+    there, as the baseline cannot give it an in-control mean and SD.
+    """
     import pandas as pd
 
-    error_rule = ThresholdRule(
-        "error_rate",
-        ">",
-        s.error_threshold,
-        for_windows=s.for_windows,
-        clear_windows=s.clear_windows,
-        clear_threshold=s.error_clear,
-    )
-    log.run("error rate threshold", "all", error_rule, error_windows, "error_rate")
-    base_traffic = traffic[pd.to_datetime(traffic["window"]) < log.baseline_end]
-    if len(base_traffic) >= 2:
-        sd = float(base_traffic["p95"].std(ddof=1))
-        latency_rule = EwmaRule(
-            s.ewma_lambda,
-            s.ewma_width,
-            float(base_traffic["p95"].mean()),
-            sd if sd > 0 else 1e-9,
-            metric="p95",
-            reset=True,
-        )
-        log.run("latency p95 EWMA", "all", latency_rule, traffic, "latency_p95")
-    for segment, rows in precision.groupby("segment", sort=True):
-        rows = rows.reset_index(drop=True)
-        base = rows[pd.to_datetime(rows["window"]) < log.baseline_end]
-        if len(base) < 2:
-            continue
-        mu0 = float(base["sum_wy"].sum() / base["sum_w"].sum())
-        sigma = float(np.sqrt(np.mean(base["se"].to_numpy(dtype=np.float64) ** 2)))
-        rule = CusumRule(s.cusum_k, s.cusum_h, mu0, sigma if sigma > 0 else 1e-9, metric="precision")
-        log.run("precision CUSUM", str(segment), rule, rows, "precision")
-    return error_rule
+    for rule in spec.rules:
+        frame = series.frame(rule.series, spec.window_of(rule))
+        groups = frame.groupby("segment", sort=True) if rule.per_segment else [("all", frame)]
+        for segment, rows in groups:
+            rows = rows.reset_index(drop=True)
+            baseline = None
+            if rule.calibrated:
+                baseline = rule.calibrate(rows[pd.to_datetime(rows["window"]) < log.baseline_end])
+                if baseline is None:
+                    continue
+            log.run(rule.label, str(segment), rule.build(baseline), rows, rule.series)
 
 
 def _jumps_at(
@@ -466,7 +466,7 @@ def _jumps_at(
     hi: datetime,
     traffic: pd.DataFrame,
     precision: pd.DataFrame,
-    s: _Settings,
+    s: MonitorSpec,
 ) -> list[dict[str, Any]]:
     """Release jumps at ``marker``: windows in ``[lo, marker)`` against ``[marker, hi)``, per metric and segment."""
     import pandas as pd
@@ -548,7 +548,7 @@ def _release_effects(
     releases: pd.DataFrame,
     model_version: str | None,
     series: tuple[pd.DataFrame, pd.DataFrame],
-    s: _Settings,
+    s: MonitorSpec,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Release jumps and score drift at each release (or only ``model_version``'s), between its neighbours.
 
@@ -617,6 +617,7 @@ def monitor_summary(
     score_bins: int = 20,
     alpha: float = 0.05,
     schema: ModelTelemetry | None = None,
+    spec: MonitorSpec | None = None,
 ) -> MonitorSummary:
     """Monitor the model telemetry (``ops``, ``predictions``, ``labels``, ``releases``) up to ``as_of``.
 
@@ -665,6 +666,10 @@ def monitor_summary(
         schema: Names of the ``predictions``, ``labels``, ``ops`` and ``releases`` tables and of their columns
             (default: the sample's; in a project ``abnb.find_project().model_telemetry()``). The frames name their
             columns as the sample does (``ts``, ``model_version``, ``segment`` ...), whatever the tables call them.
+            A spec's own ``[model]`` names are applied over it.
+        spec: A monitoring spec (:func:`abnb.monitor.load_monitor`): its rules, window, alpha, min_effect and
+            score_bins replace the arguments above, which must then keep their defaults. Default:
+            :meth:`MonitorSpec.default` of those arguments.
 
     Returns:
         The frames and a JSON-safe :meth:`MonitorSummary.summary`.
@@ -678,34 +683,51 @@ def monitor_summary(
     import pandas as pd
 
     con = as_connection(connection)
-    window = _check_window(con, window, "window")
-    alert_window = _check_window(con, alert_window, "alert_window")
-    schema = schema or ModelTelemetry()
-    settings = _Settings(
-        error_threshold=error_threshold,
-        error_clear=error_clear,
-        for_windows=for_windows,
-        clear_windows=clear_windows,
-        cusum_k=cusum_k,
-        cusum_h=cusum_h,
-        ewma_lambda=ewma_lambda,
-        ewma_width=ewma_width,
-        min_effect=min_effect,
-        score_bins=score_bins,
-        alpha=alpha,
-    )
+    tuning: dict[str, Any] = {
+        "window": window,
+        "alert_window": alert_window,
+        "error_threshold": error_threshold,
+        "error_clear": error_clear,
+        "for_windows": for_windows,
+        "clear_windows": clear_windows,
+        "cusum_k": cusum_k,
+        "cusum_h": cusum_h,
+        "ewma_lambda": ewma_lambda,
+        "ewma_width": ewma_width,
+        "min_effect": min_effect,
+        "score_bins": score_bins,
+        "alpha": alpha,
+    }
+    if spec is None:
+        for name in ("window", "alert_window"):
+            _check_window(con, tuning[name], name)
+        spec = MonitorSpec.default(**tuning)
+    else:
+        changed = sorted(k for k, v in tuning.items() if v != (monitor_summary.__kwdefaults__ or {})[k])
+        if changed:
+            raise ParameterError(
+                f"monitor_summary got spec={spec.name!r} and {', '.join(changed)}: the spec holds the rules and "
+                "their tuning; change them in its file, or drop spec= to tune the default rules with arguments."
+            )
+    window = _check_window(con, spec.window, "window")
+    for rule in spec.rules:
+        _check_window(con, spec.window_of(rule), f"rule {rule.name!r} window")
+    schema = spec.schema(schema)
     first, end = _span(con, schema, resolve_end(as_of))
     releases = _releases(con, schema, end, model_version)
     markers = [pd.Timestamp(t).to_pydatetime() for t in releases["ts"]]
     baseline_end = markers[0] if markers else end
     if baseline_end <= first:
         raise DataError("no clean baseline: the first release is at or before the first prediction.")
-    traffic, error_windows = _traffic(con, schema, window, alert_window, end)
-    precision = labelled_precision_by_window(con, window=window, by="segment", end=end, alpha=alpha, schema=schema)
-    log = _RuleLog(baseline_end, alpha)
-    error_rule = _replay_rules(log, traffic, error_windows, precision, settings)
+    series = _Series(con, schema, end, spec.alpha)
+    traffic = series.traffic(window)
+    alert_window = next((spec.window_of(r) for r in spec.rules if r.series == "error_rate"), window)
+    error_windows = series.frame("error_rate", alert_window)
+    precision = series.frame("precision", window)
+    log = _RuleLog(baseline_end, spec.alpha)
+    _replay_rules(log, series, spec)
     release_jumps, drift = _release_effects(
-        con, schema, [first, *markers, end], releases, model_version, (traffic, precision), settings
+        con, schema, [first, *markers, end], releases, model_version, (traffic, precision), spec
     )
     return MonitorSummary(
         as_of=(end - timedelta(microseconds=1)).date().isoformat(),
@@ -722,11 +744,11 @@ def monitor_summary(
         alerts=pd.DataFrame(log.alerts, columns=_ALERT_COLUMNS),
         false_alarms=pd.DataFrame(log.false_alarms, columns=_FALSE_ALARM_COLUMNS),
         release_jumps=release_jumps,
-        segments=_segments(con, schema, end, model_version, alpha),
+        segments=_segments(con, schema, end, model_version, spec.alpha),
         drift=drift,
         method=(
             f"{window} windows; error rate = sum(errors)/sum(requests) of ops; exact latency quantiles; Hajek "
-            f"precision; rules: {error_rule.method}; CUSUM k={cusum_k:g}, h={cusum_h:g} on precision; EWMA "
-            f"lambda={ewma_lambda:g}, L={ewma_width:g} on p95; baseline before {baseline_end.isoformat()}"
+            f"precision; rules of monitor {spec.name}: {_rule_methods(spec)}; baseline before "
+            f"{baseline_end.isoformat()}"
         ),
     )
