@@ -13,10 +13,10 @@ from abnb._verdicts import MonitorVerdict
 from abnb.engine import Connection, as_connection
 from abnb.errors import DataError, EngineError, ParameterError
 from abnb.monitor._common import frame_of, psi_level, resolve_end
+from abnb.monitor.backtest import Backtest, backtest_rules
 from abnb.monitor.drift import chi2_drift
 from abnb.monitor.precision import labelled_precision_by_window
 from abnb.monitor.release import release_jump
-from abnb.monitor.rules import Rule, false_alarm_rate, replay
 from abnb.monitor.segments import segment_breakdown
 from abnb.monitor.spec import MonitorSpec
 from abnb.monitor.windows import windowed
@@ -382,52 +382,6 @@ class _Series:
         return self.frame("error_rate", window).merge(self.frame("latency_p95", window), on="window", how="left")
 
 
-@dataclass
-class _RuleLog:
-    """The per-window states, alert intervals and baseline false alarms of the rules replayed so far."""
-
-    baseline_end: datetime
-    alpha: float
-    states: list[pd.DataFrame] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    false_alarms: list[dict[str, Any]] = field(default_factory=list)
-
-    def run(self, name: str, segment: str, rule: Rule, series: pd.DataFrame, metric: str) -> None:
-        """Replay ``rule`` over ``series``, and over its windows before the baseline end for the false alarms."""
-        import pandas as pd
-
-        result = replay(rule, series)
-        state = result.to_frame()
-        self.states.append(
-            pd.DataFrame(
-                {
-                    "rule": name,
-                    "segment": segment,
-                    "time": state["time"],
-                    "value": state["value"],
-                    "alarm": state["alarm"],
-                }
-            )
-        )
-        self.alerts += [
-            {"rule": name, "segment": segment, "metric": metric, "start": start, "end": stop, "method": rule.method}
-            for start, stop in result.intervals
-        ]
-        clean = series[pd.to_datetime(series["window"]) < self.baseline_end]
-        if len(clean) >= 2:
-            rate = false_alarm_rate(rule, clean, alpha=self.alpha)
-            self.false_alarms.append(
-                {
-                    "rule": name,
-                    "segment": segment,
-                    "n_windows": rate.n_windows,
-                    "n_alarms": rate.n_alarms,
-                    "per_window": rate.per_window,
-                    "ci_high": rate.ci_high,
-                }
-            )
-
-
 def _rule_methods(spec: MonitorSpec) -> str:
     """Each rule as ``label (series, window): method`` (calibrated rules' baselines said in words)."""
     parts = []
@@ -438,25 +392,127 @@ def _rule_methods(spec: MonitorSpec) -> str:
     return "; ".join(parts)
 
 
-def _replay_rules(log: _RuleLog, series: _Series, spec: MonitorSpec) -> None:
-    """Replay every rule of ``spec`` on its series (per segment for precision), calibrated where it needs a baseline.
+@dataclass(frozen=True)
+class _History:
+    """What a spec is replayed on: the data's span, the releases and the windowed series (fetched on demand)."""
 
-    A rule that needs calibration and has fewer than two windows before the first release (in a segment) is skipped
-    there, as the baseline cannot give it an in-control mean and SD.
+    spec: MonitorSpec
+    first: datetime
+    end: datetime
+    releases: pd.DataFrame
+    markers: list[datetime]
+    series: _Series
+
+    def backtest(self) -> Backtest:
+        return backtest_rules(
+            self.spec,
+            self.series.frame,
+            baseline_end=self.markers[0] if self.markers else self.end,
+            releases=self.releases,
+            end=self.end,
+        )
+
+
+def _history(
+    con: Connection,
+    spec: MonitorSpec,
+    schema: ModelTelemetry | None,
+    as_of: datetime | date | str | None,
+    model_version: str | None = None,
+) -> _History:
+    """Check the spec's windows against the engine, find the span and the releases, and set up the series.
+
+    Raises:
+        DataError: No predictions before ``as_of``, or no window before the first release.
     """
     import pandas as pd
 
+    _check_window(con, spec.window, "window")
     for rule in spec.rules:
-        frame = series.frame(rule.series, spec.window_of(rule))
-        groups = frame.groupby("segment", sort=True) if rule.per_segment else [("all", frame)]
-        for segment, rows in groups:
-            rows = rows.reset_index(drop=True)
-            baseline = None
-            if rule.calibrated:
-                baseline = rule.calibrate(rows[pd.to_datetime(rows["window"]) < log.baseline_end])
-                if baseline is None:
-                    continue
-            log.run(rule.label, str(segment), rule.build(baseline), rows, rule.series)
+        _check_window(con, spec.window_of(rule), f"rule {rule.name!r} window")
+    schema = spec.schema(schema)
+    first, end = _span(con, schema, resolve_end(as_of))
+    releases = _releases(con, schema, end, model_version)
+    markers = [pd.Timestamp(t).to_pydatetime() for t in releases["ts"]]
+    if markers and markers[0] <= first:
+        raise DataError("no clean baseline: the first release is at or before the first prediction.")
+    return _History(spec, first, end, releases, markers, _Series(con, schema, end, spec.alpha))
+
+
+def backtest(
+    connection: Connection | duckdb.DuckDBPyConnection,
+    spec: MonitorSpec | None = None,
+    *,
+    as_of: datetime | date | str | None = None,
+    schema: ModelTelemetry | None = None,
+) -> Backtest:
+    """Replay every rule of a monitoring spec on the telemetry's history, from aggregate queries only.
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
+        spec: The monitoring spec (default: :meth:`MonitorSpec.default`).
+        as_of: Data cutoff: a date means through that day; ``None`` for all data.
+        schema: The telemetry's table and column names (default: the sample's); the spec's ``[model]`` applies
+            over it.
+
+    Returns:
+        Per rule and segment: the series, abnb's replay, the false alarms before the first release and the delay
+        to the first alarm after each release.
+
+    Raises:
+        DataError: No predictions before ``as_of``, or no window before the first release.
+        ParameterError: A window outside 1 minute to 366 days.
+    """
+    con = as_connection(connection)
+    return _history(con, spec or MonitorSpec.default(), schema, as_of).backtest()
+
+
+def _rule_frames(bt: Backtest) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The dashboard's long per-window rule states, its alert intervals and the false alarms on the baseline."""
+    import pandas as pd
+
+    states, alerts, false_alarms = [], [], []
+    for item in bt.rules:
+        rule, state = item.rule, item.replay.to_frame()
+        states.append(
+            pd.DataFrame(
+                {
+                    "rule": rule.label,
+                    "segment": item.segment,
+                    "time": state["time"],
+                    "value": state["value"],
+                    "alarm": state["alarm"],
+                }
+            )
+        )
+        alerts += [
+            {
+                "rule": rule.label,
+                "segment": item.segment,
+                "metric": rule.series,
+                "start": start,
+                "end": stop,
+                "method": item.built.method,
+            }
+            for start, stop in item.replay.intervals
+        ]
+        if item.false_alarms is not None:
+            fa = item.false_alarms
+            false_alarms.append(
+                {
+                    "rule": rule.label,
+                    "segment": item.segment,
+                    "n_windows": fa.n_windows,
+                    "n_alarms": fa.n_alarms,
+                    "per_window": fa.per_window,
+                    "ci_high": fa.ci_high,
+                }
+            )
+    return (
+        pd.concat(states, ignore_index=True) if states else pd.DataFrame(),
+        pd.DataFrame(alerts, columns=_ALERT_COLUMNS),
+        pd.DataFrame(false_alarms, columns=_FALSE_ALARM_COLUMNS),
+    )
 
 
 def _jumps_at(
@@ -680,8 +736,6 @@ def monitor_summary(
             or malformed parameters.
         SchemaError: A table or column is missing; the message names the ``[model]`` setting that names it.
     """
-    import pandas as pd
-
     con = as_connection(connection)
     tuning: dict[str, Any] = {
         "window": window,
@@ -709,26 +763,24 @@ def monitor_summary(
                 f"monitor_summary got spec={spec.name!r} and {', '.join(changed)}: the spec holds the rules and "
                 "their tuning; change them in its file, or drop spec= to tune the default rules with arguments."
             )
-    window = _check_window(con, spec.window, "window")
-    for rule in spec.rules:
-        _check_window(con, spec.window_of(rule), f"rule {rule.name!r} window")
-    schema = spec.schema(schema)
-    first, end = _span(con, schema, resolve_end(as_of))
-    releases = _releases(con, schema, end, model_version)
-    markers = [pd.Timestamp(t).to_pydatetime() for t in releases["ts"]]
-    baseline_end = markers[0] if markers else end
-    if baseline_end <= first:
-        raise DataError("no clean baseline: the first release is at or before the first prediction.")
-    series = _Series(con, schema, end, spec.alpha)
+    history = _history(con, spec, schema, as_of, model_version)
+    window, series, end = spec.window, history.series, history.end
     traffic = series.traffic(window)
     alert_window = next((spec.window_of(r) for r in spec.rules if r.series == "error_rate"), window)
     error_windows = series.frame("error_rate", alert_window)
     precision = series.frame("precision", window)
-    log = _RuleLog(baseline_end, spec.alpha)
-    _replay_rules(log, series, spec)
+    bt = history.backtest()
+    rule_states, alerts, false_alarms = _rule_frames(bt)
     release_jumps, drift = _release_effects(
-        con, schema, [first, *markers, end], releases, model_version, (traffic, precision), spec
+        con,
+        series.schema,
+        [history.first, *history.markers, end],
+        history.releases,
+        model_version,
+        (traffic, precision),
+        spec,
     )
+    baseline_end = bt.baseline_end
     return MonitorSummary(
         as_of=(end - timedelta(microseconds=1)).date().isoformat(),
         end=end,
@@ -736,15 +788,15 @@ def monitor_summary(
         alert_window=alert_window,
         model_version=model_version,
         baseline_end=baseline_end,
-        releases=releases,
+        releases=history.releases,
         traffic=traffic,
         error_windows=error_windows,
         precision=precision,
-        rule_states=pd.concat(log.states, ignore_index=True) if log.states else pd.DataFrame(),
-        alerts=pd.DataFrame(log.alerts, columns=_ALERT_COLUMNS),
-        false_alarms=pd.DataFrame(log.false_alarms, columns=_FALSE_ALARM_COLUMNS),
+        rule_states=rule_states,
+        alerts=alerts,
+        false_alarms=false_alarms,
         release_jumps=release_jumps,
-        segments=_segments(con, schema, end, model_version, spec.alpha),
+        segments=_segments(con, series.schema, end, model_version, spec.alpha),
         drift=drift,
         method=(
             f"{window} windows; error rate = sum(errors)/sum(requests) of ops; exact latency quantiles; Hajek "
