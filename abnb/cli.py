@@ -532,17 +532,73 @@ _model_as_of = click.option(
 )
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @_report_options(
     _model_as_of,
     click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'."),
     click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one)."),
 )
-def monitor(**options: Any) -> None:
-    """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path."""
+@click.pass_context
+def monitor(context: click.Context, /, **options: Any) -> None:
+    """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path.
+
+    Subcommands: `abnb monitor export` writes the Prometheus rules of a monitoring spec, with the promtool test
+    that proves they fire as abnb's backtest does.
+    """
+    if context.invoked_subcommand is not None:
+        return
     from abnb.report import render_monitoring
 
     click.echo(_published(render_monitoring, **options))
+
+
+@monitor.command("export")
+@click.option(
+    "--spec",
+    "spec_name",
+    default="",
+    help="A monitor of the project's monitors/ or a .toml path (default: abnb's default rules).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the files go (default: the project's reports/monitoring/export/).",
+)
+@_database
+@_model_as_of
+def monitor_export(spec_name: str, output_dir: Path | None, database: Path | None, as_of: str | None) -> None:
+    """Backtest a monitoring spec and write its Prometheus rules, their promtool test and a Grafana dashboard.
+
+    Files: <monitor>.rules.yml (check with `promtool check rules`), <monitor>.rules.test.yml (`promtool test rules`:
+    the exported rules fire at the same windows as abnb's replay of the history) and <monitor>.grafana.json.
+    """
+    import json
+
+    from abnb import connect
+    from abnb._io import write_atomic
+    from abnb.monitor import backtest, load_monitor
+    from abnb.monitor.export import prometheus_rules, promtool_tests, rules_yaml
+    from abnb.monitor.grafana import grafana_dashboard
+    from abnb.monitor.spec import MonitorSpec
+
+    _check_database(database)
+    project = _project()
+    try:
+        spec = load_monitor(spec_name, project=project) if spec_name else MonitorSpec.default()
+        with connect(database, read_only=True) as con:
+            bt = backtest(con, spec, as_of=as_of, schema=project.model_telemetry())
+        folder = output_dir or project.reports_dir / "monitoring" / "export"
+        folder.mkdir(parents=True, exist_ok=True)
+        rules = folder / f"{spec.name}.rules.yml"
+        write_atomic(rules, rules_yaml(prometheus_rules(spec, backtest=bt)))
+        write_atomic(folder / f"{spec.name}.rules.test.yml", rules_yaml(promtool_tests(spec, bt, rules.name)))
+        write_atomic(folder / f"{spec.name}.grafana.json", json.dumps(grafana_dashboard(spec), indent=2) + "\n")
+    except AbnbError as error:
+        raise _fail(error) from error
+    for line in bt.to_frame().itertuples():
+        click.echo(f"{line.rule} [{line.segment}]: {line.n_alerts} alert(s) in {line.n_windows} windows", err=True)
+    click.echo(str(rules))
 
 
 @main.command()

@@ -16,19 +16,30 @@ as ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by def
 | input and score drift | ``psi``, ``psi_from_values``, ``ks_drift``, ``chi2_drift``, ``drift_report`` | ``drift`` |
 | labelled precision per window | ``labelled_precision_by_window`` | ``precision`` |
 | the monitoring dashboard | ``monitor_summary``, ``MonitorSummary`` | ``dashboard`` |
+| monitoring specs (``monitors/*.toml``) | ``MonitorSpec``, ``MonitorRule``, ``load_monitor`` | ``spec`` |
+| rules replayed on history | ``backtest``, ``Backtest``, ``RuleBacktest`` | ``dashboard``, ``backtest`` |
+| Prometheus rules and their promtool test | ``prometheus_rules``, ``promtool_tests``, ``rules_yaml`` | ``export`` |
+| the Grafana dashboard of a spec | ``grafana_dashboard`` | ``grafana`` |
 | its charts | ``ops_chart``, ``precision_chart`` | ``charts`` |
 | its notebook's parameters | ``validate_monitoring_parameters``, ``MonitoringParameters`` | ``parameters`` |
 """
 
 from __future__ import annotations
 
+from abnb.monitor.backtest import Backtest as Backtest
+from abnb.monitor.backtest import RuleBacktest as RuleBacktest
 from abnb.monitor.charts import ops_chart as ops_chart
 from abnb.monitor.charts import precision_chart as precision_chart
 from abnb.monitor.dashboard import MAX_MONITOR_WINDOW as MAX_MONITOR_WINDOW
 from abnb.monitor.dashboard import MIN_MONITOR_WINDOW as MIN_MONITOR_WINDOW
 from abnb.monitor.dashboard import MonitorSummary as MonitorSummary
+from abnb.monitor.dashboard import backtest as backtest
 from abnb.monitor.dashboard import monitor_summary as monitor_summary
 from abnb.monitor.drift import DriftResult, chi2_drift, drift_report, ks_drift, psi, psi_from_values
+from abnb.monitor.export import prometheus_rules as prometheus_rules
+from abnb.monitor.export import promtool_tests as promtool_tests
+from abnb.monitor.export import rules_yaml as rules_yaml
+from abnb.monitor.grafana import grafana_dashboard as grafana_dashboard
 from abnb.monitor.parameters import MonitoringParameters as MonitoringParameters
 from abnb.monitor.parameters import validate_monitoring_parameters as validate_monitoring_parameters
 from abnb.monitor.precision import labelled_precision_by_window as labelled_precision_by_window
@@ -45,6 +56,9 @@ from abnb.monitor.rules import (
 )
 from abnb.monitor.rules import Op as Op
 from abnb.monitor.segments import segment_breakdown
+from abnb.monitor.spec import MonitorRule as MonitorRule
+from abnb.monitor.spec import MonitorSpec as MonitorSpec
+from abnb.monitor.spec import load_monitor as load_monitor
 from abnb.monitor.windows import windowed
 
 __all__ = [
