@@ -153,3 +153,14 @@ abnb.report.styled_table(
         "pvalue_adjusted": "{:.3g}",
     },
 )
+
+# %% [markdown]
+# ## The same rules in Prometheus
+#
+# The alerts above come from abnb's replay of the rules on this history. `abnb monitor export` writes the same rules
+# for Prometheus (threshold: `for` and hysteresis in PromQL; EWMA and CUSUM: the alarm abnb computes), with a
+# `promtool test rules` file that checks they fire at exactly the windows of this replay, and a Grafana dashboard.
+# See docs/monitoring-in-production.md in the abnb repository.
+
+# %%
+print(monitor.rules_yaml(monitor.prometheus_rules(monitor.MonitorSpec.default())))
