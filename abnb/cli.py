@@ -543,7 +543,7 @@ def monitor(context: click.Context, /, **options: Any) -> None:
     """Render the model-monitoring dashboard into the project's reports/monitoring/ and print its HTML path.
 
     Subcommands: `abnb monitor export` writes the Prometheus rules of a monitoring spec, with the promtool test
-    that proves they fire as abnb's backtest does.
+    that proves they fire as abnb's backtest does; `abnb monitor serve` serves the series they read on /metrics.
     """
     if context.invoked_subcommand is not None:
         return
@@ -599,6 +599,48 @@ def monitor_export(spec_name: str, output_dir: Path | None, database: Path | Non
     for line in bt.to_frame().itertuples():
         click.echo(f"{line.rule} [{line.segment}]: {line.n_alerts} alert(s) in {line.n_windows} windows", err=True)
     click.echo(str(rules))
+
+
+@monitor.command("serve")
+@click.option("--spec", "spec_name", default="", help="A monitor of monitors/ or a .toml path (default: abnb's rules).")
+@_database
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True, help="TCP port.")
+@click.option("--refresh-seconds", type=click.FloatRange(min=1.0), default=60.0, show_default=True)
+@click.option("--replay-from", default=None, help="ISO datetime: replay the history from the window at/after it.")
+@click.option("--step-seconds", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Replay pace.")
+def monitor_serve(
+    spec_name: str,
+    database: Path | None,
+    host: str,
+    port: int,
+    refresh_seconds: float,
+    replay_from: str | None,
+    step_seconds: float,
+) -> None:
+    """Serve a monitoring spec's series for Prometheus at http://HOST:PORT/metrics until Ctrl-C.
+
+    Every refresh backtests the spec on a read-only connection and serves the last window of each rule; scrapes read
+    the cached values. --replay-from serves the history instead, one window per --step-seconds.
+    """
+    from abnb import connect
+    from abnb.monitor import backtest, load_monitor
+    from abnb.monitor.exporter import Exporter, ReplayExporter, replay_start, serve
+    from abnb.monitor.spec import MonitorSpec
+
+    _check_database(database)
+    project = _project()
+    schema = project.model_telemetry()
+    try:
+        spec = load_monitor(spec_name, project=project) if spec_name else MonitorSpec.default()
+        exporter: Exporter | ReplayExporter = Exporter(spec, lambda: connect(database, read_only=True), schema=schema)
+        if replay_from:
+            with connect(database, read_only=True) as con:
+                bt = backtest(con, spec, schema=schema)
+            exporter = ReplayExporter(spec, bt, start=replay_start(bt, replay_from), step_seconds=step_seconds)
+    except AbnbError as error:
+        raise _fail(error) from error
+    serve(exporter, host=host, port=port, refresh_seconds=refresh_seconds)
 
 
 @main.command()

@@ -20,6 +20,7 @@ as ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by def
 | rules replayed on history | ``backtest``, ``Backtest``, ``RuleBacktest`` | ``dashboard``, ``backtest`` |
 | Prometheus rules and their promtool test | ``prometheus_rules``, ``promtool_tests``, ``rules_yaml`` | ``export`` |
 | the Grafana dashboard of a spec | ``grafana_dashboard`` | ``grafana`` |
+| series served to Prometheus (not re-exported) | ``Exporter``, ``ReplayExporter``, ``MetricsServer`` | ``exporter`` |
 | its charts | ``ops_chart``, ``precision_chart`` | ``charts`` |
 | its notebook's parameters | ``validate_monitoring_parameters``, ``MonitoringParameters`` | ``parameters`` |
 """
