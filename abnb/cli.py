@@ -552,6 +552,13 @@ def monitor(context: click.Context, /, **options: Any) -> None:
     click.echo(_published(render_monitoring, **options))
 
 
+def _monitor_spec(name: str, project: Any) -> Any:
+    """``--spec``: a monitor of the project's monitors/ or a .toml path; empty: abnb's default rules."""
+    from abnb.monitor import MonitorSpec, load_monitor
+
+    return load_monitor(name, project=project) if name else MonitorSpec.default()
+
+
 @monitor.command("export")
 @click.option(
     "--spec",
@@ -577,15 +584,14 @@ def monitor_export(spec_name: str, output_dir: Path | None, database: Path | Non
 
     from abnb import connect
     from abnb._io import write_atomic
-    from abnb.monitor import backtest, load_monitor
+    from abnb.monitor import backtest
     from abnb.monitor.export import prometheus_rules, promtool_tests, rules_yaml
     from abnb.monitor.grafana import grafana_dashboard
-    from abnb.monitor.spec import MonitorSpec
 
     _check_database(database)
     project = _project()
     try:
-        spec = load_monitor(spec_name, project=project) if spec_name else MonitorSpec.default()
+        spec = _monitor_spec(spec_name, project)
         with connect(database, read_only=True) as con:
             bt = backtest(con, spec, as_of=as_of, schema=project.model_telemetry())
         folder = output_dir or project.reports_dir / "monitoring" / "export"
@@ -624,15 +630,14 @@ def monitor_serve(
     the cached values. --replay-from serves the history instead, one window per --step-seconds.
     """
     from abnb import connect
-    from abnb.monitor import backtest, load_monitor
+    from abnb.monitor import backtest
     from abnb.monitor.exporter import Exporter, ReplayExporter, replay_start, serve
-    from abnb.monitor.spec import MonitorSpec
 
     _check_database(database)
     project = _project()
     schema = project.model_telemetry()
     try:
-        spec = load_monitor(spec_name, project=project) if spec_name else MonitorSpec.default()
+        spec = _monitor_spec(spec_name, project)
         exporter: Exporter | ReplayExporter = Exporter(spec, lambda: connect(database, read_only=True), schema=schema)
         if replay_from:
             with connect(database, read_only=True) as con:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,12 +60,31 @@ CHROMIUM_FLAGS = (
 )
 
 
+def debian_tool(names: tuple[str, ...], package: str) -> str:
+    """Path of a program from a Debian package; skips with the reason outside CI when it is missing, fails in CI."""
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{names[0]} is missing in CI: .ci/run should have installed Debian's {package} package")
+    pytest.skip(f"{names[0]} is not installed (apt-get install {package}); CI installs it")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path of Debian's chromium; skips with the reason outside CI when it is missing, fails in CI."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run should have installed Debian's chromium")
-        pytest.skip("Debian chromium is not installed (apt-get install chromium); CI installs it")
-    return path
+    """Path of Debian's chromium (see :func:`debian_tool`)."""
+    return debian_tool(("chromium", "chromium-browser"), "chromium")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Path of promtool, from Debian's prometheus package (see :func:`debian_tool`)."""
+    return debian_tool(("promtool",), "prometheus")

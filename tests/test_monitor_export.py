@@ -1,12 +1,10 @@
 """Prometheus rules exported from a monitoring spec fire exactly when abnb's replay does (checked by promtool).
 
-``promtool`` comes from Debian's ``prometheus`` package (.ci/run installs it); outside CI the tests skip without it.
+``promtool`` comes from Debian's ``prometheus`` package (the ``promtool`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,16 +19,6 @@ from abnb.monitor.export import duration, prometheus_rules, promtool_tests, rule
 from abnb.monitor.spec import MonitorRule, MonitorSpec
 
 START = datetime(2026, 10, 1)
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing in CI: .ci/run should have installed Debian's prometheus package")
-        pytest.skip("promtool is not installed (Debian package prometheus)")
-    return path
 
 
 def _promtool(promtool: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,7 @@ the metrics contract (issue 18) for this monitor, with label values that a PromQ
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -311,16 +309,6 @@ def test_a_window_grafana_would_interpolate_is_refused() -> None:
     spec = _rule_spec(window="1 day ${__user.login}")
     with pytest.raises(ParameterError, match=r"the window '1 day \$\{__user.login\}' holds '\$' or '\[\['"):
         grafana_dashboard(spec)
-
-
-@pytest.fixture
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing in CI: .ci/run should have installed Debian's prometheus package")
-        pytest.skip("promtool is not installed (Debian package prometheus)")
-    return path
 
 
 def _go_quoted(value: str) -> str:

@@ -10,9 +10,6 @@ windows exactly; this test checks the deployed pieces work together.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,6 +21,7 @@ import pytest
 import abnb
 from abnb.monitor import MonitorSpec, backtest, prometheus_rules, rules_yaml
 from abnb.monitor.exporter import MetricsServer, ReplayExporter
+from tests.conftest import debian_tool, free_port
 
 pytestmark = [pytest.mark.slow]
 STEP = 2.0  # wall-clock seconds per replayed 10-minute window
@@ -32,18 +30,7 @@ LEAD = 8  # windows served before the outage's first alarm
 
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is missing in CI: .ci/run should have installed Debian's prometheus package")
-        pytest.skip("prometheus is not installed (Debian package prometheus)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return debian_tool(("prometheus",), "prometheus")
 
 
 def _get(url: str) -> Any:
@@ -63,7 +50,7 @@ def test_prometheus_fires_the_exported_alert_on_the_replayed_outage(
     exporter = ReplayExporter(spec, bt, start=max(0, first - LEAD), step_seconds=STEP)
     server = MetricsServer(exporter, port=0, refresh_seconds=3600).start()
     (tmp_path / "rules.yml").write_text(rules_yaml(prometheus_rules(spec, backtest=bt, time_scale=STEP / 600)))
-    port = _free_port()
+    port = free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 500ms\n  evaluation_interval: 1s\n"
         "rule_files: [rules.yml]\n"

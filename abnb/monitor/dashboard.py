@@ -386,8 +386,7 @@ def _rule_methods(spec: MonitorSpec) -> str:
     """Each rule as ``label (series, window): method`` (calibrated rules' baselines said in words)."""
     parts = []
     for rule in spec.rules:
-        built = rule.build((0.0, 1.0))
-        method = built.method + (", calibrated before the first release" if rule.calibrated else "")
+        method = rule.method + (", calibrated before the first release" if rule.calibrated else "")
         parts.append(f"{rule.label} ({rule.series}, {spec.window_of(rule)}): {method}")
     return "; ".join(parts)
 

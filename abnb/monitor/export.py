@@ -93,10 +93,9 @@ def _text(value: str) -> str:
 
 
 def _annotations(spec: MonitorSpec, rule: MonitorRule, backtest: Backtest | None) -> dict[str, str]:
-    built = rule.build(None if rule.kind == "threshold" else (0.0, 1.0))
     notes = {
         "summary": _text(f"{rule.label}: {rule.series} of monitor {spec.name}"),
-        "description": _text(f"{built.method} on {spec.window_of(rule)} windows ({rule.series})"),
+        "description": _text(f"{rule.method} on {spec.window_of(rule)} windows ({rule.series})"),
     }
     if backtest is not None:
         lines = [f"{item.segment}: {item.summary()}" for item in backtest.rules if item.rule.name == rule.name]

@@ -35,7 +35,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -70,6 +70,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
 _COMMON_KEYS = ("name", "title", "series", "kind", "window", "severity")
 _SPEC_KEYS = ("name", "description", "window", "alpha", "min_effect", "score_bins", "model", "rules")
 MAX_RULES = 100
+_ANY_BASELINE = (0.0, 1.0)  # stands in for a calibrated baseline where only the parameters matter
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,14 @@ class MonitorRule:
         if self.kind == "threshold" and self.op not in _OPS:
             raise SpecError(f"{where}: op must be one of {', '.join(_OPS)}, got {self.op!r}.")
         try:  # every parameter checked now, not when the rule first meets data
-            self.build(None if self.kind == "threshold" else (0.0, 1.0))
+            self.build(None if self.kind == "threshold" else _ANY_BASELINE)
         except ParameterError as error:
             raise SpecError(f"{where}: {error}") from error
+
+    @property
+    def method(self) -> str:
+        """The rule in words, as its :mod:`abnb.monitor.rules` object says it (the baseline does not enter it)."""
+        return self.build(None if self.kind == "threshold" else _ANY_BASELINE).method
 
     @property
     def label(self) -> str:
@@ -201,16 +207,6 @@ class MonitorRule:
             values = baseline[self.column].to_numpy(dtype=np.float64)
             mean, sd = float(values.mean()), float(values.std(ddof=1))
         return mean, sd if sd > 0 else 1e-9
-
-    def to_dict(self) -> dict[str, Any]:
-        """The TOML keys of the rule (those of its kind, and the common ones set)."""
-        keys = (*_COMMON_KEYS, *_KIND_KEYS[self.kind])
-        data: dict[str, Any] = {}
-        for key in keys:
-            value = getattr(self, "lambda_" if key == "lambda" else key)
-            if value is not None and value != "":
-                data[key] = value
-        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str) -> MonitorRule:
@@ -286,18 +282,6 @@ class MonitorSpec:
         if not 0 < _number(self.alpha, f"{self.source}: alpha") < 1:
             raise SpecError(f"{self.source}: alpha must lie in (0, 1), got {self.alpha}.")
 
-    def rule(self, name: str) -> MonitorRule:
-        """The rule called ``name``.
-
-        Raises:
-            ParameterError: No such rule (the message lists them).
-        """
-        for rule in self.rules:
-            if rule.name == name:
-                return rule
-        known = ", ".join(r.name for r in self.rules)
-        raise ParameterError(f"monitor {self.name!r} has no rule {name!r}; rules: {known}.")
-
     def window_of(self, rule: MonitorRule) -> str:
         """The window a rule runs on (its own, else the spec's)."""
         return rule.window or self.window
@@ -312,17 +296,6 @@ class MonitorSpec:
         for key, table in self.model.items():
             merged[key] = {**merged.get(key, {}), **(table if isinstance(table, Mapping) else {})}
         return ModelTelemetry.from_dict(merged, source=f"{self.source} [model]")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The spec as its TOML keys."""
-        data: dict[str, Any] = {"name": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("name", "rules", "source") or value == f.default or (f.name == "model" and not value):
-                continue
-            data[f.name] = dict(value) if f.name == "model" else value
-        data["rules"] = [rule.to_dict() for rule in self.rules]
-        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> MonitorSpec:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,22 +18,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import free_port
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 TOKEN = "abnb-browser-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def jupyter_lab(root: Path) -> Iterator[str]:
     """Run JupyterLab over ``root`` on loopback until the block ends; yields its base URL (token: :data:`TOKEN`)."""
-    port = _free_port()
+    port = free_port()
     log_path = root / "lab.log"
     settings = root.parent / f"{root.name}-settings"  # user settings: no news toast over the screenshots
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the page's own drop-downs and checks that the numbers shown are the ones the exp
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -17,9 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from abnb.widgets.explorer import OVERALL, Explorer
+from abnb.widgets.explorer import Explorer, effect_html
 from tests.browser.conftest import jupyter_lab, run_notebook, wait_idle
 from tests.conftest import CHROMIUM_FLAGS
+from tests.widgets.test_explore import _state
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,18 +55,8 @@ def _row(text: str, name: str) -> str:
 
 def _expected(explorer: Explorer, **values: object) -> str:
     """The explorer's table for these control values, computed in this process (no browser, no kernel)."""
-    from abnb.widgets.explorer import effect_html
-
-    state = {
-        "metric": "conversion",
-        "arm": "treatment",
-        "segment": OVERALL,
-        "day": explorer.result.label,
-        "confidence_level": 1 - explorer.spec.alpha,
-        "relative_ci": "analysis",
-        "distributions": False,
-    }
-    return effect_html(explorer.compute(**{**state, **values}))
+    state = dataclasses.asdict(_state(explorer, **values))
+    return effect_html(explorer.compute(**state))
 
 
 def _select(page: object, label: str, option: str) -> float:
