@@ -8,6 +8,7 @@ with the matching ModelTelemetry as on the sample's names with the default one.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import math
 import shutil
@@ -202,6 +203,9 @@ def _same(a: Any, b: Any, where: str = "result") -> None:
 
 CALLS: dict[str, Callable[..., Any]] = {
     "monitor_summary": lambda con, **kw: monitor.monitor_summary(con, **kw),
+    "exported_rules": lambda con, **kw: monitor.rules_yaml(
+        monitor.prometheus_rules(monitor.MonitorSpec.default(), backtest=monitor.backtest(con, **kw))
+    ),
     "labelled_precision_by_window": lambda con, **kw: monitor.labelled_precision_by_window(
         con, window="1 day", by=["model_version", "segment"], **kw
     ),
@@ -307,3 +311,13 @@ def test_segments_and_releases_come_from_the_data(both: tuple[abnb.Connection, a
     assert RENAMED.segment_values(renamed) == segments
     assert ModelTelemetry().release_versions(original) == ("v2", "v3") == RENAMED.release_versions(renamed)
     assert ModelTelemetry().serving_version(original, datetime(2026, 10, 10)) == "v1"
+
+
+def test_a_monitor_spec_carries_its_own_model_names(both: tuple[abnb.Connection, abnb.Connection]) -> None:
+    """A spec's [model] table is applied over the project's: the renamed tables need no schema= then."""
+    _, renamed = both
+    default = monitor.MonitorSpec.default()
+    own = dataclasses.replace(default, model=RENAMED.to_dict())
+    expected = monitor.rules_yaml(monitor.prometheus_rules(default, backtest=monitor.backtest(renamed, schema=RENAMED)))
+    got = monitor.rules_yaml(monitor.prometheus_rules(own, backtest=monitor.backtest(renamed, own)))
+    assert got == expected
