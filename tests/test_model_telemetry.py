@@ -25,6 +25,7 @@ import pytest
 import abnb
 from abnb import chaos, monitor, quality
 from abnb.errors import SchemaError, SpecError
+from abnb.monitor.exporter import release_samples, snapshot
 from abnb.rollout import bluegreen, canary, shadow
 from abnb.telemetry import Labels, ModelTelemetry, Ops, Predictions, Shadow, Truth
 
@@ -201,11 +202,26 @@ def _same(a: Any, b: Any, where: str = "result") -> None:
         assert a == b, (where, a, b)
 
 
+LABEL_FREE = monitor.MonitorSpec(
+    "label_free",
+    (
+        monitor.MonitorRule("ScoreDrift", "score_psi", "threshold", threshold=0.6),
+        monitor.MonitorRule("ExpectedPrecisionShift", "expected_precision", "cusum"),
+    ),
+)
+
+
+def _served(state: monitor.MonitorState) -> tuple[Any, ...]:
+    """What the exporter serves of a state: the rules' last windows and the latest release's verdicts."""
+    return snapshot(state.backtest) + tuple(release_samples(state))
+
+
 CALLS: dict[str, Callable[..., Any]] = {
     "monitor_summary": lambda con, **kw: monitor.monitor_summary(con, **kw),
     "exported_rules": lambda con, **kw: monitor.rules_yaml(
         monitor.prometheus_rules(monitor.MonitorSpec.default(), backtest=monitor.backtest(con, **kw))
     ),
+    "served_metrics": lambda con, **kw: _served(monitor.monitor_state(con, LABEL_FREE, **kw)),
     "labelled_precision_by_window": lambda con, **kw: monitor.labelled_precision_by_window(
         con, window="1 day", by=["model_version", "segment"], **kw
     ),

@@ -121,6 +121,26 @@ def test_refresh_serves_the_last_window_of_every_rule(sample_db: Path, bt: Backt
     assert statistics.median(times) < 0.1
 
 
+def test_refresh_serves_the_verdicts_on_the_latest_release(sample_db: Path) -> None:
+    exporter = Exporter(SPEC, opener(sample_db), clock=Clock())
+    assert exporter.refresh() is True
+    parsed = samples(exporter)
+    with abnb.connect(sample_db, read_only=True) as con:
+        state = abnb.monitor.monitor_state(con, SPEC)
+    assert state.release == "v3" and len(state.release_jumps) == 6
+    for row in state.release_jumps.itertuples():
+        labels = {"model_version": row.model_version, "metric": row.metric, "segment": row.segment}
+        assert value(parsed, "abnb_monitor_release_rollback", **labels) == float(row.rollback)
+        assert value(parsed, "abnb_monitor_release_jump_estimate", **labels) == pytest.approx(row.estimate, abs=1e-12)
+        assert value(parsed, "abnb_monitor_release_jump_pvalue", **labels) == pytest.approx(row.pvalue, abs=1e-12)
+    for row in state.release_drift.itertuples():
+        labels = {"model_version": row.model_version, "segment": row.segment}
+        assert value(parsed, "abnb_monitor_release_score_psi", **labels) == pytest.approx(row.psi, abs=1e-12)
+        assert value(parsed, "abnb_monitor_release_score_drift", **labels) == float(row.drift)
+    served = [key for key in parsed if key[0].startswith("abnb_monitor_release_")]
+    assert len(served) == 3 * len(state.release_jumps) + 2 * len(state.release_drift)
+
+
 def test_window_samples_follow_the_contract(bt: Backtest) -> None:
     item = next(i for i in bt.rules if i.rule.kind == "cusum")
     names = [name for name, _, _ in window_samples(item, 0)]

@@ -33,8 +33,11 @@ CONTRACT = {
     "abnb_monitor_rule_lower",
     "abnb_monitor_rule_upper",
     "abnb_monitor_rule_alarm",
-    "abnb_monitor_drift_psi",
     "abnb_monitor_release_rollback",
+    "abnb_monitor_release_jump_estimate",
+    "abnb_monitor_release_jump_pvalue",
+    "abnb_monitor_release_score_psi",
+    "abnb_monitor_release_score_drift",
     "abnb_monitor_up",
     "abnb_monitor_last_success_timestamp_seconds",
     "abnb_monitor_staleness_seconds",
@@ -150,6 +153,9 @@ def test_default_spec_has_exactly_the_expected_panels() -> None:
             "precision CUSUM: statistic and limits",
             [rule.format(kind, "PrecisionShift") for kind in ("statistic", "lower", "upper")],
         ),
+        ("row", "Latest release", []),
+        ("state-timeline", "latest release: rollback verdicts", ['abnb_monitor_release_rollback{monitor="model"}']),
+        ("state-timeline", "latest release: score drift", ['abnb_monitor_release_score_drift{monitor="model"}']),
     ]
     panels = {p["title"]: p for p in board["panels"]}
     error_rate = panels["error_rate per 10 minutes"]["fieldConfig"]
@@ -176,6 +182,13 @@ def test_default_spec_has_exactly_the_expected_panels() -> None:
     assert alarm == {"0": {"text": "ok", "color": "green"}, "1": {"text": "alarm", "color": "red"}}
 
 
+def test_the_contract_is_what_the_exporter_serves() -> None:
+    from abnb.monitor.exporter import _FAMILIES, PREFIX
+
+    health = {"up", "last_success_timestamp_seconds", "staleness_seconds", "refresh_duration_seconds"}
+    assert {PREFIX + name for name in [*_FAMILIES, *health]} <= CONTRACT
+
+
 def test_dashboard_identity_and_datasource() -> None:
     board = grafana_dashboard(MonitorSpec.default(), datasource_uid="prom-main")
     assert board["uid"] == "abnb-model"
@@ -185,7 +198,7 @@ def test_dashboard_identity_and_datasource() -> None:
     assert (board["refresh"], board["time"]) == ("1m", {"from": "now-7d", "to": "now"})
     source = {"type": "prometheus", "uid": "prom-main"}
     queried = [p for p in board["panels"] if p["type"] != "row"]
-    assert len(queried) == 10
+    assert len(queried) == 12
     assert all(p["datasource"] == source for p in queried)
     assert all(t["datasource"] == source for p in queried for t in p["targets"])
     with pytest.raises(ParameterError, match="datasource_uid must name the Prometheus datasource"):
@@ -269,6 +282,8 @@ def test_seven_rules_group_series_and_merge_limits() -> None:
         "LatencyEwma: alarm",
         "Precision: alarm",
         "PrecisionFloor: alarm",
+        "latest release: rollback verdicts",
+        "latest release: score drift",
     ]
     statistics = [p["title"] for p in board["panels"] if p["title"].endswith("statistic and limits")]
     assert statistics == [
@@ -320,7 +335,7 @@ def test_prometheus_selects_exactly_the_hostile_series(promtool: str, tmp_path: 
     window = '1 day"} or vector(1) # \\'
     board = grafana_dashboard(_rule_spec(window=window, title=HOSTILE))
     exprs = sorted({t["expr"] for p in board["panels"] for t in p.get("targets", [])})
-    assert len(exprs) == 24  # 2 health + 6 series + 7 alarms + 3 × 3 statistics
+    assert len(exprs) == 26  # 2 health + 6 series + 7 alarms + 3 × 3 statistics + 2 release verdicts
     inputs, checks = [], []
     for expr in exprs:
         name, labels = _selector(expr)

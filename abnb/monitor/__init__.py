@@ -18,6 +18,8 @@ as ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by def
 | the monitoring dashboard | ``monitor_summary``, ``MonitorSummary`` | ``dashboard`` |
 | monitoring specs (``monitors/*.toml``) | ``MonitorSpec``, ``MonitorRule``, ``load_monitor`` | ``spec`` |
 | rules replayed on history | ``backtest``, ``Backtest``, ``RuleBacktest`` | ``dashboard``, ``backtest`` |
+| ... and the verdicts on the latest release | ``monitor_state``, ``MonitorState`` | ``dashboard`` |
+| label-free series per window (PSI, CBPE) | ``score_psi_by_window``, ``expected_precision_by_window`` | ``scores`` |
 | Prometheus rules and their promtool test | ``prometheus_rules``, ``promtool_tests``, ``rules_yaml`` | ``export`` |
 | the Grafana dashboard of a spec | ``grafana_dashboard`` | ``grafana`` |
 | series served to Prometheus (not re-exported) | ``Exporter``, ``ReplayExporter``, ``MetricsServer`` | ``exporter`` |
@@ -33,8 +35,10 @@ from abnb.monitor.charts import ops_chart as ops_chart
 from abnb.monitor.charts import precision_chart as precision_chart
 from abnb.monitor.dashboard import MAX_MONITOR_WINDOW as MAX_MONITOR_WINDOW
 from abnb.monitor.dashboard import MIN_MONITOR_WINDOW as MIN_MONITOR_WINDOW
+from abnb.monitor.dashboard import MonitorState as MonitorState
 from abnb.monitor.dashboard import MonitorSummary as MonitorSummary
 from abnb.monitor.dashboard import backtest as backtest
+from abnb.monitor.dashboard import monitor_state as monitor_state
 from abnb.monitor.dashboard import monitor_summary as monitor_summary
 from abnb.monitor.drift import DriftResult, chi2_drift, drift_report, ks_drift, psi, psi_from_values
 from abnb.monitor.export import prometheus_rules as prometheus_rules

@@ -17,6 +17,7 @@ from abnb.monitor.backtest import Backtest, backtest_rules
 from abnb.monitor.drift import chi2_drift
 from abnb.monitor.precision import labelled_precision_by_window
 from abnb.monitor.release import release_jump
+from abnb.monitor.scores import expected_precision_by_window, score_histograms_by_window, score_psi_by_window
 from abnb.monitor.segments import segment_breakdown
 from abnb.monitor.spec import MonitorSpec
 from abnb.monitor.windows import windowed
@@ -334,6 +335,8 @@ class _Series:
     schema: ModelTelemetry
     end: datetime
     alpha: float
+    baseline_end: datetime
+    bins: int
     frames: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
 
     def _ops(self, window: str) -> pd.DataFrame:
@@ -368,14 +371,23 @@ class _Series:
             self.con, window=window, by="segment", end=self.end, alpha=self.alpha, schema=self.schema
         )
 
-    def frame(self, series: str, window: str) -> pd.DataFrame:
-        """The frame holding ``series`` per window (and segment, for precision)."""
-        source = {"error_rate": "ops", "latency_p95": "latency", "precision": "precision"}[series]
+    def _scores(self, window: str) -> pd.DataFrame:
+        return score_histograms_by_window(self.con, window=window, end=self.end, bins=self.bins, schema=self.schema)
+
+    def _fetched(self, source: str, window: str) -> pd.DataFrame:
         key = (source, window)
         if key not in self.frames:
-            fetch = {"ops": self._ops, "latency": self._latency, "precision": self._precision}[source]
-            self.frames[key] = fetch(window)
+            fetch = {"ops": self._ops, "latency": self._latency, "precision": self._precision, "scores": self._scores}
+            self.frames[key] = fetch[source](window)
         return self.frames[key]
+
+    def frame(self, series: str, window: str) -> pd.DataFrame:
+        """The frame holding ``series`` per window (and segment, for the model-quality series)."""
+        if series == "expected_precision":
+            return expected_precision_by_window(self._fetched("scores", window))
+        if series == "score_psi":
+            return score_psi_by_window(self._fetched("scores", window), baseline_end=self.baseline_end, bins=self.bins)
+        return self._fetched({"error_rate": "ops", "latency_p95": "latency", "precision": "precision"}[series], window)
 
     def traffic(self, window: str) -> pd.DataFrame:
         """Requests, errors, error rate and the exact latency quantiles per window."""
@@ -402,11 +414,24 @@ class _History:
     markers: list[datetime]
     series: _Series
 
+    def release_effects(self, model_version: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Release jumps and score drift at every release, or at ``model_version``'s only."""
+        window = self.spec.window
+        return _release_effects(
+            self.series.con,
+            self.series.schema,
+            [self.first, *self.markers, self.end],
+            self.releases,
+            model_version,
+            (self.series.traffic(window), self.series.frame("precision", window)),
+            self.spec,
+        )
+
     def backtest(self) -> Backtest:
         return backtest_rules(
             self.spec,
             self.series.frame,
-            baseline_end=self.markers[0] if self.markers else self.end,
+            baseline_end=self.series.baseline_end,
             releases=self.releases,
             end=self.end,
         )
@@ -435,7 +460,10 @@ def _history(
     markers = [pd.Timestamp(t).to_pydatetime() for t in releases["ts"]]
     if markers and markers[0] <= first:
         raise DataError("no clean baseline: the first release is at or before the first prediction.")
-    return _History(spec, first, end, releases, markers, _Series(con, schema, end, spec.alpha))
+    baseline_end = markers[0] if markers else end
+    return _History(
+        spec, first, end, releases, markers, _Series(con, schema, end, spec.alpha, baseline_end, spec.score_bins)
+    )
 
 
 def backtest(
@@ -464,6 +492,56 @@ def backtest(
     """
     con = as_connection(connection)
     return _history(con, spec or MonitorSpec.default(), schema, as_of).backtest()
+
+
+@dataclass(frozen=True)
+class MonitorState:
+    """What a monitoring spec says now: its rules' backtest and the verdicts on the latest release.
+
+    Attributes:
+        backtest: Every rule replayed on the history (:func:`backtest`).
+        release: The latest release's ``model_version``, or ``None`` when there is none.
+        release_jumps: Its jumps (the dashboard's ``release_jumps`` rows of that release), with ``rollback``.
+        release_drift: Its score drift before vs after (the dashboard's ``drift`` rows of that release).
+    """
+
+    backtest: Backtest
+    release: str | None
+    release_jumps: pd.DataFrame
+    release_drift: pd.DataFrame
+
+
+def monitor_state(
+    connection: Connection | duckdb.DuckDBPyConnection,
+    spec: MonitorSpec | None = None,
+    *,
+    as_of: datetime | date | str | None = None,
+    schema: ModelTelemetry | None = None,
+) -> MonitorState:
+    """The backtest of a spec and the jump and drift verdicts on the latest release, sharing one set of queries.
+
+    The verdicts are those of :func:`monitor_summary` for ``model_version`` = the latest release (Welch on the
+    per-window values between the previous marker and ``as_of``; PSI/χ² of the score histograms).
+
+    Args:
+        connection: A connection from :func:`abnb.connect` or a raw ``duckdb`` connection.
+        spec: The monitoring spec (default: :meth:`MonitorSpec.default`).
+        as_of: Data cutoff: a date means through that day; ``None`` for all data.
+        schema: The telemetry's table and column names (default: the sample's); the spec's ``[model]`` applies
+            over it.
+
+    Raises:
+        DataError: No predictions before ``as_of``, or no window before the first release.
+        ParameterError: A window outside 1 minute to 366 days.
+    """
+    import pandas as pd
+
+    history = _history(as_connection(connection), spec or MonitorSpec.default(), schema, as_of)
+    bt = history.backtest()
+    if history.releases.empty:
+        return MonitorState(bt, None, pd.DataFrame(columns=_JUMP_COLUMNS), pd.DataFrame(columns=_DRIFT_COLUMNS))
+    latest = str(history.releases["model_version"].iloc[-1])
+    return MonitorState(bt, latest, *history.release_effects(latest))
 
 
 def _rule_frames(bt: Backtest) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -770,15 +848,7 @@ def monitor_summary(
     precision = series.frame("precision", window)
     bt = history.backtest()
     rule_states, alerts, false_alarms = _rule_frames(bt)
-    release_jumps, drift = _release_effects(
-        con,
-        series.schema,
-        [history.first, *history.markers, end],
-        history.releases,
-        model_version,
-        (traffic, precision),
-        spec,
-    )
+    release_jumps, drift = history.release_effects(model_version)
     baseline_end = bt.baseline_end
     return MonitorSummary(
         as_of=(end - timedelta(microseconds=1)).date().isoformat(),

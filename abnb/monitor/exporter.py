@@ -6,7 +6,9 @@ as an immutable snapshot. A scrape (:meth:`Exporter.render`) only formats that s
 database; a failed refresh keeps the last good values and says so with ``abnb_monitor_up 0``, the failure counter
 and the staleness (computed at scrape time). The series and their labels are those of abnb's contract
 (issue 18): ``abnb_monitor_value``, ``abnb_monitor_rule_{statistic,lower,upper,alarm}``, the
-precision's CI bounds and the exporter's own health.
+precision's CI bounds, the verdicts on the latest release (``abnb_monitor_release_{rollback,jump_estimate,
+jump_pvalue,score_psi,score_drift}``) and the exporter's own health. The label-free series (score PSI, CBPE
+expected precision) are served through ``abnb_monitor_value`` when a rule of the spec watches them.
 
 :class:`ReplayExporter` serves a past backtest instead, one window per ``step_seconds`` of wall time, so a real
 Prometheus can be shown the history around an outage in seconds. :class:`MetricsServer` (and :func:`serve`) answer
@@ -35,12 +37,23 @@ if TYPE_CHECKING:
 
     from abnb.engine import Connection
     from abnb.monitor.backtest import Backtest, RuleBacktest
+    from abnb.monitor.dashboard import MonitorState
     from abnb.monitor.spec import MonitorSpec
     from abnb.telemetry import ModelTelemetry
 
-__all__ = ["Exporter", "MetricsServer", "ReplayExporter", "replay_start", "serve", "snapshot", "window_samples"]
+__all__ = [
+    "Exporter",
+    "MetricsServer",
+    "ReplayExporter",
+    "release_samples",
+    "replay_start",
+    "serve",
+    "snapshot",
+    "window_samples",
+]
 
 PREFIX = "abnb_monitor_"
+_JUMP_LABELS = ("model_version", "metric", "segment")
 _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "value": ("Value of a series in the last complete window of its length.", ("series", "segment", "window")),
     "precision_ci_low": ("Lower bound of the Hajek precision's CI in the same window.", ("segment", "window")),
@@ -49,6 +62,17 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "rule_lower": ("A rule's lower limit at the last window (NaN: none).", ("rule", "segment")),
     "rule_upper": ("A rule's upper limit at the last window.", ("rule", "segment")),
     "rule_alarm": ("1 when abnb's replay of the rule is in alarm at the last window, else 0.", ("rule", "segment")),
+    "release_rollback": (
+        "1 when the latest release degraded the metric significantly (abnb's release-jump verdict), else 0.",
+        ("model_version", "metric", "segment"),
+    ),
+    "release_jump_estimate": ("After − before mean of the metric's windows at the latest release.", _JUMP_LABELS),
+    "release_jump_pvalue": ("Two-sided Welch p-value of no jump at the latest release.", _JUMP_LABELS),
+    "release_score_psi": ("PSI of the scores after vs before the latest release.", ("model_version", "segment")),
+    "release_score_drift": (
+        "1 when the latest release's score drift is significant (BH-adjusted chi2 p <= alpha and PSI >= 0.1).",
+        ("model_version", "segment"),
+    ),
 }
 """The data families (without the ``abnb_monitor_`` prefix): help text and labels after ``monitor``."""
 
@@ -128,6 +152,25 @@ def snapshot(bt: Backtest, indices: Callable[[RuleBacktest], int] | None = None)
             continue
         samples += window_samples(item, index)
     return _unique(samples)
+
+
+def release_samples(state: MonitorState) -> list[Sample]:
+    """The verdicts on the latest release, as samples (none without a release).
+
+    Per metric and segment the jump, its p-value and the rollback flag; per segment the score PSI and the drift flag.
+    """
+    samples: list[Sample] = []
+    for row in state.release_jumps.itertuples(index=False):
+        labels = (str(row.model_version), str(row.metric), str(row.segment))
+        samples += [
+            ("release_rollback", labels, 1.0 if row.rollback else 0.0),
+            ("release_jump_estimate", labels, float(row.estimate)),
+            ("release_jump_pvalue", labels, float(row.pvalue)),
+        ]
+    for row in state.release_drift.itertuples(index=False):
+        labels = (str(row.model_version), str(row.segment))
+        samples += [("release_score_psi", labels, float(row.psi)), ("release_score_drift", labels, float(row.drift))]
+    return samples
 
 
 class _Collector(Collector):
@@ -243,14 +286,14 @@ class Exporter(_Source):
         Returns:
             Whether the refresh succeeded.
         """
-        from abnb.monitor.dashboard import backtest
+        from abnb.monitor.dashboard import monitor_state
 
         with self._lock:
             started = time.perf_counter()
             try:
                 with self._connect() as con:
-                    bt = backtest(con, self.spec, schema=self._schema)
-                samples = snapshot(bt)
+                    state = monitor_state(con, self.spec, schema=self._schema)
+                samples = snapshot(state.backtest) + tuple(release_samples(state))
             except Exception as error:  # every failure is reported by the up gauge, never raised into the server
                 old = self._health
                 self._health = _Health(False, old.last_success, time.perf_counter() - started, old.failures + 1)

@@ -1,13 +1,15 @@
 """Grafana dashboard of a monitoring spec: the Prometheus series abnb serves for it, built with grafana-foundation-sdk.
 
 :func:`grafana_dashboard` returns the dashboard's JSON model (import it in Grafana, or provision it from a file).
-Its panels, in four rows:
+Its panels, in five rows:
 
 * **Health**: ``abnb_monitor_up`` and ``abnb_monitor_staleness_seconds`` as stats.
 * **Series**: one time series per (series, window) the rules watch, ``abnb_monitor_value`` by segment; the limits
   of the threshold rules on it are drawn as lines (red: fire, orange: clear); precision adds its CI bounds.
 * **Alarms**: one state timeline of ``abnb_monitor_rule_alarm`` per rule, by segment.
 * **Rule statistics**: one time series per EWMA or CUSUM rule: its statistic and limits by segment.
+* **Latest release**: state timelines of ``abnb_monitor_release_rollback`` (by model version, metric and segment)
+  and ``abnb_monitor_release_score_drift`` (by segment).
 
 Every label value in a query comes from the spec and is quoted by :func:`abnb.monitor.promql.promql_string`.
 """
@@ -35,7 +37,13 @@ from abnb.monitor.spec import SERIES, MonitorRule, MonitorSpec
 
 __all__ = ["dashboard_uid", "grafana_dashboard"]
 
-_UNITS = {"error_rate": "percentunit", "latency_p95": "ms", "precision": "percentunit"}  # Grafana's unit names
+_UNITS = {  # Grafana's unit names
+    "error_rate": "percentunit",
+    "latency_p95": "ms",
+    "precision": "percentunit",
+    "expected_precision": "percentunit",
+    "score_psi": "none",
+}
 _WIDTH = 12  # every panel is half the 24-column grid wide, so the SDK's left-to-right layout never overflows a line
 _DASHED = models.DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]})
 _PanelBuilder = Builder[models.Panel]
@@ -168,27 +176,64 @@ class _Panels:
         style = common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE)
         return panel.thresholds(_thresholds(steps)).thresholds_style(style)
 
-    def alarms(self) -> list[_PanelBuilder]:
-        """One state timeline per rule: 1 (alarm) or 0 by segment."""
-        return [
+    def state_timeline(
+        self, title: str, description: str, target: prometheus.Dataquery, states: tuple[str, str]
+    ) -> _PanelBuilder:
+        """A 0/1 state timeline: green ``states[0]`` at 0, red ``states[1]`` at 1."""
+        return (
             statetimeline.Panel()
-            .title(f"{rule.label}: alarm")
+            .title(title)
             .datasource(self.source)
             .span(_WIDTH)
             .height(6)
-            .description(
-                f"{rule.name}: {rule.kind} rule on {rule.series} per {self.spec.window_of(rule)}, "
-                f"severity {rule.severity}; abnb's replay of it at the last window."
-            )
-            .targets([self.target("A", _selector("rule_alarm", monitor=self.spec.name, rule=rule.name), "{{segment}}")])
-            .mappings([_mapping(("ok", "green"), ("alarm", "red"))])
+            .description(description)
+            .targets([target])
+            .mappings([_mapping((states[0], "green"), (states[1], "red"))])
             .min(0)
             .max(1)
             .show_value(common.VisibilityMode.NEVER)
             .merge_values(True)
             .fill_opacity(70)  # Grafana's defaults, written so that the SDK reads the panel back unchanged
             .line_width(0)
+        )
+
+    def alarms(self) -> list[_PanelBuilder]:
+        """One state timeline per rule: 1 (alarm) or 0 by segment."""
+        return [
+            self.state_timeline(
+                f"{rule.label}: alarm",
+                f"{rule.name}: {rule.kind} rule on {rule.series} per {self.spec.window_of(rule)}, "
+                f"severity {rule.severity}; abnb's replay of it at the last window.",
+                self.target("A", _selector("rule_alarm", monitor=self.spec.name, rule=rule.name), "{{segment}}"),
+                ("ok", "alarm"),
+            )
             for rule in self.spec.rules
+        ]
+
+    def release(self) -> list[_PanelBuilder]:
+        """The verdicts on the latest release: roll back per metric and segment, score drift per segment."""
+        name = self.spec.name
+        verdicts = (
+            (
+                "latest release: rollback verdicts",
+                "abnb's release-jump verdict per metric and segment: Welch on the windows before and after the latest "
+                "release; roll back on a significant degradation.",
+                "release_rollback",
+                "{{model_version}} {{metric}} {{segment}}",
+                ("keep", "roll back"),
+            ),
+            (
+                "latest release: score drift",
+                "Score histograms after vs before the latest release: drift when the BH-adjusted chi2 p <= alpha "
+                "and PSI >= 0.1.",
+                "release_score_drift",
+                "{{model_version}} {{segment}}",
+                ("stable", "drift"),
+            ),
+        )
+        return [
+            self.state_timeline(title, text, self.target("A", _selector(family, monitor=name), legend), states)
+            for title, text, family, legend, states in verdicts
         ]
 
     def statistics(self) -> list[_PanelBuilder]:
@@ -244,6 +289,7 @@ def grafana_dashboard(spec: MonitorSpec, *, datasource_uid: str = "prometheus") 
         ("Series", panels.series()),
         ("Alarms", panels.alarms()),
         ("Rule statistics", panels.statistics()),
+        ("Latest release", panels.release()),
     )
     for title, section in sections:
         if section:

@@ -8,7 +8,7 @@ A project keeps them in ``monitors/*.toml`` (``[paths] monitors``)::
 
     [[rules]]
     name = "ErrorRateHigh"           # the alert's name in Prometheus: letters, digits and _
-    series = "error_rate"            # error_rate | latency_p95 | precision (per segment)
+    series = "error_rate"            # error_rate | latency_p95 | precision | expected_precision | score_psi
     kind = "threshold"               # threshold | ewma | cusum
     window = "10 minutes"            # one evaluation per window
     op = ">"
@@ -51,15 +51,17 @@ if TYPE_CHECKING:
 
 __all__ = ["SERIES", "MonitorRule", "MonitorSpec", "load_monitor"]
 
-Series = Literal["error_rate", "latency_p95", "precision"]
+Series = Literal["error_rate", "latency_p95", "precision", "expected_precision", "score_psi"]
 Kind = Literal["threshold", "ewma", "cusum"]
 SERIES: dict[str, str] = {
     "error_rate": "Σ errors / Σ requests of the ops rows in the window",
     "latency_p95": "exact 95th percentile of the latency of the window's requests (ms)",
     "precision": "Hájek precision of the window's labelled flagged requests, per segment",
+    "expected_precision": "precision expected from the flagged requests' scores (CBPE, no labels), per segment",
+    "score_psi": "PSI of the window's score histogram against the baseline's (before the first release), per segment",
 }
 """The series a rule can watch, and how abnb computes each per window (one aggregate query per series)."""
-COLUMN = {"error_rate": "error_rate", "latency_p95": "p95", "precision": "precision"}
+COLUMN = {name: name for name in SERIES} | {"latency_p95": "p95"}
 """The column of a series in the dashboard's frames."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 _KIND_KEYS: dict[str, tuple[str, ...]] = {
@@ -154,8 +156,8 @@ class MonitorRule:
 
     @property
     def per_segment(self) -> bool:
-        """Whether the rule runs once per segment (precision) rather than on the whole traffic."""
-        return self.series == "precision"
+        """Whether the rule runs once per segment (the model-quality series) rather than on the whole traffic."""
+        return self.series not in ("error_rate", "latency_p95")
 
     @property
     def calibrated(self) -> bool:
