@@ -160,16 +160,19 @@ def release_samples(state: MonitorState) -> list[Sample]:
     Per metric and segment the jump, its p-value and the rollback flag; per segment the score PSI and the drift flag.
     """
     samples: list[Sample] = []
-    for row in state.release_jumps.itertuples(index=False):
-        labels = (str(row.model_version), str(row.metric), str(row.segment))
+    for jump in state.release_jumps.to_dict("records"):
+        labels = (str(jump["model_version"]), str(jump["metric"]), str(jump["segment"]))
         samples += [
-            ("release_rollback", labels, 1.0 if row.rollback else 0.0),
-            ("release_jump_estimate", labels, float(row.estimate)),
-            ("release_jump_pvalue", labels, float(row.pvalue)),
+            ("release_rollback", labels, 1.0 if jump["rollback"] else 0.0),
+            ("release_jump_estimate", labels, float(jump["estimate"])),
+            ("release_jump_pvalue", labels, float(jump["pvalue"])),
         ]
-    for row in state.release_drift.itertuples(index=False):
-        labels = (str(row.model_version), str(row.segment))
-        samples += [("release_score_psi", labels, float(row.psi)), ("release_score_drift", labels, float(row.drift))]
+    for drift in state.release_drift.to_dict("records"):
+        where = (str(drift["model_version"]), str(drift["segment"]))
+        samples += [
+            ("release_score_psi", where, float(drift["psi"])),
+            ("release_score_drift", where, float(drift["drift"])),
+        ]
     return samples
 
 
