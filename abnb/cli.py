@@ -535,8 +535,14 @@ _model_as_of = click.option(
 @main.group(invoke_without_command=True)
 @_report_options(
     _model_as_of,
-    click.option("--window", default="1 day", show_default=True, help="Window of the series, e.g. '6 hours'."),
+    click.option("--window", default="", help="Window of the default rules' series, e.g. '6 hours' (default: 1 day)."),
     click.option("--model-version", default="", help="Release to focus the jumps and drift on (default: every one)."),
+    click.option(
+        "--spec",
+        "monitor_spec",
+        default="",
+        help="A monitor of the project's monitors/ or a .toml path: its rules and window (default: abnb's rules).",
+    ),
 )
 @click.pass_context
 def monitor(context: click.Context, /, **options: Any) -> None:
@@ -580,13 +586,8 @@ def monitor_export(spec_name: str, output_dir: Path | None, database: Path | Non
     Files: <monitor>.rules.yml (check with `promtool check rules`), <monitor>.rules.test.yml (`promtool test rules`:
     the exported rules fire at the same windows as abnb's replay of the history) and <monitor>.grafana.json.
     """
-    import json
-
     from abnb import connect
-    from abnb._io import write_atomic
-    from abnb.monitor import backtest
-    from abnb.monitor.export import prometheus_rules, promtool_tests, rules_yaml
-    from abnb.monitor.grafana import grafana_dashboard
+    from abnb.monitor import backtest, write_export
 
     _check_database(database)
     project = _project()
@@ -594,12 +595,7 @@ def monitor_export(spec_name: str, output_dir: Path | None, database: Path | Non
         spec = _monitor_spec(spec_name, project)
         with connect(database, read_only=True) as con:
             bt = backtest(con, spec, as_of=as_of, schema=project.model_telemetry())
-        folder = output_dir or project.reports_dir / "monitoring" / "export"
-        folder.mkdir(parents=True, exist_ok=True)
-        rules = folder / f"{spec.name}.rules.yml"
-        write_atomic(rules, rules_yaml(prometheus_rules(spec, backtest=bt)))
-        write_atomic(folder / f"{spec.name}.rules.test.yml", rules_yaml(promtool_tests(spec, bt, rules.name)))
-        write_atomic(folder / f"{spec.name}.grafana.json", json.dumps(grafana_dashboard(spec), indent=2) + "\n")
+        rules, _, _ = write_export(spec, bt, output_dir or project.reports_dir / "monitoring" / "export")
     except AbnbError as error:
         raise _fail(error) from error
     for line in bt.to_frame().itertuples():

@@ -168,3 +168,55 @@ def test_the_export_command_writes_rules_their_proof_and_a_dashboard(
     missing = CliRunner().invoke(main, ["monitor", "export", "--database", str(sample_db), "--spec", "nope"])
     assert missing.exit_code != 0
     assert "no monitor 'nope'" in missing.output
+
+
+def test_the_story_counts_the_alerts_and_the_false_ones() -> None:
+    """A flapping series with no release: every alert is on the clean baseline, hence false; the sentence says so."""
+    bt = _synthetic(_threshold(for_windows=2), [0.0, 0.1, 0.1, 0.0, 0.0, 0.1, 0.1, 0.1, 0.0, 0.1])
+    alerts = bt.alerts()
+    assert list(alerts["start"]) == [START + timedelta(minutes=20), START + timedelta(minutes=60)]
+    assert alerts["false_alarm"].all()
+    assert alerts["after"].isna().all()
+    assert bt.story() == [
+        "ErrorRateHigh (error_rate per 10 minutes, threshold) would have fired twice in 0 days, twice falsely "
+        "(on the 10 clean windows before the first release)."
+    ]
+    quiet = _synthetic(_threshold(), [0.0, 0.01, 0.02])
+    assert quiet.alerts().empty
+    assert quiet.story() == [
+        "ErrorRateHigh (error_rate per 10 minutes, threshold) would not have fired in 0 days (3 clean windows before "
+        "the first release)."
+    ]
+
+
+def test_the_story_of_the_sample_names_the_release_in_force(sample_db: Path) -> None:
+    with abnb.connect(sample_db, read_only=True) as con:
+        bt = backtest(con)
+    alerts = bt.alerts()
+    assert len(alerts) == sum(item.replay.n_alerts for item in bt.rules)
+    assert (alerts["false_alarm"] == (alerts["start"] < bt.baseline_end)).all()
+    story = bt.story()
+    assert len(story) == 3
+    outage = alerts[alerts["rule"] == "ErrorRateHigh"].iloc[0]
+    assert outage["after"] == "v2"
+    assert f"{outage['start']:%Y-%m-%d %H:%M} (v2 in force)" in story[0]
+    assert story[2].startswith("PrecisionShift (precision per 1 day, cusum) over 4 segments would have fired")
+
+
+def test_write_export_writes_three_files_that_promtool_accepts(sample_db: Path, promtool: str, tmp_path: Path) -> None:
+    from abnb.monitor import write_export
+
+    spec = MonitorSpec.default()
+    with abnb.connect(sample_db, read_only=True) as con:
+        bt = backtest(con, spec)
+    rules, tests, board = write_export(spec, bt, tmp_path / "deep" / "folder")
+    assert [p.name for p in (rules, tests, board)] == ["model.rules.yml", "model.rules.test.yml", "model.grafana.json"]
+    assert rules.read_text() == rules_yaml(prometheus_rules(spec, backtest=bt))
+    tested = _promtool(promtool, rules.parent, "test", "rules", tests.name)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    before = rules.read_bytes()
+    board.unlink()
+    board.mkdir()  # a folder where the dashboard should go: the write fails, the rules written before stay whole
+    with pytest.raises(abnb.errors.ReportError, match=r"model\.grafana\.json"):
+        write_export(spec, bt, rules.parent)
+    assert rules.read_bytes() == before

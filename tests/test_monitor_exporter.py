@@ -127,7 +127,8 @@ def test_refresh_serves_the_verdicts_on_the_latest_release(sample_db: Path) -> N
     parsed = samples(exporter)
     with abnb.connect(sample_db, read_only=True) as con:
         state = abnb.monitor.monitor_state(con, SPEC)
-    assert state.release == "v3" and len(state.release_jumps) == 6
+    assert state.release == "v3"
+    assert len(state.release_jumps) == 6
     for row in state.release_jumps.itertuples():
         labels = {"model_version": row.model_version, "metric": row.metric, "segment": row.segment}
         assert value(parsed, "abnb_monitor_release_rollback", **labels) == float(row.rollback)

@@ -239,7 +239,8 @@ def test_monitoring_page_is_titled_by_its_data_day(sample_db: Path, tmp_path: Pa
     assert "".join(_head(rendered.html.read_text()).title) == f"Model monitoring — data through {day}"
     recorded = nbformat.read(rendered.notebook, as_version=4).metadata["abnb"]
     assert (recorded["kind"], recorded["label"], recorded["version"]) == ("monitoring", day, abnb.__version__)
-    assert recorded["parameters"]["window"] == "1 day"
+    assert recorded["parameters"]["window"] == ""  # abnb's default rules, on their 1-day window
+    assert recorded["parameters"]["monitor_spec"] == ""
 
 
 # --- the nbconvert template, found by name ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ as ``schema`` (:class:`abnb.telemetry.ModelTelemetry`; the sample's names by def
 | rules replayed on history | ``backtest``, ``Backtest``, ``RuleBacktest`` | ``dashboard``, ``backtest`` |
 | ... and the verdicts on the latest release | ``monitor_state``, ``MonitorState`` | ``dashboard`` |
 | label-free series per window (PSI, CBPE) | ``score_psi_by_window``, ``expected_precision_by_window`` | ``scores`` |
-| Prometheus rules and their promtool test | ``prometheus_rules``, ``promtool_tests``, ``rules_yaml`` | ``export`` |
+| Prometheus rules and their promtool test | ``prometheus_rules``, ``promtool_tests``, ``write_export`` | ``export`` |
 | the Grafana dashboard of a spec | ``grafana_dashboard`` | ``grafana`` |
 | series served to Prometheus (not re-exported) | ``Exporter``, ``ReplayExporter``, ``MetricsServer`` | ``exporter`` |
 | its charts | ``ops_chart``, ``precision_chart`` | ``charts`` |
@@ -44,6 +44,7 @@ from abnb.monitor.drift import DriftResult, chi2_drift, drift_report, ks_drift, 
 from abnb.monitor.export import prometheus_rules as prometheus_rules
 from abnb.monitor.export import promtool_tests as promtool_tests
 from abnb.monitor.export import rules_yaml as rules_yaml
+from abnb.monitor.export import write_export as write_export
 from abnb.monitor.grafana import grafana_dashboard as grafana_dashboard
 from abnb.monitor.parameters import MonitoringParameters as MonitoringParameters
 from abnb.monitor.parameters import validate_monitoring_parameters as validate_monitoring_parameters

@@ -145,6 +145,83 @@ class Backtest:
             )
         return pd.DataFrame(rows)
 
+    def alerts(self) -> pd.DataFrame:
+        """Every alert of every rule and segment, and when it started relative to the releases.
+
+        Returns:
+            One row per alert interval: ``rule``, ``segment``, ``start``, ``end`` (``None``: still firing),
+            ``after`` (the release in force at ``start``, ``None`` on the clean baseline) and ``false_alarm``
+            (started on the clean baseline, before the first release, where nothing was wrong).
+        """
+        import pandas as pd
+
+        versions = [(d.release, d.model_version) for d in (self.rules[0].detections if self.rules else ())]
+        rows = []
+        for item in self.rules:
+            for start, end in item.replay.intervals:
+                began = pd.Timestamp(start).to_pydatetime()
+                after = next((v for t, v in reversed(versions) if t <= began), None)
+                rows.append(
+                    {
+                        "rule": item.rule.name,
+                        "segment": item.segment,
+                        "start": began,
+                        "end": end,
+                        "after": after,
+                        "false_alarm": began < self.baseline_end,
+                    }
+                )
+        return pd.DataFrame(rows, columns=["rule", "segment", "start", "end", "after", "false_alarm"])
+
+    def story(self) -> list[str]:
+        """One sentence per rule: how often it would have fired over the history, how often falsely, and when.
+
+        A per-segment rule sums its segments. "Falsely" means on the clean baseline before the first release; an
+        alert after a release may be right or wrong, which only the team's incident log can tell.
+        """
+        alerts = self.alerts()
+        lines = []
+        for rule in self.spec.rules:
+            items = [item for item in self.rules if item.rule.name == rule.name]
+            if not items:
+                lines.append(f"{rule.name}: not replayed (too few windows before the first release to calibrate).")
+                continue
+            mine = alerts[alerts["rule"] == rule.name]
+            days = (self.end - items[0].replay.times[0]).total_seconds() / 86_400 if items[0].replay.times else 0.0
+            where = f" over {len(items)} segments" if rule.per_segment else ""
+            clean = sum(item.false_alarms.n_windows for item in items if item.false_alarms is not None)
+            head = f"{rule.name} ({rule.series} per {self.spec.window_of(rule)}, {rule.kind}){where}"
+            if mine.empty:
+                lines.append(
+                    f"{head} would not have fired in {days:.0f} days ({clean:,} clean windows before the first "
+                    "release)."
+                )
+                continue
+            text = (
+                f"{head} would have fired {_times(len(mine))} in {days:.0f} days, "
+                f"{_times(int(mine['false_alarm'].sum()))} falsely (on the {clean:,} clean windows before the first "
+                "release)"
+            )
+            later = mine[~mine["false_alarm"]]
+            if len(later):
+                when = ", ".join(
+                    f"{f'{segment}: ' if rule.per_segment else ''}{_when(start)} ({after} in force)"
+                    for segment, start, after in zip(later["segment"], later["start"], later["after"], strict=True)
+                )
+                text += f"; later: {when}"
+            lines.append(text + ".")
+        return lines
+
+
+def _times(n: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{n} times")  # "never falsely", "once", ...
+
+
+def _when(value: Any) -> str:
+    """A window start as ``2026-10-14 14:10`` (``2026-10-14`` at midnight)."""
+    text: str = value.strftime("%Y-%m-%d %H:%M")
+    return text.removesuffix(" 00:00")
+
 
 def _calibrated(rule: MonitorRule, rows: pd.DataFrame, baseline_end: datetime) -> tuple[Rule, Any] | None:
     """The rule object for ``rows``, calibrated on its windows before ``baseline_end``; ``None`` if it cannot be."""

@@ -89,6 +89,8 @@ class MonitorSummary:
         segments: :func:`segment_breakdown` of the mistake rate among flagged, labelled requests per version.
         drift: Score distribution before vs after each release, overall and per segment: PSI, binned KS, χ².
         method: How the numbers were computed.
+        monitor: The monitoring spec's name (``"model"`` for abnb's default rules).
+        backtest: Every rule of the spec replayed on the history (:func:`backtest`); the rule frames come from it.
     """
 
     as_of: str
@@ -108,6 +110,8 @@ class MonitorSummary:
     segments: pd.DataFrame
     drift: pd.DataFrame
     method: str
+    monitor: str
+    backtest: Backtest
 
     def to_frame(self) -> pd.DataFrame:
         """The alert table."""
@@ -155,7 +159,8 @@ class MonitorSummary:
         verdict, reason = _verdict(advised, len(alerts))
         return {
             "kind": "monitoring",
-            "experiment": "monitoring",
+            "experiment": report_name(self.monitor),
+            "monitor": self.monitor,
             "as_of": self.as_of,
             "end": self.end.isoformat(),
             "window": self.window,
@@ -183,6 +188,11 @@ class MonitorSummary:
             f"MonitorSummary(as_of={self.as_of!r}, window={self.window!r}, alerts={len(self.alerts)}, "
             f"rollback={int(self.release_jumps['rollback'].sum()) if len(self.release_jumps) else 0})"
         )
+
+
+def report_name(monitor: str) -> str:
+    """The report (and its folder) of a monitor: ``monitoring`` for abnb's default rules, else ``monitoring-<name>``."""
+    return "monitoring" if monitor == MonitorSpec.default().name else f"monitoring-{monitor}"
 
 
 def _verdict(advised: list[str], n_alerts: int) -> tuple[MonitorVerdict, str]:
@@ -396,11 +406,7 @@ class _Series:
 
 def _rule_methods(spec: MonitorSpec) -> str:
     """Each rule as ``label (series, window): method`` (calibrated rules' baselines said in words)."""
-    parts = []
-    for rule in spec.rules:
-        method = rule.method + (", calibrated before the first release" if rule.calibrated else "")
-        parts.append(f"{rule.label} ({rule.series}, {spec.window_of(rule)}): {method}")
-    return "; ".join(parts)
+    return "; ".join(f"{rule.label} ({rule.series}, {spec.window_of(rule)}): {rule.explained}" for rule in spec.rules)
 
 
 @dataclass(frozen=True)
@@ -867,6 +873,8 @@ def monitor_summary(
         release_jumps=release_jumps,
         segments=_segments(con, series.schema, end, model_version, spec.alpha),
         drift=drift,
+        monitor=spec.name,
+        backtest=bt,
         method=(
             f"{window} windows; error rate = sum(errors)/sum(requests) of ops; exact latency quantiles; Hajek "
             f"precision; rules of monitor {spec.name}: {_rule_methods(spec)}; baseline before "

@@ -21,7 +21,9 @@ before the first release and the delay to the first alarm after each release.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abnb.monitor.promql import promql_string
@@ -30,7 +32,15 @@ if TYPE_CHECKING:
     from abnb.monitor.backtest import Backtest
     from abnb.monitor.spec import MonitorRule, MonitorSpec
 
-__all__ = ["duration", "prometheus_rules", "promtool_tests", "rule_expression", "rules_yaml", "seconds"]
+__all__ = [
+    "duration",
+    "prometheus_rules",
+    "promtool_tests",
+    "rule_expression",
+    "rules_yaml",
+    "seconds",
+    "write_export",
+]
 
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
@@ -201,3 +211,31 @@ def promtool_tests(
             }
         )
     return {"rule_files": [rule_file], "evaluation_interval": tests[0]["interval"] if tests else "1m", "tests": tests}
+
+
+def write_export(spec: MonitorSpec, backtest: Backtest, folder: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """Write a spec's rules, their promtool test and its Grafana dashboard into ``folder``, each atomically.
+
+    Files: ``<name>.rules.yml`` (:func:`prometheus_rules` with the backtest's annotations), ``<name>.rules.test.yml``
+    (:func:`promtool_tests`: ``promtool test rules`` checks that the rules fire at the windows of ``backtest``) and
+    ``<name>.grafana.json`` (:func:`abnb.monitor.grafana.grafana_dashboard`). A failed write leaves the previous file.
+
+    Returns:
+        The paths of the three files, in that order.
+
+    Raises:
+        ReportError: A file could not be written (the folder cannot be made, the disk is full ...).
+    """
+    import json
+
+    from abnb import _io
+    from abnb.monitor.grafana import grafana_dashboard
+
+    where = Path(folder)
+    rules, tests, board = (
+        where / f"{spec.name}.{suffix}" for suffix in ("rules.yml", "rules.test.yml", "grafana.json")
+    )
+    _io.write_atomic(rules, rules_yaml(prometheus_rules(spec, backtest=backtest)))
+    _io.write_atomic(tests, rules_yaml(promtool_tests(spec, backtest, rules.name)))
+    _io.write_atomic(board, json.dumps(grafana_dashboard(spec), indent=2) + "\n")
+    return rules, tests, board

@@ -145,6 +145,11 @@ class MonitorRule:
         return self.build(None if self.kind == "threshold" else _ANY_BASELINE).method
 
     @property
+    def explained(self) -> str:
+        """:attr:`method`, and where the baseline comes from for a calibrated rule."""
+        return self.method + (", calibrated before the first release" if self.calibrated else "")
+
+    @property
     def label(self) -> str:
         """How the dashboard names the rule."""
         return self.title or self.name
@@ -330,6 +335,24 @@ class MonitorSpec:
     def from_toml(cls, path: str | os.PathLike[str]) -> MonitorSpec:
         """Read a spec file (``monitors/<name>.toml``)."""
         return cls.from_dict(read_toml(Path(path), "monitor spec"), source=str(path))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rule: ``rule``, ``title``, ``series``, ``window``, ``kind``, ``severity`` and ``method``."""
+        import pandas as pd
+
+        rows = [
+            {
+                "rule": rule.name,
+                "title": rule.label,
+                "series": rule.series + (" (per segment)" if rule.per_segment else ""),
+                "window": self.window_of(rule),
+                "kind": rule.kind,
+                "severity": rule.severity,
+                "method": rule.explained,
+            }
+            for rule in self.rules
+        ]
+        return pd.DataFrame(rows, columns=["rule", "title", "series", "window", "kind", "severity", "method"])
 
     @classmethod
     def default(

@@ -21,7 +21,8 @@
 # before the first release, and their false alarms there are reported.
 
 # %% tags=["parameters"]
-window: str = "1 day"  # window of the series and of the precision/latency rules, e.g. "1 day", "6 hours"
+window: str = ""  # window of the default rules' series, e.g. "1 day" (empty: 1 day), "6 hours"
+monitor_spec: str = ""  # a monitoring spec of the project's monitors/ (name or .toml path); empty: abnb's rules
 as_of: str = ""  # data cutoff, an ISO date (through that day) or datetime; empty: all data
 model_version: str = ""  # release to focus the jumps and drift on; empty: every release
 database: str = ""  # DuckDB file; empty: the embedded sample (or $ABNB_DATABASE)
@@ -33,24 +34,33 @@ from abnb import monitor
 
 params = monitor.validate_monitoring_parameters(
     window=window,
+    monitor_spec=monitor_spec,
     as_of=as_of,
     model_version=model_version,
     database=database,
     summary_path=summary_path,
     namespace=globals(),
 )
-schema = abnb.find_project().model_telemetry()  # the project's [model] tables and columns (default: the sample's)
+project = abnb.find_project()
+schema = project.model_telemetry()  # the project's [model] tables and columns (default: the sample's)
+if params.monitor_spec:
+    spec = monitor.load_monitor(params.monitor_spec, project=project)
+else:
+    spec = monitor.MonitorSpec.default(window=params.window or "1 day")
 abnb.charts.use_static()
 with abnb.connect(params.database or None) as con:
     result = monitor.monitor_summary(
-        con, window=params.window, as_of=params.as_of, model_version=params.model_version, schema=schema
+        con, spec=spec, as_of=params.as_of, model_version=params.model_version, schema=schema
     )
 summary = abnb.report.write_summary(result, params.summary_path)
 decision = summary["decision"]
 abnb.report.note(
-    "**{verdict}** — {reason}  \nData through {as_of}; windows of {window}; baseline before {baseline:%Y-%m-%d}.",
+    "**{verdict}** — {reason}  \nMonitor **{monitor}**{description}; data through {as_of}; windows of {window}; "
+    "baseline before {baseline:%Y-%m-%d}.",
     verdict=decision["verdict"].upper(),
     reason=decision["reason"],
+    monitor=spec.name,
+    description=f" ({spec.description})" if spec.description else "",
     as_of=result.as_of,
     window=result.window,
     baseline=result.baseline_end,
@@ -59,11 +69,13 @@ abnb.report.note(
 # %% [markdown]
 # ## Alerts
 #
-# One row per alert interval (`end` empty: still firing). Error rate: threshold rule on 10-minute windows with
-# `for` and hysteresis; precision: two-sided CUSUM per segment; latency p95: EWMA chart.
+# The rules of the monitor, then one row per alert interval (`end` empty: still firing).
 
 # %%
-abnb.report.styled_table(result.alerts.drop(columns="method"))
+abnb.report.styled_table(spec.to_frame())
+
+# %%
+abnb.report.styled_table(result.alerts.drop(columns="method"), na_rep="")
 
 # %% [markdown]
 # ### False alarms on the clean baseline
@@ -155,12 +167,36 @@ abnb.report.styled_table(
 )
 
 # %% [markdown]
-# ## The same rules in Prometheus
+# ## From the backtest to Prometheus
 #
-# The alerts above come from abnb's replay of the rules on this history. `abnb monitor export` writes the same rules
-# for Prometheus (threshold: `for` and hysteresis in PromQL; EWMA and CUSUM: the alarm abnb computes), with a
-# `promtool test rules` file that checks they fire at exactly the windows of this replay, and a Grafana dashboard.
-# See docs/monitoring-in-production.md in the abnb repository.
+# Every rule replayed on this history, as it would have run: how often it would have fired, how often falsely
+# (on the clean windows before the first release, where nothing was wrong) and when. An alert after a release may
+# be right or wrong; the team's incident log tells which.
 
 # %%
-print(monitor.rules_yaml(monitor.prometheus_rules(monitor.MonitorSpec.default())))
+abnb.report.bullets(result.backtest.story())
+
+# %%
+abnb.report.styled_table(result.backtest.to_frame(), na_rep="–")
+
+# %% [markdown]
+# `abnb monitor export` (or `abnb.monitor.write_export`) writes the same rules for Prometheus, a
+# `promtool test rules` file that checks they fire at exactly the windows of this replay, and a Grafana dashboard
+# of the series `abnb monitor serve` exposes. Threshold rules become PromQL (`for` and hysteresis included); EWMA
+# and CUSUM alarms, and the label-free series, are computed by abnb and served as metrics. Each alert carries the
+# backtest above in its annotations. See docs/monitoring-in-production.md in the abnb repository for deployment.
+
+# %%
+rules = monitor.prometheus_rules(spec, backtest=result.backtest)
+tests = monitor.promtool_tests(spec, result.backtest, f"{spec.name}.rules.yml")
+abnb.report.note(
+    "`{name}.rules.yml`: {groups} rule group(s), {alerts} alert(s); `{name}.rules.test.yml`: {windows:,} evaluation "
+    "windows checked by promtool.",
+    name=spec.name,
+    groups=len(rules["groups"]),
+    alerts=sum(len(group["rules"]) for group in rules["groups"]),
+    windows=sum(len(case["alert_rule_test"]) for case in tests["tests"]),
+)
+
+# %%
+print(monitor.rules_yaml(rules))

@@ -23,6 +23,7 @@ The package, one module a concept:
 from __future__ import annotations
 
 from abnb.report.display import (
+    bullets,
     detail_table,
     distributions_table,
     headline,
@@ -41,6 +42,7 @@ from abnb.report.results import results_html, results_table
 __all__ = [
     "RenderedReport",
     "ReportParameters",
+    "bullets",
     "detail_table",
     "distributions_table",
     "export_notebook",

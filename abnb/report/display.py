@@ -201,6 +201,11 @@ def note(text: str, /, **values: Any) -> Any:
     return Markdown(MarkdownFormatter().format(text, **values) if values else text)
 
 
+def bullets(lines: list[str]) -> Any:
+    """A Markdown bullet list of computed sentences, each escaped as :func:`note` escapes its fields."""
+    return note("\n".join(f"- {{lines[{i}]}}" for i in range(len(lines))), lines=lines)
+
+
 def styled_table(frame: pd.DataFrame, formats: dict[Any, Any] | None = None, *, na_rep: str | None = None) -> Any:
     """A display table (pandas ``Styler``, no row labels) of ``frame`` with every cell and label HTML-escaped.
 

@@ -198,8 +198,9 @@ def render_monitoring(
     database: str | Path | None = None,
     output_dir: str | Path | None = None,
     as_of: date | datetime | str | None = None,
-    window: str = "1 day",
+    window: str = "",
     model_version: str = "",
+    monitor_spec: str = "",
     kernel_name: str = "python3",
     timeout: int = 600,
     lock_timeout: float | None = None,
@@ -215,8 +216,11 @@ def render_monitoring(
         database: DuckDB file (default: the project's database / ``$ABNB_DATABASE``).
         output_dir: Folder holding the ``monitoring/`` report folder and ``index.html`` (default: the project's).
         as_of: Data cutoff (a date means through that day); default: the last prediction in the database.
-        window: Dashboard window, e.g. ``"1 day"`` or ``"6 hours"``.
+        window: Dashboard window of abnb's default rules, e.g. ``"1 day"`` (the default) or ``"6 hours"``.
         model_version: Release to focus the release jumps and drift on; empty for every release.
+        monitor_spec: A monitoring spec of the project's ``monitors/`` by name, or a ``.toml`` path; empty for
+            abnb's default rules. Its rules, window and tuning replace the defaults (``window`` must stay empty),
+            and the report is published into ``monitoring-<spec name>/`` (the default rules: ``monitoring/``).
         kernel_name: Jupyter kernel that executes the notebook.
         timeout: Seconds a cell may run.
         lock_timeout: Seconds to retry while a writer holds the database (as in :func:`render`).
@@ -227,14 +231,25 @@ def render_monitoring(
 
     Raises:
         ParameterError: A parameter is malformed (checked before anything runs).
+        SpecError: ``monitor_spec`` names no monitor of the project, or its file is invalid.
         ReportError: Execution or export failed, or the latest data day could not be read; the previous report
             is left in place.
     """
-    return _render_operations(
-        _MONITORING,
-        {"window": window, "as_of": as_of, "model_version": model_version, "database": database},
-        _Run.of(project, output_dir, kernel_name, timeout, lock_timeout),
-    )
+    from abnb.monitor import load_monitor, validate_monitoring_parameters
+    from abnb.monitor.dashboard import report_name
+
+    run = _Run.of(project, output_dir, kernel_name, timeout, lock_timeout)
+    kind = _MONITORING
+    if monitor_spec:
+        validate_monitoring_parameters(window=window, monitor_spec=monitor_spec)
+        spec = load_monitor(monitor_spec, project=run.project)  # a bad spec fails here, before anything runs
+        if monitor_spec.endswith(".toml"):  # the kernel runs in the project's root, not in the caller's folder
+            monitor_spec = str(Path(monitor_spec).resolve())
+        kind = kind._replace(
+            folder=report_name(spec.name), title=f"Model monitoring: {spec.name} — data through {{label}}"
+        )
+    values = {"window": window, "monitor_spec": monitor_spec, "as_of": as_of, "model_version": model_version}
+    return _render_operations(kind, {**values, "database": database}, run)
 
 
 def render_canary(
