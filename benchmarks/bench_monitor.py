@@ -11,8 +11,11 @@ Methods (medians of ``--repeat``):
 
 * ``scan``: ``SELECT count(*), avg(latency_ms) FROM predictions`` — one pass over the rows, the floor;
 * ``backtest``: :func:`abnb.monitor.backtest` of the default spec (the error-rate, latency and precision series,
-  their rules replayed) on a fresh read-only connection, which is what one exporter refresh runs;
-* ``refresh``: :meth:`abnb.monitor.exporter.Exporter.refresh` (connect, backtest, snapshot, close);
+  their rules replayed) on a fresh read-only connection;
+* ``refresh``: :meth:`abnb.monitor.exporter.Exporter.refresh` (connect, :func:`abnb.monitor.monitor_state`: the
+  backtest and the latest release's jump and drift verdicts, snapshot, close), what one exporter refresh runs;
+* ``... label-free``: the same for a spec of two label-free rules (score PSI per day and segment, a CUSUM of the
+  CBPE precision), which read one score-histogram query per window × segment × bin;
 * ``scrape``: :meth:`~abnb.monitor.exporter.Exporter.render` from the cached snapshot (median of 200).
 
 Peak RSS is the process's high-water mark during the call. Nothing is asserted; the table is printed.
@@ -34,7 +37,7 @@ import duckdb
 import abnb
 from abnb.bench.memory import PeakRss
 from abnb.datasets.sample import generate
-from abnb.monitor import MonitorSpec, backtest
+from abnb.monitor import MonitorRule, MonitorSpec, backtest
 from abnb.monitor.exporter import Exporter
 
 
@@ -76,26 +79,41 @@ def main() -> None:
     path = _database(args.data_dir, args.copies)
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM predictions").fetchone()[0]  # type: ignore[index]
-    spec = MonitorSpec.default()
-    exporter = Exporter(spec, lambda: abnb.connect(path, read_only=True))
+    label_free = MonitorSpec(
+        "label_free",
+        (
+            MonitorRule("ScoreDrift", "score_psi", "threshold", threshold=0.1),
+            MonitorRule("ExpectedPrecisionShift", "expected_precision", "cusum"),
+        ),
+    )
+
+    def connect() -> abnb.Connection:
+        return abnb.connect(path, read_only=True)
+
+    specs = {"": MonitorSpec.default(), " label-free": label_free}
+    exporters = {name: Exporter(spec, connect) for name, spec in specs.items()}
 
     def scan() -> None:
         with duckdb.connect(str(path), read_only=True) as con:
             con.execute("SELECT count(*), avg(latency_ms) FROM predictions").fetchall()
 
-    def replay() -> None:
-        with abnb.connect(path, read_only=True) as con:
-            backtest(con, spec)
+    def replay(spec: MonitorSpec) -> Callable[[], None]:
+        def run() -> None:
+            with connect() as con:
+                backtest(con, spec)
 
-    results: dict[str, list[tuple[float, int]]] = {"scan": [], "backtest": [], "refresh": []}
+        return run
+
+    results: dict[str, list[tuple[float, int]]] = {"scan": []}
     for _ in range(args.repeat):
         results["scan"].append(_timed(scan))
-        results["backtest"].append(_timed(replay))
-        results["refresh"].append(_timed(exporter.refresh))
+        for name, spec in specs.items():
+            results.setdefault(f"backtest{name}", []).append(_timed(replay(spec)))
+            results.setdefault(f"refresh{name}", []).append(_timed(exporters[name].refresh))
     renders = []
     for _ in range(200):
         start = time.perf_counter()
-        exporter.render()
+        exporters[""].render()
         renders.append(time.perf_counter() - start)
     print(f"predictions: {rows:,} rows ({args.copies} copies of the sample); medians of {args.repeat}")
     print("| method | seconds | x scan | peak RSS MB |")
