@@ -311,8 +311,9 @@ _engine_options = _options(  # --engine, --parquet and --incremental of the expe
     click.option(
         "--engine",
         default=None,
-        help="duckdb, or a Spark spec: spark, local[2], spark://host:7077, sc://host:15002 (docs/scale-out.md); "
-        "default: the project's.",
+        help="duckdb, a Spark spec (spark, local[2], spark://host:7077, sc://host:15002) or a PostgreSQL URL "
+        "(postgresql://user@host:5432/db; password in PGPASSWORD or ~/.pgpass); default: the project's "
+        "(docs/engines.md).",
     ),
     click.option(
         "--parquet",

@@ -238,11 +238,18 @@ class Project:
             raise ProjectError(f"{where}: [engine] takes `database` (a DuckDB file) or `url` (Spark), not both.")
         if url is not None:
             from abnb.engine import is_spark_spec
+            from abnb.engine.postgres import is_postgres_url, redact
 
-            if not isinstance(url, str) or not is_spark_spec(url):
+            if not isinstance(url, str) or not (is_spark_spec(url) or is_postgres_url(url)):
                 raise ProjectError(
                     f"{where}: [engine] url {url!r} is not an engine abnb knows: give a Spark spec ('spark', "
-                    "'local[2]', 'spark://host:7077', 'sc://host:15002'), or `database` for a DuckDB file."
+                    "'local[2]', 'spark://host:7077', 'sc://host:15002'), a PostgreSQL URL "
+                    "('postgresql://user@host:5432/db'), or `database` for a DuckDB file."
+                )
+            if redact(url) != url.strip():
+                raise ProjectError(
+                    f"{where}: [engine] url {redact(url)!r} holds a password; remove it and set PGPASSWORD or a "
+                    "~/.pgpass line (a project file is shared, and its url reaches reports)."
                 )
         db_path: Path | None = None
         if database is not None:
@@ -415,12 +422,13 @@ class Project:
 
     def engine_label(self, database: str | os.PathLike[str] | None = None, engine: str | None = None) -> str:
         """Where this project's data are read from, for messages and report headers."""
-        if engine and engine != "duckdb":
-            return f"Spark {engine}"
+        from abnb.engine.postgres import is_postgres_url
+
+        chosen = engine if engine and engine != "duckdb" else (None if database is not None else self.url)
+        if chosen:
+            return f"PostgreSQL {_server_label(chosen)}" if is_postgres_url(chosen) else f"Spark {chosen}"
         if database is not None:
             return str(Path(database))
-        if self.url:
-            return f"Spark {self.url}"
         if self.database is not None:
             return str(self.database)
         return "in-memory DuckDB over the project's sources"
@@ -453,17 +461,28 @@ class Project:
             EngineError: The engine cannot be opened.
         """
         from abnb.engine import connect, connect_spark, is_spark_spec, parquet_sources
+        from abnb.engine.postgres import connect_postgres, is_postgres_url
 
         sources = {s.name: (s.path, s.format) for s in self.sources}
         if parquet is not None:
             sources.update({name: (path, "parquet") for name, path in parquet_sources(parquet).items()})
         spark = engine if engine not in (None, "duckdb") else (self.url if engine is None else None)
+        if spark is not None and is_postgres_url(spark):
+            if sources or frames:
+                from abnb.errors import ParameterError
+
+                raise ParameterError(
+                    "the project's sources, --parquet and frames are read by DuckDB or Spark; on PostgreSQL, read "
+                    "the server's tables (or create views there)."
+                )
+            return connect_postgres(spark, timezone=self.timezone)
         if spark is not None:
             if not is_spark_spec(spark):
                 from abnb.errors import ParameterError
 
                 raise ParameterError(
-                    f"engine {spark!r} is not 'duckdb' or a Spark spec ('spark', 'local[2]', 'spark://host:7077')."
+                    f"engine {spark!r} is not 'duckdb', a Spark spec ('spark', 'local[2]', 'spark://host:7077') or a "
+                    "PostgreSQL URL ('postgresql://user@host:5432/db')."
                 )
             if frames:
                 from abnb.errors import ParameterError
@@ -589,3 +608,10 @@ def find_project(start: str | os.PathLike[str] | None = None) -> Project:
 def current_project() -> Project:
     """The project commands and ``abnb.connect()`` use: ``$ABNB_PROJECT``, else the current directory's."""
     return find_project()
+
+
+def _server_label(url: str) -> str:
+    """A PostgreSQL URL as the adapter names its server (no user, password or options)."""
+    from abnb.engine.postgres import server_name
+
+    return server_name(url)

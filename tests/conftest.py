@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,88 @@ def chromium() -> str:
 def promtool() -> str:
     """Path of promtool, from Debian's prometheus package (see :func:`debian_tool`)."""
     return debian_tool(("promtool",), "prometheus")
+
+
+def _postgres_bin(program: str) -> Path:
+    """A PostgreSQL server program (Debian keeps them in /usr/lib/postgresql/<major>/bin, off PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return found[-1]
+    return Path(debian_tool((program,), "postgresql"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (its own folder, port and socket), stopped at the end.
+
+    ``initdb`` refuses root, so as root the cluster belongs to the ``postgres`` user (Debian's package makes it);
+    Debian's own cluster, if any, is left alone. Yields ``postgresql://abnb@127.0.0.1:<port>`` (trust
+    authentication on loopback: no password anywhere). The psycopg driver must be installed (the dev extra).
+    """
+    import subprocess
+
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg: pip install -e '.[dev]'")
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    # pytest's temporary folders are private to root; the server's user must reach its own folder
+    folder = Path(tempfile.mkdtemp(prefix="abnb-postgres-"))
+    data = folder / "data"
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    made = subprocess.run(
+        [*as_owner, str(initdb), "-D", str(data), "-A", "trust", "-U", "abnb", "-E", "UTF8", "--no-sync"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if made.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(f"initdb failed: {made.stdout}{made.stderr}")
+    port = free_port()
+    settings = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
+    log = folder / "server.log"
+    started = subprocess.run(
+        [*as_owner, str(pg_ctl), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", settings, "start"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    if started.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(f"the test PostgreSQL server did not start: {started.stdout}{started.stderr}{tail}")
+    try:
+        yield f"postgresql://abnb@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_owner, str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def postgres_database(server: str, name: str, duckdb_file: Path | None = None) -> str:
+    """A new database ``name`` on the test server, holding the tables of ``duckdb_file`` when given; its URL."""
+    import psycopg
+    from psycopg import sql
+
+    from abnb.engine.postgres import copy_from_duckdb
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{server}/{name}"
+    if duckdb_file is not None:
+        copy_from_duckdb(duckdb_file, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_sample(postgres_server: str, sample_db: Path) -> str:
+    """The suite's 20,000-user sample copied into a database of the test server (psycopg COPY); its URL."""
+    return postgres_database(postgres_server, "sample", sample_db)

@@ -14,6 +14,7 @@ from abnb.engine.access import restrict_access
 from abnb.engine.base import BaseConnection, first_line
 from abnb.engine.local import Connection, open_duckdb
 from abnb.engine.names import identifier, validate_identifier
+from abnb.engine.postgres import connect_postgres, is_postgres_url
 from abnb.engine.sources import SOURCE_READERS, SourceSpec, parquet_sources, source_files
 from abnb.engine.spark import SparkConnection, build_session, is_spark_session, is_spark_spec
 from abnb.errors import EngineError, ParameterError, SpecError
@@ -83,7 +84,8 @@ def connect(
             are given: then an in-memory DuckDB holding just those. A path of a DuckDB file, or ``":memory:"``.
             Or a Spark engine: a ``pyspark`` ``SparkSession``, or a spec (see :func:`is_spark_spec`):
             ``"spark"``, a master URL (``"local[2]"``, ``"spark://host:7077"``, ``"yarn"``, ``"k8s://..."``) or a
-            Spark Connect URL (``"sc://host:15002"``).
+            Spark Connect URL (``"sc://host:15002"``). Or a PostgreSQL server: ``"postgresql://user@host:5432/db"``
+            (:func:`abnb.engine.postgres.connect_postgres`: read-only, statement timeout, no password in the URL).
         read_only: Open the DuckDB file read-only (the default), so a JupyterLab kernel and a scheduled report can
             share it. Spark connections only read.
         parquet: A local folder whose Parquet files (e.g. from :func:`export_parquet`) become views named after
@@ -127,6 +129,13 @@ def connect(
         from abnb.project import current_project
 
         timezone = current_project().timezone
+    if is_postgres_url(database):
+        if extra or frames:
+            raise ParameterError(
+                "sources, parquet and frames are registered on DuckDB or Spark; on PostgreSQL, read tables of the "
+                "server (or create views there)."
+            )
+        return connect_postgres(database, timezone=timezone)
     if is_spark_session(database) or (isinstance(database, str) and is_spark_spec(database)):
         if frames:
             raise ParameterError("frames are registered on DuckDB; with Spark, create temporary views instead.")

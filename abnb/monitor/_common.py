@@ -76,12 +76,11 @@ def time_range(ts: exp.Expression, start: object, end: object, params: dict[str,
 
 
 def window_key(ts: exp.Expression) -> exp.Expression:
-    """``time_bucket(CAST($window AS INTERVAL), ts) AS "window"``."""
+    """``time_bucket(CAST($window AS INTERVAL), ts) AS "window"`` (a typed ``DateBin``, so other engines rewrite it)."""
     from sqlglot import exp
 
-    bucket = exp.Anonymous(
-        this="time_bucket",
-        expressions=[exp.Cast(this=exp.Placeholder(this="window"), to=exp.DataType.build("INTERVAL")), ts],
+    bucket = exp.DateBin(
+        this=exp.Cast(this=exp.Placeholder(this="window"), to=exp.DataType.build("INTERVAL")), expression=ts
     )
     return exp.Alias(this=bucket, alias=exp.to_identifier("window", quoted=True))
 

@@ -44,7 +44,7 @@ def _aggregate_expression(name: str, value: exp.Expression) -> exp.Expression:
             "(e.g. p50, p95, p99.9)."
         )
     fraction = float(match.group(1)) / 100.0
-    return exp.Anonymous(this="quantile_cont", expressions=[value, exp.Literal.number(repr(fraction))])
+    return exp.PercentileCont(this=value, expression=exp.Literal.number(repr(fraction)))
 
 
 def _check_request(groups: list[str], names: list[str], window: object) -> None:

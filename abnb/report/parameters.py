@@ -195,15 +195,22 @@ def _check_experiment(experiment: str, spec_json: str) -> None:
 
 def _check_engine(engine: str | None, *, store: str | None, database: str | None) -> None:
     """Require a known engine; ``store`` and ``database`` are DuckDB files, so they go with DuckDB only."""
-    if engine is not None and engine != "duckdb" and not is_spark_spec(engine):
+    from abnb.engine.postgres import is_postgres_url, redact
+
+    if engine is not None and engine != "duckdb" and not (is_spark_spec(engine) or is_postgres_url(engine)):
         raise ParameterError(
-            f"report parameter engine {engine!r} is not 'duckdb' or a Spark spec ('spark', 'local[2]', "
-            "'spark://host:7077', 'sc://host:15002')."
+            f"report parameter engine {engine!r} is not 'duckdb', a Spark spec ('spark', 'local[2]', "
+            "'spark://host:7077', 'sc://host:15002') or a PostgreSQL URL ('postgresql://user@host:5432/db')."
+        )
+    if engine is not None and is_postgres_url(engine) and redact(engine) != engine.strip():
+        raise ParameterError(
+            f"report parameter engine {redact(engine)!r} holds a password; set PGPASSWORD or a ~/.pgpass line "
+            "instead, so that it never reaches the report."
         )
     if store is not None and engine not in (None, "duckdb"):
         raise ParameterError(
             "report parameter store keeps per-unit aggregates in DuckDB next to a DuckDB database; "
-            "leave it empty with a Spark engine."
+            "leave it empty with a Spark or PostgreSQL engine (the incremental store is DuckDB's)."
         )
     if database is not None and engine not in (None, "duckdb"):
         raise ParameterError(
