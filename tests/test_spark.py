@@ -1,14 +1,24 @@
-"""The experiment analysis on Apache Spark (pyspark, local mode) equals the DuckDB analysis to 1e-9.
+"""The experiment analysis on Apache Spark (pyspark, local mode and a standalone cluster) equals DuckDB's to 1e-9.
 
 One module-scoped local session (about 5 s to start) and a 3,000-user sample exported to Parquet; the Spark tests
-share an xdist group so a single worker owns the JVM.
+share an xdist group so a single worker owns the JVM. The standalone test starts a master and one worker on loopback
+with pyspark's own ``bin/spark-class`` and runs its driver in a fresh Python process (one SparkContext a process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
+import os
+import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +32,7 @@ from abnb.datasets.sample import generate
 from abnb.engine import SparkConnection, connect, connect_spark, export_parquet
 from abnb.errors import SchemaError, SpecError
 from abnb.telemetry import check_table
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -274,3 +285,165 @@ def test_spark_sql_of_caps_and_windows(spark_con: SparkConnection) -> None:
     for name in ("cap_1", "cap_quantile_0", "lookback_0_0", "window_3"):
         assert f":{name}" in sql
     assert "$" not in sql
+
+
+# The driver of the standalone-cluster test: a fresh Python process (one SparkContext per process; the module's
+# local session may be running in the test process). Arguments: master URL, Parquet folder, output file.
+CLUSTER_DRIVER = """
+import sys
+from pyspark import cloudpickle
+from pyspark.sql import SparkSession
+import abnb
+
+master, parquet, out = sys.argv[1:4]
+session = (
+    SparkSession.builder.master(master)
+    .appName("abnb-cluster-test")
+    .config("spark.driver.host", "127.0.0.1")
+    .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.driver.memory", "512m")
+    .config("spark.executor.memory", "512m")
+    .config("spark.executor.cores", "1")
+    .config("spark.cores.max", "1")
+    .config("spark.sql.shuffle.partitions", "2")
+    .config("spark.ui.enabled", "false")
+    .config("spark.ui.showConsoleProgress", "false")
+    .config("spark.sql.session.timeZone", "UTC")
+    .getOrCreate()
+)
+session.sparkContext.setLogLevel("ERROR")
+try:
+    con = abnb.connect(session, parquet=parquet)
+    result = abnb.load("checkout_redesign").analyze(con)
+    executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # without the driver
+    payload = {"result": result, "database": con.database, "executors": executors}
+    with open(out, "wb") as file:
+        file.write(cloudpickle.dumps(payload))  # cloudpickle: the effects hold interval closures
+finally:
+    session.stop()
+"""
+CLUSTER_START_SECONDS = 90
+CLUSTER_DRIVER_SECONDS = 150
+
+
+@dataclasses.dataclass(frozen=True)
+class StandaloneCluster:
+    """A Spark standalone master and one worker on loopback, with the files their logs go to."""
+
+    master: str
+    web_ui: str
+    home: Path
+    env: dict[str, str]
+
+    def status(self) -> dict[str, Any]:
+        """The master's state as its web UI serves it (``/json/``: workers, running and completed applications)."""
+        with urllib.request.urlopen(f"{self.web_ui}/json/", timeout=5) as answer:
+            state: dict[str, Any] = json.loads(answer.read())
+        return state
+
+    def logs(self, chars: int = 3000) -> str:
+        """The tail of every log: master, worker, executors (under the worker's work folder) and the test's driver."""
+        files = sorted(self.home.glob("*.log")) + sorted((self.home / "work").glob("*/*/std*"))
+        return "\n".join(
+            f"--- {path.relative_to(self.home)}:\n{path.read_text(errors='replace')[-chars:]}" for path in files
+        )
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own session, and everything it started (a worker's executors), by group."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # children that outlived their parent
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def spark_cluster(tmp_path: Path) -> Iterator[StandaloneCluster]:
+    """Start a standalone master and a 1-core, 1 GB worker from pyspark's own ``bin/spark-class``; stop both after."""
+    spark_home = Path(pyspark.__file__).parent
+    port, web_port, worker_web_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_DIRS": str(tmp_path / "local"),
+        "SPARK_CONF_DIR": str(tmp_path / "conf"),  # empty: no spark-defaults.conf of the machine
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    (tmp_path / "conf").mkdir()
+    master = f"spark://127.0.0.1:{port}"
+    cluster = StandaloneCluster(master, f"http://127.0.0.1:{web_port}", tmp_path, env)
+    spark_class = str(spark_home / "bin" / "spark-class")
+    commands = {
+        "master": [
+            *(spark_class, "org.apache.spark.deploy.master.Master"),
+            *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web_port)),
+        ],
+        "worker": [
+            *(spark_class, "org.apache.spark.deploy.worker.Worker", master),
+            *("--host", "127.0.0.1", "--cores", "1", "--memory", "1g", "--webui-port", str(worker_web_port)),
+            *("--work-dir", str(tmp_path / "work")),
+        ],
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, command in commands.items():
+            with (tmp_path / f"{name}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                )
+        deadline = time.monotonic() + CLUSTER_START_SECONDS
+        workers = 0
+        while workers < 1:
+            if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+                pytest.fail(f"no worker registered with {master} in {CLUSTER_START_SECONDS} s:\n{cluster.logs()}")
+            time.sleep(0.5)
+            with contextlib.suppress(OSError, ValueError):
+                workers = int(cluster.status().get("aliveworkers", 0))
+        yield cluster
+    finally:
+        for process in reversed(processes):
+            _stop_group(process)
+
+
+def test_spark_standalone_cluster_analysis_equals_duckdb(
+    small_db: Path, parquet_dir: Path, spark_cluster: StandaloneCluster, tmp_path: Path
+) -> None:
+    """The analysis run by executors of a standalone cluster (not local mode) gives DuckDB's numbers to 1e-9."""
+    out = tmp_path / "result.pickle"
+    with (tmp_path / "driver.log").open("wb") as log:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", CLUSTER_DRIVER, spark_cluster.master, str(parquet_dir), str(out)],
+            cwd=Path(__file__).resolve().parents[1],
+            env=spark_cluster.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = driver.wait(timeout=CLUSTER_DRIVER_SECONDS)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            _stop_group(driver)
+    assert code == 0, f"the cluster's driver ended with {code}:\n{spark_cluster.logs()}"
+    payload = pickle.loads(out.read_bytes())  # written just now by the driver above
+    actual: abnb.ExperimentResult = payload["result"]
+    assert payload["database"] == spark_cluster.master
+    assert payload["executors"] == 1
+    apps = spark_cluster.status()["completedapps"]
+    assert [(app["name"], app["state"], app["cores"]) for app in apps] == [("abnb-cluster-test", "FINISHED", 1)]
+    spec = abnb.load("checkout_redesign")
+    with abnb.connect(small_db) as duck:
+        expected = spec.analyze(duck)
+    assert actual.units == expected.units
+    assert sum(actual.units.values()) > 2_900
+    for name in ("units", "excluded_units", "overall", "segments", "effects", "srm", "warnings", "as_of"):
+        _assert_close(getattr(expected, name), getattr(actual, name), name)
+    assert actual.rows_fetched == expected.rows_fetched
+    assert actual.decision.verdict == expected.decision.verdict

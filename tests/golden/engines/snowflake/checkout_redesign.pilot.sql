@@ -1,0 +1,58 @@
+SELECT
+  COALESCE(
+    (
+      SELECT
+        CAST("q"."value" AS DOUBLE)
+      FROM (
+        SELECT
+          unit,
+          ts,
+          value
+        FROM events
+        WHERE
+          event = 'purchase'
+      ) AS "q"
+      WHERE
+        NOT "q"."value" IS NULL
+      LIMIT 1
+    ),
+    0
+  ) AS "shift_m1_y",
+  COALESCE(
+    (
+      SELECT
+        CAST("q"."value" AS DOUBLE)
+      FROM (
+        SELECT
+          unit,
+          ts,
+          value
+        FROM events
+        WHERE
+          event = 'purchase'
+      ) AS "q"
+      WHERE
+        NOT "q"."value" IS NULL
+      LIMIT 1
+    ),
+    0
+  ) AS "shift_m1_x",
+  COALESCE(
+    (
+      SELECT
+        CAST("q"."value" AS DOUBLE)
+      FROM (
+        SELECT
+          unit,
+          ts,
+          value
+        FROM events
+        WHERE
+          event = 'page_view'
+      ) AS "q"
+      WHERE
+        NOT "q"."value" IS NULL
+      LIMIT 1
+    ),
+    0
+  ) AS "shift_m3_y"
