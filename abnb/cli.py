@@ -709,6 +709,11 @@ def teach_export(notebooks: Path | None, output_dir: Path | None) -> None:
     default=None,
     help="Keep the generated DuckDB file here and reuse it (default: a temporary folder).",
 )
+@click.option(
+    "--engine",
+    default=None,
+    help="A PostgreSQL URL: copy the users table there and time floor, floor_seg and abnb on the server.",
+)
 def bench(
     users: int,
     repeat: int,
@@ -717,6 +722,7 @@ def bench(
     events: bool,
     events_per_user: int,
     data_dir: Path | None,
+    engine: str | None,
 ) -> None:
     """Time one analysis against the floor query, naive pandas/scipy and tea-tasting at one data size."""
     import json
@@ -734,6 +740,7 @@ def bench(
         events_per_user=events_per_user,
         data_dir=data_dir,
         log=log,
+        engine=engine,
     )
     click.echo(format_table(result))
     if as_json:

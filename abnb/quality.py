@@ -622,11 +622,10 @@ def fare_quality(
     age = exp.IntDiv(
         this=exp.Paren(
             this=exp.Sub(
-                this=exp.Anonymous(
-                    this="epoch_us",
-                    expressions=[exp.Cast(this=exp.Placeholder(this="as_of"), to=exp.DataType.build("TIMESTAMP"))],
+                this=exp.UnixMicros(
+                    this=exp.Cast(this=exp.Placeholder(this="as_of"), to=exp.DataType.build("TIMESTAMP"))
                 ),
-                expression=exp.Anonymous(this="epoch_us", expressions=[p.column("ts", "p")]),
+                expression=exp.UnixMicros(this=p.column("ts", "p")),
             )
         ),
         expression=exp.Placeholder(this="day_us"),

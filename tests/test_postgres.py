@@ -21,7 +21,7 @@ from sqlglot import exp
 import abnb
 from abnb import monitor, quality
 from abnb.engine.postgres import PostgresConnection, connect_postgres, redact
-from abnb.errors import EngineError, ParameterError, ProjectError, SchemaError
+from abnb.errors import EngineError, ParameterError, ProjectError, SchemaError, SpecError
 from abnb.rollout import bluegreen, canary
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
@@ -151,6 +151,12 @@ def test_errors_name_the_missing_table_and_never_a_password(pg: PostgresConnecti
         with pytest.raises(ParameterError, match="PGPASSWORD") as caught:
             abnb.connect(attempt)
         assert "s3cret" not in str(caught.value)
+
+
+def test_a_duckdb_only_function_is_a_spec_error_naming_it(pg: PostgresConnection) -> None:
+    query = sqlglot.parse_one("SELECT bar(value, 0, 100) FROM events", read="duckdb")
+    with pytest.raises(SpecError, match=r"PostgreSQL cannot run a construct of the query: function bar\("):
+        pg.run(query)
 
 
 def test_a_project_url_with_a_password_is_refused(tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def run(
     data_dir: str | os.PathLike[str] | None = None,
     seed: int = data.SEED,
     log: Callable[[str], None] | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Generate the data, time every method ``repeat`` times interleaved, check the numbers; return a JSON-safe dict.
 
@@ -129,6 +130,9 @@ def run(
         data_dir: Keep the generated DuckDB file here and reuse it on the next run (default: a temporary folder).
         seed: Seed of the data.
         log: Receives progress lines (e.g. ``print`` to stderr).
+        engine: A PostgreSQL URL: the user-level table is copied there (``COPY``, replacing a ``users`` table of
+            that database; the session needs write access) and ``floor``, ``floor_seg`` and ``abnb`` run on the
+            server; ``naive`` and ``peer`` do not apply. ``None``: DuckDB.
 
     Returns:
         ``floor_s``, ``floor_seg_s``, ``abnb_s``, ``naive_s``, ``peer_s`` (medians, seconds; ``None`` when not run),
@@ -141,6 +145,8 @@ def run(
 
     chosen, notes, rows = _plan(users, repeat, methods, events, events_per_user)
     say = log or (lambda _line: None)
+    if engine is not None:
+        chosen, notes = _on_postgres(engine, chosen, notes, events)
     level = "events" if events else "users"
     name = f"{level}_{users}_{seed}" + (f"_{events_per_user}" if events else "") + ".duckdb"
     with _database(data_dir, name) as path:
@@ -151,7 +157,17 @@ def run(
             generate_s = _write_data(path, users, events=events, events_per_user=events_per_user, seed=seed, say=say)
         database_mb = path.stat().st_size / _MB
         spec = data.event_spec() if events else data.user_spec()
-        with connect(path, external_access=True) as con:  # trusted code: ibis sets the session's time zone
+        copy_s = None
+        if engine is not None:
+            from abnb.engine.postgres import copy_from_duckdb
+
+            say(f"copying users into {engine} ...")
+            started = time.perf_counter()
+            copy_from_duckdb(path, engine, tables=["users"], replace=True)
+            copy_s = time.perf_counter() - started
+            say(f"copied in {copy_s:.1f} s")
+        opened = connect(engine) if engine is not None else connect(path, external_access=True)
+        with opened as con:  # DuckDB: trusted code, so ibis may set the session's time zone
             calls, peer_import_s = _methods(con, spec, chosen, events, notes)
             measurements, rss_method = _measure(calls, chosen, repeat, say)
             checks = _check(measurements, events)
@@ -170,6 +186,8 @@ def run(
         "rows": rows,
         "generate_s": generate_s,
         "database_mb": round(database_mb, 1),
+        "engine": "duckdb" if engine is None else "postgresql",
+        "copy_s": copy_s,
         "peer_import_s": peer_import_s,
         "checks": checks,
         "notes": notes,
@@ -208,6 +226,24 @@ def _plan(
             )
             chosen.remove("naive")
     return chosen, notes, rows
+
+
+def _on_postgres(engine: str, chosen: list[str], notes: list[str], events: bool) -> tuple[list[str], list[str]]:
+    """The methods that run on PostgreSQL (the floors and abnb, user level only), with notes on the rest.
+
+    Raises:
+        ParameterError: ``engine`` is not a PostgreSQL URL, or the event level was asked for.
+    """
+    from abnb.engine.postgres import is_postgres_url
+
+    if not is_postgres_url(engine):
+        raise ParameterError(f"engine must be a PostgreSQL URL (postgresql://user@host:5432/db), got {engine!r}.")
+    if events:
+        raise ParameterError("the event-level floor queries are DuckDB SQL; benchmark PostgreSQL at user level.")
+    skipped = [m for m in chosen if m not in ("floor", "floor_seg", "abnb")]
+    if skipped:
+        notes = [*notes, f"{', '.join(skipped)}: DuckDB only (they read the table into pandas or through ibis)."]
+    return [m for m in chosen if m in ("floor", "floor_seg", "abnb")], notes
 
 
 def _write_data(
@@ -355,7 +391,8 @@ def _check(measurements: Mapping[str, Measurement], events: bool) -> dict[str, A
 def format_table(result: Mapping[str, Any]) -> str:
     """A markdown table of one run: method, median seconds, ratios to both floors, peak and baseline RSS."""
     lines = [
-        f"{result['level']}: {result['users']:,} users, {result['rows']:,} rows, median of {result['repeat']}",
+        f"{result['level']}: {result['users']:,} users, {result['rows']:,} rows, median of {result['repeat']}"
+        + (f", on {result['engine']}" if result.get("engine", "duckdb") != "duckdb" else ""),
         "",
         "| method | median s | x floor | x floor_seg | peak RSS MB | RSS before MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

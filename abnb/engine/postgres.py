@@ -8,7 +8,7 @@ functions get a documented rewrite (:meth:`PostgresConnection.render`):
 * ``time_bucket(width, ts)`` → ``date_bin(width, ts, TIMESTAMP '2000-01-03')``: DuckDB's default origin for
   buckets without months (a Monday), so windows of minutes, hours, days and weeks start at the same instants;
 * ``to_days(n)`` → ``n * INTERVAL '1 day'``;
-* ``epoch_us(ts)`` → ``CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT)``;
+* ``epoch_us(ts)`` (SQLGlot's ``UnixMicros``) → ``CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT)``;
 * ``arg_min(x, ts)`` (``arg_max``) → ``(ARRAY_AGG(x ORDER BY ts) FILTER (WHERE ts IS NOT NULL))[1]`` (the value
   at the first ``ts``; among tied times either engine may pick any).
 
@@ -121,8 +121,8 @@ class PostgresConnection(BaseConnection):
             if isinstance(node, sqlexp.ToDays):
                 day = sqlexp.Interval(this=sqlexp.Literal.string("1"), unit=sqlexp.var("DAY"))
                 return sqlexp.Mul(this=sqlexp.Paren(this=node.this), expression=day)
-            if isinstance(node, sqlexp.Anonymous) and str(node.this).lower() == "epoch_us":
-                seconds = sqlexp.Extract(this=sqlexp.var("EPOCH"), expression=node.expressions[0])
+            if isinstance(node, sqlexp.UnixMicros):
+                seconds = sqlexp.Extract(this=sqlexp.var("EPOCH"), expression=node.this)
                 micros = sqlexp.Mul(this=seconds, expression=sqlexp.Literal.number(1_000_000))
                 return sqlexp.cast(micros, sqlexp.DataType.build("BIGINT"))
             if isinstance(node, sqlexp.ArgMin | sqlexp.ArgMax):
@@ -234,13 +234,23 @@ def _type_name(name: str) -> str:
     return _TYPES.get(base, name.upper())
 
 
-def _query_failure(error: BaseException, database: str) -> SchemaError | EngineError:
-    """A missing table or column as a :class:`SchemaError`, a cancelled statement and the rest as engine errors."""
+def _query_failure(error: BaseException, database: str) -> SchemaError | SpecError | EngineError:
+    """The error abnb raises for a failed PostgreSQL query.
+
+    A missing table or column is a :class:`SchemaError`, an unknown function a :class:`SpecError`, the rest (a
+    cancelled statement, a refused write ...) an :class:`EngineError`.
+    """
     import psycopg.errors as pgerrors
 
     message = first_line(error)
     if isinstance(error, pgerrors.UndefinedTable | pgerrors.UndefinedColumn):
         return SchemaError(f"{message} (in {database}); check the spec's table and column names.")
+    if isinstance(error, pgerrors.UndefinedFunction):
+        return SpecError(
+            f"PostgreSQL cannot run a construct of the query: {message} (in {database}). If a metric's or a source's "
+            "SQL in the spec uses a DuckDB function, write it with one PostgreSQL has (docs/engines.md lists abnb's "
+            "own rewrites)."
+        )
     if isinstance(error, pgerrors.QueryCanceled):
         return EngineError(
             f"{database} cancelled the query after its statement timeout ({message}); aggregate less at once (a "
