@@ -458,13 +458,10 @@ def multi_arm_units(
     )
     several = exp.GT(this=_col("arms"), expression=exp.Literal.number(1))
     ordered_ids = exp.ArrayAgg(this=exp.Order(this=_col("unit"), expressions=[exp.Ordered(this=_col("unit"))]))
-    sample_ids = exp.Anonymous(
-        this="list_slice",
-        expressions=[
-            exp.Filter(this=ordered_ids, expression=exp.Where(this=several.copy())),
-            exp.Literal.number(1),
-            exp.Placeholder(this="examples"),
-        ],
+    sample_ids = exp.ArraySlice(
+        this=exp.Filter(this=ordered_ids, expression=exp.Where(this=several.copy())),
+        start=exp.Literal.number(1),
+        end=exp.Placeholder(this="examples"),
     )
     query = exp.select(
         _alias(exp.Count(this=exp.Star()), "units"),

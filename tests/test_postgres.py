@@ -20,6 +20,7 @@ from sqlglot import exp
 
 import abnb
 from abnb import monitor, quality
+from abnb.audit import multi_arm_units
 from abnb.engine.postgres import PostgresConnection, connect_postgres, redact
 from abnb.errors import EngineError, ParameterError, ProjectError, SchemaError, SpecError
 from abnb.rollout import bluegreen, canary
@@ -44,6 +45,7 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "label_free_quality": lambda con: quality.label_free_quality(con, threshold=0.4, end="2026-10-20"),
     "fare_quality": lambda con: quality.fare_quality(con, "2026-10-28", 7),
     "labelled_precision_recall": lambda con: quality.labelled_precision_recall(con, n_boot=200),
+    "multi_arm_units": lambda con: multi_arm_units(con, "checkout_redesign", examples=5),
 }
 
 

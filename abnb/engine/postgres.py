@@ -2,13 +2,14 @@
 
 psycopg is imported only when a PostgreSQL connection is made (``pip install 'abnb[postgres]'``).
 
-The queries abnb builds are SQLGlot trees; SQLGlot writes them in PostgreSQL's dialect, and four DuckDB
+The queries abnb builds are SQLGlot trees; SQLGlot writes them in PostgreSQL's dialect, and five DuckDB
 functions get a documented rewrite (:meth:`PostgresConnection.render`):
 
 * ``time_bucket(width, ts)`` → ``date_bin(width, ts, TIMESTAMP '2000-01-03')``: DuckDB's default origin for
   buckets without months (a Monday), so windows of minutes, hours, days and weeks start at the same instants;
 * ``to_days(n)`` → ``n * INTERVAL '1 day'``;
 * ``epoch_us(ts)`` (SQLGlot's ``UnixMicros``) → ``CAST(EXTRACT(EPOCH FROM ts) * 1000000 AS BIGINT)``;
+* ``array_slice(a, i, j)`` → ``(a)[i:j]``;
 * ``arg_min(x, ts)`` (``arg_max``) → ``(ARRAY_AGG(x ORDER BY ts) FILTER (WHERE ts IS NOT NULL))[1]`` (the value
   at the first ``ts``; among tied times either engine may pick any).
 
@@ -125,6 +126,9 @@ class PostgresConnection(BaseConnection):
                 seconds = sqlexp.Extract(this=sqlexp.var("EPOCH"), expression=node.this)
                 micros = sqlexp.Mul(this=seconds, expression=sqlexp.Literal.number(1_000_000))
                 return sqlexp.cast(micros, sqlexp.DataType.build("BIGINT"))
+            if isinstance(node, sqlexp.ArraySlice):  # elements start..end (1-based, inclusive) as a slice
+                bounds = sqlexp.Slice(this=node.args["start"], expression=node.args["end"])
+                return sqlexp.Bracket(this=sqlexp.Paren(this=node.this), expressions=[bounds], offset=1)
             if isinstance(node, sqlexp.ArgMin | sqlexp.ArgMax):
                 order = sqlexp.Ordered(this=node.expression, desc=isinstance(node, sqlexp.ArgMax))
                 ordered = sqlexp.Order(this=node.this, expressions=[order])
