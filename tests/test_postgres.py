@@ -186,6 +186,11 @@ def test_a_report_renders_from_postgresql(postgres_sample: str, tmp_path: Path) 
     with abnb.connect(postgres_sample) as pg:
         direct = abnb.load("checkout_redesign").analyze(pg, as_of="2026-10-14")
     assert summary["decision"]["verdict"] == direct.decision.verdict
+    incremental = CliRunner().invoke(
+        main, ["report", "checkout_redesign", "--engine", postgres_sample, "--output-dir", str(out), "--incremental"]
+    )
+    assert incremental.exit_code != 0
+    assert "--incremental keeps its store beside a DuckDB database" in incremental.output
     page = (out / "checkout_redesign" / "2026-10-14.html").read_text(encoding="utf-8")
     assert "PostgreSQL postgresql://127.0.0.1:" in page
     assert "abnb@" not in page  # the user name stays out of the page too
