@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,6 +32,7 @@
 # %%
 from IPython.display import HTML, display
 
+import abnb.teach
 import abnb.widgets.error_model
 
 app = abnb.widgets.error_model.error_model_app()
@@ -73,3 +76,31 @@ app.apply_preset("200 small errors")
 # though no single error is normal. That is the central limit theorem at work, and it is why averages of many
 # measurements (the numbers we compare in A/B tests) are treated as normal. The error size only stretches the
 # axis; the number of independent errors decides how normal the result looks.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 01.paths
+#
+# Four independent errors each push a measurement by +1 or −1 with equal chance. What is the probability that they
+# cancel out exactly (a total of 0)? Set `probability`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+from math import comb
+
+probability = comb(4, 2) / 2**4
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("01.paths", probability)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("01.paths", probability)
+### END HIDDEN TESTS

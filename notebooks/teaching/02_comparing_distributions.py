@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,6 +30,7 @@
 # %%
 from IPython.display import display
 
+import abnb.teach
 import abnb.widgets.distributions
 
 app = abnb.widgets.distributions.distributions_app()
@@ -77,3 +80,29 @@ print("sd 120 s:", app.state.verdict, f"(p = {app.state.pvalue:.2g})")
 # %%
 app.set(effect=0.0, sd_a=120.0, sd_b=120.0, n_a=50, n_b=50, seed=7)
 print(app.state.verdict, f"(p = {app.state.pvalue:.2g})")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 02.effect_size
+#
+# The updated recommender keeps users 3:24 minutes on site, the classic one 3:13, and users differ by 90 s (SD) in
+# both groups. Compute the effect size (Cohen's d) of the difference as `d`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+d = (204 - 193) / 90
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("02.effect_size", d)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("02.effect_size", d)
+### END HIDDEN TESTS

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,6 +32,7 @@
 # %%
 from IPython.display import HTML, display
 
+import abnb.teach
 import abnb.widgets.confidence
 
 app = abnb.widgets.confidence.confidence_app()
@@ -99,3 +102,33 @@ display(HTML(app.view.verdict))
 # - Change the seed: the individual lines change, the coverage stays near the same value.
 # - With skewed data, find the sample size at which the Clopper–Pearson interval first contains 95%.
 # - Lower the skew σ of the lognormal: the smaller the skew, the sooner the t-interval is trustworthy.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 03.ci_by_hand
+#
+# 100 users spent 3:13 minutes (193 s) on site on average, with an SD of 90 s. Compute the 95% confidence interval
+# of the mean time on site by hand, with the t quantile for n − 1 degrees of freedom: set `ci_low` and `ci_high`
+# (seconds).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+from scipy import stats
+
+half_width = stats.t.ppf(0.975, 100 - 1) * 90 / 100**0.5
+ci_low, ci_high = 193 - half_width, 193 + half_width
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("03.ci_by_hand", ci_low, ci_high)
+
+# %% tags=["tests", "points-2"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("03.ci_by_hand", ci_low, ci_high)
+### END HIDDEN TESTS

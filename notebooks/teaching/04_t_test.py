@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,6 +32,7 @@
 import numpy as np
 from IPython.display import display
 
+import abnb.teach
 import abnb.widgets.ttests
 from abnb.widgets.ttests import compare, r_style
 
@@ -78,3 +81,50 @@ for name in ("welch", "student", "paired"):
 # %%
 app.set(n=30, improvement=2.0, between_sd=30.0, noise_sd=2.0)
 print(app.state.verdict)
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 04.which_test
+#
+# A benchmark runs on the same 10 machines before and after a change; the machines differ by 30 ms, one run wobbles
+# by 2 ms. Which test should compare before and after? (a) Welch's two-sample t-test, (b) Student's two-sample
+# t-test, (c) the paired t-test. Set `answer` to a letter.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+answer = "c"
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("04.which_test", answer)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("04.which_test", answer)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 04.paired_t
+#
+# With R's sleep data above (`drug1`, `drug2`: the same ten patients), compute the paired t statistic of `drug1 −
+# drug2` as `t_paired`, from the differences (mean over standard error).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+differences = drug1 - drug2
+t_paired = differences.mean() / (differences.std(ddof=1) / len(differences) ** 0.5)
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("04.paired_t", t_paired)
+
+# %% tags=["tests", "points-2"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("04.paired_t", t_paired)
+### END HIDDEN TESTS

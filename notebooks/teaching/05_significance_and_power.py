@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,6 +24,7 @@
 # %%
 from IPython.display import display
 
+import abnb.teach
 import abnb.widgets.power
 
 # %% [markdown]
@@ -107,3 +110,59 @@ print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")
 # %%
 significance.apply_preset("small n, large effect (important, not significant)")
 print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 05.sample_size
+#
+# Baseline conversion 5%; the smallest change worth detecting is +10% relative (5% → 5.5%). How many users per arm
+# does a two-sided test with α = 0.05 and 80% power need (unpooled variance)? Set `users_per_arm`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+from math import ceil
+
+from scipy.stats import norm
+
+p1, p2 = 0.05, 0.055
+z = norm.ppf(1 - 0.05 / 2) + norm.ppf(0.8)
+users_per_arm = ceil(z**2 * (p1 * (1 - p1) + p2 * (1 - p2)) / (p2 - p1) ** 2)
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("05.sample_size", users_per_arm)
+
+# %% tags=["tests", "points-2"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("05.sample_size", users_per_arm)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 05.pvalue_meaning
+#
+# A test of the call-quality ratings of a new codec gives p = 0.03. What does 0.03 mean? (a) a 3% probability that
+# the codec makes no difference; (b) a 97% probability that the new codec is better; (c) if the codec made no
+# difference, ratings at least this far apart would turn up 3% of the time; (d) the difference in ratings is large
+# enough to matter. Set `answer` to a letter, or try the quiz below.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+answer = "c"
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("05.pvalue_meaning", answer)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("05.pvalue_meaning", answer)
+### END HIDDEN TESTS
+
+# %% tags=["self-check"]
+abnb.teach.answer_box("05.pvalue_meaning")

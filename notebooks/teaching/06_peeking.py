@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -32,6 +34,7 @@
 # %%
 from IPython.display import display
 
+import abnb.teach
 import abnb.widgets.peeking
 
 # %%
@@ -56,3 +59,30 @@ print(f"naive: {app.state.naive_fpr:.1%}, confidence sequence: {app.state.cs_fpr
 # %% [markdown]
 # What to do in practice: fix the sample size in advance (notebook 05) and analyse once, or use a method built
 # for repeated looks (a confidence sequence, or a group-sequential design with planned looks).
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 06.peeking_mistake
+#
+# A team runs an A/A test for 30 days, looks every day and stops at the first p < 0.05. About how often does it
+# declare a winner? (a) 5% of the time, as α promises; (b) about a quarter of the time; (c) never, since both arms
+# are identical. Set `answer` to a letter.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+answer = "b"
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("06.peeking_mistake", answer)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("06.peeking_mistake", answer)
+### END HIDDEN TESTS

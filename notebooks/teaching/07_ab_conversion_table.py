@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,6 +30,7 @@
 # %%
 from IPython.display import display
 
+import abnb.teach
 import abnb.widgets.conversion
 
 # %%
@@ -79,3 +82,52 @@ print(f"3,950 / 35,040: {app.state.chance:.1%}")
 # %%
 app.apply_preset("published table (normal)")
 app.set(confidence_level=0.90)
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer in the cell after each question, then run the self-check below it: it says right or not yet,
+# and why. The answers are computed by `abnb.teach` when you check; the notebook does not hold them.
+
+
+# %% [markdown]
+# ### Exercise 07.plus_minus
+#
+# 'Try it out' converted 395 of 3,504 visitors. Compute the ± of its rate as the table shows it (half-width of the
+# 95% normal interval), in percentage points, as `plus_minus`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+from scipy.stats import norm
+
+rate = 395 / 3504
+plus_minus = 100 * norm.ppf(0.975) * (rate * (1 - rate) / 3504) ** 0.5
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("07.plus_minus", plus_minus)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("07.plus_minus", plus_minus)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 07.chance_to_beat
+#
+# The table says 'chance to beat baseline: 90%' for 'Try it out'. What is the p-value of its difference with the
+# baseline? (a) 0.10; (b) it cannot be read off the chance, a two-sided test gives about 0.2; (c) 0.90. Set `answer`
+# to a letter.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+answer = "b"
+### END SOLUTION
+
+# %% tags=["self-check"]
+abnb.teach.check("07.chance_to_beat", answer)
+
+# %% tags=["tests", "points-1"]
+### BEGIN HIDDEN TESTS
+abnb.teach.grade("07.chance_to_beat", answer)
+### END HIDDEN TESTS
