@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev]"
 	touch $(STAMP)
 
-# pyspark (a ~300 MB sdist, about a minute) and the peers of the parity test (tea-tasting, the bench extra) only
-# for `make test`, so `make demo` stays lean.
+# pyspark (a ~300 MB sdist, about a minute), the peers of the parity test (tea-tasting, the bench extra) and nbgrader
+# (the teach extra, for the course-build test) only for `make test`, so `make demo` stays lean.
 $(SPARK): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev,spark,bench]"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[lab,dev,spark,bench,teach]"
 	touch $(SPARK)
 
 $(DB): $(STAMP)

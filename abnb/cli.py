@@ -692,6 +692,40 @@ def teach_export(notebooks: Path | None, output_dir: Path | None) -> None:
         click.echo(path)
 
 
+@teach.command("build")
+@click.option(
+    "--notebooks",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of source notebooks (default: the project's notebooks/teaching).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The nbgrader course folder (default: the project's reports/course).",
+)
+def teach_build(notebooks: Path | None, output_dir: Path | None) -> None:
+    """Write the nbgrader course: student and instructor notebooks, one assignment per notebook; print the paths.
+
+    The course folder gets nbgrader_config.py, source/<notebook>/<notebook>.ipynb (what `nbgrader
+    generate_assignment <notebook>` reads), instructor/ and student/; run nbgrader's commands inside it.
+    """
+    from abnb.teach.build import build_course
+
+    project = _project()
+    try:
+        course = build_course(
+            notebooks if notebooks is not None else project.path("notebooks") / "teaching",
+            output_dir if output_dir is not None else project.reports_dir / "course",
+        )
+    except AbnbError as error:
+        raise _fail(error) from error
+    click.echo(course.config)
+    for path in (*course.instructor, *course.student):
+        click.echo(path)
+
+
 @main.command()
 @click.option("--users", type=click.IntRange(min=100), required=True, help="Users (rows of the user-level table).")
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="Timed runs per method.")
