@@ -36,3 +36,33 @@ def test_every_teaching_notebook_is_there() -> None:
         "06_peeking",
         "07_ab_conversion_table",
     ]
+
+
+def test_teach_export_writes_a_student_page_with_the_questions_only(tmp_path: Path) -> None:
+    import html
+    import re
+    import shutil
+
+    from abnb.report import export_teaching
+
+    folder = tmp_path / "teaching"
+    folder.mkdir()
+    shutil.copy(TEACHING / "03_confidence_intervals.ipynb", folder)
+    pages = export_teaching(tmp_path / "out", notebooks=folder)
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in pages] == [
+        "03_confidence_intervals.html",
+        "student/03_confidence_intervals.html",
+    ]
+    raw = [p.read_text() for p in pages]
+    for page in raw:
+        assert external_resources(page) == []
+    teacher, student = (html.unescape(re.sub(r"<[^>]+>", "", page)) for page in raw)  # code is highlighted span by span
+    for page in (teacher, student):
+        assert "Exercise 03.ci_by_hand" in page
+    assert "t.ppf" in teacher  # the solution, executed: its self-check says right
+    assert "Right" in teacher
+    assert "t.ppf" not in student  # solution and hidden test gone; the stub is shown, not run
+    assert "BEGIN HIDDEN TESTS" not in student
+    assert "NotImplementedError" in student
+    assert "Traceback" not in student
+    assert "<svg" in raw[1]  # the lesson above the exercises ran

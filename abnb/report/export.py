@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from abnb import _io
 from abnb.errors import ReportError
@@ -47,12 +48,17 @@ def export_notebook(
             file is replaced only after a successful export.
     """
     import nbformat
+
+    source = Path(notebook)
+    return _export(nbformat.read(source, as_version=4), source, Path(html_path), kernel_name, timeout)
+
+
+def _export(executed: Any, source: Path, target: Path, kernel_name: str, timeout: int) -> Path:
+    """Execute ``executed`` (in ``source``'s folder; cells tagged ``skip-execution`` are not run) and write it."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
 
-    source = Path(notebook)
-    executed = nbformat.read(source, as_version=4)
     try:
         NotebookClient(
             executed,
@@ -72,17 +78,24 @@ def export_notebook(
     loads = external_resources(page)
     if loads:
         raise ReportError(f"{source.name}: the HTML would load {len(loads)} resource(s) from the network: {loads[:3]}.")
-    target = Path(html_path)
     _io.write_atomic(target, page)
     return target
 
 
 def export_teaching(output_dir: str | Path, *, notebooks: str | Path) -> list[Path]:
-    """Export every teaching notebook (``<notebooks>/*.ipynb``) to ``<output_dir>/<name>.html``.
+    """Export each teaching notebook (``<notebooks>/*.ipynb``) to ``<output_dir>/<name>.html``, and its student version.
+
+    The student page (``<output_dir>/student/<name>.html``, for those without Jupyter) is the student notebook of
+    :func:`abnb.teach.build.student_notebook` (solutions and hidden tests removed): its lessons run, its exercise
+    cells (solution stubs, self-checks, tests) are shown without running, as questions to answer.
 
     Raises:
         ReportError: The folder holds no notebook, or a notebook failed (named).
     """
+    import nbformat
+
+    from abnb.teach.build import student_notebook
+
     folder, source = Path(output_dir), Path(notebooks)
     found = sorted(source.glob("*.ipynb"))
     if not found:
@@ -90,4 +103,12 @@ def export_teaching(output_dir: str | Path, *, notebooks: str | Path) -> list[Pa
             f"no teaching notebook in {source}; they are in the abnb repository's notebooks/teaching "
             "(give that folder with --notebooks)."
         )
-    return [export_notebook(path, folder / f"{path.stem}.html") for path in found]
+    pages = []
+    for path in found:
+        pages.append(export_notebook(path, folder / f"{path.stem}.html"))
+        student = student_notebook(nbformat.read(path, as_version=4), name=path.stem)
+        for cell in student.cells:
+            if {"solution", "self-check", "tests"} & set(cell.metadata.get("tags", [])):
+                cell.metadata["tags"] = [*cell.metadata["tags"], "skip-execution"]
+        pages.append(_export(student, path, folder / "student" / f"{path.stem}.html", "python3", 600))
+    return pages
