@@ -168,7 +168,7 @@ def test_report_engine_parameter() -> None:
     params = validate_parameters(experiment="x", engine="local[2]", parquet="/data/pq")
     assert (params.engine, params.parquet) == ("local[2]", "/data/pq")
     assert validate_parameters(experiment="x").engine is None  # the project's engine
-    with pytest.raises(ParameterError, match="engine 'postgres' is not 'duckdb' or a Spark spec"):
+    with pytest.raises(ParameterError, match=r"engine 'postgres' is not 'duckdb', a Spark spec .* or a PostgreSQL URL"):
         validate_parameters(experiment="x", engine="postgres")
     assert validate_parameters(experiment="x", parquet="/data/pq").parquet == "/data/pq"  # views on DuckDB too
     with pytest.raises(ParameterError, match="database names a DuckDB file, but engine is 'local"):

@@ -86,7 +86,8 @@ def test_the_checkout_is_a_project_like_any_other(monkeypatch: pytest.MonkeyPatc
     [
         ("nonsense = 1\n", "unknown key.*nonsense"),
         ("[engine]\ndatabase = 'a'\nurl = 'local[1]'\n", "database.*or `url`.*not both"),
-        ("[engine]\nurl = 'postgres://x'\n", "url 'postgres://x' is not an engine"),
+        ("[engine]\nurl = 'mysql://x'\n", "url 'mysql://x' is not an engine"),
+        ("[engine]\nurl = 'postgresql://u:pw@db/x'\n", "holds a password"),
         ("timezone = 'Mars/Olympus'\n", "timezone 'Mars/Olympus' is not an IANA"),
         ("[paths]\nexperiment = 'x'\n", r"\[paths\] has unknown key.*experiment"),
         ("[defaults]\nname = 'x'\n", r"\[defaults\] has unknown key.*name"),
