@@ -667,13 +667,16 @@ def teach() -> None:
     """Teaching notebooks."""
 
 
-@teach.command("export")
-@click.option(
+_teaching_notebooks = click.option(
     "--notebooks",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Folder of teaching notebooks (default: the project's notebooks/teaching).",
 )
+
+
+@teach.command("export")
+@_teaching_notebooks
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -693,12 +696,7 @@ def teach_export(notebooks: Path | None, output_dir: Path | None) -> None:
 
 
 @teach.command("build")
-@click.option(
-    "--notebooks",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of source notebooks (default: the project's notebooks/teaching).",
-)
+@_teaching_notebooks
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
