@@ -5,11 +5,16 @@ An :class:`App` keeps all logic outside ipywidgets: ``compute(**values)`` is a p
 The app shows them as inline SVG (vl-convert) and HTML, so nothing is loaded from a CDN in Lab, and it publishes a
 static snapshot next to the live widget: a notebook executed unattended (papermill, nbclient, the test suite) or
 exported to HTML keeps the last state as SVG and text, while JupyterLab shows the interactive widget.
+
+An app with presets starts on one of them (the first unless ``initial_preset`` names another), and its preset
+drop-down always names the preset the controls show, or "(custom)" once they differ from it. ``presenter=True``
+lays the same app out for a projector: larger fonts in the controls, the verdict and the chart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import math
 import time
@@ -20,6 +25,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from abnb.errors import AbnbError, ParameterError
+from abnb.widgets._charts import presenter_chart
 
 if TYPE_CHECKING:
     import altair as alt
@@ -28,6 +34,10 @@ if TYPE_CHECKING:
     from abnb.stats import Effect
 
 __all__ = [
+    "CUSTOM",
+    "PRESENTER_CONTROL_WIDTH",
+    "PRESENTER_DESCRIPTION_WIDTH",
+    "PRESENTER_FONT_SIZE",
     "App",
     "View",
     "check_controls",
@@ -40,6 +50,20 @@ __all__ = [
     "pvalue_text",
     "whole_in",
 ]
+
+
+CUSTOM = "(custom)"
+"""The preset drop-down's entry for control values that are not a preset."""
+PRESENTER_FONT_SIZE = 20
+"""Font size in pixels of the controls and the verdict in presenter mode (JupyterLab's widgets use 13)."""
+PRESENTER_DESCRIPTION_WIDTH = "180px"
+"""Width of a control's description in presenter mode, so the larger labels are not cut off."""
+PRESENTER_CONTROL_WIDTH = "560px"
+"""Width of each control in presenter mode."""
+_PRESENTER_CSS = (
+    f".abnb-presenter {{ --jp-widgets-font-size: {PRESENTER_FONT_SIZE}px; --jp-widgets-inline-height: 40px; "
+    f"--jp-widgets-slider-handle-size: 22px; font-size: {PRESENTER_FONT_SIZE}px; }}"
+)
 
 
 @dataclass(frozen=True)
@@ -171,6 +195,19 @@ def svg(chart: alt.TopLevelMixin) -> str:
     return str(vlc.vegalite_to_svg(chart.to_dict()))
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A case computed by :meth:`App.preview`: its state, its view, and a static chart with the verdict."""
+
+    title: str
+    state: Any
+    view: View
+    chart: str
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>{html.escape(self.title)}</b>{self.chart}<div>{self.view.verdict}</div></div>"
+
+
 @dataclass
 class App:
     """A live teaching app.
@@ -182,7 +219,17 @@ class App:
         render: Pure function of the state returning a :class:`View`.
         presets: Named sets of control values (a dropdown appears when given).
         initial: Starting control values by name, set before the first computation (a :class:`ParameterError`
-            names unknown controls, as :meth:`set` does).
+            names unknown controls, as :meth:`set` does); they apply on top of ``initial_preset``.
+        initial_preset: The preset the app starts on: its values go into the controls before ``initial`` and the
+            drop-down shows its name (or "(custom)" if ``initial`` changes one of its values). ``None``: the first
+            preset; ``"(custom)"``: none, the controls keep their own values.
+        follow: Keeps controls in step with each other: called with the values a user (or :meth:`set`, or a
+            preset) is about to give the controls, by name, and the last values the app accepted; returns further
+            control values to set in the same recomputation (``{}`` for none). It may raise an
+            :class:`AbnbError`, which is shown and rejected like a value ``compute`` refuses.
+        presenter: Lay the app out for a projector: controls, drop-down and verdict at
+            :data:`PRESENTER_FONT_SIZE` pixels with wider labels, and the chart's fonts enlarged by
+            :func:`abnb.widgets._charts.presenter_chart`. The logic and the numbers are the same.
     """
 
     title: str
@@ -191,6 +238,9 @@ class App:
     render: Callable[[Any], View]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     initial: Mapping[str, Any] = field(default_factory=dict)
+    initial_preset: str | None = None
+    follow: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
+    presenter: bool = False
     state: Any = field(init=False, default=None)
     view: View | None = field(init=False, default=None)
     seconds: float = field(init=False, default=0.0)
@@ -203,33 +253,105 @@ class App:
     _error_html: Any = field(init=False, default=None)
     _accepted: dict[str, Any] | None = field(init=False, default=None)
     _error_text: str = field(init=False, default="")
+    _chooser: Any = field(init=False, default=None)
+    _selected: str = field(init=False, default=CUSTOM)
 
     def __post_init__(self) -> None:
         import ipywidgets
 
+        start = self._starting_preset()
         check_controls(self.title, self.initial, self.controls)
-        for name, value in self.initial.items():
+        for name, value in {**self.presets.get(start, {}), **self.initial}.items():
             self.controls[name].value = value
+        self._selected = start
         self._chart_html = ipywidgets.HTML()
         self._verdict_html = ipywidgets.HTML()
         self._error_html = ipywidgets.HTML()
         rows: list[Any] = [ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>")]
         if self.presets:
-            chooser = dropdown("preset", ["(custom)", *self.presets], "(custom)")
-            chooser.observe(lambda change: self.apply_preset(change["new"]), names="value")
-            rows.append(chooser)
+            self._chooser = dropdown("preset", [CUSTOM, *self.presets], CUSTOM)
+            self._chooser.observe(self._chosen, names="value")
+            rows.append(self._chooser)
         rows += [ipywidgets.HBox(list(self.controls.values()), layout={"flex_flow": "row wrap"})]
         rows += [self._error_html, self._chart_html, self._verdict_html]
         self._box = ipywidgets.VBox(rows)
-        for control in self.controls.values():
-            control.observe(self._changed, names="value")
+        if self.presenter:
+            self._present(rows)
+        for name, control in self.controls.items():
+            control.observe(functools.partial(self._changed, name), names="value")
         self.update()
 
-    def _changed(self, _change: Mapping[str, Any]) -> None:
+    def _starting_preset(self) -> str:
+        """The preset to start on (``"(custom)"`` for none), checked against the presets."""
+        for values in self.presets.values():
+            check_controls(self.title, values, self.controls)
+        if self.initial_preset is None:
+            return next(iter(self.presets), CUSTOM)
+        if self.initial_preset != CUSTOM and self.initial_preset not in self.presets:
+            known = ", ".join(self.presets) or "none"
+            raise ParameterError(f"{self.title}: no preset {self.initial_preset!r}; presets: {known}.")
+        return self.initial_preset
+
+    def _present(self, rows: list[Any]) -> None:
+        """Presenter mode: larger fonts (a CSS rule on the box's class) and wider controls and descriptions."""
+        import ipywidgets
+
+        self._box.add_class("abnb-presenter")
+        self._box.children = (ipywidgets.HTML(f"<style>{_PRESENTER_CSS}</style>"), *rows)
+        chooser = [self._chooser] if self._chooser is not None else []
+        for control in [*chooser, *self.controls.values()]:
+            control.style.description_width = PRESENTER_DESCRIPTION_WIDTH
+            control.layout.width = PRESENTER_CONTROL_WIDTH
+        for text in (*rows[:1], self._error_html, self._verdict_html):
+            text.style.font_size = f"{PRESENTER_FONT_SIZE}px"
+
+    def _chosen(self, change: Mapping[str, Any]) -> None:
+        """A preset picked in the drop-down (not one the app shows after a change of its own)."""
+        if not self._muted:
+            with contextlib.suppress(AbnbError):
+                self.apply_preset(change["new"])
+
+    def _changed(self, name: str, change: Mapping[str, Any]) -> None:
         if not self._muted:
             # a value typed into a control: update() shows the message and puts the controls back
             with contextlib.suppress(AbnbError):
+                self._follow({name: change["new"]})
                 self.update()
+
+    def _follow(self, values: Mapping[str, Any]) -> None:
+        """Set the further control values :attr:`follow` asks for, without recomputing."""
+        if self.follow is None or self._accepted is None:
+            return
+        try:
+            extra = dict(self.follow(values, self._accepted))
+            check_controls(self.title, extra, self.controls)
+        except AbnbError as error:
+            self._reject(error)
+            raise
+        self._muted = True
+        try:
+            for name, value in extra.items():
+                self.controls[name].value = value
+        finally:
+            self._muted = False
+
+    @property
+    def preset(self) -> str:
+        """The preset the controls show, as the drop-down names it (``"(custom)"`` when they show none)."""
+        return self._selected
+
+    def _show_preset(self) -> None:
+        """Keep the selected preset only while the controls still hold all its values, and show it in the drop-down."""
+        values = self.values()
+        chosen = self.presets.get(self._selected)
+        if chosen is None or any(values[name] != value for name, value in chosen.items()):
+            self._selected = CUSTOM
+        if self._chooser is not None and self._chooser.value != self._selected:
+            self._muted = True
+            try:
+                self._chooser.value = self._selected
+            finally:
+                self._muted = False
 
     @property
     def error(self) -> str:
@@ -249,6 +371,7 @@ class App:
             finally:
                 self._muted = False
             restored = " The controls are back at the last valid values, which the chart and table below show."
+        self._show_preset()
         self._error_html.value = (
             "<p class='abnb-error' style='color:#b2182b'><b>Value rejected:</b> "
             f"{html.escape(str(error))}{html.escape(restored)}</p>"
@@ -260,7 +383,11 @@ class App:
         return {name: control.value for name, control in self.controls.items()}
 
     def set(self, **values: Any) -> App:
-        """Set several controls at once (one recomputation), as a user moving sliders would; returns the app."""
+        """Set several controls at once (one recomputation), as a user moving sliders would; returns the app.
+
+        The preset drop-down keeps its preset while the controls still hold all of that preset's values, and shows
+        "(custom)" otherwise.
+        """
         check_controls(self.title, values, self.controls)
         self._muted = True
         try:
@@ -268,16 +395,49 @@ class App:
                 self.controls[name].value = value
         finally:
             self._muted = False
+        self._follow(values)
         self.update()
         return self
 
     def apply_preset(self, name: str) -> App:
-        """Set the controls to a named preset (``"(custom)"`` leaves them)."""
-        if name == "(custom)":
+        """Set the controls to a named preset and show its name in the drop-down (``"(custom)"`` leaves them)."""
+        if name == CUSTOM:
+            self._selected = CUSTOM
+            self._show_preset()
             return self
         if name not in self.presets:
             raise ParameterError(f"{self.title}: no preset {name!r}; presets: {', '.join(self.presets)}.")
-        return self.set(**self.presets[name])
+        previous, self._selected = self._selected, name
+        try:
+            return self.set(**self.presets[name])
+        except AbnbError:
+            self._selected = previous
+            self._show_preset()
+            raise
+
+    def preview(self, preset: str | None = None, **values: Any) -> Preview:
+        """What the app would show for a preset and/or control values, computed without changing the app.
+
+        A notebook's later cells use it to discuss other cases while the displayed app keeps the case the teacher
+        presents (and the student plays with). The values are those of the controls, then the preset's, then
+        ``values``, taken as given (:attr:`follow` does not adjust them).
+
+        Raises:
+            ParameterError: An unknown preset or control, or values ``compute`` rejects.
+        """
+        chosen = self.values()
+        if preset is not None:
+            if preset not in self.presets:
+                raise ParameterError(f"{self.title}: no preset {preset!r}; presets: {', '.join(self.presets)}.")
+            chosen.update(self.presets[preset])
+        check_controls(self.title, values, self.controls)
+        chosen.update(values)
+        state = self.compute(**chosen)
+        view = self.render(state)
+        if self.presenter and view.chart is not None:
+            view = View(presenter_chart(view.chart), view.verdict)
+        title = f"{self.title}: {preset}" if preset is not None else self.title
+        return Preview(title, state, view, svg(view.chart) if view.chart is not None else "")
 
     def update(self) -> View:
         """Recompute from the controls and refresh the chart, the verdict and the static snapshot.
@@ -294,6 +454,8 @@ class App:
         try:
             state = self.compute(**values)
             view = self.render(state)
+            if self.presenter and view.chart is not None:
+                view = View(presenter_chart(view.chart), view.verdict)
             chart = svg(view.chart) if view.chart is not None else ""
         except AbnbError as error:
             self._reject(error)
@@ -304,6 +466,7 @@ class App:
         self._error_html.value = ""
         self._chart_html.value = chart
         self._verdict_html.value = self.view.verdict
+        self._show_preset()
         self.seconds = time.perf_counter() - start
         self.updates += 1
         self._publish()
@@ -316,9 +479,10 @@ class App:
             update_display(self._bundle(), raw=True, display_id=self._display_id)
 
     def snapshot(self) -> str:
-        """The current state as static HTML: inline SVG chart and the verdict."""
+        """The current state as static HTML: inline SVG chart and the verdict (in larger type for a presenter)."""
+        style = f" class='abnb-presenter' style='font-size:{PRESENTER_FONT_SIZE}px'" if self.presenter else ""
         return (
-            f"<div><b>{html.escape(self.title)}</b>{self._error_html.value}{self._chart_html.value}"
+            f"<div{style}><b>{html.escape(self.title)}</b>{self._error_html.value}{self._chart_html.value}"
             f"<div>{self._verdict_html.value}</div></div>"
         )
 

@@ -359,11 +359,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def confidence_app(**initial: Any) -> App:
+def confidence_app(
+    *, initial_preset: str = "normal, n=30, 500 samples", presenter: bool = False, **initial: Any
+) -> App:
     """The confidence-interval app: many samples, their t-intervals and the live coverage count.
 
     Args:
-        **initial: Initial control values (the arguments of :func:`coverage_simulation`).
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the normal data notebook 03
+            shows first (500 samples of 30).
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Initial control values (the arguments of :func:`coverage_simulation`), on top of the preset.
 
     Returns:
         The app; ``app.state`` is a :class:`CoverageState`.
@@ -381,7 +386,8 @@ def confidence_app(**initial: Any) -> App:
         "seed": 1,
     }
     check_controls(title, initial, defaults)
-    coverage_simulation(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
+    # validate before the sliders get the values (they would clip)
+    coverage_simulation(**{**defaults, **PRESETS.get(initial_preset, {}), **initial})
     slow = {"continuous_update": False}
     kinds = [("normal", "normal"), ("skewed (lognormal)", "lognormal"), ("0/1 (Bernoulli)", "bernoulli")]
     controls = {
@@ -395,4 +401,13 @@ def confidence_app(**initial: Any) -> App:
         "bernoulli_p": float_slider("0/1 p", defaults["bernoulli_p"], 0.01, 0.99, 0.01, **slow),
         "seed": int_text("seed", defaults["seed"]),
     }
-    return App(title, controls, coverage_simulation, render_coverage, PRESETS, initial=initial)
+    return App(
+        title,
+        controls,
+        coverage_simulation,
+        render_coverage,
+        PRESETS,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )

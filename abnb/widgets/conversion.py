@@ -254,11 +254,15 @@ def render_conversion(state: ConversionState) -> View:
     return View(conversion_chart(state), table + explain)
 
 
-def conversion_app(**initial: Any) -> App:
+def conversion_app(*, initial_preset: str = "published table (normal)", presenter: bool = False, **initial: Any) -> App:
     """The conversion table with a method dropdown, a confidence-level slider and editable counts for one variant.
 
     Args:
-        **initial: Starting values of ``method``, ``confidence_level``, ``conversions``, ``visitors``.
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the published table notebook
+            07 explains first.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Starting values of ``method``, ``confidence_level``, ``conversions``, ``visitors``, on top of
+            the preset.
 
     Returns:
         The app.
@@ -281,4 +285,13 @@ def conversion_app(**initial: Any) -> App:
         "same counts, lift": {"method": "lift"},
         "Try it out with 10× the visitors": {"conversions": 3950, "visitors": 35040},
     }
-    return App(title, controls, compute_conversion, render_conversion, presets, initial=initial)
+    return App(
+        title,
+        controls,
+        compute_conversion,
+        render_conversion,
+        presets,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )

@@ -8,18 +8,23 @@ clear with 2,158.
 
 Everything after the draw uses the sufficient statistics ``Moments.from_values`` and :func:`abnb.stats.welch`;
 the charts are built from a histogram frame (at most :data:`MAX_BINS` bins per group) and a two-row frame of means.
+
+The groups are independent: each has its own random stream and its own histogram bins, and in the app moving
+"mean A" keeps group B where it is (the effect, ``mean(B) − mean(A)``, follows; see :func:`keep_group_b`).
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from abnb.errors import ParameterError
 from abnb.stats import Moments, welch
 from abnb.widgets._app import App, View, effect_numbers, float_slider, int_slider, number_in, pvalue_text, whole_in
 from abnb.widgets._charts import palette
@@ -37,6 +42,7 @@ __all__ = [
     "compute",
     "distributions_app",
     "draw",
+    "keep_group_b",
     "render",
 ]
 
@@ -46,6 +52,9 @@ MAX_BINS = 200
 """Upper bound on the histogram bins per group (the chart frame has at most ``2 · MAX_BINS`` rows)."""
 MAX_N = 5000
 """Largest group size the sliders offer."""
+MAX_MEAN = 600.0
+"""Largest mean of A the slider offers (seconds); the effect slider spans ``±MAX_MEAN``, so that B can keep its
+mean while A's slider moves."""
 TIME_ON_SITE_SD = 90.0
 """Assumed standard deviation of time on site per user in the lecture example: 90 s (1.5 minutes)."""
 SIGNIFICANT = "significant at α=0.05: B differs from A"
@@ -210,16 +219,19 @@ def _mean_interval(moments: Moments, alpha: float) -> tuple[float, float, float]
 
 
 def _histogram(a: NDArray[np.float64], b: NDArray[np.float64]) -> pd.DataFrame:
-    """Histogram of both groups on shared bin edges: ``clip(⌈√max(n)⌉, 8, MAX_BINS)`` bins."""
-    bins = int(min(MAX_BINS, max(8, math.ceil(math.sqrt(max(a.size, b.size))))))
-    low = float(min(a.min(), b.min()))
-    high = float(max(a.max(), b.max()))
-    if high <= low:
-        high = low + 1.0
-    edges = np.linspace(low, high, bins + 1)
-    width = edges[1] - edges[0]
+    """Histogram of each group on its own bins: ``clip(⌈√n⌉, 8, MAX_BINS)`` equal bins over the group's range.
+
+    Each group's bins depend on its own values only, so moving one group leaves the other's bars as they were; the
+    density scale keeps groups with different bin widths comparable.
+    """
     frames = []
     for group, values in (("A", a), ("B", b)):
+        bins = int(min(MAX_BINS, max(8, math.ceil(math.sqrt(values.size)))))
+        low, high = float(values.min()), float(values.max())
+        if high <= low:
+            high = low + 1.0
+        edges = np.linspace(low, high, bins + 1)
+        width = edges[1] - edges[0]
         counts, _ = np.histogram(values, bins=edges)
         frames.append(
             pd.DataFrame(
@@ -382,12 +394,48 @@ def render(state: DistributionsState) -> View:
     return View(chart=chart(state), verdict=verdict_html(state))
 
 
-def distributions_app(**initial: Any) -> App:
-    """The teaching app: sliders for the mean of A, the effect, both deviations, both sizes and the seed.
+def keep_group_b(values: Mapping[str, Any], accepted: Mapping[str, Any]) -> dict[str, float]:
+    """The app's ``follow``: when ``mean_a`` changes without the effect, move the effect so B's mean stays put.
+
+    B's true mean is ``mean_a + effect``; moving "mean A" alone sets ``effect = mean_b − new mean_a``, so only
+    group A moves (B's draw, summary and histogram stay as they were). Setting both (a preset, ``app.set``) is
+    taken as it is.
 
     Args:
+        values: The control values about to be set, by name.
+        accepted: The control values the app showed before.
+
+    Returns:
+        ``{"effect": ...}`` when B has to be held, else ``{}``.
+
+    Raises:
+        ParameterError: If holding B would need an effect beyond the slider's ``±MAX_MEAN``.
+    """
+    if "mean_a" not in values or "effect" in values:
+        return {}
+    mean_b = float(accepted["mean_a"]) + float(accepted["effect"])
+    effect = mean_b - float(values["mean_a"])
+    if abs(effect) > MAX_MEAN:
+        raise ParameterError(
+            f"mean_a = {float(values['mean_a']):g} would need an effect of {effect:g} to keep B's mean at "
+            f"{mean_b:g}, beyond the effect slider's ±{MAX_MEAN:g}; move the effect first."
+        )
+    return {"effect": effect}
+
+
+def distributions_app(
+    *, initial_preset: str = "time on site, 10 users", presenter: bool = False, **initial: Any
+) -> App:
+    """The teaching app: sliders for the mean of A, the effect, both deviations, both sizes and the seed.
+
+    Moving "mean A" moves group A only: the effect follows so that B keeps its mean (:func:`keep_group_b`).
+
+    Args:
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the lecture's time on
+            site with 10 users per group, the first case notebook 02 discusses.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
         **initial: Starting values by control name (``mean_a``, ``effect``, ``sd_a``, ``sd_b``, ``n_a``, ``n_b``,
-            ``seed``); defaults are the lecture's time on site with 10 users per group.
+            ``seed``), on top of the preset.
 
     Returns:
         The app; its slider descriptions are "mean A", "effect", "sd A", "sd B", "n A", "n B" and "seed".
@@ -400,12 +448,22 @@ def distributions_app(**initial: Any) -> App:
     opts: dict[str, Any] = {"continuous_update": False, "style": {"description_width": "52px"}}
     seconds = {**opts, "readout_format": ".0f"}
     controls = {
-        "mean_a": float_slider("mean A", defaults["mean_a"], 0, 600, 1, **seconds),
-        "effect": float_slider("effect", defaults["effect"], -120, 120, 1, **seconds),
+        "mean_a": float_slider("mean A", defaults["mean_a"], 0, MAX_MEAN, 1, **seconds),
+        "effect": float_slider("effect", defaults["effect"], -MAX_MEAN, MAX_MEAN, 1, **seconds),
         "sd_a": float_slider("sd A", defaults["sd_a"], 1, 300, 1, **seconds),
         "sd_b": float_slider("sd B", defaults["sd_b"], 1, 300, 1, **seconds),
         "n_a": int_slider("n A", defaults["n_a"], 1, MAX_N, **opts),
         "n_b": int_slider("n B", defaults["n_b"], 1, MAX_N, **opts),
         "seed": int_slider("seed", defaults["seed"], 0, 999, **opts),
     }
-    return App(title, controls, compute, render, PRESETS, initial=initial)
+    return App(
+        title,
+        controls,
+        compute,
+        render,
+        PRESETS,
+        initial=initial,
+        initial_preset=initial_preset,
+        follow=keep_group_b,
+        presenter=presenter,
+    )

@@ -211,11 +211,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def error_model_app(**initial: Any) -> App:
+def error_model_app(*, initial_preset: str = "1 error around 10", presenter: bool = False, **initial: Any) -> App:
     """The error-model app: sliders for the number of errors, their size and the true value.
 
     Args:
-        **initial: Initial control values (``errors``, ``error_size``, ``true_value``).
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the one error notebook 01 counts
+            the paths of first.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Initial control values (``errors``, ``error_size``, ``true_value``), on top of the preset.
 
     Returns:
         The app; ``app.state`` is an :class:`ErrorModelState`.
@@ -223,10 +226,20 @@ def error_model_app(**initial: Any) -> App:
     title = "Error model: N random errors of ±s"
     defaults: dict[str, Any] = {"errors": 3, "error_size": 1.0, "true_value": 10.0}
     check_controls(title, initial, defaults)
-    error_distribution(**{**defaults, **initial})  # validate before the sliders get the values (they would clip)
+    # validate before the sliders get the values (they would clip)
+    error_distribution(**{**defaults, **PRESETS.get(initial_preset, {}), **initial})
     controls = {
         "errors": int_slider("errors N", defaults["errors"], 1, MAX_ERRORS),
         "error_size": float_slider("size s", defaults["error_size"], 0.1, 5.0, 0.1),
         "true_value": float_slider("true μ", defaults["true_value"], 0.0, 100.0, 1.0),
     }
-    return App(title, controls, error_distribution, render_error_model, PRESETS, initial=initial)
+    return App(
+        title,
+        controls,
+        error_distribution,
+        render_error_model,
+        PRESETS,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )

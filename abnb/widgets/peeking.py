@@ -251,11 +251,15 @@ def render_peeking(state: PeekingState) -> View:
     return View(peeking_chart(state), verdict)
 
 
-def peeking_app(**initial: Any) -> App:
+def peeking_app(*, initial_preset: str = "one look (no peeking)", presenter: bool = False, **initial: Any) -> App:
     """Peeking at A/A tests daily: days (looks), users per day, simulations, α and the seed.
 
     Args:
-        **initial: Starting values of ``days``, ``users_per_day``, ``simulations``, ``alpha``, ``seed``.
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the single look notebook 06
+            starts from.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Starting values of ``days``, ``users_per_day``, ``simulations``, ``alpha``, ``seed``, on top of
+            the preset.
 
     Returns:
         The app.
@@ -274,4 +278,13 @@ def peeking_app(**initial: Any) -> App:
         "a month of daily looks": {"days": 30, "simulations": 2000},
         "a month, 20,000 simulations": {"days": 30, "simulations": 20_000},
     }
-    return App(title, controls, compute_peeking, render_peeking, presets, initial=initial)
+    return App(
+        title,
+        controls,
+        compute_peeking,
+        render_peeking,
+        presets,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMULAS",
+    "FULL_WEEK_DAYS",
     "PowerState",
     "SampleSizeState",
     "SignificanceState",
@@ -53,6 +54,7 @@ __all__ = [
     "render_sample_size",
     "render_significance",
     "sample_size_app",
+    "short_duration_warning",
     "significance_app",
 ]
 
@@ -258,11 +260,14 @@ def render_power(state: PowerState) -> View:
     return View(power_chart(state), verdict)
 
 
-def power_app(**initial: Any) -> App:
+def power_app(*, initial_preset: str = "underpowered: n = 50", presenter: bool = False, **initial: Any) -> App:
     """α, β and power as areas: sliders for the effect, the standard deviation, ``n`` per arm and α.
 
     Args:
-        **initial: Starting values of the controls ``effect``, ``sd``, ``n``, ``alpha``.
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the 50 users per arm notebook
+            05 discusses first.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Starting values of the controls ``effect``, ``sd``, ``n``, ``alpha``, on top of the preset.
 
     Returns:
         The app (display it in a notebook cell).
@@ -281,7 +286,16 @@ def power_app(**initial: Any) -> App:
         "noisier metric: sd = 2": {"effect": 0.2, "sd": 2.0, "n": 400, "alpha": 0.05},
         "no effect: power = α": {"effect": 0.0, "sd": 1.0, "n": 400, "alpha": 0.05},
     }
-    return App(title, controls, compute_power, render_power, presets, initial=initial)
+    return App(
+        title,
+        controls,
+        compute_power,
+        render_power,
+        presets,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -307,6 +321,8 @@ class SampleSizeState:
         mde_half: Relative effect detectable (at the target power) with half of ``n_per_arm``.
         formulas: One row per formula: ``formula``, ``equation``, ``n_per_arm``, ``total``, ``days``.
         curve: Power against units per arm (columns ``n``, ``power``, ``days``; 200 rows).
+        warning: Why to run longer when ``days`` is under :data:`FULL_WEEK_DAYS` (see :func:`short_duration_warning`);
+            ``""`` for a week or more.
     """
 
     baseline: float
@@ -323,6 +339,27 @@ class SampleSizeState:
     mde_half: float
     formulas: pd.DataFrame
     curve: pd.DataFrame
+    warning: str
+
+
+FULL_WEEK_DAYS = 7
+"""Shortest duration (days) that covers every weekday once; shorter tests get a warning."""
+
+
+def short_duration_warning(days: int) -> str:
+    """A warning when ``days`` is under a full week, else ``""``.
+
+    Users behave differently on different weekdays (weekend shopping, weekday commutes), and who arrives on a
+    Monday is not who arrives on a Saturday. A test shorter than a week measures only part of that cycle, so its
+    effect may not hold for the weeks that follow; Kohavi, Tang and Xu (2020) advise running at least a week.
+    """
+    if days >= FULL_WEEK_DAYS:
+        return ""
+    return (
+        f"Under a week: enough users arrive in {_days(days)}, but such a short test sees only part of the weekly "
+        f"cycle, and users on some weekdays behave differently from the rest. Run it for at least "
+        f"{FULL_WEEK_DAYS} full days (whole weeks) even though the sample size is reached sooner."
+    )
 
 
 def power_at(
@@ -441,6 +478,7 @@ def compute_sample_size(
         mde_half=detectable_effect(half, baseline, relative=True, alpha=alpha, power=power, formula=chosen),
         formulas=formulas,
         curve=curve,
+        warning=short_duration_warning(duration(n, daily)),
     )
 
 
@@ -494,6 +532,11 @@ def render_sample_size(state: SampleSizeState) -> View:
         f"<td>{int(r['total']):,}</td><td>{int(r['days'])}</td></tr>"
         for r in state.formulas.to_dict("records")
     )
+    warning = (
+        f"<p class='abnb-warning' style='color:#b35806'><b>{html.escape(state.warning)}</b></p>"
+        if state.warning
+        else ""
+    )
     table = (
         f"<table><tr><th>formula</th><th>equation</th><th>per arm</th><th>total</th><th>days</th></tr>{rows}</table>"
     )
@@ -501,7 +544,7 @@ def render_sample_size(state: SampleSizeState) -> View:
         f"<p>Detecting {state.baseline:.1%} → {state.treatment_rate:.2%} (a relative change of "
         f"{state.mde:.0%}) at α = {state.alpha:g} with {state.power:.0%} power needs "
         f"<b>{state.n_per_arm:,} users per arm</b>; at {state.daily_traffic:,} users a day that is "
-        f"<b>{_days(state.days)}</b>.</p>{table}"
+        f"<b>{_days(state.days)}</b>.</p>{warning}{table}"
         f"<p><b>Too few:</b> stopping at half ({max(1, state.n_per_arm // 2):,} per arm) leaves "
         f"{state.power_half:.0%} power: the effect is missed {1 - state.power_half:.0%} of the time, and only "
         f"effects of +{state.mde_half:.1%} or more are reliably detected. "
@@ -512,11 +555,17 @@ def render_sample_size(state: SampleSizeState) -> View:
     return View(sample_size_chart(state), verdict)
 
 
-def sample_size_app(**initial: Any) -> App:
+def sample_size_app(
+    *, initial_preset: str = "rare conversions: 1%, +10%", presenter: bool = False, **initial: Any
+) -> App:
     """How many samples do I need? Baseline rate, relative MDE, α, power, daily traffic and the formula.
 
     Args:
-        **initial: Starting values of ``baseline``, ``mde``, ``alpha``, ``power``, ``daily_traffic``, ``formula``.
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the 1% baseline notebook 05
+            discusses first.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Starting values of ``baseline``, ``mde``, ``alpha``, ``power``, ``daily_traffic``, ``formula``,
+            on top of the preset.
 
     Returns:
         The app.
@@ -542,7 +591,16 @@ def sample_size_app(**initial: Any) -> App:
             "formula": "evan-miller",
         },
     }
-    return App(title, controls, compute_sample_size, render_sample_size, presets, initial=initial)
+    return App(
+        title,
+        controls,
+        compute_sample_size,
+        render_sample_size,
+        presets,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -695,11 +753,19 @@ def render_significance(state: SignificanceState) -> View:
     return View(significance_chart(state), verdict)
 
 
-def significance_app(**initial: Any) -> App:
+def significance_app(
+    *,
+    initial_preset: str = "huge n, tiny effect (significant, negligible)",
+    presenter: bool = False,
+    **initial: Any,
+) -> App:
     """Statistically significant ≠ important: an observed difference, its noise, ``n``, α and a practical threshold.
 
     Args:
-        **initial: Starting values of ``effect``, ``sd``, ``n``, ``alpha``, ``threshold``.
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the huge sample notebook 05
+            discusses first.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
+        **initial: Starting values of ``effect``, ``sd``, ``n``, ``alpha``, ``threshold``, on top of the preset.
 
     Returns:
         The app.
@@ -722,4 +788,13 @@ def significance_app(**initial: Any) -> App:
         },
         "clear win (significant and important)": {"effect": 0.3, "sd": 1.0, "n": 1000, "threshold": 0.1},
     }
-    return App(title, controls, compute_significance, render_significance, presets, initial=initial)
+    return App(
+        title,
+        controls,
+        compute_significance,
+        render_significance,
+        presets,
+        initial=initial,
+        initial_preset=initial_preset,
+        presenter=presenter,
+    )

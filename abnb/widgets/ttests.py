@@ -617,12 +617,15 @@ def render(state: TTestsState) -> View:
     return View(chart=chart(state), verdict=verdict_html(state))
 
 
-def ttests_app(**initial: Any) -> App:
+def ttests_app(*, initial_preset: str = "machines vary a lot", presenter: bool = False, **initial: Any) -> App:
     """The teaching app: sliders for machines, true improvement, machine spread, run noise and the seed.
 
     Args:
+        initial_preset: The preset the app starts on (``"(custom)"``: none); by default the first one notebook 04
+            discusses.
+        presenter: Larger fonts and controls for a projector (see :class:`abnb.widgets.App`).
         **initial: Starting values by control name (``n``, ``improvement``, ``between_sd``, ``noise_sd``,
-            ``seed``); defaults are the preset "machines vary a lot".
+            ``seed``), on top of the preset.
 
     Returns:
         The app; its slider descriptions are "N", "improvement", "machine sd", "noise sd" and "seed".
@@ -640,4 +643,6 @@ def ttests_app(**initial: Any) -> App:
         "noise_sd": float_slider("noise sd", defaults["noise_sd"], 0.5, 50, 0.5, **opts),
         "seed": int_slider("seed", defaults["seed"], 0, 999, **opts),
     }
-    return App(title, controls, compute, render, PRESETS, initial=initial)
+    return App(
+        title, controls, compute, render, PRESETS, initial=initial, initial_preset=initial_preset, presenter=presenter
+    )

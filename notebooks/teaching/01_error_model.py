@@ -30,7 +30,7 @@
 # and draws the normal curve with the same mean and standard deviation over it.
 
 # %%
-from IPython.display import HTML, display
+from IPython.display import display
 
 import abnb.teach
 import abnb.widgets.error_model
@@ -45,16 +45,17 @@ display(app)
 # middle value is twice as likely, because "up then down" and "down then up" both end there.
 
 # %%
-app.apply_preset("2 errors around 10")
-display(HTML(app.view.verdict))
+shown = app.preview("2 errors around 10")
+display(shown)
 
 # %% [markdown]
 # Three errors give 7, 9, 11 and 13 with probabilities 1/8, 3/8, 3/8 and 1/8: the middle values already collect most
 # of the probability, and the extremes need every error to point the same way.
 
 # %%
-app.set(errors=3, error_size=1.0, true_value=10.0)
-display(app.state.distribution[["value", "probability", "normal_mass"]])
+shown = app.preview(errors=3, error_size=1.0, true_value=10.0)
+display(shown)
+display(shown.state.distribution[["value", "probability", "normal_mass"]])
 
 # %% [markdown]
 # ## Many errors: the binomial turns normal
@@ -69,7 +70,7 @@ gaps = {n: abnb.widgets.error_model.error_distribution(errors=n).max_cdf_gap for
 display(gaps)
 
 # %%
-app.apply_preset("200 small errors")
+app.preview("200 small errors")
 
 # %% [markdown]
 # Two hundred errors of ±0.1 give a spread of 0.1·√200 ≈ 1.4 around the true value: exactly the bell shape, even

@@ -45,16 +45,18 @@ display(app)
 # almost completely and the confidence intervals of the means are wider than a minute: the 11 seconds are noise.
 
 # %%
-app.apply_preset("time on site, 10 users")
-print(app.state.verdict, f"(p = {app.state.pvalue:.3f})")
+shown = app.preview("time on site, 10 users")
+display(shown)
+print(shown.state.verdict, f"(p = {shown.state.pvalue:.3f})")
 
 # %% [markdown]
 # With 2,158 users per group the histograms look just as overlapping, because single users still differ by about
 # 90 s. But each *mean* is now known to within about ±4 s, and the same 11-second difference is significant.
 
 # %%
-app.apply_preset("time on site, 2,158 users")
-print(app.state.verdict, f"(p = {app.state.pvalue:.2g})")
+shown = app.preview("time on site, 2,158 users")
+display(shown)
+print(shown.state.verdict, f"(p = {shown.state.pvalue:.2g})")
 
 # %% [markdown]
 # ## Effect size and noise
@@ -64,10 +66,12 @@ print(app.state.verdict, f"(p = {app.state.pvalue:.2g})")
 # Less noise makes a difference easier to recognise.
 
 # %%
-app.apply_preset("different effect size, same deviations")
-print("sd 45 s: ", app.state.verdict, f"(p = {app.state.pvalue:.2g})")
-app.apply_preset("same effect size, different deviations")
-print("sd 120 s:", app.state.verdict, f"(p = {app.state.pvalue:.2g})")
+shown = app.preview("different effect size, same deviations")
+display(shown)
+print("sd 45 s: ", shown.state.verdict, f"(p = {shown.state.pvalue:.2g})")
+shown = app.preview("same effect size, different deviations")
+display(shown)
+print("sd 120 s:", shown.state.verdict, f"(p = {shown.state.pvalue:.2g})")
 
 # %% [markdown]
 # Try it yourself: with the deviations at 120 s, how many users per group does it take before the verdict turns
@@ -78,8 +82,9 @@ print("sd 120 s:", app.state.verdict, f"(p = {app.state.pvalue:.2g})")
 # Real times are skewed; the t-test on means still works for groups of this size, but look at the data first.
 
 # %%
-app.set(effect=0.0, sd_a=120.0, sd_b=120.0, n_a=50, n_b=50, seed=7)
-print(app.state.verdict, f"(p = {app.state.pvalue:.2g})")
+shown = app.preview(effect=0.0, sd_a=120.0, sd_b=120.0, n_a=50, n_b=50, seed=7)
+display(shown)
+print(shown.state.verdict, f"(p = {shown.state.pvalue:.2g})")
 
 # %% [markdown]
 # ## Exercises

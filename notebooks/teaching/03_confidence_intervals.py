@@ -30,7 +30,7 @@
 # random quantity, so it comes with its own exact (Clopper–Pearson) interval.
 
 # %%
-from IPython.display import HTML, display
+from IPython.display import display
 
 import abnb.teach
 import abnb.widgets.confidence
@@ -45,24 +45,26 @@ display(app)
 # an interval that missed. Roughly one in twenty should.
 
 # %%
-app.apply_preset("normal, n=30, 500 samples")
-display(HTML(app.view.verdict))
+shown = app.preview("normal, n=30, 500 samples")
+display(shown)
 
 # %% [markdown]
 # The t quantile (instead of 1.96) is what keeps the promise at small sample sizes: with n = 3 the intervals are
 # very wide, but they still cover 95% of the time for normal data.
 
 # %%
-app.apply_preset("normal, n=3: t still works")
-print(f"coverage {app.state.coverage:.1%}, 95% CI [{app.state.coverage_ci_low:.1%}, {app.state.coverage_ci_high:.1%}]")
+shown = app.preview("normal, n=3: t still works")
+display(shown)
+state = shown.state
+print(f"coverage {state.coverage:.1%}, 95% CI [{state.coverage_ci_low:.1%}, {state.coverage_ci_high:.1%}]")
 
 # %% [markdown]
 # Lowering the confidence level makes the intervals shorter and the misses more frequent, in exactly the proportion
 # promised: at 90%, one in ten.
 
 # %%
-app.apply_preset("90% intervals")
-display(HTML(app.view.verdict))
+shown = app.preview("90% intervals")
+display(shown)
 
 # %% [markdown]
 # ## Skewed data: the promise breaks at small n
@@ -73,8 +75,8 @@ display(HTML(app.view.verdict))
 # interval is short and sits below the truth. The misses (red) cluster on the left.
 
 # %%
-app.apply_preset("skewed, n=5")
-display(HTML(app.view.verdict))
+shown = app.preview("skewed, n=5")
+display(shown)
 
 # %% [markdown]
 # More data repairs it, but slowly: with 500 values per sample the sample mean is much closer to normal, yet for a
@@ -82,8 +84,8 @@ display(HTML(app.view.verdict))
 # of extreme values, or a transformation) before the t-interval can be taken at its word.
 
 # %%
-app.apply_preset("skewed, n=500")
-display(HTML(app.view.verdict))
+shown = app.preview("skewed, n=500")
+display(shown)
 
 # %% [markdown]
 # ## Rare 0/1 events
@@ -93,8 +95,8 @@ display(HTML(app.view.verdict))
 # the sample must be large enough to see several of them (or use an interval designed for proportions).
 
 # %%
-app.apply_preset("rare 0/1 event, n=20")
-display(HTML(app.view.verdict))
+shown = app.preview("rare 0/1 event, n=20")
+display(shown)
 
 # %% [markdown]
 # ## Try it

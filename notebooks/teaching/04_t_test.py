@@ -47,8 +47,9 @@ display(app)
 # the noise of the differences and finds it.
 
 # %%
-app.apply_preset("machines vary a lot")
-display(app.state.table)
+shown = app.preview("machines vary a lot")
+display(shown)
+display(shown.state.table)
 
 # %% [markdown]
 # ## Identical machines
@@ -57,8 +58,9 @@ display(app.state.table)
 # paired test even has fewer degrees of freedom (9 instead of 18). Pairing pays when units vary more than the runs.
 
 # %%
-app.apply_preset("identical machines")
-display(app.state.table)
+shown = app.preview("identical machines")
+display(shown)
+display(shown.state.table)
 
 # %% [markdown]
 # ## The same numbers as R
@@ -79,8 +81,9 @@ for name in ("welch", "student", "paired"):
 # Back to the benchmark: with 30 machines that vary a lot and a saving of only 2 ms, which tests notice it?
 
 # %%
-app.set(n=30, improvement=2.0, between_sd=30.0, noise_sd=2.0)
-print(app.state.verdict)
+shown = app.preview(n=30, improvement=2.0, between_sd=30.0, noise_sd=2.0)
+display(shown)
+print(shown.state.verdict)
 
 # %% [markdown]
 # ## Exercises

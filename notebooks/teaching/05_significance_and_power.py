@@ -50,16 +50,18 @@ display(power_app)
 # of the time.
 
 # %%
-power_app.apply_preset("underpowered: n = 50")
-print(f"power = {power_app.state.power:.1%}, beta = {power_app.state.beta:.1%}")
+shown = power_app.preview("underpowered: n = 50")
+display(shown)
+print(f"power = {shown.state.power:.1%}, beta = {shown.state.beta:.1%}")
 
 # %% [markdown]
 # Demanding α = 0.01 instead of 0.05 buys fewer false positives at the price of power: with the same 400 users
 # per arm, power drops from about 81% to about 60%.
 
 # %%
-power_app.apply_preset("stricter α = 0.01 costs power")
-print(f"power = {power_app.state.power:.1%}")
+shown = power_app.preview("stricter α = 0.01 costs power")
+display(shown)
+print(f"power = {shown.state.power:.1%}")
 
 # %% [markdown]
 # ## 2. How many samples do I need?
@@ -81,12 +83,14 @@ display(size_app)
 # as the same relative change on a 10% rate.
 
 # %%
-size_app.apply_preset("rare conversions: 1%, +10%")
-print(f"{size_app.state.n_per_arm:,} users per arm, {size_app.state.days} days at 5,000 users/day")
+shown = size_app.preview("rare conversions: 1%, +10%")
+display(shown)
+print(f"{shown.state.n_per_arm:,} users per arm, {shown.state.days} days at 5,000 users/day")
 
 # %%
-size_app.set(daily_traffic=20_000)
-print(f"{size_app.state.days} days at 20,000 users/day")
+shown = size_app.preview(daily_traffic=20_000)
+display(shown)
+print(f"{shown.state.days} days at 20,000 users/day")
 
 # %% [markdown]
 # ## 3. Statistically significant ≠ important
@@ -104,12 +108,14 @@ significance = abnb.widgets.power.significance_app()
 display(significance)
 
 # %%
-significance.apply_preset("huge n, tiny effect (significant, negligible)")
-print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")
+shown = significance.preview("huge n, tiny effect (significant, negligible)")
+display(shown)
+print(shown.state.kind, f"(p = {shown.state.pvalue:.2g})")
 
 # %%
-significance.apply_preset("small n, large effect (important, not significant)")
-print(significance.state.kind, f"(p = {significance.state.pvalue:.2g})")
+shown = significance.preview("small n, large effect (important, not significant)")
+display(shown)
+print(shown.state.kind, f"(p = {shown.state.pvalue:.2g})")
 
 # %% [markdown]
 # ## Exercises

@@ -45,16 +45,18 @@ display(app)
 # With a single look there is nothing to peek at: about 5% of the A/A tests come out significant, as promised.
 
 # %%
-app.apply_preset("one look (no peeking)")
-print(f"naive: {app.state.naive_fpr:.1%}, confidence sequence: {app.state.cs_fpr:.1%}")
+shown = app.preview("one look (no peeking)")
+display(shown)
+print(f"naive: {shown.state.naive_fpr:.1%}, confidence sequence: {shown.state.cs_fpr:.1%}")
 
 # %% [markdown]
 # Looking every day for a month multiplies the false-positive rate by more than five, although each single test
 # is correct. The confidence sequence stays below α at every look. More simulations narrow the bands.
 
 # %%
-app.apply_preset("a month, 20,000 simulations")
-print(f"naive: {app.state.naive_fpr:.1%}, confidence sequence: {app.state.cs_fpr:.1%}")
+shown = app.preview("a month, 20,000 simulations")
+display(shown)
+print(f"naive: {shown.state.naive_fpr:.1%}, confidence sequence: {shown.state.cs_fpr:.1%}")
 
 # %% [markdown]
 # What to do in practice: fix the sample size in advance (notebook 05) and analyse once, or use a method built

@@ -55,10 +55,12 @@ display(app)
 # None of them is wrong; they are conventions. Always check which one a tool uses before comparing tools.
 
 # %%
-app.set(method="beta")
-print(f"exact Beta: {app.state.chance:.1%}")
-app.set(method="lift")
-print(f"lift: {app.state.chance:.1%}")
+shown = app.preview(method="beta")
+display(shown)
+print(f"exact Beta: {shown.state.chance:.1%}")
+shown = app.preview(method="lift")
+display(shown)
+print(f"lift: {shown.state.chance:.1%}")
 
 # %% [markdown]
 # ## Change the counts
@@ -68,20 +70,21 @@ print(f"lift: {app.state.chance:.1%}")
 # more convincing, but the original page's own noise still limits how sure we can be.
 
 # %%
-app.set(method="normal", conversions=420)
-print(f"420 / 3,504: {app.state.chance:.1%}")
+shown = app.preview(method="normal", conversions=420)
+display(shown)
+print(f"420 / 3,504: {shown.state.chance:.1%}")
 
 # %%
-app.apply_preset("Try it out with 10× the visitors")
-print(f"3,950 / 35,040: {app.state.chance:.1%}")
+shown = app.preview("Try it out with 10× the visitors")
+display(shown)
+print(f"3,950 / 35,040: {shown.state.chance:.1%}")
 
 # %% [markdown]
 # Finally, a wider or narrower ± only changes the error bars, not the chance to beat the baseline: the ± is about
 # each rate on its own.
 
 # %%
-app.apply_preset("published table (normal)")
-app.set(confidence_level=0.90)
+app.preview("published table (normal)", confidence_level=0.90)
 
 # %% [markdown]
 # ## Exercises

@@ -94,10 +94,11 @@ def run_notebook(page: Page, lab: str, name: str) -> None:
 
 def wait_idle(page: Page, timeout: float = 120_000) -> None:
     """Wait until every code cell has run and the kernel is idle (no update is still being applied)."""
+    # the notebook's model, not the DOM: JupyterLab renders only the cells near the viewport of a long notebook
     page.wait_for_function(
-        "() => { const nb = window.jupyterapp.shell.currentWidget;"
-        " const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
-        " return nb.sessionContext.session.kernel.status === 'idle'"
-        " && prompts.every(p => /\\[\\d+\\]/.test(p.innerText)); }",
+        "() => { const nb = window.jupyterapp.shell.currentWidget; const cells = nb.content.model.cells;"
+        " let ran = true; for (let i = 0; i < cells.length; i++) {"
+        " const cell = cells.get(i); if (cell.type === 'code' && !cell.executionCount) { ran = false; } }"
+        " return nb.sessionContext.session.kernel.status === 'idle' && ran; }",
         timeout=timeout,
     )

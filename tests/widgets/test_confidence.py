@@ -114,7 +114,8 @@ def test_more_samples_keep_the_first_ones() -> None:
 
 def test_app_updates_live() -> None:
     app = confidence_app()
-    assert app.state.samples == 100
+    assert app.preset == "normal, n=30, 500 samples"  # the case notebook 03 shows first
+    assert (app.state.samples, app.state.sample_size, app.state.distribution) == (500, 30, "normal")
     app.set(samples=500, sample_size=30, confidence_level=0.95, seed=2024)
     assert app.state.coverage_ci_low <= 0.95 <= app.state.coverage_ci_high
     assert "Consistent with the promised 95%" in app.view.verdict

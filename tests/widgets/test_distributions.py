@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -137,3 +138,64 @@ def test_app_sliders_and_verdict_follow_the_controls() -> None:
     expected = dist.compute(**app.values())
     assert app.state.pvalue == expected.pvalue
     assert "<svg" in app.snapshot()
+
+
+def _group(state: dist.DistributionsState, group: str) -> tuple[object, ...]:
+    """Everything the app shows of one group: its summary numbers, its row of means and its histogram bars."""
+    suffix = group.lower()
+    summary = tuple(
+        getattr(state, f"{name}_{suffix}")
+        for name in ("mean", "sd", "n", "sample_mean", "sample_sd", "ci_low", "ci_high")
+    )
+    means = state.means[state.means["group"] == group].reset_index(drop=True)
+    bars = state.histogram[state.histogram["group"] == group].reset_index(drop=True)
+    return summary, means, bars
+
+
+def test_moving_mean_a_moves_only_group_a() -> None:
+    app = dist.distributions_app()
+    before = app.state
+    app.controls["mean_a"].value = 250.0  # a user moving the "mean A" slider from 193 s
+    after = app.state
+    assert app.controls["effect"].value == -46.0  # B stays at 204 s, so the effect follows
+    assert (after.mean_a, after.mean_b) == (250.0, 204.0)
+    (summary_b, means_b, bars_b), (summary_b2, means_b2, bars_b2) = _group(before, "B"), _group(after, "B")
+    assert summary_b2 == summary_b
+    pd.testing.assert_frame_equal(means_b2, means_b)
+    pd.testing.assert_frame_equal(bars_b2, bars_b)
+    assert after.sample_mean_a == pytest.approx(before.sample_mean_a + 57.0, rel=1e-12)  # A's points shifted
+    pd.testing.assert_frame_equal(
+        _group(after, "A")[2],
+        _group(before, "A")[2].assign(bin_start=lambda f: f["bin_start"] + 57.0, bin_end=lambda f: f["bin_end"] + 57.0),
+        rtol=1e-12,
+    )
+    assert after.difference == pytest.approx(before.difference - 57.0, rel=1e-12)
+    _, b = dist.draw(**app.values())
+    _, b0 = dist.draw(**dist.PRESETS["time on site, 10 users"])
+    np.testing.assert_array_equal(b, b0)  # group B's data itself is unchanged
+
+
+def test_moving_mean_a_keeps_b_unless_the_effect_is_set_too() -> None:
+    assert dist.keep_group_b({"mean_a": 100.0}, {"mean_a": 193.0, "effect": 11.0}) == {"effect": 104.0}
+    assert dist.keep_group_b({"mean_a": 100.0, "effect": 5.0}, {"mean_a": 193.0, "effect": 11.0}) == {}
+    assert dist.keep_group_b({"sd_a": 3.0}, {"mean_a": 193.0, "effect": 11.0}) == {}
+    app = dist.distributions_app()
+    app.apply_preset("different effect size, same deviations")  # mean 180, effect 30 as the preset says
+    assert (app.state.mean_a, app.state.mean_b) == (180.0, 210.0)
+    app.set(mean_a=200.0)
+    assert (app.state.mean_b, app.controls["effect"].value) == (210.0, 10.0)
+    app.set(effect=500.0)  # B at 700 s; A cannot go to 0 s without an effect of 700 s
+    with pytest.raises(ParameterError, match=r"effect of 700 to keep B's mean at 700, beyond the effect slider's ±600"):
+        app.set(mean_a=0.0)
+    assert (app.state.mean_a, app.state.mean_b) == (200.0, 700.0)
+    assert (app.controls["mean_a"].value, app.controls["effect"].value) == (200.0, 500.0)
+
+
+def test_histogram_bins_of_each_group_are_its_own() -> None:
+    state = dist.compute(mean_a=0.0, effect=400.0, sd_a=1.0, sd_b=100.0, n_a=100, n_b=400, seed=2)
+    a, b = dist.draw(mean_a=0.0, effect=400.0, sd_a=1.0, sd_b=100.0, n_a=100, n_b=400, seed=2)
+    for group, values, bins in (("A", a, 10), ("B", b, 20)):
+        rows = state.histogram[state.histogram["group"] == group]
+        assert len(rows) == bins  # ⌈√n⌉
+        assert rows["bin_start"].iloc[0] == values.min()
+        assert rows["bin_end"].iloc[-1] == pytest.approx(values.max(), rel=1e-12)

@@ -49,7 +49,7 @@ def test_shaded_areas_integrate_to_alpha_beta_and_power() -> None:
 
 
 def test_power_app_presets_and_verdict() -> None:
-    app = power.power_app()
+    app = power.power_app(initial_preset="textbook: 80% power")
     assert app.state.power == pytest.approx(0.8074304194, abs=1e-9)
     app.apply_preset("underpowered: n = 50")
     assert app.state.n == 50
@@ -119,7 +119,7 @@ def test_arcsine_power_matches_statsmodels() -> None:
 
 
 def test_too_few_too_many() -> None:
-    app = power.sample_size_app()
+    app = power.sample_size_app(initial_preset="10% baseline, +10%")
     state = app.state
     assert 0.45 < state.power_half < 0.6
     assert state.power_double > 0.95
@@ -164,3 +164,33 @@ def test_significant_but_negligible_and_important_but_not_significant() -> None:
     assert app.state.kind == "significant and important"
     app.set(effect=0.005, n=100_000, threshold=0.1)
     assert app.state.kind == "not significant and negligible"
+
+
+def test_durations_under_a_week_get_a_warning() -> None:
+    short = power.compute_sample_size(baseline=0.10, mde=0.10, daily_traffic=5000)
+    assert short.days == 6
+    assert short.warning == (
+        "Under a week: enough users arrive in 6 days, but such a short test sees only part of the weekly cycle, "
+        "and users on some weekdays behave differently from the rest. Run it for at least 7 full days (whole "
+        "weeks) even though the sample size is reached sooner."
+    )
+    one_day = power.compute_sample_size(baseline=0.20, mde=0.25, daily_traffic=5000)
+    assert one_day.days == 1
+    assert "enough users arrive in 1 day," in one_day.warning
+    n = sample_size(0.10, 0.10, relative=True)
+    week = power.compute_sample_size(baseline=0.10, mde=0.10, daily_traffic=math.ceil(2 * n / 7))
+    assert (week.days, week.warning) == (7, "")  # a full week is enough
+    assert power.short_duration_warning(power.FULL_WEEK_DAYS - 1) != ""
+    assert power.short_duration_warning(65) == ""
+
+
+def test_the_app_shows_the_warning_only_for_short_tests() -> None:
+    app = power.sample_size_app()
+    assert app.state.days > 7
+    assert app.state.warning == ""
+    assert "Under a week" not in _verdict(app)
+    app.apply_preset("10% baseline, +10%")
+    assert app.state.days == 6
+    assert "<p class='abnb-warning' style='color:#b35806'><b>Under a week: enough users arrive in 6 days" in _verdict(
+        app
+    )
