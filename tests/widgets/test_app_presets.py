@@ -184,3 +184,26 @@ def test_presenter_mode_styles_the_text_and_keeps_chart_settings() -> None:
     slider = float_slider("x", 1.0, 0.0, 2.0, 0.1)
     App("t", {"x": slider}, lambda x: x, lambda x: View(None, str(x)), presenter=True)
     assert (slider.style.description_width, slider.layout.width) == ("180px", "560px")
+
+
+def test_preview_computes_a_case_without_moving_the_app() -> None:
+    app = _sum_app()
+    before = (app.values(), app.preset, app.updates, app.view)
+    shown = app.preview("two")
+    assert shown.state == 22
+    assert shown.view.verdict == "total 22"
+    assert app.preview("two", b=5).state == 7  # values on top of the preset
+    assert app.preview(a=40).state == 41  # on top of the controls (preset "one": b = 1)
+    assert (app.values(), app.preset, app.updates, app.view) == before
+    assert "<b>sum: two</b>" in shown._repr_html_()
+    with pytest.raises(ParameterError, match="no preset 'three'"):
+        app.preview("three")
+    with pytest.raises(ParameterError, match="c"):
+        app.preview(c=1)
+
+
+def test_a_teaching_notebook_case_previewed_equals_the_app_on_that_preset() -> None:
+    shown = ttests.ttests_app().preview("identical machines")
+    moved = ttests.ttests_app(initial_preset="identical machines")
+    assert shown.view.verdict == moved.view.verdict
+    assert shown.state.table.equals(moved.state.table)
