@@ -337,3 +337,18 @@ def test_nbgrader_grades_a_teaching_notebook_with_abnbs_answers(tmp_path: Path) 
     page = (course.root / "feedback" / "bob" / T_TEST / f"{T_TEST}.html").read_text()
     feedback = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert "AssertionError: 04.paired_t: that is Welch's t for two unrelated samples" in feedback
+
+
+def test_every_teaching_notebook_builds_a_student_version_without_solutions(tmp_path: Path) -> None:
+    course = build_course(TEACHING, tmp_path / "course")
+    assert course.assignments == tuple(sorted(p.stem for p in TEACHING.glob("*.ipynb")))
+    for path in course.student:
+        student = nbformat.read(path, as_version=4)
+        source = nbformat.read(TEACHING / path.name, as_version=4)
+        assert find_leaks(student, source, name=path.stem) == []
+        text = nbformat.writes(student)
+        assert "abnb.teach.grade" not in text  # the hidden tests are gone
+        assert text.count("raise NotImplementedError()") == sum(
+            "solution" in cell.metadata.get("tags", []) for cell in source.cells
+        )
+        assert "abnb.teach.check(" in text  # the self-checks stay
