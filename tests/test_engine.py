@@ -180,3 +180,14 @@ def test_duckdb_adapter_still_forwards_to_duckdb(sample_db: Path) -> None:
         assert isinstance(con, Connection)
         assert isinstance(con.raw, duckdb.DuckDBPyConnection)
         assert con.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_run_takes_sql_text_in_the_engines_dialect(sample_db: Path) -> None:
+    with abnb.connect(sample_db) as con:
+        rows = con.run("SELECT count(*) AS n FROM predictions WHERE segment = $segment", {"segment": "de"}).rows
+        expected = con.raw.execute("SELECT count(*) FROM predictions WHERE segment = 'de'").fetchone()[0]
+        assert rows == [(expected,)]
+        assert expected > 0
+        assert con.queries_run == 1  # counted like a tree
+        with pytest.raises(ParameterError, match="does not parse as duckdb SQL"):
+            con.run("SELECT (1")

@@ -74,13 +74,20 @@ class BaseConnection:
         """The SQL text of ``query`` in this engine's dialect."""
         return query.sql(dialect=self.dialect)
 
-    def run(self, query: exp.Expression, params: Mapping[str, Any] | None = None) -> QueryResult:
+    def run(self, query: exp.Expression | str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run ``query`` with bound ``params`` and fetch its (small) result.
 
+        ``query`` is a SQLGlot tree, or SQL text in this engine's dialect (parsed by SQLGlot, so named parameters
+        are written as the dialect writes them: ``$name`` on DuckDB, ``:name`` on Spark, ``%(name)s`` on
+        PostgreSQL).
+
         Raises:
+            ParameterError: SQL text SQLGlot cannot parse, or a query that is neither text nor a tree.
             SchemaError: A table or column the query references does not exist.
             EngineError: Any other engine failure, with the engine's message.
         """
+        if isinstance(query, str):
+            query = _parsed(query, self.dialect)
         cached = self._rendered.get(id(query))
         if cached is None or cached[0] is not query:
             cached = self._rendered[id(query)] = (query, self.render(query))
@@ -139,3 +146,20 @@ def wall_clock(value: Any, timezone: str | None) -> datetime | None:
 def first_line(error: BaseException) -> str:
     """The first line of an engine's error message (the exception's class name when it has none)."""
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _parsed(text: str, dialect: str) -> exp.Expression:
+    """SQL text as a SQLGlot tree of ``dialect`` (one statement)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    from abnb.errors import ParameterError
+
+    try:
+        tree = sqlglot.parse_one(text, read=dialect)
+    except ParseError as error:
+        raise ParameterError(f"the SQL text does not parse as {dialect} SQL: {first_line(error)}") from error
+    if not isinstance(tree, exp.Expression):
+        raise ParameterError(f"the SQL text is not one {dialect} statement: {text[:80]!r}.")
+    return tree
