@@ -197,15 +197,25 @@ def svg(chart: alt.TopLevelMixin) -> str:
 
 @dataclass(frozen=True)
 class Preview:
-    """A case computed by :meth:`App.preview`: its state, its view, and a static chart with the verdict."""
+    """A case computed by :meth:`App.preview`: its state, its view, and a static chart with the verdict.
+
+    Like an :class:`App` it displays the view its ``render`` built (HTML that escapes the data it shows), as a static
+    snapshot: the title escaped, the SVG chart and the verdict as they are.
+    """
 
     title: str
     state: Any
     view: View
     chart: str
 
-    def _repr_html_(self) -> str:
+    def snapshot(self) -> str:
+        """The case as static HTML: the title, the inline SVG chart and the verdict."""
         return f"<div><b>{html.escape(self.title)}</b>{self.chart}<div>{self.view.verdict}</div></div>"
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display({"text/html": self.snapshot(), "text/plain": self.title}, raw=True)
 
 
 @dataclass

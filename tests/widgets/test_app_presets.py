@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -195,7 +196,8 @@ def test_preview_computes_a_case_without_moving_the_app() -> None:
     assert app.preview("two", b=5).state == 7  # values on top of the preset
     assert app.preview(a=40).state == 41  # on top of the controls (preset "one": b = 1)
     assert (app.values(), app.preset, app.updates, app.view) == before
-    assert "<b>sum: two</b>" in shown._repr_html_()
+    assert shown.snapshot() == "<div><b>sum: two</b><div>total 22</div></div>"
+    assert "<b>x &lt;i&gt;</b>" in dataclasses.replace(shown, title="x <i>").snapshot()
     with pytest.raises(ParameterError, match="no preset 'three'"):
         app.preview("three")
     with pytest.raises(ParameterError, match="c"):
