@@ -8,6 +8,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,45 @@ def postgres_database(server: str, name: str, duckdb_file: Path | None = None) -
 def postgres_sample(postgres_server: str, sample_db: Path) -> str:
     """The suite's 20,000-user sample copied into a database of the test server (psycopg COPY); its URL."""
     return postgres_database(postgres_server, "sample", sample_db)
+
+
+def assert_same_results(
+    expected: Any, actual: Any, path: str = "result", *, rel: float = 1e-9, floor: float = 1e-12
+) -> None:
+    """The same result from two engines: floats (and frames) to ``rel`` relative, ``floor`` absolute near 0.
+
+    Dataclasses, dicts, lists and tuples are compared item by item (``path`` names the first difference); NaN equals
+    NaN, an infinity equals itself, and anything else must be equal. A closure (an effect's interval function) is
+    checked through the numbers it produced.
+    """
+    import dataclasses
+    import math
+
+    import pandas as pd
+
+    if callable(expected) and not isinstance(expected, type):
+        return
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(expected, actual, check_exact=False, rtol=rel, atol=floor, obj=path)
+    elif isinstance(expected, float) or isinstance(actual, float):
+        assert isinstance(actual, int | float), f"{path}: {actual!r} is not a number"
+        if expected == actual or (math.isnan(expected) and math.isnan(actual)):
+            return
+        tolerance = max(rel * max(abs(expected), abs(actual)), floor)
+        assert abs(expected - actual) <= tolerance, f"{path}: {expected!r} vs {actual!r}"
+    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        assert type(actual) is type(expected), f"{path}: {type(actual).__name__} vs {type(expected).__name__}"
+        for field in dataclasses.fields(expected):
+            assert_same_results(
+                getattr(expected, field.name), getattr(actual, field.name), f"{path}.{field.name}", rel=rel, floor=floor
+            )
+    elif isinstance(expected, dict):
+        assert set(actual) == set(expected), f"{path}: keys {sorted(map(str, actual))} vs {sorted(map(str, expected))}"
+        for key, value in expected.items():
+            assert_same_results(value, actual[key], f"{path}[{key!r}]", rel=rel, floor=floor)
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected), f"{path}: {len(actual)} items vs {len(expected)}"
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            assert_same_results(e, a, f"{path}[{i}]", rel=rel, floor=floor)
+    else:
+        assert actual == expected, f"{path}: {expected!r} vs {actual!r}"

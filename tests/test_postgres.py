@@ -6,14 +6,11 @@ The server is a throwaway cluster on loopback (``postgres_server`` in tests/conf
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -24,10 +21,10 @@ from abnb.audit import multi_arm_units
 from abnb.engine.postgres import PostgresConnection, connect_postgres, redact
 from abnb.errors import EngineError, ParameterError, ProjectError, SchemaError, SpecError
 from abnb.rollout import bluegreen, canary
+from tests.conftest import assert_same_results
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
 
-REL, ABS = 1e-9, 1e-12
 LABEL_FREE = monitor.MonitorSpec(
     "label_free",
     (
@@ -49,38 +46,6 @@ CALLS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def close(expected: Any, actual: Any, path: str) -> None:
-    """Equal results: frames and floats to 1e-9 relative (1e-12 absolute near zero), the rest exactly."""
-    if callable(expected) and not isinstance(expected, type):
-        return  # a closure is checked through the numbers it produced
-    if isinstance(expected, pd.DataFrame):
-        pd.testing.assert_frame_equal(expected, actual, check_exact=False, rtol=REL, atol=ABS, obj=path)
-    elif isinstance(expected, float) or isinstance(actual, float):
-        assert isinstance(actual, int | float), f"{path}: {actual!r} is not a number"
-        if expected == actual:  # infinities too
-            return
-        if math.isnan(expected):
-            assert math.isnan(actual), f"{path}: expected NaN, got {actual!r}"
-            return
-        assert abs(expected - actual) <= max(REL * max(abs(expected), abs(actual)), ABS), (
-            f"{path}: {expected} vs {actual}"
-        )
-    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
-        assert type(actual) is type(expected), path
-        for field in dataclasses.fields(expected):
-            close(getattr(expected, field.name), getattr(actual, field.name), f"{path}.{field.name}")
-    elif isinstance(expected, dict):
-        assert expected.keys() == actual.keys(), path
-        for key, value in expected.items():
-            close(value, actual[key], f"{path}[{key!r}]")
-    elif isinstance(expected, list | tuple):
-        assert len(actual) == len(expected), path
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            close(e, a, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{path}: {expected!r} vs {actual!r}"
-
-
 @pytest.fixture(scope="module")
 def pg(postgres_sample: str) -> PostgresConnection:
     connection = abnb.connect(postgres_sample)
@@ -94,7 +59,7 @@ def test_the_same_numbers_as_duckdb(name: str, sample_db: Path, pg: PostgresConn
         expected = CALLS[name](duck)
     before = pg.rows_fetched
     actual = CALLS[name](pg)
-    close(expected, actual, name)
+    assert_same_results(expected, actual, name)
     if isinstance(expected, abnb.ExperimentResult):
         assert actual.decision == expected.decision
         assert sum(actual.units.values()) > 1000
@@ -136,7 +101,7 @@ def test_rewrites_match_duckdb_bucketing_and_quantiles(sample_db: Path, pg: Post
         with abnb.connect(sample_db) as duck:
             expected = monitor.windowed(duck, "predictions", ts="ts", value="latency_ms", window=window)
         actual = monitor.windowed(pg, "predictions", ts="ts", value="latency_ms", window=window)
-        close(expected, actual, window)
+        assert_same_results(expected, actual, window)
     assert pg.columns("predictions") is not None
     assert pg.columns("predictions")["ts"] == "TIMESTAMP"  # type: ignore[index]
     assert pg.columns("no_such_table") is None

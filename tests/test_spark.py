@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import pickle
 import shutil
@@ -32,7 +31,7 @@ from abnb.datasets.sample import generate
 from abnb.engine import SparkConnection, connect, connect_spark, export_parquet
 from abnb.errors import SchemaError, SpecError
 from abnb.telemetry import check_table
-from tests.conftest import free_port
+from tests.conftest import assert_same_results, free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -42,7 +41,6 @@ if shutil.which("java") is None:
 
 USERS = 3_000
 REL = 1e-9
-ABS_FLOOR = 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -93,33 +91,6 @@ def both(small_db: Path, spark_con: SparkConnection) -> tuple[abnb.ExperimentRes
     return expected, spec.analyze(spark_con)
 
 
-def _assert_close(expected: Any, actual: Any, path: str = "result") -> None:
-    """Recursively compare results: floats to 1e-9 relative (1e-12 absolute near 0), everything else exactly."""
-    if callable(expected) and not isinstance(expected, type):
-        return  # a closure (e.g. an Effect's interval function) is checked through the numbers it produced
-    if isinstance(expected, float) or isinstance(actual, float):
-        assert isinstance(actual, int | float), f"{path}: {actual!r} is not a number"
-        if math.isnan(expected):
-            assert math.isnan(actual), f"{path}: expected NaN, got {actual!r}"
-            return
-        tolerance = max(REL * max(abs(expected), abs(actual)), ABS_FLOOR)
-        assert abs(expected - actual) <= tolerance, f"{path}: DuckDB {expected!r} vs Spark {actual!r}"
-    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
-        assert type(actual) is type(expected), f"{path}: {type(actual).__name__} vs {type(expected).__name__}"
-        for field in dataclasses.fields(expected):
-            _assert_close(getattr(expected, field.name), getattr(actual, field.name), f"{path}.{field.name}")
-    elif isinstance(expected, dict):
-        assert set(actual) == set(expected), f"{path}: keys {sorted(map(str, actual))} vs {sorted(map(str, expected))}"
-        for key, value in expected.items():
-            _assert_close(value, actual[key], f"{path}[{key!r}]")
-    elif isinstance(expected, list | tuple):
-        assert len(actual) == len(expected), f"{path}: {len(actual)} items vs {len(expected)}"
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            _assert_close(e, a, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{path}: DuckDB {expected!r} vs Spark {actual!r}"
-
-
 def test_connect_accepts_a_spark_session(spark: Any, spark_con: SparkConnection) -> None:
     assert isinstance(abnb.connect(spark), SparkConnection)
     assert abnb.engine.as_connection(spark).dialect == "spark"
@@ -136,7 +107,7 @@ def test_spark_analysis_equals_duckdb(both: tuple[abnb.ExperimentResult, abnb.Ex
     assert sum(actual.units.values()) > 2_900
     assert len(expected.segments) >= 6  # countries and platforms
     for name in ("units", "excluded_units", "overall", "segments", "effects", "srm", "warnings", "as_of"):
-        _assert_close(getattr(expected, name), getattr(actual, name), name)
+        assert_same_results(getattr(expected, name), getattr(actual, name), name)
     assert actual.decision.verdict == expected.decision.verdict
 
 
@@ -213,7 +184,7 @@ def test_spark_distributions_sample_the_same_units(spark_con: SparkConnection, s
         expected = spec.distributions(duck, "revenue", limit=500)
     actual = spec.distributions(spark_con, "revenue", limit=500)
     assert len(actual) == 1
-    _assert_close(expected, actual, "distributions")
+    assert_same_results(expected, actual, "distributions")
 
 
 def test_own_schema_on_spark_equals_duckdb(spark: Any, tmp_path: Path) -> None:
@@ -270,7 +241,7 @@ def test_caps_windows_and_joint_moments_on_spark_equal_duckdb(spark: Any, raw_pa
     actual = aggregate(con, RAW_SOURCE, CAPPED_METRICS, ("country",), as_of=RAW_AS_OF)
     assert expected.caps["revenue"]["y"] > 0
     for name in ("units", "excluded_units", "overall", "segments", "joint", "joint_segments", "caps"):
-        _assert_close(getattr(expected, name), getattr(actual, name), name)
+        assert_same_results(getattr(expected, name), getattr(actual, name), name)
     assert actual.rows_fetched == expected.rows_fetched
 
 
@@ -444,6 +415,6 @@ def test_spark_standalone_cluster_analysis_equals_duckdb(
     assert actual.units == expected.units
     assert sum(actual.units.values()) > 2_900
     for name in ("units", "excluded_units", "overall", "segments", "effects", "srm", "warnings", "as_of"):
-        _assert_close(getattr(expected, name), getattr(actual, name), name)
+        assert_same_results(getattr(expected, name), getattr(actual, name), name)
     assert actual.rows_fetched == expected.rows_fetched
     assert actual.decision.verdict == expected.decision.verdict
