@@ -45,8 +45,7 @@ display(app)
 # almost completely and the confidence intervals of the means are wider than a minute: the 11 seconds are noise.
 
 # %%
-shown = app.preview("time on site, 10 users")
-display(shown)
+shown = app.preview("time on site, 10 users")  # the case the app above starts on
 print(shown.state.verdict, f"(p = {shown.state.pvalue:.3f})")
 
 # %% [markdown]

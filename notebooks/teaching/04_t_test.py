@@ -47,8 +47,7 @@ display(app)
 # the noise of the differences and finds it.
 
 # %%
-shown = app.preview("machines vary a lot")
-display(shown)
+shown = app.preview("machines vary a lot")  # the case the app above starts on
 display(shown.state.table)
 
 # %% [markdown]

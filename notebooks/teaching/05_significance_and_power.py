@@ -50,8 +50,7 @@ display(power_app)
 # of the time.
 
 # %%
-shown = power_app.preview("underpowered: n = 50")
-display(shown)
+shown = power_app.preview("underpowered: n = 50")  # the case the app above starts on
 print(f"power = {shown.state.power:.1%}, beta = {shown.state.beta:.1%}")
 
 # %% [markdown]
@@ -83,8 +82,7 @@ display(size_app)
 # as the same relative change on a 10% rate.
 
 # %%
-shown = size_app.preview("rare conversions: 1%, +10%")
-display(shown)
+shown = size_app.preview("rare conversions: 1%, +10%")  # the case the app above starts on
 print(f"{shown.state.n_per_arm:,} users per arm, {shown.state.days} days at 5,000 users/day")
 
 # %%
@@ -108,8 +106,7 @@ significance = abnb.widgets.power.significance_app()
 display(significance)
 
 # %%
-shown = significance.preview("huge n, tiny effect (significant, negligible)")
-display(shown)
+shown = significance.preview("huge n, tiny effect (significant, negligible)")  # as the app above starts
 print(shown.state.kind, f"(p = {shown.state.pvalue:.2g})")
 
 # %%

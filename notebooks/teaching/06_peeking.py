@@ -45,8 +45,7 @@ display(app)
 # With a single look there is nothing to peek at: about 5% of the A/A tests come out significant, as promised.
 
 # %%
-shown = app.preview("one look (no peeking)")
-display(shown)
+shown = app.preview("one look (no peeking)")  # the case the app above starts on
 print(f"naive: {shown.state.naive_fpr:.1%}, confidence sequence: {shown.state.cs_fpr:.1%}")
 
 # %% [markdown]
