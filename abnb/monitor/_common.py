@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from numbers import Real
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ class Result(FlatResult):
 
     _html_class = "abnb-monitor"
     _html_skips_tuples = True
+
+
+WINDOW_PATTERN = re.compile(r"\s*([1-9]\d*)\s+(minute|hour|day|week)s?\s*")
+"""A window abnb can export and validate without an engine: ``<n> minute(s)|hour(s)|day(s)|week(s)``."""
 
 
 def positive_int(value: object, name: str) -> int:

@@ -12,14 +12,20 @@ import numpy as np
 from abnb._verdicts import MonitorVerdict
 from abnb.engine import Connection, as_connection
 from abnb.errors import DataError, EngineError, ParameterError
-from abnb.monitor._common import frame_of, psi_level, resolve_end
+from abnb.monitor._common import frame_of, grouped, psi_level, resolve_end
 from abnb.monitor.backtest import Backtest, backtest_rules
 from abnb.monitor.drift import chi2_drift
 from abnb.monitor.precision import labelled_precision_by_window
 from abnb.monitor.release import release_jump
-from abnb.monitor.scores import expected_precision_by_window, score_histograms_by_window, score_psi_by_window
+from abnb.monitor.scores import (
+    expected_precision_by_window,
+    score_bin,
+    score_histograms_by_window,
+    score_psi_by_window,
+    scored,
+)
 from abnb.monitor.segments import segment_breakdown
-from abnb.monitor.spec import MonitorSpec
+from abnb.monitor.spec import DEFAULT_MONITOR, MonitorSpec
 from abnb.monitor.windows import windowed
 from abnb.stats import adjust
 from abnb.telemetry import ModelTelemetry
@@ -192,7 +198,7 @@ class MonitorSummary:
 
 def report_name(monitor: str) -> str:
     """The report (and its folder) of a monitor: ``monitoring`` for abnb's default rules, else ``monitoring-<name>``."""
-    return "monitoring" if monitor == MonitorSpec.default().name else f"monitoring-{monitor}"
+    return "monitoring" if monitor == DEFAULT_MONITOR else f"monitoring-{monitor}"
 
 
 def _verdict(advised: list[str], n_alerts: int) -> tuple[MonitorVerdict, str]:
@@ -256,32 +262,23 @@ def _score_histograms(
         true=exp.Literal.string("before"),
         false=exp.Literal.string("after"),
     )
-    raw_bin = exp.Cast(
-        this=exp.Floor(this=exp.Mul(this=score.copy(), expression=exp.Placeholder(this="bins"))),
-        to=exp.DataType.build("INTEGER"),
-    )
-    bin_ = exp.Least(
-        this=raw_bin, expressions=[exp.Sub(this=exp.Placeholder(this="bins"), expression=exp.Literal.number(1))]
-    )
     query = (
         exp.select(
             exp.Alias(this=period, alias=exp.to_identifier("period", quoted=True)),
             predictions.aliased("segment"),
-            exp.Alias(this=bin_, alias=exp.to_identifier("bin", quoted=True)),
+            exp.Alias(this=score_bin(score), alias=exp.to_identifier("bin", quoted=True)),
             exp.Alias(this=exp.Count(this=exp.Star()), alias=exp.to_identifier("n", quoted=True)),
         )
         .from_(predictions.expr())
         .where(
             exp.and_(
-                exp.Not(this=exp.Is(this=score.copy(), expression=exp.Null())),
+                scored(score),
                 exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="lo")),
                 exp.LT(this=ts.copy(), expression=exp.Placeholder(this="hi")),
             )
         )
-        .group_by(*[exp.Literal.number(i) for i in (1, 2, 3)])
-        .order_by(*[exp.Literal.number(i) for i in (1, 2, 3)])
     )
-    return frame_of(con.run(query, {"cut": cut, "lo": lo, "hi": hi, "bins": bins}))
+    return frame_of(con.run(grouped(query, 3), {"cut": cut, "lo": lo, "hi": hi, "bins": bins}))
 
 
 def _binned_drift(before: NDArray[np.float64], after: NDArray[np.float64]) -> dict[str, float]:

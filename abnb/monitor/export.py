@@ -22,10 +22,10 @@ before the first release and the delay to the first alarm after each release.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from abnb.monitor._common import WINDOW_PATTERN
 from abnb.monitor.promql import promql_string
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def seconds(window: str) -> int:
     """
     from abnb.errors import ParameterError
 
-    match = re.fullmatch(r"\s*([1-9]\d*)\s+(minute|hour|day|week)s?\s*", window)
+    match = WINDOW_PATTERN.fullmatch(window)
     if match is None:
         raise ParameterError(f"window {window!r} must look like '10 minutes', '6 hours' or '1 day' to be exported.")
     return int(match.group(1)) * _UNITS[match.group(2)]

@@ -8,7 +8,8 @@ from typing import Any
 
 from abnb._parameters import string_parameters
 from abnb.errors import ParameterError
-from abnb.monitor._common import resolve_end
+from abnb.monitor._common import WINDOW_PATTERN, resolve_end
+from abnb.monitor.spec import NAME_PATTERN
 
 __all__ = ["MonitoringParameters", "validate_monitoring_parameters"]
 
@@ -42,12 +43,12 @@ def validate_monitoring_parameters(**values: Any) -> MonitoringParameters:
     allowed = {"window", "monitor_spec", "as_of", "model_version", "database", "summary_path"}
     string_parameters(values, allowed, "monitoring", " or use `abnb monitor`")
     window = values.get("window", "").strip() or None
-    if window is not None and not re.fullmatch(r"[1-9]\d*\s+(minute|hour|day|week)s?", window):
+    if window is not None and not WINDOW_PATTERN.fullmatch(window):
         raise ParameterError(
             f"monitoring parameter window must look like '1 day', '6 hours' or '30 minutes', got {window!r}."
         )
     spec = values.get("monitor_spec", "").strip() or None
-    if spec is not None and not (spec.endswith(".toml") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", spec)):
+    if spec is not None and not (spec.endswith(".toml") or NAME_PATTERN.fullmatch(spec)):
         raise ParameterError(
             f"monitoring parameter monitor_spec must name a monitor of the project's monitors/ (letters, digits, _) "
             f"or be the path of a .toml file, got {spec!r}."

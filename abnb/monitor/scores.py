@@ -32,11 +32,35 @@ from abnb.monitor.drift import psi
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlglot import exp
 
     from abnb.engine import Connection
     from abnb.telemetry import ModelTelemetry
 
-__all__ = ["expected_precision_by_window", "score_histograms_by_window", "score_psi_by_window"]
+__all__ = ["expected_precision_by_window", "score_bin", "score_histograms_by_window", "score_psi_by_window", "scored"]
+
+
+def score_bin(score: exp.Expression) -> exp.Expression:
+    """The bin of ``score`` among ``$bins`` equal bins of [0, 1]: ``least(floor(score·$bins), $bins − 1)``.
+
+    A score of exactly 1 falls in the last bin; ``$bins`` is a bound parameter.
+    """
+    from sqlglot import exp
+
+    raw = exp.Cast(
+        this=exp.Floor(this=exp.Mul(this=score.copy(), expression=exp.Placeholder(this="bins"))),
+        to=exp.DataType.build("INTEGER"),
+    )
+    return exp.Least(
+        this=raw, expressions=[exp.Sub(this=exp.Placeholder(this="bins"), expression=exp.Literal.number(1))]
+    )
+
+
+def scored(score: exp.Expression) -> exp.Expression:
+    """``score IS NOT NULL``: the requests a score histogram counts."""
+    from sqlglot import exp
+
+    return exp.Not(this=exp.Is(this=score.copy(), expression=exp.Null()))
 
 
 def score_histograms_by_window(
@@ -53,13 +77,6 @@ def score_histograms_by_window(
     predictions = schema.predictions
     score = predictions.column("score")
     flagged = exp.EQ(this=predictions.column("prediction"), expression=exp.Literal.number(1))
-    raw_bin = exp.Cast(
-        this=exp.Floor(this=exp.Mul(this=score.copy(), expression=exp.Placeholder(this="bins"))),
-        to=exp.DataType.build("INTEGER"),
-    )
-    bin_ = exp.Least(
-        this=raw_bin, expressions=[exp.Sub(this=exp.Placeholder(this="bins"), expression=exp.Literal.number(1))]
-    )
 
     def named(expression: exp.Expression, name: str) -> exp.Alias:
         return exp.Alias(this=expression, alias=exp.to_identifier(name, quoted=True))
@@ -71,18 +88,13 @@ def score_histograms_by_window(
         exp.select(
             window_key(predictions.column("ts")),
             predictions.aliased("segment"),
-            named(bin_, "bin"),
+            named(score_bin(score), "bin"),
             named(exp.Count(this=exp.Star()), "n"),
             named(only_flagged(exp.Count(this=exp.Star())), "n_flagged"),
             named(only_flagged(exp.Sum(this=score.copy())), "flagged_score_sum"),
         )
         .from_(predictions.expr())
-        .where(
-            exp.and_(
-                exp.Not(this=exp.Is(this=score.copy(), expression=exp.Null())),
-                exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="end")),
-            )
-        )
+        .where(exp.and_(scored(score), exp.LT(this=predictions.column("ts"), expression=exp.Placeholder(this="end"))))
     )
     params: dict[str, Any] = {"window": window, "bins": int(bins), "end": end}
     with schema.reading(con, "predictions"):

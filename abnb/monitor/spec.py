@@ -63,7 +63,10 @@ SERIES: dict[str, str] = {
 """The series a rule can watch, and how abnb computes each per window (one aggregate query per series)."""
 COLUMN = {name: name for name in SERIES} | {"latency_p95": "p95"}
 """The column of a series in the dashboard's frames."""
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+"""A monitor's or a rule's name: a letter or ``_``, then letters, digits or ``_`` (it becomes a Prometheus label)."""
+DEFAULT_MONITOR = "model"
+"""The name of :meth:`MonitorSpec.default`, abnb's own rules."""
 _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "threshold": ("op", "threshold", "for_windows", "clear_threshold", "clear_windows"),
     "ewma": ("lambda", "L", "baseline_mean", "baseline_sd"),
@@ -119,7 +122,7 @@ class MonitorRule:
 
     def __post_init__(self) -> None:
         where = f"monitor rule {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
             raise SpecError(
                 f"monitor rule name {self.name!r} must start with a letter or _ and hold only letters, digits and _ "
                 "(it becomes the alert's name in Prometheus), e.g. 'ErrorRateHigh'."
@@ -277,7 +280,7 @@ class MonitorSpec:
     source: str = "<default>"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
             raise SpecError(f"{self.source}: monitor name {self.name!r} must be letters, digits and _.")
         object.__setattr__(self, "rules", tuple(self.rules))
         if not 1 <= len(self.rules) <= MAX_RULES:
@@ -398,7 +401,7 @@ class MonitorSpec:
             MonitorRule("PrecisionShift", "precision", "cusum", title="precision CUSUM", k=cusum_k, h=cusum_h),
         )
         return cls(
-            "model",
+            DEFAULT_MONITOR,
             rules,
             description="abnb's default monitoring of the model telemetry",
             window=window,
@@ -423,7 +426,7 @@ def load_monitor(
         return MonitorSpec.from_toml(path)
     owner = project if isinstance(project, Project) else find_project(project)
     name = str(name_or_path)
-    if not _NAME.fullmatch(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise SpecError(f"monitor name {name!r} must be letters, digits and _, or the path of a .toml file.")
     folder = owner.path("monitors")
     candidate = folder / f"{name}.toml"
