@@ -238,7 +238,7 @@ class Project:
             raise ProjectError(f"{where}: [engine] takes `database` (a DuckDB file) or `url` (Spark), not both.")
         if url is not None:
             from abnb.engine import is_spark_spec
-            from abnb.engine.postgres import is_postgres_url, redact
+            from abnb.engine.postgres import has_password, is_postgres_url, redact
 
             if not isinstance(url, str) or not (is_spark_spec(url) or is_postgres_url(url)):
                 raise ProjectError(
@@ -246,7 +246,7 @@ class Project:
                     "'local[2]', 'spark://host:7077', 'sc://host:15002'), a PostgreSQL URL "
                     "('postgresql://user@host:5432/db'), or `database` for a DuckDB file."
                 )
-            if redact(url) != url.strip():
+            if has_password(url):
                 raise ProjectError(
                     f"{where}: [engine] url {redact(url)!r} holds a password; remove it and set PGPASSWORD or a "
                     "~/.pgpass line (a project file is shared, and its url reaches reports)."

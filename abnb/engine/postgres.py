@@ -41,8 +41,10 @@ __all__ = [
     "PostgresConnection",
     "connect_postgres",
     "copy_from_duckdb",
+    "has_password",
     "is_postgres_url",
     "redact",
+    "refuse_password",
     "server_name",
 ]
 
@@ -53,18 +55,26 @@ BUCKET_ORIGIN = "2000-01-03 00:00:00"
 """The origin of ``date_bin``: DuckDB's ``time_bucket`` default for widths without months."""
 _TYPES = {
     "smallint": "SMALLINT",
+    "int2": "SMALLINT",
     "integer": "INTEGER",
+    "int4": "INTEGER",
     "bigint": "BIGINT",
+    "int8": "BIGINT",
     "real": "FLOAT",
+    "float4": "FLOAT",
     "double precision": "DOUBLE",
+    "float8": "DOUBLE",
     "numeric": "DECIMAL",
     "boolean": "BOOLEAN",
+    "bool": "BOOLEAN",
     "text": "VARCHAR",
     "character varying": "VARCHAR",
+    "varchar": "VARCHAR",
     "character": "VARCHAR",
     "date": "DATE",
     "timestamp without time zone": "TIMESTAMP",
     "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE",
     "interval": "INTERVAL",
     "bytea": "BLOB",
 }
@@ -79,6 +89,24 @@ def redact(url: str) -> str:
     """``url`` without its password (``postgresql://user:***@host/db``, ``?password=***``), for messages and logs."""
     text = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", url.strip(), flags=re.IGNORECASE)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
+
+
+def has_password(url: str) -> bool:
+    """Whether a PostgreSQL URL carries a password (``user:secret@`` or ``?password=``): abnb refuses it."""
+    return redact(url) != url.strip()
+
+
+def refuse_password(url: str) -> None:
+    """Refuse a PostgreSQL URL with a password, naming the fix (the password is redacted in the message).
+
+    Raises:
+        ParameterError: The URL holds a password.
+    """
+    if has_password(url):
+        raise ParameterError(
+            f"the PostgreSQL URL {redact(url)!r} holds a password: remove it and set PGPASSWORD or a ~/.pgpass line, "
+            "so that it never reaches a report, its parameters or a log."
+        )
 
 
 def server_name(url: str) -> str:
@@ -222,17 +250,6 @@ class PostgresConnection(BaseConnection):
 def _type_name(name: str) -> str:
     """A PostgreSQL type name as abnb's common upper-case SQL name (``double precision`` → ``DOUBLE``)."""
     base = name.split("(")[0].strip().lower()
-    if base in ("int4", "int8", "int2", "float8", "float4", "bool", "varchar", "timestamptz"):
-        base = {
-            "int4": "integer",
-            "int8": "bigint",
-            "int2": "smallint",
-            "float8": "double precision",
-            "float4": "real",
-            "bool": "boolean",
-            "varchar": "character varying",
-            "timestamptz": "timestamp with time zone",
-        }[base]
     if base == "numeric" and "(" in name:
         return "DECIMAL" + name[name.index("(") :].replace(" ", "")
     return _TYPES.get(base, name.upper())
@@ -303,11 +320,7 @@ def connect_postgres(
 
     if not is_postgres_url(url):
         raise ParameterError(f"{redact(str(url))!r} is not a PostgreSQL URL: write postgresql://user@host:5432/db.")
-    if redact(url) != url.strip():
-        raise ParameterError(
-            f"the PostgreSQL URL {redact(url)!r} holds a password: remove it and set PGPASSWORD or a ~/.pgpass line, "
-            "so that it never reaches a report, its parameters or a log."
-        )
+    refuse_password(url)
     if not statement_timeout > 0:
         raise ParameterError(f"statement_timeout must be a positive number of seconds, got {statement_timeout!r}.")
     zone = timezone or "UTC"
@@ -384,9 +397,7 @@ def copy_from_duckdb(
     import psycopg
     from psycopg import sql
 
-    connect_check = redact(url)
-    if connect_check != url.strip():
-        raise ParameterError(f"the PostgreSQL URL {connect_check!r} holds a password: use PGPASSWORD or ~/.pgpass.")
+    refuse_password(url)
     copied: dict[str, int] = {}
     with duckdb.connect(str(duckdb_file), read_only=True) as source, psycopg.connect(url) as target:
         names = tables or [

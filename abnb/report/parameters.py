@@ -195,14 +195,14 @@ def _check_experiment(experiment: str, spec_json: str) -> None:
 
 def _check_engine(engine: str | None, *, store: str | None, database: str | None) -> None:
     """Require a known engine; ``store`` and ``database`` are DuckDB files, so they go with DuckDB only."""
-    from abnb.engine.postgres import is_postgres_url, redact
+    from abnb.engine.postgres import has_password, is_postgres_url, redact
 
     if engine is not None and engine != "duckdb" and not (is_spark_spec(engine) or is_postgres_url(engine)):
         raise ParameterError(
             f"report parameter engine {engine!r} is not 'duckdb', a Spark spec ('spark', 'local[2]', "
             "'spark://host:7077', 'sc://host:15002') or a PostgreSQL URL ('postgresql://user@host:5432/db')."
         )
-    if engine is not None and is_postgres_url(engine) and redact(engine) != engine.strip():
+    if engine is not None and is_postgres_url(engine) and has_password(engine):
         raise ParameterError(
             f"report parameter engine {redact(engine)!r} holds a password; set PGPASSWORD or a ~/.pgpass line "
             "instead, so that it never reaches the report."
