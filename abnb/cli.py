@@ -566,13 +566,16 @@ def _monitor_spec(name: str, project: Any) -> Any:
     return load_monitor(name, project=project) if name else MonitorSpec.default()
 
 
-@monitor.command("export")
-@click.option(
+_spec_option = click.option(
     "--spec",
     "spec_name",
     default="",
     help="A monitor of the project's monitors/ or a .toml path (default: abnb's default rules).",
 )
+
+
+@monitor.command("export")
+@_spec_option
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -605,7 +608,7 @@ def monitor_export(spec_name: str, output_dir: Path | None, database: Path | Non
 
 
 @monitor.command("serve")
-@click.option("--spec", "spec_name", default="", help="A monitor of monitors/ or a .toml path (default: abnb's rules).")
+@_spec_option
 @_database
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True, help="TCP port.")

@@ -94,7 +94,7 @@ def export_teaching(output_dir: str | Path, *, notebooks: str | Path) -> list[Pa
     """
     import nbformat
 
-    from abnb.teach.build import student_notebook
+    from abnb.teach.build import SELF_CHECK_TAG, SOLUTION_TAG, TESTS_TAG, student_notebook
 
     folder, source = Path(output_dir), Path(notebooks)
     found = sorted(source.glob("*.ipynb"))
@@ -108,7 +108,7 @@ def export_teaching(output_dir: str | Path, *, notebooks: str | Path) -> list[Pa
         pages.append(export_notebook(path, folder / f"{path.stem}.html"))
         student = student_notebook(nbformat.read(path, as_version=4), name=path.stem)
         for cell in student.cells:
-            if {"solution", "self-check", "tests"} & set(cell.metadata.get("tags", [])):
+            if {SOLUTION_TAG, SELF_CHECK_TAG, TESTS_TAG} & set(cell.metadata.get("tags", [])):
                 cell.metadata["tags"] = [*cell.metadata["tags"], "skip-execution"]
         pages.append(_export(student, path, folder / "student" / f"{path.stem}.html", "python3", 600))
     return pages

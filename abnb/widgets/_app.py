@@ -442,12 +442,16 @@ class App:
             chosen.update(self.presets[preset])
         check_controls(self.title, values, self.controls)
         chosen.update(values)
-        state = self.compute(**chosen)
+        state, view, chart = self._drawn(chosen)
+        return Preview(f"{self.title}: {preset}" if preset is not None else self.title, state, view, chart)
+
+    def _drawn(self, values: Mapping[str, Any]) -> tuple[Any, View, str]:
+        """The state of ``values``, its view (with the presenter's fonts when asked) and its chart as SVG."""
+        state = self.compute(**values)
         view = self.render(state)
         if self.presenter and view.chart is not None:
             view = View(presenter_chart(view.chart), view.verdict)
-        title = f"{self.title}: {preset}" if preset is not None else self.title
-        return Preview(title, state, view, svg(view.chart) if view.chart is not None else "")
+        return state, view, svg(view.chart) if view.chart is not None else ""
 
     def update(self) -> View:
         """Recompute from the controls and refresh the chart, the verdict and the static snapshot.
@@ -462,11 +466,7 @@ class App:
         start = time.perf_counter()
         values = self.values()
         try:
-            state = self.compute(**values)
-            view = self.render(state)
-            if self.presenter and view.chart is not None:
-                view = View(presenter_chart(view.chart), view.verdict)
-            chart = svg(view.chart) if view.chart is not None else ""
+            state, view, chart = self._drawn(values)
         except AbnbError as error:
             self._reject(error)
             raise
